@@ -1,0 +1,718 @@
+//! The run context: what a durable function's code calls. Each call is matched by key against
+//! the journal loaded when the execution began; recorded results are returned without running.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::clock::Millis;
+use crate::error::{Interrupt, RunError, StepError, StoreError};
+use crate::ids::{RunId, StepKey};
+use crate::model::{AttemptOutcome, StepKind, StepRecord, StepStatus};
+use crate::policy::{SafetyClass, StepSpec};
+use crate::store::{Applied, Durability, Fence, NewRun, NewStep, StepUpdate, Transition};
+use crate::worker::WorkerShared;
+
+/// Handed to a step's work: which attempt this is, and a way to report progress.
+#[derive(Clone)]
+pub struct Attempt {
+    pub number: u32,
+    pub run_id: RunId,
+    pub key: StepKey,
+    ctx: RunContext,
+}
+
+impl Attempt {
+    /// Records progress on the step (shown live; the journal keeps the latest value).
+    pub fn progress(&self, progress: Value) {
+        let t = Transition::Progress {
+            fence: self.ctx.inner.fence.clone(),
+            key: self.key.clone(),
+            progress,
+        };
+        drop(self.ctx.shared().store.submit(t, Durability::Relaxed));
+    }
+}
+
+#[derive(Clone)]
+pub struct RunContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    run_id: RunId,
+    function: String,
+    fence: Fence,
+    shared: Arc<WorkerShared>,
+    journal: Mutex<Journal>,
+    interrupt: Mutex<Option<Interrupt>>,
+    stop: watch::Receiver<Option<Interrupt>>,
+    wake: watch::Receiver<u64>,
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+struct Journal {
+    recorded: HashMap<StepKey, StepRecord>,
+    claimed: HashSet<StepKey>,
+}
+
+enum AttemptResult {
+    Finished(Result<Value, StepError>),
+    TimedOut { after_ms: u64, step_deadline: bool },
+    Stopped(Interrupt),
+}
+
+impl RunContext {
+    pub(crate) fn new(
+        run_id: RunId,
+        function: String,
+        fence: Fence,
+        shared: Arc<WorkerShared>,
+        steps: Vec<StepRecord>,
+        stop: watch::Receiver<Option<Interrupt>>,
+        wake: watch::Receiver<u64>,
+    ) -> Self {
+        let recorded = steps.into_iter().map(|s| (s.key.clone(), s)).collect();
+        RunContext {
+            inner: Arc::new(Inner {
+                run_id,
+                function,
+                fence,
+                shared,
+                journal: Mutex::new(Journal {
+                    recorded,
+                    claimed: HashSet::new(),
+                }),
+                interrupt: Mutex::new(None),
+                stop,
+                wake,
+                in_flight: Default::default(),
+            }),
+        }
+    }
+
+    pub fn run_id(&self) -> RunId {
+        self.inner.run_id
+    }
+
+    pub fn function(&self) -> &str {
+        &self.inner.function
+    }
+
+    fn shared(&self) -> &WorkerShared {
+        &self.inner.shared
+    }
+
+    fn now(&self) -> Millis {
+        self.shared().clock.now_ms()
+    }
+
+    pub(crate) fn interrupt(&self) -> Option<Interrupt> {
+        self.inner
+            .interrupt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Remembers why the run must stop; the first reason wins.
+    fn interrupted(&self, why: Interrupt) -> RunError {
+        let mut slot = self
+            .inner
+            .interrupt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let why = slot.get_or_insert(why).clone();
+        RunError::Interrupted(why)
+    }
+
+    fn store_failed(&self, e: StoreError) -> RunError {
+        match e {
+            StoreError::LeaseLost(_) => self.interrupted(Interrupt::LeaseLost),
+            other => self.interrupted(Interrupt::Store(other.to_string())),
+        }
+    }
+
+    fn check(&self) -> Result<(), RunError> {
+        if let Some(i) = self.interrupt() {
+            return Err(RunError::Interrupted(i));
+        }
+        if let Some(i) = self.inner.stop.borrow().clone() {
+            if i != Interrupt::WorkerStopping {
+                return Err(self.interrupted(i));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves when the run must stop. Attempts in flight ignore a worker shutdown, so an
+    /// effect that already began gets to record its result.
+    async fn stopped(&self, ignore_shutdown: bool) -> Interrupt {
+        let mut stop = self.inner.stop.clone();
+        let got = stop
+            .wait_for(|v| match v {
+                Some(Interrupt::WorkerStopping) => !ignore_shutdown,
+                Some(_) => true,
+                None => false,
+            })
+            .await
+            .map(|v| v.clone());
+        match got {
+            Ok(v) => v.unwrap_or(Interrupt::WorkerStopping),
+            Err(_) => {
+                // The worker dropped the sender: it is gone, so is this execution.
+                futures::future::pending::<()>().await;
+                Interrupt::WorkerStopping
+            }
+        }
+    }
+
+    async fn submit(&self, t: Transition, d: Durability) -> Result<Applied, RunError> {
+        self.shared()
+            .store
+            .submit(t, d)
+            .await
+            .map_err(|e| self.store_failed(e))
+    }
+
+    /// Matches a requested step against the journal. A key the journal lacks while recorded
+    /// steps are still unclaimed means the code no longer follows the recorded path.
+    async fn lookup(&self, key: &StepKey, kind: StepKind) -> Result<Option<StepRecord>, RunError> {
+        self.check()?;
+        for round in 0..4 {
+            {
+                let mut j = self.inner.journal.lock().unwrap_or_else(|e| e.into_inner());
+                if j.claimed.contains(key) {
+                    return Err(self.interrupted(Interrupt::NonDeterministic(format!(
+                        "step key '{key}' was asked for twice in one execution; keys must be unique within a run"
+                    ))));
+                }
+                if let Some(rec) = j.recorded.get(key).cloned() {
+                    if rec.kind != kind {
+                        return Err(self.interrupted(Interrupt::NonDeterministic(format!(
+                            "step '{key}' is recorded as a {} step but the code now asks for a {} step",
+                            rec.kind, kind
+                        ))));
+                    }
+                    j.claimed.insert(key.clone());
+                    return Ok(Some(rec));
+                }
+                let unclaimed: Vec<String> = j
+                    .recorded
+                    .keys()
+                    .filter(|k| !j.claimed.contains(*k))
+                    .map(|k| k.to_string())
+                    .collect();
+                if unclaimed.is_empty() {
+                    j.claimed.insert(key.clone());
+                    return Ok(None);
+                }
+                if round == 3 {
+                    let mut unclaimed = unclaimed;
+                    unclaimed.sort();
+                    return Err(self.interrupted(Interrupt::NonDeterministic(format!(
+                        "the code asks for step '{key}', which the journal does not have, while recorded step(s) {} were never asked for",
+                        unclaimed.join(", ")
+                    ))));
+                }
+            }
+            // Parallel siblings in a join claim their recorded keys on their first poll: let them.
+            tokio::task::yield_now().await;
+        }
+        Ok(None)
+    }
+
+    /// Runs `work` as a durable step: at most once per success, retried per the spec's policy.
+    pub async fn step<T, F, Fut>(&self, spec: StepSpec, mut work: F) -> Result<T, RunError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let value = self
+            .step_value(spec, move |a| {
+                let fut = work(a);
+                async move {
+                    let t = fut.await?;
+                    serde_json::to_value(t)
+                        .map_err(|e| StepError::fatal("serialization", e.to_string()))
+                }
+            })
+            .await?;
+        Ok(serde_json::from_value(value)?)
+    }
+
+    async fn step_value<F, Fut>(&self, spec: StepSpec, mut work: F) -> Result<Value, RunError>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<Value, StepError>>,
+    {
+        let key = spec.key.clone();
+        let recorded = self.lookup(&key, StepKind::Task).await?;
+        let mut done_attempts = 0u32;
+        // Interruptions are the infrastructure's failures, not the step's: they do not use up attempts.
+        let mut interruptions = 0u32;
+        let mut step_deadline = spec
+            .timeouts
+            .step
+            .map(|d| self.now() + d.as_millis() as i64);
+        let mut resume_at = None;
+        if let Some(rec) = recorded {
+            done_attempts = rec.attempts;
+            step_deadline = rec.deadline_at.or(step_deadline);
+            match rec.status {
+                StepStatus::Succeeded => return Ok(rec.output.unwrap_or(Value::Null)),
+                StepStatus::Failed => {
+                    return Err(RunError::Step(
+                        rec.error
+                            .unwrap_or_else(|| StepError::fatal("failed", "step failed")),
+                    ))
+                }
+                StepStatus::NeedsAttention => {
+                    return Err(self.interrupted(Interrupt::NeedsAttention(key)))
+                }
+                StepStatus::Running => {
+                    interruptions += 1;
+                    let needs_human = spec.safety == SafetyClass::AtMostOnce;
+                    let t = Transition::FinishAttempt {
+                        fence: self.inner.fence.clone(),
+                        key: key.clone(),
+                        attempt: rec.attempts,
+                        outcome: AttemptOutcome::Interrupted,
+                        update: if needs_human {
+                            StepUpdate::NeedsAttention
+                        } else {
+                            StepUpdate::Continue
+                        },
+                        run_waiting: false,
+                    };
+                    self.submit(t, Durability::Durable).await?;
+                    if needs_human {
+                        return Err(self.interrupted(Interrupt::NeedsAttention(key)));
+                    }
+                }
+                StepStatus::Retrying => resume_at = rec.wake_at,
+                StepStatus::Pending | StepStatus::Waiting | StepStatus::Cancelled => {}
+            }
+        }
+        if let Some(at) = resume_at {
+            self.wait_until(at).await?;
+        }
+        loop {
+            self.check()?;
+            let number = done_attempts + 1;
+            let start = Transition::StartAttempt {
+                fence: self.inner.fence.clone(),
+                step: NewStep {
+                    key: key.clone(),
+                    kind: StepKind::Task,
+                    safety: spec.safety,
+                    name: spec.name.clone(),
+                    input: spec.input.clone(),
+                    deadline_at: step_deadline,
+                    wake_at: None,
+                    meta: json!({ "retry": spec.retry, "attempt_timeout_ms": spec.timeouts.attempt.map(|d| d.as_millis() as u64) }),
+                },
+                attempt: number,
+            };
+            // An at_most_once effect may begin only once its marker is on disk. A retry_safe
+            // marker rides along with the result's commit when the work is fast.
+            let marker = match spec.safety {
+                SafetyClass::AtMostOnce => {
+                    self.submit(start, Durability::Durable).await?;
+                    None
+                }
+                SafetyClass::RetrySafe => {
+                    Some(self.shared().store.submit(start, Durability::Relaxed))
+                }
+            };
+            let attempt = Attempt {
+                number,
+                run_id: self.inner.run_id,
+                key: key.clone(),
+                ctx: self.clone(),
+            };
+            let started = self.now();
+            let attempt_deadline = match (
+                spec.timeouts
+                    .attempt
+                    .map(|d| started + d.as_millis() as i64),
+                step_deadline,
+            ) {
+                (Some(a), Some(s)) => Some(a.min(s)),
+                (a, s) => a.or(s),
+            };
+            self.inner
+                .in_flight
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let result = {
+                let work = work(attempt);
+                let timeout = async {
+                    match attempt_deadline {
+                        Some(at) => self.shared().clock.sleep_until(at).await,
+                        None => futures::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    r = work => AttemptResult::Finished(r),
+                    _ = timeout => AttemptResult::TimedOut {
+                        after_ms: (self.now() - started).max(0) as u64,
+                        step_deadline: step_deadline.is_some() && attempt_deadline == step_deadline,
+                    },
+                    why = self.stopped(true) => AttemptResult::Stopped(why),
+                }
+            };
+            let others_in_flight = self
+                .inner
+                .in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                > 1;
+            if let Some(marker) = marker {
+                marker.await.map_err(|e| self.store_failed(e))?;
+            }
+            let (outcome, error) = match result {
+                AttemptResult::Finished(Ok(v)) => {
+                    let t = Transition::FinishAttempt {
+                        fence: self.inner.fence.clone(),
+                        key: key.clone(),
+                        attempt: number,
+                        outcome: AttemptOutcome::Ok,
+                        update: StepUpdate::Succeeded(v.clone()),
+                        run_waiting: false,
+                    };
+                    self.submit(t, Durability::Durable).await?;
+                    return Ok(v);
+                }
+                AttemptResult::Finished(Err(e)) => (AttemptOutcome::Error { error: e.clone() }, e),
+                AttemptResult::TimedOut {
+                    after_ms,
+                    step_deadline: true,
+                } => (
+                    AttemptOutcome::Timeout { after_ms },
+                    StepError::fatal(
+                        "step_timeout",
+                        format!("step {key} did not finish within its step timeout"),
+                    ),
+                ),
+                AttemptResult::TimedOut {
+                    after_ms,
+                    step_deadline: false,
+                } => (
+                    AttemptOutcome::Timeout { after_ms },
+                    StepError::retryable(
+                        "timeout",
+                        format!("attempt {number} timed out after {after_ms} ms"),
+                    ),
+                ),
+                AttemptResult::Stopped(why) => {
+                    let (outcome, update) = match why {
+                        Interrupt::RunDeadline => (
+                            AttemptOutcome::Timeout {
+                                after_ms: (self.now() - started).max(0) as u64,
+                            },
+                            StepUpdate::Failed(StepError::fatal(
+                                "run_deadline",
+                                "the run's deadline passed during this attempt",
+                            )),
+                        ),
+                        _ => (AttemptOutcome::Cancelled, StepUpdate::Cancelled),
+                    };
+                    if why != Interrupt::LeaseLost {
+                        let t = Transition::FinishAttempt {
+                            fence: self.inner.fence.clone(),
+                            key: key.clone(),
+                            attempt: number,
+                            outcome,
+                            update,
+                            run_waiting: false,
+                        };
+                        let _ = self.shared().store.submit(t, Durability::Durable).await;
+                    }
+                    return Err(self.interrupted(why));
+                }
+            };
+            done_attempts = number;
+            let attempts_used = number.saturating_sub(interruptions);
+            let mut retry = error.retryable
+                && !spec.retry.is_non_retryable(&error.kind)
+                && attempts_used < spec.retry.max_attempts;
+            let mut error = error;
+            let delay = error
+                .retry_after_ms
+                .map(Duration::from_millis)
+                .unwrap_or_else(|| spec.retry.delay(attempts_used + 1));
+            let at = self.now() + delay.as_millis() as i64;
+            if retry && step_deadline.is_some_and(|d| at >= d) {
+                retry = false;
+                error = StepError::fatal(
+                    "step_timeout",
+                    format!(
+                        "step {key} would retry after its step timeout; last error: {}",
+                        error.message
+                    ),
+                );
+            }
+            let update = if retry {
+                StepUpdate::Retrying { at }
+            } else {
+                StepUpdate::Failed(error.clone())
+            };
+            let t = Transition::FinishAttempt {
+                fence: self.inner.fence.clone(),
+                key: key.clone(),
+                attempt: number,
+                outcome,
+                update,
+                run_waiting: retry && !others_in_flight,
+            };
+            self.submit(t, Durability::Durable).await?;
+            if !retry {
+                return Err(RunError::Step(error));
+            }
+            self.wait_until(at).await?;
+        }
+    }
+
+    /// Waits (durably recorded by the caller) until `at`, or until the run must stop.
+    async fn wait_until(&self, at: Millis) -> Result<(), RunError> {
+        tokio::select! {
+            _ = self.shared().clock.sleep_until(at) => Ok(()),
+            why = self.stopped(false) => Err(self.interrupted(why)),
+        }
+    }
+
+    fn waiting_flag(&self) -> bool {
+        self.inner
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 0
+    }
+
+    /// A durable timer: survives restarts; fires once.
+    pub async fn sleep(&self, key: impl Into<StepKey>, duration: Duration) -> Result<(), RunError> {
+        let at = self.now() + duration.as_millis() as i64;
+        self.sleep_until(key, at).await
+    }
+
+    pub async fn sleep_until(&self, key: impl Into<StepKey>, at: Millis) -> Result<(), RunError> {
+        let key = key.into();
+        let wake_at = match self.lookup(&key, StepKind::Sleep).await? {
+            Some(rec) if rec.status == StepStatus::Succeeded => return Ok(()),
+            Some(rec) => rec.wake_at.unwrap_or(at),
+            None => {
+                let t = Transition::OpenWait {
+                    fence: self.inner.fence.clone(),
+                    step: wait_step(
+                        &key,
+                        StepKind::Sleep,
+                        json!({ "until": at }),
+                        Some(at),
+                        Value::Null,
+                    ),
+                    run_waiting: self.waiting_flag(),
+                };
+                self.submit(t, Durability::Durable).await?;
+                at
+            }
+        };
+        self.wait_until(wake_at).await?;
+        let t = Transition::CompleteStep {
+            fence: self.inner.fence.clone(),
+            key,
+            result: Ok(Value::Null),
+        };
+        self.submit(t, Durability::Durable).await?;
+        Ok(())
+    }
+
+    /// Waits for an event named `name` whose payload contains `matcher` (a JSON subset).
+    /// Events sent before the wait began count too. `Ok(None)` when the timeout passes first.
+    pub async fn wait_for_event(
+        &self,
+        key: impl Into<StepKey>,
+        name: &str,
+        matcher: Value,
+        timeout: Duration,
+    ) -> Result<Option<Value>, RunError> {
+        let key = key.into();
+        let timeout_at = match self.lookup(&key, StepKind::Event).await? {
+            Some(rec) if rec.status == StepStatus::Succeeded => {
+                return Ok(event_output(rec.output))
+            }
+            Some(rec) if rec.status == StepStatus::Failed => {
+                return Err(RunError::Step(rec.error.unwrap_or_else(|| {
+                    StepError::fatal("failed", "event wait failed")
+                })))
+            }
+            Some(rec) => rec
+                .wake_at
+                .unwrap_or_else(|| self.now() + timeout.as_millis() as i64),
+            None => {
+                let at = self.now() + timeout.as_millis() as i64;
+                let input = json!({ "name": name, "match": matcher, "timeout_ms": timeout.as_millis() as u64 });
+                let t = Transition::OpenWait {
+                    fence: self.inner.fence.clone(),
+                    step: wait_step(&key, StepKind::Event, input.clone(), Some(at), input),
+                    run_waiting: self.waiting_flag(),
+                };
+                self.submit(t, Durability::Durable).await?;
+                at
+            }
+        };
+        let mut wake = self.inner.wake.clone();
+        loop {
+            wake.borrow_and_update();
+            let t = Transition::ConsumeEvent {
+                fence: self.inner.fence.clone(),
+                key: key.clone(),
+                name: name.to_string(),
+                matcher: matcher.clone(),
+            };
+            if let Applied::Consumed(Some((_, payload))) =
+                self.submit(t, Durability::Durable).await?
+            {
+                return Ok(Some(payload));
+            }
+            tokio::select! {
+                _ = wake.changed() => {}
+                _ = self.shared().clock.sleep_until(timeout_at) => {
+                    let t = Transition::CompleteStep {
+                        fence: self.inner.fence.clone(),
+                        key: key.clone(),
+                        result: Ok(json!({ "timed_out": true })),
+                    };
+                    self.submit(t, Durability::Durable).await?;
+                    return Ok(None);
+                }
+                why = self.stopped(false) => return Err(self.interrupted(why)),
+            }
+        }
+    }
+
+    /// Starts `function` as a durable child run and waits for its result. Its failure
+    /// comes back as this step's error.
+    pub async fn child(
+        &self,
+        key: impl Into<StepKey>,
+        function: &str,
+        input: Value,
+    ) -> Result<Value, RunError> {
+        let key = key.into();
+        match self.lookup(&key, StepKind::Child).await? {
+            Some(rec) if rec.status == StepStatus::Succeeded => {
+                return Ok(rec.output.unwrap_or(Value::Null))
+            }
+            Some(rec) if rec.status == StepStatus::Failed => {
+                return Err(RunError::Step(rec.error.unwrap_or_else(|| {
+                    StepError::fatal("child_failed", "child run failed")
+                })))
+            }
+            Some(_) => {}
+            None => {
+                let child_id = RunId::new();
+                let shared = self.shared();
+                let version = shared
+                    .registry
+                    .get(function)
+                    .map(|f| f.version)
+                    .unwrap_or(0);
+                let t = Transition::StartChild {
+                    fence: self.inner.fence.clone(),
+                    step: wait_step(
+                        &key,
+                        StepKind::Child,
+                        json!({ "function": function, "input": input }),
+                        None,
+                        json!({ "child_run_id": child_id }),
+                    ),
+                    child: NewRun {
+                        id: child_id,
+                        function: function.to_string(),
+                        function_version: version,
+                        input,
+                        idempotency_key: None,
+                        parent: Some((self.inner.run_id, key.clone())),
+                        deadline_at: None,
+                        lease_to: Some((shared.id.clone(), shared.config.lease.as_millis() as i64)),
+                    },
+                    run_waiting: self.waiting_flag(),
+                };
+                self.submit(t, Durability::Durable).await?;
+                self.inner.shared.adopt(child_id, 1);
+            }
+        }
+        let mut wake = self.inner.wake.clone();
+        loop {
+            wake.borrow_and_update();
+            let rec = self
+                .shared()
+                .store
+                .step(self.inner.run_id, key.clone())
+                .await
+                .map_err(|e| self.store_failed(e))?;
+            match rec {
+                Some(r) if r.status == StepStatus::Succeeded => {
+                    return Ok(r.output.unwrap_or(Value::Null))
+                }
+                Some(r) if r.status == StepStatus::Failed => {
+                    return Err(RunError::Step(r.error.unwrap_or_else(|| {
+                        StepError::fatal("child_failed", "child run failed")
+                    })))
+                }
+                _ => {}
+            }
+            tokio::select! {
+                _ = wake.changed() => {}
+                why = self.stopped(false) => return Err(self.interrupted(why)),
+            }
+        }
+    }
+
+    /// Awaits several steps together (parallel tool calls). Each keeps its own key, so the
+    /// order they finish in does not matter on replay.
+    pub async fn join<F: Future>(&self, futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+        futures::future::join_all(futures).await
+    }
+
+    pub(crate) fn unclaimed(&self) -> Vec<StepKey> {
+        let j = self.inner.journal.lock().unwrap_or_else(|e| e.into_inner());
+        j.recorded
+            .keys()
+            .filter(|k| !j.claimed.contains(*k))
+            .cloned()
+            .collect()
+    }
+}
+
+fn wait_step(
+    key: &StepKey,
+    kind: StepKind,
+    input: Value,
+    wake_at: Option<Millis>,
+    meta: Value,
+) -> NewStep {
+    NewStep {
+        key: key.clone(),
+        kind,
+        safety: SafetyClass::RetrySafe,
+        name: None,
+        input,
+        deadline_at: None,
+        wake_at,
+        meta,
+    }
+}
+
+fn event_output(output: Option<Value>) -> Option<Value> {
+    let output = output?;
+    if output.get("timed_out").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    output.get("payload").cloned()
+}

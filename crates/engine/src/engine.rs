@@ -1,0 +1,337 @@
+//! The engine's front: start, cancel, resolve, fork, send events, read traces, subscribe.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::error::{EngineError, StoreError};
+use crate::ids::{RunId, StepKey};
+use crate::model::{Event, Resolution, RunRecord, RunStatus, RunTrace};
+use crate::registry::Registry;
+use crate::store::{Applied, Durability, NewRun, RunFilter, SharedStore, Transition};
+use crate::worker::{Worker, WorkerConfig};
+
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// A second start with the same key returns the first run.
+    pub idempotency_key: Option<String>,
+    /// The whole run must finish within this; it fails when it passes.
+    pub deadline: Option<Duration>,
+}
+
+/// What a `cancel` did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CancelOutcome {
+    /// Runs (this one and its children) that ended at once: no live worker held them.
+    pub cancelled_now: Vec<RunId>,
+    /// Runs whose worker was asked to stop them; they end when it has.
+    pub requested: Vec<RunId>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    store: SharedStore,
+    clock: SharedClock,
+    registry: Arc<Registry>,
+    config: WorkerConfig,
+    worker: Arc<std::sync::Mutex<Option<std::sync::Weak<crate::worker::WorkerShared>>>>,
+}
+
+impl Engine {
+    pub fn new(store: SharedStore, registry: Registry) -> Self {
+        Engine {
+            store,
+            clock: Arc::new(SystemClock),
+            registry: Arc::new(registry),
+            config: WorkerConfig::default(),
+            worker: Default::default(),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_worker_config(mut self, config: WorkerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Starts a worker in this process. Runs started through this engine go to it directly.
+    pub async fn start_worker(&self) -> Result<Worker, EngineError> {
+        let w = Worker::start(
+            self.store.clone(),
+            self.clock.clone(),
+            self.registry.clone(),
+            self.config.clone(),
+        )
+        .await?;
+        *self.worker.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(w.shared()));
+        Ok(w)
+    }
+
+    fn local_worker(&self) -> Option<Arc<crate::worker::WorkerShared>> {
+        self.worker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|w| w.upgrade())
+    }
+
+    pub async fn start_run(
+        &self,
+        function: &str,
+        input: Value,
+        opts: StartOptions,
+    ) -> Result<RunId, EngineError> {
+        if function.trim().is_empty() {
+            return Err(EngineError::Invalid("the function name is empty".into()));
+        }
+        let version = self.registry.get(function).map(|f| f.version).unwrap_or(0);
+        let local = self
+            .local_worker()
+            .filter(|_| self.registry.get(function).is_some());
+        let id = RunId::new();
+        let t = Transition::CreateRun(NewRun {
+            id,
+            function: function.to_string(),
+            function_version: version,
+            input,
+            idempotency_key: opts.idempotency_key,
+            parent: None,
+            deadline_at: opts
+                .deadline
+                .map(|d| self.clock.now_ms() + d.as_millis() as i64),
+            lease_to: local
+                .as_ref()
+                .map(|w| (w.id.clone(), w.config.lease.as_millis() as i64)),
+        });
+        match self.store.submit(t, Durability::Durable).await? {
+            Applied::Run { id, created } => {
+                if let (true, Some(w)) = (created, local) {
+                    w.adopt(id, 1);
+                }
+                Ok(id)
+            }
+            other => Err(EngineError::Store(StoreError::Sqlite(format!(
+                "unexpected result {other:?}"
+            )))),
+        }
+    }
+
+    /// Cancels a run and its children; the step in flight is stopped.
+    pub async fn cancel(&self, run: RunId) -> Result<CancelOutcome, EngineError> {
+        match self
+            .store
+            .submit(Transition::RequestCancel { run }, Durability::Durable)
+            .await?
+        {
+            Applied::Cancel {
+                cancelled_now,
+                requested,
+            } => Ok(CancelOutcome {
+                cancelled_now,
+                requested,
+            }),
+            other => Err(EngineError::Store(StoreError::Sqlite(format!(
+                "unexpected result {other:?}"
+            )))),
+        }
+    }
+
+    /// Settles a step in `needs_attention`; the run continues once none is left.
+    pub async fn resolve(
+        &self,
+        run: RunId,
+        key: StepKey,
+        resolution: Resolution,
+    ) -> Result<(), EngineError> {
+        self.store
+            .submit(
+                Transition::Resolve {
+                    run,
+                    key,
+                    resolution,
+                },
+                Durability::Durable,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A new run with the journal of `run` before step `at`, and `at` itself with `output` if given.
+    pub async fn fork(
+        &self,
+        run: RunId,
+        at: StepKey,
+        output: Option<Value>,
+    ) -> Result<RunId, EngineError> {
+        let t = Transition::Fork {
+            run,
+            at,
+            output,
+            new_id: RunId::new(),
+        };
+        match self.store.submit(t, Durability::Durable).await? {
+            Applied::Run { id, .. } => Ok(id),
+            other => Err(EngineError::Store(StoreError::Sqlite(format!(
+                "unexpected result {other:?}"
+            )))),
+        }
+    }
+
+    /// Sends an event; it is kept until a matching wait consumes it or `ttl` passes.
+    pub async fn send_event(
+        &self,
+        name: &str,
+        payload: Value,
+        ttl: Duration,
+    ) -> Result<i64, EngineError> {
+        if name.trim().is_empty() {
+            return Err(EngineError::Invalid("the event name is empty".into()));
+        }
+        let t = Transition::SendEvent {
+            name: name.to_string(),
+            payload,
+            ttl_ms: ttl.as_millis() as i64,
+        };
+        match self.store.submit(t, Durability::Durable).await? {
+            Applied::EventSent(id) => Ok(id),
+            other => Err(EngineError::Store(StoreError::Sqlite(format!(
+                "unexpected result {other:?}"
+            )))),
+        }
+    }
+
+    pub async fn run(&self, id: RunId) -> Result<Option<RunRecord>, EngineError> {
+        Ok(self.store.run(id).await?)
+    }
+
+    pub async fn trace(&self, id: RunId) -> Result<Option<RunTrace>, EngineError> {
+        Ok(self.store.trace(id).await?)
+    }
+
+    pub async fn list_runs(&self, filter: RunFilter) -> Result<Vec<RunRecord>, EngineError> {
+        Ok(self.store.list_runs(filter).await?)
+    }
+
+    /// Events of one run after `after_seq` (its own sequence): first what was missed, then live.
+    pub fn subscribe(&self, run: RunId, after_seq: i64) -> Subscription {
+        Subscription::new(self.store.clone(), Some(run), after_seq)
+    }
+
+    /// Events of every run after `after_global_seq`: first what was missed, then live.
+    pub fn subscribe_all(&self, after_global_seq: i64) -> Subscription {
+        Subscription::new(self.store.clone(), None, after_global_seq)
+    }
+
+    /// Waits until the run is finished or needs a human, and returns it.
+    pub async fn wait_settled(&self, id: RunId) -> Result<RunRecord, EngineError> {
+        let mut sub = self.subscribe(id, i64::MAX);
+        loop {
+            let run = self
+                .store
+                .run(id)
+                .await?
+                .ok_or(StoreError::RunNotFound(id))?;
+            if run.status.is_terminal() || run.status == RunStatus::NeedsAttention {
+                return Ok(run);
+            }
+            if sub.last == i64::MAX {
+                sub.last = run.last_seq;
+            }
+            sub.next().await?;
+        }
+    }
+}
+
+/// A gap-free, duplicate-free stream of committed events.
+pub struct Subscription {
+    store: SharedStore,
+    run: Option<RunId>,
+    last: i64,
+    live: broadcast::Receiver<Arc<Event>>,
+    backlog: VecDeque<Event>,
+}
+
+impl Subscription {
+    fn new(store: SharedStore, run: Option<RunId>, after: i64) -> Self {
+        // Listen before reading the backlog, so nothing committed in between is missed.
+        let live = store.live();
+        Subscription {
+            store,
+            run,
+            last: after,
+            live,
+            backlog: VecDeque::new(),
+        }
+    }
+
+    fn seq(&self, e: &Event) -> Option<i64> {
+        match self.run {
+            Some(run) if e.run_id == Some(run) => e.run_seq,
+            Some(_) => None,
+            None => Some(e.global_seq),
+        }
+    }
+
+    /// The sequence number of the last event delivered.
+    pub fn position(&self) -> i64 {
+        self.last
+    }
+
+    pub async fn next(&mut self) -> Result<Event, StoreError> {
+        let mut read_db = true;
+        loop {
+            if let Some(e) = self.backlog.pop_front() {
+                if let Some(s) = self.seq(&e) {
+                    if s > self.last {
+                        self.last = s;
+                        return Ok(e);
+                    }
+                }
+                continue;
+            }
+            if read_db && self.last != i64::MAX {
+                let missed = self.store.events_after(self.run, self.last, 500).await?;
+                read_db = false;
+                if !missed.is_empty() {
+                    self.backlog.extend(missed);
+                    continue;
+                }
+            }
+            match self.live.recv().await {
+                Ok(e) => {
+                    let Some(s) = self.seq(&e) else { continue };
+                    if s <= self.last {
+                        continue;
+                    }
+                    if s == self.last + 1 || self.last == i64::MAX {
+                        self.last = s;
+                        return Ok((*e).clone());
+                    }
+                    read_db = true;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => read_db = true,
+                Err(broadcast::error::RecvError::Closed) => return Err(StoreError::WriterGone),
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Errors: what a step's work can return, and what the engine and store report.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::ids::{RunId, StepKey};
+
+/// An error from a step's work, classified where the retry decision is made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct StepError {
+    /// A short machine-readable class (`timeout`, `http_429`, `invalid_arguments`, ...).
+    pub kind: String,
+    pub message: String,
+    pub retryable: bool,
+    /// The error's own wish for the next attempt's delay (a Retry-After header); it wins over backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl StepError {
+    pub fn retryable(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        StepError {
+            kind: kind.into(),
+            message: message.into(),
+            retryable: true,
+            retry_after_ms: None,
+        }
+    }
+
+    pub fn fatal(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        StepError {
+            kind: kind.into(),
+            message: message.into(),
+            retryable: false,
+            retry_after_ms: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, d: Duration) -> Self {
+        self.retry_after_ms = Some(d.as_millis() as u64);
+        self
+    }
+}
+
+/// Why a run's code must stop now. Not something user code should handle: propagate it with `?`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Interrupt {
+    #[error("run was cancelled")]
+    Cancelled,
+    #[error("the run's lease was taken over by another worker")]
+    LeaseLost,
+    #[error("step {0} needs attention: its at_most_once attempt was interrupted")]
+    NeedsAttention(StepKey),
+    #[error("non-deterministic replay: {0}")]
+    NonDeterministic(String),
+    #[error("run deadline exceeded")]
+    RunDeadline,
+    #[error("journal write failed: {0}")]
+    Store(String),
+    /// The worker is shutting down: waits end, attempts in flight may finish.
+    #[error("the worker is shutting down")]
+    WorkerStopping,
+}
+
+/// What a durable function's code sees from the run context.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RunError {
+    /// A step failed for good (retries exhausted or not retryable). The function may handle it.
+    #[error("{0}")]
+    Step(StepError),
+    /// The engine needs the function to stop. Propagate it.
+    #[error("{0}")]
+    Interrupted(Interrupt),
+}
+
+impl From<StepError> for RunError {
+    fn from(e: StepError) -> Self {
+        RunError::Step(e)
+    }
+}
+
+impl From<serde_json::Error> for RunError {
+    fn from(e: serde_json::Error) -> Self {
+        RunError::Step(StepError::fatal("serialization", e.to_string()))
+    }
+}
+
+/// Failures of the store: all carry a message a user can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database {path} is corrupt or not a Waymark database: {detail}")]
+    Corrupt { path: String, detail: String },
+    #[error("database {path} has schema version {found}, newer than this build supports ({supported}); upgrade Waymark to open it")]
+    NewerSchema {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database is locked by another process (waited {waited_ms} ms): {detail}")]
+    Locked { waited_ms: u64, detail: String },
+    #[error(
+        "database or disk is full; the change was not saved and the journal is unchanged: {0}"
+    )]
+    Full(String),
+    #[error("cannot open database {path}: {detail}")]
+    Open { path: String, detail: String },
+    #[error("lease lost for run {0}: another worker owns it now")]
+    LeaseLost(RunId),
+    #[error("run {0} not found")]
+    RunNotFound(RunId),
+    #[error("step {key} of run {run} not found")]
+    StepNotFound { run: RunId, key: StepKey },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Sqlite(String),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+}
+
+impl StoreError {
+    pub fn from_sqlite(e: rusqlite::Error, busy_timeout_ms: u64) -> Self {
+        use rusqlite::ErrorCode;
+        if let rusqlite::Error::SqliteFailure(f, ref msg) = e {
+            let detail = msg.clone().unwrap_or_else(|| f.to_string());
+            return match f.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Locked {
+                    waited_ms: busy_timeout_ms,
+                    detail,
+                },
+                ErrorCode::DiskFull => StoreError::Full(detail),
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt {
+                    path: String::new(),
+                    detail,
+                },
+                _ => StoreError::Sqlite(detail),
+            };
+        }
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+/// Errors of engine operations called from outside a run (start, cancel, resolve, fork).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("function '{0}' is not registered")]
+    UnknownFunction(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}

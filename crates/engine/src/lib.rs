@@ -1,0 +1,30 @@
+//! Waymark's durable execution engine: runs made of steps, journaled in SQLite, replayed after
+//! any crash so that a finished step never runs again. Knows nothing of LLMs, MCP or HTTP.
+
+pub mod clock;
+pub mod context;
+pub mod engine;
+pub mod error;
+pub mod ids;
+pub mod matcher;
+pub mod model;
+pub mod paths;
+pub mod policy;
+pub mod registry;
+pub mod store;
+pub mod worker;
+
+pub use clock::{Clock, ManualClock, Millis, SharedClock, SystemClock};
+pub use context::{Attempt, RunContext};
+pub use engine::{CancelOutcome, Engine, StartOptions, Subscription};
+pub use error::{EngineError, Interrupt, RunError, StepError, StoreError};
+pub use ids::{RunId, StepKey, WorkerId};
+pub use model::{
+    AttemptOutcome, AttemptRecord, Event, EventKind, Resolution, RunRecord, RunStatus, RunTrace,
+    StepKind, StepRecord, StepStatus, StepTrace,
+};
+pub use policy::{RetryPolicy, SafetyClass, StepSpec, StepTimeouts};
+pub use registry::{DurableFunction, Registry};
+pub use store::sqlite::{SqliteConfig, SqliteStore};
+pub use store::{RunFilter, SharedStore, Store};
+pub use worker::{Worker, WorkerConfig};

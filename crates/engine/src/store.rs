@@ -1,0 +1,256 @@
+//! The seam between the engine and its storage. Every write is one semantic [`Transition`],
+//! applied atomically with its events; a PostgreSQL store would implement the same trait.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::clock::Millis;
+use crate::error::{StepError, StoreError};
+use crate::ids::{RunId, StepKey, WorkerId};
+use crate::model::{
+    AttemptOutcome, AttemptRecord, Event, Resolution, RunEnd, RunRecord, RunStatus, RunTrace,
+    StepKind, StepRecord,
+};
+use crate::policy::SafetyClass;
+
+/// How hard a commit must be on disk before it is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Durability {
+    /// Survives a process crash (WAL without fsync); a power loss may lose it.
+    Relaxed,
+    /// Survives a power loss (fsync), unless the store is configured `synchronous=NORMAL`.
+    Durable,
+}
+
+/// Proof that a worker still owns a run: writes carrying a stale epoch are rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub run: RunId,
+    pub worker: WorkerId,
+    pub epoch: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub id: RunId,
+    pub function: String,
+    pub function_version: u32,
+    pub input: Value,
+    pub idempotency_key: Option<String>,
+    pub parent: Option<(RunId, StepKey)>,
+    pub deadline_at: Option<Millis>,
+    /// Lease the new run to this worker at once, so a local worker needs no claim round-trip.
+    pub lease_to: Option<(WorkerId, Millis)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewStep {
+    pub key: StepKey,
+    pub kind: StepKind,
+    pub safety: SafetyClass,
+    pub name: Option<String>,
+    pub input: Value,
+    pub deadline_at: Option<Millis>,
+    pub wake_at: Option<Millis>,
+    pub meta: Value,
+}
+
+/// The step's state after an attempt finished.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepUpdate {
+    Succeeded(Value),
+    Failed(StepError),
+    Retrying {
+        at: Millis,
+    },
+    Cancelled,
+    /// The attempt was interrupted and the step goes on with a new attempt (retry_safe).
+    Continue,
+    /// The attempt was interrupted and a human must decide (at_most_once).
+    NeedsAttention,
+}
+
+#[derive(Clone, Debug)]
+pub enum Transition {
+    CreateRun(NewRun),
+    ClaimRuns {
+        worker: WorkerId,
+        lease_ms: Millis,
+        limit: usize,
+        dead_workers: Vec<String>,
+    },
+    RenewLeases {
+        worker: WorkerId,
+        runs: Vec<(RunId, i64)>,
+        lease_ms: Millis,
+    },
+    /// Give a run back (worker shutdown, or the function is blocked on something external).
+    ReleaseRun {
+        fence: Fence,
+        status: Option<RunStatus>,
+    },
+    StartAttempt {
+        fence: Fence,
+        step: NewStep,
+        attempt: u32,
+    },
+    FinishAttempt {
+        fence: Fence,
+        key: StepKey,
+        attempt: u32,
+        outcome: AttemptOutcome,
+        update: StepUpdate,
+        /// Set the run to `waiting` (no other attempt in flight and this one waits for a retry).
+        run_waiting: bool,
+    },
+    /// A timer or event wait: the step exists with a wake time and no attempts.
+    OpenWait {
+        fence: Fence,
+        step: NewStep,
+        run_waiting: bool,
+    },
+    CompleteStep {
+        fence: Fence,
+        key: StepKey,
+        result: Result<Value, StepError>,
+    },
+    ConsumeEvent {
+        fence: Fence,
+        key: StepKey,
+        name: String,
+        matcher: Value,
+    },
+    StartChild {
+        fence: Fence,
+        step: NewStep,
+        child: NewRun,
+        run_waiting: bool,
+    },
+    SetRunStatus {
+        fence: Fence,
+        status: RunStatus,
+    },
+    FinishRun {
+        fence: Option<Fence>,
+        run: RunId,
+        end: RunEnd,
+    },
+    RequestCancel {
+        run: RunId,
+    },
+    Resolve {
+        run: RunId,
+        key: StepKey,
+        resolution: Resolution,
+    },
+    SendEvent {
+        name: String,
+        payload: Value,
+        ttl_ms: Millis,
+    },
+    Fork {
+        run: RunId,
+        at: StepKey,
+        output: Option<Value>,
+        new_id: RunId,
+    },
+    Progress {
+        fence: Fence,
+        key: StepKey,
+        progress: Value,
+    },
+    RegisterWorker {
+        worker: WorkerId,
+        pid: u32,
+        lock_path: String,
+    },
+    UnregisterWorker {
+        worker: WorkerId,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    pub run: RunId,
+    pub epoch: i64,
+}
+
+/// What a transition produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    Done,
+    Run {
+        id: RunId,
+        created: bool,
+    },
+    Claimed(Vec<Claim>),
+    Renewed {
+        lost: Vec<RunId>,
+    },
+    Consumed(Option<(i64, Value)>),
+    EventSent(i64),
+    Cancel {
+        cancelled_now: Vec<RunId>,
+        requested: Vec<RunId>,
+    },
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub function: Option<String>,
+    pub parent: Option<RunId>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerRow {
+    pub id: String,
+    pub pid: u32,
+    pub lock_path: String,
+    pub started_at: Millis,
+}
+
+/// A queued transition's eventual result.
+pub type Pending = BoxFuture<'static, Result<Applied, StoreError>>;
+
+pub trait Store: Send + Sync + 'static {
+    /// Queues a transition for the writer and returns its result. The transition is queued
+    /// before this returns, so transitions submitted in order are applied in order.
+    fn submit(&self, transition: Transition, durability: Durability) -> Pending;
+
+    fn run(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunRecord>, StoreError>>;
+    fn steps(&self, id: RunId) -> BoxFuture<'static, Result<Vec<StepRecord>, StoreError>>;
+    fn step(
+        &self,
+        id: RunId,
+        key: StepKey,
+    ) -> BoxFuture<'static, Result<Option<StepRecord>, StoreError>>;
+    fn attempts(&self, id: RunId) -> BoxFuture<'static, Result<Vec<AttemptRecord>, StoreError>>;
+    fn trace(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunTrace>, StoreError>>;
+    fn list_runs(
+        &self,
+        filter: RunFilter,
+    ) -> BoxFuture<'static, Result<Vec<RunRecord>, StoreError>>;
+    /// Events after a sequence number: of one run (per-run sequence) or of all (global).
+    fn events_after(
+        &self,
+        run: Option<RunId>,
+        after: i64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>>;
+    fn workers(&self) -> BoxFuture<'static, Result<Vec<WorkerRow>, StoreError>>;
+    /// Integrity problems, empty when healthy.
+    fn check(&self) -> BoxFuture<'static, Result<Vec<String>, StoreError>>;
+    /// Every committed event, from this process or (noticed within ~100 ms) another.
+    fn live(&self) -> broadcast::Receiver<Arc<Event>>;
+    /// Where the store keeps its files, for worker lock files beside it.
+    fn location(&self) -> String;
+}
+
+pub type SharedStore = Arc<dyn Store>;

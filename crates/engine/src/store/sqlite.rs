@@ -1,0 +1,367 @@
+//! The SQLite store: WAL, `synchronous=FULL` by default, one writer thread with group commit,
+//! a small pool of read connections.
+
+mod apply;
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{broadcast, oneshot};
+
+pub use schema::LATEST_VERSION as SCHEMA_VERSION;
+
+use super::{Durability, Pending, RunFilter, Store, Transition, WorkerRow};
+use crate::clock::{SharedClock, SystemClock};
+use crate::error::StoreError;
+use crate::ids::{RunId, StepKey};
+use crate::model::{AttemptRecord, Event, RunRecord, RunTrace, StepRecord, StepTrace};
+
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    /// `synchronous=FULL` for durable commits (survive power loss). Off: NORMAL everywhere.
+    pub full_sync: bool,
+    pub busy_timeout: Duration,
+    /// How often an idle writer looks for commits by other processes.
+    pub poll_interval: Duration,
+    pub max_batch: usize,
+    /// Payloads larger than this (bytes of JSON) go to the content-addressed blob table.
+    pub blob_threshold: usize,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            full_sync: true,
+            busy_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(50),
+            max_batch: 512,
+            blob_threshold: 4096,
+        }
+    }
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<writer::Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    live: broadcast::Sender<Arc<Event>>,
+    config: SqliteConfig,
+}
+
+fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, StoreError> {
+    let shown = path.display().to_string();
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Open {
+        path: shown.clone(),
+        detail: e.to_string(),
+    })?;
+    conn.busy_timeout(config.busy_timeout)
+        .map_err(|e| StoreError::from_sqlite(e, 0))?;
+    let classify = |e: rusqlite::Error| match StoreError::from_sqlite(
+        e,
+        config.busy_timeout.as_millis() as u64,
+    ) {
+        StoreError::Corrupt { detail, .. } => StoreError::Corrupt {
+            path: shown.clone(),
+            detail,
+        },
+        other => other,
+    };
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(classify)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Open {
+            path: shown,
+            detail: format!("could not switch to WAL mode (got {mode})"),
+        });
+    }
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if config.full_sync { "FULL" } else { "NORMAL" },
+    )
+    .map_err(classify)?;
+    // Reading the schema catches a file that is not a database before anything else does.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(classify)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    pub fn open(path: impl AsRef<Path>) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(path, SqliteConfig::default(), Arc::new(SystemClock))
+    }
+
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        config: SqliteConfig,
+        clock: SharedClock,
+    ) -> Result<Arc<Self>, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                detail: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let mut conn = open_connection(&path, &config)?;
+        schema::migrate(&mut conn, &shown)?;
+        let (tx, rx) = mpsc::channel();
+        let (live, _) = broadcast::channel(1 << 16);
+        let w = writer::Writer {
+            conn,
+            jobs: rx,
+            live: live.clone(),
+            clock,
+            full_sync: config.full_sync,
+            busy_timeout_ms: config.busy_timeout.as_millis() as u64,
+            poll: config.poll_interval,
+            max_batch: config.max_batch,
+            blob_threshold: config.blob_threshold,
+            path: shown.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("waymark-store-writer".into())
+            .spawn(move || w.run())
+            .map_err(|e| StoreError::Open {
+                path: shown,
+                detail: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(Arc::new(SqliteStore {
+            path,
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            live,
+            config,
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops the writer after it has drained what was queued.
+    pub fn close(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Runs `f` on a pooled read connection, off the async threads.
+    fn read<T, F>(&self, f: F) -> BoxFuture<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        let config = self.config.clone();
+        Box::pin(async move {
+            let job = move || {
+                let conn = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                let conn = match conn {
+                    Some(c) => c,
+                    None => open_connection(&path, &config)?,
+                };
+                let result = f(&conn);
+                let mut pool = readers.lock().unwrap_or_else(|e| e.into_inner());
+                if pool.len() < 8 {
+                    pool.push(conn);
+                }
+                result
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(_) => tokio::task::spawn_blocking(job)
+                    .await
+                    .map_err(|e| StoreError::Sqlite(format!("reader task failed: {e}")))?,
+                Err(_) => job(),
+            }
+        })
+    }
+
+    /// Size of the main file plus its WAL, after a checkpoint.
+    pub fn checkpoint_and_size(&self) -> Result<u64, StoreError> {
+        let conn = open_connection(&self.path, &self.config)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| StoreError::from_sqlite(e, 0))?;
+        let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        Ok(size(self.path.clone()) + size(PathBuf::from(wal)))
+    }
+
+    /// Runs raw SQL on a separate connection (tests and maintenance).
+    pub fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = open_connection(&self.path, &self.config)?;
+        f(&conn).map_err(|e| StoreError::from_sqlite(e, 0))
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Store for SqliteStore {
+    fn submit(&self, transition: Transition, durability: Durability) -> Pending {
+        let (reply, rx) = oneshot::channel();
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|jobs| {
+                jobs.send(writer::Job {
+                    transition,
+                    durability,
+                    reply,
+                })
+                .is_ok()
+            })
+            .unwrap_or(false);
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::WriterGone);
+            }
+            rx.await.map_err(|_| StoreError::WriterGone)?
+        })
+    }
+
+    fn run(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunRecord>, StoreError>> {
+        self.read(move |c| rows::load_run(c, id))
+    }
+
+    fn steps(&self, id: RunId) -> BoxFuture<'static, Result<Vec<StepRecord>, StoreError>> {
+        self.read(move |c| rows::load_steps(c, id))
+    }
+
+    fn step(
+        &self,
+        id: RunId,
+        key: StepKey,
+    ) -> BoxFuture<'static, Result<Option<StepRecord>, StoreError>> {
+        self.read(move |c| rows::load_step(c, id, &key))
+    }
+
+    fn attempts(&self, id: RunId) -> BoxFuture<'static, Result<Vec<AttemptRecord>, StoreError>> {
+        self.read(move |c| rows::load_attempts(c, id))
+    }
+
+    fn trace(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunTrace>, StoreError>> {
+        self.read(move |c| {
+            let tx = c.unchecked_transaction().map_err(rows::sql_err)?;
+            let Some(run) = rows::load_run(&tx, id)? else {
+                return Ok(None);
+            };
+            let mut attempts = rows::load_attempts(&tx, id)?;
+            let steps = rows::load_steps(&tx, id)?
+                .into_iter()
+                .map(|step| {
+                    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut attempts)
+                        .into_iter()
+                        .partition(|a| a.step_key == step.key);
+                    attempts = rest;
+                    let mut attempt_list = mine;
+                    attempt_list.sort_by_key(|a| a.number);
+                    StepTrace { step, attempt_list }
+                })
+                .collect();
+            let children = rows::child_runs(&tx, id)?;
+            Ok(Some(RunTrace {
+                run,
+                steps,
+                children,
+            }))
+        })
+    }
+
+    fn list_runs(
+        &self,
+        filter: RunFilter,
+    ) -> BoxFuture<'static, Result<Vec<RunRecord>, StoreError>> {
+        self.read(move |c| rows::list_runs(c, &filter))
+    }
+
+    fn events_after(
+        &self,
+        run: Option<RunId>,
+        after: i64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>> {
+        self.read(move |c| rows::events_after(c, run, after, limit))
+    }
+
+    fn workers(&self) -> BoxFuture<'static, Result<Vec<WorkerRow>, StoreError>> {
+        self.read(rows::workers)
+    }
+
+    fn check(&self) -> BoxFuture<'static, Result<Vec<String>, StoreError>> {
+        let path = self.path.display().to_string();
+        self.read(move |c| {
+            let mut problems = Vec::new();
+            let mut stmt = c.prepare("PRAGMA integrity_check").map_err(rows::sql_err)?;
+            let lines = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| StoreError::Corrupt { path: path.clone(), detail: e.to_string() })?;
+            for line in lines {
+                let line = line.map_err(|e| StoreError::Corrupt { path: path.clone(), detail: e.to_string() })?;
+                if line != "ok" {
+                    problems.push(line);
+                }
+            }
+            let dangling: i64 = c
+                .query_row(
+                    "SELECT (SELECT count(*) FROM steps s WHERE s.input_blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = s.input_blob))
+                          + (SELECT count(*) FROM steps s WHERE s.output_blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = s.output_blob))",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(rows::sql_err)?;
+            if dangling > 0 {
+                problems.push(format!("{dangling} step payloads point at missing blobs"));
+            }
+            let orphans: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.run_id = a.run_id AND s.key = a.step_key)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(rows::sql_err)?;
+            if orphans > 0 {
+                problems.push(format!("{orphans} attempts belong to no step"));
+            }
+            Ok(problems)
+        })
+    }
+
+    fn live(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.live.subscribe()
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}

@@ -1,0 +1,441 @@
+//! Reading the journal: payloads (inline or content-addressed), and rows into records.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::{StepError, StoreError};
+use crate::ids::{RunId, StepKey};
+use crate::model::{
+    AttemptOutcome, AttemptRecord, Event, RunRecord, RunStatus, StepKind, StepRecord, StepStatus,
+};
+use crate::policy::SafetyClass;
+use crate::store::{RunFilter, WorkerRow};
+
+pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
+    StoreError::from_sqlite(e, 0)
+}
+
+/// A payload as two columns: inline JSON, or the hash of a row in `blobs`.
+pub(crate) fn put_payload(
+    conn: &Connection,
+    value: &Value,
+    threshold: usize,
+) -> Result<(Option<String>, Option<String>), StoreError> {
+    let text = value.to_string();
+    if text.len() <= threshold {
+        return Ok((Some(text), None));
+    }
+    let hash = Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    conn.prepare_cached("INSERT OR IGNORE INTO blobs(hash, size, data) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![hash, text.len() as i64, text.as_bytes()]))
+        .map_err(sql_err)?;
+    Ok((None, Some(hash)))
+}
+
+pub(crate) fn get_payload(
+    conn: &Connection,
+    json: Option<String>,
+    blob: Option<String>,
+) -> Result<Option<Value>, StoreError> {
+    let text = match (json, blob) {
+        (Some(j), _) => j,
+        (None, Some(hash)) => {
+            let bytes: Vec<u8> = conn
+                .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")
+                .and_then(|mut s| s.query_row([&hash], |r| r.get(0)))
+                .map_err(|e| StoreError::Corrupt {
+                    path: String::new(),
+                    detail: format!("payload blob {hash} is missing: {e}"),
+                })?;
+            String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+                path: String::new(),
+                detail: format!("payload blob {hash} is not UTF-8: {e}"),
+            })?
+        }
+        (None, None) => return Ok(None),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt {
+            path: String::new(),
+            detail: format!("payload is not JSON: {e}"),
+        })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn bad(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt {
+        path: String::new(),
+        detail: format!("unknown {what} '{value}'"),
+    }
+}
+
+fn parse_run_id(text: &str) -> Result<RunId, StoreError> {
+    RunId::parse(text).map_err(|e| StoreError::Corrupt {
+        path: String::new(),
+        detail: e,
+    })
+}
+
+pub(crate) const RUN_COLUMNS: &str =
+    "id, function, function_version, status, input_json, input_blob, \
+    output_json, output_blob, error_json, parent_run_id, parent_step_key, idempotency_key, \
+    forked_from, forked_at_step, created_at, updated_at, finished_at, deadline_at, \
+    cancel_requested, lease_owner, lease_expires_at, lease_epoch, last_seq";
+
+/// Raw columns first (rusqlite rows borrow the statement), payloads resolved after.
+struct RawRun {
+    id: String,
+    function: String,
+    function_version: i64,
+    status: String,
+    input: (Option<String>, Option<String>),
+    output: (Option<String>, Option<String>),
+    error: Option<String>,
+    parent_run_id: Option<String>,
+    parent_step_key: Option<String>,
+    idempotency_key: Option<String>,
+    forked_from: Option<String>,
+    forked_at_step: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
+    deadline_at: Option<i64>,
+    cancel_requested: bool,
+    lease_owner: Option<String>,
+    lease_expires_at: i64,
+    lease_epoch: i64,
+    last_seq: i64,
+}
+
+fn raw_run(r: &Row) -> rusqlite::Result<RawRun> {
+    Ok(RawRun {
+        id: r.get(0)?,
+        function: r.get(1)?,
+        function_version: r.get(2)?,
+        status: r.get(3)?,
+        input: (r.get(4)?, r.get(5)?),
+        output: (r.get(6)?, r.get(7)?),
+        error: r.get(8)?,
+        parent_run_id: r.get(9)?,
+        parent_step_key: r.get(10)?,
+        idempotency_key: r.get(11)?,
+        forked_from: r.get(12)?,
+        forked_at_step: r.get(13)?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+        finished_at: r.get(16)?,
+        deadline_at: r.get(17)?,
+        cancel_requested: r.get(18)?,
+        lease_owner: r.get(19)?,
+        lease_expires_at: r.get(20)?,
+        lease_epoch: r.get(21)?,
+        last_seq: r.get(22)?,
+    })
+}
+
+fn finish_run(conn: &Connection, raw: RawRun) -> Result<RunRecord, StoreError> {
+    Ok(RunRecord {
+        id: parse_run_id(&raw.id)?,
+        status: RunStatus::parse(&raw.status).ok_or_else(|| bad("run status", &raw.status))?,
+        function: raw.function,
+        function_version: raw.function_version as u32,
+        input: get_payload(conn, raw.input.0, raw.input.1)?.unwrap_or(Value::Null),
+        output: get_payload(conn, raw.output.0, raw.output.1)?,
+        error: parse_json::<StepError>(raw.error),
+        parent_run_id: raw.parent_run_id.as_deref().map(parse_run_id).transpose()?,
+        parent_step_key: raw.parent_step_key.map(StepKey::new),
+        idempotency_key: raw.idempotency_key,
+        forked_from: raw.forked_from.as_deref().map(parse_run_id).transpose()?,
+        forked_at_step: raw.forked_at_step.map(StepKey::new),
+        created_at: raw.created_at,
+        updated_at: raw.updated_at,
+        finished_at: raw.finished_at,
+        deadline_at: raw.deadline_at,
+        cancel_requested: raw.cancel_requested,
+        lease_owner: raw.lease_owner,
+        lease_expires_at: (raw.lease_expires_at > 0).then_some(raw.lease_expires_at),
+        lease_epoch: raw.lease_epoch,
+        last_seq: raw.last_seq,
+    })
+}
+
+pub(crate) fn load_run(conn: &Connection, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+    let raw = conn
+        .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id.to_string()], raw_run).optional())
+        .map_err(sql_err)?;
+    raw.map(|r| finish_run(conn, r)).transpose()
+}
+
+pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+    let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1=1");
+    let mut args: Vec<String> = Vec::new();
+    if let Some(s) = f.status {
+        args.push(s.as_str().to_string());
+        sql.push_str(&format!(" AND status = ?{}", args.len()));
+    }
+    if let Some(func) = &f.function {
+        args.push(func.clone());
+        sql.push_str(&format!(" AND function = ?{}", args.len()));
+    }
+    if let Some(p) = f.parent {
+        args.push(p.to_string());
+        sql.push_str(&format!(" AND parent_run_id = ?{}", args.len()));
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        f.limit.unwrap_or(1000)
+    ));
+    let raws = {
+        let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), raw_run)
+            .map_err(sql_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
+    };
+    raws.into_iter().map(|r| finish_run(conn, r)).collect()
+}
+
+const STEP_COLUMNS: &str =
+    "run_id, key, ordinal, kind, safety, status, name, input_json, input_blob, \
+    output_json, output_blob, error_json, attempts, created_at, updated_at, finished_at, wake_at, \
+    deadline_at, progress_json, meta_json";
+
+struct RawStep {
+    run_id: String,
+    key: String,
+    ordinal: i64,
+    kind: String,
+    safety: String,
+    status: String,
+    name: Option<String>,
+    input: (Option<String>, Option<String>),
+    output: (Option<String>, Option<String>),
+    error: Option<String>,
+    attempts: i64,
+    created_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
+    wake_at: Option<i64>,
+    deadline_at: Option<i64>,
+    progress: Option<String>,
+    meta: String,
+}
+
+fn raw_step(r: &Row) -> rusqlite::Result<RawStep> {
+    Ok(RawStep {
+        run_id: r.get(0)?,
+        key: r.get(1)?,
+        ordinal: r.get(2)?,
+        kind: r.get(3)?,
+        safety: r.get(4)?,
+        status: r.get(5)?,
+        name: r.get(6)?,
+        input: (r.get(7)?, r.get(8)?),
+        output: (r.get(9)?, r.get(10)?),
+        error: r.get(11)?,
+        attempts: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+        finished_at: r.get(15)?,
+        wake_at: r.get(16)?,
+        deadline_at: r.get(17)?,
+        progress: r.get(18)?,
+        meta: r.get(19)?,
+    })
+}
+
+fn finish_step(conn: &Connection, raw: RawStep) -> Result<StepRecord, StoreError> {
+    Ok(StepRecord {
+        run_id: parse_run_id(&raw.run_id)?,
+        kind: StepKind::parse(&raw.kind).ok_or_else(|| bad("step kind", &raw.kind))?,
+        safety: SafetyClass::parse(&raw.safety).ok_or_else(|| bad("safety class", &raw.safety))?,
+        status: StepStatus::parse(&raw.status).ok_or_else(|| bad("step status", &raw.status))?,
+        key: StepKey::new(raw.key),
+        ordinal: raw.ordinal,
+        name: raw.name,
+        input: get_payload(conn, raw.input.0, raw.input.1)?.unwrap_or(Value::Null),
+        output: get_payload(conn, raw.output.0, raw.output.1)?,
+        error: parse_json(raw.error),
+        attempts: raw.attempts as u32,
+        created_at: raw.created_at,
+        updated_at: raw.updated_at,
+        finished_at: raw.finished_at,
+        wake_at: raw.wake_at,
+        deadline_at: raw.deadline_at,
+        progress: parse_json(raw.progress),
+        meta: serde_json::from_str(&raw.meta).unwrap_or(Value::Null),
+    })
+}
+
+pub(crate) fn load_steps(conn: &Connection, run: RunId) -> Result<Vec<StepRecord>, StoreError> {
+    let raws = {
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY ordinal"
+            ))
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map([run.to_string()], raw_step)
+            .map_err(sql_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
+    };
+    raws.into_iter().map(|r| finish_step(conn, r)).collect()
+}
+
+pub(crate) fn load_step(
+    conn: &Connection,
+    run: RunId,
+    key: &StepKey,
+) -> Result<Option<StepRecord>, StoreError> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 AND key = ?2"
+        ))
+        .and_then(|mut s| {
+            s.query_row(params![run.to_string(), key.as_str()], raw_step)
+                .optional()
+        })
+        .map_err(sql_err)?;
+    raw.map(|r| finish_step(conn, r)).transpose()
+}
+
+pub(crate) fn load_attempts(
+    conn: &Connection,
+    run: RunId,
+) -> Result<Vec<AttemptRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT step_key, number, lease_epoch, outcome_json, started_at, finished_at
+             FROM attempts WHERE run_id = ?1 ORDER BY started_at, step_key, number",
+        )
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map([run.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })
+        .map_err(sql_err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, number, epoch, outcome, started_at, finished_at) = row.map_err(sql_err)?;
+        let outcome: AttemptOutcome =
+            serde_json::from_str(&outcome).map_err(|e| StoreError::Corrupt {
+                path: String::new(),
+                detail: format!("attempt outcome is not readable: {e}"),
+            })?;
+        out.push(AttemptRecord {
+            run_id: run,
+            step_key: StepKey::new(key),
+            number: number as u32,
+            lease_epoch: epoch,
+            outcome,
+            started_at,
+            finished_at,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn child_runs(conn: &Connection, run: RunId) -> Result<Vec<RunId>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id FROM runs WHERE parent_run_id = ?1 ORDER BY created_at")
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map([run.to_string()], |r| r.get::<_, String>(0))
+        .map_err(sql_err)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(parse_run_id(&r.map_err(sql_err)?)?);
+    }
+    Ok(out)
+}
+
+/// An event row: global seq, run id, run seq, time, JSON data.
+pub(crate) type EventRow = (i64, Option<String>, Option<i64>, i64, String);
+
+pub(crate) fn row_event(r: &Row) -> rusqlite::Result<EventRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+pub(crate) fn decode_event(
+    (global_seq, run_id, run_seq, at, data): EventRow,
+) -> Result<Event, StoreError> {
+    let kind = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
+        path: String::new(),
+        detail: format!("event {global_seq} is not readable: {e}"),
+    })?;
+    Ok(Event {
+        global_seq,
+        run_id: run_id.as_deref().map(parse_run_id).transpose()?,
+        run_seq,
+        at,
+        kind,
+    })
+}
+
+pub(crate) fn events_after(
+    conn: &Connection,
+    run: Option<RunId>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Event>, StoreError> {
+    let raws = match run {
+        Some(run) => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT global_seq, run_id, run_seq, at, data FROM events
+                     WHERE run_id = ?1 AND run_seq > ?2 ORDER BY run_seq LIMIT ?3",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![run.to_string(), after, limit as i64], row_event)
+                .map_err(sql_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
+        }
+        None => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT global_seq, run_id, run_seq, at, data FROM events
+                     WHERE global_seq > ?1 ORDER BY global_seq LIMIT ?2",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], row_event)
+                .map_err(sql_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
+        }
+    };
+    raws.into_iter().map(decode_event).collect()
+}
+
+pub(crate) fn workers(conn: &Connection) -> Result<Vec<WorkerRow>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, pid, lock_path, started_at FROM workers")
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(WorkerRow {
+                id: r.get(0)?,
+                pid: r.get::<_, i64>(1)? as u32,
+                lock_path: r.get(2)?,
+                started_at: r.get(3)?,
+            })
+        })
+        .map_err(sql_err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)
+}

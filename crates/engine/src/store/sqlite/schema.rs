@@ -1,0 +1,140 @@
+//! Numbered migrations. `PRAGMA user_version` holds the number of the last one applied;
+//! a database from a newer build is refused rather than guessed at.
+
+use rusqlite::Connection;
+
+use crate::error::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the journal.
+    r#"
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        function TEXT NOT NULL,
+        function_version INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        input_json TEXT, input_blob TEXT,
+        output_json TEXT, output_blob TEXT,
+        error_json TEXT,
+        parent_run_id TEXT, parent_step_key TEXT,
+        idempotency_key TEXT UNIQUE,
+        forked_from TEXT, forked_at_step TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        deadline_at INTEGER,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_expires_at INTEGER NOT NULL DEFAULT 0,
+        lease_epoch INTEGER NOT NULL DEFAULT 0,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        step_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_by_status ON runs(status, created_at);
+    CREATE INDEX runs_claimable ON runs(lease_expires_at)
+        WHERE status IN ('queued', 'running', 'waiting');
+    CREATE INDEX runs_by_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL;
+    CREATE INDEX runs_by_lease_owner ON runs(lease_owner) WHERE lease_owner IS NOT NULL;
+
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        ordinal INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        safety TEXT NOT NULL,
+        status TEXT NOT NULL,
+        name TEXT,
+        input_json TEXT, input_blob TEXT,
+        output_json TEXT, output_blob TEXT,
+        error_json TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        wake_at INTEGER,
+        deadline_at INTEGER,
+        progress_json TEXT,
+        meta_json TEXT NOT NULL DEFAULT 'null',
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE attempts (
+        run_id TEXT NOT NULL,
+        step_key TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        lease_epoch INTEGER NOT NULL,
+        outcome_json TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        PRIMARY KEY (run_id, step_key, number)
+    ) WITHOUT ROWID;
+    CREATE INDEX attempts_in_flight ON attempts(run_id) WHERE finished_at IS NULL;
+
+    CREATE TABLE events (
+        global_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT,
+        run_seq INTEGER,
+        at INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX events_by_run ON events(run_id, run_seq) WHERE run_id IS NOT NULL;
+
+    CREATE TABLE external_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        payload_json TEXT, payload_blob TEXT,
+        sent_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        consumed_run_id TEXT,
+        consumed_step_key TEXT,
+        consumed_at INTEGER
+    );
+    CREATE INDEX external_events_pending ON external_events(name, id)
+        WHERE consumed_run_id IS NULL;
+
+    -- Content-addressed payloads: the same large value is stored once.
+    CREATE TABLE blobs (
+        hash TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        lock_path TEXT NOT NULL,
+        started_at INTEGER NOT NULL
+    );
+    "#,
+];
+
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
+        path: path.to_string(),
+        detail: e.to_string(),
+    };
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(corrupt)?;
+    if found > LATEST_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_string(),
+            found,
+            supported: LATEST_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = i as i64 + 1;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::from_sqlite(e, 0))?;
+        tx.execute_batch(sql).map_err(corrupt)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(corrupt)?;
+        tx.commit().map_err(|e| StoreError::from_sqlite(e, 0))?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The one writer: drains queued transitions into one transaction (group commit), then
+//! publishes their events. While idle it polls `PRAGMA data_version`, so commits by other
+//! processes on the same file reach this process's subscribers within a poll interval.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::{broadcast, oneshot};
+
+use super::apply::{apply, Tx};
+use super::rows;
+use crate::clock::SharedClock;
+use crate::error::StoreError;
+use crate::model::Event;
+use crate::store::{Applied, Durability, Transition};
+
+pub(crate) struct Job {
+    pub transition: Transition,
+    pub durability: Durability,
+    pub reply: oneshot::Sender<Result<Applied, StoreError>>,
+}
+
+pub(crate) struct Writer {
+    pub conn: Connection,
+    pub jobs: Receiver<Job>,
+    pub live: broadcast::Sender<Arc<Event>>,
+    pub clock: SharedClock,
+    pub full_sync: bool,
+    pub busy_timeout_ms: u64,
+    pub poll: Duration,
+    pub max_batch: usize,
+    pub blob_threshold: usize,
+    pub path: String,
+}
+
+impl Writer {
+    pub fn run(mut self) {
+        let mut published = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap_or(0);
+        let mut data_version = self.data_version();
+        let mut synchronous_full = true;
+        loop {
+            let first = match self.jobs.recv_timeout(self.poll) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    let v = self.data_version();
+                    if v != data_version {
+                        data_version = v;
+                        self.publish_from_db(&mut published, i64::MAX);
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match self.jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let want_full =
+                self.full_sync && batch.iter().any(|j| j.durability == Durability::Durable);
+            if want_full != synchronous_full {
+                // Allowed between transactions; in WAL mode a NORMAL commit still survives a process crash.
+                let mode = if want_full { "FULL" } else { "NORMAL" };
+                if self.conn.pragma_update(None, "synchronous", mode).is_ok() {
+                    synchronous_full = want_full;
+                }
+            }
+            self.commit_batch(batch, &mut published);
+            data_version = self.data_version();
+        }
+        tracing::debug!(path = %self.path, "store writer stopped");
+    }
+
+    fn data_version(&self) -> i64 {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .unwrap_or(0)
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Job>, published: &mut i64) {
+        let busy = self.busy_timeout_ms;
+        let tx = match self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(e) => {
+                let msg = StoreError::from_sqlite(e, busy).to_string();
+                for job in batch {
+                    let _ = job.reply.send(Err(same_error(&msg, busy)));
+                }
+                return;
+            }
+        };
+        let now = self.clock.now_ms();
+        let mut results = Vec::with_capacity(batch.len());
+        let mut events: Vec<Event> = Vec::new();
+        let mut replies = Vec::with_capacity(batch.len());
+        {
+            let mut tx = tx;
+            for job in batch {
+                let outcome = match tx.savepoint() {
+                    Ok(mut sp) => {
+                        let mut t = Tx {
+                            conn: &sp,
+                            now,
+                            blob_threshold: self.blob_threshold,
+                            events: Vec::new(),
+                        };
+                        let r = apply(&mut t, &job.transition);
+                        let emitted = std::mem::take(&mut t.events);
+                        match r {
+                            Ok(applied) => match sp.commit() {
+                                Ok(()) => {
+                                    events.extend(emitted);
+                                    Ok(applied)
+                                }
+                                Err(e) => Err(StoreError::from_sqlite(e, busy)),
+                            },
+                            Err(e) => {
+                                let _ = sp.rollback();
+                                Err(e)
+                            }
+                        }
+                    }
+                    Err(e) => Err(StoreError::from_sqlite(e, busy)),
+                };
+                results.push(outcome);
+                replies.push(job.reply);
+            }
+            if let Err(e) = tx.commit() {
+                let msg = StoreError::from_sqlite(e, busy).to_string();
+                tracing::error!(error = %msg, "journal commit failed; the batch was rolled back");
+                for reply in replies {
+                    let _ = reply.send(Err(same_error(&msg, busy)));
+                }
+                return;
+            }
+        }
+        if let Some(first) = events.first() {
+            if first.global_seq != *published + 1 {
+                // Another process committed in between: publish its events first, in order.
+                self.publish_from_db(published, first.global_seq);
+            }
+        }
+        for e in events {
+            *published = (*published).max(e.global_seq);
+            let _ = self.live.send(Arc::new(e));
+        }
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Publishes committed events after `published` and before `before` read from the file.
+    fn publish_from_db(&mut self, published: &mut i64, before: i64) {
+        loop {
+            let batch = match rows::events_after(&self.conn, None, *published, 1000) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read events committed by another process");
+                    return;
+                }
+            };
+            let n = batch.len();
+            for e in batch {
+                if e.global_seq >= before {
+                    return;
+                }
+                *published = e.global_seq;
+                let _ = self.live.send(Arc::new(e));
+            }
+            if n < 1000 {
+                return;
+            }
+        }
+    }
+}
+
+/// The batch failed as a whole: every transition in it gets the same error.
+fn same_error(msg: &str, busy: u64) -> StoreError {
+    if msg.contains("locked") {
+        StoreError::Locked {
+            waited_ms: busy,
+            detail: msg.to_string(),
+        }
+    } else if msg.contains("full") {
+        StoreError::Full(msg.to_string())
+    } else {
+        StoreError::Sqlite(msg.to_string())
+    }
+}

@@ -1,0 +1,583 @@
+//! A worker: claims runs (new ones, and those whose lease expired or whose worker died),
+//! executes them by replaying their journal, renews its leases, and routes committed events
+//! to the runs they wake.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::clock::SharedClock;
+use crate::context::RunContext;
+use crate::error::{Interrupt, RunError, StepError, StoreError};
+use crate::ids::{RunId, WorkerId};
+use crate::model::{EventKind, RunEnd, RunStatus};
+use crate::registry::Registry;
+use crate::store::{Applied, Claim, Durability, Fence, SharedStore, Transition};
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// How long a claim lasts without renewal. Renewed every third of it.
+    pub lease: Duration,
+    /// How often to look for claimable runs when no event says there are some.
+    pub claim_interval: Duration,
+    /// Runs held in memory at once (executing or waiting).
+    pub max_runs: usize,
+    /// How long a shutdown lets attempts in flight finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            lease: Duration::from_secs(30),
+            claim_interval: Duration::from_secs(1),
+            max_runs: 4096,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+struct RunSlot {
+    epoch: i64,
+    stop: watch::Sender<Option<Interrupt>>,
+    wake: watch::Sender<u64>,
+}
+
+pub(crate) struct WorkerShared {
+    pub id: WorkerId,
+    pub store: SharedStore,
+    pub clock: SharedClock,
+    pub registry: Arc<Registry>,
+    pub config: WorkerConfig,
+    runs: Mutex<HashMap<RunId, RunSlot>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    claim_now: Notify,
+    stopping: watch::Sender<bool>,
+    // Held for the worker's life: its lock tells other processes this worker is alive.
+    _lock: Option<File>,
+    lock_path: PathBuf,
+}
+
+/// A running worker. Dropping it without [`Worker::shutdown`] aborts its tasks.
+pub struct Worker {
+    shared: Arc<WorkerShared>,
+    loops: Vec<JoinHandle<()>>,
+}
+
+impl Worker {
+    pub(crate) async fn start(
+        store: SharedStore,
+        clock: SharedClock,
+        registry: Arc<Registry>,
+        config: WorkerConfig,
+    ) -> Result<Worker, StoreError> {
+        let id = WorkerId::new();
+        let lock_dir = PathBuf::from(format!("{}.workers", store.location()));
+        let lock_path = lock_dir.join(format!("{id}.lock"));
+        let lock = std::fs::create_dir_all(&lock_dir)
+            .and_then(|_| File::create(&lock_path))
+            .and_then(|f| f.try_lock().map(|_| f).map_err(std::io::Error::other));
+        let lock = match lock {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %lock_path.display(), "cannot hold a worker lock file; other workers will wait for this one's leases to expire");
+                None
+            }
+        };
+        store
+            .submit(
+                Transition::RegisterWorker {
+                    worker: id.clone(),
+                    pid: std::process::id(),
+                    lock_path: lock_path.display().to_string(),
+                },
+                Durability::Durable,
+            )
+            .await?;
+        let shared = Arc::new(WorkerShared {
+            id,
+            store,
+            clock,
+            registry,
+            config,
+            runs: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            claim_now: Notify::new(),
+            stopping: watch::channel(false).0,
+            _lock: lock,
+            lock_path,
+        });
+        let live = shared.store.live();
+        let loops = vec![
+            tokio::spawn(dispatch(shared.clone(), live)),
+            tokio::spawn(claim_loop(shared.clone())),
+            tokio::spawn(renew_loop(shared.clone())),
+        ];
+        tracing::info!(worker = %shared.id, "worker started");
+        Ok(Worker { shared, loops })
+    }
+
+    pub fn id(&self) -> &WorkerId {
+        &self.shared.id
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<WorkerShared> {
+        &self.shared
+    }
+
+    /// Runs this worker holds in memory right now.
+    pub fn held_runs(&self) -> usize {
+        self.shared
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Stops claiming, lets attempts in flight finish (up to the grace period), gives every
+    /// held run back so another worker can take it at once, and unregisters.
+    pub async fn shutdown(mut self) {
+        self.shared.stopping.send_replace(true);
+        for l in self.loops.drain(..) {
+            l.abort();
+        }
+        let held: Vec<(RunId, i64)> = {
+            let runs = self.shared.runs.lock().unwrap_or_else(|e| e.into_inner());
+            for slot in runs.values() {
+                slot.stop.send_if_modified(|v| {
+                    if v.is_none() {
+                        *v = Some(Interrupt::WorkerStopping);
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+            runs.iter().map(|(id, s)| (*id, s.epoch)).collect()
+        };
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let all = futures::future::join_all(tasks);
+        if tokio::time::timeout(self.shared.config.shutdown_grace, all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("attempts still running after the shutdown grace period were abandoned");
+        }
+        for (run, epoch) in held {
+            let fence = Fence {
+                run,
+                worker: self.shared.id.clone(),
+                epoch,
+            };
+            let _ = self
+                .shared
+                .store
+                .submit(
+                    Transition::ReleaseRun {
+                        fence,
+                        status: None,
+                    },
+                    Durability::Durable,
+                )
+                .await;
+        }
+        let _ = self
+            .shared
+            .store
+            .submit(
+                Transition::UnregisterWorker {
+                    worker: self.shared.id.clone(),
+                },
+                Durability::Durable,
+            )
+            .await;
+        let _ = std::fs::remove_file(&self.shared.lock_path);
+        tracing::info!(worker = %self.shared.id, "worker stopped");
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        for l in &self.loops {
+            l.abort();
+        }
+        for t in self
+            .shared
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            t.abort();
+        }
+    }
+}
+
+impl WorkerShared {
+    /// Starts executing a run this worker has just been leased.
+    pub(crate) fn adopt(self: &Arc<Self>, run: RunId, epoch: i64) {
+        let (stop, stop_rx) = watch::channel(None);
+        let (wake, wake_rx) = watch::channel(0u64);
+        {
+            let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(old) = runs.get(&run) {
+                if old.epoch >= epoch {
+                    return;
+                }
+                // Re-claimed after our own lease lapsed: the old execution's writes would be fenced off.
+                old.stop.send_replace(Some(Interrupt::LeaseLost));
+            }
+            runs.insert(run, RunSlot { epoch, stop, wake });
+        }
+        let shared = self.clone();
+        let task = tokio::spawn(async move {
+            execute(shared.clone(), run, epoch, stop_rx, wake_rx).await;
+            let mut runs = shared.runs.lock().unwrap_or_else(|e| e.into_inner());
+            if runs.get(&run).is_some_and(|s| s.epoch == epoch) {
+                runs.remove(&run);
+            }
+            drop(runs);
+            shared.claim_now.notify_one();
+        });
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    fn stop_run(&self, run: RunId, why: Interrupt) {
+        if let Some(slot) = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&run)
+        {
+            slot.stop.send_if_modified(|v| {
+                if v.is_none() || *v == Some(Interrupt::WorkerStopping) {
+                    *v = Some(why.clone());
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+    }
+
+    fn wake(&self, run: Option<RunId>) {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        match run {
+            Some(run) => {
+                if let Some(slot) = runs.get(&run) {
+                    slot.wake.send_modify(|n| *n += 1);
+                }
+            }
+            None => {
+                for slot in runs.values() {
+                    slot.wake.send_modify(|n| *n += 1);
+                }
+            }
+        }
+    }
+
+    fn fence(&self, run: RunId, epoch: i64) -> Fence {
+        Fence {
+            run,
+            worker: self.id.clone(),
+            epoch,
+        }
+    }
+
+    /// Workers whose lock file nobody holds any more: their leases need not be waited out.
+    fn dead_workers(&self, rows: Vec<crate::store::WorkerRow>) -> Vec<String> {
+        let mut dead = Vec::new();
+        for w in rows {
+            if w.id == self.id.0 {
+                continue;
+            }
+            let alive = match File::options().read(true).write(true).open(&w.lock_path) {
+                Ok(f) => match f.try_lock() {
+                    Ok(()) => false,
+                    Err(std::fs::TryLockError::WouldBlock) => true,
+                    Err(std::fs::TryLockError::Error(_)) => true,
+                },
+                Err(_) => false,
+            };
+            if !alive {
+                let _ = std::fs::remove_file(&w.lock_path);
+                dead.push(w.id);
+            }
+        }
+        dead
+    }
+}
+
+async fn claim_loop(shared: Arc<WorkerShared>) {
+    loop {
+        let capacity = {
+            let held = shared.runs.lock().unwrap_or_else(|e| e.into_inner()).len();
+            shared.config.max_runs.saturating_sub(held)
+        };
+        if capacity > 0 {
+            let dead = match shared.store.workers().await {
+                Ok(rows) => shared.dead_workers(rows),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list workers");
+                    Vec::new()
+                }
+            };
+            if !dead.is_empty() {
+                tracing::info!(
+                    count = dead.len(),
+                    "taking over the runs of workers that died"
+                );
+            }
+            let t = Transition::ClaimRuns {
+                worker: shared.id.clone(),
+                lease_ms: shared.config.lease.as_millis() as i64,
+                limit: capacity,
+                dead_workers: dead,
+            };
+            match shared.store.submit(t, Durability::Relaxed).await {
+                Ok(Applied::Claimed(claims)) => {
+                    let full = claims.len() == capacity;
+                    for Claim { run, epoch } in claims {
+                        shared.adopt(run, epoch);
+                    }
+                    if full {
+                        continue;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming runs failed"),
+            }
+        }
+        tokio::select! {
+            _ = shared.claim_now.notified() => {}
+            _ = tokio::time::sleep(shared.config.claim_interval) => {}
+        }
+    }
+}
+
+async fn renew_loop(shared: Arc<WorkerShared>) {
+    let every = shared.config.lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let held: Vec<(RunId, i64)> = shared
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, s)| (*id, s.epoch))
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        let t = Transition::RenewLeases {
+            worker: shared.id.clone(),
+            runs: held,
+            lease_ms: shared.config.lease.as_millis() as i64,
+        };
+        match shared.store.submit(t, Durability::Relaxed).await {
+            Ok(Applied::Renewed { lost }) => {
+                for run in lost {
+                    tracing::warn!(%run, "lease lost: another worker took this run over");
+                    shared.stop_run(run, Interrupt::LeaseLost);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "renewing leases failed"),
+        }
+    }
+}
+
+/// Routes committed events to the runs they concern.
+async fn dispatch(
+    shared: Arc<WorkerShared>,
+    mut live: broadcast::Receiver<std::sync::Arc<crate::model::Event>>,
+) {
+    loop {
+        let event = match live.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                shared.wake(None);
+                shared.claim_now.notify_one();
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        match &event.kind {
+            EventKind::RunCancelRequested => {
+                if let Some(run) = event.run_id {
+                    shared.stop_run(run, Interrupt::Cancelled);
+                }
+            }
+            EventKind::EventSent { .. } => shared.wake(None),
+            EventKind::StepFinished { .. } => shared.wake(event.run_id),
+            EventKind::RunCreated { .. } => shared.claim_now.notify_one(),
+            EventKind::RunStatusChanged {
+                status: RunStatus::Queued,
+                ..
+            } => shared.claim_now.notify_one(),
+            EventKind::RunClaimed { worker, epoch } if *worker != shared.id.0 => {
+                // Someone else holds this run now: whatever this worker still does for it is stale.
+                if let Some(run) = event.run_id {
+                    let ours = shared
+                        .runs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&run)
+                        .map(|s| s.epoch);
+                    if ours.is_some_and(|e| e < *epoch) {
+                        shared.stop_run(run, Interrupt::LeaseLost);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn execute(
+    shared: Arc<WorkerShared>,
+    id: RunId,
+    epoch: i64,
+    stop: watch::Receiver<Option<Interrupt>>,
+    wake: watch::Receiver<u64>,
+) {
+    let fence = shared.fence(id, epoch);
+    let finish = |end: RunEnd| {
+        let t = Transition::FinishRun {
+            fence: Some(fence.clone()),
+            run: id,
+            end,
+        };
+        shared.store.submit(t, Durability::Durable)
+    };
+    let run = match shared.store.run(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(%id, error = %e, "cannot load run");
+            return;
+        }
+    };
+    if run.status.is_terminal() {
+        return;
+    }
+    if run.cancel_requested {
+        log_end(id, finish(RunEnd::Cancelled).await);
+        return;
+    }
+    let Some(function) = shared.registry.get(&run.function) else {
+        let known = shared.registry.names().join(", ");
+        let err = StepError::fatal(
+            "unknown_function",
+            format!(
+                "function '{}' is not registered in this worker (it has: {known})",
+                run.function
+            ),
+        );
+        log_end(id, finish(RunEnd::Failed(err)).await);
+        return;
+    };
+    if !function.can_resume(run.function_version) {
+        let err = StepError::fatal(
+            "incompatible_version",
+            format!(
+                "run was started by version {} of function '{}', and this build has version {}, which does not declare that it resumes version {}; finish it with the old build, or fork it",
+                run.function_version, run.function, function.version, run.function_version
+            ),
+        );
+        log_end(id, finish(RunEnd::Failed(err)).await);
+        return;
+    }
+    let steps = match shared.store.steps(id).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(%id, error = %e, "cannot load the run's journal");
+            return;
+        }
+    };
+    let deadline_timer = run.deadline_at.map(|at| {
+        let clock = shared.clock.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            clock.sleep_until(at).await;
+            shared.stop_run(id, Interrupt::RunDeadline);
+        })
+    });
+    let ctx = RunContext::new(
+        id,
+        run.function.clone(),
+        fence.clone(),
+        shared.clone(),
+        steps,
+        stop,
+        wake,
+    );
+    let result = (function.handler)(ctx.clone(), run.input.clone()).await;
+    if let Some(t) = deadline_timer {
+        t.abort();
+    }
+    let interrupt = ctx.interrupt().or(match &result {
+        Err(RunError::Interrupted(i)) => Some(i.clone()),
+        _ => None,
+    });
+    match interrupt {
+        Some(Interrupt::NeedsAttention(key)) => {
+            tracing::warn!(%id, step = %key, "run needs attention");
+            let t = Transition::ReleaseRun {
+                fence: fence.clone(),
+                status: Some(RunStatus::NeedsAttention),
+            };
+            log_end(id, shared.store.submit(t, Durability::Durable).await);
+        }
+        Some(Interrupt::LeaseLost) => {
+            tracing::warn!(%id, "dropped the run: its lease was taken over")
+        }
+        Some(Interrupt::WorkerStopping) => {}
+        Some(Interrupt::Store(e)) => {
+            tracing::error!(%id, error = %e, "journal write failed; the run will be retried when its lease expires")
+        }
+        Some(Interrupt::Cancelled) => log_end(id, finish(RunEnd::Cancelled).await),
+        Some(Interrupt::NonDeterministic(m)) => log_end(
+            id,
+            finish(RunEnd::Failed(StepError::fatal(
+                "non_deterministic",
+                format!("non-deterministic replay: {m}"),
+            )))
+            .await,
+        ),
+        Some(Interrupt::RunDeadline) => log_end(
+            id,
+            finish(RunEnd::Failed(StepError::fatal(
+                "run_deadline",
+                "the run did not finish before its deadline",
+            )))
+            .await,
+        ),
+        None => {
+            let unclaimed = ctx.unclaimed();
+            if !unclaimed.is_empty() {
+                tracing::warn!(%id, steps = ?unclaimed, "the run finished without asking for some recorded steps");
+            }
+            let end = match result {
+                Ok(v) => RunEnd::Succeeded(v),
+                Err(RunError::Step(e)) => RunEnd::Failed(e),
+                Err(RunError::Interrupted(_)) => return,
+            };
+            log_end(id, finish(end).await);
+        }
+    }
+}
+
+fn log_end(id: RunId, r: Result<Applied, StoreError>) {
+    if let Err(e) = r {
+        tracing::warn!(%id, error = %e, "could not record the run's end");
+    }
+}
