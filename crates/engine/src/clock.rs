@@ -1,6 +1,7 @@
 //! Time as the engine sees it. Tests swap in a [`ManualClock`] to drive backoff and timers.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,8 +52,25 @@ impl Clock for SystemClock {
 pub struct ManualClock {
     now: AtomicI64,
     tick: watch::Sender<Millis>,
-    sleepers: Mutex<Vec<Millis>>,
+    /// Sleeps not yet resolved or dropped, by id.
+    sleepers: Arc<Mutex<HashMap<u64, Millis>>>,
+    next_sleeper: AtomicU64,
     sleeper_added: watch::Sender<usize>,
+}
+
+/// Forgets a sleep when its future goes away, so a dropped timeout is not "pending".
+struct SleeperGuard {
+    id: u64,
+    sleepers: Arc<Mutex<HashMap<u64, Millis>>>,
+}
+
+impl Drop for SleeperGuard {
+    fn drop(&mut self) {
+        self.sleepers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
 }
 
 impl ManualClock {
@@ -60,7 +78,8 @@ impl ManualClock {
         Arc::new(ManualClock {
             now: AtomicI64::new(start),
             tick: watch::channel(start).0,
-            sleepers: Mutex::new(Vec::new()),
+            sleepers: Arc::new(Mutex::new(HashMap::new())),
+            next_sleeper: AtomicU64::new(0),
             sleeper_added: watch::channel(0).0,
         })
     }
@@ -79,9 +98,8 @@ impl ManualClock {
     /// Deadlines of sleeps that have not yet resolved.
     pub fn pending_sleeps(&self) -> Vec<Millis> {
         let now = self.now_ms();
-        let mut s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
-        s.retain(|at| *at > now);
-        s.clone()
+        let s = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        s.values().copied().filter(|at| *at > now).collect()
     }
 
     /// Waits until some sleep is pending, then moves time to the earliest one.
@@ -106,14 +124,18 @@ impl Clock for ManualClock {
 
     fn sleep_until(&self, at: Millis) -> BoxFuture<'static, ()> {
         let mut rx = self.tick.subscribe();
-        if at > self.now_ms() {
-            self.sleepers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(at);
-            self.sleeper_added.send_modify(|n| *n += 1);
-        }
+        let id = self.next_sleeper.fetch_add(1, Ordering::SeqCst);
+        self.sleepers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, at);
+        let guard = SleeperGuard {
+            id,
+            sleepers: self.sleepers.clone(),
+        };
+        self.sleeper_added.send_modify(|n| *n += 1);
         Box::pin(async move {
+            let _guard = guard;
             loop {
                 if *rx.borrow_and_update() >= at {
                     return;

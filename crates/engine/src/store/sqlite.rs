@@ -33,6 +33,8 @@ pub struct SqliteConfig {
     pub max_batch: usize,
     /// Payloads larger than this (bytes of JSON) go to the content-addressed blob table.
     pub blob_threshold: usize,
+    /// A cap on the file's size in pages (`PRAGMA max_page_count`), to test a full disk.
+    pub max_page_count: Option<u64>,
 }
 
 impl Default for SqliteConfig {
@@ -43,6 +45,7 @@ impl Default for SqliteConfig {
             poll_interval: Duration::from_millis(50),
             max_batch: 512,
             blob_threshold: 4096,
+            max_page_count: None,
         }
     }
 }
@@ -123,6 +126,10 @@ impl SqliteStore {
         }
         let mut conn = open_connection(&path, &config)?;
         schema::migrate(&mut conn, &shown)?;
+        if let Some(pages) = config.max_page_count {
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(|e| StoreError::from_sqlite(e, 0))?;
+        }
         let (tx, rx) = mpsc::channel();
         let (live, _) = broadcast::channel(1 << 16);
         let w = writer::Writer {

@@ -16,6 +16,45 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
     StoreError::from_sqlite(e, 0)
 }
 
+/// Marks a large value stored once in `blobs`, in place of the value itself.
+const BLOB_MARKER: &str = "$waymark_blob";
+
+fn store_blob(conn: &Connection, text: &str) -> Result<String, StoreError> {
+    let hash = Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    conn.prepare_cached("INSERT OR IGNORE INTO blobs(hash, size, data) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![hash, text.len() as i64, text.as_bytes()]))
+        .map_err(sql_err)?;
+    Ok(hash)
+}
+
+/// Moves every large part of `value` to the blob table, bottom-up, so that a part repeated
+/// across payloads (an agent's instructions, a shared document) is stored once.
+fn extract_large(conn: &Connection, value: &Value, threshold: usize) -> Result<Value, StoreError> {
+    let reduced = match value {
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| extract_large(conn, v, threshold))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), extract_large(conn, v, threshold)?)))
+                .collect::<Result<_, StoreError>>()?,
+        ),
+        other => other.clone(),
+    };
+    let text = reduced.to_string();
+    if text.len() <= threshold {
+        return Ok(reduced);
+    }
+    let hash = store_blob(conn, &text)?;
+    Ok(serde_json::json!({ BLOB_MARKER: hash }))
+}
+
 /// A payload as two columns: inline JSON, or the hash of a row in `blobs`.
 pub(crate) fn put_payload(
     conn: &Connection,
@@ -26,14 +65,52 @@ pub(crate) fn put_payload(
     if text.len() <= threshold {
         return Ok((Some(text), None));
     }
-    let hash = Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
-    conn.prepare_cached("INSERT OR IGNORE INTO blobs(hash, size, data) VALUES (?1, ?2, ?3)")
-        .and_then(|mut s| s.execute(params![hash, text.len() as i64, text.as_bytes()]))
-        .map_err(sql_err)?;
-    Ok((None, Some(hash)))
+    let reduced = extract_large(conn, value, threshold)?;
+    match reduced.get(BLOB_MARKER).and_then(Value::as_str) {
+        Some(hash) if reduced.as_object().is_some_and(|m| m.len() == 1) => {
+            Ok((None, Some(hash.to_string())))
+        }
+        _ => Ok((Some(reduced.to_string()), None)),
+    }
+}
+
+fn load_blob(conn: &Connection, hash: &str) -> Result<Value, StoreError> {
+    let bytes: Vec<u8> = conn
+        .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")
+        .and_then(|mut s| s.query_row([hash], |r| r.get(0)))
+        .map_err(|e| StoreError::Corrupt {
+            path: String::new(),
+            detail: format!("payload blob {hash} is missing: {e}"),
+        })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        path: String::new(),
+        detail: format!("payload blob {hash} is not JSON: {e}"),
+    })?;
+    restore_large(conn, value)
+}
+
+fn restore_large(conn: &Connection, value: Value) -> Result<Value, StoreError> {
+    match value {
+        Value::Object(map) => {
+            if map.len() == 1 {
+                if let Some(Value::String(hash)) = map.get(BLOB_MARKER) {
+                    return load_blob(conn, hash);
+                }
+            }
+            Ok(Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| Ok((k, restore_large(conn, v)?)))
+                    .collect::<Result<_, StoreError>>()?,
+            ))
+        }
+        Value::Array(items) => Ok(Value::Array(
+            items
+                .into_iter()
+                .map(|v| restore_large(conn, v))
+                .collect::<Result<_, _>>()?,
+        )),
+        other => Ok(other),
+    }
 }
 
 pub(crate) fn get_payload(
@@ -41,29 +118,21 @@ pub(crate) fn get_payload(
     json: Option<String>,
     blob: Option<String>,
 ) -> Result<Option<Value>, StoreError> {
-    let text = match (json, blob) {
-        (Some(j), _) => j,
-        (None, Some(hash)) => {
-            let bytes: Vec<u8> = conn
-                .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")
-                .and_then(|mut s| s.query_row([&hash], |r| r.get(0)))
-                .map_err(|e| StoreError::Corrupt {
-                    path: String::new(),
-                    detail: format!("payload blob {hash} is missing: {e}"),
-                })?;
-            String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+    match (json, blob) {
+        (Some(text), _) => {
+            let value: Value = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
                 path: String::new(),
-                detail: format!("payload blob {hash} is not UTF-8: {e}"),
-            })?
+                detail: format!("payload is not JSON: {e}"),
+            })?;
+            if text.contains(BLOB_MARKER) {
+                restore_large(conn, value).map(Some)
+            } else {
+                Ok(Some(value))
+            }
         }
-        (None, None) => return Ok(None),
-    };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt {
-            path: String::new(),
-            detail: format!("payload is not JSON: {e}"),
-        })
+        (None, Some(hash)) => load_blob(conn, &hash).map(Some),
+        (None, None) => Ok(None),
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {

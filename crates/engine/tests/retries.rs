@@ -1,0 +1,265 @@
+//! Retry policy and timeouts, driven by a manual clock.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use waymark_engine::*;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn policy(max_attempts: u32, initial_ms: u64, coefficient: f64) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        initial_interval_ms: initial_ms,
+        backoff_coefficient: coefficient,
+        max_interval_ms: 60_000,
+        jitter: 0.0,
+        non_retryable_kinds: vec!["bad_request".into()],
+    }
+}
+
+/// Sets a flag when dropped: proves a timed-out or cancelled attempt's future was aborted.
+struct DropFlag(Arc<AtomicU32>);
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn flaky(fail_times: u32, error: StepError, retry: RetryPolicy) -> DurableFunction {
+    DurableFunction::new("flaky", 1, move |ctx: RunContext, _input: Value| {
+        let (error, retry) = (error.clone(), retry.clone());
+        async move {
+            let v: u32 = ctx
+                .step(StepSpec::retry_safe("call").with_retry(retry), |a| {
+                    let error = error.clone();
+                    async move {
+                        if a.number <= fail_times {
+                            Err(error)
+                        } else {
+                            Ok(a.number)
+                        }
+                    }
+                })
+                .await?;
+            Ok(json!({ "succeeded_on": v }))
+        }
+    })
+}
+
+async fn manual(reg: Registry) -> (Harness, Arc<ManualClock>) {
+    let clock = ManualClock::new(T0);
+    let h = Harness::with_clock(reg, clock.clone()).await;
+    (h, clock)
+}
+
+#[tokio::test]
+async fn retries_follow_exponential_backoff() {
+    let mut reg = Registry::new();
+    reg.register(flaky(
+        3,
+        StepError::retryable("busy", "try later"),
+        policy(5, 1000, 2.0),
+    ));
+    let (h, clock) = manual(reg).await;
+    let run = h.start("flaky", json!({})).await;
+    for _ in 0..3 {
+        clock.advance_to_next_sleep().await;
+    }
+    let done = h.settled(run).await;
+    assert_eq!(done.output, Some(json!({ "succeeded_on": 4 })));
+    let trace = h.trace(run).await;
+    let starts: Vec<i64> = trace.steps[0]
+        .attempt_list
+        .iter()
+        .map(|a| a.started_at - T0)
+        .collect();
+    assert_eq!(starts, vec![0, 1000, 3000, 7000]);
+    let outcomes: Vec<&str> = trace.steps[0]
+        .attempt_list
+        .iter()
+        .map(|a| a.outcome.label())
+        .collect();
+    assert_eq!(outcomes, vec!["error", "error", "error", "ok"]);
+}
+
+#[tokio::test]
+async fn a_retry_after_from_the_error_wins_over_backoff() {
+    let mut reg = Registry::new();
+    let err =
+        StepError::retryable("http_429", "rate limited").with_retry_after(Duration::from_secs(30));
+    reg.register(flaky(1, err, policy(3, 1000, 2.0)));
+    let (h, clock) = manual(reg).await;
+    let run = h.start("flaky", json!({})).await;
+    let at = clock.advance_to_next_sleep().await;
+    assert_eq!(at - T0, 30_000);
+    assert_eq!(h.settled(run).await.status, RunStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn non_retryable_errors_stop_at_once() {
+    for error in [
+        StepError::fatal("unauthorized", "401 from the provider"),
+        // Retryable by itself, but its kind is listed as non-retryable in the policy.
+        StepError::retryable("bad_request", "400 from the provider"),
+    ] {
+        let mut reg = Registry::new();
+        reg.register(flaky(10, error.clone(), policy(5, 1000, 2.0)));
+        let (h, _clock) = manual(reg).await;
+        let run = h.start("flaky", json!({})).await;
+        let done = h.settled(run).await;
+        assert_eq!(done.status, RunStatus::Failed);
+        assert_eq!(
+            done.error.as_ref().map(|e| e.kind.as_str()),
+            Some(error.kind.as_str())
+        );
+        assert_eq!(h.trace(run).await.steps[0].attempt_list.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn exhausted_retries_fail_the_step_with_the_last_error() {
+    let mut reg = Registry::new();
+    reg.register(flaky(
+        10,
+        StepError::retryable("busy", "still busy"),
+        policy(3, 10, 1.0),
+    ));
+    let (h, clock) = manual(reg).await;
+    let run = h.start("flaky", json!({})).await;
+    clock.advance_to_next_sleep().await;
+    clock.advance_to_next_sleep().await;
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Failed);
+    assert_eq!(done.error.map(|e| e.message), Some("still busy".into()));
+    let trace = h.trace(run).await;
+    assert_eq!(trace.steps[0].attempt_list.len(), 3);
+    assert_eq!(trace.steps[0].step.status, StepStatus::Failed);
+}
+
+#[tokio::test]
+async fn an_attempt_timeout_aborts_the_attempts_future() {
+    let dropped = Arc::new(AtomicU32::new(0));
+    let d = dropped.clone();
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "hangs",
+        1,
+        move |ctx: RunContext, _| {
+            let d = d.clone();
+            async move {
+                let spec = StepSpec::retry_safe("hang")
+                    .with_retry(policy(2, 1000, 1.0))
+                    .attempt_timeout(Duration::from_secs(5));
+                ctx.step(spec, |_| {
+                    let guard = DropFlag(d.clone());
+                    async move {
+                        let _guard = guard;
+                        futures::future::pending::<Result<(), StepError>>().await
+                    }
+                })
+                .await?;
+                Ok(Value::Null)
+            }
+        },
+    ));
+    let (h, clock) = manual(reg).await;
+    let run = h.start("hangs", json!({})).await;
+    assert_eq!(clock.advance_to_next_sleep().await - T0, 5_000); // attempt 1 times out
+    assert_eq!(clock.advance_to_next_sleep().await - T0, 6_000); // backoff
+    assert_eq!(clock.advance_to_next_sleep().await - T0, 11_000); // attempt 2 times out
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Failed);
+    assert_eq!(done.error.map(|e| e.kind), Some("timeout".into()));
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        2,
+        "both attempts' futures were dropped"
+    );
+    let trace = h.trace(run).await;
+    assert!(trace.steps[0]
+        .attempt_list
+        .iter()
+        .all(|a| matches!(a.outcome, AttemptOutcome::Timeout { after_ms: 5000 })));
+}
+
+#[tokio::test]
+async fn a_step_timeout_ends_the_retries() {
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "slow_to_succeed",
+        1,
+        |ctx: RunContext, _| async move {
+            let spec = StepSpec::retry_safe("call")
+                .with_retry(policy(100, 4000, 1.0))
+                .step_timeout(Duration::from_secs(10));
+            ctx.step(spec, |_| async {
+                Err::<(), _>(StepError::retryable("busy", "busy"))
+            })
+            .await?;
+            Ok(Value::Null)
+        },
+    ));
+    let (h, clock) = manual(reg).await;
+    let run = h.start("slow_to_succeed", json!({})).await;
+    clock.advance_to_next_sleep().await; // 4 s
+    clock.advance_to_next_sleep().await; // 8 s; the next retry would be at 12 s, past the 10 s step timeout
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Failed);
+    assert_eq!(done.error.map(|e| e.kind), Some("step_timeout".into()));
+    assert_eq!(h.trace(run).await.steps[0].attempt_list.len(), 3);
+}
+
+#[tokio::test]
+async fn a_run_deadline_fails_the_run() {
+    let dropped = Arc::new(AtomicU32::new(0));
+    let d = dropped.clone();
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "too_long",
+        1,
+        move |ctx: RunContext, _| {
+            let d = d.clone();
+            async move {
+                ctx.step(StepSpec::retry_safe("quick"), |_| async { Ok(1) })
+                    .await?;
+                ctx.step(StepSpec::at_most_once("forever"), |_| {
+                    let guard = DropFlag(d.clone());
+                    async move {
+                        let _guard = guard;
+                        futures::future::pending::<Result<(), StepError>>().await
+                    }
+                })
+                .await?;
+                Ok(Value::Null)
+            }
+        },
+    ));
+    let (h, clock) = manual(reg).await;
+    let opts = StartOptions {
+        deadline: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let run = h
+        .engine
+        .start_run("too_long", json!({}), opts)
+        .await
+        .expect("start");
+    h.until(run, attempt_started("forever", 1)).await;
+    assert_eq!(clock.advance_to_next_sleep().await - T0, 60_000);
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Failed);
+    assert_eq!(done.error.map(|e| e.kind), Some("run_deadline".into()));
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    let trace = h.trace(run).await;
+    assert_eq!(trace.steps[1].step.status, StepStatus::Failed);
+    assert!(matches!(
+        trace.steps[1].attempt_list[0].outcome,
+        AttemptOutcome::Timeout { .. }
+    ));
+}
