@@ -86,79 +86,93 @@ impl Writer {
             .unwrap_or(0)
     }
 
-    fn commit_batch(&mut self, batch: Vec<Job>, published: &mut i64) {
+    fn commit_batch(&mut self, mut batch: Vec<Job>, published: &mut i64) {
         let busy = self.busy_timeout_ms;
-        let tx = match self
+        loop {
+            match self.try_batch(&batch) {
+                Ok((results, events)) => {
+                    if let Some(first) = events.first() {
+                        if first.global_seq != *published + 1 {
+                            // Another process committed in between: publish its events first, in order.
+                            self.publish_from_db(published, first.global_seq);
+                        }
+                    }
+                    for e in events {
+                        *published = (*published).max(e.global_seq);
+                        let _ = self.live.send(Arc::new(e));
+                    }
+                    for (job, result) in batch.into_iter().zip(results) {
+                        let _ = job.reply.send(result);
+                    }
+                    return;
+                }
+                Err(BatchFailure::Whole(msg)) => {
+                    tracing::error!(error = %msg, "journal commit failed; the batch was rolled back");
+                    for job in batch {
+                        let _ = job.reply.send(Err(same_error(&msg, busy)));
+                    }
+                    return;
+                }
+                Err(BatchFailure::RolledBack { index, error }) => {
+                    // SQLite rolled the whole transaction back (a full disk does): the culprit
+                    // gets its error, its batch-mates are applied again without it.
+                    let job = batch.remove(index);
+                    let _ = job.reply.send(Err(error));
+                    if batch.is_empty() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn try_batch(
+        &mut self,
+        batch: &[Job],
+    ) -> Result<(Vec<Result<Applied, StoreError>>, Vec<Event>), BatchFailure> {
+        let busy = self.busy_timeout_ms;
+        let mut tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        {
-            Ok(tx) => tx,
-            Err(e) => {
-                let msg = StoreError::from_sqlite(e, busy).to_string();
-                for job in batch {
-                    let _ = job.reply.send(Err(same_error(&msg, busy)));
-                }
-                return;
-            }
-        };
+            .map_err(|e| BatchFailure::Whole(StoreError::from_sqlite(e, busy).to_string()))?;
         let now = self.clock.now_ms();
         let mut results = Vec::with_capacity(batch.len());
         let mut events: Vec<Event> = Vec::new();
-        let mut replies = Vec::with_capacity(batch.len());
-        {
-            let mut tx = tx;
-            for job in batch {
-                let outcome = match tx.savepoint() {
-                    Ok(mut sp) => {
-                        let mut t = Tx {
-                            conn: &sp,
-                            now,
-                            blob_threshold: self.blob_threshold,
-                            events: Vec::new(),
-                        };
-                        let r = apply(&mut t, &job.transition);
-                        let emitted = std::mem::take(&mut t.events);
-                        match r {
-                            Ok(applied) => match sp.commit() {
-                                Ok(()) => {
-                                    events.extend(emitted);
-                                    Ok(applied)
-                                }
-                                Err(e) => Err(StoreError::from_sqlite(e, busy)),
-                            },
-                            Err(e) => {
-                                let _ = sp.rollback();
-                                Err(e)
+        for (index, job) in batch.iter().enumerate() {
+            let outcome = match tx.savepoint() {
+                Ok(mut sp) => {
+                    let mut t = Tx {
+                        conn: &sp,
+                        now,
+                        blob_threshold: self.blob_threshold,
+                        events: Vec::new(),
+                    };
+                    let r = apply(&mut t, &job.transition);
+                    let emitted = std::mem::take(&mut t.events);
+                    match r {
+                        Ok(applied) => match sp.commit() {
+                            Ok(()) => {
+                                events.extend(emitted);
+                                Ok(applied)
                             }
+                            Err(e) => Err(StoreError::from_sqlite(e, busy)),
+                        },
+                        Err(e) => {
+                            if sp.is_autocommit() {
+                                return Err(BatchFailure::RolledBack { index, error: e });
+                            }
+                            let _ = sp.rollback();
+                            Err(e)
                         }
                     }
-                    Err(e) => Err(StoreError::from_sqlite(e, busy)),
-                };
-                results.push(outcome);
-                replies.push(job.reply);
-            }
-            if let Err(e) = tx.commit() {
-                let msg = StoreError::from_sqlite(e, busy).to_string();
-                tracing::error!(error = %msg, "journal commit failed; the batch was rolled back");
-                for reply in replies {
-                    let _ = reply.send(Err(same_error(&msg, busy)));
                 }
-                return;
-            }
+                Err(e) => Err(StoreError::from_sqlite(e, busy)),
+            };
+            results.push(outcome);
         }
-        if let Some(first) = events.first() {
-            if first.global_seq != *published + 1 {
-                // Another process committed in between: publish its events first, in order.
-                self.publish_from_db(published, first.global_seq);
-            }
-        }
-        for e in events {
-            *published = (*published).max(e.global_seq);
-            let _ = self.live.send(Arc::new(e));
-        }
-        for (reply, result) in replies.into_iter().zip(results) {
-            let _ = reply.send(result);
-        }
+        tx.commit()
+            .map_err(|e| BatchFailure::Whole(StoreError::from_sqlite(e, busy).to_string()))?;
+        Ok((results, events))
     }
 
     /// Publishes committed events after `published` and before `before` read from the file.
@@ -184,6 +198,13 @@ impl Writer {
             }
         }
     }
+}
+
+enum BatchFailure {
+    /// BEGIN or COMMIT failed: nothing in the batch was saved.
+    Whole(String),
+    /// The transition at `index` failed and SQLite rolled back the transaction with it.
+    RolledBack { index: usize, error: StoreError },
 }
 
 /// The batch failed as a whole: every transition in it gets the same error.
