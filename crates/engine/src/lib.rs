@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod context;
+pub mod crashpoint;
 pub mod engine;
 pub mod error;
 pub mod ids;

@@ -174,6 +174,33 @@ pub enum Transition {
     },
 }
 
+impl Transition {
+    /// A short name for logs and crash points.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transition::CreateRun(_) => "create_run",
+            Transition::ClaimRuns { .. } => "claim_runs",
+            Transition::RenewLeases { .. } => "renew_leases",
+            Transition::ReleaseRun { .. } => "release_run",
+            Transition::StartAttempt { .. } => "start_attempt",
+            Transition::FinishAttempt { .. } => "finish_attempt",
+            Transition::OpenWait { .. } => "open_wait",
+            Transition::CompleteStep { .. } => "complete_step",
+            Transition::ConsumeEvent { .. } => "consume_event",
+            Transition::StartChild { .. } => "start_child",
+            Transition::SetRunStatus { .. } => "set_run_status",
+            Transition::FinishRun { .. } => "finish_run",
+            Transition::RequestCancel { .. } => "request_cancel",
+            Transition::Resolve { .. } => "resolve",
+            Transition::SendEvent { .. } => "send_event",
+            Transition::Fork { .. } => "fork",
+            Transition::Progress { .. } => "progress",
+            Transition::RegisterWorker { .. } => "register_worker",
+            Transition::UnregisterWorker { .. } => "unregister_worker",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claim {
     pub run: RunId,

@@ -170,8 +170,19 @@ impl Writer {
             };
             results.push(outcome);
         }
+        let kinds = crate::crashpoint::installed().then(|| {
+            let mut k: Vec<&str> = batch.iter().map(|j| j.transition.kind()).collect();
+            k.dedup();
+            k
+        });
+        for k in kinds.iter().flatten() {
+            crate::crashpoint::reach(&format!("before_commit:{k}"));
+        }
         tx.commit()
             .map_err(|e| BatchFailure::Whole(StoreError::from_sqlite(e, busy).to_string()))?;
+        for k in kinds.iter().flatten() {
+            crate::crashpoint::reach(&format!("after_commit:{k}"));
+        }
         Ok((results, events))
     }
 

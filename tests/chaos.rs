@@ -1,0 +1,211 @@
+//! Crash chaos: a worker process running durable runs is `kill -9`ed again and again, at random
+//! moments, just before and after each kind of commit, and in the middle of steps' work.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rand::Rng;
+use serde_json::json;
+use waymark_engine::*;
+
+const RUNS: usize = 24;
+const STEPS: u64 = 8;
+/// Few runs at a time per worker, so that each short worker life leaves work for the next.
+const MAX_RUNS_PER_WORKER: &str = "4";
+/// Keep at least this many runs unfinished, starting new ones as others finish.
+const MIN_ACTIVE: usize = 6;
+const KILLS: usize = 60;
+
+/// Commit points a kill is aimed at, cycled through; mid-step points are every third kill.
+const COMMIT_POINTS: &[&str] = &[
+    "before_commit:start_attempt",
+    "after_commit:start_attempt",
+    "before_commit:finish_attempt",
+    "after_commit:finish_attempt",
+    "before_commit:claim_runs",
+    "after_commit:claim_runs",
+    "before_commit:finish_run",
+    "after_commit:finish_run",
+    "before_commit:release_run",
+    "after_commit:release_run",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_survive_repeated_kill_9_without_repeating_effects() {
+    let (_dir, db, ledger) = temp_paths();
+    let store = SqliteStore::open(&db).expect("open");
+    let engine = Engine::new(store.clone(), Registry::new());
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        runs.push(
+            engine
+                .start_run("chaos", json!({ "steps": STEPS }), StartOptions::default())
+                .await
+                .expect("start"),
+        );
+    }
+
+    let mut rng = rand::rng();
+    let (mut mid_step, mut at_commit, mut random) = (0, 0, 0);
+    for kill in 0..KILLS {
+        let active = engine
+            .list_runs(RunFilter::default())
+            .await
+            .expect("list")
+            .iter()
+            .filter(|r| !r.status.is_terminal() && r.status != RunStatus::NeedsAttention)
+            .count();
+        for _ in active..MIN_ACTIVE {
+            runs.push(
+                engine
+                    .start_run("chaos", json!({ "steps": STEPS }), StartOptions::default())
+                    .await
+                    .expect("start"),
+            );
+        }
+        let pause: Option<String> = match kill % 3 {
+            0 => None,
+            1 => Some(COMMIT_POINTS[(kill / 3) % COMMIT_POINTS.len()].to_string()),
+            _ => Some(
+                if kill % 2 == 0 {
+                    "mid_step:at_most_once"
+                } else {
+                    "mid_step:retry_safe"
+                }
+                .to_string(),
+            ),
+        };
+        let env: Vec<(&str, String)> = match &pause {
+            Some(p) => vec![
+                ("CHAOS_PAUSE_AT", p.clone()),
+                ("CHAOS_PAUSE_AFTER", rng.random_range(1..=4).to_string()),
+            ],
+            None => vec![],
+        };
+        let w = WorkerProcess::spawn(&db, &ledger, &["--max-runs", MAX_RUNS_PER_WORKER], &env);
+        w.wait_line("READY", Duration::from_secs(30))
+            .expect("worker starts");
+        match pause {
+            None => {
+                // A random moment: this sleep is the point of the test, not a wait for an event.
+                std::thread::sleep(Duration::from_millis(rng.random_range(1..60)));
+                random += 1;
+            }
+            Some(p) => {
+                if w.wait_line("PAUSED", Duration::from_secs(5)).is_some() {
+                    if p.starts_with("mid_step") {
+                        mid_step += 1;
+                    } else {
+                        at_commit += 1;
+                    }
+                } else {
+                    random += 1; // the point was not reached (e.g. nothing left of that kind)
+                }
+            }
+        }
+        w.kill9();
+    }
+    println!("runs: {}", runs.len());
+    println!("kills: {KILLS} ({mid_step} mid-step, {at_commit} at a commit point, {random} at random moments)");
+    assert!(mid_step >= 10, "only {mid_step} kills landed mid-step");
+
+    // A last worker lets everything that can finish, finish.
+    let w = WorkerProcess::spawn(&db, &ledger, &[], &[]);
+    w.wait_line("READY", Duration::from_secs(30))
+        .expect("worker starts");
+    let mut settled = Vec::new();
+    for run in &runs {
+        let r = tokio::time::timeout(Duration::from_secs(60), engine.wait_settled(*run))
+            .await
+            .expect("settles")
+            .expect("read");
+        assert!(
+            matches!(r.status, RunStatus::Succeeded | RunStatus::NeedsAttention),
+            "run {run} ended {:?}: {:?}",
+            r.status,
+            r.error
+        );
+        settled.push(r);
+    }
+
+    // Effects in the ledger: "<run> <key> <attempt> <pid>".
+    let mut effects: HashMap<(String, String), Vec<u32>> = HashMap::new();
+    for line in ledger_lines(&ledger) {
+        let parts: Vec<&str> = line.split(' ').collect();
+        let attempt: u32 = parts[2].parse().expect("attempt number");
+        effects
+            .entry((parts[0].to_string(), parts[1].to_string()))
+            .or_default()
+            .push(attempt);
+    }
+    for ((run, key), attempts) in &effects {
+        if key.starts_with("once/") {
+            assert_eq!(
+                attempts.len(),
+                1,
+                "at_most_once step {key} of {run} took effect {} times",
+                attempts.len()
+            );
+        }
+    }
+
+    let mut needs_attention = 0;
+    for r in &settled {
+        let trace = engine.trace(r.id).await.expect("trace").expect("run");
+        for s in &trace.steps {
+            let done_attempt = s
+                .attempt_list
+                .iter()
+                .find(|a| a.outcome == AttemptOutcome::Ok)
+                .map(|a| a.number);
+            if let Some(done) = done_attempt {
+                let ran = &effects[&(r.id.to_string(), s.step.key.to_string())];
+                assert!(
+                    ran.iter().all(|n| *n <= done),
+                    "step {} of {} ran again after it finished: {ran:?}",
+                    s.step.key,
+                    r.id
+                );
+            }
+            if s.step.status == StepStatus::NeedsAttention {
+                needs_attention += 1;
+                assert_eq!(s.step.safety, SafetyClass::AtMostOnce);
+                let last = s.attempt_list.last().expect("an attempt");
+                assert_eq!(
+                    last.outcome,
+                    AttemptOutcome::Interrupted,
+                    "step {} of {}",
+                    s.step.key,
+                    r.id
+                );
+                engine
+                    .resolve(
+                        r.id,
+                        s.step.key.clone(),
+                        Resolution::Done { output: json!(1) },
+                    )
+                    .await
+                    .expect("resolve");
+            }
+        }
+    }
+    println!("{needs_attention} steps needed attention and were resolved");
+    for run in &runs {
+        let r = tokio::time::timeout(Duration::from_secs(60), engine.wait_settled(*run))
+            .await
+            .expect("settles")
+            .expect("read");
+        assert_eq!(
+            r.status,
+            RunStatus::Succeeded,
+            "run {run} after resolution: {:?}",
+            r.error
+        );
+    }
+    drop(w);
+    let _ = Arc::strong_count(&store);
+}
