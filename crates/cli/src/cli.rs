@@ -1,0 +1,212 @@
+//! The command line, as clap types. Values that need checking beyond their shape (JSON, run
+//! ids, statuses) stay strings here, so their errors come out as one `error:` line.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "waymark",
+    version,
+    about = "Start, inspect, resolve and fork durable runs; run a worker.",
+    after_help = "Exit codes: 0 success, 1 error, 2 the run ended without succeeding."
+)]
+pub struct Cli {
+    /// The database file [default: $WAYMARK_HOME/waymark.db, else the user's data directory]
+    #[arg(long, global = true, env = "WAYMARK_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start, list, inspect, cancel, resolve, fork and wait for runs
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Send events to waiting runs, or follow the event stream
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Execute runs on this database until Ctrl-C or SIGTERM
+    Worker(WorkerArgs),
+    /// Inspect the database file
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Run the example order end to end in this process and print its trace
+    Demo,
+}
+
+impl Command {
+    /// A worker is a long-running service: its progress is worth seeing on stderr.
+    pub fn is_service(&self) -> bool {
+        matches!(self, Command::Worker(_))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Start a run of a function and print its id
+    Start(StartArgs),
+    /// List runs, newest first
+    List(ListArgs),
+    /// Show a run with every step and attempt
+    Show(ShowArgs),
+    /// Cancel a run and its children
+    Cancel(CancelArgs),
+    /// Settle a step that needs attention: retry it, mark it done, or fail it
+    Resolve(ResolveArgs),
+    /// Start a new run from a run's journal before STEP, optionally with STEP's output given
+    Fork(ForkArgs),
+    /// Wait until a run has finished or needs attention; exit 0 only if it succeeded
+    Wait(WaitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The registered function to run (built in: example.order, example.approval, example.parent)
+    pub function: String,
+    /// The run's input as JSON, or @FILE to read it from a file
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub input: String,
+    /// A second start with the same key returns the first run instead of starting another
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// Fail the run if it has not finished this many seconds after it starts
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline_secs: Option<u64>,
+    /// Execute the run in this process, wait for it, and print its trace
+    #[arg(long)]
+    pub wait: bool,
+    /// Print JSON: {"run_id": ...}, or the trace with --wait
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only runs with this status (queued, running, waiting, needs_attention, succeeded, failed, cancelled)
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only runs of this function
+    #[arg(long, value_name = "NAME")]
+    pub function: Option<String>,
+    /// At most this many runs
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub run: String,
+    /// Print the whole trace as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    pub run: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("resolution").required(true).args(["retry", "done", "fail"])))]
+pub struct ResolveArgs {
+    pub run: String,
+    /// The step's key, as `runs show` prints it
+    pub step: String,
+    /// Run the step again, accepting that its effect may repeat
+    #[arg(long)]
+    pub retry: bool,
+    /// The effect happened: record this JSON as the step's output
+    #[arg(long, value_name = "JSON")]
+    pub done: Option<String>,
+    /// Fail the step with this message
+    #[arg(long, value_name = "MESSAGE")]
+    pub fail: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForkArgs {
+    pub run: String,
+    /// The step to fork at: steps before it are copied, it and later ones run again
+    pub step: String,
+    /// Use this JSON as STEP's output instead of running it
+    #[arg(long, value_name = "JSON")]
+    pub output: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    pub run: String,
+    /// Give up after this many seconds (exit 1)
+    #[arg(long, value_name = "SECS")]
+    pub timeout_secs: Option<u64>,
+    /// Print the settled run record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Send an event; a run waiting for NAME with a matching payload wakes up
+    Send(SendArgs),
+    /// Print events as they are committed, until Ctrl-C
+    Tail(TailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    pub name: String,
+    /// The payload as JSON, or @FILE
+    #[arg(value_name = "JSON")]
+    pub payload: String,
+    /// Keep an unconsumed event this long
+    #[arg(long, value_name = "SECS", default_value_t = 7 * 24 * 3600)]
+    pub ttl_secs: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Only this run's events (from its first, unless --after is given)
+    #[arg(long, value_name = "RUN")]
+    pub run: Option<String>,
+    /// Start after this sequence number (the run's own with --run, else the global one);
+    /// without it, all runs are followed from now on
+    #[arg(long, value_name = "SEQ")]
+    pub after: Option<i64>,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Runs held at once (executing or waiting)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_runs: Option<u64>,
+    /// How long a claim on a run lasts without renewal
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_secs: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Check the file's integrity and schema; exit 1 on any problem
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(long)]
+    pub json: bool,
+}

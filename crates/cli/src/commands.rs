@@ -1,0 +1,144 @@
+//! Dispatch, and what every command shares: opening the database, parsing ids and JSON.
+
+mod db;
+mod events;
+mod runs;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use serde_json::Value;
+use waymark_engine::{Engine, RunId, RunStatus, SqliteStore, StoreError};
+
+use crate::cli::{Cli, Command, DbCommand, EventsCommand, RunsCommand};
+
+/// The run ended without succeeding (failed, cancelled, or needs a human): not an error of
+/// the command, but a script must be able to tell.
+pub const EXIT_RUN_UNSUCCESSFUL: u8 = 2;
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let db = db_path(cli.db);
+    match cli.command {
+        Command::Runs(c) => match c {
+            RunsCommand::Start(a) => runs::start(&db, a).await,
+            RunsCommand::List(a) => runs::list(&db, a).await,
+            RunsCommand::Show(a) => runs::show(&db, a).await,
+            RunsCommand::Cancel(a) => runs::cancel(&db, a).await,
+            RunsCommand::Resolve(a) => runs::resolve(&db, a).await,
+            RunsCommand::Fork(a) => runs::fork(&db, a).await,
+            RunsCommand::Wait(a) => runs::wait(&db, a).await,
+        },
+        Command::Events(c) => match c {
+            EventsCommand::Send(a) => events::send(&db, a).await,
+            EventsCommand::Tail(a) => events::tail(&db, a).await,
+        },
+        Command::Worker(a) => worker::worker(&db, a).await,
+        Command::Db(DbCommand::Check(a)) => db::check(&db, a).await,
+        Command::Demo => worker::demo(&db).await,
+    }
+}
+
+/// `--db` (or `$WAYMARK_DB`, which clap reads into it), else the path every door uses.
+fn db_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(waymark_engine::paths::default_db_path)
+}
+
+/// How long to keep reopening a database that another process is creating at the same time.
+const OPEN_RACE_WINDOW: Duration = Duration::from_secs(5);
+
+async fn open_store(db: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+    let began = Instant::now();
+    loop {
+        match SqliteStore::open(db) {
+            Ok(store) => return Ok(store),
+            Err(e) if lost_open_race(&e) && began.elapsed() < OPEN_RACE_WINDOW => {
+                tracing::debug!(error = %e, "another process is setting up the database; reopening");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // The store's errors already name the file and say what to do.
+            Err(e) => return Err(anyhow!(e)),
+        }
+    }
+}
+
+/// Two processes opening a new file at once race in the engine's open: one may get "locked"
+/// at once from the switch to WAL mode, or run the first migration after the other did
+/// (the schema version is read outside the migration's transaction) and see "table ...
+/// already exists". Opening again finds the file ready.
+fn lost_open_race(e: &StoreError) -> bool {
+    match e {
+        StoreError::Locked { .. } => true,
+        StoreError::Corrupt { detail, .. } => detail.contains("already exists"),
+        _ => false,
+    }
+}
+
+/// The engine over the database, knowing the built-in example functions.
+async fn open_engine(db: &Path) -> anyhow::Result<Engine> {
+    let store = open_store(db).await?;
+    Ok(Engine::new(store, crate::examples::registry()))
+}
+
+fn parse_run_id(text: &str) -> anyhow::Result<RunId> {
+    RunId::parse(text).map_err(|e| anyhow!(e))
+}
+
+/// JSON from a flag's value, or from a file when the value is `@PATH`. Errors name the flag.
+fn parse_json(flag: &str, text: &str) -> anyhow::Result<Value> {
+    let (text, from) = match text.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read {path}"))?,
+            format!(" (from {path})"),
+        ),
+        None => (text.to_string(), String::new()),
+    };
+    serde_json::from_str(&text).map_err(|e| anyhow!("{flag} is not valid JSON{from}: {e}"))
+}
+
+fn exit_for(status: RunStatus) -> ExitCode {
+    match status {
+        RunStatus::Succeeded => ExitCode::SUCCESS,
+        RunStatus::Failed
+        | RunStatus::Cancelled
+        | RunStatus::NeedsAttention
+        | RunStatus::Queued
+        | RunStatus::Running
+        | RunStatus::Waiting => ExitCode::from(EXIT_RUN_UNSUCCESSFUL),
+    }
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM where there is one (service managers send it).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    // Without a Ctrl-C handler, never resolve rather than stop at once.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_name_the_flag() {
+        let e = parse_json("--input", "{nope").err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.starts_with("--input is not valid JSON")));
+        assert!(parse_json("--input", r#"{"a": 1}"#).is_ok());
+    }
+}

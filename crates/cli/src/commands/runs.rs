@@ -1,0 +1,292 @@
+//! `waymark runs ...`: start, list, show, cancel, resolve, fork, wait.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use serde_json::json;
+use waymark_engine::{
+    Engine, Resolution, RunFilter, RunId, RunRecord, RunStatus, StartOptions, StepKey, StepStatus,
+};
+
+use super::{exit_for, open_engine, parse_json, parse_run_id, shutdown_signal};
+use crate::cli::{CancelArgs, ForkArgs, ListArgs, ResolveArgs, ShowArgs, StartArgs, WaitArgs};
+use crate::output::{emit, json, run_list, trace};
+
+const ALL_STATUSES: [RunStatus; 7] = [
+    RunStatus::Queued,
+    RunStatus::Running,
+    RunStatus::Waiting,
+    RunStatus::NeedsAttention,
+    RunStatus::Succeeded,
+    RunStatus::Failed,
+    RunStatus::Cancelled,
+];
+
+/// Exit code of a command stopped by Ctrl-C, as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
+
+pub async fn start(db: &Path, a: StartArgs) -> anyhow::Result<ExitCode> {
+    let input = parse_json("--input", &a.input)?;
+    let engine = open_engine(db).await?;
+    let opts = StartOptions {
+        idempotency_key: a.idempotency_key,
+        deadline: a.deadline_secs.map(Duration::from_secs),
+    };
+    let known = engine.registry().get(&a.function).is_some();
+    if !a.wait {
+        if !known {
+            eprintln!(
+                "note: '{}' is not built into this waymark ({}); the run waits for a worker that has it",
+                a.function,
+                engine.registry().names().join(", ")
+            );
+        }
+        let id = engine.start_run(&a.function, input, opts).await?;
+        if a.json {
+            emit(&json(&json!({ "run_id": id }))?)?;
+        } else {
+            emit(&id.to_string())?;
+            if std::io::stderr().is_terminal() {
+                eprintln!("queued: a `waymark worker` on this database runs it");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !known {
+        bail!(
+            "--wait runs the function in this process, and '{}' is not built in ({}); start it without --wait for a worker that has it",
+            a.function,
+            engine.registry().names().join(", ")
+        );
+    }
+    // The worker must exist before the start, so the new run is leased to it directly.
+    let worker = engine.start_worker().await?;
+    let outcome = async {
+        let id = engine.start_run(&a.function, input, opts).await?;
+        let settled = settle(&engine, id, None).await?;
+        anyhow::Ok((id, settled))
+    }
+    .await;
+    worker.shutdown().await;
+    let (id, settled) = outcome?;
+    finish_waited(&engine, id, settled, a.json).await
+}
+
+/// After waiting in this process: print the trace, and say what a run that did not succeed needs.
+pub(super) async fn finish_waited(
+    engine: &Engine,
+    id: RunId,
+    settled: Settled,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    match settled {
+        Settled::Done(run) => {
+            print_trace(engine, id, as_json).await?;
+            Ok(exit_for(run.status))
+        }
+        Settled::Interrupted => {
+            eprintln!(
+                "interrupted: run {id} continues when a `waymark worker` runs on this database"
+            );
+            Ok(ExitCode::from(EXIT_INTERRUPTED))
+        }
+        Settled::TimedOut(_) => bail!("run {id} did not settle"),
+    }
+}
+
+pub async fn list(db: &Path, a: ListArgs) -> anyhow::Result<ExitCode> {
+    let status = match a.status.as_deref() {
+        Some(s) => Some(parse_status(s)?),
+        None => None,
+    };
+    let engine = open_engine(db).await?;
+    let runs = engine
+        .list_runs(RunFilter {
+            status,
+            function: a.function,
+            parent: None,
+            limit: Some(usize::try_from(a.limit).unwrap_or(usize::MAX)),
+        })
+        .await?;
+    if a.json {
+        emit(&json(&runs)?)?;
+    } else {
+        emit(&run_list(&runs))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_status(s: &str) -> anyhow::Result<RunStatus> {
+    RunStatus::parse(s.trim()).ok_or_else(|| {
+        let valid: Vec<&str> = ALL_STATUSES.iter().map(|s| s.as_str()).collect();
+        anyhow!("unknown status '{s}'; valid statuses: {}", valid.join(", "))
+    })
+}
+
+pub async fn show(db: &Path, a: ShowArgs) -> anyhow::Result<ExitCode> {
+    let id = parse_run_id(&a.run)?;
+    let engine = open_engine(db).await?;
+    print_trace(&engine, id, a.json).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the trace (pretty JSON, or for people with hints on what to do next).
+pub(super) async fn print_trace(engine: &Engine, id: RunId, as_json: bool) -> anyhow::Result<()> {
+    let t = engine
+        .trace(id)
+        .await?
+        .ok_or_else(|| anyhow!("run {id} not found"))?;
+    if as_json {
+        emit(&json(&t)?)?;
+        return Ok(());
+    }
+    let mut text = trace(&t);
+    let stuck: Vec<&StepKey> = t
+        .steps
+        .iter()
+        .filter(|s| s.step.status == StepStatus::NeedsAttention)
+        .map(|s| &s.step.key)
+        .collect();
+    for key in stuck {
+        text.push_str(&format!(
+            "\nStep {key} was interrupted and may or may not have taken effect. Decide with:\n  waymark runs resolve {id} {key} --retry | --done JSON | --fail MESSAGE\n"
+        ));
+    }
+    emit(&text)?;
+    Ok(())
+}
+
+pub async fn cancel(db: &Path, a: CancelArgs) -> anyhow::Result<ExitCode> {
+    let id = parse_run_id(&a.run)?;
+    let engine = open_engine(db).await?;
+    let out = engine.cancel(id).await?;
+    if a.json {
+        emit(&json(
+            &json!({ "cancelled_now": out.cancelled_now, "requested": out.requested }),
+        )?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = String::new();
+    for r in &out.cancelled_now {
+        text.push_str(&format!("cancelled      {r}\n"));
+    }
+    for r in &out.requested {
+        text.push_str(&format!("asked to stop  {r} (its worker ends it)\n"));
+    }
+    if text.is_empty() {
+        let status = engine.run(id).await?.map(|r| r.status.to_string());
+        text = format!(
+            "run {id} has already ended ({}); nothing to cancel",
+            status.unwrap_or_else(|| "gone".into())
+        );
+    }
+    emit(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn resolve(db: &Path, a: ResolveArgs) -> anyhow::Result<ExitCode> {
+    let id = parse_run_id(&a.run)?;
+    // clap's group guarantees exactly one of the three.
+    let resolution = match (a.retry, a.done, a.fail) {
+        (true, _, _) => Resolution::Retry,
+        (_, Some(done), _) => Resolution::Done {
+            output: parse_json("--done", &done)?,
+        },
+        (_, _, Some(message)) => Resolution::Fail { message },
+        (false, None, None) => bail!("give one of --retry, --done JSON or --fail MESSAGE"),
+    };
+    let label = resolution.label();
+    let engine = open_engine(db).await?;
+    engine
+        .resolve(id, StepKey::new(a.step.clone()), resolution)
+        .await?;
+    emit(&format!("resolved step {} of run {id}: {label}", a.step))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn fork(db: &Path, a: ForkArgs) -> anyhow::Result<ExitCode> {
+    let id = parse_run_id(&a.run)?;
+    let output = match &a.output {
+        Some(text) => Some(parse_json("--output", text)?),
+        None => None,
+    };
+    let engine = open_engine(db).await?;
+    let new = engine.fork(id, StepKey::new(a.step), output).await?;
+    if a.json {
+        emit(&json(&json!({ "run_id": new }))?)?;
+    } else {
+        emit(&new.to_string())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn wait(db: &Path, a: WaitArgs) -> anyhow::Result<ExitCode> {
+    let id = parse_run_id(&a.run)?;
+    // No worker here: the store notices other processes' commits by polling.
+    let engine = open_engine(db).await?;
+    let timeout = a.timeout_secs.map(Duration::from_secs);
+    match settle(&engine, id, timeout).await? {
+        Settled::Done(run) => {
+            if a.json {
+                emit(&json(&run)?)?;
+            } else {
+                let error = run.error.as_ref().map(|e| format!(": {e}"));
+                emit(&format!("{}{}", run.status, error.unwrap_or_default()))?;
+            }
+            Ok(exit_for(run.status))
+        }
+        Settled::TimedOut(status) => bail!(
+            "run {id} did not settle within {} s (it is {status})",
+            a.timeout_secs.unwrap_or_default()
+        ),
+        Settled::Interrupted => Ok(ExitCode::from(EXIT_INTERRUPTED)),
+    }
+}
+
+pub(super) enum Settled {
+    /// Finished, or needs a human.
+    Done(Box<RunRecord>),
+    /// Ctrl-C or SIGTERM came first.
+    Interrupted,
+    /// The timeout passed; the run's status at that moment.
+    TimedOut(RunStatus),
+}
+
+/// Waits until the run has finished or needs a human, a signal arrives, or the timeout passes.
+pub(super) async fn settle(
+    engine: &Engine,
+    id: RunId,
+    timeout: Option<Duration>,
+) -> anyhow::Result<Settled> {
+    let limit = async {
+        match timeout {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = engine.wait_settled(id) => Ok(Settled::Done(Box::new(r?))),
+        _ = shutdown_signal() => Ok(Settled::Interrupted),
+        _ = limit => {
+            let status = engine.run(id).await?.map(|r| r.status);
+            Ok(Settled::TimedOut(status.unwrap_or(RunStatus::Queued)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_parses_and_unknown_ones_list_the_valid() {
+        for s in ALL_STATUSES {
+            assert_eq!(parse_status(s.as_str()).ok(), Some(s));
+        }
+        let e = parse_status("done").err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("needs_attention, succeeded")));
+    }
+}

@@ -1,0 +1,60 @@
+//! Logs go to stderr and to a daily file in the data directory's `logs/`. `RUST_LOG` overrides
+//! both levels.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Layer};
+
+/// Old daily files beyond this many are deleted by the appender.
+const KEEP_LOG_FILES: usize = 14;
+
+/// Installs the subscriber. Keep the returned guard alive until the process ends: dropping it
+/// flushes the file writer's queue.
+pub fn init(stderr_level: &str) -> Option<WorkerGuard> {
+    let filter = |default: &str| {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    };
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .with_filter(filter(stderr_level));
+    let dir = waymark_engine::paths::log_dir();
+    let (file, guard, file_error) = match appender(&dir) {
+        Ok(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let layer = fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_filter(filter("info"));
+            (Some(layer), Some(guard), None)
+        }
+        Err(e) => (None, None, Some(e)),
+    };
+    // Another subscriber can only exist in tests that call this twice; keep the first.
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init();
+    if let Some(e) = file_error {
+        // Info, so a worker says it while one-shot commands stay quiet.
+        tracing::info!(dir = %dir.display(), error = %e, "no log file; logging to stderr only");
+    }
+    guard
+}
+
+fn appender(dir: &Path) -> Result<RollingFileAppender, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_prefix("waymark")
+        .filename_suffix("log")
+        .max_log_files(KEEP_LOG_FILES)
+        .build(dir)
+        .map_err(|e| e.to_string())
+}
