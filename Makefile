@@ -1,0 +1,31 @@
+# Waymark: the two commands. Both set up what they need and are quick when it is done.
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test bench setup check-toolchain
+
+check-toolchain:
+	@command -v $(CARGO) >/dev/null || { echo "error: cargo is missing; install Rust from https://rustup.rs"; exit 1; }
+	@if command -v rustup >/dev/null; then \
+	  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt; \
+	  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy; \
+	fi
+
+setup: check-toolchain
+
+## make run: a worker on the default database runs the example durable function, then prints its trace.
+run: setup
+	$(CARGO) build -p waymark-cli
+	./target/debug/waymark demo
+
+## make test: formatting, lints, and every test (unit, scenario, crash chaos, fencing, CLI).
+test: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+
+## make bench: release-build benchmarks; figures in target/bench.json.
+bench: setup
+	$(CARGO) run --release -p waymark-bench
+	$(CARGO) run --release -p waymark-bench -- merge
