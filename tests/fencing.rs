@@ -12,7 +12,9 @@ use waymark_engine::*;
 /// commit would block every other writer, which is SQLite's nature, not what this test is about.
 fn freeze_outside_a_write(w: &WorkerProcess, db: &std::path::Path) {
     let probe = rusqlite::Connection::open(db).expect("probe connection");
-    probe.busy_timeout(Duration::from_millis(300)).expect("busy timeout");
+    probe
+        .busy_timeout(Duration::from_millis(300))
+        .expect("busy timeout");
     for _ in 0..20 {
         w.signal(libc::SIGSTOP);
         if probe.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok() {
@@ -32,16 +34,28 @@ async fn a_frozen_workers_late_result_is_rejected_and_the_second_workers_result_
     let lease = ["--lease-ms", "1000"];
 
     let first = WorkerProcess::spawn(&db, &ledger, &lease, &[]);
-    first.wait_line("READY", Duration::from_secs(30)).expect("first worker starts");
-    let run = engine.start_run("fenced", json!({}), StartOptions::default()).await.expect("start");
-    first.wait_line("WORKING", Duration::from_secs(30)).expect("first worker is in the step");
+    first
+        .wait_line("READY", Duration::from_secs(30))
+        .expect("first worker starts");
+    let run = engine
+        .start_run("fenced", json!({}), StartOptions::default())
+        .await
+        .expect("start");
+    first
+        .wait_line("WORKING", Duration::from_secs(30))
+        .expect("first worker is in the step");
     freeze_outside_a_write(&first, &db);
 
     // The second worker cannot tell the frozen one is stuck (its lock is still held), so it
     // waits for the lease to expire, then takes the run over.
     let second = WorkerProcess::spawn(&db, &ledger, &lease, &[]);
-    second.wait_line("READY", Duration::from_secs(30)).expect("second worker starts");
-    let done = tokio::time::timeout(Duration::from_secs(30), engine.wait_settled(run)).await.expect("settles").expect("read");
+    second
+        .wait_line("READY", Duration::from_secs(30))
+        .expect("second worker starts");
+    let done = tokio::time::timeout(Duration::from_secs(30), engine.wait_settled(run))
+        .await
+        .expect("settles")
+        .expect("read");
     assert_eq!(done.status, RunStatus::Succeeded);
     assert_eq!(done.output, Some(json!({ "by": second.pid })));
 
@@ -49,16 +63,26 @@ async fn a_frozen_workers_late_result_is_rejected_and_the_second_workers_result_
     first.signal(libc::SIGCONT);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !first.stderr_contains("lease") {
-        assert!(std::time::Instant::now() < deadline, "the first worker never noticed it lost the lease");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first worker never noticed it lost the lease"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let after = engine.run(run).await.expect("read").expect("run");
-    assert_eq!(after.output, Some(json!({ "by": second.pid })), "the late result was rejected");
+    assert_eq!(
+        after.output,
+        Some(json!({ "by": second.pid })),
+        "the late result was rejected"
+    );
     let trace = engine.trace(run).await.expect("trace").expect("run");
     let attempts = &trace.steps[0].attempt_list;
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0].outcome, AttemptOutcome::Interrupted);
     assert_eq!(attempts[1].outcome, AttemptOutcome::Ok);
     assert!(attempts[1].lease_epoch > attempts[0].lease_epoch);
-    println!("first worker's log: {}", first.stderr.lock().map(|s| s.clone()).unwrap_or_default());
+    println!(
+        "first worker's log: {}",
+        first.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    );
 }

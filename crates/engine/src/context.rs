@@ -17,7 +17,7 @@ use crate::ids::{RunId, StepKey};
 use crate::model::{AttemptOutcome, StepKind, StepRecord, StepStatus};
 use crate::policy::{SafetyClass, StepSpec};
 use crate::store::{Applied, Durability, Fence, NewRun, NewStep, StepUpdate, Transition};
-use crate::worker::WorkerShared;
+use crate::worker::{FreshRun, WorkerShared};
 
 /// Handed to a step's work: which attempt this is, and a way to report progress.
 #[derive(Clone)]
@@ -60,6 +60,13 @@ struct Inner {
 struct Journal {
     recorded: HashMap<StepKey, StepRecord>,
     claimed: HashSet<StepKey>,
+}
+
+/// Where a retry_safe attempt's `started` marker is: not yet queued, queued, or committed.
+enum MarkerState {
+    Unsent(Box<Transition>),
+    Sent(crate::store::Pending),
+    Done,
 }
 
 enum AttemptResult {
@@ -304,6 +311,7 @@ impl RunContext {
         if let Some(at) = resume_at {
             self.wait_until(at).await?;
         }
+        let step_meta = json!({ "retry": spec.retry, "attempt_timeout_ms": spec.timeouts.attempt.map(|d| d.as_millis() as u64) });
         loop {
             self.check()?;
             let number = done_attempts + 1;
@@ -317,21 +325,18 @@ impl RunContext {
                     input: spec.input.clone(),
                     deadline_at: step_deadline,
                     wake_at: None,
-                    meta: json!({ "retry": spec.retry, "attempt_timeout_ms": spec.timeouts.attempt.map(|d| d.as_millis() as u64) }),
+                    meta: step_meta.clone(),
                 },
                 attempt: number,
             };
             // An at_most_once effect may begin only once its marker is on disk. A retry_safe
-            // marker rides along with the result's commit when the work is fast.
-            let marker = match spec.safety {
-                SafetyClass::AtMostOnce => {
-                    self.submit(start, Durability::Durable).await?;
-                    None
+            // marker need not be waited for: it goes with the result when the work is quick.
+            let mut marker = MarkerState::Unsent(Box::new(start));
+            if spec.safety == SafetyClass::AtMostOnce {
+                if let MarkerState::Unsent(t) = std::mem::replace(&mut marker, MarkerState::Done) {
+                    self.submit(*t, Durability::Durable).await?;
                 }
-                SafetyClass::RetrySafe => {
-                    Some(self.shared().store.submit(start, Durability::Relaxed))
-                }
-            };
+            }
             let attempt = Attempt {
                 number,
                 run_id: self.inner.run_id,
@@ -352,20 +357,32 @@ impl RunContext {
                 .in_flight
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let result = {
-                let work = work(attempt);
-                let timeout = async {
-                    match attempt_deadline {
-                        Some(at) => self.shared().clock.sleep_until(at).await,
-                        None => futures::future::pending().await,
+                let mut work = std::pin::pin!(work(attempt));
+                match futures::poll!(work.as_mut()) {
+                    std::task::Poll::Ready(r) => AttemptResult::Finished(r),
+                    std::task::Poll::Pending => {
+                        if let MarkerState::Unsent(t) =
+                            std::mem::replace(&mut marker, MarkerState::Done)
+                        {
+                            marker = MarkerState::Sent(
+                                self.shared().store.submit(*t, Durability::Relaxed),
+                            );
+                        }
+                        let timeout = async {
+                            match attempt_deadline {
+                                Some(at) => self.shared().clock.sleep_until(at).await,
+                                None => futures::future::pending().await,
+                            }
+                        };
+                        tokio::select! {
+                            r = work => AttemptResult::Finished(r),
+                            _ = timeout => AttemptResult::TimedOut {
+                                after_ms: (self.now() - started).max(0) as u64,
+                                step_deadline: step_deadline.is_some() && attempt_deadline == step_deadline,
+                            },
+                            why = self.stopped(true) => AttemptResult::Stopped(why),
+                        }
                     }
-                };
-                tokio::select! {
-                    r = work => AttemptResult::Finished(r),
-                    _ = timeout => AttemptResult::TimedOut {
-                        after_ms: (self.now() - started).max(0) as u64,
-                        step_deadline: step_deadline.is_some() && attempt_deadline == step_deadline,
-                    },
-                    why = self.stopped(true) => AttemptResult::Stopped(why),
                 }
             };
             let others_in_flight = self
@@ -373,20 +390,21 @@ impl RunContext {
                 .in_flight
                 .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
                 > 1;
-            if let Some(marker) = marker {
-                marker.await.map_err(|e| self.store_failed(e))?;
-            }
+            let finish = |outcome, update, run_waiting| Transition::FinishAttempt {
+                fence: self.inner.fence.clone(),
+                key: key.clone(),
+                attempt: number,
+                outcome,
+                update,
+                run_waiting,
+            };
             let (outcome, error) = match result {
                 AttemptResult::Finished(Ok(v)) => {
-                    let t = Transition::FinishAttempt {
-                        fence: self.inner.fence.clone(),
-                        key: key.clone(),
-                        attempt: number,
-                        outcome: AttemptOutcome::Ok,
-                        update: StepUpdate::Succeeded(v.clone()),
-                        run_waiting: false,
-                    };
-                    self.submit(t, Durability::Durable).await?;
+                    self.commit_attempt(
+                        marker,
+                        finish(AttemptOutcome::Ok, StepUpdate::Succeeded(v.clone()), false),
+                    )
+                    .await?;
                     return Ok(v);
                 }
                 AttemptResult::Finished(Err(e)) => (AttemptOutcome::Error { error: e.clone() }, e),
@@ -423,16 +441,11 @@ impl RunContext {
                         ),
                         _ => (AttemptOutcome::Cancelled, StepUpdate::Cancelled),
                     };
+                    // A stale lease's writes would be refused anyway; the others record why the attempt ended.
                     if why != Interrupt::LeaseLost {
-                        let t = Transition::FinishAttempt {
-                            fence: self.inner.fence.clone(),
-                            key: key.clone(),
-                            attempt: number,
-                            outcome,
-                            update,
-                            run_waiting: false,
-                        };
-                        let _ = self.shared().store.submit(t, Durability::Durable).await;
+                        let _ = self
+                            .commit_attempt(marker, finish(outcome, update, false))
+                            .await;
                     }
                     return Err(self.interrupted(why));
                 }
@@ -463,20 +476,41 @@ impl RunContext {
             } else {
                 StepUpdate::Failed(error.clone())
             };
-            let t = Transition::FinishAttempt {
-                fence: self.inner.fence.clone(),
-                key: key.clone(),
-                attempt: number,
-                outcome,
-                update,
-                run_waiting: retry && !others_in_flight,
-            };
-            self.submit(t, Durability::Durable).await?;
+            self.commit_attempt(marker, finish(outcome, update, retry && !others_in_flight))
+                .await?;
             if !retry {
                 return Err(RunError::Step(error));
             }
             self.wait_until(at).await?;
         }
+    }
+
+    /// Commits an attempt's end, with its marker in the same commit when it was not sent yet.
+    async fn commit_attempt(
+        &self,
+        marker: MarkerState,
+        finish: Transition,
+    ) -> Result<(), RunError> {
+        let store = &self.shared().store;
+        let (marker, finish) = match marker {
+            MarkerState::Unsent(start) => {
+                let mut both = store.submit_together(vec![
+                    (*start, Durability::Relaxed),
+                    (finish, Durability::Durable),
+                ]);
+                let finish = both.pop();
+                (both.pop(), finish)
+            }
+            MarkerState::Sent(p) => (Some(p), Some(store.submit(finish, Durability::Durable))),
+            MarkerState::Done => (None, Some(store.submit(finish, Durability::Durable))),
+        };
+        if let Some(m) = marker {
+            m.await.map_err(|e| self.store_failed(e))?;
+        }
+        if let Some(f) = finish {
+            f.await.map_err(|e| self.store_failed(e))?;
+        }
+        Ok(())
     }
 
     /// Waits (durably recorded by the caller) until `at`, or until the run must stop.
@@ -616,6 +650,7 @@ impl RunContext {
             Some(_) => {}
             None => {
                 let child_id = RunId::new();
+                let child_input = input.clone();
                 let shared = self.shared();
                 let version = shared
                     .registry
@@ -635,7 +670,7 @@ impl RunContext {
                         id: child_id,
                         function: function.to_string(),
                         function_version: version,
-                        input,
+                        input: child_input.clone(),
                         idempotency_key: None,
                         parent: Some((self.inner.run_id, key.clone())),
                         deadline_at: None,
@@ -644,7 +679,13 @@ impl RunContext {
                     run_waiting: self.waiting_flag(),
                 };
                 self.submit(t, Durability::Durable).await?;
-                self.inner.shared.adopt(child_id, 1);
+                let fresh = FreshRun {
+                    function: function.to_string(),
+                    version,
+                    input: child_input,
+                    deadline_at: None,
+                };
+                self.inner.shared.adopt_fresh(child_id, fresh);
             }
         }
         let mut wake = self.inner.wake.clone();

@@ -10,10 +10,10 @@ use tokio::sync::broadcast;
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{EngineError, StoreError};
 use crate::ids::{RunId, StepKey};
-use crate::model::{Event, Resolution, RunRecord, RunStatus, RunTrace};
+use crate::model::{Event, EventKind, Resolution, RunRecord, RunStatus, RunTrace};
 use crate::registry::Registry;
 use crate::store::{Applied, Durability, NewRun, RunFilter, SharedStore, Transition};
-use crate::worker::{Worker, WorkerConfig};
+use crate::worker::{FreshRun, Worker, WorkerConfig};
 
 #[derive(Clone, Debug, Default)]
 pub struct StartOptions {
@@ -109,6 +109,15 @@ impl Engine {
             .local_worker()
             .filter(|_| self.registry.get(function).is_some());
         let id = RunId::new();
+        let deadline_at = opts
+            .deadline
+            .map(|d| self.clock.now_ms() + d.as_millis() as i64);
+        let fresh = local.as_ref().map(|_| FreshRun {
+            function: function.to_string(),
+            version,
+            input: input.clone(),
+            deadline_at,
+        });
         let t = Transition::CreateRun(NewRun {
             id,
             function: function.to_string(),
@@ -116,17 +125,15 @@ impl Engine {
             input,
             idempotency_key: opts.idempotency_key,
             parent: None,
-            deadline_at: opts
-                .deadline
-                .map(|d| self.clock.now_ms() + d.as_millis() as i64),
+            deadline_at,
             lease_to: local
                 .as_ref()
                 .map(|w| (w.id.clone(), w.config.lease.as_millis() as i64)),
         });
         match self.store.submit(t, Durability::Durable).await? {
             Applied::Run { id, created } => {
-                if let (true, Some(w)) = (created, local) {
-                    w.adopt(id, 1);
+                if let (true, Some(w), Some(fresh)) = (created, local, fresh) {
+                    w.adopt_fresh(id, fresh);
                 }
                 Ok(id)
             }
@@ -244,6 +251,7 @@ impl Engine {
 
     /// Waits until the run is finished or needs a human, and returns it.
     pub async fn wait_settled(&self, id: RunId) -> Result<RunRecord, EngineError> {
+        // Subscribed before reading, so a status change in between is not missed.
         let mut sub = self.subscribe(id, i64::MAX);
         loop {
             let run = self
@@ -254,11 +262,19 @@ impl Engine {
             if run.status.is_terminal() || run.status == RunStatus::NeedsAttention {
                 return Ok(run);
             }
-            if sub.last == i64::MAX {
+            if sub.last == i64::MAX || sub.last < run.last_seq {
                 sub.last = run.last_seq;
+                sub.read_db = false;
             }
-            sub.next().await?;
+            // Only a status change can settle the run: skip the reads for every other event.
+            while !matches!(sub.next().await?.kind, EventKind::RunStatusChanged { .. }) {}
         }
+    }
+
+    /// The global sequence number of the newest committed event: subscribe after it to
+    /// follow only what happens from now on.
+    pub async fn current_global_seq(&self) -> Result<i64, EngineError> {
+        Ok(self.store.events_after_latest().await?)
     }
 }
 
@@ -269,6 +285,8 @@ pub struct Subscription {
     last: i64,
     live: broadcast::Receiver<Arc<Event>>,
     backlog: VecDeque<Event>,
+    /// The file may hold events not seen yet: at first, after a gap or a lag.
+    read_db: bool,
 }
 
 impl Subscription {
@@ -281,6 +299,7 @@ impl Subscription {
             last: after,
             live,
             backlog: VecDeque::new(),
+            read_db: true,
         }
     }
 
@@ -298,7 +317,6 @@ impl Subscription {
     }
 
     pub async fn next(&mut self) -> Result<Event, StoreError> {
-        let mut read_db = true;
         loop {
             if let Some(e) = self.backlog.pop_front() {
                 if let Some(s) = self.seq(&e) {
@@ -309,9 +327,9 @@ impl Subscription {
                 }
                 continue;
             }
-            if read_db && self.last != i64::MAX {
+            if self.read_db && self.last != i64::MAX {
                 let missed = self.store.events_after(self.run, self.last, 500).await?;
-                read_db = false;
+                self.read_db = missed.len() == 500;
                 if !missed.is_empty() {
                     self.backlog.extend(missed);
                     continue;
@@ -327,9 +345,9 @@ impl Subscription {
                         self.last = s;
                         return Ok((*e).clone());
                     }
-                    read_db = true;
+                    self.read_db = true;
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => read_db = true,
+                Err(broadcast::error::RecvError::Lagged(_)) => self.read_db = true,
                 Err(broadcast::error::RecvError::Closed) => return Err(StoreError::WriterGone),
             }
         }

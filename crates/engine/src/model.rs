@@ -144,6 +144,7 @@ pub struct RunRecord {
     pub lease_expires_at: Option<Millis>,
     pub lease_epoch: i64,
     pub last_seq: i64,
+    pub step_count: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

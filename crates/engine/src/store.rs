@@ -251,6 +251,17 @@ pub trait Store: Send + Sync + 'static {
     /// before this returns, so transitions submitted in order are applied in order.
     fn submit(&self, transition: Transition, durability: Durability) -> Pending;
 
+    /// Queues transitions that must share one commit, in order (a fast step's marker and result).
+    fn submit_together(&self, transitions: Vec<(Transition, Durability)>) -> Vec<Pending> {
+        transitions
+            .into_iter()
+            .map(|(t, d)| self.submit(t, d))
+            .collect()
+    }
+
+    /// Whether any run could be claimed now (a read, so idle workers take no write lock).
+    fn has_claimable(&self, now: Millis) -> BoxFuture<'static, Result<bool, StoreError>>;
+
     fn run(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunRecord>, StoreError>>;
     fn steps(&self, id: RunId) -> BoxFuture<'static, Result<Vec<StepRecord>, StoreError>>;
     fn step(
@@ -271,6 +282,8 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>>;
+    /// The newest event's global sequence number (0 when there is none).
+    fn events_after_latest(&self) -> BoxFuture<'static, Result<i64, StoreError>>;
     fn workers(&self) -> BoxFuture<'static, Result<Vec<WorkerRow>, StoreError>>;
     /// Integrity problems, empty when healthy.
     fn check(&self) -> BoxFuture<'static, Result<Vec<String>, StoreError>>;

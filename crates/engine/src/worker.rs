@@ -42,6 +42,14 @@ impl Default for WorkerConfig {
     }
 }
 
+/// What executing a run needs to know of it.
+pub(crate) struct FreshRun {
+    pub function: String,
+    pub version: u32,
+    pub input: serde_json::Value,
+    pub deadline_at: Option<crate::clock::Millis>,
+}
+
 struct RunSlot {
     epoch: i64,
     stop: watch::Sender<Option<Interrupt>>,
@@ -222,6 +230,15 @@ impl Drop for Worker {
 impl WorkerShared {
     /// Starts executing a run this worker has just been leased.
     pub(crate) fn adopt(self: &Arc<Self>, run: RunId, epoch: i64) {
+        self.adopt_with(run, epoch, None)
+    }
+
+    /// Starts executing a run this worker has just created and leased, without reading it back.
+    pub(crate) fn adopt_fresh(self: &Arc<Self>, run: RunId, fresh: FreshRun) {
+        self.adopt_with(run, 1, Some(fresh))
+    }
+
+    fn adopt_with(self: &Arc<Self>, run: RunId, epoch: i64, fresh: Option<FreshRun>) {
         let (stop, stop_rx) = watch::channel(None);
         let (wake, wake_rx) = watch::channel(0u64);
         {
@@ -237,7 +254,7 @@ impl WorkerShared {
         }
         let shared = self.clone();
         let task = tokio::spawn(async move {
-            execute(shared.clone(), run, epoch, stop_rx, wake_rx).await;
+            execute(shared.clone(), run, epoch, fresh, stop_rx, wake_rx).await;
             let mut runs = shared.runs.lock().unwrap_or_else(|e| e.into_inner());
             if runs.get(&run).is_some_and(|s| s.epoch == epoch) {
                 runs.remove(&run);
@@ -318,47 +335,61 @@ impl WorkerShared {
 
 async fn claim_loop(shared: Arc<WorkerShared>) {
     loop {
-        let capacity = {
-            let held = shared.runs.lock().unwrap_or_else(|e| e.into_inner()).len();
-            shared.config.max_runs.saturating_sub(held)
-        };
-        if capacity > 0 {
-            let dead = match shared.store.workers().await {
-                Ok(rows) => shared.dead_workers(rows),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot list workers");
-                    Vec::new()
-                }
-            };
-            if !dead.is_empty() {
-                tracing::info!(
-                    count = dead.len(),
-                    "taking over the runs of workers that died"
-                );
-            }
-            let t = Transition::ClaimRuns {
-                worker: shared.id.clone(),
-                lease_ms: shared.config.lease.as_millis() as i64,
-                limit: capacity,
-                dead_workers: dead,
-            };
-            match shared.store.submit(t, Durability::Relaxed).await {
-                Ok(Applied::Claimed(claims)) => {
-                    let full = claims.len() == capacity;
-                    for Claim { run, epoch } in claims {
-                        shared.adopt(run, epoch);
-                    }
-                    if full {
-                        continue;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "claiming runs failed"),
-            }
+        let claimed_full = claim_once(&shared).await;
+        if claimed_full {
+            continue;
         }
         tokio::select! {
             _ = shared.claim_now.notified() => {}
             _ = tokio::time::sleep(shared.config.claim_interval) => {}
+        }
+    }
+}
+
+/// Claims what this worker has room for; true when it filled that room (there may be more).
+async fn claim_once(shared: &Arc<WorkerShared>) -> bool {
+    let held = shared.runs.lock().unwrap_or_else(|e| e.into_inner()).len();
+    let capacity = shared.config.max_runs.saturating_sub(held);
+    if capacity == 0 {
+        return false;
+    }
+    let dead = match shared.store.workers().await {
+        Ok(rows) => shared.dead_workers(rows),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list workers");
+            Vec::new()
+        }
+    };
+    if dead.is_empty() {
+        // A read first: an idle worker should not take the write lock every interval.
+        let now = shared.clock.now_ms();
+        if !shared.store.has_claimable(now).await.unwrap_or(true) {
+            return false;
+        }
+    } else {
+        tracing::info!(
+            count = dead.len(),
+            "taking over the runs of workers that died"
+        );
+    }
+    let t = Transition::ClaimRuns {
+        worker: shared.id.clone(),
+        lease_ms: shared.config.lease.as_millis() as i64,
+        limit: capacity,
+        dead_workers: dead,
+    };
+    match shared.store.submit(t, Durability::Relaxed).await {
+        Ok(Applied::Claimed(claims)) => {
+            let full = claims.len() == capacity;
+            for Claim { run, epoch } in claims {
+                shared.adopt(run, epoch);
+            }
+            full
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "claiming runs failed");
+            false
         }
     }
 }
@@ -446,9 +477,11 @@ async fn execute(
     shared: Arc<WorkerShared>,
     id: RunId,
     epoch: i64,
+    fresh: Option<FreshRun>,
     stop: watch::Receiver<Option<Interrupt>>,
     wake: watch::Receiver<u64>,
 ) {
+    let fresh_start = fresh.is_some();
     let fence = shared.fence(id, epoch);
     let finish = |end: RunEnd| {
         let t = Transition::FinishRun {
@@ -458,21 +491,32 @@ async fn execute(
         };
         shared.store.submit(t, Durability::Durable)
     };
-    let run = match shared.store.run(id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!(%id, error = %e, "cannot load run");
-            return;
+    let run = match fresh {
+        Some(run) => run,
+        None => {
+            let run = match shared.store.run(id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(%id, error = %e, "cannot load run");
+                    return;
+                }
+            };
+            if run.status.is_terminal() {
+                return;
+            }
+            if run.cancel_requested {
+                log_end(id, finish(RunEnd::Cancelled).await);
+                return;
+            }
+            FreshRun {
+                function: run.function,
+                version: run.function_version,
+                input: run.input,
+                deadline_at: run.deadline_at,
+            }
         }
     };
-    if run.status.is_terminal() {
-        return;
-    }
-    if run.cancel_requested {
-        log_end(id, finish(RunEnd::Cancelled).await);
-        return;
-    }
     let Some(function) = shared.registry.get(&run.function) else {
         let known = shared.registry.names().join(", ");
         let err = StepError::fatal(
@@ -485,22 +529,27 @@ async fn execute(
         log_end(id, finish(RunEnd::Failed(err)).await);
         return;
     };
-    if !function.can_resume(run.function_version) {
+    if !function.can_resume(run.version) {
         let err = StepError::fatal(
             "incompatible_version",
             format!(
                 "run was started by version {} of function '{}', and this build has version {}, which does not declare that it resumes version {}; finish it with the old build, or fork it",
-                run.function_version, run.function, function.version, run.function_version
+                run.version, run.function, function.version, run.version
             ),
         );
         log_end(id, finish(RunEnd::Failed(err)).await);
         return;
     }
-    let steps = match shared.store.steps(id).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(%id, error = %e, "cannot load the run's journal");
-            return;
+    // A run this process has just created has an empty journal: no need to read it.
+    let steps = if fresh_start {
+        Vec::new()
+    } else {
+        match shared.store.steps(id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%id, error = %e, "cannot load the run's journal");
+                return;
+            }
         }
     };
     let deadline_timer = run.deadline_at.map(|at| {
@@ -520,7 +569,7 @@ async fn execute(
         stop,
         wake,
     );
-    let result = (function.handler)(ctx.clone(), run.input.clone()).await;
+    let result = (function.handler)(ctx.clone(), run.input).await;
     if let Some(t) = deadline_timer {
         t.abort();
     }

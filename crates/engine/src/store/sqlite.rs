@@ -83,9 +83,18 @@ fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, Sto
         },
         other => other,
     };
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(classify)?;
+    // Switching to WAL needs a moment alone with the file, and SQLite answers "busy" at once
+    // rather than waiting: retry until the busy timeout.
+    let started = std::time::Instant::now();
+    let mode: String = loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+            Ok(mode) => break mode,
+            Err(e) if is_busy(&e) && started.elapsed() < config.busy_timeout => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(classify(e)),
+        }
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Open {
             path: shown,
@@ -104,6 +113,14 @@ fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, Sto
     })
     .map_err(classify)?;
     Ok(conn)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 impl SqliteStore {
@@ -234,27 +251,42 @@ impl Drop for SqliteStore {
 
 impl Store for SqliteStore {
     fn submit(&self, transition: Transition, durability: Durability) -> Pending {
-        let (reply, rx) = oneshot::channel();
-        let sent = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|jobs| {
-                jobs.send(writer::Job {
+        self.submit_together(vec![(transition, durability)])
+            .pop()
+            .unwrap_or_else(|| Box::pin(async { Err(StoreError::WriterGone) }))
+    }
+
+    fn submit_together(&self, transitions: Vec<(Transition, Durability)>) -> Vec<Pending> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let count = transitions.len();
+        transitions
+            .into_iter()
+            .enumerate()
+            .map(|(i, (transition, durability))| {
+                let (reply, rx) = oneshot::channel();
+                let job = writer::Job {
                     transition,
                     durability,
                     reply,
-                })
-                .is_ok()
+                    with_next: i + 1 < count,
+                };
+                let sent = jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+                let pending: Pending = Box::pin(async move {
+                    if !sent {
+                        return Err(StoreError::WriterGone);
+                    }
+                    rx.await.map_err(|_| StoreError::WriterGone)?
+                });
+                pending
             })
-            .unwrap_or(false);
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::WriterGone);
-            }
-            rx.await.map_err(|_| StoreError::WriterGone)?
-        })
+            .collect()
+    }
+
+    fn has_claimable(
+        &self,
+        now: crate::clock::Millis,
+    ) -> BoxFuture<'static, Result<bool, StoreError>> {
+        self.read(move |c| rows::has_claimable(c, now))
     }
 
     fn run(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunRecord>, StoreError>> {
@@ -319,6 +351,15 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>> {
         self.read(move |c| rows::events_after(c, run, after, limit))
+    }
+
+    fn events_after_latest(&self) -> BoxFuture<'static, Result<i64, StoreError>> {
+        self.read(|c| {
+            c.query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
+                r.get(0)
+            })
+            .map_err(rows::sql_err)
+        })
     }
 
     fn workers(&self) -> BoxFuture<'static, Result<Vec<WorkerRow>, StoreError>> {

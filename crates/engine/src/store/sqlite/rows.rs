@@ -157,7 +157,7 @@ pub(crate) const RUN_COLUMNS: &str =
     "id, function, function_version, status, input_json, input_blob, \
     output_json, output_blob, error_json, parent_run_id, parent_step_key, idempotency_key, \
     forked_from, forked_at_step, created_at, updated_at, finished_at, deadline_at, \
-    cancel_requested, lease_owner, lease_expires_at, lease_epoch, last_seq";
+    cancel_requested, lease_owner, lease_expires_at, lease_epoch, last_seq, step_count";
 
 /// Raw columns first (rusqlite rows borrow the statement), payloads resolved after.
 struct RawRun {
@@ -182,6 +182,7 @@ struct RawRun {
     lease_expires_at: i64,
     lease_epoch: i64,
     last_seq: i64,
+    step_count: i64,
 }
 
 fn raw_run(r: &Row) -> rusqlite::Result<RawRun> {
@@ -207,6 +208,7 @@ fn raw_run(r: &Row) -> rusqlite::Result<RawRun> {
         lease_expires_at: r.get(20)?,
         lease_epoch: r.get(21)?,
         last_seq: r.get(22)?,
+        step_count: r.get(23)?,
     })
 }
 
@@ -233,6 +235,7 @@ fn finish_run(conn: &Connection, raw: RawRun) -> Result<RunRecord, StoreError> {
         lease_expires_at: (raw.lease_expires_at > 0).then_some(raw.lease_expires_at),
         lease_epoch: raw.lease_epoch,
         last_seq: raw.last_seq,
+        step_count: raw.step_count,
     })
 }
 
@@ -507,4 +510,12 @@ pub(crate) fn workers(conn: &Connection) -> Result<Vec<WorkerRow>, StoreError> {
         })
         .map_err(sql_err)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)
+}
+
+pub(crate) fn has_claimable(conn: &Connection, now: i64) -> Result<bool, StoreError> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM runs WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1)",
+    )
+    .and_then(|mut s| s.query_row([now], |r| r.get(0)))
+    .map_err(sql_err)
 }

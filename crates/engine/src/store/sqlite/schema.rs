@@ -71,7 +71,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX attempts_in_flight ON attempts(run_id) WHERE finished_at IS NULL;
 
     CREATE TABLE events (
-        global_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        -- Not AUTOINCREMENT: events are appended and never deleted one by one, so rowids only grow.
+        global_seq INTEGER PRIMARY KEY,
         run_id TEXT,
         run_seq INTEGER,
         at INTEGER NOT NULL,
@@ -130,6 +131,13 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| StoreError::from_sqlite(e, 0))?;
+        // Another process may have applied it while this one waited for the write lock.
+        let now_at: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if now_at >= version {
+            continue;
+        }
         tx.execute_batch(sql).map_err(corrupt)?;
         tx.pragma_update(None, "user_version", version)
             .map_err(corrupt)?;

@@ -20,6 +20,8 @@ pub(crate) struct Job {
     pub transition: Transition,
     pub durability: Durability,
     pub reply: oneshot::Sender<Result<Applied, StoreError>>,
+    /// The next job belongs in the same commit (a step's marker and its result).
+    pub with_next: bool,
 }
 
 pub(crate) struct Writer {
@@ -59,10 +61,18 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut batch = vec![first];
-            while batch.len() < self.max_batch {
-                match self.jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
+            loop {
+                let grouped = batch.last().is_some_and(|j| j.with_next);
+                let next = if grouped {
+                    self.jobs.recv().ok()
+                } else if batch.len() < self.max_batch {
+                    self.jobs.try_recv().ok()
+                } else {
+                    None
+                };
+                match next {
+                    Some(job) => batch.push(job),
+                    None => break,
                 }
             }
             let want_full =
@@ -74,8 +84,9 @@ impl Writer {
                     synchronous_full = want_full;
                 }
             }
+            // data_version is deliberately not re-read here: a foreign commit that landed during
+            // this batch must still be noticed by the next idle poll (publishing is idempotent).
             self.commit_batch(batch, &mut published);
-            data_version = self.data_version();
         }
         tracing::debug!(path = %self.path, "store writer stopped");
     }
@@ -126,47 +137,47 @@ impl Writer {
         }
     }
 
-    fn try_batch(
-        &mut self,
-        batch: &[Job],
-    ) -> Result<(Vec<Result<Applied, StoreError>>, Vec<Event>), BatchFailure> {
+    /// Runs a prepared (cached) statement: the transaction verbs are parsed once, not per batch.
+    fn exec(&self, sql: &str) -> Result<(), rusqlite::Error> {
+        self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
+    }
+
+    fn try_batch(&mut self, batch: &[Job]) -> Result<BatchResults, BatchFailure> {
         let busy = self.busy_timeout_ms;
-        let mut tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        self.exec("BEGIN IMMEDIATE")
             .map_err(|e| BatchFailure::Whole(StoreError::from_sqlite(e, busy).to_string()))?;
         let now = self.clock.now_ms();
         let mut results = Vec::with_capacity(batch.len());
         let mut events: Vec<Event> = Vec::new();
         for (index, job) in batch.iter().enumerate() {
-            let outcome = match tx.savepoint() {
-                Ok(mut sp) => {
-                    let mut t = Tx {
-                        conn: &sp,
-                        now,
-                        blob_threshold: self.blob_threshold,
-                        events: Vec::new(),
-                    };
-                    let r = apply(&mut t, &job.transition);
-                    let emitted = std::mem::take(&mut t.events);
-                    match r {
-                        Ok(applied) => match sp.commit() {
-                            Ok(()) => {
-                                events.extend(emitted);
-                                Ok(applied)
-                            }
-                            Err(e) => Err(StoreError::from_sqlite(e, busy)),
-                        },
-                        Err(e) => {
-                            if sp.is_autocommit() {
-                                return Err(BatchFailure::RolledBack { index, error: e });
-                            }
-                            let _ = sp.rollback();
-                            Err(e)
-                        }
+            if let Err(e) = self.exec("SAVEPOINT transition") {
+                results.push(Err(StoreError::from_sqlite(e, busy)));
+                continue;
+            }
+            let mut t = Tx {
+                conn: &self.conn,
+                now,
+                blob_threshold: self.blob_threshold,
+                events: Vec::new(),
+            };
+            let r = apply(&mut t, &job.transition);
+            let emitted = std::mem::take(&mut t.events);
+            let outcome = match r {
+                Ok(applied) => match self.exec("RELEASE transition") {
+                    Ok(()) => {
+                        events.extend(emitted);
+                        Ok(applied)
                     }
+                    Err(e) => Err(StoreError::from_sqlite(e, busy)),
+                },
+                Err(e) => {
+                    if self.conn.is_autocommit() {
+                        return Err(BatchFailure::RolledBack { index, error: e });
+                    }
+                    let _ = self.exec("ROLLBACK TO transition");
+                    let _ = self.exec("RELEASE transition");
+                    Err(e)
                 }
-                Err(e) => Err(StoreError::from_sqlite(e, busy)),
             };
             results.push(outcome);
         }
@@ -178,8 +189,14 @@ impl Writer {
         for k in kinds.iter().flatten() {
             crate::crashpoint::reach(&format!("before_commit:{k}"));
         }
-        tx.commit()
-            .map_err(|e| BatchFailure::Whole(StoreError::from_sqlite(e, busy).to_string()))?;
+        if let Err(e) = self.exec("COMMIT") {
+            if !self.conn.is_autocommit() {
+                let _ = self.exec("ROLLBACK");
+            }
+            return Err(BatchFailure::Whole(
+                StoreError::from_sqlite(e, busy).to_string(),
+            ));
+        }
         for k in kinds.iter().flatten() {
             crate::crashpoint::reach(&format!("after_commit:{k}"));
         }
@@ -210,6 +227,9 @@ impl Writer {
         }
     }
 }
+
+/// Each transition's result, and the events of those that were applied.
+type BatchResults = (Vec<Result<Applied, StoreError>>, Vec<Event>);
 
 enum BatchFailure {
     /// BEGIN or COMMIT failed: nothing in the batch was saved.
