@@ -8,11 +8,10 @@ mod worker;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use serde_json::Value;
-use waymark_engine::{Engine, RunId, RunStatus, SqliteStore, StoreError};
+use waymark_engine::{Engine, RunId, RunStatus, SqliteStore};
 
 use crate::cli::{Cli, Command, DbCommand, EventsCommand, RunsCommand};
 
@@ -48,34 +47,9 @@ fn db_path(flag: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(waymark_engine::paths::default_db_path)
 }
 
-/// How long to keep reopening a database that another process is creating at the same time.
-const OPEN_RACE_WINDOW: Duration = Duration::from_secs(5);
-
 async fn open_store(db: &Path) -> anyhow::Result<Arc<SqliteStore>> {
-    let began = Instant::now();
-    loop {
-        match SqliteStore::open(db) {
-            Ok(store) => return Ok(store),
-            Err(e) if lost_open_race(&e) && began.elapsed() < OPEN_RACE_WINDOW => {
-                tracing::debug!(error = %e, "another process is setting up the database; reopening");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            // The store's errors already name the file and say what to do.
-            Err(e) => return Err(anyhow!(e)),
-        }
-    }
-}
-
-/// Two processes opening a new file at once race in the engine's open: one may get "locked"
-/// at once from the switch to WAL mode, or run the first migration after the other did
-/// (the schema version is read outside the migration's transaction) and see "table ...
-/// already exists". Opening again finds the file ready.
-fn lost_open_race(e: &StoreError) -> bool {
-    match e {
-        StoreError::Locked { .. } => true,
-        StoreError::Corrupt { detail, .. } => detail.contains("already exists"),
-        _ => false,
-    }
+    // The store's errors already name the file and say what to do.
+    SqliteStore::open(db).map_err(|e| anyhow!(e))
 }
 
 /// The engine over the database, knowing the built-in example functions.

@@ -4,13 +4,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use serde_json::json;
 
 use super::{open_engine, open_store, parse_json, parse_run_id, shutdown_signal};
 use crate::cli::{SendArgs, TailArgs};
 use crate::output::{emit, event, json};
-use waymark_engine::{Engine, SqliteStore};
+use waymark_engine::Engine;
 
 pub async fn send(db: &Path, a: SendArgs) -> anyhow::Result<ExitCode> {
     let payload = parse_json("the event payload", &a.payload)?;
@@ -32,13 +32,13 @@ pub async fn tail(db: &Path, a: TailArgs) -> anyhow::Result<ExitCode> {
         Some(text) => Some(parse_run_id(text)?),
         None => None,
     };
+    let engine = Engine::new(store, crate::examples::registry());
     let after = match (a.after, run) {
         (Some(n), _) => n,
         // A run's stream is short: show it from the start.
         (None, Some(_)) => 0,
-        (None, None) => current_global_seq(&store)?,
+        (None, None) => engine.current_global_seq().await?,
     };
-    let engine = Engine::new(store, crate::examples::registry());
     if let Some(id) = run {
         // Following a run that does not exist would wait forever for nothing.
         if engine.run(id).await?.is_none() {
@@ -61,17 +61,4 @@ pub async fn tail(db: &Path, a: TailArgs) -> anyhow::Result<ExitCode> {
         };
         emit(&line)?;
     }
-}
-
-/// The last committed event's global sequence number, so that following all runs starts now.
-/// The engine has no call for this (a subscription "after i64::MAX" skips everything), so it
-/// is read from the events table directly.
-fn current_global_seq(store: &SqliteStore) -> anyhow::Result<i64> {
-    store
-        .with_connection(|c| {
-            c.query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
-                r.get::<_, i64>(0)
-            })
-        })
-        .map_err(|e| anyhow!(e))
 }
