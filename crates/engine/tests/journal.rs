@@ -378,3 +378,93 @@ async fn parallel_steps_replay_by_key_whatever_order_they_finish_in() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 4, "no finished step ran again");
 }
+
+#[tokio::test]
+async fn a_result_written_under_an_expired_lease_is_rejected() {
+    use waymark_engine::store::{Durability, Fence, NewRun, NewStep, StepUpdate, Transition};
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(dir.path().join("waymark.db")).expect("open");
+    let (first, second) = (WorkerId::new(), WorkerId::new());
+    let run = RunId::new();
+    let create = Transition::CreateRun(NewRun {
+        id: run,
+        function: "f".into(),
+        function_version: 1,
+        input: json!({}),
+        idempotency_key: None,
+        parent: None,
+        deadline_at: None,
+        // Leased to the first worker, and already expired.
+        lease_to: Some((first.clone(), -1)),
+    });
+    store
+        .submit(create, Durability::Durable)
+        .await
+        .expect("create");
+    let stale = Fence {
+        run,
+        worker: first.clone(),
+        epoch: 1,
+    };
+    let step = NewStep {
+        key: "work".into(),
+        kind: StepKind::Task,
+        safety: SafetyClass::RetrySafe,
+        name: None,
+        input: json!(null),
+        deadline_at: None,
+        wake_at: None,
+        meta: json!(null),
+    };
+    store
+        .submit(
+            Transition::StartAttempt {
+                fence: stale.clone(),
+                step,
+                attempt: 1,
+            },
+            Durability::Durable,
+        )
+        .await
+        .expect("the first worker starts while its lease holds");
+    let claim = Transition::ClaimRuns {
+        worker: second.clone(),
+        lease_ms: 60_000,
+        limit: 10,
+        dead_workers: vec![],
+    };
+    let claimed = store
+        .submit(claim, Durability::Durable)
+        .await
+        .expect("claim");
+    assert!(
+        matches!(claimed, waymark_engine::store::Applied::Claimed(ref c) if c.len() == 1 && c[0].epoch == 2)
+    );
+    let late = Transition::FinishAttempt {
+        fence: stale,
+        key: "work".into(),
+        attempt: 1,
+        outcome: AttemptOutcome::Ok,
+        update: StepUpdate::Succeeded(json!("late")),
+        run_waiting: false,
+    };
+    let err = store
+        .submit(late, Durability::Durable)
+        .await
+        .expect_err("fenced off");
+    assert!(
+        matches!(err, StoreError::LeaseLost(r) if r == run),
+        "{err:?}"
+    );
+    let step = store
+        .step(run, "work".into())
+        .await
+        .expect("read")
+        .expect("step");
+    assert_eq!(
+        step.status,
+        StepStatus::Running,
+        "the late result did not land"
+    );
+    assert_eq!(step.output, None);
+}
