@@ -518,7 +518,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             step,
             attempt,
         } => {
-            tx.fence(fence)?;
+            let run_status = tx.fence(fence)?;
             tx.insert_step(fence.run, step, StepStatus::Running, *attempt)?;
             let started = serde_json::to_string(&AttemptOutcome::Started)
                 .map_err(|e| StoreError::Sqlite(e.to_string()))?;
@@ -537,7 +537,9 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                     attempt: *attempt,
                 },
             )?;
-            tx.set_run_status(fence.run, RunStatus::Running, None)?;
+            if run_status != RunStatus::Running {
+                tx.set_run_status(fence.run, RunStatus::Running, None)?;
+            }
             Ok(Applied::Done)
         }
 
