@@ -53,9 +53,17 @@ impl Harness {
     /// Simulates a crash: the worker's tasks are dropped mid-flight, nothing is released.
     pub async fn crash(mut self) -> tempfile::TempDir {
         drop(self.worker.take());
-        // Let the aborted tasks unwind so the worker's lock file is closed.
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The aborted tasks unwind on the runtime; the worker counts as dead once its lock
+        // file is free, as it would be at once after a real process died.
+        let locks = PathBuf::from(format!("{}.workers", db_path(&self.dir).display()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !all_lock_files_free(&locks) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the crashed worker's lock file stayed held"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         self.store.close();
         let dir = self.dir;
         drop(self.engine);
@@ -98,6 +106,18 @@ impl Harness {
             .expect("trace")
             .expect("run exists")
     }
+}
+
+fn all_lock_files_free(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return true;
+    };
+    entries
+        .flatten()
+        .all(|e| match std::fs::File::open(e.path()) {
+            Ok(f) => f.try_lock().is_ok(),
+            Err(_) => true,
+        })
 }
 
 pub fn step_waiting(key: &'static str) -> impl Fn(&Event) -> bool {
