@@ -1,0 +1,75 @@
+//! The bare SQLite floor: the commit loop the engine's figures are measured against.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{ensure, Result};
+use rusqlite::Connection;
+
+/// Commits in one repetition of the bare SQLite loop.
+const FLOOR_COMMITS: usize = 500;
+
+/// µs per `BEGIN; INSERT 256 B; COMMIT` in WAL + synchronous=FULL on a fresh file.
+pub(crate) fn floor_commit_us(dir: &Path) -> Result<f64> {
+    std::fs::create_dir_all(dir)?;
+    let conn = Connection::open(dir.join("floor.db"))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    ensure!(mode.eq_ignore_ascii_case("wal"), "no WAL mode (got {mode})");
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, data BLOB NOT NULL)")?;
+    let data = vec![0x5a_u8; 256];
+    let mut insert = conn.prepare("INSERT INTO t(data) VALUES (?1)")?;
+    let mut commit = || -> Result<()> {
+        conn.execute_batch("BEGIN")?;
+        insert.execute([&data])?;
+        conn.execute_batch("COMMIT")?;
+        Ok(())
+    };
+    for _ in 0..20 {
+        commit()?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..FLOOR_COMMITS {
+        commit()?;
+    }
+    Ok(t0.elapsed().as_secs_f64() * 1e6 / FLOOR_COMMITS as f64)
+}
+
+/// Bare SQL, µs per step: each commit inserts one 256 B row into each of `k` tables, so it
+/// dirties `k` pages; `split` does that twice per step, the first commit with synchronous=NORMAL.
+pub(crate) fn sql_pages_us(dir: &Path, k: usize, split: bool) -> Result<f64> {
+    std::fs::create_dir_all(dir)?;
+    let conn = Connection::open(dir.join("pages.db"))?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    for t in 0..k {
+        conn.execute_batch(&format!(
+            "CREATE TABLE t{t}(id INTEGER PRIMARY KEY, data BLOB NOT NULL)"
+        ))?;
+    }
+    let data = vec![0x5a_u8; 256];
+    let commit = |sync: &str| -> Result<()> {
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.execute_batch("BEGIN")?;
+        for t in 0..k {
+            conn.prepare_cached(&format!("INSERT INTO t{t}(data) VALUES (?1)"))?
+                .execute([&data])?;
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(())
+    };
+    let step = || -> Result<()> {
+        if split {
+            commit("NORMAL")?;
+        }
+        commit("FULL")
+    };
+    for _ in 0..20 {
+        step()?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..FLOOR_COMMITS {
+        step()?;
+    }
+    Ok(t0.elapsed().as_secs_f64() * 1e6 / FLOOR_COMMITS as f64)
+}

@@ -1,0 +1,97 @@
+//! Probes: one measurement alone, on files in a given directory, for a profiler.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use waymark_engine::{DurableFunction, Registry, RunContext, StartOptions, StepError, StepSpec};
+
+use crate::figures::{one_step_run_us, seq_step_us, settle, steps_per_s, Bed};
+use crate::floor::{floor_commit_us, sql_pages_us};
+use crate::recovery::recovery_ms;
+use crate::runtime;
+
+/// Where a one-step run's time goes: µs since `start_run` was called, averaged.
+async fn one_step_breakdown(dir: &Path) -> Result<f64> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, Instant)>();
+    let mut registry = Registry::new();
+    registry.register(DurableFunction::new(
+        "one",
+        1,
+        move |ctx: RunContext, _input: Value| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(("function entered", Instant::now()));
+                ctx.step(StepSpec::retry_safe("s/0"), |_| async {
+                    Ok::<(), StepError>(())
+                })
+                .await?;
+                let _ = tx.send(("step returned", Instant::now()));
+                Ok(Value::Null)
+            }
+        },
+    ));
+    let bed = Bed::open(dir, registry).await?;
+    let mut sums: Vec<(&'static str, f64)> = Vec::new();
+    let runs = 200;
+    for i in 0..runs + 10 {
+        let t0 = Instant::now();
+        let id = bed
+            .engine
+            .start_run("one", Value::Null, StartOptions::default())
+            .await?;
+        let t1 = Instant::now();
+        settle(&bed.engine, id).await?;
+        let t2 = Instant::now();
+        let mut marks = vec![("start_run returned", t1)];
+        while let Ok(m) = rx.try_recv() {
+            marks.push(m);
+        }
+        marks.push(("wait_settled returned", t2));
+        marks.sort_by_key(|m| m.1);
+        if i >= 10 {
+            for (j, (name, t)) in marks.iter().enumerate() {
+                if sums.len() <= j {
+                    sums.push((name, 0.0));
+                }
+                sums[j].1 += (*t - t0).as_secs_f64() * 1e6;
+            }
+        }
+    }
+    for (name, sum) in &sums {
+        println!("  {name:<24} {:>8.1} µs", sum / runs as f64);
+    }
+    bed.close().await;
+    Ok(sums.last().map(|s| s.1 / runs as f64).unwrap_or(0.0))
+}
+
+/// One measurement alone, on files in `dir` (for strace, perf, or a quick look).
+pub(crate) fn probe(what: &str, dir: &Path) -> Result<ExitCode> {
+    let rt = runtime()?;
+    let v = match what {
+        "floor" => floor_commit_us(dir)?,
+        "retry_safe" => rt.block_on(seq_step_us(dir, false))?,
+        "at_most_once" => rt.block_on(seq_step_us(dir, true))?,
+        "one_step" => rt.block_on(one_step_run_us(dir))?,
+        "c1" => rt.block_on(steps_per_s(dir, 1, 2000))?,
+        "c8" => rt.block_on(steps_per_s(dir, 8, 500))?,
+        "c64" => rt.block_on(steps_per_s(dir, 64, 100))?,
+        "recovery" => recovery_ms(&rt, dir)?,
+        "one_step_breakdown" => rt.block_on(one_step_breakdown(dir))?,
+        _ => {
+            // `sql-K`: one FULL commit dirtying K pages; `sql-split-K`: a NORMAL commit of K
+            // pages, then a FULL one of K pages (a marker and a result in separate commits).
+            let (split, k) = match what.strip_prefix("sql-split-") {
+                Some(k) => (true, k),
+                None => (false, what.strip_prefix("sql-").unwrap_or(what)),
+            };
+            let k: usize = k.parse().map_err(|_| anyhow!("no probe '{what}'"))?;
+            sql_pages_us(dir, k, split)?
+        }
+    };
+    println!("{what}: {v:.1}");
+    Ok(ExitCode::SUCCESS)
+}
