@@ -485,7 +485,7 @@ impl RunContext {
         }
     }
 
-    /// Commits an attempt's end, with its marker in the same commit when it was not sent yet.
+    /// Commits an attempt's end; a marker not sent yet goes in the same transition.
     async fn commit_attempt(
         &self,
         marker: MarkerState,
@@ -493,23 +493,42 @@ impl RunContext {
     ) -> Result<(), RunError> {
         let store = &self.shared().store;
         let (marker, finish) = match marker {
-            MarkerState::Unsent(start) => {
-                let mut both = store.submit_together(vec![
-                    (*start, Durability::Relaxed),
-                    (finish, Durability::Durable),
-                ]);
-                let finish = both.pop();
-                (both.pop(), finish)
-            }
-            MarkerState::Sent(p) => (Some(p), Some(store.submit(finish, Durability::Durable))),
-            MarkerState::Done => (None, Some(store.submit(finish, Durability::Durable))),
+            MarkerState::Unsent(start) => match (*start, finish) {
+                (
+                    Transition::StartAttempt {
+                        fence,
+                        step,
+                        attempt,
+                    },
+                    Transition::FinishAttempt {
+                        outcome,
+                        update,
+                        run_waiting,
+                        ..
+                    },
+                ) => {
+                    let both = Transition::RecordAttempt {
+                        fence,
+                        step,
+                        attempt,
+                        outcome,
+                        update,
+                        run_waiting,
+                    };
+                    (None, store.submit(both, Durability::Durable))
+                }
+                (start, finish) => (
+                    Some(store.submit(start, Durability::Relaxed)),
+                    store.submit(finish, Durability::Durable),
+                ),
+            },
+            MarkerState::Sent(p) => (Some(p), store.submit(finish, Durability::Durable)),
+            MarkerState::Done => (None, store.submit(finish, Durability::Durable)),
         };
         if let Some(m) = marker {
             m.await.map_err(|e| self.store_failed(e))?;
         }
-        if let Some(f) = finish {
-            f.await.map_err(|e| self.store_failed(e))?;
-        }
+        finish.await.map_err(|e| self.store_failed(e))?;
         Ok(())
     }
 

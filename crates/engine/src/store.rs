@@ -108,6 +108,15 @@ pub enum Transition {
         /// Set the run to `waiting` (no other attempt in flight and this one waits for a retry).
         run_waiting: bool,
     },
+    /// StartAttempt and FinishAttempt at once, for work that was done before its marker was sent.
+    RecordAttempt {
+        fence: Fence,
+        step: NewStep,
+        attempt: u32,
+        outcome: AttemptOutcome,
+        update: StepUpdate,
+        run_waiting: bool,
+    },
     /// A timer or event wait: the step exists with a wake time and no attempts.
     OpenWait {
         fence: Fence,
@@ -184,6 +193,7 @@ impl Transition {
             Transition::ReleaseRun { .. } => "release_run",
             Transition::StartAttempt { .. } => "start_attempt",
             Transition::FinishAttempt { .. } => "finish_attempt",
+            Transition::RecordAttempt { .. } => "record_attempt",
             Transition::OpenWait { .. } => "open_wait",
             Transition::CompleteStep { .. } => "complete_step",
             Transition::ConsumeEvent { .. } => "consume_event",
@@ -250,14 +260,6 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a transition for the writer and returns its result. The transition is queued
     /// before this returns, so transitions submitted in order are applied in order.
     fn submit(&self, transition: Transition, durability: Durability) -> Pending;
-
-    /// Queues transitions that must share one commit, in order (a fast step's marker and result).
-    fn submit_together(&self, transitions: Vec<(Transition, Durability)>) -> Vec<Pending> {
-        transitions
-            .into_iter()
-            .map(|(t, d)| self.submit(t, d))
-            .collect()
-    }
 
     /// Whether any run could be claimed now (a read, so idle workers take no write lock).
     fn has_claimable(&self, now: Millis) -> BoxFuture<'static, Result<bool, StoreError>>;

@@ -251,35 +251,24 @@ impl Drop for SqliteStore {
 
 impl Store for SqliteStore {
     fn submit(&self, transition: Transition, durability: Durability) -> Pending {
-        self.submit_together(vec![(transition, durability)])
-            .pop()
-            .unwrap_or_else(|| Box::pin(async { Err(StoreError::WriterGone) }))
-    }
-
-    fn submit_together(&self, transitions: Vec<(Transition, Durability)>) -> Vec<Pending> {
-        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        let count = transitions.len();
-        transitions
-            .into_iter()
-            .enumerate()
-            .map(|(i, (transition, durability))| {
-                let (reply, rx) = oneshot::channel();
-                let job = writer::Job {
-                    transition,
-                    durability,
-                    reply,
-                    with_next: i + 1 < count,
-                };
-                let sent = jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
-                let pending: Pending = Box::pin(async move {
-                    if !sent {
-                        return Err(StoreError::WriterGone);
-                    }
-                    rx.await.map_err(|_| StoreError::WriterGone)?
-                });
-                pending
-            })
-            .collect()
+        let (reply, rx) = oneshot::channel();
+        let job = writer::Job {
+            transition,
+            durability,
+            reply,
+        };
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|j| j.send(job).is_ok());
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::WriterGone);
+            }
+            rx.await.map_err(|_| StoreError::WriterGone)?
+        })
     }
 
     fn has_claimable(

@@ -379,6 +379,135 @@ impl Tx<'_> {
         Ok(())
     }
 
+    fn start_attempt(
+        &mut self,
+        fence: &Fence,
+        run_status: RunStatus,
+        step: &NewStep,
+        attempt: &u32,
+    ) -> Result<(), StoreError> {
+        self.insert_step(fence.run, step, StepStatus::Running, *attempt)?;
+        let started = serde_json::to_string(&AttemptOutcome::Started)
+            .map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO attempts(run_id, step_key, number, lease_epoch, outcome_json, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| s.execute(params![fence.run.to_string(), step.key.as_str(), attempt, fence.epoch, started, self.now]))
+            .map_err(sql_err)?;
+        self.emit(
+            Some(fence.run),
+            EventKind::AttemptStarted {
+                key: step.key.clone(),
+                kind: step.kind,
+                attempt: *attempt,
+            },
+        )?;
+        if run_status != RunStatus::Running {
+            self.set_run_status(fence.run, RunStatus::Running, None)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_attempt(
+        &mut self,
+        fence: &Fence,
+        key: &StepKey,
+        attempt: &u32,
+        outcome: &AttemptOutcome,
+        update: &StepUpdate,
+        run_waiting: &bool,
+    ) -> Result<(), StoreError> {
+        let outcome_json =
+            serde_json::to_string(outcome).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE attempts SET outcome_json = ?4, finished_at = ?5
+                 WHERE run_id = ?1 AND step_key = ?2 AND number = ?3",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    fence.run.to_string(),
+                    key.as_str(),
+                    attempt,
+                    outcome_json,
+                    self.now
+                ])
+            })
+            .map_err(sql_err)?;
+        if n == 0 {
+            return Err(StoreError::StepNotFound {
+                run: fence.run,
+                key: key.clone(),
+            });
+        }
+        let error = match outcome {
+            AttemptOutcome::Error { error } => Some(error.clone()),
+            AttemptOutcome::Timeout { after_ms } => Some(StepError::retryable(
+                "timeout",
+                format!("attempt timed out after {after_ms} ms"),
+            )),
+            _ => None,
+        };
+        let (step_status, retry_at) = match update {
+            StepUpdate::Succeeded(v) => (self.finish_step(fence.run, key, &Ok(v.clone()))?, None),
+            StepUpdate::Failed(e) => (self.finish_step(fence.run, key, &Err(e.clone()))?, None),
+            other => {
+                let (status, wake) = match other {
+                    StepUpdate::Retrying { at } => (StepStatus::Retrying, Some(*at)),
+                    StepUpdate::Cancelled => (StepStatus::Cancelled, None),
+                    StepUpdate::NeedsAttention => (StepStatus::NeedsAttention, None),
+                    _ => (StepStatus::Running, None),
+                };
+                self.conn
+                    .prepare_cached(
+                        "UPDATE steps SET status = ?3, wake_at = ?4, updated_at = ?5,
+                            error_json = COALESCE(?6, error_json)
+                         WHERE run_id = ?1 AND key = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            fence.run.to_string(),
+                            key.as_str(),
+                            status.as_str(),
+                            wake,
+                            self.now,
+                            error.as_ref().map(|e| json!(e).to_string())
+                        ])
+                    })
+                    .map_err(sql_err)?;
+                (status, wake)
+            }
+        };
+        self.emit(
+            Some(fence.run),
+            EventKind::AttemptFinished {
+                key: key.clone(),
+                attempt: *attempt,
+                outcome: outcome.label().to_string(),
+                step_status,
+                error,
+                retry_at,
+            },
+        )?;
+        if step_status == StepStatus::NeedsAttention {
+            self.emit(
+                Some(fence.run),
+                EventKind::StepNeedsAttention {
+                    key: key.clone(),
+                    attempt: *attempt,
+                },
+            )?;
+        }
+        if *run_waiting {
+            self.set_run_status(fence.run, RunStatus::Waiting, None)?;
+        }
+        Ok(())
+    }
+
     fn descendants(&self, run: RunId) -> Result<Vec<TreeRow>, StoreError> {
         let mut stmt = self
             .conn
@@ -519,27 +648,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             attempt,
         } => {
             let run_status = tx.fence(fence)?;
-            tx.insert_step(fence.run, step, StepStatus::Running, *attempt)?;
-            let started = serde_json::to_string(&AttemptOutcome::Started)
-                .map_err(|e| StoreError::Sqlite(e.to_string()))?;
-            tx.conn
-                .prepare_cached(
-                    "INSERT INTO attempts(run_id, step_key, number, lease_epoch, outcome_json, started_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .and_then(|mut s| s.execute(params![fence.run.to_string(), step.key.as_str(), attempt, fence.epoch, started, tx.now]))
-                .map_err(sql_err)?;
-            tx.emit(
-                Some(fence.run),
-                EventKind::AttemptStarted {
-                    key: step.key.clone(),
-                    kind: step.kind,
-                    attempt: *attempt,
-                },
-            )?;
-            if run_status != RunStatus::Running {
-                tx.set_run_status(fence.run, RunStatus::Running, None)?;
-            }
+            tx.start_attempt(fence, run_status, step, attempt)?;
             Ok(Applied::Done)
         }
 
@@ -552,91 +661,22 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             run_waiting,
         } => {
             tx.fence(fence)?;
-            let outcome_json =
-                serde_json::to_string(outcome).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-            let n = tx
-                .conn
-                .prepare_cached(
-                    "UPDATE attempts SET outcome_json = ?4, finished_at = ?5
-                     WHERE run_id = ?1 AND step_key = ?2 AND number = ?3",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        fence.run.to_string(),
-                        key.as_str(),
-                        attempt,
-                        outcome_json,
-                        tx.now
-                    ])
-                })
-                .map_err(sql_err)?;
-            if n == 0 {
-                return Err(StoreError::StepNotFound {
-                    run: fence.run,
-                    key: key.clone(),
-                });
-            }
-            let error = match outcome {
-                AttemptOutcome::Error { error } => Some(error.clone()),
-                AttemptOutcome::Timeout { after_ms } => Some(StepError::retryable(
-                    "timeout",
-                    format!("attempt timed out after {after_ms} ms"),
-                )),
-                _ => None,
-            };
-            let (step_status, retry_at) = match update {
-                StepUpdate::Succeeded(v) => (tx.finish_step(fence.run, key, &Ok(v.clone()))?, None),
-                StepUpdate::Failed(e) => (tx.finish_step(fence.run, key, &Err(e.clone()))?, None),
-                other => {
-                    let (status, wake) = match other {
-                        StepUpdate::Retrying { at } => (StepStatus::Retrying, Some(*at)),
-                        StepUpdate::Cancelled => (StepStatus::Cancelled, None),
-                        StepUpdate::NeedsAttention => (StepStatus::NeedsAttention, None),
-                        _ => (StepStatus::Running, None),
-                    };
-                    tx.conn
-                        .prepare_cached(
-                            "UPDATE steps SET status = ?3, wake_at = ?4, updated_at = ?5,
-                                error_json = COALESCE(?6, error_json)
-                             WHERE run_id = ?1 AND key = ?2",
-                        )
-                        .and_then(|mut s| {
-                            s.execute(params![
-                                fence.run.to_string(),
-                                key.as_str(),
-                                status.as_str(),
-                                wake,
-                                tx.now,
-                                error.as_ref().map(|e| json!(e).to_string())
-                            ])
-                        })
-                        .map_err(sql_err)?;
-                    (status, wake)
-                }
-            };
-            tx.emit(
-                Some(fence.run),
-                EventKind::AttemptFinished {
-                    key: key.clone(),
-                    attempt: *attempt,
-                    outcome: outcome.label().to_string(),
-                    step_status,
-                    error,
-                    retry_at,
-                },
-            )?;
-            if step_status == StepStatus::NeedsAttention {
-                tx.emit(
-                    Some(fence.run),
-                    EventKind::StepNeedsAttention {
-                        key: key.clone(),
-                        attempt: *attempt,
-                    },
-                )?;
-            }
-            if *run_waiting {
-                tx.set_run_status(fence.run, RunStatus::Waiting, None)?;
-            }
+            tx.finish_attempt(fence, key, attempt, outcome, update, run_waiting)?;
+            Ok(Applied::Done)
+        }
+
+        // A step whose work finished before its marker was queued: both in one go.
+        Transition::RecordAttempt {
+            fence,
+            step,
+            attempt,
+            outcome,
+            update,
+            run_waiting,
+        } => {
+            let run_status = tx.fence(fence)?;
+            tx.start_attempt(fence, run_status, step, attempt)?;
+            tx.finish_attempt(fence, &step.key, attempt, outcome, update, run_waiting)?;
             Ok(Applied::Done)
         }
 

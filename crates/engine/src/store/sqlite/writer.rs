@@ -20,8 +20,6 @@ pub(crate) struct Job {
     pub transition: Transition,
     pub durability: Durability,
     pub reply: oneshot::Sender<Result<Applied, StoreError>>,
-    /// The next job belongs in the same commit (a step's marker and its result).
-    pub with_next: bool,
 }
 
 pub(crate) struct Writer {
@@ -61,18 +59,10 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut batch = vec![first];
-            loop {
-                let grouped = batch.last().is_some_and(|j| j.with_next);
-                let next = if grouped {
-                    self.jobs.recv().ok()
-                } else if batch.len() < self.max_batch {
-                    self.jobs.try_recv().ok()
-                } else {
-                    None
-                };
-                match next {
-                    Some(job) => batch.push(job),
-                    None => break,
+            while batch.len() < self.max_batch {
+                match self.jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
                 }
             }
             let want_full =
