@@ -109,6 +109,7 @@ impl Engine {
             .local_worker()
             .filter(|_| self.registry.get(function).is_some());
         let id = RunId::new();
+        let idempotent = opts.idempotency_key.is_some();
         let deadline_at = opts
             .deadline
             .map(|d| self.clock.now_ms() + d.as_millis() as i64);
@@ -130,7 +131,17 @@ impl Engine {
                 .as_ref()
                 .map(|w| (w.id.clone(), w.config.lease.as_millis() as i64)),
         });
-        match self.store.submit(t, Durability::Durable).await? {
+        let pending = self.store.submit(t, Durability::Durable);
+        // Without an idempotency key the new run is certainly this one: start executing it
+        // while its creation commits. Its first write queues behind the creation, so both
+        // may share one commit; had the creation failed, that write finds no run and stops.
+        let mut fresh = fresh;
+        if !idempotent {
+            if let (Some(w), Some(f)) = (local.as_ref(), fresh.take()) {
+                w.adopt_fresh(id, f);
+            }
+        }
+        match pending.await? {
             Applied::Run { id, created } => {
                 if let (true, Some(w), Some(fresh)) = (created, local, fresh) {
                     w.adopt_fresh(id, fresh);
