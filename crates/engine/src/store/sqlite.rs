@@ -107,6 +107,10 @@ fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, Sto
         if config.full_sync { "FULL" } else { "NORMAL" },
     )
     .map_err(classify)?;
+    // Checkpoint less often than every 1000 pages: many runs' steps rewrite the same pages,
+    // and a longer interval copies each of them to the main file once instead of many times.
+    conn.pragma_update(None, "wal_autocheckpoint", 4000)
+        .map_err(classify)?;
     // Reading the schema catches a file that is not a database before anything else does.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
