@@ -23,14 +23,6 @@ fn policy(max_attempts: u32, initial_ms: u64, coefficient: f64) -> RetryPolicy {
     }
 }
 
-/// Sets a flag when dropped: proves a timed-out or cancelled attempt's future was aborted.
-struct DropFlag(Arc<AtomicU32>);
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 fn flaky(fail_times: u32, error: StepError, retry: RetryPolicy) -> DurableFunction {
     DurableFunction::new("flaky", 1, move |ctx: RunContext, _input: Value| {
         let (error, retry) = (error.clone(), retry.clone());
@@ -156,14 +148,7 @@ async fn an_attempt_timeout_aborts_the_attempts_future() {
                 let spec = StepSpec::retry_safe("hang")
                     .with_retry(policy(2, 1000, 1.0))
                     .attempt_timeout(Duration::from_secs(5));
-                ctx.step(spec, |_| {
-                    let guard = DropFlag(d.clone());
-                    async move {
-                        let _guard = guard;
-                        futures::future::pending::<Result<(), StepError>>().await
-                    }
-                })
-                .await?;
+                ctx.step(spec, |_| hang_until_dropped(&d)).await?;
                 Ok(Value::Null)
             }
         },
@@ -229,11 +214,7 @@ async fn a_run_deadline_fails_the_run() {
                 ctx.step(StepSpec::retry_safe("quick"), |_| async { Ok(1) })
                     .await?;
                 ctx.step(StepSpec::at_most_once("forever"), |_| {
-                    let guard = DropFlag(d.clone());
-                    async move {
-                        let _guard = guard;
-                        futures::future::pending::<Result<(), StepError>>().await
-                    }
+                    hang_until_dropped(&d)
                 })
                 .await?;
                 Ok(Value::Null)

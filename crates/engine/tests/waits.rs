@@ -139,13 +139,6 @@ async fn wait_for_event_times_out_cleanly() {
     );
 }
 
-struct DropFlag(Arc<AtomicU32>);
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 fn family(dropped: Arc<AtomicU32>) -> Registry {
     let mut reg = Registry::new();
     reg.register(DurableFunction::new(
@@ -192,11 +185,7 @@ fn family(dropped: Arc<AtomicU32>) -> Registry {
             let dropped = dropped.clone();
             async move {
                 ctx.step(StepSpec::at_most_once("hang"), |_| {
-                    let guard = DropFlag(dropped.clone());
-                    async move {
-                        let _guard = guard;
-                        futures::future::pending::<Result<(), StepError>>().await
-                    }
+                    hang_until_dropped(&dropped)
                 })
                 .await?;
                 Ok(Value::Null)

@@ -127,3 +127,21 @@ pub fn step_waiting(key: &'static str) -> impl Fn(&Event) -> bool {
 pub fn attempt_started(key: &'static str, n: u32) -> impl Fn(&Event) -> bool {
     move |e| matches!(&e.kind, EventKind::AttemptStarted { key: k, attempt, .. } if k.as_str() == key && *attempt == n)
 }
+
+/// Work that never finishes and counts in `dropped` when its future is dropped: proves that a
+/// timed-out or cancelled attempt was really aborted.
+pub fn hang_until_dropped(
+    dropped: &std::sync::Arc<std::sync::atomic::AtomicU32>,
+) -> impl std::future::Future<Output = Result<(), StepError>> {
+    struct CountDrop(std::sync::Arc<std::sync::atomic::AtomicU32>);
+    impl Drop for CountDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let guard = CountDrop(dropped.clone());
+    async move {
+        let _guard = guard;
+        futures::future::pending::<Result<(), StepError>>().await
+    }
+}
