@@ -1,22 +1,22 @@
 //! The run context: what a durable function's code calls. Each call is matched by key against
 //! the journal loaded when the execution began; recorded results are returned without running.
 
+mod step;
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::clock::Millis;
 use crate::error::{Interrupt, RunError, StepError, StoreError};
 use crate::ids::{RunId, StepKey};
-use crate::model::{AttemptOutcome, StepKind, StepRecord, StepStatus};
-use crate::policy::{SafetyClass, StepSpec};
-use crate::store::{Applied, Durability, Fence, NewRun, NewStep, StepUpdate, Transition};
+use crate::model::{StepKind, StepRecord, StepStatus};
+use crate::policy::SafetyClass;
+use crate::store::{Applied, Durability, Fence, NewRun, NewStep, Transition};
 use crate::worker::{FreshRun, WorkerShared};
 
 /// Handed to a step's work: which attempt this is, and a way to report progress.
@@ -60,19 +60,6 @@ struct Inner {
 struct Journal {
     recorded: HashMap<StepKey, StepRecord>,
     claimed: HashSet<StepKey>,
-}
-
-/// Where a retry_safe attempt's `started` marker is: not yet queued, queued, or committed.
-enum MarkerState {
-    Unsent(Box<Transition>),
-    Sent(crate::store::Pending),
-    Done,
-}
-
-enum AttemptResult {
-    Finished(Result<Value, StepError>),
-    TimedOut { after_ms: u64, step_deadline: bool },
-    Stopped(Interrupt),
 }
 
 impl RunContext {
@@ -233,303 +220,6 @@ impl RunContext {
             tokio::task::yield_now().await;
         }
         Ok(None)
-    }
-
-    /// Runs `work` as a durable step: at most once per success, retried per the spec's policy.
-    pub async fn step<T, F, Fut>(&self, spec: StepSpec, mut work: F) -> Result<T, RunError>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<T, StepError>>,
-    {
-        let value = self
-            .step_value(spec, move |a| {
-                let fut = work(a);
-                async move {
-                    let t = fut.await?;
-                    serde_json::to_value(t)
-                        .map_err(|e| StepError::fatal("serialization", e.to_string()))
-                }
-            })
-            .await?;
-        Ok(serde_json::from_value(value)?)
-    }
-
-    async fn step_value<F, Fut>(&self, spec: StepSpec, mut work: F) -> Result<Value, RunError>
-    where
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<Value, StepError>>,
-    {
-        let key = spec.key.clone();
-        let recorded = self.lookup(&key, StepKind::Task).await?;
-        let mut done_attempts = 0u32;
-        // Interruptions are the infrastructure's failures, not the step's: they do not use up attempts.
-        let mut interruptions = 0u32;
-        let mut step_deadline = spec
-            .timeouts
-            .step
-            .map(|d| self.now() + d.as_millis() as i64);
-        let mut resume_at = None;
-        if let Some(rec) = recorded {
-            done_attempts = rec.attempts;
-            step_deadline = rec.deadline_at.or(step_deadline);
-            match rec.status {
-                StepStatus::Succeeded => return Ok(rec.output.unwrap_or(Value::Null)),
-                StepStatus::Failed => {
-                    return Err(RunError::Step(
-                        rec.error
-                            .unwrap_or_else(|| StepError::fatal("failed", "step failed")),
-                    ))
-                }
-                StepStatus::NeedsAttention => {
-                    return Err(self.interrupted(Interrupt::NeedsAttention(key)))
-                }
-                StepStatus::Running => {
-                    interruptions += 1;
-                    let needs_human = spec.safety == SafetyClass::AtMostOnce;
-                    let t = Transition::FinishAttempt {
-                        fence: self.inner.fence.clone(),
-                        key: key.clone(),
-                        attempt: rec.attempts,
-                        outcome: AttemptOutcome::Interrupted,
-                        update: if needs_human {
-                            StepUpdate::NeedsAttention
-                        } else {
-                            StepUpdate::Continue
-                        },
-                        run_waiting: false,
-                    };
-                    self.submit(t, Durability::Durable).await?;
-                    if needs_human {
-                        return Err(self.interrupted(Interrupt::NeedsAttention(key)));
-                    }
-                }
-                StepStatus::Retrying => resume_at = rec.wake_at,
-                StepStatus::Pending | StepStatus::Waiting | StepStatus::Cancelled => {}
-            }
-        }
-        if let Some(at) = resume_at {
-            self.wait_until(at).await?;
-        }
-        let step_meta = json!({ "retry": spec.retry, "attempt_timeout_ms": spec.timeouts.attempt.map(|d| d.as_millis() as u64) });
-        loop {
-            self.check()?;
-            let number = done_attempts + 1;
-            let start = Transition::StartAttempt {
-                fence: self.inner.fence.clone(),
-                step: NewStep {
-                    key: key.clone(),
-                    kind: StepKind::Task,
-                    safety: spec.safety,
-                    name: spec.name.clone(),
-                    input: spec.input.clone(),
-                    deadline_at: step_deadline,
-                    wake_at: None,
-                    meta: step_meta.clone(),
-                },
-                attempt: number,
-            };
-            // An at_most_once effect may begin only once its marker is on disk. A retry_safe
-            // marker need not be waited for: it goes with the result when the work is quick.
-            let mut marker = MarkerState::Unsent(Box::new(start));
-            if spec.safety == SafetyClass::AtMostOnce {
-                if let MarkerState::Unsent(t) = std::mem::replace(&mut marker, MarkerState::Done) {
-                    self.submit(*t, Durability::Durable).await?;
-                }
-            }
-            let attempt = Attempt {
-                number,
-                run_id: self.inner.run_id,
-                key: key.clone(),
-                ctx: self.clone(),
-            };
-            let started = self.now();
-            let attempt_deadline = match (
-                spec.timeouts
-                    .attempt
-                    .map(|d| started + d.as_millis() as i64),
-                step_deadline,
-            ) {
-                (Some(a), Some(s)) => Some(a.min(s)),
-                (a, s) => a.or(s),
-            };
-            self.inner
-                .in_flight
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let result = {
-                let mut work = std::pin::pin!(work(attempt));
-                match futures::poll!(work.as_mut()) {
-                    std::task::Poll::Ready(r) => AttemptResult::Finished(r),
-                    std::task::Poll::Pending => {
-                        if let MarkerState::Unsent(t) =
-                            std::mem::replace(&mut marker, MarkerState::Done)
-                        {
-                            marker = MarkerState::Sent(
-                                self.shared().store.submit(*t, Durability::Relaxed),
-                            );
-                        }
-                        let timeout = async {
-                            match attempt_deadline {
-                                Some(at) => self.shared().clock.sleep_until(at).await,
-                                None => futures::future::pending().await,
-                            }
-                        };
-                        tokio::select! {
-                            r = work => AttemptResult::Finished(r),
-                            _ = timeout => AttemptResult::TimedOut {
-                                after_ms: (self.now() - started).max(0) as u64,
-                                step_deadline: step_deadline.is_some() && attempt_deadline == step_deadline,
-                            },
-                            why = self.stopped(true) => AttemptResult::Stopped(why),
-                        }
-                    }
-                }
-            };
-            let others_in_flight = self
-                .inner
-                .in_flight
-                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
-                > 1;
-            let finish = |outcome, update, run_waiting| Transition::FinishAttempt {
-                fence: self.inner.fence.clone(),
-                key: key.clone(),
-                attempt: number,
-                outcome,
-                update,
-                run_waiting,
-            };
-            let (outcome, error) = match result {
-                AttemptResult::Finished(Ok(v)) => {
-                    self.commit_attempt(
-                        marker,
-                        finish(AttemptOutcome::Ok, StepUpdate::Succeeded(v.clone()), false),
-                    )
-                    .await?;
-                    return Ok(v);
-                }
-                AttemptResult::Finished(Err(e)) => (AttemptOutcome::Error { error: e.clone() }, e),
-                AttemptResult::TimedOut {
-                    after_ms,
-                    step_deadline: true,
-                } => (
-                    AttemptOutcome::Timeout { after_ms },
-                    StepError::fatal(
-                        "step_timeout",
-                        format!("step {key} did not finish within its step timeout"),
-                    ),
-                ),
-                AttemptResult::TimedOut {
-                    after_ms,
-                    step_deadline: false,
-                } => (
-                    AttemptOutcome::Timeout { after_ms },
-                    StepError::retryable(
-                        "timeout",
-                        format!("attempt {number} timed out after {after_ms} ms"),
-                    ),
-                ),
-                AttemptResult::Stopped(why) => {
-                    let (outcome, update) = match why {
-                        Interrupt::RunDeadline => (
-                            AttemptOutcome::Timeout {
-                                after_ms: (self.now() - started).max(0) as u64,
-                            },
-                            StepUpdate::Failed(StepError::fatal(
-                                "run_deadline",
-                                "the run's deadline passed during this attempt",
-                            )),
-                        ),
-                        _ => (AttemptOutcome::Cancelled, StepUpdate::Cancelled),
-                    };
-                    // A stale lease's writes would be refused anyway; the others record why the attempt ended.
-                    if why != Interrupt::LeaseLost {
-                        let _ = self
-                            .commit_attempt(marker, finish(outcome, update, false))
-                            .await;
-                    }
-                    return Err(self.interrupted(why));
-                }
-            };
-            done_attempts = number;
-            let attempts_used = number.saturating_sub(interruptions);
-            let mut retry = error.retryable
-                && !spec.retry.is_non_retryable(&error.kind)
-                && attempts_used < spec.retry.max_attempts;
-            let mut error = error;
-            let delay = error
-                .retry_after_ms
-                .map(Duration::from_millis)
-                .unwrap_or_else(|| spec.retry.delay(attempts_used + 1));
-            let at = self.now() + delay.as_millis() as i64;
-            if retry && step_deadline.is_some_and(|d| at >= d) {
-                retry = false;
-                error = StepError::fatal(
-                    "step_timeout",
-                    format!(
-                        "step {key} would retry after its step timeout; last error: {}",
-                        error.message
-                    ),
-                );
-            }
-            let update = if retry {
-                StepUpdate::Retrying { at }
-            } else {
-                StepUpdate::Failed(error.clone())
-            };
-            self.commit_attempt(marker, finish(outcome, update, retry && !others_in_flight))
-                .await?;
-            if !retry {
-                return Err(RunError::Step(error));
-            }
-            self.wait_until(at).await?;
-        }
-    }
-
-    /// Commits an attempt's end; a marker not sent yet goes in the same transition.
-    async fn commit_attempt(
-        &self,
-        marker: MarkerState,
-        finish: Transition,
-    ) -> Result<(), RunError> {
-        let store = &self.shared().store;
-        let (marker, finish) = match marker {
-            MarkerState::Unsent(start) => match (*start, finish) {
-                (
-                    Transition::StartAttempt {
-                        fence,
-                        step,
-                        attempt,
-                    },
-                    Transition::FinishAttempt {
-                        outcome,
-                        update,
-                        run_waiting,
-                        ..
-                    },
-                ) => {
-                    let both = Transition::RecordAttempt {
-                        fence,
-                        step,
-                        attempt,
-                        outcome,
-                        update,
-                        run_waiting,
-                    };
-                    (None, store.submit(both, Durability::Durable))
-                }
-                (start, finish) => (
-                    Some(store.submit(start, Durability::Relaxed)),
-                    store.submit(finish, Durability::Durable),
-                ),
-            },
-            MarkerState::Sent(p) => (Some(p), store.submit(finish, Durability::Durable)),
-            MarkerState::Done => (None, store.submit(finish, Durability::Durable)),
-        };
-        if let Some(m) = marker {
-            m.await.map_err(|e| self.store_failed(e))?;
-        }
-        finish.await.map_err(|e| self.store_failed(e))?;
-        Ok(())
     }
 
     /// Waits (durably recorded by the caller) until `at`, or until the run must stop.

@@ -2,8 +2,10 @@
 //! a small pool of read connections.
 
 mod apply;
+mod fork;
 mod rows;
 mod schema;
+mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};

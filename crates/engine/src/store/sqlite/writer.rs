@@ -9,8 +9,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
-use super::apply::{apply, Tx};
+use super::apply::apply;
 use super::rows;
+use super::tx::Tx;
 use crate::clock::SharedClock;
 use crate::error::StoreError;
 use crate::model::Event;

@@ -1,0 +1,548 @@
+//! The writer's transaction and the row-level steps that transitions are made of: events,
+//! fences, runs, steps and attempts.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+use super::rows::{put_payload, sql_err};
+use crate::clock::Millis;
+use crate::error::{StepError, StoreError};
+use crate::ids::{RunId, StepKey};
+use crate::model::{AttemptOutcome, Event, EventKind, RunEnd, RunStatus, StepStatus};
+use crate::store::{Applied, Fence, NewRun, NewStep, StepUpdate};
+
+/// A run in a cancel tree: id, status, lease owner, lease expiry, cancel already requested.
+type TreeRow = (RunId, String, Option<String>, i64, bool);
+
+pub(crate) struct Tx<'a> {
+    pub conn: &'a Connection,
+    pub now: Millis,
+    pub blob_threshold: usize,
+    pub events: Vec<Event>,
+}
+
+impl Tx<'_> {
+    pub(super) fn emit(&mut self, run: Option<RunId>, kind: EventKind) -> Result<(), StoreError> {
+        let run_seq = match run {
+            Some(run) => Some(
+                self.conn
+                    .prepare_cached(
+                        "UPDATE runs SET last_seq = last_seq + 1, updated_at = ?2 WHERE id = ?1 RETURNING last_seq",
+                    )
+                    .and_then(|mut s| s.query_row(params![run.to_string(), self.now], |r| r.get::<_, i64>(0)))
+                    .map_err(sql_err)?,
+            ),
+            None => None,
+        };
+        let data = serde_json::to_string(&kind).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        self.conn
+            .prepare_cached("INSERT INTO events(run_id, run_seq, at, data) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| {
+                s.execute(params![run.map(|r| r.to_string()), run_seq, self.now, data])
+            })
+            .map_err(sql_err)?;
+        self.events.push(Event {
+            global_seq: self.conn.last_insert_rowid(),
+            run_id: run,
+            run_seq,
+            at: self.now,
+            kind,
+        });
+        Ok(())
+    }
+
+    pub(super) fn payload(
+        &self,
+        v: &Value,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        put_payload(self.conn, v, self.blob_threshold)
+    }
+
+    pub(super) fn fence(&self, f: &Fence) -> Result<RunStatus, StoreError> {
+        let row: Option<(Option<String>, i64, String)> = self
+            .conn
+            .prepare_cached("SELECT lease_owner, lease_epoch, status FROM runs WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([f.run.to_string()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+            })
+            .map_err(sql_err)?;
+        match row {
+            None => Err(StoreError::RunNotFound(f.run)),
+            Some((owner, epoch, status)) => {
+                if owner.as_deref() != Some(f.worker.0.as_str()) || epoch != f.epoch {
+                    return Err(StoreError::LeaseLost(f.run));
+                }
+                Ok(RunStatus::parse(&status).unwrap_or(RunStatus::Running))
+            }
+        }
+    }
+
+    pub(super) fn set_run_status(
+        &mut self,
+        run: RunId,
+        status: RunStatus,
+        reason: Option<String>,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE runs SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status != ?2",
+            )
+            .and_then(|mut s| s.execute(params![run.to_string(), status.as_str(), self.now]))
+            .map_err(sql_err)?;
+        if changed > 0 {
+            self.emit(Some(run), EventKind::RunStatusChanged { status, reason })?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn insert_run(&mut self, r: &NewRun) -> Result<Applied, StoreError> {
+        if let Some(key) = &r.idempotency_key {
+            let existing: Option<String> = self
+                .conn
+                .prepare_cached("SELECT id FROM runs WHERE idempotency_key = ?1")
+                .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+                .map_err(sql_err)?;
+            if let Some(id) = existing {
+                let id = RunId::parse(&id).map_err(StoreError::Sqlite)?;
+                return Ok(Applied::Run { id, created: false });
+            }
+        }
+        let (input_json, input_blob) = self.payload(&r.input)?;
+        let (status, owner, expires, epoch) = match &r.lease_to {
+            Some((w, lease_ms)) => (
+                RunStatus::Running,
+                Some(w.0.clone()),
+                self.now + lease_ms,
+                1,
+            ),
+            None => (RunStatus::Queued, None, 0, 0),
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO runs(id, function, function_version, status, input_json, input_blob,
+                    parent_run_id, parent_step_key, idempotency_key, created_at, updated_at,
+                    deadline_at, lease_owner, lease_expires_at, lease_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.id.to_string(),
+                    r.function,
+                    r.function_version,
+                    status.as_str(),
+                    input_json,
+                    input_blob,
+                    r.parent.as_ref().map(|p| p.0.to_string()),
+                    r.parent.as_ref().map(|p| p.1.as_str().to_string()),
+                    r.idempotency_key,
+                    self.now,
+                    r.deadline_at,
+                    owner,
+                    expires,
+                    epoch
+                ])
+            })
+            .map_err(sql_err)?;
+        self.emit(
+            Some(r.id),
+            EventKind::RunCreated {
+                function: r.function.clone(),
+                parent_run_id: r.parent.as_ref().map(|p| p.0),
+                forked_from: None,
+            },
+        )?;
+        if let Some((w, _)) = &r.lease_to {
+            self.emit(
+                Some(r.id),
+                EventKind::RunClaimed {
+                    worker: w.0.clone(),
+                    epoch: 1,
+                },
+            )?;
+        }
+        Ok(Applied::Run {
+            id: r.id,
+            created: true,
+        })
+    }
+
+    /// Inserts the step if it is new; returns whether it was.
+    pub(super) fn insert_step(
+        &mut self,
+        run: RunId,
+        s: &NewStep,
+        status: StepStatus,
+        attempts: u32,
+    ) -> Result<bool, StoreError> {
+        let exists: bool = self
+            .conn
+            .prepare_cached("SELECT 1 FROM steps WHERE run_id = ?1 AND key = ?2")
+            .and_then(|mut st| {
+                st.query_row(params![run.to_string(), s.key.as_str()], |_| Ok(()))
+                    .optional()
+            })
+            .map_err(sql_err)?
+            .is_some();
+        if exists {
+            self.conn
+                .prepare_cached(
+                    "UPDATE steps SET status = ?3, attempts = ?4, updated_at = ?5, wake_at = NULL
+                     WHERE run_id = ?1 AND key = ?2",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        run.to_string(),
+                        s.key.as_str(),
+                        status.as_str(),
+                        attempts,
+                        self.now
+                    ])
+                })
+                .map_err(sql_err)?;
+            return Ok(false);
+        }
+        let ordinal: i64 = self
+            .conn
+            .prepare_cached(
+                "UPDATE runs SET step_count = step_count + 1 WHERE id = ?1 RETURNING step_count",
+            )
+            .and_then(|mut st| st.query_row([run.to_string()], |r| r.get(0)))
+            .map_err(sql_err)?;
+        let (input_json, input_blob) = self.payload(&s.input)?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO steps(run_id, key, ordinal, kind, safety, status, name, input_json, input_blob,
+                    attempts, created_at, updated_at, wake_at, deadline_at, meta_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    run.to_string(),
+                    s.key.as_str(),
+                    ordinal,
+                    s.kind.as_str(),
+                    s.safety.as_str(),
+                    status.as_str(),
+                    s.name,
+                    input_json,
+                    input_blob,
+                    attempts,
+                    self.now,
+                    s.wake_at,
+                    s.deadline_at,
+                    s.meta.to_string()
+                ])
+            })
+            .map_err(sql_err)?;
+        Ok(true)
+    }
+
+    pub(super) fn finish_step(
+        &mut self,
+        run: RunId,
+        key: &StepKey,
+        result: &Result<Value, StepError>,
+    ) -> Result<StepStatus, StoreError> {
+        let (status, out, err) = match result {
+            Ok(v) => (StepStatus::Succeeded, Some(self.payload(v)?), None),
+            Err(e) => (StepStatus::Failed, None, Some(json!(e).to_string())),
+        };
+        let (oj, ob) = out.unwrap_or((None, None));
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE steps SET status = ?3, output_json = ?4, output_blob = ?5, error_json = ?6,
+                    finished_at = ?7, updated_at = ?7, wake_at = NULL
+                 WHERE run_id = ?1 AND key = ?2",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    run.to_string(),
+                    key.as_str(),
+                    status.as_str(),
+                    oj,
+                    ob,
+                    err,
+                    self.now
+                ])
+            })
+            .map_err(sql_err)?;
+        if n == 0 {
+            return Err(StoreError::StepNotFound {
+                run,
+                key: key.clone(),
+            });
+        }
+        Ok(status)
+    }
+
+    pub(super) fn step_status(
+        &self,
+        run: RunId,
+        key: &StepKey,
+    ) -> Result<Option<StepStatus>, StoreError> {
+        let s: Option<String> = self
+            .conn
+            .prepare_cached("SELECT status FROM steps WHERE run_id = ?1 AND key = ?2")
+            .and_then(|mut st| {
+                st.query_row(params![run.to_string(), key.as_str()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(sql_err)?;
+        Ok(s.and_then(|s| StepStatus::parse(&s)))
+    }
+
+    /// Ends a run, closes whatever was in flight, and reports to the parent's child step.
+    pub(super) fn end_run(&mut self, run: RunId, end: &RunEnd) -> Result<(), StoreError> {
+        let row: Option<(String, Option<String>, Option<String>)> = self
+            .conn
+            .prepare_cached("SELECT status, parent_run_id, parent_step_key FROM runs WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([run.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(sql_err)?;
+        let Some((status, parent, parent_key)) = row else {
+            return Err(StoreError::RunNotFound(run));
+        };
+        if RunStatus::parse(&status).is_some_and(|s| s.is_terminal()) {
+            return Ok(());
+        }
+        let (status, output, error, reason) = match end {
+            RunEnd::Succeeded(v) => (RunStatus::Succeeded, Some(self.payload(v)?), None, None),
+            RunEnd::Failed(e) => (
+                RunStatus::Failed,
+                None,
+                Some(e.clone()),
+                Some(e.message.clone()),
+            ),
+            RunEnd::Cancelled => (RunStatus::Cancelled, None, None, None),
+        };
+        let (oj, ob) = output.unwrap_or((None, None));
+        self.conn
+            .prepare_cached(
+                "UPDATE runs SET status = ?2, output_json = ?3, output_blob = ?4, error_json = ?5,
+                    finished_at = ?6, updated_at = ?6, lease_owner = NULL, lease_expires_at = 0
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    run.to_string(),
+                    status.as_str(),
+                    oj,
+                    ob,
+                    error.as_ref().map(|e| json!(e).to_string()),
+                    self.now
+                ])
+            })
+            .map_err(sql_err)?;
+        let cancelled = serde_json::to_string(&AttemptOutcome::Cancelled)
+            .map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        self.conn
+            .prepare_cached("UPDATE attempts SET outcome_json = ?2, finished_at = ?3 WHERE run_id = ?1 AND finished_at IS NULL")
+            .and_then(|mut s| s.execute(params![run.to_string(), cancelled, self.now]))
+            .map_err(sql_err)?;
+        self.conn
+            .prepare_cached(
+                "UPDATE steps SET status = 'cancelled', finished_at = ?2, updated_at = ?2, wake_at = NULL
+                 WHERE run_id = ?1 AND status IN ('running', 'retrying', 'waiting', 'pending')",
+            )
+            .and_then(|mut s| s.execute(params![run.to_string(), self.now]))
+            .map_err(sql_err)?;
+        self.emit(Some(run), EventKind::RunStatusChanged { status, reason })?;
+
+        if let (Some(parent), Some(key)) = (parent, parent_key) {
+            let parent = RunId::parse(&parent).map_err(StoreError::Sqlite)?;
+            let key = StepKey::new(key);
+            if self.step_status(parent, &key)? == Some(StepStatus::Waiting) {
+                let result = match end {
+                    RunEnd::Succeeded(v) => Ok(v.clone()),
+                    RunEnd::Failed(e) => Err(StepError::fatal(
+                        "child_failed",
+                        format!("child run {run} failed: {}", e.message),
+                    )),
+                    RunEnd::Cancelled => Err(StepError::fatal(
+                        "child_cancelled",
+                        format!("child run {run} was cancelled"),
+                    )),
+                };
+                let status = self.finish_step(parent, &key, &result)?;
+                self.emit(
+                    Some(parent),
+                    EventKind::StepFinished {
+                        key,
+                        status,
+                        error: result.err(),
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn start_attempt(
+        &mut self,
+        fence: &Fence,
+        run_status: RunStatus,
+        step: &NewStep,
+        attempt: &u32,
+    ) -> Result<(), StoreError> {
+        self.insert_step(fence.run, step, StepStatus::Running, *attempt)?;
+        let started = serde_json::to_string(&AttemptOutcome::Started)
+            .map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO attempts(run_id, step_key, number, lease_epoch, outcome_json, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| s.execute(params![fence.run.to_string(), step.key.as_str(), attempt, fence.epoch, started, self.now]))
+            .map_err(sql_err)?;
+        self.emit(
+            Some(fence.run),
+            EventKind::AttemptStarted {
+                key: step.key.clone(),
+                kind: step.kind,
+                attempt: *attempt,
+            },
+        )?;
+        if run_status != RunStatus::Running {
+            self.set_run_status(fence.run, RunStatus::Running, None)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn finish_attempt(
+        &mut self,
+        fence: &Fence,
+        key: &StepKey,
+        attempt: &u32,
+        outcome: &AttemptOutcome,
+        update: &StepUpdate,
+        run_waiting: &bool,
+    ) -> Result<(), StoreError> {
+        let outcome_json =
+            serde_json::to_string(outcome).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE attempts SET outcome_json = ?4, finished_at = ?5
+                 WHERE run_id = ?1 AND step_key = ?2 AND number = ?3",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    fence.run.to_string(),
+                    key.as_str(),
+                    attempt,
+                    outcome_json,
+                    self.now
+                ])
+            })
+            .map_err(sql_err)?;
+        if n == 0 {
+            return Err(StoreError::StepNotFound {
+                run: fence.run,
+                key: key.clone(),
+            });
+        }
+        let error = match outcome {
+            AttemptOutcome::Error { error } => Some(error.clone()),
+            AttemptOutcome::Timeout { after_ms } => Some(StepError::retryable(
+                "timeout",
+                format!("attempt timed out after {after_ms} ms"),
+            )),
+            _ => None,
+        };
+        let (step_status, retry_at) = match update {
+            StepUpdate::Succeeded(v) => (self.finish_step(fence.run, key, &Ok(v.clone()))?, None),
+            StepUpdate::Failed(e) => (self.finish_step(fence.run, key, &Err(e.clone()))?, None),
+            other => {
+                let (status, wake) = match other {
+                    StepUpdate::Retrying { at } => (StepStatus::Retrying, Some(*at)),
+                    StepUpdate::Cancelled => (StepStatus::Cancelled, None),
+                    StepUpdate::NeedsAttention => (StepStatus::NeedsAttention, None),
+                    _ => (StepStatus::Running, None),
+                };
+                self.conn
+                    .prepare_cached(
+                        "UPDATE steps SET status = ?3, wake_at = ?4, updated_at = ?5,
+                            error_json = COALESCE(?6, error_json)
+                         WHERE run_id = ?1 AND key = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            fence.run.to_string(),
+                            key.as_str(),
+                            status.as_str(),
+                            wake,
+                            self.now,
+                            error.as_ref().map(|e| json!(e).to_string())
+                        ])
+                    })
+                    .map_err(sql_err)?;
+                (status, wake)
+            }
+        };
+        self.emit(
+            Some(fence.run),
+            EventKind::AttemptFinished {
+                key: key.clone(),
+                attempt: *attempt,
+                outcome: outcome.label().to_string(),
+                step_status,
+                error,
+                retry_at,
+            },
+        )?;
+        if step_status == StepStatus::NeedsAttention {
+            self.emit(
+                Some(fence.run),
+                EventKind::StepNeedsAttention {
+                    key: key.clone(),
+                    attempt: *attempt,
+                },
+            )?;
+        }
+        if *run_waiting {
+            self.set_run_status(fence.run, RunStatus::Waiting, None)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn descendants(&self, run: RunId) -> Result<Vec<TreeRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "WITH RECURSIVE tree(id) AS (SELECT ?1 UNION ALL SELECT r.id FROM runs r JOIN tree t ON r.parent_run_id = t.id)
+                 SELECT r.id, r.status, r.lease_owner, r.lease_expires_at, r.cancel_requested FROM runs r JOIN tree t ON r.id = t.id",
+            )
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map([run.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })
+            .map_err(sql_err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, status, owner, expires, requested) = r.map_err(sql_err)?;
+            out.push((
+                RunId::parse(&id).map_err(StoreError::Sqlite)?,
+                status,
+                owner,
+                expires,
+                requested,
+            ));
+        }
+        Ok(out)
+    }
+}
