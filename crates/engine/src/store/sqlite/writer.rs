@@ -17,6 +17,9 @@ use crate::error::StoreError;
 use crate::model::Event;
 use crate::store::{Applied, Durability, Transition};
 
+/// How long an idle writer looks for the next job before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+
 pub(crate) struct Job {
     pub transition: Transition,
     pub durability: Durability,
@@ -47,7 +50,7 @@ impl Writer {
         let mut data_version = self.data_version();
         let mut synchronous_full = true;
         loop {
-            let first = match self.jobs.recv_timeout(self.poll) {
+            let first = match self.next_job() {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     let v = self.data_version();
@@ -80,6 +83,29 @@ impl Writer {
             self.commit_batch(batch, &mut published);
         }
         tracing::debug!(path = %self.path, "store writer stopped");
+    }
+
+    /// The next queued job. A run's next transition usually follows the reply to its last one
+    /// within microseconds: look for it briefly before sleeping, which saves a thread wake-up
+    /// on each side of every sequential step.
+    fn next_job(&self) -> Result<Job, RecvTimeoutError> {
+        let spin_until = std::time::Instant::now() + SPIN;
+        loop {
+            match self.jobs.try_recv() {
+                Ok(job) => return Ok(job),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    return Err(RecvTimeoutError::Disconnected)
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty)
+                    if std::time::Instant::now() < spin_until =>
+                {
+                    std::thread::yield_now();
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    return self.jobs.recv_timeout(self.poll)
+                }
+            }
+        }
     }
 
     fn data_version(&self) -> i64 {
