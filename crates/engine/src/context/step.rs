@@ -104,7 +104,13 @@ impl RunContext {
         if let Some(at) = resume_at {
             self.wait_until(at).await?;
         }
-        let step_meta = json!({ "retry": spec.retry, "attempt_timeout_ms": spec.timeouts.attempt.map(|d| d.as_millis() as u64) });
+        // Kept small: every byte of a step's row is written at each of its commits.
+        let step_meta = match spec.timeouts.attempt {
+            Some(d) => {
+                json!({ "max_attempts": spec.retry.max_attempts, "attempt_timeout_ms": d.as_millis() as u64 })
+            }
+            None => json!({ "max_attempts": spec.retry.max_attempts }),
+        };
         loop {
             self.check()?;
             let number = done_attempts + 1;

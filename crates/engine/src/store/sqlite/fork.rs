@@ -70,10 +70,6 @@ pub(super) fn fork(
             .and_then(|mut s| s.execute(params![dst, at.as_str(), oj, ob, tx.now]))
             .map_err(sql_err)?;
     }
-    tx.conn
-        .prepare_cached("UPDATE runs SET step_count = (SELECT COALESCE(MAX(ordinal), 0) FROM steps WHERE run_id = ?1) WHERE id = ?1")
-        .and_then(|mut s| s.execute([&dst]))
-        .map_err(sql_err)?;
     tx.emit(
         Some(new_id),
         EventKind::RunCreated {

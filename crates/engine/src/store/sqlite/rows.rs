@@ -157,7 +157,9 @@ pub(crate) const RUN_COLUMNS: &str =
     "id, function, function_version, status, input_json, input_blob, \
     output_json, output_blob, error_json, parent_run_id, parent_step_key, idempotency_key, \
     forked_from, forked_at_step, created_at, updated_at, finished_at, deadline_at, \
-    cancel_requested, lease_owner, lease_expires_at, lease_epoch, last_seq, step_count";
+    cancel_requested, lease_owner, lease_expires_at, lease_epoch, \
+    (SELECT COALESCE(MAX(e.run_seq), 0) FROM events e WHERE e.run_id = runs.id), \
+    (SELECT count(*) FROM steps s WHERE s.run_id = runs.id)";
 
 /// Raw columns first (rusqlite rows borrow the statement), payloads resolved after.
 struct RawRun {

@@ -26,9 +26,7 @@ const MIGRATIONS: &[&str] = &[
         cancel_requested INTEGER NOT NULL DEFAULT 0,
         lease_owner TEXT,
         lease_expires_at INTEGER NOT NULL DEFAULT 0,
-        lease_epoch INTEGER NOT NULL DEFAULT 0,
-        last_seq INTEGER NOT NULL DEFAULT 0,
-        step_count INTEGER NOT NULL DEFAULT 0
+        lease_epoch INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX runs_by_status ON runs(status, created_at);
     CREATE INDEX runs_claimable ON runs(lease_expires_at)
@@ -68,7 +66,6 @@ const MIGRATIONS: &[&str] = &[
         finished_at INTEGER,
         PRIMARY KEY (run_id, step_key, number)
     ) WITHOUT ROWID;
-    CREATE INDEX attempts_in_flight ON attempts(run_id) WHERE finished_at IS NULL;
 
     CREATE TABLE events (
         -- Not AUTOINCREMENT: events are appended and never deleted one by one, so rowids only grow.
