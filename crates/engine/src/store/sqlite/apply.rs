@@ -24,7 +24,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
         } => {
             for dead in dead_workers {
                 tx.conn
-                    .prepare_cached("UPDATE runs SET lease_expires_at = 0 WHERE lease_owner = ?1")
+                    .prepare_cached("UPDATE runs SET lease_expires_at = 0 WHERE status IN ('queued', 'running', 'waiting') AND lease_owner = ?1")
                     .and_then(|mut s| s.execute([dead]))
                     .map_err(sql_err)?;
                 tx.conn

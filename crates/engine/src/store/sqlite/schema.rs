@@ -17,7 +17,7 @@ const MIGRATIONS: &[&str] = &[
         output_json TEXT, output_blob TEXT,
         error_json TEXT,
         parent_run_id TEXT, parent_step_key TEXT,
-        idempotency_key TEXT UNIQUE,
+        idempotency_key TEXT,
         forked_from TEXT, forked_at_step TEXT,
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
@@ -32,7 +32,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_claimable ON runs(lease_expires_at)
         WHERE status IN ('queued', 'running', 'waiting');
     CREATE INDEX runs_by_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL;
-    CREATE INDEX runs_by_lease_owner ON runs(lease_owner) WHERE lease_owner IS NOT NULL;
+    -- Partial: a run without a key costs no index entry.
+    CREATE UNIQUE INDEX runs_by_idempotency_key ON runs(idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
 
     CREATE TABLE steps (
         run_id TEXT NOT NULL,
