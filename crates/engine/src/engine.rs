@@ -285,7 +285,7 @@ impl Engine {
     /// The global sequence number of the newest committed event: subscribe after it to
     /// follow only what happens from now on.
     pub async fn current_global_seq(&self) -> Result<i64, EngineError> {
-        Ok(self.store.events_after_latest().await?)
+        Ok(self.store.latest_global_seq().await?)
     }
 }
 

@@ -285,7 +285,7 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>>;
     /// The newest event's global sequence number (0 when there is none).
-    fn events_after_latest(&self) -> BoxFuture<'static, Result<i64, StoreError>>;
+    fn latest_global_seq(&self) -> BoxFuture<'static, Result<i64, StoreError>>;
     fn workers(&self) -> BoxFuture<'static, Result<Vec<WorkerRow>, StoreError>>;
     /// Integrity problems, empty when healthy.
     fn check(&self) -> BoxFuture<'static, Result<Vec<String>, StoreError>>;

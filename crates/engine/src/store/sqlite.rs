@@ -348,7 +348,7 @@ impl Store for SqliteStore {
         self.read(move |c| rows::events_after(c, run, after, limit))
     }
 
-    fn events_after_latest(&self) -> BoxFuture<'static, Result<i64, StoreError>> {
+    fn latest_global_seq(&self) -> BoxFuture<'static, Result<i64, StoreError>> {
         self.read(|c| {
             c.query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
                 r.get(0)
