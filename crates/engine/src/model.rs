@@ -171,6 +171,9 @@ pub struct StepRecord {
     pub progress: Option<Value>,
     /// Kind-specific facts: a child's run id, an event wait's name and match.
     pub meta: Value,
+    /// Attempts cut short by a dead worker or a lost lease: they do not count against the
+    /// retry policy's `max_attempts`.
+    pub interrupted_attempts: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -468,3 +468,64 @@ async fn a_result_written_under_an_expired_lease_is_rejected() {
     );
     assert_eq!(step.output, None);
 }
+
+fn flaky_host(began: Arc<tokio::sync::Notify>) -> Registry {
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "fragile",
+        1,
+        move |ctx: RunContext, _| {
+            let began = began.clone();
+            async move {
+                let policy = RetryPolicy {
+                    max_attempts: 2,
+                    initial_interval_ms: 10,
+                    jitter: 0.0,
+                    ..RetryPolicy::default()
+                };
+                let spec = StepSpec::retry_safe("fetch").with_retry(policy);
+                let n: u32 = ctx
+                    .step(spec, |a| {
+                        began.notify_one();
+                        async move {
+                            if a.number <= 2 {
+                                futures::future::pending::<()>().await;
+                            }
+                            if a.number == 3 {
+                                return Err(StepError::retryable("busy", "try again"));
+                            }
+                            Ok(a.number)
+                        }
+                    })
+                    .await?;
+                Ok(json!(n))
+            }
+        },
+    ));
+    reg
+}
+
+#[tokio::test]
+async fn interruptions_do_not_use_up_a_steps_attempts() {
+    let began = Arc::new(tokio::sync::Notify::new());
+    let h = Harness::new(flaky_host(began.clone())).await;
+    let run = h.start("fragile", json!({})).await;
+    let mut h = Some(h);
+    for _ in 0..2 {
+        began.notified().await;
+        let crashed = h.take().expect("harness").crash().await;
+        h = Some(Harness::open(crashed, flaky_host(began.clone()), Arc::new(SystemClock)).await);
+    }
+    let h = h.expect("harness");
+    // Two workers died mid-attempt; the policy's two attempts are still there for real errors.
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(done.output, Some(json!(4)));
+    let trace = h.trace(run).await;
+    let outcomes: Vec<&str> = trace.steps[0]
+        .attempt_list
+        .iter()
+        .map(|a| a.outcome.label())
+        .collect();
+    assert_eq!(outcomes, vec!["interrupted", "interrupted", "error", "ok"]);
+}

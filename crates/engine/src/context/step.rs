@@ -65,6 +65,7 @@ impl RunContext {
         let mut resume_at = None;
         if let Some(rec) = recorded {
             done_attempts = rec.attempts;
+            interruptions = rec.interrupted_attempts;
             step_deadline = rec.deadline_at.or(step_deadline);
             match rec.status {
                 StepStatus::Succeeded => return Ok(rec.output.unwrap_or(Value::Null)),

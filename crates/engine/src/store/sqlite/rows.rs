@@ -281,7 +281,9 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRecor
 const STEP_COLUMNS: &str =
     "run_id, key, ordinal, kind, safety, status, name, input_json, input_blob, \
     output_json, output_blob, error_json, attempts, created_at, updated_at, finished_at, wake_at, \
-    deadline_at, progress_json, meta_json";
+    deadline_at, progress_json, meta_json, \
+    (SELECT count(*) FROM attempts a WHERE a.run_id = steps.run_id AND a.step_key = steps.key \
+        AND a.outcome_json = '{\"outcome\":\"interrupted\"}')";
 
 struct RawStep {
     run_id: String,
@@ -302,6 +304,7 @@ struct RawStep {
     deadline_at: Option<i64>,
     progress: Option<String>,
     meta: String,
+    interrupted: i64,
 }
 
 fn raw_step(r: &Row) -> rusqlite::Result<RawStep> {
@@ -324,6 +327,7 @@ fn raw_step(r: &Row) -> rusqlite::Result<RawStep> {
         deadline_at: r.get(17)?,
         progress: r.get(18)?,
         meta: r.get(19)?,
+        interrupted: r.get(20)?,
     })
 }
 
@@ -347,6 +351,7 @@ fn finish_step(conn: &Connection, raw: RawStep) -> Result<StepRecord, StoreError
         deadline_at: raw.deadline_at,
         progress: parse_json(raw.progress),
         meta: serde_json::from_str(&raw.meta).unwrap_or(Value::Null),
+        interrupted_attempts: raw.interrupted as u32,
     })
 }
 
