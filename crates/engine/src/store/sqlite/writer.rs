@@ -20,6 +20,21 @@ use crate::store::{Applied, Durability, Transition};
 /// How long an idle writer looks for the next job before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// How long a batch that creates a locally leased run waits for that run's first write.
+const LINGER: Duration = Duration::from_micros(100);
+
+fn batch_awaits_follow_up(batch: &[Job]) -> bool {
+    batch.len() == 1
+        && matches!(
+            &batch[0].transition,
+            Transition::CreateRun(crate::store::NewRun {
+                lease_to: Some(_),
+                idempotency_key: None,
+                ..
+            })
+        )
+}
+
 pub(crate) struct Job {
     pub transition: Transition,
     pub durability: Durability,
@@ -63,9 +78,16 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut batch = vec![first];
+            // A run created for a worker in this process starts executing at once: give its
+            // first transition a moment to arrive, so that both share one fsync.
+            let linger_until =
+                batch_awaits_follow_up(&batch).then(|| std::time::Instant::now() + LINGER);
             while batch.len() < self.max_batch {
                 match self.jobs.try_recv() {
                     Ok(job) => batch.push(job),
+                    Err(_) if linger_until.is_some_and(|t| std::time::Instant::now() < t) => {
+                        std::thread::yield_now();
+                    }
                     Err(_) => break,
                 }
             }
