@@ -1,0 +1,126 @@
+//! `waymark-demo-tools`: a small MCP server of our own, for the demo and for fault tests.
+//!
+//! Tools: `lookup_order` (read-only), `set_order_note` (idempotent), `send_email`
+//! (destructive: appends one JSON line to the outbox file, the side-effect ledger),
+//! `slow_report` (progress notifications), and `configure_faults` (test control).
+//! Fault switches per tool are described in [`faults`].
+//!
+//! Served over stdio ([`serve_stdio`]) or Streamable HTTP ([`serve_http`], endpoint
+//! [`MCP_PATH`]). In stdio mode stdout is the protocol: log to stderr only.
+
+pub mod error;
+pub mod faults;
+pub mod orders;
+pub mod outbox;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::ServiceExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::DemoToolsError;
+pub use faults::{FaultSwitches, FaultTable, FAULTS_ENV};
+pub use server::{DemoTools, SharedState};
+
+/// The path of the Streamable HTTP endpoint.
+pub const MCP_PATH: &str = "/mcp";
+
+/// How to run the server: where the outbox is, and which faults are on at start.
+#[derive(Debug)]
+pub struct DemoToolsConfig {
+    pub outbox: PathBuf,
+    pub faults: FaultTable,
+}
+
+impl DemoToolsConfig {
+    /// A healthy server writing its outbox to `outbox`.
+    pub fn new(outbox: impl Into<PathBuf>) -> Self {
+        Self {
+            outbox: outbox.into(),
+            faults: FaultTable::default(),
+        }
+    }
+
+    /// Like [`new`](Self::new), with the faults of [`FAULTS_ENV`] switched on.
+    pub fn from_env(outbox: impl Into<PathBuf>) -> Result<Self, DemoToolsError> {
+        Ok(Self {
+            outbox: outbox.into(),
+            faults: FaultTable::from_env()?,
+        })
+    }
+
+    pub fn with_faults(mut self, faults: FaultTable) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// The state every connection of the process shares.
+    pub fn into_state(self) -> Arc<SharedState> {
+        Arc::new(SharedState {
+            faults: self.faults,
+            orders: Default::default(),
+            outbox: self.outbox,
+        })
+    }
+}
+
+/// Serves one MCP client on stdin/stdout until it closes the connection.
+pub async fn serve_stdio(config: DemoToolsConfig) -> Result<(), DemoToolsError> {
+    tracing::info!(outbox = %config.outbox.display(), "serving MCP on stdio");
+    let server = DemoTools::new(config.into_state());
+    let running = server.serve(rmcp::transport::stdio_pipes()).await?;
+    let reason = running.waiting().await?;
+    tracing::info!(?reason, "stdio connection ended");
+    Ok(())
+}
+
+/// Binds `addr` and serves Streamable HTTP at [`MCP_PATH`] until the process ends.
+pub async fn serve_http(config: DemoToolsConfig, addr: SocketAddr) -> Result<(), DemoToolsError> {
+    let listener = bind_http(addr).await?;
+    serve_http_listener(config, listener, CancellationToken::new()).await
+}
+
+/// Binds a listener for [`serve_http_listener`]; port 0 picks a free port (read it back with
+/// `local_addr`).
+pub async fn bind_http(addr: SocketAddr) -> Result<TcpListener, DemoToolsError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DemoToolsError::Http {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Serves Streamable HTTP on an already bound listener until `shutdown` is cancelled.
+/// Every session (and, for stateless requests, every request) gets a handler over the same
+/// shared state, so faults set on one connection apply to all.
+pub async fn serve_http_listener(
+    config: DemoToolsConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), DemoToolsError> {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "unknown address".to_owned());
+    tracing::info!(outbox = %config.outbox.display(), "serving MCP on http://{addr}{MCP_PATH}");
+    let state = config.into_state();
+    let http_config =
+        StreamableHttpServerConfig::default().with_cancellation_token(shutdown.child_token());
+    let service = StreamableHttpService::new(
+        move || Ok(DemoTools::new(state.clone())),
+        Arc::new(LocalSessionManager::default()),
+        http_config,
+    );
+    let router = axum::Router::new().nest_service(MCP_PATH, service);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(|source| DemoToolsError::Http { addr, source })
+}
