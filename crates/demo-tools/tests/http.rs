@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{call, configure_faults, is_error, structured, Client, RecordingClient};
 use rmcp::model::ProtocolVersion;
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::ServiceExt;
 use serde_json::json;
@@ -60,9 +61,16 @@ async fn start_server() -> HttpServer {
     }
 }
 
+/// A transport to the server that ignores any proxy set in the environment: the server is on
+/// loopback, and a proxy from HTTP_PROXY would not reach it.
+fn transport(server: &HttpServer) -> StreamableHttpClientTransport<reqwest::Client> {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let config = StreamableHttpClientTransportConfig::with_uri(server.url.clone());
+    StreamableHttpClientTransport::with_client(http, config)
+}
+
 async fn connect(server: &HttpServer, recorder: RecordingClient) -> Client {
-    let transport = StreamableHttpClientTransport::from_uri(server.url.clone());
-    recorder.serve(transport).await.unwrap()
+    recorder.serve(transport(server)).await.unwrap()
 }
 
 #[tokio::test]
@@ -101,9 +109,8 @@ async fn faults_are_shared_across_connections_with_the_latest_protocol() {
     let lifecycle = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::LATEST],
     };
-    let transport = StreamableHttpClientTransport::from_uri(server.url.clone());
     let second = RecordingClient::plain()
-        .serve_with_lifecycle(transport, lifecycle)
+        .serve_with_lifecycle(transport(&server), lifecycle)
         .await
         .unwrap();
     let negotiated = second.peer_info().map(|info| info.protocol_version.clone());
