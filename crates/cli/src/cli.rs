@@ -36,6 +36,19 @@ pub enum Command {
     Db(DbCommand),
     /// Run the example order end to end in this process and print its trace
     Demo,
+    /// Serve the demo MCP tools (stdio, or Streamable HTTP with --http) for demos and fault tests
+    DemoTools(DemoToolsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoToolsArgs {
+    /// Serve Streamable HTTP on this address (e.g. 127.0.0.1:0) instead of stdio; the endpoint
+    /// URL is printed as the one line on stdout.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// The outbox send_email appends to (default: demo-outbox.jsonl in the data directory).
+    #[arg(long, value_name = "FILE", env = "DEMO_TOOLS_OUTBOX")]
+    pub outbox: Option<std::path::PathBuf>,
 }
 
 impl Command {

@@ -38,7 +38,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(a) => worker::worker(&db, a).await,
         Command::Db(DbCommand::Check(a)) => db::check(&db, a).await,
         Command::Demo => worker::demo(&db).await,
+        Command::DemoTools(a) => demo_tools(a).await,
     }
+}
+
+/// Faults may be preset with DEMO_TOOLS_FAULTS, as for the standalone server.
+async fn demo_tools(a: crate::cli::DemoToolsArgs) -> anyhow::Result<ExitCode> {
+    let outbox = a
+        .outbox
+        .unwrap_or_else(|| waymark_engine::paths::data_dir().join("demo-outbox.jsonl"));
+    let config = waymark_demo_tools::DemoToolsConfig::from_env(outbox)?;
+    waymark_demo_tools::serve_until_ctrl_c(config, a.http).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--db` (or `$WAYMARK_DB`, which clap reads into it), else the path every door uses.

@@ -559,3 +559,45 @@ fn demo_runs_the_order_and_says_how_to_see_it_again() {
         "the sandbox's database is not the default one: {hint}"
     );
 }
+
+/// `waymark demo-tools` speaks MCP on stdio: the same executable carries the demo's tool server.
+#[test]
+fn demo_tools_serves_mcp_on_stdio_from_the_same_binary() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    let mut child = sb
+        .command(&["demo-tools"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn waymark demo-tools");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let requests = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli-test","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    ];
+    for r in requests {
+        writeln!(stdin, "{r}").expect("write request");
+    }
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut tools = None;
+    for line in lines.by_ref().map_while(Result::ok) {
+        let msg: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {line}"));
+        if msg["id"] == 2 {
+            tools = Some(msg["result"]["tools"].clone());
+            break;
+        }
+    }
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    let tools = tools.expect("a tools/list answer");
+    let send = tools
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "send_email"))
+        .expect("send_email is listed");
+    assert_eq!(send["annotations"]["destructiveHint"], true);
+}

@@ -80,6 +80,44 @@ pub async fn serve_stdio(config: DemoToolsConfig) -> Result<(), DemoToolsError> 
     Ok(())
 }
 
+/// What the `waymark-demo-tools` binary and `waymark demo-tools` do: serve stdio, or with
+/// `http` serve Streamable HTTP there, print the endpoint URL as the one line on stdout (so a
+/// caller that asked for port 0 learns the port) and stop cleanly on Ctrl-C.
+pub async fn serve_until_ctrl_c(
+    config: DemoToolsConfig,
+    http: Option<SocketAddr>,
+) -> Result<(), DemoToolsError> {
+    let Some(addr) = http else {
+        return serve_stdio(config).await;
+    };
+    let listener = bind_http(addr).await?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DemoToolsError::Http {
+            addr: addr.to_string(),
+            source,
+        })?;
+    announce_endpoint(&format!("http://{local}{MCP_PATH}"));
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        // Without a signal handler the process would still end on Ctrl-C; this lets the
+        // open SSE streams close cleanly first.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    serve_http_listener(config, listener, shutdown).await
+}
+
+fn announce_endpoint(url: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    // If nobody reads stdout the server still works; the URL is also in the log.
+    let _ = writeln!(stdout, "{url}");
+    let _ = stdout.flush();
+}
+
 /// Binds `addr` and serves Streamable HTTP at [`MCP_PATH`] until the process ends.
 pub async fn serve_http(config: DemoToolsConfig, addr: SocketAddr) -> Result<(), DemoToolsError> {
     let listener = bind_http(addr).await?;
