@@ -26,17 +26,59 @@ pub struct Attempt {
     pub run_id: RunId,
     pub key: StepKey,
     ctx: RunContext,
+    progress: Arc<ProgressGate>,
 }
 
 impl Attempt {
     /// Records progress on the step (shown live; the journal keeps the latest value).
     pub fn progress(&self, progress: Value) {
-        let t = Transition::Progress {
-            fence: self.ctx.inner.fence.clone(),
-            key: self.key.clone(),
-            progress,
+        let mut gate = self
+            .progress
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match &mut *gate {
+            // The step has no row yet: its marker will carry the latest value.
+            GateState::Holding(latest) => *latest = Some(progress),
+            GateState::Open => {
+                let t = Transition::Progress {
+                    fence: self.ctx.inner.fence.clone(),
+                    key: self.key.clone(),
+                    progress,
+                };
+                drop(self.ctx.shared().store.submit(t, Durability::Relaxed));
+            }
+        }
+    }
+}
+
+/// Progress of an attempt whose marker is not queued yet is held, then handed to the marker.
+#[derive(Default)]
+pub(crate) struct ProgressGate {
+    state: Mutex<GateState>,
+}
+
+enum GateState {
+    Holding(Option<Value>),
+    Open,
+}
+
+impl Default for GateState {
+    fn default() -> Self {
+        GateState::Holding(None)
+    }
+}
+
+impl ProgressGate {
+    /// Runs `send_marker` with the progress held so far; later progress is submitted directly.
+    /// Under the lock, so no report falls between the two.
+    pub(crate) fn open<T>(&self, send_marker: impl FnOnce(Option<Value>) -> T) -> T {
+        let mut gate = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let held = match std::mem::replace(&mut *gate, GateState::Open) {
+            GateState::Holding(latest) => latest,
+            GateState::Open => None,
         };
-        drop(self.ctx.shared().store.submit(t, Durability::Relaxed));
+        send_marker(held)
     }
 }
 
@@ -448,6 +490,7 @@ fn wait_step(
     meta: Value,
 ) -> NewStep {
     NewStep {
+        progress: None,
         key: key.clone(),
         kind,
         safety: SafetyClass::RetrySafe,

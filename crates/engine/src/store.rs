@@ -58,6 +58,8 @@ pub struct NewStep {
     pub deadline_at: Option<Millis>,
     pub wake_at: Option<Millis>,
     pub meta: Value,
+    /// Progress reported before the step's marker was written.
+    pub progress: Option<Value>,
 }
 
 /// The step's state after an attempt finished.

@@ -90,3 +90,58 @@ async fn an_unknown_function_fails_the_run_with_a_clear_error() {
         err.message
     );
 }
+
+#[tokio::test]
+async fn progress_is_streamed_live_and_the_step_keeps_the_latest() {
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "reporter",
+        1,
+        |ctx: RunContext, _| async move {
+            ctx.step(StepSpec::retry_safe("report"), |a| async move {
+                a.progress(json!({ "done": 1, "of": 3 }));
+                // The first await sends the step's marker; progress from here on streams live.
+                tokio::task::yield_now().await;
+                a.progress(json!({ "done": 2, "of": 3 }));
+                a.progress(json!({ "done": 3, "of": 3 }));
+                Ok(())
+            })
+            .await?;
+            // Work that is done before its marker is even queued keeps its progress too.
+            ctx.step(StepSpec::retry_safe("quick"), |a| async move {
+                a.progress(json!("all at once"));
+                Ok(())
+            })
+            .await?;
+            Ok(Value::Null)
+        },
+    ));
+    let h = Harness::new(reg).await;
+    let run = h.start("reporter", json!({})).await;
+    assert_eq!(h.settled(run).await.status, RunStatus::Succeeded);
+    let events = h
+        .store
+        .events_after(Some(run), 0, 1000)
+        .await
+        .expect("events");
+    let streamed: Vec<&Value> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::StepProgress { progress, .. } => Some(progress),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        streamed,
+        vec![
+            &json!({ "done": 2, "of": 3 }),
+            &json!({ "done": 3, "of": 3 })
+        ]
+    );
+    let trace = h.trace(run).await;
+    assert_eq!(
+        trace.steps[0].step.progress,
+        Some(json!({ "done": 3, "of": 3 }))
+    );
+    assert_eq!(trace.steps[1].step.progress, Some(json!("all at once")));
+}

@@ -415,6 +415,7 @@ async fn a_result_written_under_an_expired_lease_is_rejected() {
         deadline_at: None,
         wake_at: None,
         meta: json!(null),
+        progress: None,
     };
     store
         .submit(

@@ -8,7 +8,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{Attempt, RunContext};
+use std::sync::Arc;
+
+use super::{Attempt, ProgressGate, RunContext};
 use crate::error::{Interrupt, RunError, StepError};
 use crate::model::{AttemptOutcome, StepKind, StepStatus};
 use crate::policy::{SafetyClass, StepSpec};
@@ -16,7 +18,8 @@ use crate::store::{Durability, NewStep, StepUpdate, Transition};
 
 /// Where a retry_safe attempt's `started` marker is: not yet queued, queued, or committed.
 enum MarkerState {
-    Unsent(Box<Transition>),
+    /// With the gate that holds the attempt's progress until the marker carries it.
+    Unsent(Box<Transition>, Arc<ProgressGate>),
     Sent(crate::store::Pending),
     Done,
 }
@@ -126,14 +129,19 @@ impl RunContext {
                     deadline_at: step_deadline,
                     wake_at: None,
                     meta: step_meta.clone(),
+                    progress: None,
                 },
                 attempt: number,
             };
+            let gate = Arc::new(ProgressGate::default());
             // An at_most_once effect may begin only once its marker is on disk. A retry_safe
             // marker need not be waited for: it goes with the result when the work is quick.
-            let mut marker = MarkerState::Unsent(Box::new(start));
+            let mut marker = MarkerState::Unsent(Box::new(start), gate.clone());
             if spec.safety == SafetyClass::AtMostOnce {
-                if let MarkerState::Unsent(t) = std::mem::replace(&mut marker, MarkerState::Done) {
+                if let MarkerState::Unsent(t, _) = std::mem::replace(&mut marker, MarkerState::Done)
+                {
+                    // The work has not started: nothing is held, and progress goes straight out.
+                    gate.open(|_| ());
                     self.submit(*t, Durability::Durable).await?;
                 }
             }
@@ -142,6 +150,7 @@ impl RunContext {
                 run_id: self.inner.run_id,
                 key: key.clone(),
                 ctx: self.clone(),
+                progress: gate.clone(),
             };
             let started = self.now();
             let attempt_deadline = match (
@@ -161,12 +170,14 @@ impl RunContext {
                 match futures::poll!(work.as_mut()) {
                     std::task::Poll::Ready(r) => AttemptResult::Finished(r),
                     std::task::Poll::Pending => {
-                        if let MarkerState::Unsent(t) =
+                        if let MarkerState::Unsent(t, _) =
                             std::mem::replace(&mut marker, MarkerState::Done)
                         {
-                            marker = MarkerState::Sent(
-                                self.shared().store.submit(*t, Durability::Relaxed),
-                            );
+                            marker = MarkerState::Sent(gate.open(|held| {
+                                self.shared()
+                                    .store
+                                    .submit(with_progress(*t, held), Durability::Relaxed)
+                            }));
                         }
                         let timeout = async {
                             match attempt_deadline {
@@ -293,35 +304,37 @@ impl RunContext {
     ) -> Result<(), RunError> {
         let store = &self.shared().store;
         let (marker, finish) = match marker {
-            MarkerState::Unsent(start) => match (*start, finish) {
-                (
-                    Transition::StartAttempt {
-                        fence,
-                        step,
-                        attempt,
-                    },
-                    Transition::FinishAttempt {
-                        outcome,
-                        update,
-                        run_waiting,
-                        ..
-                    },
-                ) => {
-                    let both = Transition::RecordAttempt {
-                        fence,
-                        step,
-                        attempt,
-                        outcome,
-                        update,
-                        run_waiting,
-                    };
-                    (None, store.submit(both, Durability::Durable))
+            MarkerState::Unsent(start, gate) => {
+                match (gate.open(|held| with_progress(*start, held)), finish) {
+                    (
+                        Transition::StartAttempt {
+                            fence,
+                            step,
+                            attempt,
+                        },
+                        Transition::FinishAttempt {
+                            outcome,
+                            update,
+                            run_waiting,
+                            ..
+                        },
+                    ) => {
+                        let both = Transition::RecordAttempt {
+                            fence,
+                            step,
+                            attempt,
+                            outcome,
+                            update,
+                            run_waiting,
+                        };
+                        (None, store.submit(both, Durability::Durable))
+                    }
+                    (start, finish) => (
+                        Some(store.submit(start, Durability::Relaxed)),
+                        store.submit(finish, Durability::Durable),
+                    ),
                 }
-                (start, finish) => (
-                    Some(store.submit(start, Durability::Relaxed)),
-                    store.submit(finish, Durability::Durable),
-                ),
-            },
+            }
             MarkerState::Sent(p) => (Some(p), store.submit(finish, Durability::Durable)),
             MarkerState::Done => (None, store.submit(finish, Durability::Durable)),
         };
@@ -330,5 +343,24 @@ impl RunContext {
         }
         finish.await.map_err(|e| self.store_failed(e))?;
         Ok(())
+    }
+}
+
+/// The marker with the progress reported before it was sent.
+fn with_progress(marker: Transition, held: Option<Value>) -> Transition {
+    match marker {
+        Transition::StartAttempt {
+            fence,
+            mut step,
+            attempt,
+        } => {
+            step.progress = held.or(step.progress);
+            Transition::StartAttempt {
+                fence,
+                step,
+                attempt,
+            }
+        }
+        other => other,
     }
 }

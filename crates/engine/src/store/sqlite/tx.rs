@@ -192,7 +192,8 @@ impl Tx<'_> {
         if exists {
             self.conn
                 .prepare_cached(
-                    "UPDATE steps SET status = ?3, attempts = ?4, updated_at = ?5, wake_at = NULL
+                    "UPDATE steps SET status = ?3, attempts = ?4, updated_at = ?5, wake_at = NULL,
+                        progress_json = COALESCE(?6, progress_json)
                      WHERE run_id = ?1 AND key = ?2",
                 )
                 .and_then(|mut st| {
@@ -201,7 +202,8 @@ impl Tx<'_> {
                         s.key.as_str(),
                         status.as_str(),
                         attempts,
-                        self.now
+                        self.now,
+                        s.progress.as_ref().map(|p| p.to_string())
                     ])
                 })
                 .map_err(sql_err)?;
@@ -218,8 +220,8 @@ impl Tx<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO steps(run_id, key, ordinal, kind, safety, status, name, input_json, input_blob,
-                    attempts, created_at, updated_at, wake_at, deadline_at, meta_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14)",
+                    attempts, created_at, updated_at, wake_at, deadline_at, meta_json, progress_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -236,7 +238,8 @@ impl Tx<'_> {
                     self.now,
                     s.wake_at,
                     s.deadline_at,
-                    s.meta.to_string()
+                    s.meta.to_string(),
+                    s.progress.as_ref().map(|p| p.to_string())
                 ])
             })
             .map_err(sql_err)?;
