@@ -350,6 +350,8 @@ impl RunContext {
                 at
             }
         };
+        // Registered before the first look, so an event sent in between still wakes this wait.
+        let _watch = self.inner.shared.watch_events(name, self.inner.run_id);
         let mut wake = self.inner.wake.clone();
         loop {
             wake.borrow_and_update();

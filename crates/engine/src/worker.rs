@@ -45,6 +45,33 @@ impl Default for WorkerConfig {
     }
 }
 
+pub(crate) struct EventWaitGuard {
+    shared: Arc<WorkerShared>,
+    name: String,
+    run: RunId,
+}
+
+impl Drop for EventWaitGuard {
+    fn drop(&mut self) {
+        let mut waits = self
+            .shared
+            .event_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(runs) = waits.get_mut(&self.name) {
+            if let Some(n) = runs.get_mut(&self.run) {
+                *n -= 1;
+                if *n == 0 {
+                    runs.remove(&self.run);
+                }
+            }
+            if runs.is_empty() {
+                waits.remove(&self.name);
+            }
+        }
+    }
+}
+
 /// What executing a run needs to know of it.
 pub(crate) struct FreshRun {
     pub function: String,
@@ -66,6 +93,9 @@ pub(crate) struct WorkerShared {
     pub registry: Arc<Registry>,
     pub config: WorkerConfig,
     runs: Mutex<HashMap<RunId, RunSlot>>,
+    /// Which held runs wait for an event of which name (with how many waits each), so that a
+    /// sent event wakes only those.
+    event_waits: Mutex<HashMap<String, HashMap<RunId, usize>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     claim_now: Notify,
     stopping: watch::Sender<bool>,
@@ -117,6 +147,7 @@ impl Worker {
             registry,
             config,
             runs: Mutex::new(HashMap::new()),
+            event_waits: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             claim_now: Notify::new(),
             stopping: watch::channel(false).0,
@@ -304,6 +335,36 @@ impl WorkerShared {
         }
     }
 
+    fn wake_event_waiters(&self, name: &str) {
+        let waiting: Vec<RunId> = self
+            .event_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .map(|runs| runs.keys().copied().collect())
+            .unwrap_or_default();
+        for run in waiting {
+            self.wake(Some(run));
+        }
+    }
+
+    /// Registers a wait for events named `name`; the registration ends with the guard.
+    pub(crate) fn watch_events(self: &Arc<Self>, name: &str, run: RunId) -> EventWaitGuard {
+        *self
+            .event_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .entry(run)
+            .or_default() += 1;
+        EventWaitGuard {
+            shared: self.clone(),
+            name: name.to_string(),
+            run,
+        }
+    }
+
     fn fence(&self, run: RunId, epoch: i64) -> Fence {
         Fence {
             run,
@@ -450,7 +511,7 @@ async fn dispatch(
                     shared.stop_run(run, Interrupt::Cancelled);
                 }
             }
-            EventKind::EventSent { .. } => shared.wake(None),
+            EventKind::EventSent { name, .. } => shared.wake_event_waiters(name),
             EventKind::StepFinished { .. } => shared.wake(event.run_id),
             EventKind::RunCreated { .. } => shared.claim_now.notify_one(),
             EventKind::RunStatusChanged {
