@@ -1,0 +1,236 @@
+//! What the HTTP providers share: the client, sending with error classification, and reading a
+//! server-sent-events body.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use serde_json::Value;
+
+use crate::provider::{
+    mentions_context_overflow, retry_after_from_headers, HttpConfig, ProviderError,
+};
+use crate::sse::{SseEvent, SseParser};
+
+/// A body a provider got back on success: a stream of events, or one JSON document from a
+/// server that ignored `stream: true`.
+pub(crate) enum Answer {
+    Stream(reqwest::Response),
+    Whole(Value),
+}
+
+#[derive(Debug)]
+pub(crate) struct HttpTransport {
+    client: reqwest::Client,
+    pub(crate) config: HttpConfig,
+    /// The base URL without credentials or query, the only form that goes into error texts.
+    shown_url: String,
+}
+
+impl HttpTransport {
+    pub(crate) fn new(config: HttpConfig) -> Result<Self, ProviderError> {
+        let url =
+            reqwest::Url::parse(config.base_url.trim()).map_err(|e| ProviderError::Config {
+                message: format!("base URL is not a URL: {e}"),
+            })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ProviderError::Config {
+                message: format!("base URL must be http or https, not {}", url.scheme()),
+            });
+        }
+        let shown_url = format!(
+            "{}://{}{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            url.path().trim_end_matches('/')
+        );
+        // Proxies from the environment would route 127.0.0.1 model servers (Ollama, tests)
+        // through a proxy that cannot reach them.
+        let client =
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .map_err(|e| ProviderError::Config {
+                    message: format!("cannot build the HTTP client: {}", error_chain(&e)),
+                })?;
+        Ok(HttpTransport {
+            client,
+            config,
+            shown_url,
+        })
+    }
+
+    /// POSTs `body` to `{base_url}/{path}`; a non-success status becomes a classified error.
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        headers: HeaderMap,
+        body: &Value,
+    ) -> Result<Answer, ProviderError> {
+        let url = format!(
+            "{}/{}",
+            self.config.base_url.trim().trim_end_matches('/'),
+            path
+        );
+        let response = self
+            .client
+            .post(url)
+            .headers(headers)
+            .timeout(self.config.timeout)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e, path))?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            let retry_after_ms = retry_after_from_headers(response.headers());
+            let text = response
+                .text()
+                .await
+                .map_err(|e| self.transport_error(&e, path))?;
+            return Err(error_from_body(status, &text, retry_after_ms));
+        }
+        let is_stream = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if is_stream {
+            return Ok(Answer::Stream(response));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e, path))?;
+        serde_json::from_slice(&bytes)
+            .map(Answer::Whole)
+            .map_err(|e| {
+                ProviderError::invalid(format!("the answer is not JSON ({e}): {}", excerpt(&bytes)))
+            })
+    }
+
+    /// Reads the events of `response` in order until `on_event` says the answer is complete.
+    /// A stream that ends before that is a broken answer, not a short one.
+    pub(crate) async fn read_events(
+        &self,
+        response: reqwest::Response,
+        path: &str,
+        mut on_event: impl FnMut(SseEvent) -> Result<bool, ProviderError>,
+    ) -> Result<(), ProviderError> {
+        let mut parser = SseParser::default();
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.transport_error(&e, path))?;
+            for event in parser.push(&chunk)? {
+                if on_event(event)? {
+                    return Ok(());
+                }
+            }
+        }
+        for event in parser.finish()? {
+            if on_event(event)? {
+                return Ok(());
+            }
+        }
+        Err(ProviderError::invalid(
+            "the stream ended before the answer was complete",
+        ))
+    }
+
+    /// A reqwest failure as a timeout or a connection error. reqwest's own text names the full
+    /// URL, which may carry credentials; ours names only the scrubbed one.
+    fn transport_error(&self, e: &reqwest::Error, path: &str) -> ProviderError {
+        if e.is_timeout() {
+            return ProviderError::Timeout {
+                timeout_ms: self.config.timeout.as_millis() as u64,
+            };
+        }
+        ProviderError::Connection {
+            message: format!("{}/{path}: {}", self.shown_url, error_chain(e)),
+        }
+    }
+}
+
+/// `e` and its sources, without the URL reqwest puts in its own text.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    if parts.is_empty() {
+        parts.push(if e.is_body() {
+            "the answer's body could not be read".to_string()
+        } else {
+            "request failed".to_string()
+        });
+    }
+    parts.join(": ")
+}
+
+/// An error response of either API (`{"error": {"message", "type", "code"}}`, Anthropic's with
+/// an outer `"type": "error"`, or Ollama's `{"error": "text"}`) as a classified error.
+pub(crate) fn error_from_body(
+    status: u16,
+    body: &str,
+    retry_after_ms: Option<u64>,
+) -> ProviderError {
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    let error = json.as_ref().and_then(|v| v.get("error"));
+    let field = |name: &str| {
+        error.and_then(|e| e.get(name)).and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        })
+    };
+    let message = error
+        .and_then(|e| e.as_str().map(str::to_string))
+        .or_else(|| field("message"))
+        .unwrap_or_else(|| {
+            let text = excerpt(body.as_bytes());
+            if text.is_empty() {
+                reqwest::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("no details")
+                    .to_string()
+            } else {
+                text
+            }
+        });
+    let error_type = field("type");
+    let code = field("code");
+    let overflow = code.as_deref() == Some("context_length_exceeded")
+        || error_type.as_deref() == Some("exceed_context_size_error")
+        || (status == 400 && mentions_context_overflow(&message));
+    if overflow {
+        return ProviderError::ContextLength { message };
+    }
+    let message = match status {
+        401 => format!("{message} (check the API key)"),
+        _ => message,
+    };
+    ProviderError::Http {
+        status,
+        error_type: error_type.or(code),
+        message,
+        retry_after_ms,
+    }
+}
+
+/// The start of a body for an error text: enough to recognise it, never a whole page.
+pub(crate) fn excerpt(bytes: &[u8]) -> String {
+    const MAX: usize = 300;
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// A timeout suitable when the caller has no step timeout at hand.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

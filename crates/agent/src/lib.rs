@@ -1,0 +1,24 @@
+//! Agents on the Waymark engine. This first brick: the model providers, each call's error
+//! classified for the engine's retry policy.
+
+pub mod anthropic;
+mod http;
+pub mod model;
+pub mod openai;
+pub mod pricing;
+pub mod provider;
+pub mod scripted;
+pub mod secret;
+mod sse;
+
+pub use anthropic::AnthropicProvider;
+pub use http::DEFAULT_TIMEOUT;
+pub use model::{
+    ChatMessage, ModelRequest, ModelResponse, StopReason, ToolCall, ToolDefinition, ToolResult,
+    Usage,
+};
+pub use openai::OpenAiProvider;
+pub use pricing::{cost_usd, Price, PriceTable};
+pub use provider::{parse_retry_after, HttpConfig, Provider, ProviderError};
+pub use scripted::{ScriptedProvider, ScriptedTurn};
+pub use secret::Secret;
