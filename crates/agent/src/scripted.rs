@@ -171,6 +171,30 @@ mod tests {
     }
 
     #[test]
+    fn recorded_responses_load_as_a_script() {
+        // A real run's model responses, as the journal keeps them, replay as a script.
+        let recorded = vec![
+            ModelResponse {
+                text: "Looking.".into(),
+                tool_calls: vec![ToolCall::new("c1", "search", json!({"q": "x"}))],
+                stop_reason: StopReason::ToolUse,
+                usage: Usage {
+                    input_tokens: 9,
+                    output_tokens: 4,
+                },
+            },
+            ModelResponse {
+                text: "Found.".into(),
+                stop_reason: StopReason::Other("pause_turn".into()),
+                ..ModelResponse::default()
+            },
+        ];
+        let script =
+            ScriptedProvider::from_value(serde_json::to_value(&recorded).unwrap()).unwrap();
+        assert_eq!(script.turns(), recorded.as_slice());
+    }
+
+    #[test]
     fn files_in_either_shape_and_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("script.json");

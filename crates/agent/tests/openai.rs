@@ -320,3 +320,33 @@ async fn nothing_listening_is_a_retryable_connection_error() {
     assert_eq!((e.kind.as_str(), e.retryable), ("connection", true));
     assert!(e.message.contains("127.0.0.1"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn a_call_runs_on_a_spawned_task_and_streams_through_a_channel() {
+    // How the engine will use it: the call on its own task, partials forwarded as events.
+    let server = serve(Reply::sse(&[
+        chunk(json!({"content": "one "}), Value::Null),
+        chunk(json!({"content": "two "}), Value::Null),
+        chunk(json!({"content": "three"}), json!("stop")),
+        (None, "[DONE]".to_string()),
+    ]))
+    .await;
+    let provider = provider(&server.base_url, None, Duration::from_secs(5));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let task = tokio::spawn(async move {
+        provider
+            .complete(&request(), move |s: &str| {
+                let _ = tx.send(s.to_string());
+            })
+            .await
+    });
+    let mut seen = Vec::new();
+    while let Some(piece) = rx.recv().await {
+        seen.push(piece);
+    }
+    let response = task.await.unwrap().unwrap();
+    assert_eq!(seen, ["one ", "two ", "three"]);
+    assert_eq!(response.text, "one two three");
+    assert_eq!(response.stop_reason, StopReason::EndTurn);
+    assert_eq!(response.usage, Usage::default());
+}
