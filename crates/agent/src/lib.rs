@@ -9,6 +9,7 @@ pub mod pricing;
 pub mod provider;
 pub mod scripted;
 pub mod secret;
+pub mod spec;
 mod sse;
 
 pub use anthropic::AnthropicProvider;
@@ -22,3 +23,4 @@ pub use pricing::{cost_usd, Price, PriceTable};
 pub use provider::{parse_retry_after, HttpConfig, Provider, ProviderError};
 pub use scripted::{ScriptedProvider, ScriptedTurn};
 pub use secret::Secret;
+pub use spec::{AgentSpec, SpecError};
