@@ -7,6 +7,7 @@
 //! specs are the same.
 
 mod error;
+mod limits;
 mod model;
 mod tools;
 mod trigger;
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use waymark_engine::{RetryPolicy, SafetyClass};
 
 pub use error::{Format, Problem, SpecError};
+pub use limits::{LimitReached, Limits, RunUsage, DEFAULT_MAX_STEPS};
 pub use model::{ContextOverflow, ModelSpec, ProviderKind};
 pub use tools::{BuiltinTool, RetryOverride, ToolOverride, ToolRef, ToolSelection};
 pub use trigger::Trigger;
@@ -50,48 +52,8 @@ pub struct AgentSpec {
     pub triggers: Vec<Trigger>,
 }
 
-/// Bounds on one run; reaching any of them ends the run, naming the limit.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct Limits {
-    /// The most model calls in one run. Always set: it stops a model that never gives a final
-    /// answer.
-    #[serde(default = "default_max_steps")]
-    pub max_steps: u32,
-    /// The most tokens (input plus output, summed over the run's model calls).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u64>,
-    /// The most the run's model calls may cost, in US dollars, by the price table.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_cost_usd: Option<f64>,
-    /// The most wall time from the run's start to its end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline_secs: Option<u64>,
-    /// The most runs of this agent at once; more wait their turn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_concurrent_runs: Option<u32>,
-}
-
-pub const DEFAULT_MAX_STEPS: u32 = 25;
-
-fn default_max_steps() -> u32 {
-    DEFAULT_MAX_STEPS
-}
-
 fn default_triggers() -> Vec<Trigger> {
     vec![Trigger::Manual]
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_steps: DEFAULT_MAX_STEPS,
-            max_tokens: None,
-            max_cost_usd: None,
-            deadline_secs: None,
-            max_concurrent_runs: None,
-        }
-    }
 }
 
 impl AgentSpec {

@@ -1,10 +1,11 @@
 //! Agent specs: the file formats, the defaults, and each rule's error naming its field.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use waymark_agent::spec::{
-    AgentSpec, BuiltinTool, ContextOverflow, Format, Limits, ProviderKind, SpecError, ToolRef,
-    ToolSelection, Trigger,
+    AgentSpec, BuiltinTool, ContextOverflow, Format, LimitReached, Limits, ProviderKind, RunUsage,
+    SpecError, ToolRef, ToolSelection, Trigger,
 };
 use waymark_engine::{RetryPolicy, SafetyClass};
 
@@ -529,5 +530,92 @@ fn the_documented_example_is_the_example_file() {
     assert!(
         doc.contains(&example),
         "docs/agent-spec.md must quote examples/support-agent.toml as it is"
+    );
+}
+
+#[test]
+fn each_limit_ends_the_run_with_a_reason_that_names_it() {
+    let limits = support_agent().limits;
+    let fresh = RunUsage::default();
+    assert_eq!(limits.reached(&fresh), None);
+
+    let steps = RunUsage {
+        steps: 20,
+        ..fresh.clone()
+    };
+    let reached = limits.reached(&steps).unwrap();
+    assert_eq!(reached, LimitReached::MaxSteps { limit: 20 });
+    assert!(
+        reached.to_string().contains("limits.max_steps"),
+        "{reached}"
+    );
+    assert_eq!(
+        limits.reached(&RunUsage {
+            steps: 19,
+            ..fresh.clone()
+        }),
+        None
+    );
+
+    let tokens = RunUsage {
+        tokens: 200_000,
+        ..fresh.clone()
+    };
+    let reached = limits.reached(&tokens).unwrap();
+    assert!(matches!(
+        reached,
+        LimitReached::MaxTokens {
+            limit: 200_000,
+            used: 200_000
+        }
+    ));
+    assert!(
+        reached.to_string().contains("limits.max_tokens"),
+        "{reached}"
+    );
+
+    let cost = RunUsage {
+        cost_usd: 0.51,
+        ..fresh.clone()
+    };
+    let reached = limits.reached(&cost).unwrap();
+    assert!(matches!(reached, LimitReached::MaxCostUsd { .. }));
+    assert!(
+        reached.to_string().contains("limits.max_cost_usd"),
+        "{reached}"
+    );
+
+    let late = RunUsage {
+        elapsed: Duration::from_secs(600),
+        steps: 20,
+        ..fresh.clone()
+    };
+    let reached = limits.reached(&late).unwrap();
+    assert_eq!(
+        reached,
+        LimitReached::Deadline { limit_secs: 600 },
+        "the deadline is named first"
+    );
+    assert!(
+        reached.to_string().contains("limits.deadline_secs"),
+        "{reached}"
+    );
+    assert_eq!(
+        serde_json::to_value(&reached).unwrap(),
+        serde_json::json!({"reached": "deadline", "limit_secs": 600})
+    );
+
+    // Absent limits never end a run; max_steps always can.
+    let defaults = Limits::default();
+    let heavy = RunUsage {
+        tokens: u64::MAX,
+        cost_usd: 1e9,
+        elapsed: Duration::from_secs(1 << 40),
+        steps: 24,
+    };
+    assert_eq!(defaults.reached(&heavy), None);
+    assert_eq!(
+        defaults.reached(&RunUsage { steps: 25, ..heavy }),
+        Some(LimitReached::MaxSteps { limit: 25 })
     );
 }
