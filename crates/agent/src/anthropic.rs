@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 
-use crate::http::{excerpt, Answer, HttpTransport};
+use crate::http::{excerpt, HttpTransport, WireFormat};
 use crate::model::{ChatMessage, ModelRequest, ModelResponse, StopReason, ToolCall, Usage};
 use crate::provider::{mentions_context_overflow, HttpConfig, ProviderError};
 use crate::sse::SseEvent;
@@ -55,22 +55,32 @@ impl AnthropicProvider {
             headers.insert("x-api-key", value);
         }
         let body = request_body(request);
-        match self.http.post(PATH, headers, &body).await? {
-            Answer::Whole(doc) => {
-                let response = parse_whole(&doc)?;
-                if !response.text.is_empty() {
-                    on_partial(&response.text);
-                }
-                Ok(response)
-            }
-            Answer::Stream(stream) => {
-                let mut acc = StreamState::default();
-                self.http
-                    .read_events(stream, PATH, |event| acc.event(&event, on_partial))
-                    .await?;
-                Ok(acc.finish())
-            }
-        }
+        self.http
+            .exchange::<AnthropicWire>(PATH, headers, &body, on_partial)
+            .await
+    }
+}
+
+/// Anthropic Messages: the whole-answer and streamed forms.
+struct AnthropicWire;
+
+impl WireFormat for AnthropicWire {
+    type Stream = StreamState;
+
+    fn parse_whole(doc: &Value) -> Result<ModelResponse, ProviderError> {
+        parse_whole(doc)
+    }
+
+    fn stream_event(
+        state: &mut StreamState,
+        event: &SseEvent,
+        on_partial: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<bool, ProviderError> {
+        state.event(event, on_partial)
+    }
+
+    fn finish(state: StreamState) -> ModelResponse {
+        state.finish()
     }
 }
 

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::Value;
 
+use crate::model::ModelResponse;
 use crate::provider::{
     mentions_context_overflow, retry_after_from_headers, HttpConfig, ProviderError,
 };
@@ -14,6 +15,19 @@ use crate::sse::{SseEvent, SseParser};
 
 /// A body a provider got back on success: a stream of events, or one JSON document from a
 /// server that ignored `stream: true`.
+/// How one provider's wire format reads an answer: whole, or streamed event by event.
+pub(crate) trait WireFormat {
+    type Stream: Default;
+    fn parse_whole(doc: &Value) -> Result<ModelResponse, ProviderError>;
+    /// Takes one event; true once the answer is complete.
+    fn stream_event(
+        state: &mut Self::Stream,
+        event: &SseEvent,
+        on_partial: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<bool, ProviderError>;
+    fn finish(state: Self::Stream) -> ModelResponse;
+}
+
 pub(crate) enum Answer {
     Stream(reqwest::Response),
     Whole(Value),
@@ -108,6 +122,34 @@ impl HttpTransport {
             .map_err(|e| {
                 ProviderError::invalid(format!("the answer is not JSON ({e}): {}", excerpt(&bytes)))
             })
+    }
+
+    /// Posts `body` and reads the answer in wire format `W`, whole or streamed; streamed text
+    /// reaches `on_partial` as it arrives, a whole answer's text once.
+    pub(crate) async fn exchange<W: WireFormat>(
+        &self,
+        path: &str,
+        headers: HeaderMap,
+        body: &Value,
+        on_partial: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<ModelResponse, ProviderError> {
+        match self.post(path, headers, body).await? {
+            Answer::Whole(doc) => {
+                let response = W::parse_whole(&doc)?;
+                if !response.text.is_empty() {
+                    on_partial(&response.text);
+                }
+                Ok(response)
+            }
+            Answer::Stream(stream) => {
+                let mut state = W::Stream::default();
+                self.read_events(stream, path, |event| {
+                    W::stream_event(&mut state, &event, on_partial)
+                })
+                .await?;
+                Ok(W::finish(state))
+            }
+        }
     }
 
     /// Reads the events of `response` in order until `on_event` says the answer is complete.
