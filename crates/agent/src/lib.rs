@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 mod http;
+pub mod mcp_import;
 pub mod model;
 pub mod openai;
 pub mod pricing;

@@ -1,0 +1,234 @@
+//! `waymark mcp import`: the config files of Claude Desktop / Cursor and VS Code, read into
+//! server definitions whose secrets never print.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use waymark_agent::mcp_import::{
+    import_file, import_file_with, import_str, import_str_with, ConfigFormat, ImportError,
+    ImportedConfig, McpServerDef, McpTransport, SecretValue,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/mcp")
+        .join(name)
+}
+
+fn secrets(pairs: &[(&str, &str)]) -> BTreeMap<String, SecretValue> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), SecretValue::new(*v)))
+        .collect()
+}
+
+fn test_env(name: &str) -> Option<String> {
+    (name == "WAYMARK_TEST_MCP_KEY").then(|| "sk-from-env-789".to_string())
+}
+
+fn import_vscode() -> ImportedConfig {
+    import_file_with(
+        &fixture("vscode_mcp.json"),
+        &test_env,
+        Some(Path::new("/home/me/project")),
+    )
+    .expect("vscode fixture imports")
+}
+
+fn assert_no_secret(text: &str, secrets: &[&str]) {
+    for s in secrets {
+        assert!(!text.contains(s), "secret {s:?} printed in: {text}");
+    }
+}
+
+#[test]
+fn claude_desktop_config() {
+    let cfg = import_file(fixture("claude_desktop_config.json")).expect("imports");
+    assert_eq!(cfg.format, ConfigFormat::ClaudeDesktop);
+    assert!(cfg.unresolved_inputs.is_empty());
+    assert_eq!(
+        cfg.servers,
+        vec![
+            McpServerDef {
+                name: "fs".into(),
+                transport: McpTransport::Stdio {
+                    command: "npx".into(),
+                    args: vec![
+                        "-y".into(),
+                        "@modelcontextprotocol/server-filesystem".into(),
+                        "/tmp".into()
+                    ],
+                    env: secrets(&[("API_KEY", "sk-claude-secret-123")]),
+                    cwd: None,
+                },
+            },
+            McpServerDef {
+                name: "remote".into(),
+                transport: McpTransport::Http {
+                    url: "https://mcp.example.com/mcp".into(),
+                    headers: secrets(&[("Authorization", "Bearer tok-claude-secret-456")]),
+                },
+            },
+        ]
+    );
+    let McpTransport::Stdio { env, .. } = &cfg.servers[0].transport else {
+        panic!("stdio");
+    };
+    assert_eq!(env["API_KEY"].expose(), "sk-claude-secret-123");
+
+    let listing: Vec<String> = cfg.servers.iter().map(McpServerDef::describe).collect();
+    assert_eq!(
+        listing,
+        vec![
+            "fs: npx -y @modelcontextprotocol/server-filesystem /tmp (env: API_KEY=***)",
+            "remote: https://mcp.example.com/mcp (headers: Authorization=***)",
+        ]
+    );
+    let printed = format!("{cfg:?} {}", listing.join("\n"));
+    assert_no_secret(&printed, &["sk-claude-secret-123", "tok-claude-secret-456"]);
+}
+
+#[test]
+fn vscode_mcp_json_with_comments_placeholders_and_sse() {
+    let cfg = import_vscode();
+    assert_eq!(cfg.format, ConfigFormat::VsCode);
+    assert_eq!(cfg.unresolved_inputs, vec!["github-token".to_string()]);
+    assert_eq!(
+        cfg.servers,
+        vec![
+            McpServerDef {
+                name: "files".into(),
+                transport: McpTransport::Stdio {
+                    command: "node".into(),
+                    args: vec![
+                        "/home/me/project/server.js".into(),
+                        "--root".into(),
+                        "/home/me/project".into()
+                    ],
+                    env: secrets(&[
+                        ("API_KEY", "sk-from-env-789"),
+                        ("DOCS_URL", "http://docs.example.com//a/*b*/"),
+                    ]),
+                    cwd: Some("/home/me/project".into()),
+                },
+            },
+            McpServerDef {
+                name: "github".into(),
+                transport: McpTransport::Http {
+                    url: "https://api.githubcopilot.com/mcp/".into(),
+                    headers: secrets(&[("Authorization", "Bearer ${input:github-token}")]),
+                },
+            },
+            McpServerDef {
+                name: "legacy".into(),
+                transport: McpTransport::Http {
+                    url: "http://localhost:3001/sse".into(),
+                    headers: BTreeMap::new(),
+                },
+            },
+        ]
+    );
+    assert!(
+        cfg.notes
+            .iter()
+            .any(|n| n.contains("servers.legacy.type") && n.contains("sse")),
+        "{:?}",
+        cfg.notes
+    );
+    let listing: Vec<String> = cfg.servers.iter().map(McpServerDef::describe).collect();
+    assert_eq!(
+        listing[0],
+        "files: node /home/me/project/server.js --root /home/me/project \
+         (cwd: /home/me/project; env: API_KEY=***, DOCS_URL=***)"
+    );
+    let printed = format!("{cfg:?} {}", listing.join("\n"));
+    assert_no_secret(&printed, &["sk-from-env-789", "github-token}"]);
+}
+
+#[test]
+fn malformed_field_names_file_and_field() {
+    let err = import_file(fixture("malformed.json")).expect_err("wrong field type");
+    let msg = err.to_string();
+    assert!(matches!(err, ImportError::Field { .. }), "{err:?}");
+    assert!(msg.contains("malformed.json"), "{msg}");
+    assert!(
+        msg.contains("mcpServers.fs.args must be an array of strings"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn syntax_error_names_file_line_and_column() {
+    let err = import_file(fixture("broken_syntax.json")).expect_err("bad JSON");
+    let ImportError::Syntax { line, column, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!((*line, *column), (5, 7));
+    let msg = err.to_string();
+    assert!(msg.contains("broken_syntax.json"), "{msg}");
+    assert!(msg.contains("line 5, column 7"), "{msg}");
+}
+
+#[test]
+fn missing_env_var_names_server_and_variable() {
+    let err = import_file_with(
+        &fixture("vscode_mcp.json"),
+        &|_| None,
+        Some(Path::new("/w")),
+    )
+    .expect_err("variable unset");
+    let msg = err.to_string();
+    assert!(msg.contains("vscode_mcp.json"), "{msg}");
+    assert!(msg.contains("\"files\""), "{msg}");
+    assert!(msg.contains("WAYMARK_TEST_MCP_KEY"), "{msg}");
+    assert!(msg.contains("servers.files.env.API_KEY"), "{msg}");
+}
+
+#[test]
+fn workspace_folder_without_a_workspace_is_an_error() {
+    let text = r#"{"servers": {"s": {"command": "x", "cwd": "${workspaceFolder}"}}}"#;
+    let err = import_str_with(text, "mcp.json", &|_| None, None).expect_err("no workspace");
+    let msg = err.to_string();
+    assert!(msg.contains("mcp.json: servers.s.cwd"), "{msg}");
+    assert!(msg.contains("workspaceFolder"), "{msg}");
+}
+
+#[test]
+fn unknown_type_and_unknown_format_are_errors() {
+    let err = import_str(
+        r#"{"servers": {"s": {"type": "ws", "url": "x"}}}"#,
+        "a.json",
+    )
+    .expect_err("unknown type");
+    assert!(
+        err.to_string()
+            .starts_with("a.json: servers.s.type must be"),
+        "{err}"
+    );
+
+    let err = import_str(r#"{"tools": {}}"#, "b.json").expect_err("not MCP");
+    assert!(matches!(err, ImportError::UnknownFormat { .. }), "{err:?}");
+    assert!(err.to_string().contains("b.json"), "{err}");
+
+    let err = import_str(
+        r#"{"mcpServers": {"s": {"command": "x", "env": {"K": ["v"]}}}}"#,
+        "c.json",
+    )
+    .expect_err("env value");
+    assert_eq!(
+        err.to_string(),
+        "c.json: mcpServers.s.env.K must be a string"
+    );
+
+    let err = import_str(r#"{"mcpServers": {"s": {"args": []}}}"#, "d.json").expect_err("empty");
+    assert!(
+        err.to_string().contains("d.json: mcpServers.s must have"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_names_it() {
+    let err = import_file(fixture("no_such_file.json")).expect_err("missing");
+    assert!(err.to_string().contains("no_such_file.json"), "{err}");
+}
