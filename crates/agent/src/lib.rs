@@ -2,6 +2,7 @@
 //! classified for the engine's retry policy.
 
 pub mod anthropic;
+pub mod arguments;
 mod http;
 pub mod mcp_import;
 pub mod model;
