@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 
-use crate::http::{excerpt, HttpTransport, WireFormat};
+use crate::http::{excerpt, secret_header, HttpTransport, WireFormat};
 use crate::model::{ChatMessage, ModelRequest, ModelResponse, StopReason, ToolCall, Usage};
 use crate::provider::{mentions_context_overflow, HttpConfig, ProviderError};
 use crate::sse::SseEvent;
@@ -47,40 +47,13 @@ impl AnthropicProvider {
         let mut headers = HeaderMap::new();
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
         if let Some(key) = &self.http.config.api_key {
-            let mut value =
-                HeaderValue::from_str(key.expose()).map_err(|_| ProviderError::Config {
-                    message: "the API key contains characters not allowed in a header".into(),
-                })?;
-            value.set_sensitive(true);
+            let value = secret_header(key.expose())?;
             headers.insert("x-api-key", value);
         }
         let body = request_body(request);
         self.http
-            .exchange::<AnthropicWire>(PATH, headers, &body, on_partial)
+            .exchange::<StreamState>(PATH, headers, &body, on_partial)
             .await
-    }
-}
-
-/// Anthropic Messages: the whole-answer and streamed forms.
-struct AnthropicWire;
-
-impl WireFormat for AnthropicWire {
-    type Stream = StreamState;
-
-    fn parse_whole(doc: &Value) -> Result<ModelResponse, ProviderError> {
-        parse_whole(doc)
-    }
-
-    fn stream_event(
-        state: &mut StreamState,
-        event: &SseEvent,
-        on_partial: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<bool, ProviderError> {
-        state.event(event, on_partial)
-    }
-
-    fn finish(state: StreamState) -> ModelResponse {
-        state.finish()
     }
 }
 
@@ -266,7 +239,11 @@ struct StreamState {
     usage: Usage,
 }
 
-impl StreamState {
+impl WireFormat for StreamState {
+    fn parse_whole(doc: &Value) -> Result<ModelResponse, ProviderError> {
+        parse_whole(doc)
+    }
+
     /// Takes one event; true at `message_stop`.
     fn event(
         &mut self,

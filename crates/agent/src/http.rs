@@ -15,17 +15,27 @@ use crate::sse::{SseEvent, SseParser};
 
 /// A body a provider got back on success: a stream of events, or one JSON document from a
 /// server that ignored `stream: true`.
-/// How one provider's wire format reads an answer: whole, or streamed event by event.
-pub(crate) trait WireFormat {
-    type Stream: Default;
+/// How one provider's wire format reads an answer, implemented by its stream accumulator:
+/// a whole answer is parsed at once, a streamed one event by event.
+pub(crate) trait WireFormat: Default {
     fn parse_whole(doc: &Value) -> Result<ModelResponse, ProviderError>;
     /// Takes one event; true once the answer is complete.
-    fn stream_event(
-        state: &mut Self::Stream,
+    fn event(
+        &mut self,
         event: &SseEvent,
         on_partial: &mut (dyn FnMut(&str) + Send),
     ) -> Result<bool, ProviderError>;
-    fn finish(state: Self::Stream) -> ModelResponse;
+    fn finish(self) -> ModelResponse;
+}
+
+/// An API key as a header value that HTTP logging never shows.
+pub(crate) fn secret_header(text: &str) -> Result<reqwest::header::HeaderValue, ProviderError> {
+    let mut value =
+        reqwest::header::HeaderValue::from_str(text).map_err(|_| ProviderError::Config {
+            message: "the API key contains characters not allowed in a header".into(),
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 pub(crate) enum Answer {
@@ -142,12 +152,10 @@ impl HttpTransport {
                 Ok(response)
             }
             Answer::Stream(stream) => {
-                let mut state = W::Stream::default();
-                self.read_events(stream, path, |event| {
-                    W::stream_event(&mut state, &event, on_partial)
-                })
-                .await?;
-                Ok(W::finish(state))
+                let mut state = W::default();
+                self.read_events(stream, path, |event| state.event(&event, on_partial))
+                    .await?;
+                Ok(state.finish())
             }
         }
     }

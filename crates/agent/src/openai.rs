@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde_json::{json, Value};
 
-use crate::http::{error_from_body, HttpTransport, WireFormat};
+use crate::http::{error_from_body, secret_header, HttpTransport, WireFormat};
 use crate::model::{ChatMessage, ModelRequest, ModelResponse, StopReason, ToolCall, Usage};
 use crate::provider::{HttpConfig, ProviderError};
 use crate::sse::SseEvent;
@@ -44,42 +44,13 @@ impl OpenAiProvider {
     ) -> Result<ModelResponse, ProviderError> {
         let mut headers = HeaderMap::new();
         if let Some(key) = &self.http.config.api_key {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    ProviderError::Config {
-                        message: "the API key contains characters not allowed in a header".into(),
-                    }
-                })?;
-            value.set_sensitive(true);
+            let value = secret_header(&format!("Bearer {}", key.expose()))?;
             headers.insert(AUTHORIZATION, value);
         }
         let body = request_body(request);
         self.http
-            .exchange::<OpenAiWire>(PATH, headers, &body, on_partial)
+            .exchange::<StreamState>(PATH, headers, &body, on_partial)
             .await
-    }
-}
-
-/// OpenAI chat completions: the whole-answer and streamed forms.
-struct OpenAiWire;
-
-impl WireFormat for OpenAiWire {
-    type Stream = StreamState;
-
-    fn parse_whole(doc: &Value) -> Result<ModelResponse, ProviderError> {
-        parse_whole(doc)
-    }
-
-    fn stream_event(
-        state: &mut StreamState,
-        event: &SseEvent,
-        on_partial: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<bool, ProviderError> {
-        state.event(event, on_partial)
-    }
-
-    fn finish(state: StreamState) -> ModelResponse {
-        state.finish()
     }
 }
 
@@ -241,7 +212,11 @@ struct StreamState {
     usage: Option<Usage>,
 }
 
-impl StreamState {
+impl WireFormat for StreamState {
+    fn parse_whole(doc: &Value) -> Result<ModelResponse, ProviderError> {
+        parse_whole(doc)
+    }
+
     /// Takes one event; true once `[DONE]` says the answer is complete.
     fn event(
         &mut self,
