@@ -398,31 +398,38 @@ impl WorkerShared {
 }
 
 async fn claim_loop(shared: Arc<WorkerShared>) {
+    // Looking for dead workers opens their lock files: do it at start and on each interval,
+    // not on every "a run was queued" notification.
+    let mut look_for_dead = true;
     loop {
-        let claimed_full = claim_once(&shared).await;
+        let claimed_full = claim_once(&shared, look_for_dead).await;
         if claimed_full {
             continue;
         }
-        tokio::select! {
-            _ = shared.claim_now.notified() => {}
-            _ = tokio::time::sleep(shared.config.claim_interval) => {}
-        }
+        look_for_dead = tokio::select! {
+            _ = shared.claim_now.notified() => false,
+            _ = tokio::time::sleep(shared.config.claim_interval) => true,
+        };
     }
 }
 
 /// Claims what this worker has room for; true when it filled that room (there may be more).
-async fn claim_once(shared: &Arc<WorkerShared>) -> bool {
+async fn claim_once(shared: &Arc<WorkerShared>, look_for_dead: bool) -> bool {
     let held = shared.runs.lock().unwrap_or_else(|e| e.into_inner()).len();
     let capacity = shared.config.max_runs.saturating_sub(held);
     if capacity == 0 {
         return false;
     }
-    let dead = match shared.store.workers().await {
-        Ok(rows) => shared.dead_workers(rows),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot list workers");
-            Vec::new()
+    let dead = if look_for_dead {
+        match shared.store.workers().await {
+            Ok(rows) => shared.dead_workers(rows),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list workers");
+                Vec::new()
+            }
         }
+    } else {
+        Vec::new()
     };
     if dead.is_empty() {
         // A read first: an idle worker should not take the write lock every interval.
@@ -513,7 +520,18 @@ async fn dispatch(
             }
             EventKind::EventSent { name, .. } => shared.wake_event_waiters(name),
             EventKind::StepFinished { .. } => shared.wake(event.run_id),
-            EventKind::RunCreated { .. } => shared.claim_now.notify_one(),
+            // A run created for this worker is already executing here: nothing to claim.
+            EventKind::RunCreated { .. }
+                if !event.run_id.is_some_and(|r| {
+                    shared
+                        .runs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains_key(&r)
+                }) =>
+            {
+                shared.claim_now.notify_one()
+            }
             EventKind::RunStatusChanged {
                 status: RunStatus::Queued,
                 ..
