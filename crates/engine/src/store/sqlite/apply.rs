@@ -9,8 +9,8 @@ use super::rows::{self, sql_err};
 use super::tx::Tx;
 use crate::error::{StepError, StoreError};
 use crate::ids::RunId;
-use crate::model::{EventKind, Resolution, RunEnd, RunStatus, StepKind, StepStatus};
-use crate::store::{Applied, Claim, Transition};
+use crate::model::{EventKind, Resolution, RunEnd, RunStatus, StepStatus};
+use crate::store::{Applied, Claim, Fence, NewStep, Transition};
 
 pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreError> {
     match t {
@@ -155,19 +155,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             step,
             run_waiting,
         } => {
-            tx.fence(fence)?;
-            tx.insert_step(fence.run, step, StepStatus::Waiting, 0)?;
-            tx.emit(
-                Some(fence.run),
-                EventKind::StepWaiting {
-                    key: step.key.clone(),
-                    kind: step.kind,
-                    wake_at: step.wake_at,
-                },
-            )?;
-            if *run_waiting {
-                tx.set_run_status(fence.run, RunStatus::Waiting, None)?;
-            }
+            open_wait(tx, fence, step, *run_waiting)?;
             Ok(Applied::Done)
         }
 
@@ -242,27 +230,15 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             Ok(Applied::Consumed(None))
         }
 
+        // The child's own step in the parent is a wait like a timer's, until the child ends.
         Transition::StartChild {
             fence,
             step,
             child,
             run_waiting,
         } => {
-            tx.fence(fence)?;
-            tx.insert_step(fence.run, step, StepStatus::Waiting, 0)?;
-            tx.emit(
-                Some(fence.run),
-                EventKind::StepWaiting {
-                    key: step.key.clone(),
-                    kind: StepKind::Child,
-                    wake_at: None,
-                },
-            )?;
-            let applied = tx.insert_run(child)?;
-            if *run_waiting {
-                tx.set_run_status(fence.run, RunStatus::Waiting, None)?;
-            }
-            Ok(applied)
+            open_wait(tx, fence, step, *run_waiting)?;
+            tx.insert_run(child)
         }
 
         Transition::SetRunStatus { fence, status } => {
@@ -454,4 +430,27 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             Ok(Applied::Done)
         }
     }
+}
+
+/// A step that waits (a timer, an event, a child run) instead of running an attempt.
+fn open_wait(
+    tx: &mut Tx<'_>,
+    fence: &Fence,
+    step: &NewStep,
+    run_waiting: bool,
+) -> Result<(), StoreError> {
+    tx.fence(fence)?;
+    tx.insert_step(fence.run, step, StepStatus::Waiting, 0)?;
+    tx.emit(
+        Some(fence.run),
+        EventKind::StepWaiting {
+            key: step.key.clone(),
+            kind: step.kind,
+            wake_at: step.wake_at,
+        },
+    )?;
+    if run_waiting {
+        tx.set_run_status(fence.run, RunStatus::Waiting, None)?;
+    }
+    Ok(())
 }
