@@ -104,10 +104,10 @@ impl Engine {
         if function.trim().is_empty() {
             return Err(EngineError::Invalid("the function name is empty".into()));
         }
-        let version = self.registry.get(function).map(|f| f.version).unwrap_or(0);
-        let local = self
-            .local_worker()
-            .filter(|_| self.registry.get(function).is_some());
+        // A function this process does not know is left queued for a worker that does.
+        let known = self.registry.get(function);
+        let version = known.as_ref().map(|f| f.version).unwrap_or(0);
+        let local = self.local_worker().filter(|_| known.is_some());
         let id = RunId::new();
         let idempotent = opts.idempotency_key.is_some();
         let deadline_at = opts
