@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -38,7 +37,7 @@ const COMMIT_POINTS: &[&str] = &[
 async fn runs_survive_repeated_kill_9_without_repeating_effects() {
     let (_dir, db, ledger) = temp_paths();
     let store = SqliteStore::open(&db).expect("open");
-    let engine = Engine::new(store.clone(), Registry::new());
+    let engine = Engine::new(store, Registry::new());
     let mut runs = Vec::new();
     for _ in 0..RUNS {
         runs.push(
@@ -207,5 +206,4 @@ async fn runs_survive_repeated_kill_9_without_repeating_effects() {
         );
     }
     drop(w);
-    let _ = Arc::strong_count(&store);
 }

@@ -231,12 +231,8 @@ async fn cancelling_the_parent_cancels_the_child_and_its_step_in_flight() {
     let dropped = Arc::new(AtomicU32::new(0));
     let h = Harness::new(family(dropped.clone())).await;
     let run = h.start("parent", json!({ "child": "child_hangs" })).await;
-    let child_id = {
-        let e = h.until(run, step_waiting("child/1")).await;
-        assert!(e.run_id == Some(run));
-        let trace = h.trace(run).await;
-        trace.children[0]
-    };
+    h.until(run, step_waiting("child/1")).await;
+    let child_id = h.trace(run).await.children[0];
     h.until(child_id, attempt_started("hang", 1)).await;
     h.engine.cancel(run).await.expect("cancel");
     assert_eq!(h.settled(run).await.status, RunStatus::Cancelled);
