@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod arguments;
 mod http;
+pub mod mcp;
 pub mod mcp_import;
 pub mod model;
 pub mod openai;

@@ -1,0 +1,193 @@
+//! The MCP hub: one client per configured server (stdio child process or Streamable HTTP),
+//! connected lazily, its tool list cached, its calls bounded and cancellable.
+//!
+//! API contract (the agent loop and the CLI are written against it):
+//! - [`McpHub::new`] / [`McpHub::set_server`] / [`McpHub::remove_server`] / [`McpHub::servers`]
+//! - [`McpHub::tools`]: the cached tool list (connects on first use; refreshed on
+//!   `notifications/tools/list_changed`, not fetched per call)
+//! - [`McpHub::call_tool`]: one `tools/call` with a timeout that cancels on the wire and
+//!   progress reported through a callback
+//! - [`McpHub::status`], [`McpHub::shutdown`]
+//! - [`McpError::to_step_error`] classifies a failure for the engine's retry policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use waymark_engine::{SafetyClass, StepError};
+
+pub use crate::mcp_import::{McpServerDef, McpTransport};
+
+/// A tool as the server lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct McpTool {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    pub input_schema: Value,
+    #[serde(default)]
+    pub annotations: ToolAnnotations,
+}
+
+/// MCP tool annotations: hints from the server, which a spec may override per tool.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolAnnotations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destructive: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_world: Option<bool>,
+}
+
+impl McpTool {
+    /// `readOnlyHint` or `idempotentHint` → retry_safe; anything else → at_most_once.
+    pub fn safety_class(&self) -> SafetyClass {
+        let a = &self.annotations;
+        if a.read_only == Some(true) || a.idempotent == Some(true) {
+            SafetyClass::RetrySafe
+        } else {
+            SafetyClass::AtMostOnce
+        }
+    }
+}
+
+/// A `tools/call` result as the server sent it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallOutput {
+    /// The MCP content blocks, as JSON (`{"type":"text","text":…}`, images, resources…).
+    pub content: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_content: Option<Value>,
+    /// `isError: true`: an answer for the model, not a transport failure.
+    #[serde(default)]
+    pub is_error: bool,
+}
+
+impl ToolCallOutput {
+    /// The text the model sees: text blocks joined by newlines; other blocks as compact JSON.
+    pub fn text(&self) -> String {
+        let parts: Vec<String> = self
+            .content
+            .iter()
+            .map(|block| match block.get("text").and_then(Value::as_str) {
+                Some(t) if block.get("type").and_then(Value::as_str) == Some("text") => {
+                    t.to_string()
+                }
+                _ => block.to_string(),
+            })
+            .collect();
+        if parts.is_empty() {
+            if let Some(s) = &self.structured_content {
+                return s.to_string();
+            }
+        }
+        parts.join("\n")
+    }
+}
+
+/// One progress notification of a call in flight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolProgress {
+    pub progress: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+pub type ProgressCallback = Arc<dyn Fn(ToolProgress) + Send + Sync>;
+
+/// Options of one call.
+#[derive(Clone, Default)]
+pub struct CallOptions {
+    /// When it passes, the request is cancelled on the wire (`notifications/cancelled`).
+    pub timeout: Option<Duration>,
+    pub progress: Option<ProgressCallback>,
+}
+
+/// Where a server's connection is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ServerStatus {
+    /// Not connected yet (connections are lazy).
+    Idle,
+    Connected {
+        protocol_version: String,
+        tool_count: usize,
+    },
+    /// The last connection attempt failed, or the process exited; the next use retries
+    /// after `retry_in_ms` (backoff).
+    Failed {
+        error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stderr_tail: Option<String>,
+        retry_in_ms: u64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    #[error("no MCP server named \"{0}\" is configured")]
+    UnknownServer(String),
+    #[error("MCP server \"{server}\" has no tool named \"{tool}\"")]
+    UnknownTool { server: String, tool: String },
+    #[error("cannot connect to MCP server \"{server}\": {message}")]
+    Connect { server: String, message: String },
+    #[error("MCP server \"{server}\" exited or closed the connection during the call{}", tail_suffix(.stderr_tail))]
+    Closed {
+        server: String,
+        stderr_tail: Option<String>,
+    },
+    #[error("MCP server \"{server}\" answered {tool} with JSON-RPC error {code}: {message}")]
+    Rpc {
+        server: String,
+        tool: String,
+        code: i64,
+        message: String,
+    },
+    #[error("MCP call {server}/{tool} timed out after {after_ms} ms (cancelled on the wire)")]
+    Timeout {
+        server: String,
+        tool: String,
+        after_ms: u64,
+    },
+    #[error("MCP server \"{server}\" sent an invalid answer to {tool}: {message}")]
+    InvalidResponse {
+        server: String,
+        tool: String,
+        message: String,
+    },
+}
+
+fn tail_suffix(tail: &Option<String>) -> String {
+    match tail {
+        Some(t) if !t.trim().is_empty() => format!("; its stderr ended with: {}", t.trim()),
+        _ => String::new(),
+    }
+}
+
+impl McpError {
+    /// The error as a step error for the engine's retry policy: connection failures, exits
+    /// and timeouts are retryable; a JSON-RPC error, an unknown tool and an invalid answer are not.
+    pub fn to_step_error(&self) -> StepError {
+        let message = self.to_string();
+        match self {
+            McpError::Connect { .. } => StepError::retryable("mcp_connect", message),
+            McpError::Closed { .. } => StepError::retryable("mcp_server_exited", message),
+            McpError::Timeout { .. } => StepError::retryable("timeout", message),
+            McpError::Rpc { .. } => StepError::fatal("mcp_rpc_error", message),
+            McpError::UnknownServer(_) => StepError::fatal("mcp_unknown_server", message),
+            McpError::UnknownTool { .. } => StepError::fatal("mcp_unknown_tool", message),
+            McpError::InvalidResponse { .. } => StepError::fatal("mcp_invalid_response", message),
+        }
+    }
+}
+
+mod hub;
+pub use hub::McpHub;
