@@ -157,6 +157,13 @@ pub enum McpError {
         tool: String,
         after_ms: u64,
     },
+    /// The arguments given to `call_tool` are not a JSON object (MCP requires one).
+    #[error("invalid arguments for MCP tool {server}/{tool}: {message}")]
+    InvalidArguments {
+        server: String,
+        tool: String,
+        message: String,
+    },
     #[error("MCP server \"{server}\" sent an invalid answer to {tool}: {message}")]
     InvalidResponse {
         server: String,
@@ -184,10 +191,18 @@ impl McpError {
             McpError::Rpc { .. } => StepError::fatal("mcp_rpc_error", message),
             McpError::UnknownServer(_) => StepError::fatal("mcp_unknown_server", message),
             McpError::UnknownTool { .. } => StepError::fatal("mcp_unknown_tool", message),
+            McpError::InvalidArguments { .. } => StepError::fatal("mcp_invalid_arguments", message),
             McpError::InvalidResponse { .. } => StepError::fatal("mcp_invalid_response", message),
         }
     }
 }
 
+mod call;
+mod connection;
+mod handler;
 mod hub;
-pub use hub::McpHub;
+mod slot;
+mod stderr_tail;
+mod tools;
+
+pub use hub::{McpHub, DEFAULT_MAX_CONCURRENT_CALLS};

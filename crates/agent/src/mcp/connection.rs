@@ -1,0 +1,203 @@
+//! One live connection to a server: the transport (stdio child or Streamable HTTP), the rmcp
+//! client running on it, and its cached tool list.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{Peer, RoleClient, ServiceExt};
+use tokio::sync::{watch, Mutex};
+
+use super::handler::{ConnEvents, HubClient};
+use super::stderr_tail::{wait_eof, StderrTail};
+use super::tools::ToolCache;
+use super::{McpServerDef, McpTransport};
+
+/// Listing tools is part of every connection and refresh; a server that never answers it
+/// must not hang `tools()` for ever.
+pub(crate) const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an error waits for a dying child's last stderr lines.
+pub(crate) const STDERR_GRACE: Duration = Duration::from_millis(500);
+/// How long `shutdown` waits for a server to close before its process is killed.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) struct Connection {
+    pub(crate) peer: Peer<RoleClient>,
+    pub(crate) events: Arc<ConnEvents>,
+    pub(crate) protocol_version: String,
+    service: Mutex<Option<RunningService<RoleClient, HubClient>>>,
+    tools: Mutex<Arc<ToolCache>>,
+    tool_count: AtomicUsize,
+    stderr_eof: Option<watch::Receiver<bool>>,
+}
+
+impl Connection {
+    /// Starts the transport, runs the `initialize` handshake and lists the tools.
+    pub(crate) async fn open(def: &McpServerDef, tail: &StderrTail) -> Result<Self, String> {
+        let events = Arc::new(ConnEvents::default());
+        let client = HubClient::new(events.clone());
+        let (served, stderr_eof) = match &def.transport {
+            McpTransport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                let mut cmd = tokio::process::Command::new(command);
+                cmd.args(args)
+                    .envs(env.iter().map(|(k, v)| (k, v.expose())))
+                    // A child must not outlive the hub, whatever path drops it.
+                    .kill_on_drop(true);
+                if let Some(cwd) = cwd {
+                    cmd.current_dir(cwd);
+                }
+                let (transport, stderr) = TokioChildProcess::builder(cmd)
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+                let eof = stderr.map(|s| tail.drain(s));
+                (
+                    client.serve(transport).await.map_err(|e| e.to_string()),
+                    eof,
+                )
+            }
+            McpTransport::Http { url, headers } => {
+                let transport = http_transport(url, headers)?;
+                (
+                    client.serve(transport).await.map_err(|e| e.to_string()),
+                    None,
+                )
+            }
+        };
+        let service = match served {
+            Ok(service) => service,
+            Err(e) => return Err(with_tail(e, stderr_eof, tail).await),
+        };
+        let peer = service.peer().clone();
+        let protocol_version = peer
+            .peer_info()
+            .map(|info| info.protocol_version.to_string())
+            .unwrap_or_default();
+        let listed = match tokio::time::timeout(LIST_TIMEOUT, peer.list_all_tools()).await {
+            Ok(Ok(listed)) => listed,
+            Ok(Err(e)) => {
+                return Err(with_tail(format!("tools/list failed: {e}"), stderr_eof, tail).await)
+            }
+            Err(_) => {
+                return Err(format!(
+                    "tools/list got no answer in {} s",
+                    LIST_TIMEOUT.as_secs()
+                ))
+            }
+        };
+        let cache = ToolCache::new(listed);
+        Ok(Self {
+            peer,
+            events,
+            protocol_version,
+            tool_count: AtomicUsize::new(cache.tools.len()),
+            tools: Mutex::new(Arc::new(cache)),
+            service: Mutex::new(Some(service)),
+            stderr_eof,
+        })
+    }
+
+    /// The service loop ended: the process exited, or the HTTP session is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.peer.is_transport_closed()
+    }
+
+    pub(crate) fn tool_count(&self) -> usize {
+        self.tool_count.load(Ordering::SeqCst)
+    }
+
+    /// The cached tools, listed again first if the server said they changed.
+    pub(crate) async fn tools(&self) -> Result<Arc<ToolCache>, ServiceError> {
+        let mut cached = self.tools.lock().await;
+        if self.events.tools_changed.swap(false, Ordering::SeqCst) {
+            match self.list().await {
+                Ok(cache) => *cached = cache,
+                Err(e) => {
+                    self.events.tools_changed.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(cached.clone())
+    }
+
+    /// Lists the tools now, whatever the cache holds.
+    pub(crate) async fn refresh_tools(&self) -> Result<Arc<ToolCache>, ServiceError> {
+        let mut cached = self.tools.lock().await;
+        self.events.tools_changed.store(false, Ordering::SeqCst);
+        let cache = self.list().await?;
+        *cached = cache.clone();
+        Ok(cache)
+    }
+
+    async fn list(&self) -> Result<Arc<ToolCache>, ServiceError> {
+        let listed = tokio::time::timeout(LIST_TIMEOUT, self.peer.list_all_tools())
+            .await
+            .map_err(|_| ServiceError::Timeout {
+                timeout: LIST_TIMEOUT,
+            })??;
+        let cache = ToolCache::new(listed);
+        self.tool_count.store(cache.tools.len(), Ordering::SeqCst);
+        Ok(Arc::new(cache))
+    }
+
+    /// Gives a crashed child a moment to finish writing stderr (bounded).
+    pub(crate) async fn wait_stderr_eof(&self) {
+        if let Some(eof) = &self.stderr_eof {
+            wait_eof(&mut eof.clone(), STDERR_GRACE).await;
+        }
+    }
+
+    /// Closes the connection: a stdio child gets its stdin closed, then SIGTERM, then a kill.
+    pub(crate) async fn close(&self) {
+        let service = self.service.lock().await.take();
+        if let Some(mut service) = service {
+            let _ = service.close_with_timeout(CLOSE_TIMEOUT).await;
+        }
+    }
+}
+
+/// The error text, with the child's last stderr lines when it wrote any (it may have exited).
+async fn with_tail(error: String, eof: Option<watch::Receiver<bool>>, tail: &StderrTail) -> String {
+    if let Some(mut eof) = eof {
+        wait_eof(&mut eof, STDERR_GRACE).await;
+    }
+    match tail.text() {
+        Some(t) => format!("{error}; its stderr ended with: {t}"),
+        None => error,
+    }
+}
+
+fn http_transport(
+    url: &str,
+    headers: &std::collections::BTreeMap<String, crate::secret::Secret>,
+) -> Result<StreamableHttpClientTransport<reqwest::Client>, String> {
+    // No proxy: a server on loopback (or the LAN) must be reached directly.
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let mut custom = HashMap::new();
+    for (name, value) in headers {
+        let header = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        // The value is a secret: never quote it in the error.
+        let mut value = reqwest::header::HeaderValue::from_str(value.expose())
+            .map_err(|_| format!("the value of header {name:?} is not a valid header value"))?;
+        value.set_sensitive(true);
+        custom.insert(header, value);
+    }
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(custom);
+    Ok(StreamableHttpClientTransport::with_client(http, config))
+}
