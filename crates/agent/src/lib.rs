@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod arguments;
+pub mod catalog;
 mod http;
 pub mod mcp;
 pub mod mcp_import;
@@ -12,10 +13,12 @@ pub mod pricing;
 pub mod provider;
 pub mod scripted;
 pub mod secret;
+pub mod secrets;
 pub mod spec;
 mod sse;
 
 pub use anthropic::AnthropicProvider;
+pub use catalog::{AgentSummary, Catalog, CatalogError, MemoryEntry};
 pub use http::DEFAULT_TIMEOUT;
 pub use model::{
     ChatMessage, ModelRequest, ModelResponse, StopReason, ToolCall, ToolDefinition, ToolResult,
@@ -26,4 +29,5 @@ pub use pricing::{cost_usd, Price, PriceTable};
 pub use provider::{parse_retry_after, HttpConfig, Provider, ProviderError};
 pub use scripted::{ScriptedProvider, ScriptedTurn};
 pub use secret::Secret;
+pub use secrets::{SecretError, SecretRef, SecretStore};
 pub use spec::{AgentSpec, SpecError};

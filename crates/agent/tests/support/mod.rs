@@ -10,6 +10,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod agents;
+
 #[derive(Clone, Debug)]
 pub struct Reply {
     pub status: u16,
@@ -78,6 +80,8 @@ pub struct Received {
     /// Lower-cased names.
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// The body's bytes as they arrived.
+    pub raw_body: Vec<u8>,
 }
 
 impl Received {
@@ -101,14 +105,22 @@ impl Server {
 }
 
 pub async fn serve(reply: Reply) -> Server {
+    serve_with(Arc::new(move |_: &Received, _: usize| reply.clone())).await
+}
+
+/// Decides each reply from the request and how many requests came before it.
+pub type Handler = Arc<dyn Fn(&Received, usize) -> Reply + Send + Sync>;
+
+/// A server whose replies `handler` chooses.
+pub async fn serve_with(handler: Handler) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     let log = received.clone();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let (reply, log) = (reply.clone(), log.clone());
-            tokio::spawn(answer(socket, reply, log));
+            let (handler, log) = (handler.clone(), log.clone());
+            tokio::spawn(answer(socket, handler, log));
         }
     });
     Server {
@@ -125,11 +137,16 @@ pub async fn closed_base_url() -> String {
     format!("http://{addr}/v1")
 }
 
-async fn answer(mut socket: TcpStream, reply: Reply, log: Arc<Mutex<Vec<Received>>>) {
+async fn answer(mut socket: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Received>>>) {
     let Some(request) = read_request(&mut socket).await else {
         return;
     };
-    log.lock().unwrap().push(request);
+    let reply = {
+        let mut log = log.lock().unwrap();
+        let reply = handler(&request, log.len());
+        log.push(request);
+        reply
+    };
     if reply.silent {
         tokio::time::sleep(Duration::from_secs(3600)).await;
         return;
@@ -198,11 +215,13 @@ async fn read_request(socket: &mut TcpStream) -> Option<Received> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let body = serde_json::from_slice(&buf[head_end..head_end + length]).unwrap_or(Value::Null);
+    let raw_body = buf[head_end..head_end + length].to_vec();
+    let body = serde_json::from_slice(&raw_body).unwrap_or(Value::Null);
     Some(Received {
         method,
         path,
         headers,
         body,
+        raw_body,
     })
 }

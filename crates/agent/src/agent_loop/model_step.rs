@@ -1,0 +1,258 @@
+//! A model call as a durable step. Its journaled input is its predecessor's input plus what
+//! was appended since (so a long run's storage grows linearly), and any call's full request
+//! can be rebuilt from the journal.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use waymark_engine::{RetryPolicy, RunContext, RunError, StepError, StepSpec};
+
+use super::toolset::ToolSet;
+use crate::model::{ChatMessage, ModelRequest, ModelResponse, Usage};
+use crate::provider::{Provider, ProviderError};
+use crate::runtime::AgentRuntime;
+use crate::spec::AgentSpec;
+
+/// The key of the step that lists the run's tools.
+pub const TOOLS_STEP: &str = "tools";
+
+/// How often a streaming answer's partial text is written as the step's progress.
+const PARTIAL_EVERY: Duration = Duration::from_millis(100);
+
+/// A model step's journaled input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelStepInput {
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// The step whose output is the tool list (first call only; later calls inherit it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools_step: Option<String>,
+    /// The previous model call, whose messages this call's begin with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// Messages after the base's.
+    pub append: Vec<ChatMessage>,
+    /// Old tool results were shortened to fit the context window (see [`compact`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compacted: bool,
+}
+
+/// A model step's journaled output: the answer, with usage and cost for the trace and limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelStepOutput {
+    pub response: ModelResponse,
+    pub usage: Usage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    pub provider: String,
+}
+
+/// The conversation as the loop holds it between calls.
+pub(crate) struct Conversation {
+    pub messages: Vec<ChatMessage>,
+    /// How many of `messages` the last call's input already covers.
+    pub sent: usize,
+    pub last_key: Option<String>,
+}
+
+impl Conversation {
+    pub fn new(spec: &AgentSpec, input: &str) -> Self {
+        Conversation {
+            messages: vec![
+                ChatMessage::system(spec.instructions.clone()),
+                ChatMessage::user(input),
+            ],
+            sent: 0,
+            last_key: None,
+        }
+    }
+
+    fn step_input(&self, spec: &AgentSpec, compacted: bool) -> ModelStepInput {
+        ModelStepInput {
+            model: spec.model.model.clone(),
+            max_tokens: spec.model.max_tokens,
+            temperature: spec.model.temperature,
+            tools_step: self.last_key.is_none().then(|| TOOLS_STEP.to_string()),
+            base: self.last_key.clone(),
+            append: self.messages[self.sent..].to_vec(),
+            compacted,
+        }
+    }
+}
+
+/// Base retry policy of model calls (the spec's `retry` changes it).
+pub fn default_model_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 5,
+        initial_interval_ms: 1_000,
+        backoff_coefficient: 2.0,
+        max_interval_ms: 30_000,
+        jitter: 0.1,
+        non_retryable_kinds: Vec::new(),
+    }
+}
+
+/// Runs model call `key` over the conversation. On a context-length error, when the spec
+/// allows it, shortens old tool results and tries once more as `key.compact`.
+pub(crate) async fn call_model(
+    rt: &AgentRuntime,
+    ctx: &RunContext,
+    spec: &AgentSpec,
+    provider: &Provider,
+    tools: &ToolSet,
+    convo: &mut Conversation,
+    key: String,
+) -> Result<ModelStepOutput, RunError> {
+    match model_step(rt, ctx, spec, provider, tools, convo, key.clone(), false).await {
+        Err(RunError::Step(e))
+            if e.kind == "context_length"
+                && spec.model.on_context_overflow
+                    == crate::spec::ContextOverflow::DropOldestToolResults =>
+        {
+            let compact_key = format!("{key}.compact");
+            model_step(rt, ctx, spec, provider, tools, convo, compact_key, true).await
+        }
+        other => other,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn model_step(
+    rt: &AgentRuntime,
+    ctx: &RunContext,
+    spec: &AgentSpec,
+    provider: &Provider,
+    tools: &ToolSet,
+    convo: &mut Conversation,
+    key: String,
+    compacted: bool,
+) -> Result<ModelStepOutput, RunError> {
+    let input = convo.step_input(spec, compacted);
+    let mut messages = convo.messages.clone();
+    if compacted {
+        compact(&mut messages);
+    }
+    let request = ModelRequest {
+        model: spec.model.model.clone(),
+        messages: messages.clone(),
+        tools: tools.definitions(),
+        max_tokens: spec.model.max_tokens,
+        temperature: spec.model.temperature,
+    };
+    let journaled = serde_json::to_value(&input)
+        .map_err(|e| StepError::fatal("serialization", e.to_string()))?;
+    let mut step = StepSpec::retry_safe(key.clone())
+        .with_input(journaled)
+        .with_retry(spec.model_retry(default_model_retry()))
+        .with_name(format!("{} {}", provider.kind(), spec.model.model));
+    step = step.attempt_timeout(
+        spec.model
+            .timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(crate::http::DEFAULT_TIMEOUT),
+    );
+    let output: ModelStepOutput = ctx
+        .step(step, |attempt| {
+            let request = &request;
+            async move {
+                let _slot = rt.provider_slot(&spec.model).await;
+                let mut partial = String::new();
+                let mut last = Instant::now();
+                let response = provider
+                    .complete(request, |piece| {
+                        partial.push_str(piece);
+                        if last.elapsed() >= PARTIAL_EVERY {
+                            last = Instant::now();
+                            attempt.progress(json!({ "partial": partial }));
+                        }
+                    })
+                    .await
+                    .map_err(|e: ProviderError| e.to_step_error())?;
+                let usage = response.usage;
+                Ok(ModelStepOutput {
+                    cost_usd: rt.prices().cost_usd(&spec.model.model, usage),
+                    usage,
+                    provider: provider.kind().to_string(),
+                    response,
+                })
+            }
+        })
+        .await?;
+    convo.messages = messages;
+    convo.sent = convo.messages.len();
+    convo.last_key = Some(key);
+    Ok(output)
+}
+
+/// Replaces the older half of the tool results with a placeholder, so the conversation fits.
+/// Deterministic: [`rebuild_request`] applies it again to rebuild a compacted call.
+pub fn compact(messages: &mut [ChatMessage]) {
+    let total = messages
+        .iter()
+        .filter(|m| matches!(m, ChatMessage::Tool(_)))
+        .count();
+    let drop = total.div_ceil(2);
+    let mut dropped = 0;
+    for m in messages.iter_mut() {
+        if dropped == drop {
+            break;
+        }
+        if let ChatMessage::Tool(r) = m {
+            r.content = "[this tool result was removed to fit the context window]".into();
+            dropped += 1;
+        }
+    }
+}
+
+/// Rebuilds the request model step `key` sent, from the journal's step inputs and outputs
+/// (`inputs` and `outputs` by step key).
+pub fn rebuild_request(
+    inputs: &HashMap<String, Value>,
+    outputs: &HashMap<String, Value>,
+    key: &str,
+) -> Result<ModelRequest, String> {
+    let mut chain = Vec::new();
+    let mut at = Some(key.to_string());
+    while let Some(k) = at {
+        let raw = inputs
+            .get(&k)
+            .ok_or_else(|| format!("the journal has no step {k}"))?;
+        let input: ModelStepInput = serde_json::from_value(raw.clone())
+            .map_err(|e| format!("step {k} is not a model call: {e}"))?;
+        at = input.base.clone();
+        chain.push(input);
+        if chain.len() > 100_000 {
+            return Err("the chain of model calls loops".into());
+        }
+    }
+    chain.reverse();
+    let first = chain.first().ok_or("empty chain")?;
+    let tools_key = first
+        .tools_step
+        .clone()
+        .ok_or("the first call names no tool list")?;
+    let tools: ToolSet = match outputs.get(&tools_key) {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("tool list: {e}"))?,
+        None => return Err(format!("the journal has no output for {tools_key}")),
+    };
+    let mut messages = Vec::new();
+    for input in &chain {
+        messages.extend(input.append.iter().cloned());
+        if input.compacted {
+            compact(&mut messages);
+        }
+    }
+    let last = chain.last().ok_or("empty chain")?;
+    Ok(ModelRequest {
+        model: last.model.clone(),
+        messages,
+        tools: tools.definitions(),
+        max_tokens: last.max_tokens,
+        temperature: last.temperature,
+    })
+}

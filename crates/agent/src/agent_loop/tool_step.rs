@@ -1,0 +1,359 @@
+//! One tool call of the model as durable steps: the argument check, the approval wait, and
+//! the call itself (an MCP tool, a built-in, or a sub-agent's child run).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use waymark_engine::{RetryPolicy, RunContext, RunError, StepError, StepSpec};
+
+use super::toolset::{AgentTool, ToolSet, ToolSource};
+use super::{AgentRunInput, AgentRunOutput, AGENT_FUNCTION};
+use crate::arguments::{ArgumentValidator, RepairBudget, RepairDecision};
+use crate::mcp::{CallOptions, ToolProgress};
+use crate::model::{ToolCall, ToolResult};
+use crate::runtime::AgentRuntime;
+use crate::spec::{AgentSpec, BuiltinTool};
+
+/// Event names the CLI and API send to a waiting run.
+pub const APPROVAL_EVENT: &str = "approval";
+pub const ANSWER_EVENT: &str = "answer";
+
+/// How long an approval or a question waits for a person before it gives up.
+const HUMAN_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
+/// An MCP call's attempt timeout when the spec sets none.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A tool step's journaled output: what the model is told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolStepOutput {
+    pub content: String,
+    #[serde(default)]
+    pub is_error: bool,
+    /// The MCP result as the server sent it (content blocks, structured content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Value>,
+}
+
+impl ToolStepOutput {
+    fn error(content: impl Into<String>) -> Self {
+        ToolStepOutput {
+            content: content.into(),
+            is_error: true,
+            raw: None,
+        }
+    }
+}
+
+pub fn default_tool_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        initial_interval_ms: 500,
+        backoff_coefficient: 2.0,
+        max_interval_ms: 30_000,
+        jitter: 0.1,
+        non_retryable_kinds: Vec::new(),
+    }
+}
+
+/// Runs call `i` of model call `n`; returns the result for the model. A step that fails for
+/// good becomes an error result the model reads, except a spent repair budget, which ends
+/// the run.
+pub(crate) async fn run_tool_call(
+    rt: &AgentRuntime,
+    ctx: &RunContext,
+    spec: &AgentSpec,
+    tools: &ToolSet,
+    call: &ToolCall,
+    key: String,
+    repairs: &std::sync::Mutex<RepairBudget>,
+) -> Result<ToolResult, RunError> {
+    let result = |out: ToolStepOutput| ToolResult {
+        tool_call_id: call.id.clone(),
+        content: out.content,
+        is_error: out.is_error,
+    };
+    let Some(tool) = tools.get(&call.name) else {
+        let message = format!(
+            "there is no tool named \"{}\"; the tools are: {}",
+            call.name,
+            tools.names().join(", ")
+        );
+        let out = recorded_answer(ctx, &key, &call.name, ToolStepOutput::error(message)).await?;
+        return Ok(result(out));
+    };
+    // The check is pure, so replaying it gives the same verdict; the repair is journaled as
+    // its own step so the trace shows each one.
+    if let Some(violation) = check_arguments(tool, call) {
+        let decision = {
+            let mut budget = repairs.lock().unwrap_or_else(|e| e.into_inner());
+            budget.next(&violation)
+        };
+        let out = match decision {
+            RepairDecision::AskModel(text) => ToolStepOutput::error(text),
+            RepairDecision::Fail(e) => {
+                let spec = StepSpec::retry_safe(key.clone())
+                    .with_name(call.name.clone())
+                    .with_input(json!({"tool": call.name, "arguments": call.arguments}))
+                    .with_retry(RetryPolicy::no_retries());
+                // Journaled as the failed step; the run ends with its error.
+                return ctx
+                    .step::<ToolStepOutput, _, _>(spec, move |_| {
+                        let e = e.clone();
+                        async move { Err(e) }
+                    })
+                    .await
+                    .map(result);
+            }
+        };
+        let out = recorded_answer(ctx, &key, &call.name, out).await?;
+        return Ok(result(out));
+    }
+    if tool.needs_approval {
+        let matcher = json!({ "run": ctx.run_id(), "step": key });
+        let approval_key = key.replacen("tool/", "approval/", 1);
+        let decision = ctx
+            .wait_for_event(approval_key, APPROVAL_EVENT, matcher, HUMAN_WAIT)
+            .await?;
+        match decision {
+            None => {
+                return Ok(result(ToolStepOutput::error(
+                    "nobody approved this call in time; it was not made",
+                )))
+            }
+            Some(p) if p.get("approved").and_then(Value::as_bool) != Some(true) => {
+                let reason = p
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                return Ok(result(ToolStepOutput::error(format!(
+                    "a person rejected this call{reason}; it was not made"
+                ))));
+            }
+            Some(_) => {}
+        }
+    }
+    let out = match &tool.source {
+        ToolSource::Mcp {
+            server, tool: name, ..
+        } => match mcp_step(rt, ctx, spec, tool, server, name, call, key).await {
+            Ok(out) => out,
+            Err(RunError::Step(e)) => {
+                ToolStepOutput::error(format!("the tool failed: {}", e.message))
+            }
+            Err(other) => return Err(other),
+        },
+        ToolSource::Builtin { builtin } => builtin_step(rt, ctx, spec, *builtin, call, key).await?,
+        ToolSource::Agent {
+            spec: child,
+            script,
+        } => {
+            let input = call
+                .arguments
+                .get("input")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let child_input = AgentRunInput {
+                spec: (**child).clone(),
+                input,
+                script: script.clone(),
+            };
+            let value = serde_json::to_value(&child_input)
+                .map_err(|e| StepError::fatal("serialization", e.to_string()))?;
+            match ctx.child(key, AGENT_FUNCTION, value).await {
+                Ok(v) => match serde_json::from_value::<AgentRunOutput>(v.clone()) {
+                    Ok(o) => ToolStepOutput {
+                        content: o.answer,
+                        is_error: false,
+                        raw: None,
+                    },
+                    Err(_) => ToolStepOutput {
+                        content: v.to_string(),
+                        is_error: false,
+                        raw: None,
+                    },
+                },
+                Err(RunError::Step(e)) => ToolStepOutput::error(format!(
+                    "the sub-agent {} failed: {}",
+                    child.name, e.message
+                )),
+                Err(other) => return Err(other),
+            }
+        }
+    };
+    Ok(result(out))
+}
+
+fn check_arguments(
+    tool: &AgentTool,
+    call: &ToolCall,
+) -> Option<crate::arguments::ArgumentViolations> {
+    if let Some(reason) = &call.arguments_error {
+        return Some(crate::arguments::ArgumentViolations {
+            tool: call.name.clone(),
+            violations: vec![crate::arguments::Violation {
+                path: String::new(),
+                message: reason.clone(),
+            }],
+        });
+    }
+    match ArgumentValidator::new(&tool.name, &tool.input_schema) {
+        Ok(v) => v.check(&call.arguments).err(),
+        // A schema the validator cannot compile is the server's problem: let the call through.
+        Err(_) => None,
+    }
+}
+
+/// A result the loop decided without calling anything (an unknown tool, a repair), journaled
+/// as a step so the trace shows it.
+async fn recorded_answer(
+    ctx: &RunContext,
+    key: &str,
+    tool: &str,
+    out: ToolStepOutput,
+) -> Result<ToolStepOutput, RunError> {
+    let spec = StepSpec::retry_safe(key.to_string())
+        .with_name(tool.to_string())
+        .with_input(json!({ "tool": tool, "checked": true }))
+        .with_retry(RetryPolicy::no_retries());
+    ctx.step(spec, move |_| {
+        let out = out.clone();
+        async move { Ok(out) }
+    })
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn mcp_step(
+    rt: &AgentRuntime,
+    ctx: &RunContext,
+    spec: &AgentSpec,
+    tool: &AgentTool,
+    server: &str,
+    name: &str,
+    call: &ToolCall,
+    key: String,
+) -> Result<ToolStepOutput, RunError> {
+    let timeout = spec
+        .tool_override(&tool.name)
+        .and_then(|o| o.timeout_secs)
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TOOL_TIMEOUT);
+    let step = StepSpec {
+        safety: tool.safety,
+        ..StepSpec::retry_safe(key)
+    }
+    .with_name(format!("{server}/{name}"))
+    .with_input(json!({ "server": server, "tool": name, "arguments": call.arguments }))
+    .with_retry(spec.tool_retry(&tool.name, default_tool_retry()))
+    .attempt_timeout(timeout);
+    ctx.step(step, |attempt| {
+        let arguments = call.arguments.clone();
+        async move {
+            let progress_attempt = attempt.clone();
+            let options = CallOptions {
+                // The engine's attempt timeout drops this future, which cancels the request
+                // on the wire; the hub's own timeout is a backstop just past it.
+                timeout: Some(timeout + Duration::from_secs(1)),
+                progress: Some(std::sync::Arc::new(move |p: ToolProgress| {
+                    progress_attempt.progress(json!({
+                        "progress": p.progress, "total": p.total, "message": p.message
+                    }));
+                })),
+            };
+            let output = rt
+                .hub()
+                .call_tool(server, name, arguments, options)
+                .await
+                .map_err(|e| e.to_step_error())?;
+            Ok(ToolStepOutput {
+                content: output.text(),
+                is_error: output.is_error,
+                raw: serde_json::to_value(&output).ok(),
+            })
+        }
+    })
+    .await
+}
+
+async fn builtin_step(
+    rt: &AgentRuntime,
+    ctx: &RunContext,
+    spec: &AgentSpec,
+    builtin: BuiltinTool,
+    call: &ToolCall,
+    key: String,
+) -> Result<ToolStepOutput, RunError> {
+    let args = &call.arguments;
+    let text = |name: &str| {
+        args.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    if builtin == BuiltinTool::AskHuman {
+        let matcher = json!({ "run": ctx.run_id(), "step": key });
+        return Ok(
+            match ctx
+                .wait_for_event(key, ANSWER_EVENT, matcher, HUMAN_WAIT)
+                .await?
+            {
+                Some(p) => ToolStepOutput {
+                    content: p
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| p.to_string()),
+                    is_error: false,
+                    raw: None,
+                },
+                None => ToolStepOutput::error("nobody answered the question in time"),
+            },
+        );
+    }
+    let agent = spec.name.clone();
+    let step = StepSpec::retry_safe(key)
+        .with_name(builtin.name())
+        .with_input(json!({ "tool": builtin.name(), "arguments": args }))
+        .with_retry(default_tool_retry());
+    let (key_arg, value_arg, query) = (text("key"), text("value"), text("query"));
+    let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(20) as usize;
+    ctx.step(step, |_| {
+        let (agent, key_arg, value_arg, query) = (
+            agent.clone(),
+            key_arg.clone(),
+            value_arg.clone(),
+            query.clone(),
+        );
+        async move {
+            let dir = rt.directory().ok_or_else(|| {
+                StepError::fatal("no_memory", "this process has no agent memory store")
+            })?;
+            let fail = |e: String| StepError::retryable("memory", e);
+            let out = match builtin {
+                BuiltinTool::Remember => {
+                    dir.remember(&agent, &key_arg, &value_arg).map_err(fail)?;
+                    format!("remembered \"{key_arg}\"")
+                }
+                BuiltinTool::Recall => dir.recall(&agent, &query, limit).map_err(fail)?.to_string(),
+                BuiltinTool::Forget => {
+                    if dir.forget(&agent, &key_arg).map_err(fail)? {
+                        format!("forgot \"{key_arg}\"")
+                    } else {
+                        format!("there was no note \"{key_arg}\"")
+                    }
+                }
+                BuiltinTool::AskHuman => String::new(),
+            };
+            Ok(ToolStepOutput {
+                content: out,
+                is_error: false,
+                raw: None,
+            })
+        }
+    })
+    .await
+}

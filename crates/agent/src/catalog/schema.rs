@@ -1,0 +1,78 @@
+//! The catalog's tables, in the engine's database file. The engine numbers its own migrations
+//! with `PRAGMA user_version`; these are numbered separately in `agent_schema`, so either side
+//! can upgrade without knowing the other.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::CatalogError;
+
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE agent_spec_versions (
+        hash TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        spec_json TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX agent_spec_versions_by_name ON agent_spec_versions(name, created_at_ms);
+
+    CREATE TABLE agent_specs (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL,
+        hash TEXT NOT NULL REFERENCES agent_spec_versions(hash),
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+
+    -- Secret values are not here: `secrets_json` maps env/header names to secret references.
+    CREATE TABLE mcp_servers (
+        name TEXT PRIMARY KEY,
+        transport TEXT NOT NULL CHECK (transport IN ('stdio', 'http')),
+        command TEXT,
+        args_json TEXT,
+        cwd TEXT,
+        url TEXT,
+        secrets_json TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+
+    -- `seq` orders entries written within the same millisecond.
+    CREATE TABLE agent_memory (
+        agent TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (agent, key)
+    );
+    CREATE INDEX agent_memory_newest ON agent_memory(agent, seq);
+    "#];
+
+pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), CatalogError> {
+    // Immediate: two processes opening a fresh file at once must not both apply a migration.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS agent_schema (version INTEGER NOT NULL)")?;
+    let found: Option<i64> = tx
+        .query_row("SELECT max(version) FROM agent_schema", [], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let found = found.unwrap_or(0);
+    if found > LATEST {
+        return Err(CatalogError::Corrupt {
+            what: format!(
+                "the agent catalog's schema is version {found}, newer than this build knows ({LATEST}); upgrade Waymark"
+            ),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        let version = i as i64 + 1;
+        tx.execute("DELETE FROM agent_schema", [])?;
+        tx.execute("INSERT INTO agent_schema (version) VALUES (?1)", [version])?;
+    }
+    tx.commit()?;
+    Ok(())
+}

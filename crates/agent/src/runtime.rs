@@ -1,0 +1,291 @@
+//! What agent runs share in one process: the MCP hub, the agent directory (sub-agents and
+//! memory), the price table, model scripts, and the concurrency limits.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use waymark_engine::{Engine, EngineError, Registry, RunId, StartOptions};
+
+use crate::agent_loop::{self, AgentRunInput};
+use crate::anthropic::AnthropicProvider;
+use crate::mcp::McpHub;
+use crate::openai::OpenAiProvider;
+use crate::pricing::PriceTable;
+use crate::provider::{HttpConfig, Provider, ProviderError};
+use crate::scripted::ScriptedProvider;
+use crate::secret::Secret;
+use crate::spec::{AgentSpec, ModelSpec, ProviderKind};
+
+/// Requests one provider (kind + base URL) may have in flight from this process by default.
+pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 8;
+
+/// Where the agent loop finds other agents (for sub-agent tools) and each agent's memory.
+/// Errors are plain text: they become tool errors the model reads.
+pub trait AgentDirectory: Send + Sync {
+    fn agent(&self, name: &str) -> Result<Option<AgentSpec>, String>;
+    fn remember(&self, agent: &str, key: &str, value: &str) -> Result<Value, String>;
+    fn recall(&self, agent: &str, query: &str, limit: usize) -> Result<Value, String>;
+    fn forget(&self, agent: &str, key: &str) -> Result<bool, String>;
+}
+
+/// Where an API key comes from when the spec's environment variable is unset (the keychain).
+pub trait KeySource: Send + Sync {
+    fn api_key(&self, provider: ProviderKind) -> Option<Secret>;
+}
+
+#[derive(Clone)]
+pub struct AgentRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hub: McpHub,
+    directory: Option<Arc<dyn AgentDirectory>>,
+    keys: Option<Arc<dyn KeySource>>,
+    prices: PriceTable,
+    /// Scripts that ship inside the binary, by file name (the offline demo's).
+    embedded_scripts: HashMap<String, &'static str>,
+    /// Relative script paths are taken from here (the folder of the spec file when known).
+    script_dir: Option<PathBuf>,
+    provider_concurrency: usize,
+    provider_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    agent_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Builds an [`AgentRuntime`].
+pub struct AgentRuntimeBuilder {
+    inner: Inner,
+}
+
+impl AgentRuntimeBuilder {
+    pub fn directory(mut self, directory: Arc<dyn AgentDirectory>) -> Self {
+        self.inner.directory = Some(directory);
+        self
+    }
+
+    pub fn keys(mut self, keys: Arc<dyn KeySource>) -> Self {
+        self.inner.keys = Some(keys);
+        self
+    }
+
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.inner.prices = prices;
+        self
+    }
+
+    pub fn embedded_script(mut self, file_name: &str, text: &'static str) -> Self {
+        self.inner
+            .embedded_scripts
+            .insert(file_name.to_string(), text);
+        self
+    }
+
+    pub fn script_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.inner.script_dir = Some(dir.into());
+        self
+    }
+
+    pub fn provider_concurrency(mut self, n: usize) -> Self {
+        self.inner.provider_concurrency = n.max(1);
+        self
+    }
+
+    pub fn build(self) -> AgentRuntime {
+        AgentRuntime {
+            inner: Arc::new(self.inner),
+        }
+    }
+}
+
+impl AgentRuntime {
+    pub fn builder(hub: McpHub) -> AgentRuntimeBuilder {
+        AgentRuntimeBuilder {
+            inner: Inner {
+                hub,
+                directory: None,
+                keys: None,
+                prices: PriceTable::builtin(),
+                embedded_scripts: HashMap::new(),
+                script_dir: None,
+                provider_concurrency: DEFAULT_PROVIDER_CONCURRENCY,
+                provider_slots: Mutex::new(HashMap::new()),
+                agent_slots: Mutex::new(HashMap::new()),
+            },
+        }
+    }
+
+    pub fn hub(&self) -> &McpHub {
+        &self.inner.hub
+    }
+
+    pub fn directory(&self) -> Option<&Arc<dyn AgentDirectory>> {
+        self.inner.directory.as_ref()
+    }
+
+    pub fn prices(&self) -> &PriceTable {
+        &self.inner.prices
+    }
+
+    /// Registers the agent loop as the durable function [`agent_loop::AGENT_FUNCTION`].
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(agent_loop::durable_function(self.clone()));
+    }
+
+    /// Starts a run of `spec` with `input`; the run keeps the spec (and a scripted model's
+    /// turns) as they are now, so editing the agent later changes only new runs.
+    pub async fn start_run(
+        &self,
+        engine: &Engine,
+        spec: &AgentSpec,
+        input: &str,
+        idempotency_key: Option<String>,
+    ) -> Result<RunId, StartError> {
+        spec.validate()
+            .map_err(|e| StartError::Spec(e.to_string()))?;
+        let script = self.load_script(&spec.model).map_err(StartError::Script)?;
+        let run_input = AgentRunInput {
+            spec: spec.clone(),
+            input: input.to_string(),
+            script,
+        };
+        let value = serde_json::to_value(&run_input)
+            .map_err(|e| StartError::Spec(format!("the spec cannot be serialized: {e}")))?;
+        let opts = StartOptions {
+            idempotency_key,
+            deadline: spec.limits.deadline_secs.map(Duration::from_secs),
+        };
+        Ok(engine
+            .start_run(agent_loop::AGENT_FUNCTION, value, opts)
+            .await?)
+    }
+
+    /// A scripted model's turns, read now so the run keeps them; `None` for other providers.
+    pub fn load_script(&self, model: &ModelSpec) -> Result<Option<Value>, ProviderError> {
+        if model.provider != ProviderKind::Scripted {
+            return Ok(None);
+        }
+        let Some(path) = model.script.as_ref() else {
+            return Err(ProviderError::InvalidScript {
+                message: "a scripted model needs `model.script`, the file of its turns".into(),
+            });
+        };
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let text = match self.inner.embedded_scripts.get(file_name) {
+            Some(text) if !path.is_absolute() => text.to_string(),
+            _ => {
+                let full = self.script_path(path);
+                std::fs::read_to_string(&full).map_err(|e| ProviderError::InvalidScript {
+                    message: format!("cannot read {}: {e}", full.display()),
+                })?
+            }
+        };
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| ProviderError::InvalidScript {
+                message: format!("{}: not JSON: {e}", path.display()),
+            })?;
+        // Parsed once here so a broken script fails the start, not the first model call.
+        ScriptedProvider::from_value(value.clone())?;
+        Ok(Some(value))
+    }
+
+    fn script_path(&self, path: &Path) -> PathBuf {
+        match &self.inner.script_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// The provider for `model`. Keys come from the spec's environment variable, else the key
+    /// source (the keychain); never from the run's input or the database.
+    pub fn provider(
+        &self,
+        model: &ModelSpec,
+        script: Option<&Value>,
+    ) -> Result<Provider, ProviderError> {
+        let timeout = model
+            .timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(crate::http::DEFAULT_TIMEOUT);
+        let http = |kind: ProviderKind| -> Result<HttpConfig, ProviderError> {
+            let base_url = model.base_url().ok_or_else(|| ProviderError::Config {
+                message: format!("provider {} needs `model.base_url`", kind.as_str()),
+            })?;
+            let key = match model.api_key_env() {
+                Some(var) => Secret::from_env(var),
+                None => None,
+            }
+            .or_else(|| {
+                // The keychain's key goes only to the provider's own server, like the default
+                // variable: a spec pointing elsewhere must name its variable.
+                if model.base_url.is_none() {
+                    self.inner.keys.as_ref().and_then(|k| k.api_key(kind))
+                } else {
+                    None
+                }
+            });
+            Ok(HttpConfig::new(base_url, key, timeout))
+        };
+        match model.provider {
+            ProviderKind::OpenAi => Ok(Provider::OpenAi(OpenAiProvider::new(http(
+                ProviderKind::OpenAi,
+            )?)?)),
+            ProviderKind::Anthropic => Ok(Provider::Anthropic(AnthropicProvider::new(http(
+                ProviderKind::Anthropic,
+            )?)?)),
+            ProviderKind::Scripted => {
+                let script = script.ok_or_else(|| ProviderError::InvalidScript {
+                    message: "the run has no scripted turns".into(),
+                })?;
+                Ok(Provider::Scripted(ScriptedProvider::from_value(
+                    script.clone(),
+                )?))
+            }
+        }
+    }
+
+    /// A slot for one request to this model's server; waits while the server has
+    /// [`DEFAULT_PROVIDER_CONCURRENCY`] requests in flight from this process.
+    pub(crate) async fn provider_slot(&self, model: &ModelSpec) -> Option<OwnedSemaphorePermit> {
+        let key = format!(
+            "{}:{}",
+            model.provider.as_str(),
+            model.base_url().unwrap_or("")
+        );
+        let n = self.inner.provider_concurrency;
+        slot(&self.inner.provider_slots, key, n).await
+    }
+
+    /// A slot for one run of `agent` when its spec limits concurrent runs.
+    pub(crate) async fn agent_slot(&self, spec: &AgentSpec) -> Option<OwnedSemaphorePermit> {
+        let n = spec.limits.max_concurrent_runs? as usize;
+        slot(&self.inner.agent_slots, spec.name.clone(), n).await
+    }
+}
+
+async fn slot(
+    map: &Mutex<HashMap<String, Arc<Semaphore>>>,
+    key: String,
+    n: usize,
+) -> Option<OwnedSemaphorePermit> {
+    let sem = {
+        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(n.max(1))))
+            .clone()
+    };
+    sem.acquire_owned().await.ok()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid agent spec: {0}")]
+    Spec(String),
+    #[error("{0}")]
+    Script(ProviderError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
