@@ -1,6 +1,7 @@
 //! The MCP server: the demo tools, and the fault gate every faultable call passes through.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +32,28 @@ pub const MAX_REPORT_STEPS: u32 = 1_000;
 pub const DEFAULT_STEP_MS: u64 = 100;
 /// How often a `slow_ms` delay reports progress.
 const SLOW_PROGRESS_TICK: Duration = Duration::from_millis(100);
+
+/// Calls of faultable tools being handled now, in this process. Each call logs the count when
+/// it starts (`in_flight=N` on stderr), so a client test can check its concurrency limit from
+/// what the server saw rather than from timing.
+static CALLS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one call in [`CALLS_IN_FLIGHT`] until dropped (also when the call is cancelled).
+struct InFlight;
+
+impl InFlight {
+    fn start(tool: &str) -> Self {
+        let in_flight = CALLS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+        tracing::info!(%tool, in_flight, "call started");
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        CALLS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// What every connection of one process shares: fault switches, notes, the outbox path.
 #[derive(Debug)]
@@ -297,6 +320,7 @@ impl ServerHandler for DemoTools {
         if !FAULTABLE_TOOLS.contains(&tool.as_str()) {
             return self.run_tool(request, context).await;
         }
+        let _in_flight = InFlight::start(&tool);
         match self.state.faults.plan_call(&tool) {
             CallPlan::Exit => {
                 tracing::warn!(%tool, "fault exit_mid_call: exiting with code {EXIT_MID_CALL_CODE}");

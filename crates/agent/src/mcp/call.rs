@@ -16,6 +16,9 @@ use super::connection::Connection;
 use super::tools::ToolCache;
 use super::{CallOptions, ToolCallOutput};
 
+/// How long a call's progress callback outlives its answer.
+const PROGRESS_LINGER: Duration = Duration::from_millis(250);
+
 /// How a call failed, before the hub adds the server's name and stderr.
 pub(crate) enum CallFailure {
     /// The transport closed under the call (process exit, lost session).
@@ -57,7 +60,7 @@ pub(crate) async fn call(
         .send_request_with_option(request, request_options)
         .await
         .map_err(map_service_error)?;
-    let _progress = options.progress.clone().map(|cb| {
+    let progress = options.progress.clone().map(|cb| {
         conn.events
             .progress
             .register(handle.progress_token.clone(), cb)
@@ -68,6 +71,14 @@ pub(crate) async fn call(
     };
     let answer = handle.await_response().await;
     abandoned.id = None;
+    if let Some(registration) = progress {
+        // rmcp handles each notification in a task of its own, so progress sent just before
+        // the answer may be handled just after it: keep forwarding it a moment longer.
+        tokio::spawn(async move {
+            tokio::time::sleep(PROGRESS_LINGER).await;
+            drop(registration);
+        });
+    }
     let result = match answer.map_err(map_service_error)? {
         ServerResult::CallToolResult(result) => result,
         // rmcp's untagged decoding lands a malformed result here: say what is wrong with it.
