@@ -2,6 +2,9 @@
 //! a private D-Bus session). The keychain tests run in a child process: the parent starts
 //! `dbus-run-session`, unlocks a fresh gnome-keyring in it, and re-runs this test binary with
 //! one test selected and an env var that tells that test it is the child.
+//!
+//! Needs the Debian packages `dbus-daemon` (dbus-run-session) and `gnome-keyring`.
+#![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -130,6 +133,11 @@ fn backend_choice_is_checked() {
 /// unless the child ran that one test and it passed.
 fn run_child(test: &str, wrapper: &[&str], envs: &[(&str, &str)], limit: Duration) {
     let exe = std::env::current_exe().expect("current_exe");
+    for tool in ["dbus-run-session", "gnome-keyring-daemon"] {
+        if wrapper[0] == "dbus-run-session" && !on_path(tool) {
+            panic!("{tool} is not installed: the keychain test needs the apt packages dbus-daemon and gnome-keyring");
+        }
+    }
     let mut cmd = Command::new(wrapper[0]);
     cmd.args(&wrapper[1..])
         .arg(&exe)
@@ -172,6 +180,12 @@ fn run_child(test: &str, wrapper: &[&str], envs: &[(&str, &str)], limit: Duratio
         out.status
     );
     eprintln!("{test}: child passed in {:?}", started.elapsed());
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
 }
 
 fn is_child(test: &str) -> bool {

@@ -15,6 +15,13 @@ pub(super) const BACKEND: &str = "keyring";
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one call may take: long enough for a user to answer an unlock prompt.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Platforms whose keychain this crate is built with. Elsewhere the `keyring` crate falls back
+/// to an in-memory mock that would answer the probe and then lose every secret at exit.
+const SUPPORTED: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "macos",
+    target_os = "windows"
+));
 
 pub(super) struct KeyringBackend {
     service: String,
@@ -36,6 +43,9 @@ impl KeyringBackend {
 
     /// Sets, reads back and deletes a throwaway entry: a keychain that answers all three works.
     pub(super) fn probe(&self) -> Result<(), String> {
+        if !SUPPORTED {
+            return Err("no OS keychain support on this platform".into());
+        }
         let service = self.service.clone();
         let id = format!("probe-{}", uuid::Uuid::now_v7().simple());
         let run = move || -> Result<(), String> {
@@ -110,6 +120,11 @@ impl KeyringBackend {
         f: impl FnOnce(&keyring::Entry) -> Outcome<T> + Send + 'static,
         id: &str,
     ) -> Result<Outcome<T>, SecretError> {
+        if !SUPPORTED {
+            return Ok(Outcome::Failed(
+                "no OS keychain support on this platform".into(),
+            ));
+        }
         let service = self.service.clone();
         let id = id.to_string();
         let run = move || match keyring::Entry::new(&service, &id) {
