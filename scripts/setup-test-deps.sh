@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs the published MCP servers the agent crate's tests talk to:
+#   - npm: tests/mcp-servers (server-everything, server-filesystem, server-memory), `npm ci`
+#     from the committed lock into tests/mcp-servers/node_modules;
+#   - PyPI: mcp-server-time into the venv target/test-deps/py.
+# Idempotent and quick when everything is in place; needs only the npm registry and PyPI.
+# Usage (from anywhere): bash scripts/setup-test-deps.sh
+set -euo pipefail
+
+MCP_SERVER_TIME_VERSION="2026.10.19"
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+servers="$root/tests/mcp-servers"
+venv="$root/target/test-deps/py"
+
+need() {
+    command -v "$1" >/dev/null 2>&1 || {
+        echo "setup-test-deps: $1 is required ($2)" >&2
+        exit 1
+    }
+}
+need node "Node.js 20 or newer"
+need npm "comes with Node.js"
+need python3 "Python 3.10 or newer, with the venv module (Debian: python3-venv)"
+
+# npm: node_modules/.package-lock.json is what the last install wrote; when it lists the same
+# packages at the same versions as the lock, there is nothing to do.
+npm_up_to_date() {
+    [ -f "$servers/node_modules/.package-lock.json" ] || return 1
+    node -e '
+        const fs = require("fs");
+        const lock = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).packages || {};
+        const have = JSON.parse(fs.readFileSync(process.argv[2], "utf8")).packages || {};
+        const want = Object.keys(lock).filter((k) => k !== "" && !lock[k].link);
+        const same = want.every((k) => have[k] && have[k].version === lock[k].version
+            && (have[k].integrity || "") === (lock[k].integrity || ""));
+        process.exit(same && Object.keys(have).filter((k) => !have[k].link).length === want.length ? 0 : 1);
+    ' "$servers/package-lock.json" "$servers/node_modules/.package-lock.json"
+}
+
+if npm_up_to_date; then
+    echo "setup-test-deps: npm MCP servers up to date"
+else
+    echo "setup-test-deps: installing npm MCP servers (npm ci)"
+    # No lifecycle scripts: the servers ship built JavaScript.
+    (cd "$servers" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+
+installed_time_version() {
+    "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp-server-time"))' 2>/dev/null || true
+}
+
+if [ -x "$venv/bin/python" ] && [ "$(installed_time_version)" = "$MCP_SERVER_TIME_VERSION" ]; then
+    echo "setup-test-deps: mcp-server-time $MCP_SERVER_TIME_VERSION up to date"
+else
+    echo "setup-test-deps: installing mcp-server-time $MCP_SERVER_TIME_VERSION into $venv"
+    mkdir -p "$(dirname "$venv")"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "mcp-server-time==$MCP_SERVER_TIME_VERSION"
+fi
