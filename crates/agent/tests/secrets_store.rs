@@ -67,6 +67,33 @@ fn file_backend_put_get_delete() {
 }
 
 #[test]
+fn concurrent_writers_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("secrets.json");
+    // Separate stores share only the file, as two processes would: the file lock must keep
+    // each read-modify-write whole.
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let store = SecretStore::file(path.clone());
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|i| {
+                        let value = format!("v-{t}-{i}");
+                        (store.put("k", &Secret::new(&value)).expect("put"), value)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let store = SecretStore::file(path);
+    for h in handles {
+        for (r, value) in h.join().expect("thread") {
+            assert_eq!(store.get(&r).expect("get").expose(), value);
+        }
+    }
+}
+
+#[test]
 fn file_backend_refuses_a_file_others_can_read() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("secrets.json");
