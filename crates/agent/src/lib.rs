@@ -1,9 +1,13 @@
 //! Agents on the Waymark engine. This first brick: the model providers, each call's error
 //! classified for the engine's retry policy.
 
+pub mod agent_loop;
 pub mod anthropic;
+pub mod app;
 pub mod arguments;
 pub mod catalog;
+pub mod demo;
+mod directory;
 mod http;
 pub mod mcp;
 pub mod mcp_import;
@@ -11,6 +15,7 @@ pub mod model;
 pub mod openai;
 pub mod pricing;
 pub mod provider;
+pub mod runtime;
 pub mod scripted;
 pub mod secret;
 pub mod secrets;

@@ -1,0 +1,159 @@
+//! One process's agent side, wired: the engine's store, the catalog and secrets in the same
+//! data directory, the MCP hub with the catalog's servers, and the agent loop registered.
+//! Both doors (the CLI and the desktop app) open this.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use waymark_engine::{Engine, EngineError, Registry, RunId, SqliteStore, StoreError};
+
+use crate::agent_loop::{ANSWER_EVENT, APPROVAL_EVENT};
+use crate::catalog::{Catalog, CatalogError};
+use crate::mcp::McpHub;
+use crate::runtime::{AgentRuntime, StartError};
+use crate::secrets::{SecretError, SecretStore};
+
+/// How long an approval or answer waits for its run (a run waiting elsewhere picks it up).
+const HUMAN_EVENT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("no agent named \"{0}\" (see `waymark agents list`)")]
+    UnknownAgent(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Clone)]
+pub struct AgentApp {
+    pub engine: Engine,
+    pub store: Arc<SqliteStore>,
+    pub catalog: Catalog,
+    pub runtime: AgentRuntime,
+    pub data_dir: PathBuf,
+}
+
+impl AgentApp {
+    /// Opens the database at `db` and the secrets of `data_dir`. `registry` may hold other
+    /// durable functions (the CLI's examples); the agent loop is added to it.
+    pub fn open(db: &Path, data_dir: &Path, mut registry: Registry) -> Result<Self, AppError> {
+        let store = SqliteStore::open(db)?;
+        let secrets = SecretStore::open(data_dir)?;
+        let catalog = Catalog::open(db, secrets)?;
+        let hub = McpHub::new();
+        for def in catalog.servers()? {
+            hub.set_server(def);
+        }
+        let runtime = crate::demo::with_embedded_scripts(AgentRuntime::builder(hub))
+            .directory(Arc::new(catalog.clone()))
+            .build();
+        runtime.register(&mut registry);
+        let engine = Engine::new(store.clone(), registry);
+        Ok(AgentApp {
+            engine,
+            store,
+            catalog,
+            runtime,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    pub fn hub(&self) -> &McpHub {
+        self.runtime.hub()
+    }
+
+    /// Starts a run of the saved agent `name`.
+    pub async fn start_agent(
+        &self,
+        name: &str,
+        input: &str,
+        idempotency_key: Option<String>,
+    ) -> Result<RunId, AppError> {
+        let spec = self
+            .catalog
+            .agent(name)?
+            .ok_or_else(|| AppError::UnknownAgent(name.to_string()))?;
+        Ok(self
+            .runtime
+            .start_run(&self.engine, &spec, input, idempotency_key)
+            .await?)
+    }
+
+    /// Approves or rejects the call waiting at `step` (`tool/N.i` or `approval/N.i`).
+    pub async fn decide(
+        &self,
+        run: RunId,
+        step: &str,
+        approved: bool,
+        reason: Option<&str>,
+    ) -> Result<(), AppError> {
+        let step = tool_step_key(step, "approval/")?;
+        let mut payload = json!({ "run": run, "step": step, "approved": approved });
+        if let Some(reason) = reason {
+            payload["reason"] = json!(reason);
+        }
+        self.engine
+            .send_event(APPROVAL_EVENT, payload, HUMAN_EVENT_TTL)
+            .await?;
+        Ok(())
+    }
+
+    /// Answers the `ask_human` question waiting at `step`.
+    pub async fn answer(&self, run: RunId, step: &str, text: &str) -> Result<(), AppError> {
+        let step = tool_step_key(step, "tool/")?;
+        let payload = json!({ "run": run, "step": step, "text": text });
+        self.engine
+            .send_event(ANSWER_EVENT, payload, HUMAN_EVENT_TTL)
+            .await?;
+        Ok(())
+    }
+}
+
+/// `tool/3.1` from `tool/3.1`, `approval/3.1` or `3.1`.
+fn tool_step_key(step: &str, also: &str) -> Result<String, AppError> {
+    let n = step
+        .strip_prefix("tool/")
+        .or_else(|| step.strip_prefix(also))
+        .unwrap_or(step);
+    let valid = n.split_once('.').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && a.chars().all(|c| c.is_ascii_digit())
+            && b.chars().all(|c| c.is_ascii_digit())
+    });
+    if !valid {
+        return Err(AppError::Invalid(format!(
+            "\"{step}\" is not a tool call's step: expected tool/N.I (as `waymark runs show` lists it)"
+        )));
+    }
+    Ok(format!("tool/{n}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_keys_in_every_spelling() {
+        assert_eq!(tool_step_key("tool/3.1", "approval/").unwrap(), "tool/3.1");
+        assert_eq!(
+            tool_step_key("approval/3.1", "approval/").unwrap(),
+            "tool/3.1"
+        );
+        assert_eq!(tool_step_key("3.12", "tool/").unwrap(), "tool/3.12");
+        let e = tool_step_key("llm/3", "tool/").unwrap_err().to_string();
+        assert!(e.contains("tool/N.I"), "{e}");
+    }
+}
