@@ -47,6 +47,14 @@ pub struct AgentSummary {
     pub updated_at_ms: i64,
 }
 
+/// One saved version of an agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentVersion {
+    pub hash: String,
+    /// When this version was first saved.
+    pub created_at_ms: i64,
+}
+
 /// Agents, MCP servers and memory. Cheap to clone; one connection shared behind a mutex (these
 /// are small, rare writes next to the engine's journal).
 #[derive(Clone)]
@@ -169,6 +177,23 @@ impl Catalog {
             .optional()
         })?;
         json.map(|j| parse_spec(&j)).transpose()
+    }
+
+    /// Every version saved under `name`, oldest first (including ones no longer current).
+    pub fn agent_versions(&self, name: &str) -> Result<Vec<AgentVersion>, CatalogError> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT hash, created_at_ms FROM agent_spec_versions
+                 WHERE name = ?1 ORDER BY created_at_ms, rowid",
+            )?;
+            let rows = stmt.query_map([name], |r| {
+                Ok(AgentVersion {
+                    hash: r.get(0)?,
+                    created_at_ms: r.get(1)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
     }
 
     /// Every agent, sorted by name.

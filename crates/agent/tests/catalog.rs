@@ -50,6 +50,13 @@ fn agents_round_trip_and_keep_every_version() {
     assert_eq!(cat.agent_version(&s1.hash).expect("v1"), Some(v1));
     assert_eq!(cat.agent_version(&s2.hash).expect("v2"), Some(v2));
     assert!(cat.agent_version("sha256:nope").expect("none").is_none());
+    let versions: Vec<_> = cat
+        .agent_versions("zeta")
+        .expect("versions")
+        .into_iter()
+        .map(|v| v.hash)
+        .collect();
+    assert_eq!(versions, [s1.hash.clone(), s2.hash.clone()]);
     let names: Vec<_> = cat
         .agents()
         .expect("list")
