@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test bench setup check-toolchain
+.PHONY: run test bench setup test-deps check-toolchain
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo is missing; install Rust from https://rustup.rs"; exit 1; }
@@ -14,13 +14,18 @@ check-toolchain:
 
 setup: check-toolchain
 
-## make run: a worker on the default database runs the example durable function, then prints its trace.
+## Debian packages (keychain test, Python venv) and the published MCP servers the tests talk to.
+test-deps:
+	bash scripts/setup-system.sh
+	bash scripts/setup-test-deps.sh
+
+## make run: the offline demo agent (scripted model, demo MCP tools; no network, no API key).
 run: setup
 	$(CARGO) build -p waymark-cli
 	./target/debug/waymark demo
 
-## make test: formatting, lints, and every test (unit, scenario, crash chaos, fencing, CLI).
-test: setup
+## make test: formatting, lints, and every test (unit, scenario, crash chaos, fencing, CLI, real MCP servers).
+test: setup test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
