@@ -1,7 +1,9 @@
 //! A worker process for the end-to-end tests: the engine's worker with the test functions,
 //! which the tests start, freeze and `kill -9`.
 //!
-//! Usage: waymark-test-worker --db PATH --ledger PATH [--lease-ms N] [--max-runs N]
+//! Usage: waymark-test-worker --db PATH --ledger PATH [--lease-ms N] [--max-runs N] [--agents DATA_DIR]
+//!        waymark-test-worker demo-tools --outbox PATH   (the demo MCP server on stdio)
+//! With `--agents`, the worker also runs agents (the agent loop, the catalog's MCP servers).
 //! Environment: CHAOS_PAUSE_AT=<point> CHAOS_PAUSE_AFTER=<n> stops the process (it prints
 //! `PAUSED <point>` and blocks) the n-th time it reaches that point, for the test to kill it.
 //! Points: `before_commit:<transition>`, `after_commit:<transition>`, `mid_step:retry_safe`,
@@ -139,6 +141,12 @@ fn fenced(ledger: PathBuf) -> DurableFunction {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("demo-tools") {
+        let outbox = PathBuf::from(arg(&args, "--outbox").context("--outbox PATH is required")?);
+        let config = waymark_demo_tools::DemoToolsConfig::from_env(outbox)?;
+        waymark_demo_tools::serve_until_ctrl_c(config, None).await?;
+        return Ok(());
+    }
     let Some(db) = arg(&args, "--db") else {
         bail!("--db PATH is required")
     };
@@ -162,12 +170,22 @@ async fn main() -> anyhow::Result<()> {
     if pause_point().is_some() {
         crashpoint::install(pause_if);
     }
-    let store = SqliteStore::open(&db)?;
     let mut registry = Registry::new();
     registry
         .register(chaos(ledger.clone()))
         .register(fenced(ledger));
-    let engine = Engine::new(store, registry).with_worker_config(WorkerConfig {
+    let engine = match arg(&args, "--agents") {
+        Some(data_dir) => {
+            let app = waymark_agent::app::AgentApp::open(
+                std::path::Path::new(&db),
+                std::path::Path::new(&data_dir),
+                registry,
+            )?;
+            app.engine.clone()
+        }
+        None => Engine::new(SqliteStore::open(&db)?, registry),
+    };
+    let engine = engine.with_worker_config(WorkerConfig {
         lease: Duration::from_millis(lease_ms),
         claim_interval: Duration::from_millis(100),
         max_runs,
