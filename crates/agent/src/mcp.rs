@@ -186,8 +186,9 @@ impl McpError {
         let message = self.to_string();
         match self {
             McpError::Connect { .. } => StepError::retryable("mcp_connect", message),
-            McpError::Closed { .. } => StepError::retryable("mcp_server_exited", message),
-            McpError::Timeout { .. } => StepError::retryable("timeout", message),
+            // The request may have been carried out before the answer was lost.
+            McpError::Closed { .. } => StepError::in_doubt("mcp_server_exited", message),
+            McpError::Timeout { .. } => StepError::in_doubt("timeout", message),
             McpError::Rpc { .. } => StepError::fatal("mcp_rpc_error", message),
             McpError::UnknownServer(_) => StepError::fatal("mcp_unknown_server", message),
             McpError::UnknownTool { .. } => StepError::fatal("mcp_unknown_tool", message),

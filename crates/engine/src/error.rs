@@ -16,6 +16,10 @@ pub struct StepError {
     /// The error's own wish for the next attempt's delay (a Retry-After header); it wins over backoff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// The work may have taken effect before it failed (the connection dropped after the
+    /// request went out). An `at_most_once` step then needs a person, not a retry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_doubt: bool,
 }
 
 impl StepError {
@@ -25,6 +29,7 @@ impl StepError {
             message: message.into(),
             retryable: true,
             retry_after_ms: None,
+            in_doubt: false,
         }
     }
 
@@ -34,6 +39,15 @@ impl StepError {
             message: message.into(),
             retryable: false,
             retry_after_ms: None,
+            in_doubt: false,
+        }
+    }
+
+    /// A retryable error after which the effect may or may not have happened.
+    pub fn in_doubt(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        StepError {
+            in_doubt: true,
+            ..StepError::retryable(kind, message)
         }
     }
 

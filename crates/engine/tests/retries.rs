@@ -244,3 +244,62 @@ async fn a_run_deadline_fails_the_run() {
         AttemptOutcome::Timeout { .. }
     ));
 }
+
+/// One step of `safety` whose first attempt ends in doubt (an error saying so, or a timeout).
+fn doubtful(safety: SafetyClass, timeout: bool) -> DurableFunction {
+    DurableFunction::new(
+        "doubtful",
+        1,
+        move |ctx: RunContext, _input: Value| async move {
+            let spec = StepSpec {
+                safety,
+                ..StepSpec::retry_safe("send")
+            }
+            .with_retry(policy(3, 10, 1.0))
+            .attempt_timeout(Duration::from_secs(5));
+            let v: u32 = ctx
+                .step(spec, |a| async move {
+                    match (a.number, timeout) {
+                        (1, true) => futures::future::pending().await,
+                        (1, false) => Err(StepError::in_doubt(
+                            "connection_lost",
+                            "the answer was lost",
+                        )),
+                        (n, _) => Ok(n),
+                    }
+                })
+                .await?;
+            Ok(json!({ "attempt": v }))
+        },
+    )
+}
+
+#[tokio::test]
+async fn an_at_most_once_step_in_doubt_waits_for_a_person_and_a_retry_safe_one_retries() {
+    for timeout in [false, true] {
+        let mut reg = Registry::new();
+        reg.register(doubtful(SafetyClass::AtMostOnce, timeout));
+        let (h, clock) = manual(reg).await;
+        let run = h.start("doubtful", json!({})).await;
+        if timeout {
+            clock.advance_to_next_sleep().await;
+        }
+        let done = h.settled(run).await;
+        assert_eq!(done.status, RunStatus::NeedsAttention, "timeout: {timeout}");
+        let trace = h.trace(run).await;
+        assert_eq!(trace.steps[0].step.status, StepStatus::NeedsAttention);
+        assert_eq!(trace.steps[0].attempt_list.len(), 1, "not retried");
+
+        let mut reg = Registry::new();
+        reg.register(doubtful(SafetyClass::RetrySafe, timeout));
+        let (h, clock) = manual(reg).await;
+        let run = h.start("doubtful", json!({})).await;
+        clock.advance_to_next_sleep().await;
+        if timeout {
+            clock.advance_to_next_sleep().await;
+        }
+        let done = h.settled(run).await;
+        assert_eq!(done.status, RunStatus::Succeeded, "timeout: {timeout}");
+        assert_eq!(done.output, Some(json!({ "attempt": 2 })));
+    }
+}

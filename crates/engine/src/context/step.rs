@@ -262,6 +262,14 @@ impl RunContext {
                 }
             };
             done_attempts = number;
+            // An at_most_once effect that may have happened is for a person to judge: its
+            // attempt timed out, or failed in a way that leaves the effect in doubt.
+            let in_doubt = matches!(outcome, AttemptOutcome::Timeout { .. }) || error.in_doubt;
+            if in_doubt && spec.safety == SafetyClass::AtMostOnce {
+                self.commit_attempt(marker, finish(outcome, StepUpdate::NeedsAttention, false))
+                    .await?;
+                return Err(self.interrupted(Interrupt::NeedsAttention(key)));
+            }
             let attempts_used = number.saturating_sub(interruptions);
             let mut retry = error.retryable
                 && !spec.retry.is_non_retryable(&error.kind)
