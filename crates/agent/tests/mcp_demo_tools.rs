@@ -398,3 +398,40 @@ async fn streamable_http_transport() {
     .await;
     guarded("shutdown", hub.shutdown()).await;
 }
+
+#[tokio::test]
+async fn a_server_that_cannot_start_fails_to_connect_and_backs_off() {
+    let hub = McpHub::new();
+    let missing = std::path::Path::new("/nonexistent/waymark-no-such-server");
+    hub.set_server(stdio_def("broken", missing, &[], &[]));
+    let err = guarded("tools", hub.tools("broken")).await.unwrap_err();
+    let McpError::Connect { message, .. } = &err else {
+        panic!("expected Connect, got {err:?}");
+    };
+    assert!(message.contains("cannot start"), "{message}");
+    assert!(err.to_step_error().retryable);
+    let Some(ServerStatus::Failed { retry_in_ms, .. }) = hub.status("broken") else {
+        panic!("expected Failed, got {:?}", hub.status("broken"));
+    };
+    assert!(retry_in_ms <= 200, "{retry_in_ms}");
+
+    // A call whose timeout ends before the next attempt fails at once, with the reason.
+    let err = guarded(
+        "call",
+        hub.call_tool("broken", "x", json!({}), with_timeout(1)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, McpError::Connect { .. } | McpError::Timeout { .. }),
+        "{err:?}"
+    );
+    // A call that can wait, waits out the backoff and tries again (the second failure
+    // doubles the wait: at most 400 ms left now; a lower bound would be a timing assertion).
+    let err = guarded("tools", hub.tools("broken")).await.unwrap_err();
+    assert!(matches!(err, McpError::Connect { .. }), "{err:?}");
+    let Some(ServerStatus::Failed { retry_in_ms, .. }) = hub.status("broken") else {
+        panic!("expected Failed");
+    };
+    assert!(retry_in_ms <= 400, "{retry_in_ms}");
+}

@@ -83,17 +83,24 @@ impl Connection {
             .peer_info()
             .map(|info| info.protocol_version.to_string())
             .unwrap_or_default();
-        let listed = match tokio::time::timeout(LIST_TIMEOUT, peer.list_all_tools()).await {
-            Ok(Ok(listed)) => listed,
-            Ok(Err(e)) => {
-                return Err(with_tail(format!("tools/list failed: {e}"), stderr_eof, tail).await)
+        // A server without the tools capability (resources or prompts only) has no tools.
+        let has_tools = peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.tools.is_some());
+        let listed = if has_tools {
+            match tokio::time::timeout(LIST_TIMEOUT, peer.list_all_tools()).await {
+                Ok(Ok(listed)) => listed,
+                Ok(Err(e)) => {
+                    let error = format!("tools/list failed: {e}");
+                    return Err(with_tail(error, stderr_eof, tail).await);
+                }
+                Err(_) => {
+                    let secs = LIST_TIMEOUT.as_secs();
+                    return Err(format!("tools/list got no answer in {secs} s"));
+                }
             }
-            Err(_) => {
-                return Err(format!(
-                    "tools/list got no answer in {} s",
-                    LIST_TIMEOUT.as_secs()
-                ))
-            }
+        } else {
+            Vec::new()
         };
         let cache = ToolCache::new(listed);
         Ok(Self {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use rmcp::service::ServiceError;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -99,7 +100,7 @@ impl McpHub {
         };
         match listed {
             Ok(cache) => Ok(cache.tools.clone()),
-            Err(e) => Err(lost(&slot, &conn, server, e.to_string()).await),
+            Err(e) => Err(list_error(&slot, &conn, server, e).await),
         }
     }
 
@@ -147,7 +148,12 @@ impl McpHub {
         // The semaphore is never closed, so this is always a permit.
         let _permit = permit.map_err(|_| timeout())?;
 
-        let conn = match slot.connection(deadline).await {
+        // Bounded too while another caller's connection attempt holds the slot.
+        let connected = tokio::select! {
+            connected = slot.connection(deadline) => connected,
+            _ = until(deadline) => return Err(timeout()),
+        };
+        let conn = match connected {
             Ok(conn) => conn,
             Err(SlotError::Deadline) => return Err(timeout()),
             Err(e) => return Err(connect_error(server, e)),
@@ -155,7 +161,7 @@ impl McpHub {
         let tools = tokio::select! {
             tools = conn.tools() => match tools {
                 Ok(tools) => tools,
-                Err(e) => return Err(lost(&slot, &conn, server, e.to_string()).await),
+                Err(e) => return Err(list_error(&slot, &conn, server, e).await),
             },
             _ = until(deadline) => return Err(timeout()),
         };
@@ -234,6 +240,39 @@ fn connect_error(server: &str, e: SlotError) -> McpError {
     McpError::Connect {
         server: server.to_string(),
         message,
+    }
+}
+
+/// A failed `tools/list`: a dead transport is a lost connection; anything else is the
+/// server's answer about listing (named as the tool `tools/list`).
+async fn list_error(
+    slot: &ServerSlot,
+    conn: &Arc<Connection>,
+    server: &str,
+    e: ServiceError,
+) -> McpError {
+    let tool = "tools/list".to_string();
+    let server_name = server.to_string();
+    match e {
+        ServiceError::McpError(data) => McpError::Rpc {
+            server: server_name,
+            tool,
+            code: i64::from(data.code.0),
+            message: data.message.to_string(),
+        },
+        ServiceError::Timeout { timeout } => McpError::Timeout {
+            server: server_name,
+            tool,
+            after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        },
+        ServiceError::TransportClosed
+        | ServiceError::TransportSend(_)
+        | ServiceError::Cancelled { .. } => lost(slot, conn, server, e.to_string()).await,
+        other => McpError::InvalidResponse {
+            server: server_name,
+            tool,
+            message: other.to_string(),
+        },
     }
 }
 
