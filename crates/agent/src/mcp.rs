@@ -8,6 +8,9 @@
 //! - [`McpHub::call_tool`]: one `tools/call` with a timeout that cancels on the wire and
 //!   progress reported through a callback
 //! - [`McpHub::status`], [`McpHub::shutdown`]
+//! - also: [`McpHub::with_max_concurrent_calls`] (per-server call limit, default
+//!   [`DEFAULT_MAX_CONCURRENT_CALLS`]), [`McpHub::refresh_tools`], [`McpHub::stderr_tail`],
+//!   [`McpHub::calls_in_flight`]
 //! - [`McpError::to_step_error`] classifies a failure for the engine's retry policy.
 
 use std::sync::Arc;
@@ -189,6 +192,11 @@ impl McpError {
             // The request may have been carried out before the answer was lost.
             McpError::Closed { .. } => StepError::in_doubt("mcp_server_exited", message),
             McpError::Timeout { .. } => StepError::in_doubt("timeout", message),
+            // The server failed on its side (internal or server-defined error): worth
+            // another attempt. Bad params, an unknown method or a parse error are not.
+            McpError::Rpc { code, .. } if *code == -32603 || (-32099..=-32000).contains(code) => {
+                StepError::retryable("mcp_rpc_error", message)
+            }
             McpError::Rpc { .. } => StepError::fatal("mcp_rpc_error", message),
             McpError::UnknownServer(_) => StepError::fatal("mcp_unknown_server", message),
             McpError::UnknownTool { .. } => StepError::fatal("mcp_unknown_tool", message),
