@@ -32,7 +32,7 @@ const SCRIPTS: &[(&str, &str)] = &[
 ];
 
 /// The demo's `lookup_order` fails once on purpose, so the first run shows a retry.
-const DEMO_FAULTS: &str = r#"{"lookup_order": {"fail_next": 1}}"#;
+const DEMO_FAULTS: &str = r#"{"lookup_order": {"error_next": 1}}"#;
 
 pub fn with_embedded_scripts(mut builder: AgentRuntimeBuilder) -> AgentRuntimeBuilder {
     for (name, text) in SCRIPTS {

@@ -11,6 +11,7 @@
 //!    test can tell "the call never took effect" from "it took effect but the answer was lost").
 //! 2. `fail_next` > 0: the call is answered with a tool error (`isError: true`) and the counter
 //!    goes down by one; the tool does nothing.
+//!    `error_next` > 0: the same, answered as a JSON-RPC internal error (-32603) instead.
 //! 3. `hang`: the call is never answered; it ends only when the client cancels it
 //!    (`notifications/cancelled`) or the connection closes. The tool does nothing.
 //! 4. `slow_ms`: the call waits that long (sending progress notifications every 100 ms when
@@ -55,6 +56,8 @@ pub const EXIT_MID_CALL_CODE: i32 = 3;
 pub struct FaultSwitches {
     /// The next N calls answer a tool error (`isError: true`), then calls are normal again.
     pub fail_next: u32,
+    /// The next N calls answer a JSON-RPC internal error (-32603), then calls are normal again.
+    pub error_next: u32,
     /// Calls are never answered (until the client cancels them).
     pub hang: bool,
     /// The process exits (code 3) once a call has been received, before the tool acts.
@@ -71,6 +74,10 @@ pub enum CallPlan {
     Exit,
     /// Fail this call; `remaining` more calls will fail after it.
     Fail {
+        remaining: u32,
+    },
+    /// Answer a JSON-RPC error; `remaining` more calls will after it.
+    RpcError {
         remaining: u32,
     },
     Hang,
@@ -144,6 +151,12 @@ impl FaultTable {
                 remaining: switches.fail_next,
             };
         }
+        if switches.error_next > 0 {
+            switches.error_next -= 1;
+            return CallPlan::RpcError {
+                remaining: switches.error_next,
+            };
+        }
         if switches.hang {
             return CallPlan::Hang;
         }
@@ -196,6 +209,24 @@ pub fn invalid_answer() -> CallToolResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_next_answers_json_rpc_errors_after_the_tool_errors() {
+        let table = FaultTable::from_json(r#"{"lookup_order": {"fail_next": 1, "error_next": 1}}"#)
+            .unwrap();
+        assert_eq!(
+            table.plan_call("lookup_order"),
+            CallPlan::Fail { remaining: 0 }
+        );
+        assert_eq!(
+            table.plan_call("lookup_order"),
+            CallPlan::RpcError { remaining: 0 }
+        );
+        assert!(matches!(
+            table.plan_call("lookup_order"),
+            CallPlan::Run { .. }
+        ));
+    }
 
     #[test]
     fn fail_next_counts_down_then_runs() {

@@ -126,6 +126,8 @@ pub struct ConfigureFaultsArgs {
     pub clear: Option<bool>,
     /// The next N calls answer a tool error.
     pub fail_next: Option<u32>,
+    /// The next N calls answer a JSON-RPC internal error.
+    pub error_next: Option<u32>,
     /// Calls are never answered until the client cancels them.
     pub hang: Option<bool>,
     /// The process exits (code 3) when a call arrives, before the tool acts.
@@ -276,6 +278,9 @@ impl DemoTools {
             if let Some(n) = args.fail_next {
                 switches.fail_next = n;
             }
+            if let Some(n) = args.error_next {
+                switches.error_next = n;
+            }
             if let Some(on) = args.hang {
                 switches.hang = on;
             }
@@ -329,6 +334,13 @@ impl ServerHandler for DemoTools {
             CallPlan::Fail { remaining } => {
                 tracing::warn!(%tool, remaining, "fault fail_next: answering a tool error");
                 Ok(injected_failure(&tool, remaining).into())
+            }
+            CallPlan::RpcError { remaining } => {
+                tracing::warn!(%tool, remaining, "fault error_next: answering a JSON-RPC error");
+                Err(ErrorData::internal_error(
+                    format!("injected fault: {tool} failed on purpose (error_next; {remaining} more call(s) will fail)"),
+                    None,
+                ))
             }
             CallPlan::Hang => {
                 tracing::warn!(%tool, "fault hang: not answering until cancelled");
