@@ -43,7 +43,7 @@ async fn setup(tool: &str, arguments: Value, faults: Option<&str>, overrides: &s
         &["--outbox", &outbox_arg],
         &env,
     ));
-    let turns = vec![Turn::call("c1", tool, arguments), Turn::answer("finished")];
+    let turns = [Turn::call("c1", tool, arguments), Turn::answer("finished")];
     let model = serve_with(Arc::new(move |req: &Received, _| {
         openai_reply(&turns[turn_index(req).min(1)])
     }))
