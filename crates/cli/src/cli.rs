@@ -5,11 +5,15 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+mod agent_args;
+
+pub use agent_args::*;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "waymark",
     version,
-    about = "Start, inspect, resolve and fork durable runs; run a worker.",
+    about = "Run durable AI agents and inspect, resolve and fork their runs; run a worker.",
     after_help = "Exit codes: 0 success, 1 error, 2 the run ended without succeeding."
 )]
 pub struct Cli {
@@ -23,6 +27,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Add, list, show, export and remove saved agents
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Start a run of a saved agent; with --wait, run it here and print its answer
+    Run(RunAgentArgs),
+    /// Approve a tool call that waits for a person's approval
+    Approve(ApproveArgs),
+    /// Reject a tool call that waits for a person's approval (the model is told it was not made)
+    Reject(RejectArgs),
+    /// Answer the question an agent asked with its ask_human tool
+    Answer(AnswerArgs),
+    /// Add, import, list and remove MCP servers; list their tools, call one by hand
+    #[command(subcommand)]
+    Mcp(McpCommand),
+    /// Read what agents remember across runs
+    #[command(subcommand)]
+    Memory(MemoryCommand),
     /// Start, list, inspect, cancel, resolve, fork and wait for runs
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -34,8 +55,8 @@ pub enum Command {
     /// Inspect the database file
     #[command(subcommand)]
     Db(DbCommand),
-    /// Run the example order end to end in this process and print its trace
-    Demo,
+    /// Run the offline agent demo (scripted model, demo MCP tools, an approval) in this process
+    Demo(DemoArgs),
     /// Serve the demo MCP tools (stdio, or Streamable HTTP with --http) for demos and fault tests
     DemoTools(DemoToolsArgs),
 }

@@ -1,8 +1,15 @@
 //! Dispatch, and what every command shares: opening the database, parsing ids and JSON.
 
+mod agents;
 mod db;
+mod demo;
 mod events;
+mod follow;
+mod human;
+mod mcp;
+mod run;
 mod runs;
+mod summary;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -11,9 +18,12 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use serde_json::Value;
+use waymark_agent::app::AgentApp;
 use waymark_engine::{Engine, RunId, RunStatus, SqliteStore};
 
-use crate::cli::{Cli, Command, DbCommand, EventsCommand, RunsCommand};
+use crate::cli::{
+    AgentsCommand, Cli, Command, DbCommand, EventsCommand, McpCommand, MemoryCommand, RunsCommand,
+};
 
 /// The run ended without succeeding (failed, cancelled, or needs a human): not an error of
 /// the command, but a script must be able to tell.
@@ -37,7 +47,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Worker(a) => worker::worker(&db, a).await,
         Command::Db(DbCommand::Check(a)) => db::check(&db, a).await,
-        Command::Demo => worker::demo(&db).await,
+        Command::Demo(a) => demo::demo(&db, a).await,
+        Command::Agents(c) => match c {
+            AgentsCommand::Add(a) => agents::add(&db, a).await,
+            AgentsCommand::List(a) => agents::list(&db, a).await,
+            AgentsCommand::Show(a) => agents::show(&db, a).await,
+            AgentsCommand::Export(a) => agents::export(&db, a).await,
+            AgentsCommand::Rm(a) => agents::rm(&db, a).await,
+        },
+        Command::Run(a) => run::run(&db, a).await,
+        Command::Approve(a) => human::approve(&db, a).await,
+        Command::Reject(a) => human::reject(&db, a).await,
+        Command::Answer(a) => human::answer(&db, a).await,
+        Command::Mcp(c) => match c {
+            McpCommand::Add(a) => mcp::add(&db, a).await,
+            McpCommand::Import(a) => mcp::import(&db, a).await,
+            McpCommand::List(a) => mcp::list(&db, a).await,
+            McpCommand::Rm(a) => mcp::rm(&db, a).await,
+            McpCommand::Tools(a) => mcp::tools(&db, a).await,
+            McpCommand::Call(a) => mcp::call(&db, a).await,
+        },
+        Command::Memory(MemoryCommand::List(a)) => agents::memory(&db, a).await,
         Command::DemoTools(a) => demo_tools(a).await,
     }
 }
@@ -63,10 +93,22 @@ async fn open_store(db: &Path) -> anyhow::Result<Arc<SqliteStore>> {
     SqliteStore::open(db).map_err(|e| anyhow!(e))
 }
 
-/// The engine over the database, knowing the built-in example functions.
+/// The engine over the database, knowing the built-in example functions and the agent loop.
 async fn open_engine(db: &Path) -> anyhow::Result<Engine> {
-    let store = open_store(db).await?;
-    Ok(Engine::new(store, crate::examples::registry()))
+    Ok(open_app(db).await?.engine)
+}
+
+/// The agent side over the database: engine, catalog, secrets (of the data directory) and the
+/// MCP hub with the saved servers.
+async fn open_app(db: &Path) -> anyhow::Result<AgentApp> {
+    let db = db.to_path_buf();
+    let data_dir = waymark_engine::paths::data_dir();
+    // Opening may probe the OS keychain and wait on SQLite locks: keep it off the async threads.
+    tokio::task::spawn_blocking(move || {
+        AgentApp::open(&db, &data_dir, crate::examples::registry()).map_err(|e| anyhow!(e))
+    })
+    .await
+    .context("opening the database")?
 }
 
 fn parse_run_id(text: &str) -> anyhow::Result<RunId> {

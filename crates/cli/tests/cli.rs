@@ -540,10 +540,13 @@ fn events_tail_prints_a_runs_history_as_json_lines() {
 }
 
 #[test]
-fn demo_runs_the_order_and_says_how_to_see_it_again() {
+fn demo_runs_the_agent_and_says_how_to_see_it_again() {
     let s = Sandbox::new();
-    let r = s.ok(&["demo"]);
-    assert!(r.stdout.contains("succeeded") && r.stdout.contains("payment/charge"));
+    let r = s.ok(&["demo", "--yes"]);
+    assert!(
+        r.stdout.contains("succeeded") && r.stdout.contains("send_email"),
+        "{r:?}"
+    );
     let hint = r
         .stdout
         .lines()

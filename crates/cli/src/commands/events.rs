@@ -7,10 +7,9 @@ use std::time::Duration;
 use anyhow::bail;
 use serde_json::json;
 
-use super::{open_engine, open_store, parse_json, parse_run_id, shutdown_signal};
+use super::{open_engine, parse_json, parse_run_id, shutdown_signal};
 use crate::cli::{SendArgs, TailArgs};
 use crate::output::{emit, event, json};
-use waymark_engine::Engine;
 
 pub async fn send(db: &Path, a: SendArgs) -> anyhow::Result<ExitCode> {
     let payload = parse_json("the event payload", &a.payload)?;
@@ -27,12 +26,11 @@ pub async fn send(db: &Path, a: SendArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn tail(db: &Path, a: TailArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(db).await?;
     let run = match &a.run {
         Some(text) => Some(parse_run_id(text)?),
         None => None,
     };
-    let engine = Engine::new(store, crate::examples::registry());
+    let engine = open_engine(db).await?;
     let after = match (a.after, run) {
         (Some(n), _) => n,
         // A run's stream is short: show it from the start.

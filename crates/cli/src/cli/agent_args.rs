@@ -1,0 +1,207 @@
+//! The agent-side commands: agents, runs of agents, human decisions, MCP servers, memory, demo.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Save the agent described by a spec file (.toml or .json), adding or replacing it
+    Add(AgentAddArgs),
+    /// List saved agents
+    List(JsonFlag),
+    /// Print an agent's spec (TOML, or JSON with --json)
+    Show(AgentShowArgs),
+    /// Write an agent's spec to a file or stdout
+    Export(AgentExportArgs),
+    /// Remove an agent (its past runs keep the spec they started with)
+    Rm(AgentNameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentAddArgs {
+    /// The spec file; its extension (.toml or .json) says how to read it. A scripted model's
+    /// relative `model.script` is taken from this file's folder.
+    pub file: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentShowArgs {
+    pub name: String,
+    /// Print the spec as JSON instead of TOML
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpecFormat {
+    Toml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentExportArgs {
+    pub name: String,
+    /// The file format [default: from the --output extension, else toml]
+    #[arg(long, value_enum)]
+    pub format: Option<SpecFormat>,
+    /// Write to this file instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentNameArgs {
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunAgentArgs {
+    /// The saved agent to run (see `waymark agents list`)
+    pub agent: String,
+    /// What the user says to the agent
+    #[arg(long, value_name = "TEXT")]
+    pub input: String,
+    /// Run the agent in this process until it answers or waits for a person, then print the
+    /// answer and a summary of its steps
+    #[arg(long)]
+    pub wait: bool,
+    /// Print JSON: {"run_id": ...}, or the result with --wait
+    #[arg(long)]
+    pub json: bool,
+    /// A second start with the same key returns the first run instead of starting another
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    pub run: String,
+    /// The waiting call's step: approval/N.I (or tool/N.I, or N.I)
+    pub step: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    pub run: String,
+    /// The waiting call's step: approval/N.I (or tool/N.I, or N.I)
+    pub step: String,
+    /// Why, as the model is told
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    pub run: String,
+    /// The ask_human call's step: tool/N.I (or N.I)
+    pub step: String,
+    /// The answer, as the agent reads it
+    pub text: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Save a server: `mcp add NAME [--env K=V]... [--cwd DIR] -- COMMAND ARGS...` for a local
+    /// process, or `mcp add NAME --url URL [--header K=V]...` for a remote one. Env and header
+    /// values are kept in the secret store, not in the database.
+    Add(McpAddArgs),
+    /// Import servers from a Claude Desktop, Cursor or VS Code config file
+    Import(McpImportArgs),
+    /// List saved servers (secret values masked)
+    List(JsonFlag),
+    /// Remove a server and its secrets
+    Rm(McpNameArgs),
+    /// Connect to a server and list its tools with their safety class
+    Tools(McpToolsArgs),
+    /// Call a tool by hand; the arguments are checked against its input schema first
+    Call(McpCallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpAddArgs {
+    /// The server's name, as agent specs refer to it
+    pub name: String,
+    /// An environment variable for the process (repeatable); the value is a secret
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// The process's working directory
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// A Streamable HTTP server's endpoint, instead of a command
+    #[arg(long, value_name = "URL", conflicts_with_all = ["env", "cwd", "command"])]
+    pub url: Option<String>,
+    /// An HTTP header sent with every request (repeatable); the value is a secret
+    #[arg(long = "header", value_name = "K=V", requires = "url")]
+    pub headers: Vec<String>,
+    /// The command that starts the server, and its arguments, after `--`
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct McpImportArgs {
+    /// claude_desktop_config.json, Cursor's mcp.json, or VS Code's .vscode/mcp.json
+    pub file: PathBuf,
+    /// Save without asking
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct McpNameArgs {
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct McpToolsArgs {
+    pub name: String,
+    /// Print the tool list as JSON, each tool with a `safety` field
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct McpCallArgs {
+    /// The server
+    pub name: String,
+    pub tool: String,
+    /// The arguments as a JSON object, or @FILE
+    #[arg(value_name = "JSON", default_value = "{}")]
+    pub arguments: String,
+    /// Give up (and cancel the call) after this many seconds
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_secs: u64,
+    /// Print the whole result (content blocks, structured content, isError) as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// List an agent's notes
+    List(MemoryListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MemoryListArgs {
+    pub agent: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Approve the demo's email without asking
+    #[arg(long, short)]
+    pub yes: bool,
+}

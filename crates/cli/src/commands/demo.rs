@@ -1,0 +1,304 @@
+//! `waymark demo`: the offline agent demo in this process. A scripted model (no network, no
+//! key) drives the demo-support agent over the demo MCP server (this executable's
+//! `demo-tools`); each step is printed as it happens, and the email waits for an approval.
+
+use std::collections::HashSet;
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde_json::Value;
+use waymark_agent::app::AgentApp;
+use waymark_agent::demo::{install, DEMO_AGENT, DEMO_INPUT};
+use waymark_engine::{Event, EventKind, RunId, StepKind, StepRecord};
+
+use super::follow::{moves, parked, Blocker, Follower, Stop};
+use super::mcp::confirm;
+use super::summary::{blocker_text, db_flag, render, summarize};
+use super::{exit_for, open_app, EXIT_RUN_UNSUCCESSFUL};
+use crate::cli::DemoArgs;
+use crate::output::{duration, emit, short_json};
+
+/// Exit code of a command stopped by Ctrl-C, as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
+
+pub async fn demo(db: &Path, a: DemoArgs) -> anyhow::Result<ExitCode> {
+    let app = open_app(db).await?;
+    let exe = std::env::current_exe().context("cannot find this executable for demo-tools")?;
+    install(&app, &exe)?;
+    let worker = app.engine.start_worker().await?;
+    let outcome = drive(&app, &a).await;
+    worker.shutdown().await;
+    app.hub().shutdown().await;
+    let (id, stop) = outcome?;
+    let flag = db_flag(db);
+    let (blockers, code) = match stop {
+        Stop::Settled(run) => {
+            let stuck = if run.status.is_terminal() {
+                Vec::new()
+            } else {
+                parked(&app.engine, id).await?.unwrap_or_default()
+            };
+            (stuck, exit_for(run.status))
+        }
+        Stop::Blocked(b) => (b, ExitCode::from(EXIT_RUN_UNSUCCESSFUL)),
+        Stop::Interrupted => {
+            eprintln!(
+                "interrupted: run {id} continues when a `waymark worker` runs on this database"
+            );
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+    };
+    let summary = summarize(&app.engine, id, &blockers, &flag).await?;
+    let mut text = format!("\nfinal answer:\n{}", render(&summary));
+    for b in &blockers {
+        text.push_str(&blocker_text(b, &flag));
+    }
+    text.push_str(&format!(
+        "outbox: {}\n\nInspect it again with: waymark {flag}runs show {id}",
+        app.data_dir.join("demo-outbox.jsonl").display()
+    ));
+    emit(&text)?;
+    Ok(code)
+}
+
+/// Starts the run and prints its events until it settles, approving the email on the way.
+async fn drive(app: &AgentApp, a: &DemoArgs) -> anyhow::Result<(RunId, Stop)> {
+    let engine = &app.engine;
+    let after = engine.current_global_seq().await?;
+    let id = app.start_agent(DEMO_AGENT, DEMO_INPUT, None).await?;
+    emit(&format!(
+        "demo: agent {DEMO_AGENT}, run {id}\ninput: {DEMO_INPUT}\n"
+    ))?;
+    let mut follower = Follower::new(engine, id, after);
+    let mut decided: HashSet<(RunId, String)> = HashSet::new();
+    let mut stop = follower.check(engine).await?;
+    loop {
+        match stop.take() {
+            Some(Stop::Blocked(blockers)) => {
+                let fresh: Vec<Blocker> = blockers
+                    .into_iter()
+                    .filter(|b| !decided.contains(&(b.run(), b.key().to_string())))
+                    .collect();
+                if fresh.iter().any(|b| !matches!(b, Blocker::Approval { .. })) {
+                    return Ok((id, Stop::Blocked(fresh)));
+                }
+                for b in fresh {
+                    approve(app, &b, a.yes).await?;
+                    decided.insert((b.run(), b.key().to_string()));
+                }
+            }
+            Some(other) => return Ok((id, other)),
+            None => {}
+        }
+        let Some((e, sub)) = follower.next_event().await? else {
+            return Ok((id, Stop::Interrupted));
+        };
+        if let Some(line) = describe(engine, &e, sub).await? {
+            emit(&line)?;
+        }
+        if moves(&e) {
+            stop = follower.check(engine).await?;
+        }
+    }
+}
+
+/// Asks on a terminal (unless --yes), else approves: the demo must finish unattended.
+async fn approve(app: &AgentApp, b: &Blocker, yes: bool) -> anyhow::Result<()> {
+    let Blocker::Approval {
+        run,
+        key,
+        tool,
+        arguments,
+    } = b
+    else {
+        return Ok(());
+    };
+    let tool = tool.as_deref().unwrap_or("the tool");
+    let args = arguments.clone().unwrap_or(Value::Null);
+    emit(&format!("  {key:<12} {tool} {}", short_json(&args)))?;
+    let (approved, reason) = if yes {
+        emit("  approving (--yes)")?;
+        (true, None)
+    } else if std::io::stdin().is_terminal() {
+        let to = args
+            .get("to")
+            .and_then(Value::as_str)
+            .map(|t| format!(" to {t}"))
+            .unwrap_or_default();
+        let ok = confirm(&format!("Approve {tool}{to}? [y/N] "))?;
+        (ok, (!ok).then_some("declined at the demo's prompt"))
+    } else {
+        emit("  no terminal: approving automatically")?;
+        (true, None)
+    };
+    app.decide(*run, key, approved, reason).await?;
+    let verb = if approved { "approved" } else { "rejected" };
+    emit(&format!("  {key:<12} {verb}"))?;
+    Ok(())
+}
+
+/// One line for the events worth seeing; `None` for the rest (claims, leases, events sent).
+async fn describe(
+    engine: &waymark_engine::Engine,
+    e: &Event,
+    sub: bool,
+) -> anyhow::Result<Option<String>> {
+    let Some(run) = e.run_id else { return Ok(None) };
+    let who = if sub { "  [sub-agent] " } else { "  " };
+    let text = match &e.kind {
+        EventKind::AttemptStarted { key, attempt, .. } => {
+            let key = key.to_string();
+            let step = step(engine, run, &key).await?;
+            let again = if *attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
+            format!("{key:<12} {} started{again}", label(step.as_ref()))
+        }
+        EventKind::AttemptFinished {
+            key,
+            attempt,
+            error: Some(err),
+            retry_at,
+            ..
+        } => {
+            let retry = retry_at
+                .map(|at| format!("; retry in {}", duration(at - e.at)))
+                .unwrap_or_default();
+            format!(
+                "{:<12} attempt {attempt} failed: {}: {}{retry}",
+                key.to_string(),
+                err.kind,
+                err.message
+            )
+        }
+        EventKind::AttemptFinished {
+            key,
+            step_status,
+            error: None,
+            ..
+        } if step_status.is_terminal() => {
+            let key = key.to_string();
+            let step = step(engine, run, &key).await?;
+            let what = step.as_ref().map(outcome).unwrap_or_default();
+            format!("{key:<12} {} {step_status}{what}", label(step.as_ref()))
+        }
+        EventKind::StepWaiting { key, kind, .. } => {
+            let key = key.to_string();
+            match kind {
+                StepKind::Event if key.starts_with("approval/") => {
+                    format!("{key:<12} waits for a person's approval")
+                }
+                StepKind::Event => format!("{key:<12} waits for a person's answer"),
+                StepKind::Child => format!("{key:<12} waits for its sub-agent"),
+                StepKind::Sleep | StepKind::Task => return Ok(None),
+            }
+        }
+        // Tasks were told by their last attempt; approvals by the decision itself.
+        EventKind::StepFinished { key, status, error } => {
+            let key = key.to_string();
+            let step = step(engine, run, &key).await?;
+            let what = match (error, step.as_ref()) {
+                (Some(err), _) => format!("{status}: {}: {}", err.kind, err.message),
+                (None, Some(s)) if s.kind == StepKind::Child => {
+                    let answer = s.output.as_ref().and_then(|o| o.get("answer"));
+                    let answer = answer.and_then(Value::as_str).unwrap_or_default();
+                    format!("sub-agent answered: {}", cut(answer, 120))
+                }
+                (None, Some(s)) if s.kind == StepKind::Task || s.kind == StepKind::Event => {
+                    return Ok(None)
+                }
+                (None, _) => status.to_string(),
+            };
+            format!("{key:<12} {what}")
+        }
+        EventKind::StepNeedsAttention { key, attempt } => format!(
+            "{:<12} attempt {attempt} was interrupted: needs a person",
+            key.to_string()
+        ),
+        EventKind::RunStatusChanged { status, .. } if sub => format!("run {run} is {status}"),
+        _ => return Ok(None),
+    };
+    Ok(Some(format!("{who}{text}")))
+}
+
+async fn step(
+    engine: &waymark_engine::Engine,
+    run: RunId,
+    key: &str,
+) -> anyhow::Result<Option<StepRecord>> {
+    let trace = engine.trace(run).await?;
+    Ok(trace.and_then(|t| {
+        t.steps
+            .into_iter()
+            .map(|s| s.step)
+            .find(|s| s.key.to_string() == key)
+    }))
+}
+
+fn label(step: Option<&StepRecord>) -> String {
+    match step {
+        Some(s) if s.key.to_string().starts_with("llm/") => "model".to_string(),
+        Some(s) => s.name.clone().unwrap_or_else(|| s.kind.to_string()),
+        None => String::new(),
+    }
+}
+
+/// What a finished step produced, briefly: the model's words and the tools it asked for, a
+/// tool's text (errors included: the model reads them).
+fn outcome(s: &StepRecord) -> String {
+    let Some(out) = &s.output else {
+        return String::new();
+    };
+    if s.key.to_string().starts_with("llm/") {
+        let text = out
+            .pointer("/response/text")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let calls: Vec<&str> = out
+            .pointer("/response/tool_calls")
+            .and_then(Value::as_array)
+            .map(|c| {
+                c.iter()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let calls = if calls.is_empty() {
+            String::new()
+        } else {
+            format!(" -> {}", calls.join(", "))
+        };
+        return format!(": \"{}\"{calls}", cut(text, 100));
+    }
+    if let Some(tools) = out.get("tools").and_then(Value::as_array) {
+        let names: Vec<&str> = tools
+            .iter()
+            .filter_map(|t| t.get("name").and_then(Value::as_str))
+            .collect();
+        return format!(": {}", names.join(", "));
+    }
+    match (
+        out.get("content").and_then(Value::as_str),
+        out.get("is_error"),
+    ) {
+        (Some(text), Some(Value::Bool(true))) => {
+            format!(" (tool error for the model: {})", cut(text, 160))
+        }
+        (Some(text), _) => format!(": {}", cut(text, 120)),
+        (None, _) if out.is_null() => String::new(),
+        (None, _) => format!(": {}", short_json(out)),
+    }
+}
+
+fn cut(text: &str, max: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max {
+        return text;
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}…")
+}

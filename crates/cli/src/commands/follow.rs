@@ -1,0 +1,259 @@
+//! Following an agent run and its sub-agent runs until it settles or can only go on once a
+//! person decides: an approval, an answer, or a step that needs attention.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+
+use anyhow::anyhow;
+use serde_json::Value;
+use waymark_engine::{
+    Engine, Event, EventKind, RunId, RunRecord, RunStatus, StepKind, StepStatus, StepTrace,
+    Subscription,
+};
+
+use super::shutdown_signal;
+
+/// What a person must do for a run to go on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Blocker {
+    /// `approval/N.I` waits for `waymark approve` or `reject`.
+    Approval {
+        run: RunId,
+        key: String,
+        tool: Option<String>,
+        arguments: Option<Value>,
+    },
+    /// `tool/N.I` (ask_human) waits for `waymark answer`.
+    Answer {
+        run: RunId,
+        key: String,
+        question: Option<Value>,
+    },
+    /// An at_most_once step was interrupted: `waymark runs resolve`.
+    Attention { run: RunId, key: String },
+}
+
+impl Blocker {
+    pub fn run(&self) -> RunId {
+        match self {
+            Blocker::Approval { run, .. }
+            | Blocker::Answer { run, .. }
+            | Blocker::Attention { run, .. } => *run,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        match self {
+            Blocker::Approval { key, .. }
+            | Blocker::Answer { key, .. }
+            | Blocker::Attention { key, .. } => key,
+        }
+    }
+}
+
+pub enum Stop {
+    /// Finished, or needs attention itself.
+    Settled(Box<RunRecord>),
+    /// Nothing moves until a person acts on one of these.
+    Blocked(Vec<Blocker>),
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+/// Events of a run and of the runs it starts, in commit order.
+pub struct Follower {
+    root: RunId,
+    family: HashSet<RunId>,
+    sub: Subscription,
+}
+
+impl Follower {
+    /// Subscribe before the run starts (`after` = the global sequence then), so nothing is
+    /// missed; or after it started, with `after` = 0 … any earlier sequence works.
+    pub fn new(engine: &Engine, root: RunId, after_global_seq: i64) -> Self {
+        Follower {
+            root,
+            family: HashSet::from([root]),
+            sub: engine.subscribe_all(after_global_seq),
+        }
+    }
+
+    /// The next stop, handing each event of the family to `on_event` (with whether it is a
+    /// sub-agent's) on the way.
+    pub async fn next_stop(
+        &mut self,
+        engine: &Engine,
+        mut on_event: impl FnMut(&Event, bool),
+    ) -> anyhow::Result<Stop> {
+        // The run may have settled before the first event arrives (an idempotent start).
+        if let Some(stop) = self.check(engine).await? {
+            return Ok(stop);
+        }
+        loop {
+            let Some((e, sub)) = self.next_event().await? else {
+                return Ok(Stop::Interrupted);
+            };
+            on_event(&e, sub);
+            if moves(&e) {
+                if let Some(stop) = self.check(engine).await? {
+                    return Ok(stop);
+                }
+            }
+        }
+    }
+
+    /// The family's next event and whether a sub-agent's run sent it; `None` on Ctrl-C.
+    pub async fn next_event(&mut self) -> anyhow::Result<Option<(Event, bool)>> {
+        loop {
+            let e = tokio::select! {
+                e = self.sub.next() => e?,
+                _ = shutdown_signal() => return Ok(None),
+            };
+            let Some(run) = e.run_id else { continue };
+            if let EventKind::RunCreated {
+                parent_run_id: Some(parent),
+                ..
+            } = &e.kind
+            {
+                if self.family.contains(parent) {
+                    self.family.insert(run);
+                }
+            }
+            if self.family.contains(&run) {
+                return Ok(Some((e, run != self.root)));
+            }
+        }
+    }
+
+    /// Where the run is now: settled, blocked on people, or (`None`) still moving.
+    pub async fn check(&self, engine: &Engine) -> anyhow::Result<Option<Stop>> {
+        let run = engine
+            .run(self.root)
+            .await?
+            .ok_or_else(|| anyhow!("run {} not found", self.root))?;
+        if run.status.is_terminal() || run.status == RunStatus::NeedsAttention {
+            return Ok(Some(Stop::Settled(Box::new(run))));
+        }
+        if run.status != RunStatus::Waiting {
+            return Ok(None);
+        }
+        Ok(parked(engine, self.root).await?.map(Stop::Blocked))
+    }
+}
+
+/// Recursion over sub-agent runs needs a boxed future.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Events after which the run may have settled or parked.
+pub fn moves(e: &Event) -> bool {
+    matches!(
+        e.kind,
+        EventKind::RunStatusChanged { .. }
+            | EventKind::StepWaiting { .. }
+            | EventKind::StepNeedsAttention { .. }
+    )
+}
+
+/// The people-blockers of a waiting run, when nothing else is in flight in it or in its
+/// sub-agents (a timer, a retry, a running step all mean it still moves by itself).
+pub fn parked(engine: &Engine, id: RunId) -> BoxFuture<'_, anyhow::Result<Option<Vec<Blocker>>>> {
+    Box::pin(async move {
+        let Some(trace) = engine.trace(id).await? else {
+            return Ok(None);
+        };
+        let mut blockers = Vec::new();
+        for s in &trace.steps {
+            let st = &s.step;
+            if st.status.is_terminal() {
+                continue;
+            }
+            let key = st.key.to_string();
+            match (st.kind, st.status) {
+                (_, StepStatus::NeedsAttention) => {
+                    blockers.push(Blocker::Attention { run: id, key });
+                }
+                (StepKind::Event, StepStatus::Waiting) => {
+                    match human_wait(&trace.steps, id, &key) {
+                        Some(b) => blockers.push(b),
+                        None => return Ok(None),
+                    }
+                }
+                (StepKind::Child, StepStatus::Waiting) => {
+                    let Some(child) = child_of(s) else {
+                        return Ok(None);
+                    };
+                    let Some(record) = engine.run(child).await? else {
+                        return Ok(None);
+                    };
+                    match record.status {
+                        RunStatus::NeedsAttention => {
+                            for c in attention_steps(engine, child).await? {
+                                blockers.push(Blocker::Attention { run: child, key: c });
+                            }
+                        }
+                        RunStatus::Waiting => match parked(engine, child).await? {
+                            Some(b) => blockers.extend(b),
+                            None => return Ok(None),
+                        },
+                        _ => return Ok(None),
+                    }
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok((!blockers.is_empty()).then_some(blockers))
+    })
+}
+
+async fn attention_steps(engine: &Engine, id: RunId) -> anyhow::Result<Vec<String>> {
+    let trace = engine.trace(id).await?;
+    Ok(trace
+        .map(|t| {
+            t.steps
+                .iter()
+                .filter(|s| s.step.status == StepStatus::NeedsAttention)
+                .map(|s| s.step.key.to_string())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn child_of(s: &StepTrace) -> Option<RunId> {
+    let text = s.step.meta.get("child_run_id")?.as_str()?;
+    RunId::parse(text).ok()
+}
+
+/// An agent loop's event wait: `approval/N.I` before a gated call, `tool/N.I` for ask_human.
+fn human_wait(steps: &[StepTrace], run: RunId, key: &str) -> Option<Blocker> {
+    if let Some(n) = key.strip_prefix("approval/") {
+        let call = model_call(steps, n);
+        return Some(Blocker::Approval {
+            run,
+            key: key.to_string(),
+            tool: call
+                .and_then(|c| c.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            arguments: call.and_then(|c| c.get("arguments")).cloned(),
+        });
+    }
+    let n = key.strip_prefix("tool/")?;
+    Some(Blocker::Answer {
+        run,
+        key: key.to_string(),
+        question: model_call(steps, n)
+            .and_then(|c| c.get("arguments"))
+            .cloned(),
+    })
+}
+
+/// The tool call `N.I` as the model asked for it, from the output of step `llm/N`.
+pub fn model_call<'a>(steps: &'a [StepTrace], n_i: &str) -> Option<&'a Value> {
+    let (n, i) = n_i.split_once('.')?;
+    let i: usize = i.parse().ok()?;
+    let llm = format!("llm/{n}");
+    let step = steps.iter().find(|s| s.step.key.to_string() == llm)?;
+    let calls = step.step.output.as_ref()?.pointer("/response/tool_calls")?;
+    calls.as_array()?.get(i.checked_sub(1)?)
+}

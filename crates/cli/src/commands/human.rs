@@ -1,0 +1,148 @@
+//! `waymark approve | reject | answer`: a person's decision for a run that waits for one.
+//! The step is checked against the journal first, so a typo is an error instead of an event
+//! that nothing ever consumes.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail};
+use waymark_agent::app::AgentApp;
+use waymark_engine::{RunId, StepKind, StepStatus, StepTrace};
+
+use super::follow::model_call;
+use super::{open_app, parse_run_id};
+use crate::cli::{AnswerArgs, ApproveArgs, RejectArgs};
+use crate::output::{emit, short_json};
+
+pub async fn approve(db: &Path, a: ApproveArgs) -> anyhow::Result<ExitCode> {
+    decide(db, &a.run, &a.step, true, None).await
+}
+
+pub async fn reject(db: &Path, a: RejectArgs) -> anyhow::Result<ExitCode> {
+    decide(db, &a.run, &a.step, false, a.reason.as_deref()).await
+}
+
+async fn decide(
+    db: &Path,
+    run: &str,
+    step: &str,
+    approved: bool,
+    reason: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let id = parse_run_id(run)?;
+    let n = call_number(step, &["approval/", "tool/"], "approval/N.I")?;
+    let app = open_app(db).await?;
+    let key = format!("approval/{n}");
+    let steps = waiting_step(&app, id, &key, "approval").await?;
+    app.decide(id, &key, approved, reason).await?;
+    let tool = model_call(&steps, n)
+        .and_then(|c| c.get("name"))
+        .and_then(|v| v.as_str())
+        .map(|t| format!(" ({t})"))
+        .unwrap_or_default();
+    let verb = if approved { "approved" } else { "rejected" };
+    emit(&format!(
+        "{verb} {key}{tool} of run {id}; a worker on this database continues the run"
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn answer(db: &Path, a: AnswerArgs) -> anyhow::Result<ExitCode> {
+    let id = parse_run_id(&a.run)?;
+    let n = call_number(&a.step, &["tool/"], "tool/N.I")?;
+    let app = open_app(db).await?;
+    let key = format!("tool/{n}");
+    waiting_step(&app, id, &key, "an answer").await?;
+    app.answer(id, &key, &a.text).await?;
+    emit(&format!(
+        "answered {key} of run {id}; a worker on this database continues the run"
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `N.I` from `N.I` or any of `prefixes` + `N.I`.
+fn call_number<'a>(step: &'a str, prefixes: &[&str], expected: &str) -> anyhow::Result<&'a str> {
+    let step = step.trim();
+    let n = prefixes
+        .iter()
+        .find_map(|p| step.strip_prefix(p))
+        .unwrap_or(step);
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    match n.split_once('.') {
+        Some((a, b)) if digits(a) && digits(b) => Ok(n),
+        _ => bail!(
+            "\"{step}\" is not a tool call's step: expected {expected} (as `waymark run --wait` or `waymark runs show` lists it)"
+        ),
+    }
+}
+
+/// The run's steps, once `key` is known to wait for a person's event there.
+async fn waiting_step(
+    app: &AgentApp,
+    id: RunId,
+    key: &str,
+    what: &str,
+) -> anyhow::Result<Vec<StepTrace>> {
+    let trace = app
+        .engine
+        .trace(id)
+        .await?
+        .ok_or_else(|| anyhow!("run {id} not found"))?;
+    if trace.run.status.is_terminal() {
+        bail!(
+            "run {id} has already ended ({}); nothing in it waits for {what}",
+            trace.run.status
+        );
+    }
+    let found = trace.steps.iter().find(|s| s.step.key.to_string() == key);
+    match found {
+        Some(s) if s.step.kind == StepKind::Event && s.step.status == StepStatus::Waiting => {
+            Ok(trace.steps)
+        }
+        Some(s) if s.step.status.is_terminal() => bail!(
+            "step {key} of run {id} is already settled ({}{})",
+            s.step.status,
+            s.step
+                .output
+                .as_ref()
+                .map(|o| format!(": {}", short_json(o)))
+                .unwrap_or_default()
+        ),
+        _ => {
+            let waiting: Vec<String> = trace
+                .steps
+                .iter()
+                .filter(|s| s.step.kind == StepKind::Event && s.step.status == StepStatus::Waiting)
+                .map(|s| s.step.key.to_string())
+                .collect();
+            let now = if waiting.is_empty() {
+                "no step of it waits for a person now".to_string()
+            } else {
+                format!("waiting now: {}", waiting.join(", "))
+            };
+            bail!("step {key} of run {id} does not wait for {what}; {now}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_numbers_in_every_spelling() {
+        let p = ["approval/", "tool/"];
+        assert_eq!(call_number("approval/4.1", &p, "x").ok(), Some("4.1"));
+        assert_eq!(call_number("tool/4.12", &p, "x").ok(), Some("4.12"));
+        assert_eq!(call_number("3.2", &p, "x").ok(), Some("3.2"));
+        for bad in ["llm/3", "approval/4", "4.", ".1", "tool/a.1", ""] {
+            let e = call_number(bad, &p, "approval/N.I")
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains("approval/N.I")),
+                "{bad}: {e:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! `waymark run AGENT --input TEXT [--wait]`: start a run of a saved agent, optionally execute
+//! it here until it answers or waits for a person.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use waymark_engine::RunStatus;
+
+use super::follow::{parked, Follower, Stop};
+use super::summary::{blocker_text, db_flag, render, summarize};
+use super::{exit_for, open_app, EXIT_RUN_UNSUCCESSFUL};
+use crate::cli::RunAgentArgs;
+use crate::output::{emit, json};
+
+/// Exit code of a command stopped by Ctrl-C, as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
+
+pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
+    let app = open_app(db).await?;
+    if !a.wait {
+        let id = app
+            .start_agent(&a.agent, &a.input, a.idempotency_key)
+            .await?;
+        if a.json {
+            emit(&json(&json!({ "run_id": id }))?)?;
+        } else {
+            emit(&id.to_string())?;
+            if std::io::stderr().is_terminal() {
+                eprintln!("queued: a `waymark worker` on this database runs it");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The worker must exist before the start, so the new run is leased to it directly.
+    let worker = app.engine.start_worker().await?;
+    let outcome = async {
+        let after = app.engine.current_global_seq().await?;
+        let id = app
+            .start_agent(&a.agent, &a.input, a.idempotency_key)
+            .await?;
+        let mut follower = Follower::new(&app.engine, id, after);
+        let stop = follower.next_stop(&app.engine, |_, _| {}).await?;
+        anyhow::Ok((id, stop))
+    }
+    .await;
+    worker.shutdown().await;
+    app.hub().shutdown().await;
+    let (id, stop) = outcome?;
+    let flag = db_flag(db);
+    let (blockers, code) = match stop {
+        Stop::Settled(run) if run.status == RunStatus::NeedsAttention => {
+            let stuck = parked(&app.engine, id).await?.unwrap_or_default();
+            (stuck, exit_for(run.status))
+        }
+        Stop::Settled(run) => (Vec::new(), exit_for(run.status)),
+        Stop::Blocked(b) => (b, ExitCode::from(EXIT_RUN_UNSUCCESSFUL)),
+        Stop::Interrupted => {
+            eprintln!(
+                "interrupted: run {id} continues when a `waymark worker` runs on this database"
+            );
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+    };
+    let summary = summarize(&app.engine, id, &blockers, &flag).await?;
+    if a.json {
+        emit(&json(&summary)?)?;
+    } else {
+        let mut text = render(&summary);
+        if !blockers.is_empty() {
+            text.push_str("\nThe run needs a person:\n");
+            for b in &blockers {
+                text.push_str(&blocker_text(b, &flag));
+            }
+            text.push_str(&format!(
+                "then `waymark {flag}worker` continues it (or `waymark {flag}runs show {id}` to look)\n"
+            ));
+        }
+        emit(&text)?;
+    }
+    Ok(code)
+}
