@@ -156,6 +156,27 @@ async fn a_tool_error_is_an_answer_not_a_failure() {
 }
 
 #[tokio::test]
+async fn a_json_rpc_error_keeps_its_code_and_message() {
+    let demo = Demo::start(Some(r#"{"lookup_order": {"error_next": 1}}"#));
+    let err = demo
+        .call("lookup_order", json!({"order_id": "A-1001"}))
+        .await
+        .unwrap_err();
+    let McpError::Rpc { code, message, .. } = &err else {
+        panic!("expected Rpc, got {err:?}");
+    };
+    assert_eq!(*code, -32603);
+    assert!(message.contains("error_next"), "{message}");
+    assert_eq!(err.to_step_error().kind, "mcp_rpc_error");
+    // The connection is unharmed.
+    let out = demo
+        .call("lookup_order", json!({"order_id": "A-1001"}))
+        .await
+        .expect("the next call");
+    assert!(!out.is_error);
+}
+
+#[tokio::test]
 async fn a_timeout_cancels_the_call_on_the_wire() {
     let demo = Demo::start(Some(r#"{"lookup_order": {"hang": true}}"#));
     let call = demo.hub.call_tool(
