@@ -101,10 +101,10 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
         output.usage.input_tokens += response.usage.input_tokens;
         output.usage.output_tokens += response.usage.output_tokens;
         output.cost_usd = usage.cost_usd;
-        convo.messages.push(ChatMessage::assistant(
-            response.text.clone(),
-            response.tool_calls.clone(),
-        ));
+        convo.push(
+            ChatMessage::assistant(response.text.clone(), response.tool_calls.clone()),
+            convo.last_key.clone(),
+        );
         if response.tool_calls.is_empty() {
             output.answer = response.text;
             return serde_json::to_value(&output)
@@ -124,7 +124,8 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
         let results = ctx.join(calls).await;
         output.tool_calls += results.len() as u32;
         for r in results {
-            convo.messages.push(ChatMessage::Tool(r?));
+            let (result, source) = r?;
+            convo.push(ChatMessage::Tool(result), source);
         }
     }
     Err(StepError::fatal("limit_reached", "too many model calls").into())

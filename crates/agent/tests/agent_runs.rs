@@ -454,6 +454,7 @@ async fn ask_human_and_approval_survive_a_restart() {
             .get(&("helper".into(), "city".into())),
         Some(&"Paris".to_string())
     );
+    assert_inputs_rebuild(&h.trace(run).await, &server, "openai");
 }
 
 #[tokio::test]
@@ -488,6 +489,7 @@ async fn a_rejected_call_is_not_made_and_the_model_is_told_why() {
     assert!(h.directory.memory.lock().unwrap().is_empty());
     let second = &server.requests()[1].body;
     assert!(second.to_string().contains("not today"));
+    assert_inputs_rebuild(&h.trace(run).await, &server, "openai");
 }
 
 #[tokio::test]
@@ -556,4 +558,6 @@ async fn a_sub_agent_runs_as_a_child_and_survives_a_restart() {
     assert!(sub.to_string().contains("The shop is in Lyon."), "{sub}");
     let child_rec = h.settled(child_run).await;
     assert_eq!(child_rec.parent_run_id, Some(run));
+    assert_inputs_rebuild(&trace, &server, "openai");
+    assert_inputs_rebuild(&h.trace(child_run).await, &server, "openai");
 }

@@ -35,11 +35,26 @@ pub struct ModelStepInput {
     /// The previous model call, whose messages this call's begin with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
-    /// Messages after the base's.
-    pub append: Vec<ChatMessage>,
+    /// Messages after the base's: each one written out, or named by the step whose output
+    /// it is (the previous answer, a tool's result), so no content is stored twice.
+    pub append: Vec<Appended>,
     /// Old tool results were shortened to fit the context window (see [`compact`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub compacted: bool,
+}
+
+/// One appended message of a model step's input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Appended {
+    /// The assistant message of model step `from_step`'s answer, or the result of tool step
+    /// `from_step` for the call `tool_call_id`.
+    FromStep {
+        from_step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tool_call_id: Option<String>,
+    },
+    Message(ChatMessage),
 }
 
 /// A model step's journaled output: the answer, with usage and cost for the trace and limits.
@@ -55,6 +70,8 @@ pub struct ModelStepOutput {
 /// The conversation as the loop holds it between calls.
 pub(crate) struct Conversation {
     pub messages: Vec<ChatMessage>,
+    /// For each message, the step whose output holds it exactly, if one does.
+    sources: Vec<Option<String>>,
     /// How many of `messages` the last call's input already covers.
     pub sent: usize,
     pub last_key: Option<String>,
@@ -67,19 +84,41 @@ impl Conversation {
                 ChatMessage::system(spec.instructions.clone()),
                 ChatMessage::user(input),
             ],
+            sources: vec![None, None],
             sent: 0,
             last_key: None,
         }
     }
 
+    /// Appends `message`; `source` names the step whose output it is verbatim.
+    pub fn push(&mut self, message: ChatMessage, source: Option<String>) {
+        self.messages.push(message);
+        self.sources.push(source);
+    }
+
     fn step_input(&self, spec: &AgentSpec, compacted: bool) -> ModelStepInput {
+        let append = self.messages[self.sent..]
+            .iter()
+            .zip(&self.sources[self.sent..])
+            .map(|(m, source)| match (source, m) {
+                (Some(step), ChatMessage::Tool(r)) => Appended::FromStep {
+                    from_step: step.clone(),
+                    tool_call_id: Some(r.tool_call_id.clone()),
+                },
+                (Some(step), _) => Appended::FromStep {
+                    from_step: step.clone(),
+                    tool_call_id: None,
+                },
+                (None, m) => Appended::Message(m.clone()),
+            })
+            .collect();
         ModelStepInput {
             model: spec.model.model.clone(),
             max_tokens: spec.model.max_tokens,
             temperature: spec.model.temperature,
             tools_step: self.last_key.is_none().then(|| TOOLS_STEP.to_string()),
             base: self.last_key.clone(),
-            append: self.messages[self.sent..].to_vec(),
+            append,
             compacted,
         }
     }
@@ -242,7 +281,15 @@ pub fn rebuild_request(
     };
     let mut messages = Vec::new();
     for input in &chain {
-        messages.extend(input.append.iter().cloned());
+        for a in &input.append {
+            messages.push(match a {
+                Appended::Message(m) => m.clone(),
+                Appended::FromStep {
+                    from_step,
+                    tool_call_id,
+                } => message_from_step(outputs, from_step, tool_call_id.as_deref())?,
+            });
+        }
         if input.compacted {
             compact(&mut messages);
         }
@@ -255,4 +302,39 @@ pub fn rebuild_request(
         max_tokens: last.max_tokens,
         temperature: last.temperature,
     })
+}
+
+/// The message a step's output stands for: a model step's answer, or a tool step's result.
+fn message_from_step(
+    outputs: &HashMap<String, Value>,
+    key: &str,
+    tool_call_id: Option<&str>,
+) -> Result<ChatMessage, String> {
+    let output = outputs
+        .get(key)
+        .ok_or_else(|| format!("the journal has no output for {key}"))?;
+    let Some(call_id) = tool_call_id else {
+        let out: ModelStepOutput = serde_json::from_value(output.clone())
+            .map_err(|e| format!("{key} is not a model answer: {e}"))?;
+        return Ok(ChatMessage::assistant(
+            out.response.text,
+            out.response.tool_calls,
+        ));
+    };
+    // A sub-agent's step holds its run's output; any other tool step its result.
+    let (content, is_error) = match output.get("answer").and_then(Value::as_str) {
+        Some(answer) => (answer.to_string(), false),
+        None => (
+            output
+                .get("content")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{key} has no tool result"))?
+                .to_string(),
+            output
+                .get("is_error")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        ),
+    };
+    Ok(ChatMessage::tool_result(call_id, content, is_error))
 }

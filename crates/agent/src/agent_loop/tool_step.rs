@@ -56,9 +56,9 @@ pub fn default_tool_retry() -> RetryPolicy {
     }
 }
 
-/// Runs call `i` of model call `n`; returns the result for the model. A step that fails for
-/// good becomes an error result the model reads, except a spent repair budget, which ends
-/// the run.
+/// Runs call `i` of model call `n`; returns the result for the model, and the step whose
+/// output it is verbatim (if one is). A step that fails for good becomes an error result the
+/// model reads, except a spent repair budget, which ends the run.
 pub(crate) async fn run_tool_call(
     rt: &AgentRuntime,
     ctx: &RunContext,
@@ -67,12 +67,14 @@ pub(crate) async fn run_tool_call(
     call: &ToolCall,
     key: String,
     repairs: &std::sync::Mutex<RepairBudget>,
-) -> Result<ToolResult, RunError> {
+) -> Result<(ToolResult, Option<String>), RunError> {
     let result = |out: ToolStepOutput| ToolResult {
         tool_call_id: call.id.clone(),
         content: out.content,
         is_error: out.is_error,
     };
+    let from = |out: ToolStepOutput, key: &str| (result(out), Some(key.to_string()));
+    let inline = |out: ToolStepOutput| (result(out), None);
     let Some(tool) = tools.get(&call.name) else {
         let message = format!(
             "there is no tool named \"{}\"; the tools are: {}",
@@ -80,7 +82,7 @@ pub(crate) async fn run_tool_call(
             tools.names().join(", ")
         );
         let out = recorded_answer(ctx, &key, &call.name, ToolStepOutput::error(message)).await?;
-        return Ok(result(out));
+        return Ok(from(out, &key));
     };
     // The check is pure, so replaying it gives the same verdict; the repair is journaled as
     // its own step so the trace shows each one.
@@ -103,11 +105,11 @@ pub(crate) async fn run_tool_call(
                         async move { Err(e) }
                     })
                     .await
-                    .map(result);
+                    .map(|out| from(out, &key));
             }
         };
         let out = recorded_answer(ctx, &key, &call.name, out).await?;
-        return Ok(result(out));
+        return Ok(from(out, &key));
     }
     if tool.needs_approval {
         let matcher = json!({ "run": ctx.run_id(), "step": key });
@@ -117,7 +119,7 @@ pub(crate) async fn run_tool_call(
             .await?;
         match decision {
             None => {
-                return Ok(result(ToolStepOutput::error(
+                return Ok(inline(ToolStepOutput::error(
                     "nobody approved this call in time; it was not made",
                 )))
             }
@@ -128,24 +130,33 @@ pub(crate) async fn run_tool_call(
                     .filter(|r| !r.is_empty())
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default();
-                return Ok(result(ToolStepOutput::error(format!(
+                return Ok(inline(ToolStepOutput::error(format!(
                     "a person rejected this call{reason}; it was not made"
                 ))));
             }
             Some(_) => {}
         }
     }
-    let out = match &tool.source {
+    Ok(match &tool.source {
         ToolSource::Mcp {
             server, tool: name, ..
-        } => match mcp_step(rt, ctx, spec, tool, server, name, call, key).await {
-            Ok(out) => out,
-            Err(RunError::Step(e)) => {
-                ToolStepOutput::error(format!("the tool failed: {}", e.message))
-            }
+        } => match mcp_step(rt, ctx, spec, tool, server, name, call, key.clone()).await {
+            Ok(out) => from(out, &key),
+            Err(RunError::Step(e)) => inline(ToolStepOutput::error(format!(
+                "the tool failed: {}",
+                e.message
+            ))),
             Err(other) => return Err(other),
         },
-        ToolSource::Builtin { builtin } => builtin_step(rt, ctx, spec, *builtin, call, key).await?,
+        ToolSource::Builtin { builtin } => {
+            let out = builtin_step(rt, ctx, spec, *builtin, call, key.clone()).await?;
+            // A person's answer is the wait's payload, not its output verbatim.
+            if *builtin == BuiltinTool::AskHuman {
+                inline(out)
+            } else {
+                from(out, &key)
+            }
+        }
         ToolSource::Agent {
             spec: child,
             script,
@@ -163,28 +174,30 @@ pub(crate) async fn run_tool_call(
             };
             let value = serde_json::to_value(&child_input)
                 .map_err(|e| StepError::fatal("serialization", e.to_string()))?;
-            match ctx.child(key, AGENT_FUNCTION, value).await {
+            match ctx.child(key.clone(), AGENT_FUNCTION, value).await {
                 Ok(v) => match serde_json::from_value::<AgentRunOutput>(v.clone()) {
-                    Ok(o) => ToolStepOutput {
-                        content: o.answer,
-                        is_error: false,
-                        raw: None,
-                    },
-                    Err(_) => ToolStepOutput {
+                    Ok(o) => from(
+                        ToolStepOutput {
+                            content: o.answer,
+                            is_error: false,
+                            raw: None,
+                        },
+                        &key,
+                    ),
+                    Err(_) => inline(ToolStepOutput {
                         content: v.to_string(),
                         is_error: false,
                         raw: None,
-                    },
+                    }),
                 },
-                Err(RunError::Step(e)) => ToolStepOutput::error(format!(
+                Err(RunError::Step(e)) => inline(ToolStepOutput::error(format!(
                     "the sub-agent {} failed: {}",
                     child.name, e.message
-                )),
+                ))),
                 Err(other) => return Err(other),
             }
         }
-    };
-    Ok(result(out))
+    })
 }
 
 fn check_arguments(
