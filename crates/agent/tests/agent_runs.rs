@@ -561,3 +561,45 @@ async fn a_sub_agent_runs_as_a_child_and_survives_a_restart() {
     assert_inputs_rebuild(&trace, &server, "openai");
     assert_inputs_rebuild(&h.trace(child_run).await, &server, "openai");
 }
+
+#[tokio::test]
+async fn a_streaming_answer_is_visible_live_as_the_steps_progress() {
+    set_key();
+    let chunk = |delta: Value, finish: Value| {
+        let c = json!({"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        (None, c.to_string())
+    };
+    let words = ["The ", "answer ", "is ", "being ", "written ", "slowly."];
+    let mut events: Vec<(Option<&str>, String)> = words
+        .iter()
+        .map(|w| chunk(json!({"content": w}), Value::Null))
+        .collect();
+    events.push(chunk(json!({}), json!("stop")));
+    events.push((None, "[DONE]".to_string()));
+    let mut reply = Reply::sse(&events);
+    // Slow enough that the loop reports the partial text before the answer is complete.
+    reply.gap = Duration::from_millis(80);
+    let server = serve_with(Arc::new(move |_: &Received, _| reply.clone())).await;
+    let h = AgentHarness::new().await;
+    let run = h.start(&spec("openai", &server.base_url, ""), "hi").await;
+    let partial = h
+        .until(
+            run,
+            |e| matches!(&e.kind, EventKind::StepProgress { key, .. } if key.as_str() == "llm/1"),
+        )
+        .await;
+    let EventKind::StepProgress { progress, .. } = partial.kind else {
+        unreachable!()
+    };
+    let text = progress["partial"]
+        .as_str()
+        .expect("partial text")
+        .to_string();
+    assert!(
+        text.starts_with("The ") && text.len() < words.concat().len(),
+        "{text}"
+    );
+    let rec = h.settled(run).await;
+    assert_eq!(output(&rec).answer, words.concat());
+}
