@@ -127,7 +127,9 @@ async fn approve(app: &AgentApp, b: &Blocker, yes: bool) -> anyhow::Result<()> {
             .and_then(Value::as_str)
             .map(|t| format!(" to {t}"))
             .unwrap_or_default();
-        let ok = confirm(&format!("Approve {tool}{to}? [y/N] "))?;
+        let question = format!("Approve {tool}{to}? [y/N] ");
+        // Reading the terminal blocks: let the worker's tasks move to other threads meanwhile.
+        let ok = tokio::task::block_in_place(|| confirm(&question))?;
         (ok, (!ok).then_some("declined at the demo's prompt"))
     } else {
         emit("  no terminal: approving automatically")?;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use waymark_engine::{Engine, RunId, RunTrace, StepError, StepTrace};
 
-use super::follow::Blocker;
+use super::follow::{model_call, Blocker};
 use crate::output::{short_json, table};
 
 #[derive(Debug, Default, Serialize)]
@@ -72,7 +72,7 @@ pub async fn summarize(
         .iter()
         .map(|s| StepLine {
             key: s.step.key.to_string(),
-            name: s.step.name.clone(),
+            name: s.step.name.clone().or_else(|| call_name(&trace.steps, s)),
             kind: s.step.kind.to_string(),
             status: s.step.status.to_string(),
             attempts: s.step.attempts,
@@ -94,6 +94,21 @@ pub async fn summarize(
         usage,
         sub_agent_runs,
         waiting: blockers.iter().map(|b| blocker_json(b, db_flag)).collect(),
+    })
+}
+
+/// Approvals and sub-agent calls have no name of their own: the model's call names them.
+fn call_name(steps: &[StepTrace], s: &StepTrace) -> Option<String> {
+    let key = s.step.key.to_string();
+    let (approval, n) = match key.strip_prefix("approval/") {
+        Some(n) => (true, n),
+        None => (false, key.strip_prefix("tool/")?),
+    };
+    let name = model_call(steps, n)?.get("name")?.as_str()?;
+    Some(if approval {
+        format!("approve {name}")
+    } else {
+        name.to_string()
     })
 }
 
