@@ -376,7 +376,7 @@ fn mcp_tools_and_calls_on_the_demo_server_check_arguments_first() {
         Some(2),
         "the injected fault is an isError result: {r:?}"
     );
-    // A new process starts the server afresh, with its fault again: two calls in one file.
+    // Each `mcp call` starts the server afresh, so the fault applies again; arguments from @FILE.
     let args_file = h.path("args.json");
     std::fs::write(&args_file, args).expect("args");
     let r = h.run(&[
@@ -499,4 +499,88 @@ fn a_run_stops_at_its_approval_and_decisions_check_the_step() {
     assert_eq!(r.json()["status"], "succeeded");
     let e = h.fails(&["approve", &run, "approval/4.1"]);
     assert!(e.contains("already ended"), "{e}");
+}
+
+/// Writes a scripted agent `name` with the given tools (TOML) and model turns (JSON) and adds it.
+fn add_scripted(h: &Home, name: &str, tools_toml: &str, turns: &str) {
+    let script = h.path(&format!("{name}.script.json"));
+    std::fs::write(&script, format!(r#"{{"turns": {turns}}}"#)).expect("script");
+    let spec = h.path(&format!("{name}.toml"));
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"{name}\"\ninstructions = \"Help.\"\n\n[model]\nprovider = \"scripted\"\n\
+             script = \"{name}.script.json\"\n\n{tools_toml}"
+        ),
+    )
+    .expect("spec");
+    h.ok(&["agents", "add", s(&spec)]);
+}
+
+#[test]
+fn an_agent_remembers_asks_a_person_and_goes_on_with_the_answer() {
+    let h = Home::new();
+    add_scripted(
+        &h,
+        "asker",
+        "[[tools]]\nkind = \"builtin\"\nname = \"remember\"\n\n\
+         [[tools]]\nkind = \"builtin\"\nname = \"ask_human\"\n",
+        r#"[
+            {"text": "", "tool_calls": [{"id": "c1", "name": "remember", "arguments": {"key": "colour", "value": "likes blue"}}]},
+            {"text": "", "tool_calls": [{"id": "c2", "name": "ask_human", "arguments": {"question": "Which size?"}}]},
+            {"text": "Size noted."}
+        ]"#,
+    );
+    let r = h.run(&["run", "asker", "--input", "hi", "--wait"]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("step tool/2.1 asks a person: Which size?"),
+        "{r:?}"
+    );
+    let run = r
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("waymark answer "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no answer command in:\n{r:?}"))
+        .to_string();
+
+    let memory = h.ok(&["memory", "list", "asker", "--json"]).json();
+    assert_eq!(memory[0]["key"], "colour", "{memory}");
+    assert_eq!(memory[0]["value"], "likes blue");
+    assert!(h
+        .ok(&["memory", "list", "asker"])
+        .stdout
+        .contains("likes blue"));
+
+    let e = h.fails(&["approve", &run, "2.1"]);
+    assert!(
+        e.contains("does not wait for approval") && e.contains("tool/2.1"),
+        "{e}"
+    );
+    let r = h.ok(&["answer", &run, "tool/2.1", "Large"]);
+    assert!(r.stdout.contains("answered tool/2.1"), "{r:?}");
+
+    let worker = h
+        .command(&["worker"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn worker");
+    let _worker = Killed(worker);
+    let r = h.run(&["runs", "wait", &run, "--timeout-secs", "120"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let trace: Value =
+        serde_json::from_str(&h.ok(&["runs", "show", &run, "--json"]).stdout).expect("trace json");
+    assert_eq!(trace["run"]["output"]["answer"], "Size noted.");
+    let asked = trace["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["key"] == "tool/2.1"))
+        .map(|s| s["output"].to_string())
+        .unwrap_or_default();
+    assert!(
+        asked.contains("\"Large\""),
+        "the answer is the step's output: {asked}"
+    );
 }
