@@ -58,6 +58,7 @@ impl AgentApp {
         }
         let runtime = crate::demo::with_embedded_scripts(AgentRuntime::builder(hub))
             .directory(Arc::new(catalog.clone()))
+            .keys(Arc::new(catalog.clone()))
             .build();
         runtime.register(&mut registry);
         let engine = Engine::new(store.clone(), registry);

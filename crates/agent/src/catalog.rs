@@ -3,6 +3,7 @@
 //! SQLite file as the engine's journal. Its tables have their own schema version, in
 //! `agent_schema`; the engine's `PRAGMA user_version` is left alone.
 
+mod keys;
 mod memory;
 mod schema;
 mod servers;

@@ -25,3 +25,10 @@ impl AgentDirectory for Catalog {
         Catalog::forget(self, agent, key).map_err(|e| e.to_string())
     }
 }
+
+/// Keys saved with `waymark keys set` (in the OS keychain, or the owner-only file).
+impl crate::runtime::KeySource for Catalog {
+    fn api_key(&self, provider: crate::spec::ProviderKind) -> Option<crate::secret::Secret> {
+        self.provider_key(provider).ok().flatten()
+    }
+}

@@ -311,3 +311,35 @@ async fn shares_the_file_with_the_engine_store() {
         .expect("write while the engine holds the file");
     store.close();
 }
+
+#[test]
+fn provider_keys_live_in_the_secret_store_and_only_their_names_are_listed() {
+    use waymark_agent::runtime::KeySource;
+    use waymark_agent::spec::ProviderKind;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = open(dir.path());
+    assert!(catalog
+        .provider_key(ProviderKind::OpenAi)
+        .unwrap()
+        .is_none());
+    let key = "sk-live-provider-key-42";
+    catalog
+        .set_provider_key(ProviderKind::OpenAi, &Secret::new(key))
+        .unwrap();
+    catalog
+        .set_provider_key(ProviderKind::OpenAi, &Secret::new(format!("{key}-new")))
+        .unwrap();
+    let got = catalog.api_key(ProviderKind::OpenAi).expect("a key");
+    assert_eq!(got.expose(), format!("{key}-new"));
+    assert_eq!(catalog.providers_with_keys().unwrap(), ["openai"]);
+    assert!(
+        !contains(&db_bytes(dir.path()), key),
+        "the key is in the database"
+    );
+    assert!(catalog
+        .set_provider_key(ProviderKind::Anthropic, &Secret::new(" "))
+        .is_err());
+    assert!(catalog.delete_provider_key(ProviderKind::OpenAi).unwrap());
+    assert!(catalog.api_key(ProviderKind::OpenAi).is_none());
+    assert!(!catalog.delete_provider_key(ProviderKind::OpenAi).unwrap());
+}

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::CatalogError;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE agent_spec_versions (
         hash TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -47,7 +48,16 @@ const MIGRATIONS: &[&str] = &[r#"
         PRIMARY KEY (agent, key)
     );
     CREATE INDEX agent_memory_newest ON agent_memory(agent, seq);
-    "#];
+    "#,
+    r#"
+    -- Model providers' API keys: the reference only; the value is in the secret store.
+    CREATE TABLE provider_keys (
+        provider TEXT PRIMARY KEY,
+        secret_ref TEXT NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    "#,
+];
 
 pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
 

@@ -1,0 +1,109 @@
+//! Model providers' API keys, kept in the secret store (the OS keychain when there is one);
+//! the catalog holds only the reference.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{now_ms, Catalog, CatalogError};
+use crate::secret::Secret;
+use crate::secrets::SecretRef;
+use crate::spec::ProviderKind;
+
+impl Catalog {
+    /// Stores `key` as `provider`'s API key, replacing the one before.
+    pub fn set_provider_key(
+        &self,
+        provider: ProviderKind,
+        key: &Secret,
+    ) -> Result<(), CatalogError> {
+        if key.expose().trim().is_empty() {
+            return Err(CatalogError::Invalid {
+                what: format!("the {} API key is empty", provider.as_str()),
+            });
+        }
+        let new = self
+            .secrets()
+            .put(&format!("{}-api-key", provider.as_str()), key)?;
+        let old = self.with_tx(|tx| {
+            let old: Option<String> = tx
+                .query_row(
+                    "SELECT secret_ref FROM provider_keys WHERE provider = ?1",
+                    [provider.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT INTO provider_keys (provider, secret_ref, updated_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(provider) DO UPDATE SET secret_ref = excluded.secret_ref,
+                    updated_at_ms = excluded.updated_at_ms",
+                params![provider.as_str(), new.as_str(), now_ms()],
+            )?;
+            Ok(old)
+        });
+        match old {
+            Ok(Some(old)) => {
+                if let Ok(r) = old.parse::<SecretRef>() {
+                    let _ = self.secrets().delete(&r);
+                }
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                let _ = self.secrets().delete(&new);
+                Err(e)
+            }
+        }
+    }
+
+    /// `provider`'s stored API key, if one was set.
+    pub fn provider_key(&self, provider: ProviderKind) -> Result<Option<Secret>, CatalogError> {
+        let stored: Option<String> = self.with_conn(|c| {
+            c.query_row(
+                "SELECT secret_ref FROM provider_keys WHERE provider = ?1",
+                [provider.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let r: SecretRef = stored.parse().map_err(|_| CatalogError::Corrupt {
+            what: format!(
+                "provider_keys row {}: not a secret reference",
+                provider.as_str()
+            ),
+        })?;
+        Ok(Some(self.secrets().get(&r)?))
+    }
+
+    /// The providers that have a stored key (never the keys).
+    pub fn providers_with_keys(&self) -> Result<Vec<String>, CatalogError> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT provider FROM provider_keys ORDER BY provider")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Forgets `provider`'s key; `false` when none was stored.
+    pub fn delete_provider_key(&self, provider: ProviderKind) -> Result<bool, CatalogError> {
+        let old: Option<String> = self.with_tx(|tx| {
+            let old = tx
+                .query_row(
+                    "SELECT secret_ref FROM provider_keys WHERE provider = ?1",
+                    [provider.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "DELETE FROM provider_keys WHERE provider = ?1",
+                [provider.as_str()],
+            )?;
+            Ok(old)
+        })?;
+        if let Some(r) = old.as_deref().and_then(|o| o.parse::<SecretRef>().ok()) {
+            let _ = self.secrets().delete(&r);
+        }
+        Ok(old.is_some())
+    }
+}
