@@ -14,7 +14,7 @@ pub use agent_args::*;
     name = "waymark",
     version,
     about = "Run durable AI agents and inspect, resolve and fork their runs; run a worker.",
-    after_help = "Exit codes: 0 success, 1 error, 2 the run ended without succeeding."
+    after_help = "Exit codes: 0 success, 1 error, 2 the run did not succeed (it failed, was cancelled, or waits for a person) or a tool called by hand answered isError."
 )]
 pub struct Cli {
     /// The database file [default: $WAYMARK_HOME/waymark.db, else the user's data directory]
