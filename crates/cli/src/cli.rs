@@ -44,6 +44,9 @@ pub enum Command {
     /// Read what agents remember across runs
     #[command(subcommand)]
     Memory(MemoryCommand),
+    /// Store, list and remove model providers' API keys (kept in the OS keychain)
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Start, list, inspect, cancel, resolve, fork and wait for runs
     #[command(subcommand)]
     Runs(RunsCommand),

@@ -6,6 +6,7 @@ mod demo;
 mod events;
 mod follow;
 mod human;
+mod keys;
 mod mcp;
 mod run;
 mod runs;
@@ -68,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             McpCommand::Call(a) => mcp::call(&db, a).await,
         },
         Command::Memory(MemoryCommand::List(a)) => agents::memory(&db, a).await,
+        Command::Keys(c) => keys::keys(&db, c).await,
         Command::DemoTools(a) => demo_tools(a).await,
     }
 }

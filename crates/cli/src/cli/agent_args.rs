@@ -205,3 +205,20 @@ pub struct DemoArgs {
     #[arg(long, short)]
     pub yes: bool,
 }
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Store a provider's API key in the OS keychain (or the owner-only secrets file); the key
+    /// is read from stdin, never from the command line, so it stays out of shell history
+    Set(KeyProviderArgs),
+    /// List the providers that have a stored key (never the keys)
+    List(JsonFlag),
+    /// Forget a provider's stored key
+    Rm(KeyProviderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyProviderArgs {
+    /// openai or anthropic
+    pub provider: String,
+}
