@@ -6,7 +6,16 @@ use std::time::Duration;
 use crate::ids::{RunId, StepKey};
 
 /// An error from a step's work, classified where the retry decision is made.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    thiserror::Error,
+    ts_rs::TS,
+    schemars::JsonSchema,
+)]
 #[error("{kind}: {message}")]
 pub struct StepError {
     /// A short machine-readable class (`timeout`, `http_429`, `invalid_arguments`, ...).
