@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use waymark_engine::{Engine, EngineError, Registry, RunId, SqliteStore, StoreError};
+use waymark_engine::{
+    Engine, EngineError, Registry, RunId, SharedClock, SqliteStore, StoreError, SystemClock,
+};
 
 use crate::agent_loop::{ANSWER_EVENT, APPROVAL_EVENT};
 use crate::catalog::{Catalog, CatalogError};
@@ -48,7 +50,18 @@ pub struct AgentApp {
 impl AgentApp {
     /// Opens the database at `db` and the secrets of `data_dir`. `registry` may hold other
     /// durable functions (the CLI's examples); the agent loop is added to it.
-    pub fn open(db: &Path, data_dir: &Path, mut registry: Registry) -> Result<Self, AppError> {
+    pub fn open(db: &Path, data_dir: &Path, registry: Registry) -> Result<Self, AppError> {
+        Self::open_with_clock(db, data_dir, registry, Arc::new(SystemClock))
+    }
+
+    /// [`AgentApp::open`] with the engine on `clock` (a `ManualClock` in tests: the cron
+    /// scheduler and the engine must share one).
+    pub fn open_with_clock(
+        db: &Path,
+        data_dir: &Path,
+        mut registry: Registry,
+        clock: SharedClock,
+    ) -> Result<Self, AppError> {
         let store = SqliteStore::open(db)?;
         let secrets = SecretStore::open(data_dir)?;
         let catalog = Catalog::open(db, secrets)?;
@@ -61,7 +74,7 @@ impl AgentApp {
             .keys(Arc::new(catalog.clone()))
             .build();
         runtime.register(&mut registry);
-        let engine = Engine::new(store.clone(), registry);
+        let engine = Engine::new(store.clone(), registry).with_clock(clock);
         Ok(AgentApp {
             engine,
             store,

@@ -57,6 +57,25 @@ const MIGRATIONS: &[&str] = &[
         updated_at_ms INTEGER NOT NULL
     );
     "#,
+    r#"
+    -- Cron triggers: the last tick each one fired (at first, when it was first seen), so a
+    -- restart neither repeats a tick nor replays every one it missed.
+    CREATE TABLE trigger_state (
+        agent TEXT NOT NULL,
+        trigger_key TEXT NOT NULL,
+        last_fire_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (agent, trigger_key)
+    );
+
+    -- Webhook secrets by the name a spec's `secret_ref` gives: the reference only; the value
+    -- is in the secret store.
+    CREATE TABLE webhook_secrets (
+        name TEXT PRIMARY KEY,
+        secret_ref TEXT NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -2,15 +2,43 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::triggers::WebhookAuth;
+
+/// A trigger as the spec file writes it. `Trigger` keeps a variant per webhook scheme (so code
+/// that builds `Trigger::Webhook { secret_ref }` keeps compiling), while the file says
+/// `kind = "webhook"` with an optional `auth`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum TriggerFile {
+    Manual,
+    Webhook {
+        secret_ref: String,
+        // Left out when default, so specs written before `auth` existed keep their hash.
+        #[serde(default, skip_serializing_if = "WebhookAuth::is_default")]
+        auth: WebhookAuth,
+    },
+    Cron {
+        schedule: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timezone: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "TriggerFile", into = "TriggerFile")]
 pub enum Trigger {
     /// Started by hand: from the app, the CLI or the API.
     Manual,
-    /// Started by an HTTP POST whose body becomes the run's input.
+    /// Started by an HTTP POST whose body becomes the run's input, signed with HMAC-SHA256
+    /// (`auth = "hmac_sha256"`, the default).
     Webhook {
         /// The *name* of the secret that signs the requests (kept in the secret store or the
         /// environment), never its value.
+        secret_ref: String,
+    },
+    /// Started by an HTTP POST carrying the secret as a bearer token (`auth = "bearer"`).
+    WebhookBearer {
+        /// The *name* of the secret, as for [`Trigger::Webhook`].
         secret_ref: String,
     },
     /// Started on a schedule.
@@ -19,7 +47,6 @@ pub enum Trigger {
         /// (with seconds first).
         schedule: String,
         /// An IANA time zone name (`Europe/Paris`); UTC when absent.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         timezone: Option<String>,
     },
 }
@@ -28,8 +55,84 @@ impl Trigger {
     pub fn kind(&self) -> &'static str {
         match self {
             Trigger::Manual => "manual",
-            Trigger::Webhook { .. } => "webhook",
+            Trigger::Webhook { .. } | Trigger::WebhookBearer { .. } => "webhook",
             Trigger::Cron { .. } => "cron",
         }
+    }
+
+    /// The secret's name and how requests prove they know it, for a webhook trigger.
+    pub fn webhook(&self) -> Option<(&str, WebhookAuth)> {
+        match self {
+            Trigger::Webhook { secret_ref } => Some((secret_ref, WebhookAuth::HmacSha256)),
+            Trigger::WebhookBearer { secret_ref } => Some((secret_ref, WebhookAuth::Bearer)),
+            _ => None,
+        }
+    }
+}
+
+impl From<TriggerFile> for Trigger {
+    fn from(t: TriggerFile) -> Self {
+        match t {
+            TriggerFile::Manual => Trigger::Manual,
+            TriggerFile::Webhook {
+                secret_ref,
+                auth: WebhookAuth::HmacSha256,
+            } => Trigger::Webhook { secret_ref },
+            TriggerFile::Webhook {
+                secret_ref,
+                auth: WebhookAuth::Bearer,
+            } => Trigger::WebhookBearer { secret_ref },
+            TriggerFile::Cron { schedule, timezone } => Trigger::Cron { schedule, timezone },
+        }
+    }
+}
+
+impl From<Trigger> for TriggerFile {
+    fn from(t: Trigger) -> Self {
+        match t {
+            Trigger::Manual => TriggerFile::Manual,
+            Trigger::Webhook { secret_ref } => TriggerFile::Webhook {
+                secret_ref,
+                auth: WebhookAuth::HmacSha256,
+            },
+            Trigger::WebhookBearer { secret_ref } => TriggerFile::Webhook {
+                secret_ref,
+                auth: WebhookAuth::Bearer,
+            },
+            Trigger::Cron { schedule, timezone } => TriggerFile::Cron { schedule, timezone },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_auth_round_trips_and_defaults_to_hmac() {
+        let hmac: Trigger =
+            serde_json::from_str(r#"{"kind":"webhook","secret_ref":"S"}"#).expect("parses");
+        assert_eq!(
+            hmac,
+            Trigger::Webhook {
+                secret_ref: "S".into()
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&hmac).ok().as_deref(),
+            Some(r#"{"kind":"webhook","secret_ref":"S"}"#)
+        );
+        let bearer: Trigger =
+            serde_json::from_str(r#"{"kind":"webhook","secret_ref":"S","auth":"bearer"}"#)
+                .expect("parses");
+        assert_eq!(bearer.webhook(), Some(("S", WebhookAuth::Bearer)));
+        assert_eq!(
+            serde_json::to_string(&bearer).ok().as_deref(),
+            Some(r#"{"kind":"webhook","secret_ref":"S","auth":"bearer"}"#)
+        );
+        assert!(serde_json::from_str::<Trigger>(
+            r#"{"kind":"webhook","secret_ref":"S","auth":"basic"}"#
+        )
+        .is_err());
     }
 }

@@ -8,6 +8,7 @@ use super::model::ProviderKind;
 use super::tools::{RetryOverride, ToolRef, ToolSelection};
 use super::trigger::Trigger;
 use super::AgentSpec;
+use crate::triggers::{parse_time_zone, CronSchedule, ScheduleError};
 
 pub(super) fn problems(spec: &AgentSpec) -> Vec<Problem> {
     let mut out = Vec::new();
@@ -274,7 +275,7 @@ fn check_triggers(spec: &AgentSpec, out: &mut Vec<Problem>) {
                     ));
                 }
             }
-            Trigger::Webhook { secret_ref } => {
+            Trigger::Webhook { secret_ref } | Trigger::WebhookBearer { secret_ref } => {
                 let ok = !secret_ref.is_empty()
                     && secret_ref.len() <= 128
                     && secret_ref
@@ -288,19 +289,23 @@ fn check_triggers(spec: &AgentSpec, out: &mut Vec<Problem>) {
                 }
             }
             Trigger::Cron { schedule, timezone } => {
-                // A light check: the fields themselves are parsed by the scheduler.
-                let fields = schedule.split_whitespace().count();
-                if !(5..=6).contains(&fields) {
-                    out.push(Problem::new(
+                // Parsed as the scheduler will, so a schedule that cannot fire is refused on save.
+                match CronSchedule::parse(schedule, None) {
+                    Ok(_) => {}
+                    Err(ScheduleError::FieldCount(fields)) => out.push(Problem::new(
                         format!("triggers[{i}].schedule"),
                         format!("must have 5 or 6 fields (got {fields} in {schedule:?})"),
-                    ));
+                    )),
+                    Err(e) => out.push(Problem::new(
+                        format!("triggers[{i}].schedule"),
+                        format!("{schedule:?}: {e}"),
+                    )),
                 }
                 if let Some(tz) = timezone {
-                    if tz.is_empty() || tz.chars().any(char::is_whitespace) {
+                    if parse_time_zone(tz).is_err() {
                         out.push(Problem::new(
                             format!("triggers[{i}].timezone"),
-                            format!("must be a time zone name like Europe/Paris (got {tz:?})"),
+                            format!("must be an IANA time zone name like Europe/Paris or UTC (got {tz:?})"),
                         ));
                     }
                 }

@@ -1,0 +1,67 @@
+//! What starts agent runs without a person: cron schedules and webhooks.
+//!
+//! - [`CronScheduler`]: a task that fires each saved agent's cron triggers on the engine's
+//!   clock. Each tick starts a run with the idempotency key `cron:<agent>:<scheduled_ms>`, so
+//!   two processes (or a restart) never start a tick twice, and records the fire in the
+//!   database file, so a restart knows where it was. Ticks missed while no scheduler ran fire
+//!   once, as the latest of them.
+//! - Webhooks: [`verify_webhook`], [`webhook_run_key`] and [`WebhookReceiver`] (or
+//!   [`start_webhook_run`]) for the HTTP server's `POST /hooks/{agent}`; [`WebhookError::kind`]
+//!   and [`WebhookError::http_status`] say how to answer.
+
+mod cron;
+mod schedule;
+mod state;
+mod webhook;
+
+use serde::{Deserialize, Serialize};
+
+pub use cron::{cron_run_input, cron_run_key, CronEvent, CronScheduler, POLL_INTERVAL};
+pub use schedule::{parse_time_zone, CronSchedule, ScheduleError};
+pub use state::TriggerStore;
+pub use webhook::{
+    start_webhook_run, verify_webhook, webhook_input, webhook_run_key, WebhookError,
+    WebhookReceiver, AUTHORIZATION_HEADER, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LEN,
+    SIGNATURE_HEADER,
+};
+
+use crate::secrets::SecretError;
+
+/// How a webhook request proves it knows the trigger's secret (`auth` in the spec).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookAuth {
+    /// `X-Waymark-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`: the secret never
+    /// travels, and the body cannot be changed on the way.
+    #[default]
+    HmacSha256,
+    /// `Authorization: Bearer <secret>`: for senders that cannot sign.
+    Bearer,
+}
+
+impl WebhookAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookAuth::HmacSha256 => "hmac_sha256",
+            WebhookAuth::Bearer => "bearer",
+        }
+    }
+
+    pub(crate) fn is_default(&self) -> bool {
+        *self == WebhookAuth::default()
+    }
+}
+
+/// Trigger bookkeeping failed (the database or the secret store).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TriggerError {
+    #[error("trigger state: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("trigger state is damaged: {what}")]
+    Corrupt { what: String },
+    #[error("{what}")]
+    Invalid { what: String },
+}
