@@ -40,6 +40,10 @@ impl Bed {
         })
     }
 
+    pub(crate) fn db_path(&self) -> &Path {
+        self.store.path()
+    }
+
     pub(crate) async fn close(mut self) {
         if let Some(w) = self.worker.take() {
             w.shutdown().await;

@@ -2,9 +2,14 @@
 //! the same invocation, on real files (a temp dir under `target/bench-tmp/`).
 //!
 //! Modes:
-//! - `waymark-bench`: measures, prints a table and one JSON line, writes `target/bench/engine.json`.
+//! - `waymark-bench`: measures, prints tables and JSON lines, writes `target/bench/engine.json`
+//!   and `target/bench/agent.json` (MCP and model calls direct and journaled, a 200-step agent
+//!   run's storage; see `agent.rs`).
+//! - `waymark-bench agent`: the floor commit and the agent figures only (writes `agent.json`).
 //! - `waymark-bench merge`: merges every `target/bench/*.json` into `target/bench.json`; fails
-//!   when one of the engine's figures is missing.
+//!   when one of the engine's or the agent's figures is missing.
+//! - `waymark-bench --serve-demo-tools OUTBOX`, `--serve-bench-tools` (internal): the MCP
+//!   servers the agent figures start as stdio children of this binary.
 //! - `waymark-bench --hold-runs DB N` (internal): starts N runs whose step blocks, prints
 //!   `ready` once every attempt is journaled, and waits to be killed (the recovery figure).
 //! - `waymark-bench --probe WHAT DIR`: one measurement alone, on files in DIR, for a profiler:
@@ -15,11 +20,16 @@
 //! Paths are relative to the workspace root: `$WAYMARK_BENCH_DIR` if set, else
 //! `CARGO_MANIFEST_DIR/../..`.
 
+mod agent;
+mod bench_tools;
+mod calls;
 mod figures;
 mod floor;
 mod merge;
+mod model_server;
 mod probe;
 mod recovery;
+mod storage;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,6 +70,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         None => bench(),
         Some("merge") if args.len() == 1 => merge(),
+        Some("agent") if args.len() == 1 => agent_only(),
+        Some("--serve-demo-tools") if args.len() == 2 => {
+            bench_tools::serve_demo_tools(PathBuf::from(&args[1])).map(|()| ExitCode::SUCCESS)
+        }
+        Some("--serve-bench-tools") if args.len() == 1 => {
+            bench_tools::serve_bench_tools().map(|()| ExitCode::SUCCESS)
+        }
         Some("--hold-runs") if args.len() == 3 => args[2]
             .parse::<usize>()
             .map_err(|e| anyhow!("--hold-runs DB N: bad N '{}': {e}", args[2]))
@@ -67,7 +84,10 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
         Some("--probe") if args.len() == 3 => probe(&args[1], Path::new(&args[2])),
         Some("-h" | "--help") => {
-            println!("usage: waymark-bench            measure; write target/bench/engine.json");
+            println!(
+                "usage: waymark-bench            measure; write target/bench/{{engine,agent}}.json"
+            );
+            println!("       waymark-bench agent      the floor and the agent figures only");
             println!(
                 "       waymark-bench merge      merge target/bench/*.json into target/bench.json"
             );
@@ -126,16 +146,34 @@ fn level_key(c: usize) -> &'static str {
     }
 }
 
-fn bench() -> Result<ExitCode> {
-    let root = workspace_root();
-    let tmp_parent = root.join("target/bench-tmp");
+/// A temp dir under `target/bench-tmp/`, removed when dropped.
+fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir> {
+    let tmp_parent = workspace_root().join("target/bench-tmp");
     std::fs::create_dir_all(&tmp_parent)
         .with_context(|| format!("cannot create {}", tmp_parent.display()))?;
     let tmp = tempfile::Builder::new()
-        .prefix("engine-")
+        .prefix(prefix)
         .tempdir_in(&tmp_parent)?;
+    println!("waymark-bench: scratch files in {}", tmp.path().display());
+    Ok(tmp)
+}
+
+/// `waymark-bench agent`: the agent figures against a floor measured here.
+fn agent_only() -> Result<ExitCode> {
+    let tmp = scratch_dir("agent-")?;
+    let floors: Vec<f64> = (0..REPS)
+        .map(|rep| floor_commit_us(&tmp.path().join(format!("floor{rep}"))))
+        .collect::<Result<_>>()?;
+    let floor = median(floors);
+    println!("floor_commit_us (median of {REPS}): {floor:.1}");
+    agent::agent_bench(tmp.path(), floor, &workspace_root().join("target/bench"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench() -> Result<ExitCode> {
+    let root = workspace_root();
+    let tmp = scratch_dir("engine-")?;
     let scratch = tmp.path().to_path_buf();
-    println!("waymark-bench: scratch files in {}", scratch.display());
     let rt = runtime()?;
     let mut samples: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     let mut add = |key: &'static str, v: f64| {
@@ -257,5 +295,7 @@ fn bench() -> Result<ExitCode> {
     std::fs::write(&out, format!("{line}\n"))
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!("wrote {}", out.display());
+
+    agent::agent_bench(&scratch.join("agent"), floor, &out_dir)?;
     Ok(ExitCode::SUCCESS)
 }

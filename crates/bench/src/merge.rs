@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{ensure, Context, Result};
 use serde_json::{Map, Value};
 
+use crate::agent::AGENT_KEYS;
 use crate::{workspace_root, KEYS};
 
 pub(crate) fn merge() -> Result<ExitCode> {
@@ -58,6 +59,7 @@ pub(crate) fn merge() -> Result<ExitCode> {
     }
     let missing: Vec<&str> = KEYS
         .iter()
+        .chain(AGENT_KEYS.iter())
         .copied()
         .filter(|k| !merged.get(*k).is_some_and(Value::is_number))
         .collect();
