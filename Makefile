@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test bench setup test-deps check-toolchain
+.PHONY: run test bench bindings setup test-deps check-toolchain
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo is missing; install Rust from https://rustup.rs"; exit 1; }
@@ -29,6 +29,10 @@ test: setup test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
+
+## make bindings: rewrite ui/src/bindings from the Rust types (the test run fails when they are stale).
+bindings: setup
+	WAYMARK_UPDATE_BINDINGS=1 $(CARGO) test -p waymark-api --test bindings
 
 ## make bench: release-build benchmarks; figures in target/bench.json.
 bench: setup

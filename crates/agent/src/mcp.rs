@@ -23,7 +23,7 @@ use waymark_engine::{SafetyClass, StepError};
 pub use crate::mcp_import::{McpServerDef, McpTransport};
 
 /// A tool as the server lists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct McpTool {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,7 +36,9 @@ pub struct McpTool {
 }
 
 /// MCP tool annotations: hints from the server, which a spec may override per tool.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
 pub struct ToolAnnotations {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
@@ -61,7 +63,7 @@ impl McpTool {
 }
 
 /// A `tools/call` result as the server sent it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct ToolCallOutput {
     /// The MCP content blocks, as JSON (`{"type":"text","text":…}`, images, resources…).
     pub content: Vec<Value>,
@@ -95,7 +97,7 @@ impl ToolCallOutput {
 }
 
 /// One progress notification of a call in flight.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct ToolProgress {
     pub progress: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,7 +117,7 @@ pub struct CallOptions {
 }
 
 /// Where a server's connection is.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ServerStatus {
     /// Not connected yet (connections are lazy).

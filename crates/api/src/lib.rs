@@ -1,0 +1,39 @@
+//! The one typed API: every command both doors (the `waymark serve` HTTP server and the
+//! desktop app) offer, as typed request/response pairs declared in one list
+//! ([`commands::COMMANDS`]), one event type (the engine's [`waymark_engine::Event`]) and one
+//! error type ([`ApiError`]). TypeScript bindings and the OpenAPI document are generated from
+//! these types.
+
+mod agents;
+pub mod bindings;
+pub mod commands;
+mod error;
+mod mcp;
+pub mod openapi;
+mod runs;
+mod settings;
+
+use waymark_agent::app::AgentApp;
+
+pub use agents::*;
+pub use commands::{CommandInfo, COMMANDS};
+pub use error::{ApiError, ErrorCode};
+pub use mcp::*;
+pub use runs::*;
+pub use settings::*;
+
+/// The API over one open database. Cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    app: AgentApp,
+}
+
+impl Api {
+    pub fn new(app: AgentApp) -> Self {
+        Api { app }
+    }
+
+    pub fn app(&self) -> &AgentApp {
+        &self.app
+    }
+}

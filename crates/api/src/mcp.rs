@@ -1,0 +1,338 @@
+//! MCP servers: their definitions (secrets kept out of every response), tools and calls.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use waymark_agent::arguments::ArgumentValidator;
+use waymark_agent::mcp::{CallOptions, McpServerDef, McpTool, McpTransport, ServerStatus};
+use waymark_agent::Secret;
+use waymark_engine::SafetyClass;
+
+use crate::commands::DeletedResponse;
+use crate::{Api, ApiError, ErrorCode};
+
+/// How long a call made by hand may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct McpListRequest {}
+
+/// A server as listed: secret values are never included, only their names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct McpServerInfo {
+    pub name: String,
+    /// `stdio` or `http`.
+    pub transport: String,
+    /// The command line (stdio) or URL (http), secrets masked.
+    pub describe: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub url: Option<String>,
+    /// Names of the env variables (stdio) or headers (http) that have a stored value.
+    pub secret_names: Vec<String>,
+    pub status: ServerStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct McpListResponse {
+    pub servers: Vec<McpServerInfo>,
+}
+
+/// A server to add: `command` (stdio) or `url` (Streamable HTTP), not both.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpAddRequest {
+    pub name: String,
+    #[serde(default)]
+    #[ts(optional)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment of a stdio server; the values go to the secret store.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub url: Option<String>,
+    /// Headers of an HTTP server; the values go to the secret store.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct McpAddResponse {
+    pub server: McpServerInfo,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerRequest {
+    pub server: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpImportRequest {
+    /// The config file's text (Claude Desktop / Cursor `mcpServers`, or VS Code `mcp.json`).
+    pub text: String,
+    /// Names the file in errors.
+    #[serde(default)]
+    #[ts(optional)]
+    pub file_name: Option<String>,
+    /// `false` lists what would be saved without saving (the consent step).
+    #[serde(default)]
+    pub save: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct McpImportResponse {
+    /// Each server's one-line description (command or URL, secrets masked).
+    pub servers: Vec<String>,
+    pub notes: Vec<String>,
+    pub unresolved_inputs: Vec<String>,
+    pub saved: bool,
+}
+
+/// A tool with the safety class its annotations give.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct McpToolInfo {
+    #[serde(flatten)]
+    pub tool: McpTool,
+    pub safety: SafetyClass,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct McpToolsResponse {
+    pub tools: Vec<McpToolInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpCallRequest {
+    pub server: String,
+    pub tool: String,
+    #[serde(default)]
+    pub arguments: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct McpCallResponse {
+    /// The MCP content blocks as the server sent them.
+    pub content: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub structured_content: Option<Value>,
+    pub is_error: bool,
+    /// The text the model would see.
+    pub text: String,
+}
+
+fn info(api: &Api, def: &McpServerDef) -> McpServerInfo {
+    let status = api
+        .app()
+        .hub()
+        .status(&def.name)
+        .unwrap_or(ServerStatus::Idle);
+    let describe = def.describe();
+    let describe = describe
+        .strip_prefix(&format!("{}: ", def.name))
+        .unwrap_or(&describe)
+        .to_string();
+    match &def.transport {
+        McpTransport::Stdio {
+            command, args, env, ..
+        } => McpServerInfo {
+            name: def.name.clone(),
+            transport: "stdio".into(),
+            describe,
+            command: Some(command.clone()),
+            args: args.clone(),
+            url: None,
+            secret_names: env.keys().cloned().collect(),
+            status,
+        },
+        McpTransport::Http { url, headers } => McpServerInfo {
+            name: def.name.clone(),
+            transport: "http".into(),
+            describe,
+            command: None,
+            args: Vec::new(),
+            url: Some(url.clone()),
+            secret_names: headers.keys().cloned().collect(),
+            status,
+        },
+    }
+}
+
+fn secrets(values: BTreeMap<String, String>) -> BTreeMap<String, Secret> {
+    values
+        .into_iter()
+        .map(|(k, v)| (k, Secret::new(v)))
+        .collect()
+}
+
+impl Api {
+    pub async fn mcp_list(&self, _: McpListRequest) -> Result<McpListResponse, ApiError> {
+        let servers = self.app().catalog.servers()?;
+        Ok(McpListResponse {
+            servers: servers.iter().map(|d| info(self, d)).collect(),
+        })
+    }
+
+    pub async fn mcp_add(&self, req: McpAddRequest) -> Result<McpAddResponse, ApiError> {
+        if req.name.trim().is_empty() {
+            return Err(ApiError::invalid("name", "the server needs a name"));
+        }
+        let transport = match (req.command, req.url) {
+            (Some(command), None) if !command.trim().is_empty() => McpTransport::Stdio {
+                command,
+                args: req.args,
+                env: secrets(req.env),
+                cwd: req.cwd,
+            },
+            (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {
+                McpTransport::Http {
+                    url,
+                    headers: secrets(req.headers),
+                }
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "url",
+                    "the URL must start with http:// or https://",
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "url",
+                    "give either a command (stdio) or a url (http), not both",
+                ))
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "command",
+                    "give a command (stdio) or a url (http)",
+                ))
+            }
+        };
+        let def = McpServerDef {
+            name: req.name,
+            transport,
+        };
+        self.app().catalog.put_server(&def)?;
+        self.app().hub().set_server(def.clone());
+        Ok(McpAddResponse {
+            server: info(self, &def),
+        })
+    }
+
+    pub async fn mcp_remove(&self, req: McpServerRequest) -> Result<DeletedResponse, ApiError> {
+        let deleted = self.app().catalog.delete_server(&req.server)?;
+        self.app().hub().remove_server(&req.server);
+        Ok(DeletedResponse { deleted })
+    }
+
+    pub async fn mcp_import(&self, req: McpImportRequest) -> Result<McpImportResponse, ApiError> {
+        let origin = req.file_name.unwrap_or_else(|| "the config".into());
+        let config = waymark_agent::mcp_import::import_str(&req.text, &origin)
+            .map_err(|e| ApiError::invalid("text", e.to_string()))?;
+        if req.save {
+            for def in &config.servers {
+                self.app().catalog.put_server(def)?;
+                self.app().hub().set_server(def.clone());
+            }
+        }
+        Ok(McpImportResponse {
+            servers: config.servers.iter().map(|d| d.describe()).collect(),
+            notes: config.notes,
+            unresolved_inputs: config.unresolved_inputs,
+            saved: req.save,
+        })
+    }
+
+    pub async fn mcp_tools(&self, req: McpServerRequest) -> Result<McpToolsResponse, ApiError> {
+        let tools = self.tools_of(&req.server).await?;
+        Ok(McpToolsResponse {
+            tools: tools
+                .into_iter()
+                .map(|tool| McpToolInfo {
+                    safety: tool.safety_class(),
+                    tool,
+                })
+                .collect(),
+        })
+    }
+
+    async fn tools_of(&self, server: &str) -> Result<Vec<McpTool>, ApiError> {
+        if self.app().catalog.server(server)?.is_none() {
+            return Err(ApiError::not_found(format!(
+                "no MCP server named \"{server}\""
+            )));
+        }
+        self.app()
+            .hub()
+            .tools(server)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))
+    }
+
+    pub async fn mcp_call(&self, req: McpCallRequest) -> Result<McpCallResponse, ApiError> {
+        let tools = self.tools_of(&req.server).await?;
+        let tool = tools.iter().find(|t| t.name == req.tool).ok_or_else(|| {
+            let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+            ApiError::invalid(
+                "tool",
+                format!(
+                    "server \"{}\" has no tool \"{}\"; it has: {}",
+                    req.server,
+                    req.tool,
+                    names.join(", ")
+                ),
+            )
+        })?;
+        let arguments = if req.arguments.is_null() {
+            Value::Object(Default::default())
+        } else {
+            req.arguments
+        };
+        if let Ok(validator) = ArgumentValidator::new(&tool.name, &tool.input_schema) {
+            if let Err(v) = validator.check(&arguments) {
+                let at = v
+                    .violations
+                    .first()
+                    .map(|x| format!("arguments{}", x.path.replace('/', ".")))
+                    .unwrap_or_else(|| "arguments".into());
+                return Err(ApiError::invalid(at, v.summary()));
+            }
+        }
+        let options = CallOptions {
+            timeout: Some(CALL_TIMEOUT),
+            progress: None,
+        };
+        let out = self
+            .app()
+            .hub()
+            .call_tool(&req.server, &req.tool, arguments, options)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+        Ok(McpCallResponse {
+            text: out.text(),
+            content: out.content,
+            structured_content: out.structured_content,
+            is_error: out.is_error,
+        })
+    }
+}

@@ -1,0 +1,295 @@
+//! Runs: start, list, inspect, and every action a person takes on a run.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use waymark_engine::{
+    Resolution, RunFilter, RunId, RunRecord, RunStatus, RunTrace, StepError, StepKey,
+};
+
+use crate::commands::OkResponse;
+use crate::{Api, ApiError};
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsStartRequest {
+    pub agent: String,
+    pub input: String,
+    /// A second start with the same key returns the first run.
+    #[serde(default)]
+    #[ts(optional)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct RunIdResponse {
+    pub run_id: RunId,
+}
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct RunsListRequest {
+    #[serde(default)]
+    #[ts(optional)]
+    pub status: Option<RunStatus>,
+    /// Only runs of this agent.
+    #[serde(default)]
+    #[ts(optional)]
+    pub agent: Option<String>,
+    /// Case-insensitive text the run's input or agent name contains.
+    #[serde(default)]
+    #[ts(optional)]
+    pub search: Option<String>,
+    /// Include child runs (sub-agents); by default only top-level runs.
+    #[serde(default)]
+    pub include_children: bool,
+    /// Runs to skip (paging), newest first.
+    #[serde(default)]
+    pub offset: usize,
+    /// At most this many (default 50, at most 500).
+    #[serde(default)]
+    #[ts(optional)]
+    pub limit: Option<usize>,
+}
+
+/// A run as listed: no payloads, just what a list shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct RunSummary {
+    pub id: RunId,
+    /// The agent's name for agent runs, else the durable function's.
+    pub agent: String,
+    pub status: RunStatus,
+    /// The start of the run's input text.
+    pub input_preview: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<StepError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub parent_run_id: Option<RunId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub forked_from: Option<RunId>,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub finished_at: Option<i64>,
+    pub step_count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct RunsListResponse {
+    pub runs: Vec<RunSummary>,
+    /// Whether more runs follow this page.
+    pub more: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunIdRequest {
+    pub run_id: RunId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct RunGetResponse {
+    pub trace: RunTrace,
+    pub summary: RunSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct RunsCancelResponse {
+    /// Runs (this one and its children) that ended at once.
+    pub cancelled_now: Vec<RunId>,
+    /// Runs whose worker was asked to stop them.
+    pub requested: Vec<RunId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsResolveRequest {
+    pub run_id: RunId,
+    pub step: StepKey,
+    pub resolution: Resolution,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunStepRequest {
+    pub run_id: RunId,
+    /// `tool/N.I` or `approval/N.I`.
+    pub step: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsRejectRequest {
+    pub run_id: RunId,
+    pub step: String,
+    #[serde(default)]
+    #[ts(optional)]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsAnswerRequest {
+    pub run_id: RunId,
+    pub step: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsForkRequest {
+    pub run_id: RunId,
+    /// The step to fork at: the new run copies the steps before it.
+    pub step: StepKey,
+    /// The step's output in the new run; absent: the step runs again.
+    #[serde(default)]
+    #[ts(optional)]
+    pub output: Option<Value>,
+}
+
+/// The agent a run belongs to: the spec's name in an agent run's input.
+fn agent_of(run: &RunRecord) -> String {
+    run.input
+        .pointer("/spec/name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| run.function.clone())
+}
+
+fn input_text(run: &RunRecord) -> String {
+    match run.input.get("input") {
+        Some(Value::String(s)) => s.clone(),
+        _ => run.input.to_string(),
+    }
+}
+
+pub(crate) fn summary(run: &RunRecord) -> RunSummary {
+    let text = input_text(run);
+    let preview: String = text.chars().take(200).collect();
+    RunSummary {
+        id: run.id,
+        agent: agent_of(run),
+        status: run.status,
+        input_preview: preview,
+        error: run.error.clone(),
+        parent_run_id: run.parent_run_id,
+        forked_from: run.forked_from,
+        created_at: run.created_at,
+        finished_at: run.finished_at,
+        step_count: run.step_count,
+    }
+}
+
+impl Api {
+    pub async fn runs_start(&self, req: RunsStartRequest) -> Result<RunIdResponse, ApiError> {
+        let run_id = self
+            .app()
+            .start_agent(&req.agent, &req.input, req.idempotency_key)
+            .await?;
+        Ok(RunIdResponse { run_id })
+    }
+
+    pub async fn runs_list(&self, req: RunsListRequest) -> Result<RunsListResponse, ApiError> {
+        let limit = req.limit.unwrap_or(DEFAULT_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("limit must be 1 to {MAX_PAGE}"),
+            ));
+        }
+        let filter = RunFilter {
+            status: req.status,
+            ..RunFilter::default()
+        };
+        let search = req.search.as_deref().map(str::to_lowercase);
+        let matching: Vec<RunSummary> = self
+            .app()
+            .engine
+            .list_runs(filter)
+            .await?
+            .iter()
+            .filter(|r| req.include_children || r.parent_run_id.is_none())
+            .filter(|r| req.agent.as_deref().is_none_or(|a| agent_of(r) == a))
+            .filter(|r| {
+                search.as_deref().is_none_or(|q| {
+                    input_text(r).to_lowercase().contains(q)
+                        || agent_of(r).to_lowercase().contains(q)
+                })
+            })
+            .skip(req.offset)
+            .take(limit + 1)
+            .map(summary)
+            .collect();
+        let more = matching.len() > limit;
+        Ok(RunsListResponse {
+            runs: matching.into_iter().take(limit).collect(),
+            more,
+        })
+    }
+
+    pub async fn runs_get(&self, req: RunIdRequest) -> Result<RunGetResponse, ApiError> {
+        let trace = self
+            .app()
+            .engine
+            .trace(req.run_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("run {} not found", req.run_id)))?;
+        Ok(RunGetResponse {
+            summary: summary(&trace.run),
+            trace,
+        })
+    }
+
+    pub async fn runs_cancel(&self, req: RunIdRequest) -> Result<RunsCancelResponse, ApiError> {
+        self.runs_get(req.clone()).await?;
+        let out = self.app().engine.cancel(req.run_id).await?;
+        Ok(RunsCancelResponse {
+            cancelled_now: out.cancelled_now,
+            requested: out.requested,
+        })
+    }
+
+    pub async fn runs_resolve(&self, req: RunsResolveRequest) -> Result<OkResponse, ApiError> {
+        self.app()
+            .engine
+            .resolve(req.run_id, req.step, req.resolution)
+            .await?;
+        Ok(OkResponse::ok())
+    }
+
+    pub async fn runs_approve(&self, req: RunStepRequest) -> Result<OkResponse, ApiError> {
+        self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
+        self.app().decide(req.run_id, &req.step, true, None).await?;
+        Ok(OkResponse::ok())
+    }
+
+    pub async fn runs_reject(&self, req: RunsRejectRequest) -> Result<OkResponse, ApiError> {
+        self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
+        self.app()
+            .decide(req.run_id, &req.step, false, req.reason.as_deref())
+            .await?;
+        Ok(OkResponse::ok())
+    }
+
+    pub async fn runs_answer(&self, req: RunsAnswerRequest) -> Result<OkResponse, ApiError> {
+        self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
+        self.app().answer(req.run_id, &req.step, &req.text).await?;
+        Ok(OkResponse::ok())
+    }
+
+    pub async fn runs_fork(&self, req: RunsForkRequest) -> Result<RunIdResponse, ApiError> {
+        let run_id = self
+            .app()
+            .engine
+            .fork(req.run_id, req.step, req.output)
+            .await?;
+        Ok(RunIdResponse { run_id })
+    }
+}

@@ -1,0 +1,99 @@
+//! Settings: where the data lives, and providers' API keys (write-only).
+
+use serde::{Deserialize, Serialize};
+use waymark_agent::spec::ProviderKind;
+use waymark_agent::Secret;
+
+use crate::commands::{DeletedResponse, OkResponse};
+use crate::{Api, ApiError};
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsGetRequest {}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct SettingsResponse {
+    pub data_dir: String,
+    /// `keyring` (the OS keychain) or `file` (owner-only file in the data directory).
+    pub secret_store: String,
+    /// Providers with a stored key. Keys themselves are never returned.
+    pub providers_with_keys: Vec<String>,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyedProvider {
+    Openai,
+    Anthropic,
+}
+
+impl KeyedProvider {
+    fn kind(self) -> ProviderKind {
+        match self {
+            KeyedProvider::Openai => ProviderKind::OpenAi,
+            KeyedProvider::Anthropic => ProviderKind::Anthropic,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsSetKeyRequest {
+    pub provider: KeyedProvider,
+    pub key: String,
+}
+
+impl std::fmt::Debug for SettingsSetKeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsSetKeyRequest")
+            .field("provider", &self.provider)
+            .field("key", &"***")
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsProviderRequest {
+    pub provider: KeyedProvider,
+}
+
+impl Api {
+    pub async fn settings_get(&self, _: SettingsGetRequest) -> Result<SettingsResponse, ApiError> {
+        let catalog = &self.app().catalog;
+        Ok(SettingsResponse {
+            data_dir: self.app().data_dir.display().to_string(),
+            secret_store: catalog.secrets().backend_name().to_string(),
+            providers_with_keys: catalog.providers_with_keys()?,
+        })
+    }
+
+    pub async fn settings_set_key(
+        &self,
+        req: SettingsSetKeyRequest,
+    ) -> Result<OkResponse, ApiError> {
+        if req.key.trim().is_empty() {
+            return Err(ApiError::invalid("key", "the key is empty"));
+        }
+        self.app()
+            .catalog
+            .set_provider_key(req.provider.kind(), &Secret::new(req.key.trim()))?;
+        Ok(OkResponse::ok())
+    }
+
+    pub async fn settings_delete_key(
+        &self,
+        req: SettingsProviderRequest,
+    ) -> Result<DeletedResponse, ApiError> {
+        Ok(DeletedResponse {
+            deleted: self
+                .app()
+                .catalog
+                .delete_provider_key(req.provider.kind())?,
+        })
+    }
+}
