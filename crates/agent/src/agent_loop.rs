@@ -22,6 +22,7 @@ pub use toolset::{AgentTool, ToolSet, ToolSource};
 
 use crate::arguments::RepairBudget;
 use crate::model::{ChatMessage, Usage};
+use crate::replay::ReplayData;
 use crate::runtime::AgentRuntime;
 use crate::spec::{AgentSpec, RunUsage};
 
@@ -40,6 +41,9 @@ pub struct AgentRunInput {
     pub input: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<Value>,
+    /// Set for an offline replay: the recorded run this run replays (see [`crate::replay`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayData>,
 }
 
 /// A finished run's output.
@@ -65,14 +69,30 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
         .map_err(|e| StepError::fatal("invalid_input", format!("not an agent run's input: {e}")))?;
     let spec = &input.spec;
     let _slot = rt.agent_slot(spec).await;
-    let provider = rt
-        .provider(&spec.model, input.script.as_ref())
-        .map_err(|e| e.to_step_error())?;
+    let replay = input.replay.as_ref();
+    let provider = match replay {
+        Some(r) => r.provider(),
+        None => rt.provider(&spec.model, input.script.as_ref()),
+    }
+    .map_err(|e| e.to_step_error())?;
+    // A replay reports the recorded provider, so its model steps' outputs are the recorded ones.
+    let model = model_step::Model {
+        kind: replay.map_or(provider.kind(), |r| r.provider.as_str()),
+        provider: &provider,
+    };
     let tools_spec = StepSpec::retry_safe(TOOLS_STEP)
         .with_name("list tools")
         .with_retry(default_tool_retry());
     let tools: ToolSet = ctx
-        .step(tools_spec, |_| toolset::resolve(&rt, spec))
+        .step(tools_spec, |_| {
+            let rt = &rt;
+            async move {
+                match replay {
+                    Some(r) => r.tool_list(),
+                    None => toolset::resolve(rt, spec).await,
+                }
+            }
+        })
         .await?;
 
     let mut convo = model_step::Conversation::new(spec, &input.input);
@@ -87,7 +107,7 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
             &rt,
             &ctx,
             spec,
-            &provider,
+            &model,
             &tools,
             &mut convo,
             format!("llm/{n}"),
@@ -119,6 +139,7 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
                 call,
                 format!("tool/{n}.{}", i + 1),
                 &repairs,
+                replay,
             )
         });
         let results = ctx.join(calls).await;

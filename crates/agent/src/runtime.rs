@@ -151,6 +151,7 @@ impl AgentRuntime {
             spec: spec.clone(),
             input: input.to_string(),
             script,
+            replay: None,
         };
         let value = serde_json::to_value(&run_input)
             .map_err(|e| StartError::Spec(format!("the spec cannot be serialized: {e}")))?;

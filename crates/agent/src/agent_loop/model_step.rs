@@ -67,6 +67,12 @@ pub struct ModelStepOutput {
     pub provider: String,
 }
 
+/// The model a run talks to, and the provider name its steps record.
+pub(crate) struct Model<'a> {
+    pub provider: &'a Provider,
+    pub kind: &'a str,
+}
+
 /// The conversation as the loop holds it between calls.
 pub(crate) struct Conversation {
     pub messages: Vec<ChatMessage>,
@@ -142,19 +148,19 @@ pub(crate) async fn call_model(
     rt: &AgentRuntime,
     ctx: &RunContext,
     spec: &AgentSpec,
-    provider: &Provider,
+    model: &Model<'_>,
     tools: &ToolSet,
     convo: &mut Conversation,
     key: String,
 ) -> Result<ModelStepOutput, RunError> {
-    match model_step(rt, ctx, spec, provider, tools, convo, key.clone(), false).await {
+    match model_step(rt, ctx, spec, model, tools, convo, key.clone(), false).await {
         Err(RunError::Step(e))
             if e.kind == "context_length"
                 && spec.model.on_context_overflow
                     == crate::spec::ContextOverflow::DropOldestToolResults =>
         {
             let compact_key = format!("{key}.compact");
-            model_step(rt, ctx, spec, provider, tools, convo, compact_key, true).await
+            model_step(rt, ctx, spec, model, tools, convo, compact_key, true).await
         }
         other => other,
     }
@@ -165,12 +171,13 @@ async fn model_step(
     rt: &AgentRuntime,
     ctx: &RunContext,
     spec: &AgentSpec,
-    provider: &Provider,
+    model: &Model<'_>,
     tools: &ToolSet,
     convo: &mut Conversation,
     key: String,
     compacted: bool,
 ) -> Result<ModelStepOutput, RunError> {
+    let provider = model.provider;
     let input = convo.step_input(spec, compacted);
     let mut messages = convo.messages.clone();
     if compacted {
@@ -188,7 +195,7 @@ async fn model_step(
     let mut step = StepSpec::retry_safe(key.clone())
         .with_input(journaled)
         .with_retry(spec.model_retry(default_model_retry()))
-        .with_name(format!("{} {}", provider.kind(), spec.model.model));
+        .with_name(format!("{} {}", model.kind, spec.model.model));
     step = step.attempt_timeout(
         spec.model
             .timeout_secs
@@ -216,7 +223,7 @@ async fn model_step(
                 Ok(ModelStepOutput {
                     cost_usd: rt.prices().cost_usd(&spec.model.model, usage),
                     usage,
-                    provider: provider.kind().to_string(),
+                    provider: model.kind.to_string(),
                     response,
                 })
             }

@@ -12,6 +12,7 @@ use super::{AgentRunInput, AgentRunOutput, AGENT_FUNCTION};
 use crate::arguments::{ArgumentValidator, RepairBudget, RepairDecision};
 use crate::mcp::{CallOptions, ToolProgress};
 use crate::model::{ToolCall, ToolResult};
+use crate::replay::ReplayData;
 use crate::runtime::AgentRuntime;
 use crate::spec::{AgentSpec, BuiltinTool};
 
@@ -58,7 +59,9 @@ pub fn default_tool_retry() -> RetryPolicy {
 
 /// Runs call `i` of model call `n`; returns the result for the model, and the step whose
 /// output it is verbatim (if one is). A step that fails for good becomes an error result the
-/// model reads, except a spent repair budget, which ends the run.
+/// model reads, except a spent repair budget, which ends the run. In a `replay`, calls return
+/// their recorded results and waits for a person their recorded answers.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_tool_call(
     rt: &AgentRuntime,
     ctx: &RunContext,
@@ -67,6 +70,7 @@ pub(crate) async fn run_tool_call(
     call: &ToolCall,
     key: String,
     repairs: &std::sync::Mutex<RepairBudget>,
+    replay: Option<&ReplayData>,
 ) -> Result<(ToolResult, Option<String>), RunError> {
     let result = |out: ToolStepOutput| ToolResult {
         tool_call_id: call.id.clone(),
@@ -112,10 +116,10 @@ pub(crate) async fn run_tool_call(
         return Ok(from(out, &key));
     }
     if tool.needs_approval {
-        let matcher = json!({ "run": ctx.run_id(), "step": key });
         let approval_key = key.replacen("tool/", "approval/", 1);
+        let (matcher, wait) = human_wait(ctx, replay, &approval_key, &key);
         let decision = ctx
-            .wait_for_event(approval_key, APPROVAL_EVENT, matcher, HUMAN_WAIT)
+            .wait_for_event(approval_key, APPROVAL_EVENT, matcher, wait)
             .await?;
         match decision {
             None => {
@@ -140,7 +144,7 @@ pub(crate) async fn run_tool_call(
     Ok(match &tool.source {
         ToolSource::Mcp {
             server, tool: name, ..
-        } => match mcp_step(rt, ctx, spec, tool, server, name, call, key.clone()).await {
+        } => match mcp_step(rt, ctx, spec, tool, server, name, call, key.clone(), replay).await {
             Ok(out) => from(out, &key),
             Err(RunError::Step(e)) => inline(ToolStepOutput::error(format!(
                 "the tool failed: {}",
@@ -149,7 +153,7 @@ pub(crate) async fn run_tool_call(
             Err(other) => return Err(other),
         },
         ToolSource::Builtin { builtin } => {
-            let out = builtin_step(rt, ctx, spec, *builtin, call, key.clone()).await?;
+            let out = builtin_step(rt, ctx, spec, *builtin, call, key.clone(), replay).await?;
             // A person's answer is the wait's payload, not its output verbatim.
             if *builtin == BuiltinTool::AskHuman {
                 inline(out)
@@ -171,6 +175,7 @@ pub(crate) async fn run_tool_call(
                 spec: (**child).clone(),
                 input,
                 script: script.clone(),
+                replay: replay.map(|r| r.child(&key)),
             };
             let value = serde_json::to_value(&child_input)
                 .map_err(|e| StepError::fatal("serialization", e.to_string()))?;
@@ -220,6 +225,24 @@ fn check_arguments(
     }
 }
 
+/// The matcher and timeout of a wait for a person at `wait_key` (for tool step `key`). A
+/// replay's recorded answer was sent before it started and matches its token; a wait it has
+/// no answer for times out at once, so a replay never waits.
+fn human_wait(
+    ctx: &RunContext,
+    replay: Option<&ReplayData>,
+    wait_key: &str,
+    key: &str,
+) -> (Value, Duration) {
+    match replay {
+        None => (json!({ "run": ctx.run_id(), "step": key }), HUMAN_WAIT),
+        Some(r) => match r.human_wait(wait_key) {
+            Some(token) => (json!({ "run": token, "step": key }), HUMAN_WAIT),
+            None => (json!({ "run": ctx.run_id(), "step": key }), Duration::ZERO),
+        },
+    }
+}
+
 /// A result the loop decided without calling anything (an unknown tool, a repair), journaled
 /// as a step so the trace shows it.
 async fn recorded_answer(
@@ -249,20 +272,30 @@ async fn mcp_step(
     name: &str,
     call: &ToolCall,
     key: String,
+    replay: Option<&ReplayData>,
 ) -> Result<ToolStepOutput, RunError> {
     let timeout = spec
         .tool_override(&tool.name)
         .and_then(|o| o.timeout_secs)
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_TOOL_TIMEOUT);
+    let recorded = replay.map(|r| r.tool_result(&key));
     let step = StepSpec {
         safety: tool.safety,
         ..StepSpec::retry_safe(key)
     }
     .with_name(format!("{server}/{name}"))
     .with_input(json!({ "server": server, "tool": name, "arguments": call.arguments }))
-    .with_retry(spec.tool_retry(&tool.name, default_tool_retry()))
+    .with_retry(tool_retry(spec, &tool.name, replay))
     .attempt_timeout(timeout);
+    if let Some(recorded) = recorded {
+        return ctx
+            .step(step, move |_| {
+                let recorded = recorded.clone();
+                async move { recorded }
+            })
+            .await;
+    }
     ctx.step(step, |attempt| {
         let arguments = call.arguments.clone();
         async move {
@@ -299,6 +332,7 @@ async fn builtin_step(
     builtin: BuiltinTool,
     call: &ToolCall,
     key: String,
+    replay: Option<&ReplayData>,
 ) -> Result<ToolStepOutput, RunError> {
     let args = &call.arguments;
     let text = |name: &str| {
@@ -308,12 +342,9 @@ async fn builtin_step(
             .to_string()
     };
     if builtin == BuiltinTool::AskHuman {
-        let matcher = json!({ "run": ctx.run_id(), "step": key });
+        let (matcher, wait) = human_wait(ctx, replay, &key, &key);
         return Ok(
-            match ctx
-                .wait_for_event(key, ANSWER_EVENT, matcher, HUMAN_WAIT)
-                .await?
-            {
+            match ctx.wait_for_event(key, ANSWER_EVENT, matcher, wait).await? {
                 Some(p) => ToolStepOutput {
                     content: p
                         .get("text")
@@ -328,10 +359,22 @@ async fn builtin_step(
         );
     }
     let agent = spec.name.clone();
+    let recorded = replay.map(|r| r.tool_result(&key));
     let step = StepSpec::retry_safe(key)
         .with_name(builtin.name())
         .with_input(json!({ "tool": builtin.name(), "arguments": args }))
-        .with_retry(default_tool_retry());
+        .with_retry(match replay {
+            Some(_) => RetryPolicy::no_retries(),
+            None => default_tool_retry(),
+        });
+    if let Some(recorded) = recorded {
+        return ctx
+            .step(step, move |_| {
+                let recorded = recorded.clone();
+                async move { recorded }
+            })
+            .await;
+    }
     let (key_arg, value_arg, query) = (text("key"), text("value"), text("query"));
     let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(20) as usize;
     ctx.step(step, |_| {
@@ -369,4 +412,12 @@ async fn builtin_step(
         }
     })
     .await
+}
+
+/// A replayed failure is the recorded one: trying it again could only give the same answer.
+fn tool_retry(spec: &AgentSpec, tool: &str, replay: Option<&ReplayData>) -> RetryPolicy {
+    match replay {
+        Some(_) => RetryPolicy::no_retries(),
+        None => spec.tool_retry(tool, default_tool_retry()),
+    }
 }

@@ -1,0 +1,1 @@
+//! Drafts an AgentSpec from a description.
