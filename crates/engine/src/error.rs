@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::ids::{RunId, StepKey};
+use crate::model::RunStatus;
 
 /// An error from a step's work, classified where the retry decision is made.
 #[derive(
@@ -137,6 +138,10 @@ pub enum StoreError {
     StepNotFound { run: RunId, key: StepKey },
     #[error("{0}")]
     Conflict(String),
+    #[error("run {run} is {status}: only a finished run (succeeded, failed or cancelled) can be deleted, and a run goes with its child runs")]
+    RunNotFinished { run: RunId, status: RunStatus },
+    #[error("run {0} is pinned: unpin it first, or force the deletion")]
+    RunPinned(RunId),
     #[error("database error: {0}")]
     Sqlite(String),
     #[error("the store's writer has stopped")]

@@ -7,6 +7,7 @@ pub mod crashpoint;
 pub mod engine;
 pub mod error;
 pub mod ids;
+pub mod maintenance;
 pub mod matcher;
 pub mod model;
 pub mod paths;
@@ -20,6 +21,10 @@ pub use context::{Attempt, RunContext};
 pub use engine::{CancelOutcome, Engine, StartOptions, Subscription};
 pub use error::{EngineError, Interrupt, RunError, StepError, StoreError};
 pub use ids::{RunId, StepKey, WorkerId};
+pub use maintenance::{
+    BackupReport, DbStats, DeletedRuns, GcReport, Maintenance, RetentionGroup, RetentionPolicy,
+    RunSize, SkippedRun, VacuumReport,
+};
 pub use model::{
     AttemptOutcome, AttemptRecord, Event, EventKind, Resolution, RunRecord, RunStatus, RunTrace,
     StepKind, StepRecord, StepStatus, StepTrace,

@@ -145,6 +145,9 @@ pub struct RunRecord {
     pub lease_epoch: i64,
     pub last_seq: i64,
     pub step_count: i64,
+    /// Kept by retention, and deleted only when forced.
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -281,6 +284,13 @@ pub enum EventKind {
         id: i64,
         name: String,
         key: StepKey,
+    },
+    RunPinned {
+        pinned: bool,
+    },
+    /// Runs removed with their journals (their own events went with them); not about one run.
+    RunsDeleted {
+        runs: Vec<RunId>,
     },
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use crate::clock::Millis;
 use crate::error::{StepError, StoreError};
 use crate::ids::{RunId, StepKey, WorkerId};
+use crate::maintenance::{DeletedRuns, Maintenance};
 use crate::model::{
     AttemptOutcome, AttemptRecord, Event, Resolution, RunEnd, RunRecord, RunStatus, RunTrace,
     StepKind, StepRecord,
@@ -183,6 +184,18 @@ pub enum Transition {
     UnregisterWorker {
         worker: WorkerId,
     },
+    /// Deletes finished runs with their child runs and journals. A run that cannot be
+    /// deleted (unfinished, pinned without `force`, gone) fails the transition, or is
+    /// reported in [`DeletedRuns::skipped`] when `skip_refused` (retention).
+    DeleteRuns {
+        runs: Vec<RunId>,
+        force: bool,
+        skip_refused: bool,
+    },
+    PinRun {
+        run: RunId,
+        pinned: bool,
+    },
 }
 
 impl Transition {
@@ -209,6 +222,8 @@ impl Transition {
             Transition::Progress { .. } => "progress",
             Transition::RegisterWorker { .. } => "register_worker",
             Transition::UnregisterWorker { .. } => "unregister_worker",
+            Transition::DeleteRuns { .. } => "delete_runs",
+            Transition::PinRun { .. } => "pin_run",
         }
     }
 }
@@ -237,6 +252,7 @@ pub enum Applied {
         cancelled_now: Vec<RunId>,
         requested: Vec<RunId>,
     },
+    Deleted(DeletedRuns),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -295,6 +311,10 @@ pub trait Store: Send + Sync + 'static {
     fn live(&self) -> broadcast::Receiver<Arc<Event>>;
     /// Where the store keeps its files, for worker lock files beside it.
     fn location(&self) -> String;
+    /// Database upkeep (blob collection, backup, vacuum, statistics), when the store has it.
+    fn maintenance(&self) -> Option<&dyn Maintenance> {
+        None
+    }
 }
 
 pub type SharedStore = Arc<dyn Store>;

@@ -2,7 +2,9 @@
 //! a small pool of read connections.
 
 mod apply;
+mod delete;
 mod fork;
+mod maintenance;
 mod rows;
 mod schema;
 mod tx;
@@ -54,7 +56,7 @@ impl Default for SqliteConfig {
 
 pub struct SqliteStore {
     path: PathBuf,
-    jobs: Mutex<Option<mpsc::Sender<writer::Job>>>,
+    jobs: Mutex<Option<mpsc::Sender<writer::Queued>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     live: broadcast::Sender<Arc<Event>>,
@@ -255,6 +257,50 @@ impl Drop for SqliteStore {
     }
 }
 
+/// Integrity problems of the database behind `c`, empty when healthy (`waymark db check`,
+/// and a backup's verification of its copy).
+pub(crate) fn check_connection(c: &Connection, path: &str) -> Result<Vec<String>, StoreError> {
+    let mut problems = Vec::new();
+    let mut stmt = c.prepare("PRAGMA integrity_check").map_err(rows::sql_err)?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(|e| StoreError::Corrupt {
+            path: path.to_string(),
+            detail: e.to_string(),
+        })?;
+    for line in lines {
+        let line = line.map_err(|e| StoreError::Corrupt {
+            path: path.to_string(),
+            detail: e.to_string(),
+        })?;
+        if line != "ok" {
+            problems.push(line);
+        }
+    }
+    let dangling: i64 = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM steps s WHERE s.input_blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = s.input_blob))
+                  + (SELECT count(*) FROM steps s WHERE s.output_blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = s.output_blob))",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(rows::sql_err)?;
+    if dangling > 0 {
+        problems.push(format!("{dangling} step payloads point at missing blobs"));
+    }
+    let orphans: i64 = c
+        .query_row(
+            "SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.run_id = a.run_id AND s.key = a.step_key)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(rows::sql_err)?;
+    if orphans > 0 {
+        problems.push(format!("{orphans} attempts belong to no step"));
+    }
+    Ok(problems)
+}
+
 impl Store for SqliteStore {
     fn submit(&self, transition: Transition, durability: Durability) -> Pending {
         let (reply, rx) = oneshot::channel();
@@ -268,7 +314,7 @@ impl Store for SqliteStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .is_some_and(|j| j.send(job).is_ok());
+            .is_some_and(|j| j.send(writer::Queued::Apply(job)).is_ok());
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::WriterGone);
@@ -363,41 +409,7 @@ impl Store for SqliteStore {
 
     fn check(&self) -> BoxFuture<'static, Result<Vec<String>, StoreError>> {
         let path = self.path.display().to_string();
-        self.read(move |c| {
-            let mut problems = Vec::new();
-            let mut stmt = c.prepare("PRAGMA integrity_check").map_err(rows::sql_err)?;
-            let lines = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(|e| StoreError::Corrupt { path: path.clone(), detail: e.to_string() })?;
-            for line in lines {
-                let line = line.map_err(|e| StoreError::Corrupt { path: path.clone(), detail: e.to_string() })?;
-                if line != "ok" {
-                    problems.push(line);
-                }
-            }
-            let dangling: i64 = c
-                .query_row(
-                    "SELECT (SELECT count(*) FROM steps s WHERE s.input_blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = s.input_blob))
-                          + (SELECT count(*) FROM steps s WHERE s.output_blob IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = s.output_blob))",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(rows::sql_err)?;
-            if dangling > 0 {
-                problems.push(format!("{dangling} step payloads point at missing blobs"));
-            }
-            let orphans: i64 = c
-                .query_row(
-                    "SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.run_id = a.run_id AND s.key = a.step_key)",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(rows::sql_err)?;
-            if orphans > 0 {
-                problems.push(format!("{orphans} attempts belong to no step"));
-            }
-            Ok(problems)
-        })
+        self.read(move |c| check_connection(c, &path))
     }
 
     fn live(&self) -> broadcast::Receiver<Arc<Event>> {
@@ -406,5 +418,9 @@ impl Store for SqliteStore {
 
     fn location(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn maintenance(&self) -> Option<&dyn crate::maintenance::Maintenance> {
+        Some(self)
     }
 }

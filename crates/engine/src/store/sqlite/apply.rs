@@ -4,6 +4,7 @@
 use rusqlite::params;
 use serde_json::{json, Value};
 
+use super::delete::{delete_runs, pin_run};
 use super::fork::fork;
 use super::rows::{self, sql_err};
 use super::tx::Tx;
@@ -419,6 +420,17 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                 .prepare_cached("INSERT OR REPLACE INTO workers(id, pid, lock_path, started_at) VALUES (?1, ?2, ?3, ?4)")
                 .and_then(|mut s| s.execute(params![worker.0, pid, lock_path, tx.now]))
                 .map_err(sql_err)?;
+            Ok(Applied::Done)
+        }
+
+        Transition::DeleteRuns {
+            runs,
+            force,
+            skip_refused,
+        } => delete_runs(tx, runs, *force, *skip_refused).map(Applied::Deleted),
+
+        Transition::PinRun { run, pinned } => {
+            pin_run(tx, *run, *pinned)?;
             Ok(Applied::Done)
         }
 

@@ -17,7 +17,7 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
 }
 
 /// Marks a large value stored once in `blobs`, in place of the value itself.
-const BLOB_MARKER: &str = "$waymark_blob";
+pub(crate) const BLOB_MARKER: &str = "$waymark_blob";
 
 fn store_blob(conn: &Connection, text: &str) -> Result<String, StoreError> {
     let hash = Sha256::digest(text.as_bytes())
@@ -159,7 +159,7 @@ pub(crate) const RUN_COLUMNS: &str =
     forked_from, forked_at_step, created_at, updated_at, finished_at, deadline_at, \
     cancel_requested, lease_owner, lease_expires_at, lease_epoch, \
     (SELECT COALESCE(MAX(e.run_seq), 0) FROM events e WHERE e.run_id = runs.id), \
-    (SELECT count(*) FROM steps s WHERE s.run_id = runs.id)";
+    (SELECT count(*) FROM steps s WHERE s.run_id = runs.id), pinned";
 
 /// Raw columns first (rusqlite rows borrow the statement), payloads resolved after.
 struct RawRun {
@@ -185,6 +185,7 @@ struct RawRun {
     lease_epoch: i64,
     last_seq: i64,
     step_count: i64,
+    pinned: bool,
 }
 
 fn raw_run(r: &Row) -> rusqlite::Result<RawRun> {
@@ -211,6 +212,7 @@ fn raw_run(r: &Row) -> rusqlite::Result<RawRun> {
         lease_epoch: r.get(21)?,
         last_seq: r.get(22)?,
         step_count: r.get(23)?,
+        pinned: r.get(24)?,
     })
 }
 
@@ -238,6 +240,7 @@ fn finish_run(conn: &Connection, raw: RawRun) -> Result<RunRecord, StoreError> {
         lease_epoch: raw.lease_epoch,
         last_seq: raw.last_seq,
         step_count: raw.step_count,
+        pinned: raw.pinned,
     })
 }
 

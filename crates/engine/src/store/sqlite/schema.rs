@@ -106,6 +106,10 @@ const MIGRATIONS: &[&str] = &[
         started_at INTEGER NOT NULL
     );
     "#,
+    // 2: runs a user keeps: retention never deletes them, nor does delete_run without force.
+    r#"
+    ALTER TABLE runs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

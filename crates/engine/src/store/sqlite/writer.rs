@@ -35,6 +35,15 @@ fn batch_awaits_follow_up(batch: &[Job]) -> bool {
         )
 }
 
+/// Work that needs the writer's connection to itself, outside any transaction (VACUUM,
+/// blob collection): run between batches, so no transition is half applied meanwhile.
+pub(crate) type Exclusive = Box<dyn FnOnce(&mut Connection) + Send>;
+
+pub(crate) enum Queued {
+    Apply(Job),
+    Exclusive(Exclusive),
+}
+
 pub(crate) struct Job {
     pub transition: Transition,
     pub durability: Durability,
@@ -43,7 +52,7 @@ pub(crate) struct Job {
 
 pub(crate) struct Writer {
     pub conn: Connection,
-    pub jobs: Receiver<Job>,
+    pub jobs: Receiver<Queued>,
     pub live: broadcast::Sender<Arc<Event>>,
     pub clock: SharedClock,
     pub full_sync: bool,
@@ -66,7 +75,11 @@ impl Writer {
         let mut synchronous_full = true;
         loop {
             let first = match self.next_job() {
-                Ok(job) => job,
+                Ok(Queued::Apply(job)) => job,
+                Ok(Queued::Exclusive(work)) => {
+                    work(&mut self.conn);
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     let v = self.data_version();
                     if v != data_version {
@@ -82,9 +95,15 @@ impl Writer {
             // first transition a moment to arrive, so that both share one fsync.
             let linger_until =
                 batch_awaits_follow_up(&batch).then(|| std::time::Instant::now() + LINGER);
+            let mut exclusive = None;
             while batch.len() < self.max_batch {
                 match self.jobs.try_recv() {
-                    Ok(job) => batch.push(job),
+                    Ok(Queued::Apply(job)) => batch.push(job),
+                    // Queued after the batch's jobs: it runs once they are committed.
+                    Ok(Queued::Exclusive(work)) => {
+                        exclusive = Some(work);
+                        break;
+                    }
                     Err(_) if linger_until.is_some_and(|t| std::time::Instant::now() < t) => {
                         std::thread::yield_now();
                     }
@@ -103,6 +122,9 @@ impl Writer {
             // data_version is deliberately not re-read here: a foreign commit that landed during
             // this batch must still be noticed by the next idle poll (publishing is idempotent).
             self.commit_batch(batch, &mut published);
+            if let Some(work) = exclusive {
+                work(&mut self.conn);
+            }
         }
         tracing::debug!(path = %self.path, "store writer stopped");
     }
@@ -110,7 +132,7 @@ impl Writer {
     /// The next queued job. A run's next transition usually follows the reply to its last one
     /// within microseconds: look for it briefly before sleeping, which saves a thread wake-up
     /// on each side of every sequential step.
-    fn next_job(&self) -> Result<Job, RecvTimeoutError> {
+    fn next_job(&self) -> Result<Queued, RecvTimeoutError> {
         let spin_until = std::time::Instant::now() + SPIN;
         loop {
             match self.jobs.try_recv() {

@@ -1,0 +1,450 @@
+//! Keeping the database healthy: deleting runs, retention, pinning, blob collection,
+//! VACUUM, backup, statistics and the v1 → v2 migration, on real files.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use waymark_engine::*;
+
+const T0: Millis = 1_700_000_000_000;
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+fn registry(stop: Arc<AtomicBool>) -> Registry {
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "parent",
+        1,
+        |ctx: RunContext, _| async move {
+            let child = ctx.child("child/1", "child", json!({ "n": 5 })).await?;
+            Ok(json!({ "from_child": child }))
+        },
+    ));
+    reg.register(DurableFunction::new(
+        "child",
+        1,
+        |ctx: RunContext, input: Value| async move {
+            let n = input["n"].as_i64().unwrap_or(0);
+            let squared: i64 = ctx
+                .step(StepSpec::retry_safe("square"), |_| async move { Ok(n * n) })
+                .await?;
+            Ok(json!(squared))
+        },
+    ));
+    reg.register(DurableFunction::new(
+        "quick",
+        1,
+        |ctx: RunContext, _| async move {
+            ctx.step(StepSpec::retry_safe("one"), |_| async { Ok(1) })
+                .await?;
+            Ok(json!("done"))
+        },
+    ));
+    // Echoes a large document from a step: its input and the step's output share one blob.
+    reg.register(DurableFunction::new(
+        "big",
+        1,
+        |ctx: RunContext, input: Value| async move {
+            let doc = input["doc"].clone();
+            let echoed: Value = ctx
+                .step(StepSpec::retry_safe("echo"), |_| {
+                    let doc = doc.clone();
+                    async move { Ok(doc) }
+                })
+                .await?;
+            Ok(json!({ "len": echoed.as_str().map(str::len) }))
+        },
+    ));
+    reg.register(DurableFunction::new(
+        "waits",
+        1,
+        |ctx: RunContext, _| async move {
+            ctx.wait_for_event("approval/1", "never_sent", json!({}), DAY)
+                .await?;
+            Ok(Value::Null)
+        },
+    ));
+    // Takes steps until told to stop: a run that is executing while a backup is taken.
+    reg.register(DurableFunction::new(
+        "busy",
+        1,
+        move |ctx: RunContext, _| {
+            let stop = stop.clone();
+            async move {
+                let mut i = 0u32;
+                while !stop.load(Ordering::SeqCst) && i < 100_000 {
+                    i += 1;
+                    ctx.step(
+                        StepSpec::retry_safe(format!("s/{i}")),
+                        |_| async move { Ok(i) },
+                    )
+                    .await?;
+                }
+                Ok(json!(i))
+            }
+        },
+    ));
+    reg
+}
+
+fn reg() -> Registry {
+    registry(Arc::new(AtomicBool::new(false)))
+}
+
+async fn finished(h: &Harness, function: &str, input: Value) -> RunId {
+    let run = h.start(function, input).await;
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
+    run
+}
+
+fn count(h: &Harness, sql: &str, run: RunId) -> i64 {
+    h.store
+        .with_connection(|c| c.query_row(sql, [run.to_string()], |r| r.get(0)))
+        .expect("count")
+}
+
+fn store_error(e: EngineError) -> StoreError {
+    match e {
+        EngineError::Store(s) => s,
+        other => panic!("expected a store error, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_run_removes_its_children_and_journals_and_sequence_numbers_stay_increasing() {
+    let h = Harness::new(reg()).await;
+    let keep = finished(&h, "quick", json!({})).await;
+    let parent = finished(&h, "parent", json!({})).await;
+    let child = h.trace(parent).await.children[0];
+    let before = h.engine.current_global_seq().await.expect("seq");
+
+    let deleted = h.engine.delete_run(parent, false).await.expect("delete");
+    assert_eq!(deleted.runs.len(), 2);
+    assert!(deleted.runs.contains(&parent) && deleted.runs.contains(&child));
+    assert_eq!(
+        deleted.steps, 2,
+        "the parent's child step and the child's step"
+    );
+    assert!(deleted.attempts >= 1 && deleted.events >= 6, "{deleted:?}");
+    assert!(deleted.skipped.is_empty());
+    for run in [parent, child] {
+        assert!(h.engine.run(run).await.expect("read").is_none());
+        for table in ["steps", "attempts", "events"] {
+            let sql = format!("SELECT count(*) FROM {table} WHERE run_id = ?1");
+            assert_eq!(count(&h, &sql, run), 0, "{table} of {run}");
+        }
+    }
+    assert!(h.engine.run(keep).await.expect("read").is_some());
+
+    // The deleted runs held the newest events: the next ones must still be numbered above.
+    let after = finished(&h, "quick", json!({})).await;
+    let mut sub = h.engine.subscribe_all(0);
+    let mut last = 0;
+    let mut saw_deletion = false;
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(30), sub.next())
+            .await
+            .expect("event arrives")
+            .expect("event");
+        assert!(e.global_seq > last, "{} after {last}", e.global_seq);
+        last = e.global_seq;
+        assert!(e.run_id != Some(parent) && e.run_id != Some(child));
+        if let EventKind::RunsDeleted { runs } = &e.kind {
+            assert!(e.global_seq > before);
+            assert_eq!(runs.len(), 2);
+            saw_deletion = true;
+        }
+        if e.run_id == Some(after) {
+            assert!(saw_deletion, "the deletion comes before the later run");
+            assert!(e.global_seq > before + 1);
+        }
+        if e.run_id == Some(after)
+            && matches!(&e.kind, EventKind::RunStatusChanged { status, .. } if status.is_terminal())
+        {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unfinished_run_or_its_child_alone_is_not_deleted() {
+    let h = Harness::new(reg()).await;
+    let run = h.start("waits", json!({})).await;
+    h.until(run, step_waiting("approval/1")).await;
+    let err = store_error(h.engine.delete_run(run, true).await.expect_err("refused"));
+    assert!(
+        matches!(err, StoreError::RunNotFinished { run: r, status: RunStatus::Waiting } if r == run),
+        "{err}"
+    );
+    assert!(err.to_string().contains("is waiting"), "{err}");
+    assert!(h.engine.run(run).await.expect("read").is_some());
+
+    let parent = finished(&h, "parent", json!({})).await;
+    let child = h.trace(parent).await.children[0];
+    let err = store_error(
+        h.engine
+            .delete_run(child, false)
+            .await
+            .expect_err("refused"),
+    );
+    assert!(err.to_string().contains("child of run"), "{err}");
+
+    let missing = RunId::new();
+    let err = store_error(h.engine.delete_run(missing, false).await.expect_err("gone"));
+    assert!(matches!(err, StoreError::RunNotFound(r) if r == missing));
+}
+
+#[tokio::test]
+async fn retention_deletes_by_age_and_by_count_and_keeps_pinned_runs() {
+    let clock = ManualClock::new(T0);
+    let h = Harness::with_clock(reg(), clock.clone()).await;
+    let old_pinned = finished(&h, "quick", json!({})).await;
+    let old_listed = finished(&h, "quick", json!({})).await;
+    let old = finished(&h, "parent", json!({})).await;
+    let old_child = h.trace(old).await.children[0];
+    clock.advance(DAY * 10);
+    let recent: Vec<RunId> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(finished(&h, "quick", json!({})).await);
+            clock.advance(Duration::from_secs(1));
+        }
+        v
+    };
+    h.engine.pin_run(old_pinned, true).await.expect("pin");
+    assert!(
+        h.engine
+            .run(old_pinned)
+            .await
+            .expect("read")
+            .expect("run")
+            .pinned
+    );
+    let err = store_error(
+        h.engine
+            .delete_run(old_pinned, false)
+            .await
+            .expect_err("pinned"),
+    );
+    assert!(
+        matches!(err, StoreError::RunPinned(r) if r == old_pinned),
+        "{err}"
+    );
+
+    let by_age = RetentionPolicy {
+        keep_days: Some(5),
+        pinned: [old_listed].into_iter().collect(),
+        ..Default::default()
+    };
+    let deleted = h.engine.apply_retention(&by_age).await.expect("retention");
+    let mut gone = deleted.runs.clone();
+    gone.sort();
+    let mut expected = vec![old, old_child];
+    expected.sort();
+    assert_eq!(gone, expected, "only the old unpinned run, with its child");
+
+    let by_count = RetentionPolicy {
+        keep_last: Some(2),
+        ..Default::default()
+    };
+    let deleted = h
+        .engine
+        .apply_retention(&by_count)
+        .await
+        .expect("retention");
+    // Of "quick": old_listed (not listed this time) and the oldest recent run go.
+    let mut gone = deleted.runs.clone();
+    gone.sort();
+    let mut expected = vec![old_listed, recent[0]];
+    expected.sort();
+    assert_eq!(gone, expected);
+    for run in [old_pinned, recent[1], recent[2]] {
+        assert!(h.engine.run(run).await.expect("read").is_some());
+    }
+
+    // Forced, a pinned run goes too.
+    let deleted = h.engine.delete_run(old_pinned, true).await.expect("forced");
+    assert_eq!(deleted.runs, vec![old_pinned]);
+}
+
+#[tokio::test]
+async fn retention_can_count_per_value_in_the_input() {
+    let h = Harness::new(reg()).await;
+    let mut by_name: Vec<(String, RunId)> = Vec::new();
+    for name in ["a", "b", "a", "b", "a"] {
+        let run = finished(&h, "quick", json!({ "spec": { "name": name } })).await;
+        by_name.push((name.to_string(), run));
+    }
+    let policy = RetentionPolicy {
+        keep_last: Some(1),
+        group_by: RetentionGroup::InputPointer {
+            pointer: "/spec/name".into(),
+        },
+        ..Default::default()
+    };
+    let deleted = h.engine.apply_retention(&policy).await.expect("retention");
+    assert_eq!(deleted.runs.len(), 3);
+    let survivors: Vec<RunId> = h
+        .engine
+        .list_runs(RunFilter::default())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(survivors.len(), 2);
+    assert!(survivors.contains(&by_name[3].1) && survivors.contains(&by_name[4].1));
+
+    let bad = RetentionPolicy {
+        keep_last: Some(1),
+        group_by: RetentionGroup::InputPointer {
+            pointer: "spec.name".into(),
+        },
+        ..Default::default()
+    };
+    assert!(matches!(
+        h.engine.apply_retention(&bad).await,
+        Err(EngineError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_shared_blob_is_collected_only_when_no_run_refers_to_it_then_vacuum_shrinks_the_file() {
+    let h = Harness::new(reg()).await;
+    let doc: String = (0..50_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let first = finished(&h, "big", json!({ "doc": doc })).await;
+    let second = finished(&h, "big", json!({ "doc": doc })).await;
+    assert_eq!(
+        h.trace(second).await.steps[0].step.output,
+        Some(json!(doc)),
+        "the payload reads back whole"
+    );
+    let stats = h.engine.database_stats().await.expect("stats");
+    assert_eq!(stats.blobs, 1, "one blob for both runs' inputs and outputs");
+    assert!(stats.blob_bytes >= 50_000);
+    assert_eq!(stats.runs, 2);
+    let top = &stats.largest_runs[0];
+    assert!([first, second].contains(&top.run) && top.function == "big");
+    assert!(
+        top.bytes >= 100_000,
+        "input and output count in full: {top:?}"
+    );
+
+    let nothing = h.engine.collect_garbage().await.expect("gc");
+    assert_eq!(nothing.blobs_deleted, 0);
+    h.engine.delete_run(first, false).await.expect("delete");
+    let nothing = h.engine.collect_garbage().await.expect("gc");
+    assert_eq!((nothing.blobs_deleted, nothing.blobs_kept), (0, 1));
+    assert_eq!(
+        h.trace(second).await.steps[0].step.output,
+        Some(json!(doc)),
+        "still readable"
+    );
+
+    h.engine.delete_run(second, false).await.expect("delete");
+    let freed = h.engine.collect_garbage().await.expect("gc");
+    assert_eq!(freed.blobs_deleted, 1);
+    assert!(freed.bytes_freed >= 50_000, "{freed:?}");
+    assert_eq!(h.engine.database_stats().await.expect("stats").blobs, 0);
+
+    let before = h.store.checkpoint_and_size().expect("size");
+    let free = h
+        .engine
+        .database_stats()
+        .await
+        .expect("stats")
+        .freelist_pages;
+    assert!(free >= 10, "the blob's pages are free: {free}");
+    let vacuumed = h.engine.vacuum().await.expect("vacuum");
+    let after = std::fs::metadata(db_path(&h.dir)).expect("file").len();
+    // The blob took 50 KB of pages, give or take a page.
+    assert!(
+        after + 40_000 <= before,
+        "{after} after vacuum, {before} before"
+    );
+    let stats = h.engine.database_stats().await.expect("stats");
+    assert_eq!(stats.freelist_pages, 0);
+    assert!(vacuumed.bytes_after < vacuumed.bytes_before, "{vacuumed:?}");
+    assert!(h.store.check().await.expect("check").is_empty());
+    // The engine goes on writing after a vacuum.
+    finished(&h, "quick", json!({})).await;
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_a_run_executes_opens_and_passes_the_check() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let h = Harness::new(registry(stop.clone())).await;
+    let done: Vec<RunId> = vec![
+        finished(&h, "quick", json!({})).await,
+        finished(&h, "parent", json!({})).await,
+    ];
+    let busy = h.start("busy", json!({})).await;
+    h.until(busy, attempt_started("s/20", 1)).await;
+    let to = h.dir.path().join("backups").join("copy.db");
+    let report = h.engine.backup(&to).await.expect("backup");
+    stop.store(true, Ordering::SeqCst);
+    assert!(report.bytes > 0 && to.exists());
+    assert!(!h.dir.path().join("backups/copy.db.partial").exists());
+    let settled = h.settled(busy).await;
+    assert_eq!(settled.status, RunStatus::Succeeded);
+
+    let again = h.engine.backup(&to).await.expect_err("exists");
+    assert!(again.to_string().contains("exists"), "{again}");
+
+    let copy = SqliteStore::open(&to).expect("the copy opens");
+    assert!(copy.check().await.expect("check").is_empty());
+    for run in done {
+        let r = copy.run(run).await.expect("read").expect("in the copy");
+        assert_eq!(r.status, RunStatus::Succeeded);
+    }
+    let copied = copy.run(busy).await.expect("read").expect("busy run");
+    assert!(!copied.status.is_terminal(), "copied mid-run");
+    assert!(copied.step_count >= 19);
+    copy.close();
+}
+
+#[tokio::test]
+async fn a_version_1_database_upgrades_to_version_2_keeping_its_runs() {
+    let h = Harness::new(reg()).await;
+    let runs = vec![
+        finished(&h, "quick", json!({})).await,
+        finished(&h, "parent", json!({})).await,
+    ];
+    let dir = h.crash().await;
+    {
+        // Version 1 is version 2 without the pinned column.
+        let conn = rusqlite::Connection::open(db_path(&dir)).expect("open");
+        conn.execute_batch("ALTER TABLE runs DROP COLUMN pinned; PRAGMA user_version = 1;")
+            .expect("downgrade");
+    }
+    let h = Harness::open(dir, reg(), Arc::new(SystemClock)).await;
+    let version: i64 = h
+        .store
+        .with_connection(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .expect("version");
+    assert_eq!(version, waymark_engine::store::sqlite::SCHEMA_VERSION);
+    assert_eq!(version, 2);
+    for run in &runs {
+        let r = h.engine.run(*run).await.expect("read").expect("kept");
+        assert_eq!(r.status, RunStatus::Succeeded);
+        assert!(!r.pinned);
+    }
+    assert_eq!(h.trace(runs[1]).await.children.len(), 1);
+    h.engine.pin_run(runs[0], true).await.expect("pin");
+    assert!(
+        h.engine
+            .run(runs[0])
+            .await
+            .expect("read")
+            .expect("run")
+            .pinned
+    );
+    assert!(h.store.check().await.expect("check").is_empty());
+}
