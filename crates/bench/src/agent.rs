@@ -29,8 +29,13 @@ const CALL_OVERHEAD_FLOORS: f64 = 1.3;
 const STORAGE_RATIO_LIMIT: f64 = 1.6;
 
 /// Measures the agent figures, prints them with their targets and writes `agent.json` under
-/// `out_dir`. `floor_us` is the floor commit of this invocation.
-pub(crate) fn agent_bench(scratch: &Path, floor_us: f64, out_dir: &Path) -> Result<()> {
+/// `out_dir`. `engine_floor_us` is the engine figures' floor commit of this invocation, which
+/// the targets use; without it (`waymark-bench agent`), the floor measured between the rounds.
+pub(crate) fn agent_bench(
+    scratch: &Path,
+    engine_floor_us: Option<f64>,
+    out_dir: &Path,
+) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find this binary to serve MCP from")?;
     let rt = runtime()?;
     println!();
@@ -40,6 +45,7 @@ pub(crate) fn agent_bench(scratch: &Path, floor_us: f64, out_dir: &Path) -> Resu
     let storage = rt.block_on(agent_run_storage(&scratch.join("agent-run"), &exe))?;
     drop(rt);
 
+    let floor_samples = s.floor;
     let samples: BTreeMap<&str, Vec<f64>> = BTreeMap::from([
         ("mcp_call_direct_us", s.mcp_direct),
         ("mcp_call_journaled_us", s.mcp_journaled),
@@ -65,9 +71,17 @@ pub(crate) fn agent_bench(scratch: &Path, floor_us: f64, out_dir: &Path) -> Resu
         println!("{k:<28} {:>12}", fig[k]);
     }
 
+    let rounds_floor = round1(median(floor_samples));
+    let floor_us = engine_floor_us.unwrap_or(rounds_floor);
     let budget = CALL_OVERHEAD_FLOORS * floor_us;
     println!();
-    println!("floor_commit_us (this run) = {floor_us:.1}; journaling budget {CALL_OVERHEAD_FLOORS} x floor = {budget:.1} us");
+    match engine_floor_us {
+        Some(f) => println!(
+            "floor_commit_us: {f:.1} (engine figures, used below); {rounds_floor:.1} between the agent rounds"
+        ),
+        None => println!("floor_commit_us: {rounds_floor:.1} (between the agent rounds)"),
+    }
+    println!("journaling budget: {CALL_OVERHEAD_FLOORS} x floor = {budget:.1} us");
     println!("{:<44} {:>10}  {:<20} result", "target", "value", "limit");
     let verdict = |met: bool| if met { "MET" } else { "MISSED" };
     for what in ["mcp_call", "model_call"] {

@@ -14,6 +14,7 @@ use waymark_agent::{
 use waymark_engine::{DurableFunction, Registry, RunContext, StartOptions, StepError, StepSpec};
 
 use crate::figures::{Bed, Settled};
+use crate::floor::floor_commit_us;
 use crate::{model_server, REPS};
 
 /// Calls per measured round, direct or journaled.
@@ -30,6 +31,8 @@ const DEMO_SERVER: &str = "demo";
 /// The medians' inputs: µs per call of every round.
 #[derive(Default)]
 pub(crate) struct CallSamples {
+    /// The bare floor commit, once per round: how fast the disk was while these ran.
+    pub(crate) floor: Vec<f64>,
     pub(crate) mcp_direct: Vec<f64>,
     pub(crate) mcp_journaled: Vec<f64>,
     pub(crate) model_direct: Vec<f64>,
@@ -217,6 +220,10 @@ pub(crate) async fn call_samples(dir: &Path, exe: &Path) -> Result<CallSamples> 
     let show = |key: &str, v: f64| println!("  {key:<24} {v:>12.1}");
     for rep in 0..REPS {
         println!("agent calls: repetition {}/{REPS}", rep + 1);
+        let floor_dir = dir.join(format!("floor{rep}"));
+        let v = tokio::task::block_in_place(|| floor_commit_us(&floor_dir))?;
+        show("floor_commit_us", v);
+        s.floor.push(v);
         let v = direct(&callee, "mcp", CALLS).await?;
         show("mcp_call_direct_us", v);
         s.mcp_direct.push(v);

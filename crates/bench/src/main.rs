@@ -161,12 +161,7 @@ fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir> {
 /// `waymark-bench agent`: the agent figures against a floor measured here.
 fn agent_only() -> Result<ExitCode> {
     let tmp = scratch_dir("agent-")?;
-    let floors: Vec<f64> = (0..REPS)
-        .map(|rep| floor_commit_us(&tmp.path().join(format!("floor{rep}"))))
-        .collect::<Result<_>>()?;
-    let floor = median(floors);
-    println!("floor_commit_us (median of {REPS}): {floor:.1}");
-    agent::agent_bench(tmp.path(), floor, &workspace_root().join("target/bench"))?;
+    agent::agent_bench(tmp.path(), None, &workspace_root().join("target/bench"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -296,6 +291,6 @@ fn bench() -> Result<ExitCode> {
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!("wrote {}", out.display());
 
-    agent::agent_bench(&scratch.join("agent"), floor, &out_dir)?;
+    agent::agent_bench(&scratch.join("agent"), Some(floor), &out_dir)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -226,25 +226,25 @@ fn breakdown(db: &Path) -> Result<()> {
         content.unwrap_or(0),
         raw.unwrap_or(0)
     );
-    let mut stmt = conn.prepare(
-        "SELECT size, length(data), coalesce(
-             (SELECT 'run input' FROM runs WHERE input_blob = b.hash LIMIT 1),
-             (SELECT 'run output' FROM runs WHERE output_blob = b.hash LIMIT 1),
-             (SELECT 'step ' || key || ' input' FROM steps WHERE input_blob = b.hash LIMIT 1),
-             (SELECT 'step ' || key || ' output' FROM steps WHERE output_blob = b.hash LIMIT 1),
-             'unreferenced')
-         FROM blobs b ORDER BY size DESC",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (size, stored, of) = row?;
-        println!("    blob {of:<24} {size:>8} bytes ({stored} stored)");
+    // A blob is named by a marker inside the JSON of each payload that uses it.
+    let blobs: Vec<(String, i64)> = conn
+        .prepare("SELECT hash, length(data) FROM blobs ORDER BY length(data) DESC")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (hash, stored) in blobs {
+        let used_by: Option<String> = conn.query_row(
+            "SELECT group_concat(what, ', ') FROM (
+                 SELECT 'run input' AS what FROM runs WHERE instr(input_json, ?1) OR input_blob = ?1
+                 UNION ALL SELECT key || ' input' FROM steps WHERE instr(input_json, ?1) OR input_blob = ?1
+                 UNION ALL SELECT key || ' output' FROM steps WHERE instr(output_json, ?1) OR output_blob = ?1
+                 UNION ALL SELECT 'another blob' FROM blobs WHERE hash != ?1 AND instr(CAST(data AS TEXT), ?1))",
+            [&hash],
+            |r| r.get(0),
+        )?;
+        println!(
+            "    blob of {stored:>8} bytes, used by: {}",
+            used_by.unwrap_or_else(|| "nothing".into())
+        );
     }
     Ok(())
 }
