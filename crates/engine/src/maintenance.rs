@@ -212,7 +212,7 @@ pub fn select_for_retention(
         }
         for mut runs in groups.into_values() {
             // Newest first; ids are UUIDv7, so they break ties in creation order.
-            runs.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+            runs.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
             doomed.extend(runs.iter().skip(keep as usize).map(|c| c.id));
         }
     }

@@ -378,6 +378,36 @@ async fn a_shared_blob_is_collected_only_when_no_run_refers_to_it_then_vacuum_sh
 }
 
 #[tokio::test]
+async fn collecting_garbage_while_runs_write_blobs_keeps_every_referenced_one() {
+    let h = Harness::new(reg()).await;
+    // 100 parts of 5 KB: each part is a blob, and so is the list of their markers.
+    let parts: Vec<String> = (0..100)
+        .map(|i| format!("{i:03}{}", "x".repeat(5_000)))
+        .collect();
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(h.start("big", json!({ "doc": parts })).await);
+        let gc = h.engine.collect_garbage().await.expect("gc");
+        assert_eq!(gc.blobs_deleted, 0, "{gc:?}");
+    }
+    for run in &runs {
+        assert_eq!(h.settled(*run).await.status, RunStatus::Succeeded);
+    }
+    let gc = h.engine.collect_garbage().await.expect("gc");
+    assert_eq!(gc.blobs_deleted, 0);
+    assert_eq!(
+        gc.blobs_kept, 101,
+        "the parts and the list that refers to them"
+    );
+    for run in &runs {
+        let trace = h.trace(*run).await;
+        assert_eq!(trace.run.input, json!({ "doc": parts }));
+        assert_eq!(trace.steps[0].step.output, Some(json!(parts)));
+    }
+    assert!(h.store.check().await.expect("check").is_empty());
+}
+
+#[tokio::test]
 async fn a_backup_taken_while_a_run_executes_opens_and_passes_the_check() {
     let stop = Arc::new(AtomicBool::new(false));
     let h = Harness::new(registry(stop.clone())).await;

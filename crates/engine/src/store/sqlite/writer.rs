@@ -39,6 +39,8 @@ fn batch_awaits_follow_up(batch: &[Job]) -> bool {
 /// blob collection): run between batches, so no transition is half applied meanwhile.
 pub(crate) type Exclusive = Box<dyn FnOnce(&mut Connection) + Send>;
 
+// Not boxed: every transition is an `Apply`; an allocation each would pay for the rare one.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Queued {
     Apply(Job),
     Exclusive(Exclusive),
