@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "support/mcp_servers.rs"]
+mod mcp_servers;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +14,7 @@ use serde_json::{json, Value};
 use support::agents::*;
 use support::{closed_base_url, serve_with, Received, Server};
 use waymark_agent::agent_loop::{AgentRunInput, AgentRunOutput, ANSWER_EVENT, APPROVAL_EVENT};
+use waymark_agent::mcp::McpHub;
 use waymark_agent::replay::{export_run, ReplayError, ReplayFile, REPLAY_FORMAT};
 use waymark_agent::spec::{BuiltinTool, ToolOverride, ToolRef};
 use waymark_agent::{AgentSpec, ScriptedProvider};
@@ -131,6 +135,7 @@ fn shape(trace: &RunTrace) -> Vec<Value> {
                 "name": s.step.name,
                 "input": normalize(&s.step.input),
                 "output": s.step.output.as_ref().map(normalize),
+                "error": s.step.error,
             })
         })
         .collect()
@@ -298,4 +303,110 @@ async fn unfinished_runs_bad_files_and_old_inputs() {
     let input: AgentRunInput = serde_json::from_value(old.clone()).expect("old input");
     assert!(input.replay.is_none());
     assert_eq!(serde_json::to_value(&input).unwrap(), old);
+}
+
+#[tokio::test]
+async fn mcp_results_and_failures_replay_without_a_connection() {
+    // lookup_order fails on every attempt; send_email (destructive) succeeds once.
+    let tmp = tempfile::tempdir().unwrap();
+    let outbox = tmp.path().join("outbox.jsonl");
+    let outbox_arg = outbox.display().to_string();
+    let hub = McpHub::new();
+    hub.set_server(mcp_servers::stdio_def(
+        "demo-tools",
+        &mcp_servers::demo_tools_bin(),
+        &["--outbox", &outbox_arg],
+        &[
+            ("RUST_LOG", "warn"),
+            (
+                "DEMO_TOOLS_FAULTS",
+                r#"{"lookup_order": {"error_next": 10}}"#,
+            ),
+        ],
+    ));
+    let turns = [
+        Turn::call("c1", "lookup_order", json!({"order_id": "A-1001"})).and_call(
+            "c2",
+            "send_email",
+            json!({"to": "ada@example.com", "subject": "Hi", "body": "Hello"}),
+        ),
+        Turn::answer("The lookup failed; the email went out."),
+    ];
+    let server = serve_with(Arc::new(move |req: &Received, _| {
+        openai_reply(&turns[turn_index(req).min(1)])
+    }))
+    .await;
+    let h = AgentHarness::open(
+        tempfile::tempdir().unwrap(),
+        Arc::new(TestDirectory::default()),
+        hub,
+    )
+    .await;
+    let mut s = spec("mailer", "You send mail.", &server.base_url);
+    s.tools = vec![ToolRef::Mcp {
+        server: "demo-tools".into(),
+        tools: waymark_agent::spec::ToolSelection::Named(vec![
+            "lookup_order".into(),
+            "send_email".into(),
+        ]),
+    }];
+    s.tool_overrides.insert(
+        "lookup_order".into(),
+        ToolOverride {
+            retry: Some(waymark_agent::spec::RetryOverride {
+                max_attempts: Some(2),
+                initial_interval_ms: Some(20),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let run = h.start(&s, "look it up and mail Ada").await;
+    let rec = h.settled(run).await;
+    assert_eq!(rec.status, RunStatus::Succeeded, "{:?}", rec.error);
+    let original = h.trace(run).await;
+    let replay = export_run(&h.engine, run).await.expect("export");
+    h.runtime.hub().shutdown().await;
+    let sent = std::fs::read_to_string(&outbox).expect("outbox");
+    assert_eq!(sent.lines().count(), 1);
+
+    // No MCP server is configured here at all.
+    let fresh = AgentHarness::new().await;
+    let replayed_run = fresh
+        .runtime
+        .start_replay(&fresh.engine, &replay)
+        .await
+        .expect("start replay");
+    let replayed = fresh.settled(replayed_run).await;
+    assert_eq!(
+        replayed.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        replayed.error
+    );
+    assert_eq!(answer(&replayed), answer(&rec));
+    let replayed_trace = fresh.trace(replayed_run).await;
+    assert_same_steps(&original, &replayed_trace);
+    let step = |t: &RunTrace, key: &str| {
+        t.steps
+            .iter()
+            .find(|s| s.step.key.as_str() == key)
+            .map(|s| (s.step.status, s.step.safety))
+    };
+    assert_eq!(
+        step(&replayed_trace, "tool/1.1"),
+        Some((StepStatus::Failed, SafetyClass::RetrySafe))
+    );
+    assert_eq!(
+        step(&replayed_trace, "tool/1.2"),
+        Some((StepStatus::Succeeded, SafetyClass::AtMostOnce))
+    );
+    // The recorded failure was not tried again, and no second email went out.
+    let attempts = replayed_trace
+        .steps
+        .iter()
+        .find(|s| s.step.key.as_str() == "tool/1.1")
+        .map(|s| s.attempt_list.len());
+    assert_eq!(attempts, Some(1));
+    assert_eq!(std::fs::read_to_string(&outbox).unwrap(), sent);
 }
