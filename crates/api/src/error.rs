@@ -20,6 +20,9 @@ pub enum ErrorCode {
     UnknownCommand,
     /// The database is locked, full or unreachable; trying later may work (HTTP 503).
     Unavailable,
+    /// Something this depends on failed: an MCP server that cannot start or answer, a model
+    /// provider (HTTP 424).
+    Upstream,
     /// A bug: the server could not do what it should have (HTTP 500).
     Internal,
 }
@@ -31,6 +34,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::NotFound | ErrorCode::UnknownCommand => 404,
             ErrorCode::Conflict => 409,
+            ErrorCode::Upstream => 424,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }

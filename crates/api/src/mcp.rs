@@ -286,7 +286,7 @@ impl Api {
             .hub()
             .tools(server)
             .await
-            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))
+            .map_err(|e| ApiError::new(ErrorCode::Upstream, e.to_string()))
     }
 
     pub async fn mcp_call(&self, req: McpCallRequest) -> Result<McpCallResponse, ApiError> {
@@ -327,7 +327,7 @@ impl Api {
             .hub()
             .call_tool(&req.server, &req.tool, arguments, options)
             .await
-            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorCode::Upstream, e.to_string()))?;
         Ok(McpCallResponse {
             text: out.text(),
             content: out.content,

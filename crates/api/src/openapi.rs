@@ -31,6 +31,7 @@ pub fn document(version: &str) -> Value {
                     "401": error_response("Missing or wrong token"),
                     "404": error_response("No such id or name"),
                     "409": error_response("Not possible in the current state"),
+                    "424": error_response("An MCP server or model provider failed"),
                     "503": error_response("The database is busy or full; try again"),
                 }
             }}),

@@ -55,6 +55,8 @@ pub enum Command {
     Events(EventsCommand),
     /// Execute runs on this database until Ctrl-C or SIGTERM
     Worker(WorkerArgs),
+    /// Serve the API over HTTP (JSON commands, SSE events, OpenAPI) with a worker, until Ctrl-C
+    Serve(crate::serve::ServeArgs),
     /// Inspect the database file
     #[command(subcommand)]
     Db(DbCommand),
@@ -78,7 +80,7 @@ pub struct DemoToolsArgs {
 impl Command {
     /// A worker is a long-running service: its progress is worth seeing on stderr.
     pub fn is_service(&self) -> bool {
-        matches!(self, Command::Worker(_))
+        matches!(self, Command::Worker(_) | Command::Serve(_))
     }
 }
 

@@ -70,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Memory(MemoryCommand::List(a)) => agents::memory(&db, a).await,
         Command::Keys(c) => keys::keys(&db, c).await,
+        Command::Serve(a) => crate::serve::serve(&db, a).await,
         Command::DemoTools(a) => demo_tools(a).await,
     }
 }
@@ -102,7 +103,7 @@ async fn open_engine(db: &Path) -> anyhow::Result<Engine> {
 
 /// The agent side over the database: engine, catalog, secrets (of the data directory) and the
 /// MCP hub with the saved servers.
-async fn open_app(db: &Path) -> anyhow::Result<AgentApp> {
+pub(crate) async fn open_app(db: &Path) -> anyhow::Result<AgentApp> {
     let db = db.to_path_buf();
     let data_dir = waymark_engine::paths::data_dir();
     // Opening may probe the OS keychain and wait on SQLite locks: keep it off the async threads.
@@ -142,7 +143,7 @@ fn exit_for(status: RunStatus) -> ExitCode {
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM where there is one (service managers send it).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

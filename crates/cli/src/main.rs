@@ -5,6 +5,7 @@ mod commands;
 mod examples;
 mod logging;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,177 @@
+//! Who may call the API: a bearer token (from `--token-file`, or generated once into the data
+//! directory with owner-only permissions), or a session cookie the web app gets by handing
+//! over the token once. Requests whose Host is not the bound address (DNS rebinding) or whose
+//! Origin is foreign are refused before anything else.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context as _};
+
+pub const SESSION_COOKIE: &str = "waymark_session";
+
+pub struct Auth {
+    token: String,
+    sessions: Mutex<HashSet<String>>,
+    /// `127.0.0.1:PORT`, `localhost:PORT` (and `[::1]:PORT`): the Host values we answer to.
+    hosts: Vec<String>,
+    origins: Vec<String>,
+}
+
+impl Auth {
+    pub fn new(token: String, port: u16, ip: std::net::IpAddr) -> Self {
+        let mut hosts = vec![format!("{ip}:{port}"), format!("localhost:{port}")];
+        if ip.is_ipv6() {
+            hosts.push(format!("[{ip}]:{port}"));
+        }
+        let origins = hosts.iter().map(|h| format!("http://{h}")).collect();
+        Auth {
+            token,
+            sessions: Mutex::new(HashSet::new()),
+            hosts,
+            origins,
+        }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// A rebinding attack reaches us with the attacker's host name: only our own is served.
+    pub fn host_ok(&self, host: Option<&str>) -> bool {
+        host.is_some_and(|h| self.hosts.iter().any(|ours| ours.eq_ignore_ascii_case(h)))
+    }
+
+    /// Browsers send Origin on cross-site requests; a page of ours has our origin.
+    pub fn origin_ok(&self, origin: Option<&str>) -> bool {
+        origin.is_none_or(|o| self.origins.iter().any(|ours| ours.eq_ignore_ascii_case(o)))
+    }
+
+    pub fn bearer_ok(&self, authorization: Option<&str>) -> bool {
+        authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), self.token.as_bytes()))
+    }
+
+    pub fn session_ok(&self, cookie_header: Option<&str>) -> bool {
+        let Some(id) = cookie_header.and_then(session_from_cookies) else {
+            return false;
+        };
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions
+            .iter()
+            .any(|s| constant_time_eq(s.as_bytes(), id.as_bytes()))
+    }
+
+    /// Exchanges the token for a new session id, or `None` when the token is wrong.
+    pub fn open_session(&self, token: &str) -> Option<String> {
+        if !constant_time_eq(token.trim().as_bytes(), self.token.as_bytes()) {
+            return None;
+        }
+        let id = random_hex(32);
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.insert(id.clone());
+        Some(id)
+    }
+}
+
+fn session_from_cookies(header: &str) -> Option<&str> {
+    header.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == SESSION_COOKIE).then_some(value)
+    })
+}
+
+/// Equal length and content, in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The OS's randomness (no extra crate: /dev/urandom on the systems we run on; a UUIDv4's
+/// randomness elsewhere).
+fn getrandom(buf: &mut [u8]) {
+    use std::io::Read as _;
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        if f.read_exact(buf).is_ok() {
+            return;
+        }
+    }
+    for chunk in buf.chunks_mut(16) {
+        let r = uuid::Uuid::new_v4();
+        let bytes = r.as_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+}
+
+/// The token: from `file` when given, else `<data_dir>/api-token`, created on first start
+/// with owner-only permissions.
+pub fn load_token(file: Option<&Path>, data_dir: &Path) -> anyhow::Result<String> {
+    if let Some(file) = file {
+        let token = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the token file {}", file.display()))?;
+        let token = token.trim().to_string();
+        if token.len() < 16 {
+            bail!(
+                "{}: the token must be at least 16 characters",
+                file.display()
+            );
+        }
+        return Ok(token);
+    }
+    let path = data_dir.join("api-token");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 16 {
+            return Ok(existing);
+        }
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let token = random_hex(32);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(token.as_bytes())?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_origins_tokens_and_sessions() {
+        let auth = Auth::new("t".repeat(32), 4000, "127.0.0.1".parse().unwrap());
+        assert!(auth.host_ok(Some("127.0.0.1:4000")));
+        assert!(auth.host_ok(Some("localhost:4000")));
+        assert!(!auth.host_ok(Some("evil.example:4000")));
+        assert!(!auth.host_ok(None));
+        assert!(auth.origin_ok(None));
+        assert!(auth.origin_ok(Some("http://127.0.0.1:4000")));
+        assert!(!auth.origin_ok(Some("http://evil.example")));
+        assert!(auth.bearer_ok(Some(&format!("Bearer {}", "t".repeat(32)))));
+        assert!(!auth.bearer_ok(Some("Bearer nope")));
+        assert!(auth.open_session("wrong").is_none());
+        let id = auth.open_session(&"t".repeat(32)).unwrap();
+        assert!(auth.session_ok(Some(&format!("a=b; {SESSION_COOKIE}={id}"))));
+        assert!(!auth.session_ok(Some(&format!("{SESSION_COOKIE}=forged"))));
+    }
+}

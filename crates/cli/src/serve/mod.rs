@@ -1,0 +1,75 @@
+//! `waymark serve`: the headless door. Every command of the one API as
+//! `POST /api/v1/{command}`, the event stream over SSE, the OpenAPI document and a page that
+//! renders it; bearer-token or session-cookie auth; the worker runs in this process.
+
+mod auth;
+mod docs;
+mod routes;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use waymark_api::Api;
+
+pub use auth::Auth;
+
+/// What every request handler shares.
+pub struct ServerState {
+    pub api: Api,
+    pub auth: Auth,
+    pub webhooks: waymark_agent::triggers::WebhookReceiver,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; loopback by default (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:4680")]
+    pub addr: SocketAddr,
+    /// A file holding the API token (at least 16 characters); without it a token is generated
+    /// once into the data directory (owner-only) and reused
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let data_dir = waymark_engine::paths::data_dir();
+    let token = auth::load_token(args.token_file.as_deref(), &data_dir)?;
+    let app = crate::commands::open_app(db).await?;
+    let worker = app.engine.start_worker().await?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    let webhooks = waymark_agent::triggers::WebhookReceiver::new(app.clone())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    // Cron triggers fire while the server runs; a tick missed while it was stopped fires once.
+    let cron = waymark_agent::triggers::CronScheduler::spawn(app.clone())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let state = Arc::new(ServerState {
+        api: Api::new(app.clone()),
+        auth: Auth::new(token, addr.port(), addr.ip()),
+        webhooks,
+    });
+    let base = format!("http://{addr}");
+    println!("Waymark API on {base} (OpenAPI: {base}/openapi.json, docs: {base}/api/docs)");
+    println!("Open in a browser: {base}/#token={}", state.auth.token());
+    println!(
+        "Try: curl -s -H 'Authorization: Bearer {}' -X POST {base}/api/v1/agents_list",
+        state.auth.token()
+    );
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, "serving the API");
+    let router = routes::router(state);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(crate::commands::shutdown_signal())
+        .await
+        .context("the HTTP server stopped")?;
+    cron.stop().await;
+    worker.shutdown().await;
+    app.hub().shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,243 @@
+//! The routes: one handler serves every command of the API's command list.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+use waymark_api::{ApiError, ErrorCode};
+use waymark_engine::RunId;
+
+use super::auth::SESSION_COOKIE;
+use super::ServerState;
+
+type Shared = Arc<ServerState>;
+
+pub fn router(state: Shared) -> Router {
+    let api = Router::new()
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/{command}", post(command))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    Router::new()
+        .merge(api)
+        .route("/api/v1/session", post(open_session))
+        .route("/hooks/{agent}", post(webhook))
+        .route("/openapi.json", get(openapi))
+        .route("/api/docs", get(super::docs::page))
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            same_site_only,
+        ))
+        .with_state(state)
+}
+
+fn error_response(e: ApiError) -> Response {
+    let status =
+        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(e)).into_response()
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// DNS rebinding and cross-site requests are refused before anything else runs.
+async fn same_site_only(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    if !s.auth.host_ok(header_str(headers, header::HOST)) {
+        return error_response(ApiError::new(
+            ErrorCode::Unauthorized,
+            "this server answers only to its own address (Host header refused)",
+        ))
+        .into_response()
+        .with_status(StatusCode::FORBIDDEN);
+    }
+    if !s.auth.origin_ok(header_str(headers, header::ORIGIN)) {
+        return error_response(ApiError::new(
+            ErrorCode::Unauthorized,
+            "requests from other sites are refused (Origin header)",
+        ))
+        .with_status(StatusCode::FORBIDDEN);
+    }
+    next.run(req).await
+}
+
+trait WithStatus {
+    fn with_status(self, status: StatusCode) -> Response;
+}
+
+impl WithStatus for Response {
+    fn with_status(mut self, status: StatusCode) -> Response {
+        *self.status_mut() = status;
+        self
+    }
+}
+
+async fn require_auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let ok = s.auth.bearer_ok(header_str(headers, header::AUTHORIZATION))
+        || s.auth.session_ok(header_str(headers, header::COOKIE));
+    if !ok {
+        return error_response(ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing or wrong token: send `Authorization: Bearer <token>` (printed by `waymark serve`, kept in the data directory's api-token file)",
+        ));
+    }
+    next.run(req).await
+}
+
+async fn command(State(s): State<Shared>, Path(name): Path<String>, body: Bytes) -> Response {
+    let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return error_response(ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!("the body is not JSON: {e}"),
+                ))
+            }
+        }
+    };
+    match s.api.call(&name, request).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// The web app exchanges the token from its link once for an HttpOnly session cookie.
+async fn open_session(State(s): State<Shared>, body: Bytes) -> Response {
+    let token = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_string));
+    let Some(token) = token else {
+        return error_response(ApiError::invalid("token", "send {\"token\": \"...\"}"));
+    };
+    match s.auth.open_session(&token) {
+        Some(id) => {
+            let cookie = format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+            let mut resp = axum::Json(serde_json::json!({"ok": true})).into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        None => error_response(ApiError::new(ErrorCode::Unauthorized, "wrong token")),
+    }
+}
+
+/// `POST /hooks/{agent}`: authenticated by the trigger's own secret, never the API token.
+async fn webhook(
+    State(s): State<Shared>,
+    Path(agent): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    match s.webhooks.start(&agent, &pairs, &body).await {
+        Ok((run_id, created)) => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (
+                status,
+                axum::Json(serde_json::json!({"run_id": run_id, "created": created})),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let body = serde_json::json!({"code": e.kind(), "message": e.to_string()});
+            (status, axum::Json(body)).into_response()
+        }
+    }
+}
+
+async fn openapi() -> Response {
+    axum::Json(waymark_api::openapi::document(env!("CARGO_PKG_VERSION"))).into_response()
+}
+
+/// `GET /api/v1/events[?run=ID]`: SSE; `id:` is the run's or the global sequence number, and
+/// a reconnect with `Last-Event-ID` gets exactly what it missed.
+async fn events(State(s): State<Shared>, headers: HeaderMap, req: Request) -> Response {
+    let query = req.uri().query().unwrap_or("");
+    let mut run: Option<RunId> = None;
+    let mut after: i64 = 0;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "run" => match RunId::parse(v) {
+                Ok(id) => run = Some(id),
+                Err(e) => return error_response(ApiError::invalid("run", e.to_string())),
+            },
+            "after" => match v.parse() {
+                Ok(n) => after = n,
+                Err(_) => return error_response(ApiError::invalid("after", "not a number")),
+            },
+            _ => {}
+        }
+    }
+    if let Some(last) = header_str(&headers, header::HeaderName::from_static("last-event-id")) {
+        match last.trim().parse() {
+            Ok(n) => after = n,
+            Err(_) => {
+                return error_response(ApiError::invalid("Last-Event-ID", "not a sequence number"))
+            }
+        }
+    }
+    let engine = s.api.app().engine.clone();
+    let sub = match run {
+        Some(id) => match engine.run(id).await {
+            Ok(Some(_)) => engine.subscribe(id, after),
+            Ok(None) => return error_response(ApiError::not_found(format!("run {id} not found"))),
+            Err(e) => return error_response(e.into()),
+        },
+        None => engine.subscribe_all(after),
+    };
+    let per_run = run.is_some();
+    let stream = futures::stream::unfold(sub, move |mut sub| async move {
+        let event = sub.next().await.ok()?;
+        let id = if per_run {
+            event.run_seq.unwrap_or(event.global_seq)
+        } else {
+            event.global_seq
+        };
+        let sse = SseEvent::default()
+            .id(id.to_string())
+            .json_data(&event)
+            .unwrap_or_else(|_| SseEvent::default().id(id.to_string()).data("{}"));
+        Some((Ok::<_, std::convert::Infallible>(sse), sub))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// Every other GET is the web app's (the desktop issue builds it); until then, a pointer.
+async fn fallback(req: Request) -> Response {
+    if req.method() != axum::http::Method::GET {
+        return error_response(ApiError::not_found(format!(
+            "no route {} {}",
+            req.method(),
+            req.uri().path()
+        )));
+    }
+    Html(
+        "<!doctype html><meta charset=utf-8><title>Waymark</title>\
+         <p>Waymark's API is running. See <a href=\"/api/docs\">the API documentation</a>.</p>",
+    )
+    .into_response()
+}

@@ -1,0 +1,496 @@
+//! `waymark serve` as a real process: every command's route with and without auth, bad
+//! input named, unknown ids, rebinding and cross-site requests refused, the session cookie,
+//! the SSE stream resumed with Last-Event-ID (also across a server restart), and a
+//! property-based run over `/openapi.json` that never gets a 5xx.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_waymark");
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(home: &Path) -> Server {
+    start_with_env(home, &[])
+}
+
+fn start_with_env(home: &Path, env: &[(&str, &str)]) -> Server {
+    let token_file = home.join("token.txt");
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--token-file"])
+        .arg(&token_file)
+        .env("WAYMARK_HOME", home)
+        .env("WAYMARK_SECRET_BACKEND", "file")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn waymark serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines
+        .next()
+        .and_then(Result::ok)
+        .expect("the server prints its address");
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("an address")
+        .trim_end_matches(',')
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn call(base: &str, command: &str, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(format!("{base}/api/v1/{command}"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn write_agent(dir: &Path) -> Value {
+    let script = dir.join("script.json");
+    std::fs::write(
+        &script,
+        r#"{"turns": [{"tool_calls": [{"id": "c1", "name": "ask_human", "arguments": {"question": "Which city?"}}]}, {"text": "Done."}]}"#,
+    )
+    .unwrap();
+    json!({"name": "asker", "instructions": "Ask, then answer.",
+        "model": {"provider": "scripted", "script": script},
+        "tools": [{"kind": "builtin", "name": "ask_human"}]})
+}
+
+#[tokio::test]
+async fn every_command_needs_auth_and_names_bad_fields() {
+    let home = tempfile::tempdir().unwrap();
+    let s = start(&home.path().join("home"));
+    let doc: Value = client()
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() > 20, "{}", paths.len());
+    for path in paths.keys().filter(|p| *p != "/api/v1/events") {
+        let url = format!("{}{path}", s.base);
+        let no_token = client().post(&url).json(&json!({})).send().await.unwrap();
+        assert_eq!(no_token.status().as_u16(), 401, "{path} without a token");
+        let wrong = client()
+            .post(&url)
+            .bearer_auth("wrong-token-wrong-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status().as_u16(), 401, "{path} with a wrong token");
+        let r = client()
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .json(&json!({"surprise_field": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{path} with an unknown field");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["field"], "surprise_field", "{path}: {e}");
+        let get = client().get(&url).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(get.status().as_u16(), 405, "GET {path}");
+    }
+    let (status, e) = call(&s.base, "runs_get", json!({"run_id": 5})).await;
+    assert_eq!((status, e["field"].as_str()), (400, Some("run_id")));
+    let id = "01900000-0000-7000-8000-000000000000";
+    assert_eq!(
+        call(&s.base, "runs_get", json!({"run_id": id})).await.0,
+        404
+    );
+    assert_eq!(
+        call(&s.base, "agents_get", json!({"name": "nobody"}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(call(&s.base, "no_such_command", json!({})).await.0, 404);
+    let r = client()
+        .post(format!("{}/api/v1/agents_list", s.base))
+        .bearer_auth(TOKEN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn rebinding_hosts_and_foreign_origins_are_refused_and_the_cookie_works() {
+    let home = tempfile::tempdir().unwrap();
+    let s = start(&home.path().join("home"));
+    let url = format!("{}/api/v1/agents_list", s.base);
+    let rebound = client()
+        .post(&url)
+        .header("host", "evil.example")
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 403);
+    let foreign = client()
+        .post(&url)
+        .header("origin", "http://evil.example")
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status().as_u16(), 403);
+    let same = client()
+        .post(&url)
+        .header("origin", s.base.clone())
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status().as_u16(), 200);
+
+    // The web app hands the token over once and gets an HttpOnly, SameSite=Strict cookie.
+    let bad = client()
+        .post(format!("{}/api/v1/session", s.base))
+        .json(&json!({"token": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 401);
+    let r = client()
+        .post(format!("{}/api/v1/session", s.base))
+        .json(&json!({"token": TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let with_cookie = client()
+        .post(&url)
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_cookie.status().as_u16(), 200);
+    let sse = client()
+        .get(format!("{}/api/v1/events", s.base))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status().as_u16(), 200);
+    assert!(sse.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let docs = client()
+        .get(format!("{}/api/docs", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status().as_u16(), 200);
+    assert!(
+        !docs.text().await.unwrap().contains("https://"),
+        "the docs page loads nothing remote"
+    );
+}
+
+/// Reads SSE events (id, data) until `n` arrive.
+async fn read_events(resp: reqwest::Response, n: usize) -> Vec<(i64, Value)> {
+    let mut out = Vec::new();
+    let mut buf = String::new();
+    let mut stream = resp.bytes_stream();
+    while out.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("an event within 30 s")
+            .expect("stream open")
+            .expect("bytes");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut id = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if let (Some(id), Ok(v)) = (id, serde_json::from_str(&data)) {
+                out.push((id, v));
+            }
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+async fn sse(base: &str, run: &str, last: Option<i64>) -> reqwest::Response {
+    let mut req = client()
+        .get(format!("{base}/api/v1/events?run={run}"))
+        .bearer_auth(TOKEN);
+    if let Some(last) = last {
+        req = req.header("last-event-id", last.to_string());
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r
+}
+
+#[tokio::test]
+async fn sse_resumes_from_last_event_id_even_after_a_restart() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("home");
+    let s = start(&data);
+    let spec = write_agent(home.path());
+    assert_eq!(
+        call(&s.base, "agents_save", json!({"spec": spec})).await.0,
+        200
+    );
+    let (status, started) = call(
+        &s.base,
+        "runs_start",
+        json!({"agent": "asker", "input": "hi"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let run = started["run_id"].as_str().unwrap().to_string();
+
+    // Read a few events, then disconnect.
+    let first = read_events(sse(&s.base, &run, None).await, 3).await;
+    let ids: Vec<i64> = first.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    // Wait until the run waits for the person (the events go on meanwhile).
+    let all = read_events(sse(&s.base, &run, None).await, 1).await;
+    assert_eq!(all[0].0, 1);
+    let trace = loop {
+        let (_, got) = call(&s.base, "runs_get", json!({"run_id": run})).await;
+        if got["summary"]["status"] == "waiting" {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let last_seq = trace["trace"]["run"]["last_seq"].as_i64().unwrap();
+    // Reconnect after event 3: exactly 4..=last, no gap, no repeat.
+    let resumed = read_events(sse(&s.base, &run, Some(3)).await, (last_seq - 3) as usize).await;
+    let ids: Vec<i64> = resumed.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (4..=last_seq).collect::<Vec<_>>());
+
+    // The server restarts; the person answers; a reconnect after the last seen event gets
+    // what happened since, in order.
+    drop(s);
+    let s = start(&data);
+    let (status, e) = call(
+        &s.base,
+        "runs_answer",
+        json!({"run_id": run, "step": "tool/1.1", "text": "Paris"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{e}");
+    let after = read_events(sse(&s.base, &run, Some(last_seq)).await, 2).await;
+    assert_eq!(after[0].0, last_seq + 1);
+    assert_eq!(after[1].0, last_seq + 2);
+}
+
+/// Values for a JSON Schema: well-formed ones, and with probability `bad` something else.
+fn value_for(
+    doc: &Value,
+    schema: &Value,
+    rng: &mut rand::rngs::StdRng,
+    bad: f64,
+    depth: usize,
+) -> Value {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    };
+    if rng.random_bool(bad) || depth > 4 {
+        return match rng.random_range(0..6) {
+            0 => Value::Null,
+            1 => json!(rng.random_range(-5..1_000_000)),
+            2 => json!("fuzz-\u{0}\u{202e}'\"<>"),
+            3 => json!([1, "x", null]),
+            4 => json!({"fuzz": true}),
+            _ => json!(true),
+        };
+    }
+    if let Some(options) = schema
+        .get("oneOf")
+        .or(schema.get("anyOf"))
+        .and_then(Value::as_array)
+    {
+        let pick = &options[rng.random_range(0..options.len())];
+        return value_for(doc, pick, rng, bad, depth + 1);
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return values[rng.random_range(0..values.len())].clone();
+    }
+    if let Some(c) = schema.get("const") {
+        return c.clone();
+    }
+    let ty = match &schema["type"] {
+        Value::Array(types) => types[rng.random_range(0..types.len())]
+            .as_str()
+            .unwrap_or("null")
+            .to_string(),
+        Value::String(t) => t.clone(),
+        _ => "object".into(),
+    };
+    match ty.as_str() {
+        "null" => Value::Null,
+        "boolean" => json!(rng.random_bool(0.5)),
+        "integer" => json!(rng.random_range(0..100)),
+        "number" => json!(rng.random_range(0.0..100.0)),
+        "string" => match schema.get("format").and_then(Value::as_str) {
+            Some("uuid") => json!("01900000-0000-7000-8000-000000000000"),
+            _ => json!(format!("fuzz-{}", rng.random_range(0..1000))),
+        },
+        "array" => {
+            let items = schema.get("items").cloned().unwrap_or(json!({}));
+            (0..rng.random_range(0..3))
+                .map(|_| value_for(doc, &items, rng, bad, depth + 1))
+                .collect()
+        }
+        _ => {
+            let mut obj = serde_json::Map::new();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (name, prop) in props {
+                    let required = required.contains(&name.as_str());
+                    // Required fields are sometimes left out on purpose when `bad` is set.
+                    let include = (required || rng.random_bool(0.5))
+                        && !(required && rng.random_bool(bad / 2.0));
+                    if include {
+                        obj.insert(name.clone(), value_for(doc, prop, rng, bad, depth + 1));
+                    }
+                }
+            }
+            Value::Object(obj)
+        }
+    }
+}
+
+#[tokio::test]
+async fn generated_valid_and_invalid_bodies_never_get_a_server_error() {
+    let home = tempfile::tempdir().unwrap();
+    let s = start(&home.path().join("home"));
+    let doc: Value = client()
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut sent = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(op) = item.get("post") else { continue };
+        let schema = op["requestBody"]["content"]["application/json"]["schema"].clone();
+        for round in 0..12 {
+            let bad = if round % 2 == 0 { 0.0 } else { 0.3 };
+            let body = value_for(&doc, &schema, &mut rng, bad, 0);
+            let r = client()
+                .post(format!("{}{path}", s.base))
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{path} {body}: {e}"));
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap_or_default();
+            assert!(status < 500, "{path} answered {status} to {body}: {text}");
+            assert!(
+                serde_json::from_str::<Value>(&text).is_ok(),
+                "{path}: not JSON: {text}"
+            );
+            sent += 1;
+        }
+    }
+    assert!(sent > 200, "{sent}");
+    // The server is still up.
+    assert_eq!(call(&s.base, "agents_list", json!({})).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_webhook_starts_one_run_per_idempotency_key_and_refuses_a_bad_secret() {
+    let home = tempfile::tempdir().unwrap();
+    let secret = "hook-secret-abcdef0123456789";
+    let s = start_with_env(&home.path().join("home"), &[("HOOK_SECRET", secret)]);
+    let mut spec = write_agent(home.path());
+    spec["triggers"] = json!([{"kind": "webhook", "secret_ref": "HOOK_SECRET", "auth": "bearer"}]);
+    let (status, e) = call(&s.base, "agents_save", json!({"spec": spec})).await;
+    assert_eq!(status, 200, "{e}");
+    let hook = |auth: &str, key: &str| {
+        client()
+            .post(format!("{}/hooks/asker", s.base))
+            .bearer_auth(auth)
+            .header("idempotency-key", key)
+            .json(&json!({"order": "A-1001"}))
+            .send()
+    };
+    let first = hook(secret, "k-1").await.unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = hook(secret, "k-1").await.unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["run_id"], again["run_id"]);
+    // The API token is not a webhook secret.
+    assert_eq!(hook(TOKEN, "k-2").await.unwrap().status().as_u16(), 401);
+    assert_eq!(hook("wrong", "k-3").await.unwrap().status().as_u16(), 401);
+    let (_, runs) = call(&s.base, "runs_list", json!({"agent": "asker"})).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    let unknown = client()
+        .post(format!("{}/hooks/nobody", s.base))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+}
