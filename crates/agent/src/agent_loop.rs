@@ -79,6 +79,7 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
     let model = model_step::Model {
         kind: replay.map_or(provider.kind(), |r| r.provider.as_str()),
         provider: &provider,
+        replay,
     };
     let tools_spec = StepSpec::retry_safe(TOOLS_STEP)
         .with_name("list tools")

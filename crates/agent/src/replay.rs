@@ -2,11 +2,12 @@
 //!
 //! The file holds the run's spec and input as it started, and for the run and each of its
 //! sub-agent runs what the outside world said: the model's turns (in the scripted provider's
-//! `{"turns": [...]}` shape, so the file is also a script), the tool list, each tool step's
-//! result or failure by step key, and each person's answer or approval by step key.
+//! `{"turns": [...]}` shape, so the file is also a script) and the model calls that failed,
+//! the tool list, each tool step's result or failure by step key, and each person's answer or
+//! approval by step key.
 //!
 //! A replay runs the same loop with that record in its input: the model is a scripted provider
-//! over the turns, the `tools` step returns the recorded list without connecting to any MCP
+//! over the turns (a recorded failed call fails again with its error), the `tools` step returns the recorded list without connecting to any MCP
 //! server, and each tool call returns its recorded result as a journaled step of the same key,
 //! kind and safety class, without calling anything. Approvals and `ask_human` never wait in a
 //! replay: [`AgentRuntime::start_replay`] sends the recorded decisions and answers as events
@@ -65,6 +66,9 @@ pub struct ReplayData {
     /// Each successful model call's answer, in order.
     #[serde(default)]
     pub turns: Vec<ModelResponse>,
+    /// `llm/N` (or `llm/N.compact`) → how a model call failed for good: it fails again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub model_failures: BTreeMap<String, StepError>,
     /// The `tools` step's output; `None` when the run never listed its tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<ToolSet>,
@@ -195,16 +199,15 @@ fn record(trace: &RunTrace, all: &[RunTrace], spec: &AgentSpec) -> Result<Replay
                 }
                 data.turns.push(out.response);
             }
+            StepKind::Task if key.starts_with("llm/") && s.step.status == StepStatus::Failed => {
+                data.model_failures.insert(key.to_string(), step_error(s));
+            }
             StepKind::Task if key.starts_with("tool/") => {
                 let recorded = match s.step.status {
                     StepStatus::Succeeded => RecordedTool::Output(
                         serde_json::from_value(output).map_err(|e| bad(s, e.to_string()))?,
                     ),
-                    StepStatus::Failed => {
-                        RecordedTool::Error(s.step.error.clone().unwrap_or_else(|| {
-                            StepError::fatal("failed", "the step failed without an error")
-                        }))
-                    }
+                    StepStatus::Failed => RecordedTool::Error(step_error(s)),
                     _ => continue,
                 };
                 data.tool_results.insert(key.to_string(), recorded);
@@ -237,6 +240,13 @@ fn record(trace: &RunTrace, all: &[RunTrace], spec: &AgentSpec) -> Result<Replay
         data.provider = spec.model.provider.as_str().to_string();
     }
     Ok(data)
+}
+
+fn step_error(s: &StepTrace) -> StepError {
+    s.step
+        .error
+        .clone()
+        .unwrap_or_else(|| StepError::fatal("failed", "the step failed without an error"))
 }
 
 impl ReplayFile {

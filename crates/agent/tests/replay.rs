@@ -410,3 +410,51 @@ async fn mcp_results_and_failures_replay_without_a_connection() {
     assert_eq!(attempts, Some(1));
     assert_eq!(std::fs::read_to_string(&outbox).unwrap(), sent);
 }
+
+#[tokio::test]
+async fn a_failed_model_call_fails_again_in_the_replay() {
+    // llm/2 overflows the context window; the loop compacts and tries once more.
+    let turns = [
+        Turn::call("c1", "recall", json!({"query": ""})),
+        Turn::answer("short now"),
+    ];
+    let overflow = support::Reply::json(
+        400,
+        &json!({"error": {"message": "maximum context length exceeded", "code": "context_length_exceeded"}}),
+    );
+    let server = serve_with(Arc::new(move |req: &Received, n: usize| {
+        if n == 1 {
+            return overflow.clone();
+        }
+        openai_reply(&turns[turn_index(req).min(1)])
+    }))
+    .await;
+    let h = AgentHarness::new().await;
+    let mut s = spec("helper", "You help.", &server.base_url);
+    s.tools = vec![ToolRef::Builtin {
+        name: BuiltinTool::Recall,
+    }];
+    s.model.on_context_overflow = waymark_agent::spec::ContextOverflow::DropOldestToolResults;
+    let run = h.start(&s, "x").await;
+    let rec = h.settled(run).await;
+    assert_eq!(rec.status, RunStatus::Succeeded, "{:?}", rec.error);
+    let original = h.trace(run).await;
+    let replay = export_run(&h.engine, run).await.expect("export");
+    assert!(replay.run.model_failures.contains_key("llm/2"));
+
+    let fresh = AgentHarness::new().await;
+    let replayed_run = fresh
+        .runtime
+        .start_replay(&fresh.engine, &replay)
+        .await
+        .expect("start replay");
+    let replayed = fresh.settled(replayed_run).await;
+    assert_eq!(
+        replayed.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        replayed.error
+    );
+    assert_eq!(answer(&replayed), "short now");
+    assert_same_steps(&original, &fresh.trace(replayed_run).await);
+}

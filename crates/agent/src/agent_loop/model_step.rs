@@ -12,6 +12,7 @@ use waymark_engine::{RetryPolicy, RunContext, RunError, StepError, StepSpec};
 use super::toolset::ToolSet;
 use crate::model::{ChatMessage, ModelRequest, ModelResponse, Usage};
 use crate::provider::{Provider, ProviderError};
+use crate::replay::ReplayData;
 use crate::runtime::AgentRuntime;
 use crate::spec::AgentSpec;
 
@@ -67,10 +68,12 @@ pub struct ModelStepOutput {
     pub provider: String,
 }
 
-/// The model a run talks to, and the provider name its steps record.
+/// The model a run talks to, the provider name its steps record, and in a replay the record
+/// (whose failed model calls fail again, so the trace keeps its shape).
 pub(crate) struct Model<'a> {
     pub provider: &'a Provider,
     pub kind: &'a str,
+    pub replay: Option<&'a ReplayData>,
 }
 
 /// The conversation as the loop holds it between calls.
@@ -194,7 +197,11 @@ async fn model_step(
         .map_err(|e| StepError::fatal("serialization", e.to_string()))?;
     let mut step = StepSpec::retry_safe(key.clone())
         .with_input(journaled)
-        .with_retry(spec.model_retry(default_model_retry()))
+        .with_retry(match model.replay {
+            // A recorded outcome is final: trying again could only give the same answer.
+            Some(_) => RetryPolicy::no_retries(),
+            None => spec.model_retry(default_model_retry()),
+        })
         .with_name(format!("{} {}", model.kind, spec.model.model));
     step = step.attempt_timeout(
         spec.model
@@ -202,10 +209,17 @@ async fn model_step(
             .map(Duration::from_secs)
             .unwrap_or(crate::http::DEFAULT_TIMEOUT),
     );
+    let recorded_failure = model
+        .replay
+        .and_then(|r| r.model_failures.get(&key).cloned());
     let output: ModelStepOutput = ctx
         .step(step, |attempt| {
             let request = &request;
+            let recorded_failure = recorded_failure.clone();
             async move {
+                if let Some(e) = recorded_failure {
+                    return Err(e);
+                }
                 let _slot = rt.provider_slot(&spec.model).await;
                 let mut partial = String::new();
                 let mut last = Instant::now();
