@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::agents::*;
+use crate::database::*;
 use crate::mcp::*;
 use crate::runs::*;
 use crate::settings::*;
@@ -117,6 +118,20 @@ commands! {
     settings_set_key(SettingsSetKeyRequest) -> OkResponse;
     /// Forget a provider's stored API key.
     settings_delete_key(SettingsProviderRequest) -> DeletedResponse;
+    /// Delete a finished run with its child runs (a pinned one only with force).
+    runs_delete(RunsDeleteRequest) -> waymark_engine::DeletedRuns;
+    /// Pin a run (retention never deletes it) or unpin it.
+    runs_pin(RunsPinRequest) -> OkResponse;
+    /// The database's size, row counts and largest runs.
+    db_stats(DbRequest) -> waymark_engine::DbStats;
+    /// Delete finished runs by age and/or keep the newest N per agent (pinned runs are kept).
+    db_retention(DbRetentionRequest) -> waymark_engine::DeletedRuns;
+    /// Delete stored payloads (blobs) no run refers to any more.
+    db_gc(DbRequest) -> waymark_engine::GcReport;
+    /// Copy the database to a new file while it is in use (SQLite online backup).
+    db_backup(DbBackupRequest) -> waymark_engine::BackupReport;
+    /// Rewrite the database file to give freed space back to the disk.
+    db_vacuum(DbRequest) -> waymark_engine::VacuumReport;
 }
 
 /// Parses a request, naming the field at fault in the error.

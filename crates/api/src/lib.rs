@@ -7,6 +7,7 @@
 mod agents;
 pub mod bindings;
 pub mod commands;
+mod database;
 mod error;
 mod mcp;
 pub mod openapi;
@@ -17,6 +18,7 @@ use waymark_agent::app::AgentApp;
 
 pub use agents::*;
 pub use commands::{CommandInfo, COMMANDS};
+pub use database::*;
 pub use error::{ApiError, ErrorCode};
 pub use mcp::*;
 pub use runs::*;

@@ -242,6 +242,20 @@ pub struct WorkerArgs {
 pub enum DbCommand {
     /// Check the file's integrity and schema; exit 1 on any problem
     Check(CheckArgs),
+    /// Copy the database to FILE while it is in use (SQLite online backup); the copy is checked
+    Backup(BackupArgs),
+    /// Give freed space back to the disk (VACUUM)
+    Vacuum,
+    /// Delete stored payloads no run refers to any more
+    Gc,
+    /// Size, row counts and the largest runs
+    Stats(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The new file (must not exist)
+    pub file: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Worker(a) => worker::worker(&db, a).await,
         Command::Db(DbCommand::Check(a)) => db::check(&db, a).await,
+        Command::Db(c) => db::maintain(&db, c).await,
         Command::Demo(a) => demo::demo(&db, a).await,
         Command::Agents(c) => match c {
             AgentsCommand::Add(a) => agents::add(&db, a).await,

@@ -82,3 +82,49 @@ mod tests {
         assert_eq!(bytes(3 * 1024 * 1024 + 512 * 1024), "3.5 MiB");
     }
 }
+
+/// `db backup | vacuum | gc | stats`, through the API like the other doors.
+pub async fn maintain(db: &Path, c: crate::cli::DbCommand) -> anyhow::Result<ExitCode> {
+    use crate::cli::DbCommand;
+    let api = waymark_api::Api::new(super::open_app(db).await?);
+    let (command, request, as_json) = match c {
+        DbCommand::Backup(a) => (
+            "db_backup",
+            json!({"path": a.file.display().to_string()}),
+            false,
+        ),
+        DbCommand::Vacuum => ("db_vacuum", json!({}), false),
+        DbCommand::Gc => ("db_gc", json!({}), false),
+        DbCommand::Stats(a) => ("db_stats", json!({}), a.json),
+        DbCommand::Check(_) => return Ok(ExitCode::SUCCESS),
+    };
+    let out = api.call(command, request).await.map_err(|e| anyhow!(e))?;
+    if as_json {
+        emit(&json(&out)?)?;
+    } else {
+        emit(&human(command, &out))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human(command: &str, out: &serde_json::Value) -> String {
+    let n = |k: &str| out[k].as_u64().unwrap_or(0);
+    match command {
+        "db_backup" => format!(
+            "backup written to {} ({} bytes) and checked",
+            out["path"].as_str().unwrap_or("?"),
+            n("bytes")
+        ),
+        "db_vacuum" => format!(
+            "{} bytes before, {} after",
+            n("bytes_before"),
+            n("bytes_after")
+        ),
+        "db_gc" => format!(
+            "{} unreferenced payload(s) deleted, {} bytes freed",
+            n("blobs_deleted"),
+            n("bytes_freed")
+        ),
+        _ => serde_json::to_string_pretty(out).unwrap_or_default(),
+    }
+}
