@@ -258,3 +258,20 @@ fn review(spec: &AgentSpec, servers: &[(String, Vec<McpTool>)]) -> Vec<String> {
     }
     notes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::extract_json;
+
+    #[test]
+    fn the_object_is_found_in_fences_and_prose() {
+        assert_eq!(extract_json("```json\n{\"a\": 1}\n```"), "{\"a\": 1}");
+        assert_eq!(extract_json("```\n{\"a\": 1}\n```\nDone."), "{\"a\": 1}");
+        assert_eq!(
+            extract_json("Sure: {\"a\": {\"b\": 2}} hope it helps"),
+            "{\"a\": {\"b\": 2}}"
+        );
+        assert_eq!(extract_json("  {\"a\": 1}  "), "{\"a\": 1}");
+        assert_eq!(extract_json("no object"), "no object");
+    }
+}
