@@ -71,18 +71,6 @@ fn bytes(n: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::bytes;
-
-    #[test]
-    fn sizes_use_binary_units() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(4096), "4.0 KiB");
-        assert_eq!(bytes(3 * 1024 * 1024 + 512 * 1024), "3.5 MiB");
-    }
-}
-
 /// `db backup | vacuum | gc | stats`, through the API like the other doors.
 pub async fn maintain(db: &Path, c: crate::cli::DbCommand) -> anyhow::Result<ExitCode> {
     use crate::cli::DbCommand;
@@ -126,5 +114,17 @@ fn human(command: &str, out: &serde_json::Value) -> String {
             n("bytes_freed")
         ),
         _ => serde_json::to_string_pretty(out).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bytes;
+
+    #[test]
+    fn sizes_use_binary_units() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(4096), "4.0 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024 + 512 * 1024), "3.5 MiB");
     }
 }
