@@ -7,13 +7,17 @@
 //! approval by step key.
 //!
 //! A replay runs the same loop with that record in its input: the model is a scripted provider
-//! over the turns (a recorded failed call fails again with its error), the `tools` step returns the recorded list without connecting to any MCP
-//! server, and each tool call returns its recorded result as a journaled step of the same key,
-//! kind and safety class, without calling anything. Approvals and `ask_human` never wait in a
-//! replay: [`AgentRuntime::start_replay`] sends the recorded decisions and answers as events
-//! before the run starts (their matcher's `run` is a token of the replay, not a run id), and a
-//! wait that was recorded as timed out times out at once. A sub-agent call starts a child run
-//! that replays the recorded child run.
+//! over the turns (a recorded failed call fails again with its error), the `tools` step
+//! returns the recorded list without connecting to any MCP server, and each tool call returns
+//! its recorded result as a journaled step of the same key, kind and safety class, without
+//! calling anything. Recorded outcomes are not retried. A sub-agent call starts a child run
+//! that replays the recorded child run (the child's input carries its record).
+//!
+//! Approvals and `ask_human` never wait in a replay: [`AgentRuntime::start_replay`] sends the
+//! recorded decisions and answers as events before the run starts, their `run` field a token
+//! of the replay rather than a run id (so the wait steps' inputs differ from the original's
+//! only by that id). A wait recorded as timed out, or one the record lacks, times out at once:
+//! its input's `timeout_ms` is then 0.
 
 use std::collections::BTreeMap;
 use std::path::Path;
