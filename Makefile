@@ -19,10 +19,12 @@ test-deps:
 	bash scripts/setup-system.sh
 	bash scripts/setup-test-deps.sh
 
-## make run: the offline demo agent (scripted model, demo MCP tools; no network, no API key).
+## make run: the API server with the offline demo agent ready (scripted model, demo MCP tools; no
+## network, no API key); it prints the browser link and the curl lines that start the demo run.
+## `./target/debug/waymark demo` runs the same demo in the terminal.
 run: setup
 	$(CARGO) build -p waymark-cli
-	./target/debug/waymark demo
+	./target/debug/waymark serve
 
 ## make test: formatting, lints, and every test (unit, scenario, crash chaos, fencing, CLI, real MCP servers).
 test: setup test-deps

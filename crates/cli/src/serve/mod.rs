@@ -38,6 +38,9 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let data_dir = waymark_engine::paths::data_dir();
     let token = auth::load_token(args.token_file.as_deref(), &data_dir)?;
     let app = crate::commands::open_app(db).await?;
+    // The offline demo agent is always ready to run (no network, no API key).
+    let exe = std::env::current_exe().context("locating this executable")?;
+    waymark_agent::demo::install(&app, &exe).map_err(|e| anyhow::anyhow!(e))?;
     let worker = app.engine.start_worker().await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -56,9 +59,14 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let base = format!("http://{addr}");
     println!("Waymark API on {base} (OpenAPI: {base}/openapi.json, docs: {base}/api/docs)");
     println!("Open in a browser: {base}/#token={}", state.auth.token());
+    let auth = format!("-H 'Authorization: Bearer {}'", state.auth.token());
+    let input = serde_json::json!({
+        "agent": waymark_agent::demo::DEMO_AGENT,
+        "input": waymark_agent::demo::DEMO_INPUT,
+    });
+    println!("Start the demo run: curl -s {auth} -d '{input}' {base}/api/v1/runs_start");
     println!(
-        "Try: curl -s -H 'Authorization: Bearer {}' -X POST {base}/api/v1/agents_list",
-        state.auth.token()
+        "Follow it: curl -sN {auth} '{base}/api/v1/events?run=RUN_ID'; approve its email: curl -s {auth} -d '{{\"run_id\":\"RUN_ID\",\"step\":\"approval/4.1\"}}' {base}/api/v1/runs_approve"
     );
     use std::io::Write as _;
     std::io::stdout().flush()?;
