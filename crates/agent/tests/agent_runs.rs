@@ -603,3 +603,37 @@ async fn a_streaming_answer_is_visible_live_as_the_steps_progress() {
     let rec = h.settled(run).await;
     assert_eq!(output(&rec).answer, words.concat());
 }
+
+#[tokio::test]
+async fn a_fork_with_an_edited_tool_output_is_what_the_next_model_call_sees() {
+    set_key();
+    let turns = vec![
+        Turn::call("c1", "remember", json!({"key": "city", "value": "Lyon"})),
+        Turn::call("c2", "recall", json!({"query": "city"})),
+        Turn::answer("Done."),
+    ];
+    let server = model_server("openai", turns, vec![]).await;
+    let h = AgentHarness::new().await;
+    let run = h.start(&spec("openai", &server.base_url, ""), "where?").await;
+    assert_eq!(h.settled(run).await.status, RunStatus::Succeeded);
+    let original = h.trace(run).await;
+    let before = server.requests().len();
+
+    let edited = json!({"content": "EDITED: the city is Oslo", "is_error": false});
+    let fork = h
+        .engine
+        .fork(run, StepKey::from("tool/2.1"), Some(edited.clone()))
+        .await
+        .expect("fork");
+    let rec = h.settled(fork).await;
+    assert_eq!(rec.status, RunStatus::Succeeded, "{:?}", rec.error);
+    // Only the model call after the edit was made again, and it carried the edit.
+    let new_requests = &server.requests()[before..];
+    assert_eq!(new_requests.len(), 1);
+    assert!(new_requests[0].body.to_string().contains("EDITED: the city is Oslo"));
+    let forked = h.trace(fork).await;
+    assert_eq!(step(&forked, "tool/2.1").step.output, Some(edited));
+    assert_inputs_rebuild(&forked, &server, "openai");
+    // The original run is unchanged.
+    assert_eq!(h.trace(run).await, original);
+}
