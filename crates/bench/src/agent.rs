@@ -91,7 +91,7 @@ pub(crate) fn agent_bench(
         println!(
             "{:<44} {added:>10.1}  {:<20} {}",
             format!("{what}: journaled - direct (us)"),
-            format!("<= {budget:.1} (1.3 x floor)"),
+            format!("<= {budget:.1} ({CALL_OVERHEAD_FLOORS} x floor)"),
             verdict(added <= budget)
         );
         println!(
