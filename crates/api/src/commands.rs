@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::agents::*;
 use crate::database::*;
 use crate::mcp::*;
+use crate::replay::*;
 use crate::runs::*;
 use crate::settings::*;
 use crate::{Api, ApiError, ErrorCode};
@@ -82,6 +83,8 @@ commands! {
     agents_export(AgentExportRequest) -> AgentExportResponse;
     /// Import an agent from a TOML or JSON file's text.
     agents_import(AgentImportRequest) -> AgentSaveResponse;
+    /// Draft an agent from a plain description with a model (never saved: edit, then save).
+    agents_draft(AgentsDraftRequest) -> AgentsDraftResponse;
     /// List the MCP servers with their connection status (secrets never included).
     mcp_list(McpListRequest) -> McpListResponse;
     /// Add or replace an MCP server (stdio command or Streamable HTTP URL).
@@ -112,6 +115,10 @@ commands! {
     runs_answer(RunsAnswerRequest) -> OkResponse;
     /// Fork a run at a step, optionally with an edited output for it; returns the new run.
     runs_fork(RunsForkRequest) -> RunIdResponse;
+    /// Export a finished run as an offline replay file (scripted turns and recorded results).
+    runs_export(RunsExportRequest) -> RunsExportResponse;
+    /// Start a replay of an exported run: no model or tool is called.
+    runs_replay(RunsReplayRequest) -> RunIdResponse;
     /// Where the data lives, which secret store holds keys, which providers have one.
     settings_get(SettingsGetRequest) -> SettingsResponse;
     /// Store a provider's API key in the secret store (write-only: never returned).

@@ -11,6 +11,7 @@ mod database;
 mod error;
 mod mcp;
 pub mod openapi;
+mod replay;
 mod runs;
 mod settings;
 
@@ -21,6 +22,7 @@ pub use commands::{CommandInfo, COMMANDS};
 pub use database::*;
 pub use error::{ApiError, ErrorCode};
 pub use mcp::*;
+pub use replay::*;
 pub use runs::*;
 pub use settings::*;
 

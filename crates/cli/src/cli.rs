@@ -100,6 +100,16 @@ pub enum RunsCommand {
     Fork(ForkArgs),
     /// Wait until a run has finished or needs attention; exit 0 only if it succeeded
     Wait(WaitArgs),
+    /// Export a finished agent run as an offline replay file
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    pub run: String,
+    /// The replay file to write (replay it with `waymark run AGENT --replay FILE`)
+    #[arg(long, value_name = "FILE")]
+    pub replay: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod events;
 mod follow;
 mod human;
 mod keys;
+mod replay;
 mod mcp;
 mod run;
 mod runs;
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             RunsCommand::Resolve(a) => runs::resolve(&db, a).await,
             RunsCommand::Fork(a) => runs::fork(&db, a).await,
             RunsCommand::Wait(a) => runs::wait(&db, a).await,
+            RunsCommand::Export(a) => replay::export(&db, a).await,
         },
         Command::Events(c) => match c {
             EventsCommand::Send(a) => events::send(&db, a).await,
@@ -56,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             AgentsCommand::Show(a) => agents::show(&db, a).await,
             AgentsCommand::Export(a) => agents::export(&db, a).await,
             AgentsCommand::Rm(a) => agents::rm(&db, a).await,
+            AgentsCommand::Draft(a) => replay::draft(&db, a).await,
         },
         Command::Run(a) => run::run(&db, a).await,
         Command::Approve(a) => human::approve(&db, a).await,

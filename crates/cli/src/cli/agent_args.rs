@@ -16,6 +16,21 @@ pub enum AgentsCommand {
     Export(AgentExportArgs),
     /// Remove an agent (its past runs keep the spec they started with)
     Rm(AgentNameArgs),
+    /// Draft an agent from a plain description with a model; prints the spec (not saved)
+    Draft(AgentDraftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentDraftArgs {
+    /// What the agent should do
+    pub description: String,
+    /// The drafting model as a spec's `model` table in JSON, e.g.
+    /// '{"provider":"openai","model":"gpt-4o-mini"}' (the default)
+    #[arg(long, value_name = "JSON")]
+    pub model: Option<String>,
+    /// Print the whole answer as JSON (spec, repairs, notes)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -69,8 +84,12 @@ pub struct RunAgentArgs {
     /// The saved agent to run (see `waymark agents list`)
     pub agent: String,
     /// What the user says to the agent
-    #[arg(long, value_name = "TEXT")]
-    pub input: String,
+    #[arg(long, value_name = "TEXT", required_unless_present = "replay")]
+    pub input: Option<String>,
+    /// Replay an exported run (`waymark runs export RUN --replay FILE`) instead: its model
+    /// turns, tool results and answers come from the file; nothing is called
+    #[arg(long, value_name = "FILE", conflicts_with = "input")]
+    pub replay: Option<std::path::PathBuf>,
     /// Run the agent in this process until it answers or waits for a person, then print the
     /// answer and a summary of its steps
     #[arg(long)]

@@ -20,10 +20,22 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
     let app = open_app(db).await?;
+    let start = |app: waymark_agent::app::AgentApp| {
+        let (agent, input, key, replay) = (
+            a.agent.clone(),
+            a.input.clone().unwrap_or_default(),
+            a.idempotency_key.clone(),
+            a.replay.clone(),
+        );
+        async move {
+            match replay {
+                Some(file) => super::replay::start_replay(&app, &agent, &file).await,
+                None => Ok(app.start_agent(&agent, &input, key).await?),
+            }
+        }
+    };
     if !a.wait {
-        let id = app
-            .start_agent(&a.agent, &a.input, a.idempotency_key)
-            .await?;
+        let id = start(app.clone()).await?;
         if a.json {
             emit(&json(&json!({ "run_id": id }))?)?;
         } else {
@@ -38,11 +50,15 @@ pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
     let worker = app.engine.start_worker().await?;
     let outcome = async {
         let after = app.engine.current_global_seq().await?;
-        let id = app
-            .start_agent(&a.agent, &a.input, a.idempotency_key)
-            .await?;
-        let mut follower = Follower::new(&app.engine, id, after);
-        let stop = follower.next_stop(&app.engine, |_, _| {}).await?;
+        let id = start(app.clone()).await?;
+        // A replay never waits for a person (its answers are sent before it starts), so a
+        // wait seen on the way is not a stop.
+        let stop = if a.replay.is_some() {
+            Stop::Settled(Box::new(app.engine.wait_settled(id).await?))
+        } else {
+            let mut follower = Follower::new(&app.engine, id, after);
+            follower.next_stop(&app.engine, |_, _| {}).await?
+        };
         anyhow::Ok((id, stop))
     }
     .await;
