@@ -115,6 +115,8 @@ commands! {
     runs_answer(RunsAnswerRequest) -> OkResponse;
     /// Fork a run at a step, optionally with an edited output for it; returns the new run.
     runs_fork(RunsForkRequest) -> RunIdResponse;
+    /// Retry a failed step: a new run from the journal before it (the failed run is kept).
+    runs_retry_step(RunsRetryStepRequest) -> RunIdResponse;
     /// Export a finished run as an offline replay file (scripted turns and recorded results).
     runs_export(RunsExportRequest) -> RunsExportResponse;
     /// Start a replay of an exported run: no model or tool is called.

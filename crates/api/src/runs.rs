@@ -154,6 +154,13 @@ pub struct RunsForkRequest {
     pub output: Option<Value>,
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsRetryStepRequest {
+    pub run_id: RunId,
+    pub step: StepKey,
+}
+
 /// The agent a run belongs to: the spec's name in an agent run's input.
 fn agent_of(run: &RunRecord) -> String {
     run.input
@@ -282,6 +289,36 @@ impl Api {
         self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
         self.app().answer(req.run_id, &req.step, &req.text).await?;
         Ok(OkResponse::ok())
+    }
+
+    /// A failed step run again: a new run with the journal before the step, from which the
+    /// step and everything after it run again (the failed run stays as it was).
+    pub async fn runs_retry_step(
+        &self,
+        req: RunsRetryStepRequest,
+    ) -> Result<RunIdResponse, ApiError> {
+        let trace = self
+            .runs_get(RunIdRequest { run_id: req.run_id })
+            .await?
+            .trace;
+        let step = trace
+            .steps
+            .iter()
+            .find(|s| s.step.key == req.step)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "step",
+                    format!("run {} has no step {}", req.run_id, req.step),
+                )
+            })?;
+        if step.step.status != waymark_engine::StepStatus::Failed {
+            return Err(ApiError::conflict(format!(
+                "step {} is {:?}, not failed: only a failed step is retried (resolve a step that needs attention instead)",
+                req.step, step.step.status
+            )));
+        }
+        let run_id = self.app().engine.fork(req.run_id, req.step, None).await?;
+        Ok(RunIdResponse { run_id })
     }
 
     pub async fn runs_fork(&self, req: RunsForkRequest) -> Result<RunIdResponse, ApiError> {

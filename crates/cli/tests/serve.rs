@@ -494,3 +494,103 @@ async fn a_webhook_starts_one_run_per_idempotency_key_and_refuses_a_bad_secret()
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
 }
+
+async fn settled(base: &str, run: &str) -> Value {
+    for _ in 0..1500 {
+        let (_, got) = call(base, "runs_get", json!({"run_id": run})).await;
+        let status = got["summary"]["status"].as_str().unwrap_or("").to_string();
+        if [
+            "succeeded",
+            "failed",
+            "cancelled",
+            "needs_attention",
+            "waiting",
+        ]
+        .contains(&status.as_str())
+        {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("run {run} did not settle");
+}
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_set_through_the_api_appears_in_no_file_log_export_or_response() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("home");
+    let s = start(&data);
+    let key = "sk-api-settings-key-7c1e9d0b2a";
+    let mut responses = String::new();
+    let (status, r) = call(
+        &s.base,
+        "settings_set_key",
+        json!({"provider": "openai", "key": key}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    responses.push_str(&r.to_string());
+    let (_, r) = call(&s.base, "settings_get", json!({})).await;
+    assert_eq!(r["providers_with_keys"], json!(["openai"]));
+    responses.push_str(&r.to_string());
+    // A run that fails (its script runs out) and one that is retried from its failed step.
+    let script = home.path().join("short.json");
+    std::fs::write(&script, r#"{"turns": [{"tool_calls": [{"id": "c1", "name": "recall", "arguments": {"query": ""}}]}]}"#).unwrap();
+    let spec = json!({"name": "short", "instructions": "x", "model": {"provider": "scripted", "script": script},
+        "tools": [{"kind": "builtin", "name": "recall"}]});
+    let (_, r) = call(&s.base, "agents_save", json!({"spec": spec})).await;
+    responses.push_str(&r.to_string());
+    let (_, r) = call(
+        &s.base,
+        "runs_start",
+        json!({"agent": "short", "input": "go"}),
+    )
+    .await;
+    let run = r["run_id"].as_str().unwrap().to_string();
+    let got = settled(&s.base, &run).await;
+    assert_eq!(got["summary"]["status"], "failed", "{got}");
+    responses.push_str(&got.to_string());
+    let (status, r) = call(
+        &s.base,
+        "runs_retry_step",
+        json!({"run_id": run, "step": "tool/1.1"}),
+    )
+    .await;
+    assert_eq!(status, 409, "a succeeded step is not retried: {r}");
+    let (status, r) = call(
+        &s.base,
+        "runs_retry_step",
+        json!({"run_id": run, "step": "llm/2"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    let retried = settled(&s.base, r["run_id"].as_str().unwrap()).await;
+    assert_eq!(retried["trace"]["run"]["forked_from"], json!(run));
+    responses.push_str(&retried.to_string());
+    let (status, r) = call(&s.base, "runs_export", json!({"run_id": run})).await;
+    assert_eq!(status, 200, "{r}");
+    responses.push_str(&r.to_string());
+    drop(s);
+    assert!(!responses.contains(key), "a response holds the key");
+    let mut files = Vec::new();
+    files_under(&data, &mut files);
+    assert!(
+        files.iter().any(|f| f.to_string_lossy().contains("logs")),
+        "{files:?}"
+    );
+    for f in files.iter().filter(|f| !f.ends_with("secrets.json")) {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).to_string();
+        assert!(!text.contains(key), "the key is in {}", f.display());
+    }
+}
