@@ -41,6 +41,8 @@ fn start_with_env(home: &Path, env: &[(&str, &str)]) -> Server {
         .env("WAYMARK_HOME", home)
         .env("WAYMARK_SECRET_BACKEND", "file")
         .envs(env.iter().copied())
+        // Relative paths in generated requests (a backup's file) land in the temp dir.
+        .current_dir(home)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
