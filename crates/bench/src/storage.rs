@@ -249,6 +249,57 @@ fn breakdown(db: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Other layouts of the `steps` table tried on a copy of the file, to size the fixes: the
+/// tool outputs without their `raw` copy of the MCP result; the same rows in a rowid table (a
+/// WITHOUT ROWID table keeps about 1 KB of a row in its page and spills the rest to overflow
+/// pages of its own); both. It only prints.
+fn what_if(db: &Path, growth: u64, unique: u64) -> Result<()> {
+    let copy = db.with_file_name("what-if.db");
+    std::fs::copy(db, &copy)?;
+    let conn = Connection::open(&copy)?;
+    let schema: String = conn.query_row(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'steps'",
+        [],
+        |r| r.get(0),
+    )?;
+    conn.execute_batch(&schema.replacen("CREATE TABLE steps", "CREATE TABLE steps_no_raw", 1))?;
+    conn.execute_batch(
+        "INSERT INTO steps_no_raw SELECT * FROM steps;
+         UPDATE steps_no_raw SET output_json = json_remove(output_json, '$.raw')
+             WHERE key LIKE 'tool/%';
+         CREATE TABLE steps_rowid AS SELECT * FROM steps;
+         CREATE TABLE steps_rowid_no_raw AS SELECT * FROM steps;
+         UPDATE steps_rowid_no_raw SET output_json = json_remove(output_json, '$.raw')
+             WHERE key LIKE 'tool/%';
+         VACUUM;",
+    )?;
+    let bytes = |name: &str| -> Result<u64> {
+        let b: i64 = conn.query_row(
+            "SELECT coalesce(SUM(pgsize), 0) FROM dbstat WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        Ok(b as u64)
+    };
+    let now = bytes("steps")?;
+    println!("  what if (steps table now {now} bytes, growth {growth}):");
+    for (table, what) in [
+        ("steps_no_raw", "tool outputs without .raw"),
+        ("steps_rowid", "steps as a rowid table"),
+        ("steps_rowid_no_raw", "a rowid table, outputs without .raw"),
+    ] {
+        let b = bytes(table)?;
+        let g = growth.saturating_sub(now) + b;
+        println!(
+            "    {what:<36} steps {b:>9} bytes; growth {g:>9} = {:.2}x",
+            g as f64 / unique as f64
+        );
+    }
+    drop(conn);
+    std::fs::remove_file(&copy)?;
+    Ok(())
+}
+
 /// Every model call's input rebuilds from the journal, and the last one holds the whole
 /// conversation: the inspector can show each call's full input.
 fn verify(trace: &RunTrace, content: &Content) -> Result<()> {
@@ -389,6 +440,9 @@ pub(crate) async fn agent_run_storage(dir: &Path, exe: &Path) -> Result<Storage>
         growth_bytes as f64 / unique_bytes as f64
     );
     breakdown(&db)?;
+    if let Err(e) = what_if(&db, growth_bytes, unique_bytes) {
+        println!("  (what-if layouts not measured: {e:#})");
+    }
     Ok(Storage {
         unique_bytes,
         growth_bytes,
