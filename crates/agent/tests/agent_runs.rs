@@ -614,7 +614,9 @@ async fn a_fork_with_an_edited_tool_output_is_what_the_next_model_call_sees() {
     ];
     let server = model_server("openai", turns, vec![]).await;
     let h = AgentHarness::new().await;
-    let run = h.start(&spec("openai", &server.base_url, ""), "where?").await;
+    let run = h
+        .start(&spec("openai", &server.base_url, ""), "where?")
+        .await;
     assert_eq!(h.settled(run).await.status, RunStatus::Succeeded);
     let original = h.trace(run).await;
     let before = server.requests().len();
@@ -630,7 +632,10 @@ async fn a_fork_with_an_edited_tool_output_is_what_the_next_model_call_sees() {
     // Only the model call after the edit was made again, and it carried the edit.
     let new_requests = &server.requests()[before..];
     assert_eq!(new_requests.len(), 1);
-    assert!(new_requests[0].body.to_string().contains("EDITED: the city is Oslo"));
+    assert!(new_requests[0]
+        .body
+        .to_string()
+        .contains("EDITED: the city is Oslo"));
     let forked = h.trace(fork).await;
     assert_eq!(step(&forked, "tool/2.1").step.output, Some(edited));
     assert_inputs_rebuild(&forked, &server, "openai");

@@ -315,10 +315,21 @@ async fn mcp_step(
                 .call_tool(server, name, arguments, options)
                 .await
                 .map_err(|e| e.to_step_error())?;
+            // The raw result is kept only when it holds more than its text (structured
+            // content, images, resources): the text alone would be stored twice.
+            let only_text = output.structured_content.is_none()
+                && output
+                    .content
+                    .iter()
+                    .all(|b| b.get("type").and_then(Value::as_str) == Some("text"));
             Ok(ToolStepOutput {
                 content: output.text(),
                 is_error: output.is_error,
-                raw: serde_json::to_value(&output).ok(),
+                raw: if only_text {
+                    None
+                } else {
+                    serde_json::to_value(&output).ok()
+                },
             })
         }
     })
