@@ -30,6 +30,8 @@ run: setup
 test: setup test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	# The agent tests start this binary as an MCP server: built here, not inside a test.
+	$(CARGO) build -p waymark-demo-tools --bin waymark-demo-tools
 	$(CARGO) test --workspace
 
 ## make bindings: rewrite ui/src/bindings from the Rust types (the test run fails when they are stale).

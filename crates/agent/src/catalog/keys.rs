@@ -24,13 +24,7 @@ impl Catalog {
             .secrets()
             .put(&format!("{}-api-key", provider.as_str()), key)?;
         let old = self.with_tx(|tx| {
-            let old: Option<String> = tx
-                .query_row(
-                    "SELECT secret_ref FROM provider_keys WHERE provider = ?1",
-                    [provider.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let old = stored_ref(tx, provider)?;
             tx.execute(
                 "INSERT INTO provider_keys (provider, secret_ref, updated_at_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT(provider) DO UPDATE SET secret_ref = excluded.secret_ref,
@@ -56,14 +50,7 @@ impl Catalog {
 
     /// `provider`'s stored API key, if one was set.
     pub fn provider_key(&self, provider: ProviderKind) -> Result<Option<Secret>, CatalogError> {
-        let stored: Option<String> = self.with_conn(|c| {
-            c.query_row(
-                "SELECT secret_ref FROM provider_keys WHERE provider = ?1",
-                [provider.as_str()],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
+        let stored = self.with_conn(|c| stored_ref(c, provider))?;
         let Some(stored) = stored else {
             return Ok(None);
         };
@@ -88,13 +75,7 @@ impl Catalog {
     /// Forgets `provider`'s key; `false` when none was stored.
     pub fn delete_provider_key(&self, provider: ProviderKind) -> Result<bool, CatalogError> {
         let old: Option<String> = self.with_tx(|tx| {
-            let old = tx
-                .query_row(
-                    "SELECT secret_ref FROM provider_keys WHERE provider = ?1",
-                    [provider.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let old = stored_ref(tx, provider)?;
             tx.execute(
                 "DELETE FROM provider_keys WHERE provider = ?1",
                 [provider.as_str()],
@@ -106,4 +87,17 @@ impl Catalog {
         }
         Ok(old.is_some())
     }
+}
+
+/// The reference stored for `provider`, if any.
+fn stored_ref(
+    conn: &rusqlite::Connection,
+    provider: ProviderKind,
+) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT secret_ref FROM provider_keys WHERE provider = ?1",
+        [provider.as_str()],
+        |r| r.get(0),
+    )
+    .optional()
 }
