@@ -31,4 +31,8 @@ impl crate::runtime::KeySource for Catalog {
     fn api_key(&self, provider: crate::spec::ProviderKind) -> Option<crate::secret::Secret> {
         self.provider_key(provider).ok().flatten()
     }
+
+    fn base_url(&self, provider: crate::spec::ProviderKind) -> Option<String> {
+        self.provider_base_url(provider).ok().flatten()
+    }
 }

@@ -33,8 +33,12 @@ pub trait AgentDirectory: Send + Sync {
 }
 
 /// Where an API key comes from when the spec's environment variable is unset (the keychain).
+/// Also where a provider is reached when a spec names no base URL (the settings).
 pub trait KeySource: Send + Sync {
     fn api_key(&self, provider: ProviderKind) -> Option<Secret>;
+    fn base_url(&self, _provider: ProviderKind) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Clone)]
@@ -212,16 +216,23 @@ impl AgentRuntime {
             .map(Duration::from_secs)
             .unwrap_or(crate::http::DEFAULT_TIMEOUT);
         let http = |kind: ProviderKind| -> Result<HttpConfig, ProviderError> {
-            let base_url = model.base_url().ok_or_else(|| ProviderError::Config {
-                message: format!("provider {} needs `model.base_url`", kind.as_str()),
+            // The spec's URL, else the one in the settings, else the provider's own.
+            let configured = match &model.base_url {
+                Some(_) => None,
+                None => self.inner.keys.as_ref().and_then(|k| k.base_url(kind)),
+            };
+            let base_url = configured.as_deref().or(model.base_url()).ok_or_else(|| {
+                ProviderError::Config {
+                    message: format!("provider {} needs `model.base_url`", kind.as_str()),
+                }
             })?;
             let key = match model.api_key_env() {
                 Some(var) => Secret::from_env(var),
                 None => None,
             }
             .or_else(|| {
-                // The keychain's key goes only to the provider's own server, like the default
-                // variable: a spec pointing elsewhere must name its variable.
+                // The keychain's key goes only where the settings send this provider (its own
+                // server by default): a spec pointing elsewhere must name its variable.
                 if model.base_url.is_none() {
                     self.inner.keys.as_ref().and_then(|k| k.api_key(kind))
                 } else {

@@ -123,6 +123,8 @@ commands! {
     runs_replay(RunsReplayRequest) -> RunIdResponse;
     /// Where the data lives, which secret store holds keys, which providers have one.
     settings_get(SettingsGetRequest) -> SettingsResponse;
+    /// Set where a provider is reached when a spec names no base URL (or clear it).
+    settings_set_provider(SettingsSetProviderRequest) -> OkResponse;
     /// Store a provider's API key in the secret store (write-only: never returned).
     settings_set_key(SettingsSetKeyRequest) -> OkResponse;
     /// Forget a provider's stored API key.

@@ -20,6 +20,28 @@ pub struct SettingsResponse {
     pub secret_store: String,
     /// Providers with a stored key. Keys themselves are never returned.
     pub providers_with_keys: Vec<String>,
+    /// Each provider: where it is reached and whether a key is stored.
+    pub providers: Vec<ProviderSetting>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct ProviderSetting {
+    pub provider: KeyedProvider,
+    /// Set in the settings; specs without a `base_url` use it. Absent: the provider's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub base_url: Option<String>,
+    pub has_key: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsSetProviderRequest {
+    pub provider: KeyedProvider,
+    /// Where specs without their own `base_url` reach this provider; absent or null clears it.
+    #[serde(default)]
+    #[ts(optional)]
+    pub base_url: Option<String>,
 }
 
 #[derive(
@@ -65,11 +87,44 @@ pub struct SettingsProviderRequest {
 impl Api {
     pub async fn settings_get(&self, _: SettingsGetRequest) -> Result<SettingsResponse, ApiError> {
         let catalog = &self.app().catalog;
+        let with_keys = catalog.providers_with_keys()?;
+        let mut providers = Vec::new();
+        for p in [KeyedProvider::Openai, KeyedProvider::Anthropic] {
+            providers.push(ProviderSetting {
+                provider: p,
+                base_url: catalog.provider_base_url(p.kind())?,
+                has_key: with_keys.iter().any(|k| k == p.kind().as_str()),
+            });
+        }
         Ok(SettingsResponse {
             data_dir: self.app().data_dir.display().to_string(),
             secret_store: catalog.secrets().backend_name().to_string(),
-            providers_with_keys: catalog.providers_with_keys()?,
+            providers_with_keys: with_keys,
+            providers,
         })
+    }
+
+    pub async fn settings_set_provider(
+        &self,
+        req: SettingsSetProviderRequest,
+    ) -> Result<OkResponse, ApiError> {
+        let url = req
+            .base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        if let Some(u) = url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ApiError::invalid(
+                    "base_url",
+                    "the base URL must start with http:// or https://",
+                ));
+            }
+        }
+        self.app()
+            .catalog
+            .set_provider_base_url(req.provider.kind(), url)?;
+        Ok(OkResponse::ok())
     }
 
     pub async fn settings_set_key(

@@ -135,3 +135,94 @@ async fn settings_never_return_a_key() {
     assert_eq!(s["providers_with_keys"], json!(["openai"]));
     assert!(!s.to_string().contains("sk-settings-secret-1"));
 }
+
+/// An OpenAI-compatible server on 127.0.0.1 that records each request's Authorization.
+fn loopback_model(auth: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for socket in listener.incoming().flatten() {
+            let mut reader = BufReader::new(socket.try_clone().unwrap());
+            let (mut length, mut key) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("authorization:") {
+                    key = line["authorization:".len()..].trim().to_string();
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            auth.lock().unwrap().push(key);
+            let reply = json!({"id": "x", "object": "chat.completion", "model": "m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi."}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+            .to_string();
+            let mut out = socket;
+            let _ = write!(out, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}", reply.len());
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test]
+async fn a_provider_set_in_the_settings_gets_the_stored_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(&dir);
+    let worker = api.app().engine.start_worker().await.unwrap();
+    let auth = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let base = loopback_model(auth.clone());
+    std::env::remove_var("OPENAI_API_KEY");
+    api.call(
+        "settings_set_provider",
+        json!({"provider": "openai", "base_url": base}),
+    )
+    .await
+    .unwrap();
+    api.call(
+        "settings_set_key",
+        json!({"provider": "openai", "key": "sk-from-settings-42"}),
+    )
+    .await
+    .unwrap();
+    let e = api
+        .call(
+            "settings_set_provider",
+            json!({"provider": "openai", "base_url": "ftp://x"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("base_url"));
+    let s = api.call("settings_get", Value::Null).await.unwrap();
+    assert_eq!(s["providers"][0]["base_url"], json!(base));
+    assert_eq!(s["providers"][0]["has_key"], true);
+    // A spec with no base_url: the settings say where, the keychain says with which key.
+    let spec = json!({"name": "plain", "instructions": "Hi.", "model": {"provider": "openai", "model": "gpt-4o-mini"}});
+    api.call("agents_save", json!({"spec": spec}))
+        .await
+        .unwrap();
+    let r = api
+        .call("runs_start", json!({"agent": "plain", "input": "hello"}))
+        .await
+        .unwrap();
+    let run = waymark_engine::RunId::parse(r["run_id"].as_str().unwrap()).unwrap();
+    let done = api.app().engine.wait_settled(run).await.unwrap();
+    assert_eq!(
+        done.status,
+        waymark_engine::RunStatus::Succeeded,
+        "{:?}",
+        done.error
+    );
+    assert_eq!(
+        auth.lock().unwrap().as_slice(),
+        ["Bearer sk-from-settings-42"]
+    );
+    worker.shutdown().await;
+}

@@ -89,6 +89,53 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Where `provider` is reached when a spec names no base URL; `None` clears it.
+    pub fn set_provider_base_url(
+        &self,
+        provider: ProviderKind,
+        base_url: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        if let Some(url) = base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(CatalogError::Invalid {
+                    what: format!("base URL {url:?} must start with http:// or https://"),
+                });
+            }
+        }
+        self.with_tx(|tx| {
+            match base_url {
+                Some(url) => tx.execute(
+                    "INSERT INTO provider_settings (provider, base_url, updated_at_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(provider) DO UPDATE SET base_url = excluded.base_url,
+                        updated_at_ms = excluded.updated_at_ms",
+                    params![provider.as_str(), url.trim_end_matches('/'), now_ms()],
+                )?,
+                None => tx.execute(
+                    "DELETE FROM provider_settings WHERE provider = ?1",
+                    [provider.as_str()],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
+    /// The base URL set for `provider`, if one is.
+    pub fn provider_base_url(
+        &self,
+        provider: ProviderKind,
+    ) -> Result<Option<String>, CatalogError> {
+        self.with_conn(|c| {
+            c.query_row(
+                "SELECT base_url FROM provider_settings WHERE provider = ?1",
+                [provider.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+}
+
 /// The reference stored for `provider`, if any.
 fn stored_ref(
     conn: &rusqlite::Connection,

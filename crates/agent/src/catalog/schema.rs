@@ -76,6 +76,15 @@ const MIGRATIONS: &[&str] = &[
         updated_at_ms INTEGER NOT NULL
     );
     "#,
+    r#"
+    -- Where each model provider is reached when a spec names no base URL (a proxy, a
+    -- gateway, a local server). Keys are not here: see provider_keys.
+    CREATE TABLE provider_settings (
+        provider TEXT PRIMARY KEY,
+        base_url TEXT NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
