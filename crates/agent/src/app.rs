@@ -113,10 +113,25 @@ impl AgentApp {
         approved: bool,
         reason: Option<&str>,
     ) -> Result<(), AppError> {
+        self.decide_by(run, step, approved, reason, None).await
+    }
+
+    /// [`AgentApp::decide`], recording who decided (`cli`, `api`, ...) in the wait's payload.
+    pub async fn decide_by(
+        &self,
+        run: RunId,
+        step: &str,
+        approved: bool,
+        reason: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<(), AppError> {
         let step = tool_step_key(step, "approval/")?;
         let mut payload = json!({ "run": run, "step": step, "approved": approved });
         if let Some(reason) = reason {
             payload["reason"] = json!(reason);
+        }
+        if let Some(by) = by {
+            payload["by"] = json!(by);
         }
         self.engine
             .send_event(APPROVAL_EVENT, payload, HUMAN_EVENT_TTL)
@@ -126,8 +141,22 @@ impl AgentApp {
 
     /// Answers the `ask_human` question waiting at `step`.
     pub async fn answer(&self, run: RunId, step: &str, text: &str) -> Result<(), AppError> {
+        self.answer_by(run, step, text, None).await
+    }
+
+    /// [`AgentApp::answer`], recording who answered in the wait's payload.
+    pub async fn answer_by(
+        &self,
+        run: RunId,
+        step: &str,
+        text: &str,
+        by: Option<&str>,
+    ) -> Result<(), AppError> {
         let step = tool_step_key(step, "tool/")?;
-        let payload = json!({ "run": run, "step": step, "text": text });
+        let mut payload = json!({ "run": run, "step": step, "text": text });
+        if let Some(by) = by {
+            payload["by"] = json!(by);
+        }
         self.engine
             .send_event(ANSWER_EVENT, payload, HUMAN_EVENT_TTL)
             .await?;

@@ -30,11 +30,26 @@ pub use settings::*;
 #[derive(Clone)]
 pub struct Api {
     app: AgentApp,
+    actor: String,
 }
 
 impl Api {
     pub fn new(app: AgentApp) -> Self {
-        Api { app }
+        Api {
+            app,
+            actor: "api".into(),
+        }
+    }
+
+    /// Names the door in the journal's record of each decision (`cli`, `desktop`; `api`
+    /// by default).
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
     }
 
     pub fn app(&self) -> &AgentApp {

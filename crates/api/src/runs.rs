@@ -266,28 +266,43 @@ impl Api {
     pub async fn runs_resolve(&self, req: RunsResolveRequest) -> Result<OkResponse, ApiError> {
         self.app()
             .engine
-            .resolve(req.run_id, req.step, req.resolution)
+            .resolve_by(
+                req.run_id,
+                req.step,
+                req.resolution,
+                Some(self.actor().to_string()),
+            )
             .await?;
         Ok(OkResponse::ok())
     }
 
     pub async fn runs_approve(&self, req: RunStepRequest) -> Result<OkResponse, ApiError> {
         self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
-        self.app().decide(req.run_id, &req.step, true, None).await?;
+        self.app()
+            .decide_by(req.run_id, &req.step, true, None, Some(self.actor()))
+            .await?;
         Ok(OkResponse::ok())
     }
 
     pub async fn runs_reject(&self, req: RunsRejectRequest) -> Result<OkResponse, ApiError> {
         self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
         self.app()
-            .decide(req.run_id, &req.step, false, req.reason.as_deref())
+            .decide_by(
+                req.run_id,
+                &req.step,
+                false,
+                req.reason.as_deref(),
+                Some(self.actor()),
+            )
             .await?;
         Ok(OkResponse::ok())
     }
 
     pub async fn runs_answer(&self, req: RunsAnswerRequest) -> Result<OkResponse, ApiError> {
         self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
-        self.app().answer(req.run_id, &req.step, &req.text).await?;
+        self.app()
+            .answer_by(req.run_id, &req.step, &req.text, Some(self.actor()))
+            .await?;
         Ok(OkResponse::ok())
     }
 

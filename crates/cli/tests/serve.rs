@@ -334,6 +334,11 @@ async fn sse_resumes_from_last_event_id_even_after_a_restart() {
     let after = read_events(sse(&s.base, &run, Some(last_seq)).await, 2).await;
     assert_eq!(after[0].0, last_seq + 1);
     assert_eq!(after[1].0, last_seq + 2);
+    // The answer's record names the door it came through.
+    let done = settled(&s.base, &run).await;
+    let steps = done["trace"]["steps"].as_array().unwrap();
+    let asked = steps.iter().find(|st| st["key"] == "tool/1.1").unwrap();
+    assert_eq!(asked["output"]["payload"]["by"], "api", "{asked}");
 }
 
 /// Values for a JSON Schema: well-formed ones, and with probability `bad` something else.

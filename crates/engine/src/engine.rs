@@ -181,12 +181,24 @@ impl Engine {
         key: StepKey,
         resolution: Resolution,
     ) -> Result<(), EngineError> {
+        self.resolve_by(run, key, resolution, None).await
+    }
+
+    /// [`Engine::resolve`], recording who decided (the event's time says when).
+    pub async fn resolve_by(
+        &self,
+        run: RunId,
+        key: StepKey,
+        resolution: Resolution,
+        by: Option<String>,
+    ) -> Result<(), EngineError> {
         self.store
             .submit(
                 Transition::Resolve {
                     run,
                     key,
                     resolution,
+                    by,
                 },
                 Durability::Durable,
             )

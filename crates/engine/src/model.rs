@@ -271,6 +271,9 @@ pub enum EventKind {
     StepResolved {
         key: StepKey,
         resolution: String,
+        /// Who decided; the event's `at` says when.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     StepProgress {
         key: StepKey,

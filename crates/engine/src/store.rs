@@ -159,6 +159,8 @@ pub enum Transition {
         run: RunId,
         key: StepKey,
         resolution: Resolution,
+        /// Who decided (a door: `cli`, `api`, `desktop`), for the journal.
+        by: Option<String>,
     },
     SendEvent {
         name: String,

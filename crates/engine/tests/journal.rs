@@ -67,12 +67,13 @@ async fn an_interrupted_at_most_once_step_needs_attention_and_is_not_repeated() 
     assert_eq!(step.attempt_list[0].outcome, AttemptOutcome::Interrupted);
 
     h.engine
-        .resolve(
+        .resolve_by(
             run,
             "email/send".into(),
             Resolution::Done {
                 output: json!("sent-by-hand"),
             },
+            Some("cli".into()),
         )
         .await
         .expect("resolve");
@@ -80,6 +81,16 @@ async fn an_interrupted_at_most_once_step_needs_attention_and_is_not_repeated() 
     assert_eq!(done.status, RunStatus::Succeeded);
     assert_eq!(done.output, Some(json!({ "receipt": "sent-by-hand" })));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // The journal says who settled it; the event's time says when.
+    let resolved = h
+        .until(run, |e| matches!(e.kind, EventKind::StepResolved { .. }))
+        .await;
+    assert!(
+        matches!(&resolved.kind, EventKind::StepResolved { resolution, by, .. }
+            if resolution == "done" && by.as_deref() == Some("cli")),
+        "{resolved:?}"
+    );
+    assert!(resolved.at > 0);
 }
 
 #[tokio::test]

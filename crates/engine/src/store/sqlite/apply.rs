@@ -296,6 +296,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             run,
             key,
             resolution,
+            by,
         } => {
             let status = tx
                 .step_status(*run, key)?
@@ -331,6 +332,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                 EventKind::StepResolved {
                     key: key.clone(),
                     resolution: resolution.label().to_string(),
+                    by: by.clone(),
                 },
             )?;
             let remaining: i64 = tx
