@@ -118,6 +118,16 @@ pub(crate) async fn open_app(db: &Path) -> anyhow::Result<AgentApp> {
     .context("opening the database")?
 }
 
+/// The one API over the database, recording `cli` as the door in the journal's decisions.
+pub(crate) async fn open_api(db: &Path) -> anyhow::Result<waymark_api::Api> {
+    Ok(waymark_api::Api::new(open_app(db).await?).with_actor("cli"))
+}
+
+/// An API error as the CLI's one-line error: its message.
+pub(crate) fn api_error(e: waymark_api::ApiError) -> anyhow::Error {
+    anyhow!(e.message)
+}
+
 fn parse_run_id(text: &str) -> anyhow::Result<RunId> {
     RunId::parse(text).map_err(|e| anyhow!(e))
 }

@@ -6,8 +6,12 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context as _};
 use waymark_agent::spec::ProviderKind;
 use waymark_agent::AgentSpec;
+use waymark_api::{
+    AgentExportRequest, AgentNameRequest, AgentSaveRequest, AgentsListRequest, ErrorCode,
+    SpecFileFormat,
+};
 
-use super::open_app;
+use super::{api_error, open_api, open_app};
 use crate::cli::{
     AgentAddArgs, AgentExportArgs, AgentNameArgs, AgentShowArgs, JsonFlag, MemoryListArgs,
     SpecFormat,
@@ -18,9 +22,23 @@ pub async fn add(db: &Path, a: AgentAddArgs) -> anyhow::Result<ExitCode> {
     // The spec's errors name the file and each field at fault.
     let mut spec = AgentSpec::load(&a.file).map_err(|e| anyhow!(e))?;
     anchor_script(&mut spec, &a.file)?;
-    let app = open_app(db).await?;
-    let replaced = app.catalog.agent(&spec.name)?.is_some();
-    let summary = app.catalog.put_agent(&spec)?;
+    let api = open_api(db).await?;
+    let replaced = match api
+        .agents_get(AgentNameRequest {
+            name: spec.name.clone(),
+        })
+        .await
+    {
+        Ok(_) => true,
+        Err(e) if e.code == ErrorCode::NotFound => false,
+        Err(e) => return Err(api_error(e)),
+    };
+    let spec = serde_json::to_value(&spec)?;
+    let summary = api
+        .agents_save(AgentSaveRequest { spec })
+        .await
+        .map_err(api_error)?
+        .agent;
     if a.json {
         emit(&json(&summary)?)?;
     } else {
@@ -58,8 +76,12 @@ fn anchor_script(spec: &mut AgentSpec, file: &Path) -> anyhow::Result<()> {
 }
 
 pub async fn list(db: &Path, a: JsonFlag) -> anyhow::Result<ExitCode> {
-    let app = open_app(db).await?;
-    let agents = app.catalog.agents()?;
+    let api = open_api(db).await?;
+    let agents = api
+        .agents_list(AgentsListRequest {})
+        .await
+        .map_err(api_error)?
+        .agents;
     if a.json {
         emit(&json(&agents)?)?;
     } else if agents.is_empty() {
@@ -81,13 +103,12 @@ pub async fn list(db: &Path, a: JsonFlag) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn show(db: &Path, a: AgentShowArgs) -> anyhow::Result<ExitCode> {
-    let spec = load(db, &a.name).await?;
     let format = if a.json {
         SpecFormat::Json
     } else {
         SpecFormat::Toml
     };
-    emit(&render(&spec, format)?)?;
+    emit(&export_text(db, &a.name, format).await?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -96,13 +117,12 @@ pub async fn export(db: &Path, a: AgentExportArgs) -> anyhow::Result<ExitCode> {
         .format
         .or_else(|| a.output.as_deref().and_then(format_of))
         .unwrap_or(SpecFormat::Toml);
-    let spec = load(db, &a.name).await?;
-    let text = render(&spec, format)?;
+    let text = export_text(db, &a.name, format).await?;
     match &a.output {
         Some(path) => {
             std::fs::write(path, &text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("exported agent {} to {}", spec.name, path.display());
+            eprintln!("exported agent {} to {}", a.name, path.display());
         }
         None => emit(&text)?,
     }
@@ -110,8 +130,15 @@ pub async fn export(db: &Path, a: AgentExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn rm(db: &Path, a: AgentNameArgs) -> anyhow::Result<ExitCode> {
-    let app = open_app(db).await?;
-    if !app.catalog.delete_agent(&a.name)? {
+    let api = open_api(db).await?;
+    let deleted = api
+        .agents_delete(AgentNameRequest {
+            name: a.name.clone(),
+        })
+        .await
+        .map_err(api_error)?
+        .deleted;
+    if !deleted {
         bail!("no agent named \"{}\" (see `waymark agents list`)", a.name);
     }
     emit(&format!("removed agent {}", a.name))?;
@@ -135,18 +162,24 @@ pub async fn memory(db: &Path, a: MemoryListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn load(db: &Path, name: &str) -> anyhow::Result<AgentSpec> {
-    let app = open_app(db).await?;
-    app.catalog
-        .agent(name)?
-        .ok_or_else(|| anyhow!("no agent named \"{name}\" (see `waymark agents list`)"))
-}
-
-fn render(spec: &AgentSpec, format: SpecFormat) -> anyhow::Result<String> {
-    Ok(match format {
-        SpecFormat::Toml => spec.to_toml_string()?,
-        SpecFormat::Json => spec.to_json_string()?,
-    })
+/// The saved agent's file text, through the API's export.
+async fn export_text(db: &Path, name: &str, format: SpecFormat) -> anyhow::Result<String> {
+    let api = open_api(db).await?;
+    let format = match format {
+        SpecFormat::Toml => SpecFileFormat::Toml,
+        SpecFormat::Json => SpecFileFormat::Json,
+    };
+    let out = api
+        .agents_export(AgentExportRequest {
+            name: name.to_string(),
+            format,
+        })
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::NotFound => anyhow!("{} (see `waymark agents list`)", e.message),
+            _ => api_error(e),
+        })?;
+    Ok(out.text)
 }
 
 fn format_of(path: &Path) -> Option<SpecFormat> {
