@@ -1,51 +1,96 @@
 //! `waymark mcp ...`: MCP servers (add, import, list, rm) and their tools (list, call by hand).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
-use waymark_agent::app::AgentApp;
-use waymark_agent::arguments::ArgumentValidator;
-use waymark_agent::mcp::{CallOptions, McpServerDef, McpTool, McpTransport};
+use waymark_agent::arguments::normalize_arguments;
+use waymark_agent::mcp::{McpServerDef, McpTool, McpTransport};
 use waymark_agent::mcp_import;
 use waymark_agent::Secret;
+use waymark_api::{
+    Api, ErrorCode, McpAddRequest, McpCallRequest, McpListRequest, McpServerInfo, McpServerRequest,
+};
 
-use super::{open_app, parse_json, EXIT_RUN_UNSUCCESSFUL};
+use super::{api_error, open_api, parse_json, EXIT_RUN_UNSUCCESSFUL};
 use crate::cli::{JsonFlag, McpAddArgs, McpCallArgs, McpImportArgs, McpNameArgs, McpToolsArgs};
 use crate::output::{emit, json, table};
 
 pub async fn add(db: &Path, a: McpAddArgs) -> anyhow::Result<ExitCode> {
-    let transport = match (a.url, a.command.split_first()) {
-        (Some(url), None) => McpTransport::Http {
-            url,
-            headers: pairs("--header", &a.headers)?,
-        },
-        (None, Some((command, args))) => McpTransport::Stdio {
-            command: command.clone(),
-            args: args.to_vec(),
-            env: pairs("--env", &a.env)?,
-            cwd: a.cwd.map(|d| d.display().to_string()),
-        },
-        (Some(_), Some(_)) => bail!("give either --url URL or `-- COMMAND ARGS...`, not both"),
-        (None, None) => bail!(
-            "say how to reach the server: `waymark mcp add {} -- COMMAND ARGS...` or `--url URL`",
-            a.name
-        ),
-    };
     let def = McpServerDef {
+        transport: match (a.url, a.command.split_first()) {
+            (Some(url), None) => McpTransport::Http {
+                url,
+                headers: pairs("--header", &a.headers)?,
+            },
+            (None, Some((command, args))) => McpTransport::Stdio {
+                command: command.clone(),
+                args: args.to_vec(),
+                env: pairs("--env", &a.env)?,
+                cwd: a.cwd.map(|d| d.display().to_string()),
+            },
+            (Some(_), Some(_)) => {
+                bail!("give either --url URL or `-- COMMAND ARGS...`, not both")
+            }
+            (None, None) => bail!(
+                "say how to reach the server: `waymark mcp add {} -- COMMAND ARGS...` or `--url URL`",
+                a.name
+            ),
+        },
         name: a.name,
-        transport,
     };
-    let app = open_app(db).await?;
-    let replaced = app.catalog.server(&def.name)?.is_some();
-    app.catalog.put_server(&def)?;
+    let api = open_api(db).await?;
+    let replaced = saved_names(&api).await?.contains(&def.name);
+    api.mcp_add(add_request(&def)).await.map_err(api_error)?;
     let verb = if replaced { "replaced" } else { "added" };
     emit(&format!("{verb} {}", def.describe()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The API's request for saving `def` (its secret values go to the secret store there).
+fn add_request(def: &McpServerDef) -> McpAddRequest {
+    let plain = |m: &BTreeMap<String, Secret>| -> BTreeMap<String, String> {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_string()))
+            .collect()
+    };
+    let mut req = McpAddRequest {
+        name: def.name.clone(),
+        command: None,
+        args: Vec::new(),
+        env: BTreeMap::new(),
+        cwd: None,
+        url: None,
+        headers: BTreeMap::new(),
+    };
+    match &def.transport {
+        McpTransport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => {
+            req.command = Some(command.clone());
+            req.args = args.clone();
+            req.env = plain(env);
+            req.cwd = cwd.clone();
+        }
+        McpTransport::Http { url, headers } => {
+            req.url = Some(url.clone());
+            req.headers = plain(headers);
+        }
+    }
+    req
+}
+
+/// The names of the saved servers.
+async fn saved_names(api: &Api) -> anyhow::Result<BTreeSet<String>> {
+    let listed = api.mcp_list(McpListRequest {}).await.map_err(api_error)?;
+    Ok(listed.servers.into_iter().map(|s| s.name).collect())
 }
 
 /// `K=V` flags as a map of secrets; the key must be non-empty.
@@ -63,10 +108,13 @@ fn pairs(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, Secret
     Ok(map)
 }
 
+/// The file is read here (its errors name it; a VS Code file's `${workspaceFolder}` is its
+/// workspace, which the API cannot know); each server is saved through the API.
 pub async fn import(db: &Path, a: McpImportArgs) -> anyhow::Result<ExitCode> {
     // The error names the file and the field at fault.
     let config = mcp_import::import_file(&a.file).map_err(|e| anyhow!(e))?;
-    let app = open_app(db).await?;
+    let api = open_api(db).await?;
+    let saved = saved_names(&api).await?;
     let mut text = format!(
         "{} server{} in {}:\n",
         config.servers.len(),
@@ -74,7 +122,7 @@ pub async fn import(db: &Path, a: McpImportArgs) -> anyhow::Result<ExitCode> {
         a.file.display()
     );
     for def in &config.servers {
-        let replaces = if app.catalog.server(&def.name)?.is_some() {
+        let replaces = if saved.contains(&def.name) {
             " (replaces the saved one)"
         } else {
             ""
@@ -105,7 +153,9 @@ pub async fn import(db: &Path, a: McpImportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for def in &config.servers {
-        app.catalog.put_server(def)?;
+        api.mcp_add(add_request(def))
+            .await
+            .map_err(|e| anyhow!("{}: {}", def.name, e.message))?;
     }
     emit(&format!(
         "saved {} server(s); secret values went to the secret store",
@@ -128,60 +178,54 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
 }
 
 pub async fn list(db: &Path, a: JsonFlag) -> anyhow::Result<ExitCode> {
-    let app = open_app(db).await?;
-    let servers = app.catalog.servers()?;
+    let api = open_api(db).await?;
+    let servers = api
+        .mcp_list(McpListRequest {})
+        .await
+        .map_err(api_error)?
+        .servers;
     if a.json {
-        let list: Vec<Value> = servers.iter().map(server_json).collect();
+        let list = servers
+            .iter()
+            .map(server_json)
+            .collect::<anyhow::Result<Vec<Value>>>()?;
         emit(&json(&list)?)?;
     } else if servers.is_empty() {
         emit("no MCP servers; add one with `waymark mcp add` or `waymark mcp import`")?;
     } else {
         let rows: Vec<Vec<String>> = servers
             .iter()
-            .map(|d| {
-                let kind = match &d.transport {
-                    McpTransport::Stdio { .. } => "stdio",
-                    McpTransport::Http { .. } => "http",
-                };
-                vec![d.name.clone(), kind.to_string(), described(d)]
-            })
+            .map(|d| vec![d.name.clone(), d.transport.clone(), d.describe.clone()])
             .collect();
         emit(&table(&["NAME", "TRANSPORT", "DEFINITION"], &rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `describe()` without its leading `name: `.
-fn described(d: &McpServerDef) -> String {
-    let text = d.describe();
-    let prefix = format!("{}: ", d.name);
-    text.strip_prefix(&prefix).unwrap_or(&text).to_string()
-}
-
-/// Secrets masked: only names of env vars and headers, never values.
-fn server_json(d: &McpServerDef) -> Value {
-    let mut v = match &d.transport {
-        McpTransport::Stdio {
-            command,
-            args,
-            env,
-            cwd,
-        } => json!({
-            "transport": "stdio", "command": command, "args": args, "cwd": cwd,
-            "env": env.keys().collect::<Vec<_>>(),
-        }),
-        McpTransport::Http { url, headers } => json!({
-            "transport": "http", "url": url, "headers": headers.keys().collect::<Vec<_>>(),
-        }),
+/// The API's server as listed (secrets masked: only names), with the names this command
+/// printed before: `description`, and `env` (stdio) or `headers` (http).
+fn server_json(d: &McpServerInfo) -> anyhow::Result<Value> {
+    let mut v = serde_json::to_value(d)?;
+    v["description"] = json!(d.describe);
+    let names = if d.transport == "http" {
+        "headers"
+    } else {
+        "env"
     };
-    v["name"] = json!(d.name);
-    v["description"] = json!(described(d));
-    v
+    v[names] = json!(d.secret_names);
+    Ok(v)
 }
 
 pub async fn rm(db: &Path, a: McpNameArgs) -> anyhow::Result<ExitCode> {
-    let app = open_app(db).await?;
-    if !app.catalog.delete_server(&a.name)? {
+    let api = open_api(db).await?;
+    let deleted = api
+        .mcp_remove(McpServerRequest {
+            server: a.name.clone(),
+        })
+        .await
+        .map_err(api_error)?
+        .deleted;
+    if !deleted {
         bail!(
             "no MCP server named \"{}\" (see `waymark mcp list`)",
             a.name
@@ -192,19 +236,14 @@ pub async fn rm(db: &Path, a: McpNameArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn tools(db: &Path, a: McpToolsArgs) -> anyhow::Result<ExitCode> {
-    let app = open_app(db).await?;
-    let listed = with_hub(&app, app.hub().tools(&a.name)).await;
-    let tools = listed.map_err(|e| anyhow!(e))?;
+    let api = open_api(db).await?;
+    let request = McpServerRequest {
+        server: a.name.clone(),
+    };
+    let listed = with_hub(&api, api.mcp_tools(request)).await;
+    let tools = listed.map_err(api_error)?.tools;
     if a.json {
-        let list = tools
-            .iter()
-            .map(|t| {
-                let mut v = serde_json::to_value(t)?;
-                v["safety"] = json!(t.safety_class().as_str());
-                Ok(v)
-            })
-            .collect::<anyhow::Result<Vec<Value>>>()?;
-        emit(&json(&list)?)?;
+        emit(&json(&tools)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if tools.is_empty() {
@@ -215,10 +254,11 @@ pub async fn tools(db: &Path, a: McpToolsArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|t| {
             vec![
-                t.name.clone(),
-                t.safety_class().as_str().to_string(),
-                annotations(t),
-                t.description
+                t.tool.name.clone(),
+                t.tool.safety_class().as_str().to_string(),
+                annotations(&t.tool),
+                t.tool
+                    .description
                     .split_whitespace()
                     .collect::<Vec<_>>()
                     .join(" "),
@@ -252,51 +292,57 @@ fn annotations(t: &McpTool) -> String {
 }
 
 /// Runs `f`, then stops the server processes the hub started, whatever `f` returned.
-async fn with_hub<T>(app: &AgentApp, f: impl std::future::Future<Output = T>) -> T {
+async fn with_hub<T>(api: &Api, f: impl std::future::Future<Output = T>) -> T {
     let out = f.await;
-    app.hub().shutdown().await;
+    api.app().hub().shutdown().await;
     out
 }
 
 pub async fn call(db: &Path, a: McpCallArgs) -> anyhow::Result<ExitCode> {
     let raw = parse_json("the arguments", &a.arguments)?;
-    let app = open_app(db).await?;
-    with_hub(&app, call_checked(&app, a, raw)).await
+    let api = open_api(db).await?;
+    with_hub(&api, call_checked(&api, a, raw)).await
 }
 
-async fn call_checked(app: &AgentApp, a: McpCallArgs, raw: Value) -> anyhow::Result<ExitCode> {
-    let tools = app.hub().tools(&a.name).await.map_err(|e| anyhow!(e))?;
-    let Some(tool) = tools.iter().find(|t| t.name == a.tool) else {
-        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+async fn call_checked(api: &Api, a: McpCallArgs, raw: Value) -> anyhow::Result<ExitCode> {
+    let request = McpServerRequest {
+        server: a.name.clone(),
+    };
+    let tools = api.mcp_tools(request).await.map_err(api_error)?.tools;
+    if !tools.iter().any(|t| t.tool.name == a.tool) {
+        let names: Vec<&str> = tools.iter().map(|t| t.tool.name.as_str()).collect();
         bail!(
             "MCP server \"{}\" has no tool named \"{}\"; its tools: {}",
             a.name,
             a.tool,
             names.join(", ")
         );
+    }
+    // A string holding an object is taken as the object; the API checks the schema.
+    let arguments = normalize_arguments(&raw).map_err(|v| anyhow!("{}", v.message))?;
+    let request = McpCallRequest {
+        server: a.name.clone(),
+        tool: a.tool.clone(),
+        arguments,
     };
-    let validator = ArgumentValidator::new(&tool.name, &tool.input_schema)?;
-    let arguments = match validator.check_call(&raw) {
-        Ok(args) => args,
-        Err(v) => {
-            eprintln!("error: {}", v.summary());
-            return Ok(ExitCode::FAILURE);
+    let limit = Duration::from_secs(a.timeout_secs);
+    let out = match tokio::time::timeout(limit, api.mcp_call(request)).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) if e.code == ErrorCode::Upstream => {
+            bail!("calling {}/{}: {}", a.name, a.tool, e.message)
         }
+        Ok(Err(e)) => return Err(api_error(e)),
+        Err(_) => bail!(
+            "calling {}/{}: no answer within {}s",
+            a.name,
+            a.tool,
+            a.timeout_secs
+        ),
     };
-    let opts = CallOptions {
-        timeout: Some(Duration::from_secs(a.timeout_secs)),
-        progress: None,
-    };
-    let out = app
-        .hub()
-        .call_tool(&a.name, &a.tool, arguments, opts)
-        .await
-        .map_err(|e| anyhow!(e))
-        .with_context(|| format!("calling {}/{}", a.name, a.tool))?;
     if a.json {
         emit(&json(&out)?)?;
     } else {
-        emit(&out.text())?;
+        emit(&out.text)?;
     }
     if out.is_error {
         eprintln!("the tool answered with an error (isError)");
