@@ -5,12 +5,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail};
-use waymark_agent::app::AgentApp;
+use anyhow::bail;
+use waymark_api::{Api, RunIdRequest, RunStepRequest, RunsAnswerRequest, RunsRejectRequest};
 use waymark_engine::{RunId, StepKind, StepStatus, StepTrace};
 
 use super::follow::model_call;
-use super::{open_app, parse_run_id};
+use super::{api_error, open_api, parse_run_id};
 use crate::cli::{AnswerArgs, ApproveArgs, RejectArgs};
 use crate::output::{emit, short_json};
 
@@ -31,10 +31,24 @@ async fn decide(
 ) -> anyhow::Result<ExitCode> {
     let id = parse_run_id(run)?;
     let n = call_number(step, &["approval/", "tool/"], "approval/N.I")?;
-    let app = open_app(db).await?;
+    let api = open_api(db).await?;
     let key = format!("approval/{n}");
-    let steps = waiting_step(&app, id, &key, "approval").await?;
-    app.decide(id, &key, approved, reason).await?;
+    let steps = waiting_step(&api, id, &key, "approval").await?;
+    let decided = if approved {
+        api.runs_approve(RunStepRequest {
+            run_id: id,
+            step: key.clone(),
+        })
+        .await
+    } else {
+        api.runs_reject(RunsRejectRequest {
+            run_id: id,
+            step: key.clone(),
+            reason: reason.map(str::to_string),
+        })
+        .await
+    };
+    decided.map_err(api_error)?;
     let tool = model_call(&steps, n)
         .and_then(|c| c.get("name"))
         .and_then(|v| v.as_str())
@@ -50,10 +64,16 @@ async fn decide(
 pub async fn answer(db: &Path, a: AnswerArgs) -> anyhow::Result<ExitCode> {
     let id = parse_run_id(&a.run)?;
     let n = call_number(&a.step, &["tool/"], "tool/N.I")?;
-    let app = open_app(db).await?;
+    let api = open_api(db).await?;
     let key = format!("tool/{n}");
-    waiting_step(&app, id, &key, "an answer").await?;
-    app.answer(id, &key, &a.text).await?;
+    waiting_step(&api, id, &key, "an answer").await?;
+    api.runs_answer(RunsAnswerRequest {
+        run_id: id,
+        step: key.clone(),
+        text: a.text,
+    })
+    .await
+    .map_err(api_error)?;
     emit(&format!(
         "answered {key} of run {id}; a worker on this database continues the run"
     ))?;
@@ -76,18 +96,19 @@ fn call_number<'a>(step: &'a str, prefixes: &[&str], expected: &str) -> anyhow::
     }
 }
 
-/// The run's steps, once `key` is known to wait for a person's event there.
+/// The run's steps, once `key` is known to wait for a person's event there (read through the
+/// API, so the error can say which step waits instead).
 async fn waiting_step(
-    app: &AgentApp,
+    api: &Api,
     id: RunId,
     key: &str,
     what: &str,
 ) -> anyhow::Result<Vec<StepTrace>> {
-    let trace = app
-        .engine
-        .trace(id)
-        .await?
-        .ok_or_else(|| anyhow!("run {id} not found"))?;
+    let trace = api
+        .runs_get(RunIdRequest { run_id: id })
+        .await
+        .map_err(api_error)?
+        .trace;
     if trace.run.status.is_terminal() {
         bail!(
             "run {id} has already ended ({}); nothing in it waits for {what}",
