@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use serde_json::json;
+use waymark_api::{ErrorCode, RunIdRequest, RunsForkRequest, RunsResolveRequest};
 use waymark_engine::{
-    Engine, Resolution, RunFilter, RunId, RunRecord, RunStatus, StartOptions, StepKey, StepStatus,
+    Engine, Resolution, RunFilter, RunId, RunRecord, RunStatus, RunTrace, StartOptions, StepKey,
+    StepStatus,
 };
 
-use super::{exit_for, open_engine, parse_json, parse_run_id, shutdown_signal};
+use super::{
+    api_error, exit_for, open_api, open_engine, parse_json, parse_run_id, shutdown_signal,
+};
 use crate::cli::{CancelArgs, ForkArgs, ListArgs, ResolveArgs, ShowArgs, StartArgs, WaitArgs};
 use crate::output::{emit, json, run_list, trace};
 
@@ -128,22 +132,32 @@ fn parse_status(s: &str) -> anyhow::Result<RunStatus> {
 
 pub async fn show(db: &Path, a: ShowArgs) -> anyhow::Result<ExitCode> {
     let id = parse_run_id(&a.run)?;
-    let engine = open_engine(db).await?;
-    print_trace(&engine, id, a.json).await?;
+    let api = open_api(db).await?;
+    let got = api
+        .runs_get(RunIdRequest { run_id: id })
+        .await
+        .map_err(api_error)?;
+    print_run_trace(&got.trace, a.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the trace (pretty JSON, or for people with hints on what to do next).
+/// Prints the trace of a run this process waited for (read from the engine it ran on).
 pub(super) async fn print_trace(engine: &Engine, id: RunId, as_json: bool) -> anyhow::Result<()> {
     let t = engine
         .trace(id)
         .await?
         .ok_or_else(|| anyhow!("run {id} not found"))?;
+    print_run_trace(&t, as_json)
+}
+
+/// Prints the trace (pretty JSON, or for people with hints on what to do next).
+fn print_run_trace(t: &RunTrace, as_json: bool) -> anyhow::Result<()> {
+    let id = t.run.id;
     if as_json {
-        emit(&json(&t)?)?;
+        emit(&json(t)?)?;
         return Ok(());
     }
-    let mut text = trace(&t);
+    let mut text = trace(t);
     let stuck: Vec<&StepKey> = t
         .steps
         .iter()
@@ -161,8 +175,11 @@ pub(super) async fn print_trace(engine: &Engine, id: RunId, as_json: bool) -> an
 
 pub async fn cancel(db: &Path, a: CancelArgs) -> anyhow::Result<ExitCode> {
     let id = parse_run_id(&a.run)?;
-    let engine = open_engine(db).await?;
-    let out = engine.cancel(id).await?;
+    let api = open_api(db).await?;
+    let out = api
+        .runs_cancel(RunIdRequest { run_id: id })
+        .await
+        .map_err(api_error)?;
     if a.json {
         emit(&json(
             &json!({ "cancelled_now": out.cancelled_now, "requested": out.requested }),
@@ -177,11 +194,12 @@ pub async fn cancel(db: &Path, a: CancelArgs) -> anyhow::Result<ExitCode> {
         text.push_str(&format!("asked to stop  {r} (its worker ends it)\n"));
     }
     if text.is_empty() {
-        let status = engine.run(id).await?.map(|r| r.status.to_string());
-        text = format!(
-            "run {id} has already ended ({}); nothing to cancel",
-            status.unwrap_or_else(|| "gone".into())
-        );
+        let status = match api.runs_get(RunIdRequest { run_id: id }).await {
+            Ok(got) => got.summary.status.to_string(),
+            Err(e) if e.code == ErrorCode::NotFound => "gone".into(),
+            Err(e) => return Err(api_error(e)),
+        };
+        text = format!("run {id} has already ended ({status}); nothing to cancel");
     }
     emit(&text)?;
     Ok(ExitCode::SUCCESS)
@@ -199,10 +217,14 @@ pub async fn resolve(db: &Path, a: ResolveArgs) -> anyhow::Result<ExitCode> {
         (false, None, None) => bail!("give one of --retry, --done JSON or --fail MESSAGE"),
     };
     let label = resolution.label();
-    let engine = open_engine(db).await?;
-    engine
-        .resolve(id, StepKey::new(a.step.clone()), resolution)
-        .await?;
+    let api = open_api(db).await?;
+    api.runs_resolve(RunsResolveRequest {
+        run_id: id,
+        step: StepKey::new(a.step.clone()),
+        resolution,
+    })
+    .await
+    .map_err(api_error)?;
     emit(&format!("resolved step {} of run {id}: {label}", a.step))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -213,8 +235,16 @@ pub async fn fork(db: &Path, a: ForkArgs) -> anyhow::Result<ExitCode> {
         Some(text) => Some(parse_json("--output", text)?),
         None => None,
     };
-    let engine = open_engine(db).await?;
-    let new = engine.fork(id, StepKey::new(a.step), output).await?;
+    let api = open_api(db).await?;
+    let new = api
+        .runs_fork(RunsForkRequest {
+            run_id: id,
+            step: StepKey::new(a.step),
+            output,
+        })
+        .await
+        .map_err(api_error)?
+        .run_id;
     if a.json {
         emit(&json(&json!({ "run_id": new }))?)?;
     } else {
