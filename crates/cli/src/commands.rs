@@ -120,7 +120,12 @@ pub(crate) async fn open_app(db: &Path) -> anyhow::Result<AgentApp> {
 
 /// The one API over the database, recording `cli` as the door in the journal's decisions.
 pub(crate) async fn open_api(db: &Path) -> anyhow::Result<waymark_api::Api> {
-    Ok(waymark_api::Api::new(open_app(db).await?).with_actor("cli"))
+    Ok(cli_api(open_app(db).await?))
+}
+
+/// The one API over an app this process already holds (its engine runs the worker here).
+pub(crate) fn cli_api(app: AgentApp) -> waymark_api::Api {
+    waymark_api::Api::new(app).with_actor("cli")
 }
 
 /// An API error as the CLI's one-line error: its message.

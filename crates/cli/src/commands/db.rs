@@ -74,7 +74,7 @@ fn bytes(n: u64) -> String {
 /// `db backup | vacuum | gc | stats`, through the API like the other doors.
 pub async fn maintain(db: &Path, c: crate::cli::DbCommand) -> anyhow::Result<ExitCode> {
     use crate::cli::DbCommand;
-    let api = waymark_api::Api::new(super::open_app(db).await?);
+    let api = super::open_api(db).await?;
     let (command, request, as_json) = match c {
         DbCommand::Backup(a) => (
             "db_backup",
@@ -86,7 +86,7 @@ pub async fn maintain(db: &Path, c: crate::cli::DbCommand) -> anyhow::Result<Exi
         DbCommand::Stats(a) => ("db_stats", json!({}), a.json),
         DbCommand::Check(_) => return Ok(ExitCode::SUCCESS),
     };
-    let out = api.call(command, request).await.map_err(|e| anyhow!(e))?;
+    let out = api.call(command, request).await.map_err(super::api_error)?;
     if as_json {
         emit(&json(&out)?)?;
     } else {

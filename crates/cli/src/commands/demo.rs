@@ -11,12 +11,13 @@ use anyhow::Context as _;
 use serde_json::Value;
 use waymark_agent::app::AgentApp;
 use waymark_agent::demo::{install, DEMO_AGENT, DEMO_INPUT};
+use waymark_api::{Api, RunStepRequest, RunsRejectRequest, RunsStartRequest};
 use waymark_engine::{Event, EventKind, RunId, StepKind, StepRecord};
 
 use super::follow::{moves, parked, Blocker, Follower, Stop};
 use super::mcp::confirm;
 use super::summary::{blocker_text, db_flag, render, summarize};
-use super::{exit_for, open_app, EXIT_RUN_UNSUCCESSFUL};
+use super::{api_error, cli_api, exit_for, open_app, EXIT_RUN_UNSUCCESSFUL};
 use crate::cli::DemoArgs;
 use crate::output::{duration, emit, short_json};
 
@@ -66,8 +67,14 @@ pub async fn demo(db: &Path, a: DemoArgs) -> anyhow::Result<ExitCode> {
 /// Starts the run and prints its events until it settles, approving the email on the way.
 async fn drive(app: &AgentApp, a: &DemoArgs) -> anyhow::Result<(RunId, Stop)> {
     let engine = &app.engine;
+    let api = cli_api(app.clone());
     let after = engine.current_global_seq().await?;
-    let id = app.start_agent(DEMO_AGENT, DEMO_INPUT, None).await?;
+    let request = RunsStartRequest {
+        agent: DEMO_AGENT.to_string(),
+        input: DEMO_INPUT.to_string(),
+        idempotency_key: None,
+    };
+    let id = api.runs_start(request).await.map_err(api_error)?.run_id;
     emit(&format!(
         "demo: agent {DEMO_AGENT}, run {id}\ninput: {DEMO_INPUT}\n"
     ))?;
@@ -85,7 +92,7 @@ async fn drive(app: &AgentApp, a: &DemoArgs) -> anyhow::Result<(RunId, Stop)> {
                     return Ok((id, Stop::Blocked(fresh)));
                 }
                 for b in fresh {
-                    approve(app, &b, a.yes).await?;
+                    approve(&api, &b, a.yes).await?;
                     decided.insert((b.run(), b.key().to_string()));
                 }
             }
@@ -105,7 +112,7 @@ async fn drive(app: &AgentApp, a: &DemoArgs) -> anyhow::Result<(RunId, Stop)> {
 }
 
 /// Asks on a terminal (unless --yes), else approves: the demo must finish unattended.
-async fn approve(app: &AgentApp, b: &Blocker, yes: bool) -> anyhow::Result<()> {
+async fn approve(api: &Api, b: &Blocker, yes: bool) -> anyhow::Result<()> {
     let Blocker::Approval {
         run,
         key,
@@ -135,7 +142,21 @@ async fn approve(app: &AgentApp, b: &Blocker, yes: bool) -> anyhow::Result<()> {
         emit("  no terminal: approving automatically")?;
         (true, None)
     };
-    app.decide(*run, key, approved, reason).await?;
+    let decided = if approved {
+        let request = RunStepRequest {
+            run_id: *run,
+            step: key.to_string(),
+        };
+        api.runs_approve(request).await
+    } else {
+        let request = RunsRejectRequest {
+            run_id: *run,
+            step: key.to_string(),
+            reason: reason.map(str::to_string),
+        };
+        api.runs_reject(request).await
+    };
+    decided.map_err(api_error)?;
     let verb = if approved { "approved" } else { "rejected" };
     emit(&format!("  {key:<12} {verb}"))?;
     Ok(())

@@ -6,20 +6,20 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::{json, Value};
-use waymark_agent::app::AgentApp;
 use waymark_agent::replay::ReplayFile;
+use waymark_api::{Api, RunsReplayRequest};
 use waymark_engine::RunId;
 
-use super::open_app;
+use super::{api_error, open_api};
 use crate::cli::{AgentDraftArgs, ExportArgs};
 use crate::output::{emit, json};
 
 pub async fn export(db: &Path, a: ExportArgs) -> anyhow::Result<ExitCode> {
-    let api = waymark_api::Api::new(open_app(db).await?);
+    let api = open_api(db).await?;
     let out = api
         .call("runs_export", json!({ "run_id": a.run }))
         .await
-        .map_err(|e| anyhow!(e))?;
+        .map_err(api_error)?;
     let text = serde_json::to_string_pretty(&out["replay"])?;
     std::fs::write(&a.replay, text)
         .with_context(|| format!("cannot write {}", a.replay.display()))?;
@@ -31,8 +31,8 @@ pub async fn export(db: &Path, a: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the replay in `file`; `agent` must be the agent the run was of.
-pub async fn start_replay(app: &AgentApp, agent: &str, file: &Path) -> anyhow::Result<RunId> {
+/// Starts the replay in `file` through the API; `agent` must be the agent the run was of.
+pub async fn start_replay(api: &Api, agent: &str, file: &Path) -> anyhow::Result<RunId> {
     let replay = ReplayFile::read(file).map_err(|e| anyhow!(e))?;
     if replay.spec.name != agent {
         bail!(
@@ -41,14 +41,13 @@ pub async fn start_replay(app: &AgentApp, agent: &str, file: &Path) -> anyhow::R
             replay.spec.name
         );
     }
-    app.runtime
-        .start_replay(&app.engine, &replay)
-        .await
-        .map_err(|e| anyhow!(e))
+    let replay = serde_json::to_value(&replay)?;
+    let started = api.runs_replay(RunsReplayRequest { replay }).await;
+    Ok(started.map_err(api_error)?.run_id)
 }
 
 pub async fn draft(db: &Path, a: AgentDraftArgs) -> anyhow::Result<ExitCode> {
-    let api = waymark_api::Api::new(open_app(db).await?);
+    let api = open_api(db).await?;
     let model: Option<Value> = match &a.model {
         Some(text) => {
             Some(serde_json::from_str(text).map_err(|e| anyhow!("--model is not JSON: {e}"))?)
@@ -59,10 +58,7 @@ pub async fn draft(db: &Path, a: AgentDraftArgs) -> anyhow::Result<ExitCode> {
     if let Some(m) = model {
         request["model"] = m;
     }
-    let out = api
-        .call("agents_draft", request)
-        .await
-        .map_err(|e| anyhow!(e))?;
+    let out = api.call("agents_draft", request).await.map_err(api_error)?;
     api.app().hub().shutdown().await;
     if a.json {
         emit(&json(&out)?)?;

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+use waymark_api::RunsStartRequest;
 use waymark_engine::RunStatus;
 
 use super::follow::{parked, Follower, Stop};
 use super::summary::{blocker_text, db_flag, render, summarize};
-use super::{exit_for, open_app, EXIT_RUN_UNSUCCESSFUL};
+use super::{api_error, cli_api, exit_for, open_app, EXIT_RUN_UNSUCCESSFUL};
 use crate::cli::RunAgentArgs;
 use crate::output::{emit, json};
 
@@ -20,7 +21,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
     let app = open_app(db).await?;
-    let start = |app: waymark_agent::app::AgentApp| {
+    let start = |api: waymark_api::Api| {
         let (agent, input, key, replay) = (
             a.agent.clone(),
             a.input.clone().unwrap_or_default(),
@@ -29,13 +30,20 @@ pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
         );
         async move {
             match replay {
-                Some(file) => super::replay::start_replay(&app, &agent, &file).await,
-                None => Ok(app.start_agent(&agent, &input, key).await?),
+                Some(file) => super::replay::start_replay(&api, &agent, &file).await,
+                None => {
+                    let request = RunsStartRequest {
+                        agent,
+                        input,
+                        idempotency_key: key,
+                    };
+                    Ok(api.runs_start(request).await.map_err(api_error)?.run_id)
+                }
             }
         }
     };
     if !a.wait {
-        let id = start(app.clone()).await?;
+        let id = start(cli_api(app.clone())).await?;
         if a.json {
             emit(&json(&json!({ "run_id": id }))?)?;
         } else {
@@ -50,7 +58,7 @@ pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
     let worker = app.engine.start_worker().await?;
     let outcome = async {
         let after = app.engine.current_global_seq().await?;
-        let id = start(app.clone()).await?;
+        let id = start(cli_api(app.clone())).await?;
         // A replay never waits for a person (its answers are sent before it starts), so a
         // wait seen on the way is not a stop.
         let stop = if a.replay.is_some() {
