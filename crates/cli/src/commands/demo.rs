@@ -7,15 +7,15 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::{anyhow, Context as _};
 use serde_json::Value;
 use waymark_agent::app::AgentApp;
-use waymark_agent::demo::{install, DEMO_AGENT, DEMO_INPUT};
-use waymark_api::{Api, RunStepRequest, RunsRejectRequest, RunsStartRequest};
+use waymark_agent::demo::{self, DEMO_AGENT, DEMO_INPUT};
+use waymark_api::{AgentSaveRequest, Api, RunStepRequest, RunsRejectRequest, RunsStartRequest};
 use waymark_engine::{Event, EventKind, RunId, StepKind, StepRecord};
 
 use super::follow::{moves, parked, Blocker, Follower, Stop};
-use super::mcp::confirm;
+use super::mcp::{add_request, confirm};
 use super::summary::{blocker_text, db_flag, render, summarize};
 use super::{api_error, cli_api, exit_for, open_app, EXIT_RUN_UNSUCCESSFUL};
 use crate::cli::DemoArgs;
@@ -27,7 +27,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 pub async fn demo(db: &Path, a: DemoArgs) -> anyhow::Result<ExitCode> {
     let app = open_app(db).await?;
     let exe = std::env::current_exe().context("cannot find this executable for demo-tools")?;
-    install(&app, &exe)?;
+    install(&cli_api(app.clone()), &exe).await?;
     let worker = app.engine.start_worker().await?;
     let outcome = drive(&app, &a).await;
     worker.shutdown().await;
@@ -62,6 +62,19 @@ pub async fn demo(db: &Path, a: DemoArgs) -> anyhow::Result<ExitCode> {
     ));
     emit(&text)?;
     Ok(code)
+}
+
+/// Saves the demo's MCP server and agents through the API (as `mcp add` and `agents add` do).
+async fn install(api: &Api, exe: &Path) -> anyhow::Result<()> {
+    let server = demo::server(exe, &api.app().data_dir);
+    api.mcp_add(add_request(&server)).await.map_err(api_error)?;
+    for spec in demo::specs().map_err(|e| anyhow!(e))? {
+        let spec = serde_json::to_value(&spec)?;
+        api.agents_save(AgentSaveRequest { spec })
+            .await
+            .map_err(api_error)?;
+    }
+    Ok(())
 }
 
 /// Starts the run and prints its events until it settles, approving the email on the way.

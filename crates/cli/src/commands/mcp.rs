@@ -52,7 +52,7 @@ pub async fn add(db: &Path, a: McpAddArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The API's request for saving `def` (its secret values go to the secret store there).
-fn add_request(def: &McpServerDef) -> McpAddRequest {
+pub(super) fn add_request(def: &McpServerDef) -> McpAddRequest {
     let plain = |m: &BTreeMap<String, Secret>| -> BTreeMap<String, String> {
         m.iter()
             .map(|(k, v)| (k.clone(), v.expose().to_string()))
