@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::agents::*;
 use crate::database::*;
+use crate::engine_cmds::*;
 use crate::mcp::*;
 use crate::replay::*;
 use crate::runs::*;
@@ -99,6 +100,12 @@ commands! {
     mcp_call(McpCallRequest) -> McpCallResponse;
     /// Start a run of a saved agent.
     runs_start(RunsStartRequest) -> RunIdResponse;
+    /// Start a run of a registered durable function by name (the engine's own examples).
+    runs_start_function(RunsStartFunctionRequest) -> RunIdResponse;
+    /// Send an event; a run waiting for it (in any process) takes it.
+    events_send(EventsSendRequest) -> EventsSendResponse;
+    /// What an agent remembers across runs.
+    memory_list(MemoryListRequest) -> MemoryListResponse;
     /// List runs, newest first, with filters and paging.
     runs_list(RunsListRequest) -> RunsListResponse;
     /// Get a run with its steps and attempts, and its child runs' ids.
@@ -133,6 +140,8 @@ commands! {
     runs_delete(RunsDeleteRequest) -> waymark_engine::DeletedRuns;
     /// Pin a run (retention never deletes it) or unpin it.
     runs_pin(RunsPinRequest) -> OkResponse;
+    /// Check the database file's integrity.
+    db_check(DbCheckRequest) -> DbCheckResponse;
     /// The database's size, row counts and largest runs.
     db_stats(DbRequest) -> waymark_engine::DbStats;
     /// Delete finished runs by age and/or keep the newest N per agent (pinned runs are kept).

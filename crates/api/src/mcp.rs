@@ -95,6 +95,10 @@ pub struct McpImportRequest {
     /// `false` lists what would be saved without saving (the consent step).
     #[serde(default)]
     pub save: bool,
+    /// What VS Code's `${workspaceFolder}` stands for (the folder holding `.vscode/`).
+    #[serde(default)]
+    #[ts(optional)]
+    pub workspace_folder: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -247,8 +251,14 @@ impl Api {
 
     pub async fn mcp_import(&self, req: McpImportRequest) -> Result<McpImportResponse, ApiError> {
         let origin = req.file_name.unwrap_or_else(|| "the config".into());
-        let config = waymark_agent::mcp_import::import_str(&req.text, &origin)
-            .map_err(|e| ApiError::invalid("text", e.to_string()))?;
+        let workspace = req.workspace_folder.as_deref().map(std::path::Path::new);
+        let config = waymark_agent::mcp_import::import_str_with(
+            &req.text,
+            &origin,
+            &|name| std::env::var(name).ok(),
+            workspace,
+        )
+        .map_err(|e| ApiError::invalid("text", e.to_string()))?;
         if req.save {
             for def in &config.servers {
                 self.app().catalog.put_server(def)?;

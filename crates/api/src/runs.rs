@@ -40,6 +40,10 @@ pub struct RunsListRequest {
     #[serde(default)]
     #[ts(optional)]
     pub agent: Option<String>,
+    /// Only runs of this durable function (`agent` for agent runs).
+    #[serde(default)]
+    #[ts(optional)]
+    pub function: Option<String>,
     /// Case-insensitive text the run's input or agent name contains.
     #[serde(default)]
     #[ts(optional)]
@@ -62,6 +66,8 @@ pub struct RunSummary {
     pub id: RunId,
     /// The agent's name for agent runs, else the durable function's.
     pub agent: String,
+    /// The durable function (`agent` for agent runs).
+    pub function: String,
     pub status: RunStatus,
     /// The start of the run's input text.
     pub input_preview: String,
@@ -183,6 +189,7 @@ pub(crate) fn summary(run: &RunRecord) -> RunSummary {
     RunSummary {
         id: run.id,
         agent: agent_of(run),
+        function: run.function.clone(),
         status: run.status,
         input_preview: preview,
         error: run.error.clone(),
@@ -213,6 +220,7 @@ impl Api {
         }
         let filter = RunFilter {
             status: req.status,
+            function: req.function.clone(),
             ..RunFilter::default()
         };
         let search = req.search.as_deref().map(str::to_lowercase);
@@ -256,7 +264,11 @@ impl Api {
 
     pub async fn runs_cancel(&self, req: RunIdRequest) -> Result<RunsCancelResponse, ApiError> {
         self.runs_get(req.clone()).await?;
-        let out = self.app().engine.cancel(req.run_id).await?;
+        let out = self
+            .app()
+            .engine
+            .cancel_by(req.run_id, Some(self.actor().to_string()))
+            .await?;
         Ok(RunsCancelResponse {
             cancelled_now: out.cancelled_now,
             requested: out.requested,
@@ -332,7 +344,11 @@ impl Api {
                 req.step, step.step.status
             )));
         }
-        let run_id = self.app().engine.fork(req.run_id, req.step, None).await?;
+        let run_id = self
+            .app()
+            .engine
+            .fork_by(req.run_id, req.step, None, Some(self.actor().to_string()))
+            .await?;
         Ok(RunIdResponse { run_id })
     }
 
@@ -340,7 +356,12 @@ impl Api {
         let run_id = self
             .app()
             .engine
-            .fork(req.run_id, req.step, req.output)
+            .fork_by(
+                req.run_id,
+                req.step,
+                req.output,
+                Some(self.actor().to_string()),
+            )
             .await?;
         Ok(RunIdResponse { run_id })
     }

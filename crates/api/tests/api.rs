@@ -226,3 +226,45 @@ async fn a_provider_set_in_the_settings_gets_the_stored_key() {
     );
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn engine_commands_and_who_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(&dir).with_actor("desktop");
+    let check = api.call("db_check", Value::Null).await.unwrap();
+    assert_eq!(check["ok"], true, "{check}");
+    let sent = api
+        .call("events_send", json!({"name": "ping", "payload": {"x": 1}}))
+        .await
+        .unwrap();
+    assert!(sent["id"].as_i64().unwrap() > 0);
+    let memory = api
+        .call("memory_list", json!({"agent": "nobody"}))
+        .await
+        .unwrap();
+    assert_eq!(memory["entries"], json!([]));
+    // A function no worker here knows stays queued; cancelling it ends it at once, and the
+    // journal says who did.
+    let started = api
+        .call(
+            "runs_start_function",
+            json!({"function": "elsewhere.only", "input": {"a": 1}}),
+        )
+        .await
+        .unwrap();
+    let run = started["run_id"].clone();
+    let cancelled = api
+        .call("runs_cancel", json!({"run_id": run}))
+        .await
+        .unwrap();
+    assert_eq!(cancelled["cancelled_now"], json!([run]));
+    let id = waymark_engine::RunId::parse(run.as_str().unwrap()).unwrap();
+    let mut sub = api.app().engine.subscribe(id, 0);
+    let by = loop {
+        let e = sub.next().await.unwrap();
+        if let waymark_engine::EventKind::RunCancelRequested { by } = e.kind {
+            break by;
+        }
+    };
+    assert_eq!(by.as_deref(), Some("desktop"));
+}

@@ -156,9 +156,18 @@ impl Engine {
 
     /// Cancels a run and its children; the step in flight is stopped.
     pub async fn cancel(&self, run: RunId) -> Result<CancelOutcome, EngineError> {
+        self.cancel_by(run, None).await
+    }
+
+    /// [`Engine::cancel`], recording who asked (the event's time says when).
+    pub async fn cancel_by(
+        &self,
+        run: RunId,
+        by: Option<String>,
+    ) -> Result<CancelOutcome, EngineError> {
         match self
             .store
-            .submit(Transition::RequestCancel { run }, Durability::Durable)
+            .submit(Transition::RequestCancel { run, by }, Durability::Durable)
             .await?
         {
             Applied::Cancel {
@@ -213,11 +222,23 @@ impl Engine {
         at: StepKey,
         output: Option<Value>,
     ) -> Result<RunId, EngineError> {
+        self.fork_by(run, at, output, None).await
+    }
+
+    /// [`Engine::fork`], recording who forked in the new run's `run_created` event.
+    pub async fn fork_by(
+        &self,
+        run: RunId,
+        at: StepKey,
+        output: Option<Value>,
+        by: Option<String>,
+    ) -> Result<RunId, EngineError> {
         let t = Transition::Fork {
             run,
             at,
             output,
             new_id: RunId::new(),
+            by,
         };
         match self.store.submit(t, Durability::Durable).await? {
             Applied::Run { id, .. } => Ok(id),

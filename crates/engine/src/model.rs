@@ -226,6 +226,9 @@ pub enum EventKind {
         function: String,
         parent_run_id: Option<RunId>,
         forked_from: Option<RunId>,
+        /// Who started it, when a person did (a fork: `cli`, `api`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     RunClaimed {
         worker: String,
@@ -236,7 +239,11 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    RunCancelRequested,
+    RunCancelRequested {
+        /// Who asked; the event's `at` says when.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
     AttemptStarted {
         key: StepKey,
         kind: StepKind,

@@ -154,6 +154,8 @@ pub enum Transition {
     },
     RequestCancel {
         run: RunId,
+        /// Who asked, for the journal.
+        by: Option<String>,
     },
     Resolve {
         run: RunId,
@@ -172,6 +174,8 @@ pub enum Transition {
         at: StepKey,
         output: Option<Value>,
         new_id: RunId,
+        /// Who forked, for the journal.
+        by: Option<String>,
     },
     Progress {
         fence: Fence,

@@ -513,7 +513,7 @@ async fn dispatch(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         match &event.kind {
-            EventKind::RunCancelRequested => {
+            EventKind::RunCancelRequested { .. } => {
                 if let Some(run) = event.run_id {
                     shared.stop_run(run, Interrupt::Cancelled);
                 }

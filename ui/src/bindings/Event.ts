@@ -18,7 +18,15 @@ global_seq: number,
 /**
  * The run this is about, and its position in that run's stream.
  */
-run_id: RunId | null, run_seq: number | null, at: number, } & ({ "type": "run_created", function: string, parent_run_id: RunId | null, forked_from: RunId | null, } | { "type": "run_claimed", worker: string, epoch: number, } | { "type": "run_status_changed", status: RunStatus, reason?: string | null, } | { "type": "run_cancel_requested" } | { "type": "attempt_started", key: StepKey, kind: StepKind, attempt: number, } | { "type": "attempt_finished", key: StepKey, attempt: number, outcome: string, step_status: StepStatus, error?: StepError | null, retry_at?: number | null, } | { "type": "step_waiting", key: StepKey, kind: StepKind, wake_at?: number | null, } | { "type": "step_finished", key: StepKey, status: StepStatus, error?: StepError | null, } | { "type": "step_needs_attention", key: StepKey, attempt: number, } | { "type": "step_resolved", key: StepKey, resolution: string, 
+run_id: RunId | null, run_seq: number | null, at: number, } & ({ "type": "run_created", function: string, parent_run_id: RunId | null, forked_from: RunId | null, 
+/**
+ * Who started it, when a person did (a fork: `cli`, `api`, ...).
+ */
+by?: string | null, } | { "type": "run_claimed", worker: string, epoch: number, } | { "type": "run_status_changed", status: RunStatus, reason?: string | null, } | { "type": "run_cancel_requested", 
+/**
+ * Who asked; the event's `at` says when.
+ */
+by?: string | null, } | { "type": "attempt_started", key: StepKey, kind: StepKind, attempt: number, } | { "type": "attempt_finished", key: StepKey, attempt: number, outcome: string, step_status: StepStatus, error?: StepError | null, retry_at?: number | null, } | { "type": "step_waiting", key: StepKey, kind: StepKind, wake_at?: number | null, } | { "type": "step_finished", key: StepKey, status: StepStatus, error?: StepError | null, } | { "type": "step_needs_attention", key: StepKey, attempt: number, } | { "type": "step_resolved", key: StepKey, resolution: string, 
 /**
  * Who decided; the event's `at` says when.
  */

@@ -12,4 +12,8 @@ file_name?: string,
 /**
  * `false` lists what would be saved without saving (the consent step).
  */
-save: boolean, };
+save: boolean, 
+/**
+ * What VS Code's `${workspaceFolder}` stands for (the folder holding `.vscode/`).
+ */
+workspace_folder?: string, };

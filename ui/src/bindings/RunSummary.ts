@@ -10,7 +10,11 @@ export type RunSummary = { id: RunId,
 /**
  * The agent's name for agent runs, else the durable function's.
  */
-agent: string, status: RunStatus, 
+agent: string, 
+/**
+ * The durable function (`agent` for agent runs).
+ */
+function: string, status: RunStatus, 
 /**
  * The start of the run's input text.
  */

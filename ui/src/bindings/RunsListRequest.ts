@@ -7,6 +7,10 @@ export type RunsListRequest = { status?: RunStatus,
  */
 agent?: string, 
 /**
+ * Only runs of this durable function (`agent` for agent runs).
+ */
+function?: string, 
+/**
  * Case-insensitive text the run's input or agent name contains.
  */
 search?: string, 

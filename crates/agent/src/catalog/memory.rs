@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{now_ms, Catalog, CatalogError};
 
 /// One note.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct MemoryEntry {
     pub key: String,
     pub value: String,

@@ -11,7 +11,7 @@ use waymark_api::{
     SpecFileFormat,
 };
 
-use super::{api_error, open_api, open_app};
+use super::{api_error, open_api};
 use crate::cli::{
     AgentAddArgs, AgentExportArgs, AgentNameArgs, AgentShowArgs, JsonFlag, MemoryListArgs,
     SpecFormat,
@@ -146,8 +146,14 @@ pub async fn rm(db: &Path, a: AgentNameArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn memory(db: &Path, a: MemoryListArgs) -> anyhow::Result<ExitCode> {
-    let app = open_app(db).await?;
-    let entries = app.catalog.memory(&a.agent)?;
+    let api = super::open_api(db).await?;
+    let entries = api
+        .memory_list(waymark_api::MemoryListRequest {
+            agent: a.agent.clone(),
+        })
+        .await
+        .map_err(super::api_error)?
+        .entries;
     if a.json {
         emit(&json(&entries)?)?;
     } else if entries.is_empty() {

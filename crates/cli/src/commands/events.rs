@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::bail;
 use serde_json::json;
@@ -13,10 +12,16 @@ use crate::output::{emit, event, json};
 
 pub async fn send(db: &Path, a: SendArgs) -> anyhow::Result<ExitCode> {
     let payload = parse_json("the event payload", &a.payload)?;
-    let engine = open_engine(db).await?;
-    let id = engine
-        .send_event(&a.name, payload, Duration::from_secs(a.ttl_secs))
-        .await?;
+    let api = super::open_api(db).await?;
+    let id = api
+        .events_send(waymark_api::EventsSendRequest {
+            name: a.name,
+            payload,
+            ttl_secs: Some(a.ttl_secs),
+        })
+        .await
+        .map_err(super::api_error)?
+        .id;
     if a.json {
         emit(&json(&json!({ "event_id": id }))?)?;
     } else {

@@ -152,14 +152,27 @@ pub async fn import(db: &Path, a: McpImportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    for def in &config.servers {
-        api.mcp_add(add_request(def))
-            .await
-            .map_err(|e| anyhow!("{}: {}", def.name, e.message))?;
-    }
+    // Saved by the API from the same file: the listing above is what it saves.
+    let text_of_file = std::fs::read_to_string(&a.file)
+        .map_err(|e| anyhow!("cannot read {}: {e}", a.file.display()))?;
+    let workspace = a
+        .file
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == ".vscode"))
+        .and_then(Path::parent)
+        .map(|w| std::path::absolute(w).unwrap_or_else(|_| w.to_path_buf()));
+    let saved = api
+        .mcp_import(waymark_api::McpImportRequest {
+            text: text_of_file,
+            file_name: Some(a.file.display().to_string()),
+            save: true,
+            workspace_folder: workspace.map(|w| w.display().to_string()),
+        })
+        .await
+        .map_err(api_error)?;
     emit(&format!(
         "saved {} server(s); secret values went to the secret store",
-        config.servers.len()
+        saved.servers.len()
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -48,7 +48,17 @@ pub async fn start(db: &Path, a: StartArgs) -> anyhow::Result<ExitCode> {
                 engine.registry().names().join(", ")
             );
         }
-        let id = engine.start_run(&a.function, input, opts).await?;
+        let api = super::cli_api(super::open_app(db).await?);
+        let id = api
+            .runs_start_function(waymark_api::RunsStartFunctionRequest {
+                function: a.function.clone(),
+                input,
+                idempotency_key: opts.idempotency_key,
+                deadline_secs: a.deadline_secs,
+            })
+            .await
+            .map_err(super::api_error)?
+            .run_id;
         if a.json {
             emit(&json(&json!({ "run_id": id }))?)?;
         } else {

@@ -256,7 +256,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             Ok(Applied::Done)
         }
 
-        Transition::RequestCancel { run } => {
+        Transition::RequestCancel { run, by } => {
             let tree = tx.descendants(*run)?;
             if tree.is_empty() {
                 return Err(StoreError::RunNotFound(*run));
@@ -274,7 +274,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                             .prepare_cached("UPDATE runs SET cancel_requested = 1 WHERE id = ?1")
                             .and_then(|mut s| s.execute([id.to_string()]))
                             .map_err(sql_err)?;
-                        tx.emit(Some(id), EventKind::RunCancelRequested)?;
+                        tx.emit(Some(id), EventKind::RunCancelRequested { by: by.clone() })?;
                     }
                     requested.push(id);
                 } else {
@@ -282,6 +282,8 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                         .prepare_cached("UPDATE runs SET cancel_requested = 1 WHERE id = ?1")
                         .and_then(|mut s| s.execute([id.to_string()]))
                         .map_err(sql_err)?;
+                    // Recorded here too, so the journal says who cancelled a run that ends now.
+                    tx.emit(Some(id), EventKind::RunCancelRequested { by: by.clone() })?;
                     tx.end_run(id, &RunEnd::Cancelled)?;
                     cancelled_now.push(id);
                 }
@@ -391,7 +393,8 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             at,
             output,
             new_id,
-        } => fork(tx, *run, at, output.as_ref(), *new_id),
+            by,
+        } => fork(tx, *run, at, output.as_ref(), *new_id, by.as_deref()),
 
         Transition::Progress {
             fence,

@@ -17,6 +17,7 @@ pub(super) fn fork(
     at: &StepKey,
     output: Option<&Value>,
     new_id: RunId,
+    by: Option<&str>,
 ) -> Result<Applied, StoreError> {
     let old = rows::load_run(tx.conn, source)?.ok_or(StoreError::RunNotFound(source))?;
     let step = rows::load_step(tx.conn, source, at)?.ok_or_else(|| StoreError::StepNotFound {
@@ -76,6 +77,7 @@ pub(super) fn fork(
             function: old.function.clone(),
             parent_run_id: None,
             forked_from: Some(source),
+            by: by.map(str::to_string),
         },
     )?;
     Ok(Applied::Run {

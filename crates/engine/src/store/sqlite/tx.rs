@@ -155,6 +155,7 @@ impl Tx<'_> {
                 function: r.function.clone(),
                 parent_run_id: r.parent.as_ref().map(|p| p.0),
                 forked_from: None,
+                by: None,
             },
         )?;
         if let Some((w, _)) = &r.lease_to {

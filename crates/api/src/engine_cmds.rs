@@ -1,0 +1,122 @@
+//! The engine's own commands: durable functions started by name, events sent to waiting
+//! runs, the database check, and an agent's memory.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use waymark_agent::catalog::MemoryEntry;
+use waymark_engine::{StartOptions, Store as _};
+
+use crate::runs::RunIdResponse;
+use crate::{Api, ApiError};
+
+/// How long a sent event waits for a run to take it when the request says nothing.
+const DEFAULT_EVENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsStartFunctionRequest {
+    /// A registered durable function (`example.order`, ...).
+    pub function: String,
+    #[serde(default)]
+    pub input: Value,
+    #[serde(default)]
+    #[ts(optional)]
+    pub idempotency_key: Option<String>,
+    /// The whole run must finish within this many seconds.
+    #[serde(default)]
+    #[ts(optional)]
+    pub deadline_secs: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSendRequest {
+    pub name: String,
+    #[serde(default)]
+    pub payload: Value,
+    /// How long the event waits for a run to take it (default a week).
+    #[serde(default)]
+    #[ts(optional)]
+    pub ttl_secs: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct EventsSendResponse {
+    pub id: i64,
+}
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct DbCheckRequest {}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct DbCheckResponse {
+    pub ok: bool,
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryListRequest {
+    pub agent: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct MemoryListResponse {
+    pub entries: Vec<MemoryEntry>,
+}
+
+impl Api {
+    pub async fn runs_start_function(
+        &self,
+        req: RunsStartFunctionRequest,
+    ) -> Result<RunIdResponse, ApiError> {
+        let opts = StartOptions {
+            idempotency_key: req.idempotency_key,
+            deadline: req.deadline_secs.map(Duration::from_secs),
+        };
+        let run_id = self
+            .app()
+            .engine
+            .start_run(&req.function, req.input, opts)
+            .await?;
+        Ok(RunIdResponse { run_id })
+    }
+
+    pub async fn events_send(
+        &self,
+        req: EventsSendRequest,
+    ) -> Result<EventsSendResponse, ApiError> {
+        let ttl = req
+            .ttl_secs
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_EVENT_TTL);
+        let id = self
+            .app()
+            .engine
+            .send_event(&req.name, req.payload, ttl)
+            .await?;
+        Ok(EventsSendResponse { id })
+    }
+
+    pub async fn db_check(&self, _: DbCheckRequest) -> Result<DbCheckResponse, ApiError> {
+        let problems = self.app().store.check().await?;
+        Ok(DbCheckResponse {
+            ok: problems.is_empty(),
+            problems,
+        })
+    }
+
+    pub async fn memory_list(
+        &self,
+        req: MemoryListRequest,
+    ) -> Result<MemoryListResponse, ApiError> {
+        Ok(MemoryListResponse {
+            entries: self.app().catalog.memory(&req.agent)?,
+        })
+    }
+}
