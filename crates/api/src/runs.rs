@@ -66,8 +66,9 @@ pub struct RunSummary {
     pub id: RunId,
     /// The agent's name for agent runs, else the durable function's.
     pub agent: String,
-    /// The durable function (`agent` for agent runs).
+    /// The durable function (`agent` for agent runs) and the version that started the run.
     pub function: String,
+    pub function_version: u32,
     pub status: RunStatus,
     /// The start of the run's input text.
     pub input_preview: String,
@@ -190,6 +191,7 @@ pub(crate) fn summary(run: &RunRecord) -> RunSummary {
         id: run.id,
         agent: agent_of(run),
         function: run.function.clone(),
+        function_version: run.function_version,
         status: run.status,
         input_preview: preview,
         error: run.error.clone(),

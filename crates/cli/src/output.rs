@@ -7,8 +7,7 @@ use std::io::Write as _;
 use serde_json::Value;
 use waymark_engine::clock::system_now_ms;
 use waymark_engine::{
-    AttemptOutcome, AttemptRecord, Event, Millis, RunRecord, RunTrace, StepError, StepKind,
-    StepTrace,
+    AttemptOutcome, AttemptRecord, Event, Millis, RunTrace, StepError, StepKind, StepTrace,
 };
 
 /// Long JSON values are cut to this many characters in human output.
@@ -127,7 +126,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-pub fn run_list(runs: &[RunRecord]) -> String {
+pub fn run_list(runs: &[waymark_api::RunSummary]) -> String {
     if runs.is_empty() {
         return "no runs\n".to_string();
     }

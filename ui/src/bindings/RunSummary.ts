@@ -12,9 +12,9 @@ export type RunSummary = { id: RunId,
  */
 agent: string, 
 /**
- * The durable function (`agent` for agent runs).
+ * The durable function (`agent` for agent runs) and the version that started the run.
  */
-function: string, status: RunStatus, 
+function: string, function_version: number, status: RunStatus, 
 /**
  * The start of the run's input text.
  */

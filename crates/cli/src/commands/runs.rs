@@ -9,8 +9,7 @@ use anyhow::{anyhow, bail};
 use serde_json::json;
 use waymark_api::{ErrorCode, RunIdRequest, RunsForkRequest, RunsResolveRequest};
 use waymark_engine::{
-    Engine, Resolution, RunFilter, RunId, RunRecord, RunStatus, RunTrace, StartOptions, StepKey,
-    StepStatus,
+    Engine, Resolution, RunId, RunRecord, RunStatus, RunTrace, StartOptions, StepKey, StepStatus,
 };
 
 use super::{
@@ -116,15 +115,18 @@ pub async fn list(db: &Path, a: ListArgs) -> anyhow::Result<ExitCode> {
         Some(s) => Some(parse_status(s)?),
         None => None,
     };
-    let engine = open_engine(db).await?;
-    let runs = engine
-        .list_runs(RunFilter {
+    let api = super::open_api(db).await?;
+    let runs = api
+        .runs_list(waymark_api::RunsListRequest {
             status,
             function: a.function,
-            parent: None,
-            limit: Some(usize::try_from(a.limit).unwrap_or(usize::MAX)),
+            include_children: true,
+            limit: Some(usize::try_from(a.limit.min(500)).unwrap_or(500)),
+            ..Default::default()
         })
-        .await?;
+        .await
+        .map_err(super::api_error)?
+        .runs;
     if a.json {
         emit(&json(&runs)?)?;
     } else {
