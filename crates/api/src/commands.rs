@@ -134,6 +134,8 @@ commands! {
     settings_set_provider(SettingsSetProviderRequest) -> OkResponse;
     /// Store a provider's API key in the secret store (write-only: never returned).
     settings_set_key(SettingsSetKeyRequest) -> OkResponse;
+    /// Store a webhook trigger's secret in the secret store (write-only).
+    settings_set_webhook_secret(SettingsSetWebhookSecretRequest) -> OkResponse;
     /// Forget a provider's stored API key.
     settings_delete_key(SettingsProviderRequest) -> DeletedResponse;
     /// Delete a finished run with its child runs (a pinned one only with force).

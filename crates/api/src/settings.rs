@@ -78,6 +78,23 @@ impl std::fmt::Debug for SettingsSetKeyRequest {
     }
 }
 
+/// A webhook trigger's secret, by the name its `secret_ref` gives (write-only).
+#[derive(Clone, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsSetWebhookSecretRequest {
+    pub name: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for SettingsSetWebhookSecretRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsSetWebhookSecretRequest")
+            .field("name", &self.name)
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsProviderRequest {
@@ -137,6 +154,30 @@ impl Api {
         self.app()
             .catalog
             .set_provider_key(req.provider.kind(), &Secret::new(req.key.trim()))?;
+        Ok(OkResponse::ok())
+    }
+
+    pub async fn settings_set_webhook_secret(
+        &self,
+        req: SettingsSetWebhookSecretRequest,
+    ) -> Result<OkResponse, ApiError> {
+        if req.name.trim().is_empty() {
+            return Err(ApiError::invalid(
+                "name",
+                "the secret needs the name its trigger's secret_ref gives",
+            ));
+        }
+        if req.secret.len() < 16 {
+            return Err(ApiError::invalid(
+                "secret",
+                "a webhook secret must be at least 16 characters",
+            ));
+        }
+        let receiver = waymark_agent::triggers::WebhookReceiver::new(self.app().clone())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        receiver
+            .set_secret(req.name.trim(), &Secret::new(req.secret))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(OkResponse::ok())
     }
 

@@ -473,6 +473,30 @@ async fn a_webhook_starts_one_run_per_idempotency_key_and_refuses_a_bad_secret()
     spec["triggers"] = json!([{"kind": "webhook", "secret_ref": "HOOK_SECRET", "auth": "bearer"}]);
     let (status, e) = call(&s.base, "agents_save", json!({"spec": spec})).await;
     assert_eq!(status, 200, "{e}");
+    // A second agent whose secret lives in the keychain (set through the API), not the env.
+    let stored = "stored-hook-secret-0123456789";
+    let (status, e) = call(
+        &s.base,
+        "settings_set_webhook_secret",
+        json!({"name": "STORED_HOOK", "secret": stored}),
+    )
+    .await;
+    assert_eq!(status, 200, "{e}");
+    let mut other = write_agent(home.path());
+    other["name"] = json!("stored");
+    other["triggers"] = json!([{"kind": "webhook", "secret_ref": "STORED_HOOK", "auth": "bearer"}]);
+    assert_eq!(
+        call(&s.base, "agents_save", json!({"spec": other})).await.0,
+        200
+    );
+    let ok = client()
+        .post(format!("{}/hooks/stored", s.base))
+        .bearer_auth(stored)
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 201);
     let hook = |auth: &str, key: &str| {
         client()
             .post(format!("{}/hooks/asker", s.base))
