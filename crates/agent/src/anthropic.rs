@@ -33,17 +33,6 @@ impl AnthropicProvider {
         request: &ModelRequest,
         on_partial: &mut (dyn FnMut(&str) + Send),
     ) -> Result<ModelResponse, ProviderError> {
-        let key = self.http.config.api_key.as_ref();
-        self.call(request, on_partial)
-            .await
-            .map_err(|e| e.scrubbed(key))
-    }
-
-    async fn call(
-        &self,
-        request: &ModelRequest,
-        on_partial: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<ModelResponse, ProviderError> {
         let mut headers = HeaderMap::new();
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
         if let Some(key) = &self.http.config.api_key {

@@ -135,8 +135,21 @@ impl HttpTransport {
     }
 
     /// Posts `body` and reads the answer in wire format `W`, whole or streamed; streamed text
-    /// reaches `on_partial` as it arrives, a whole answer's text once.
+    /// reaches `on_partial` as it arrives, a whole answer's text once. Every error comes back
+    /// with the API key scrubbed from it: servers echo keys in error bodies.
     pub(crate) async fn exchange<W: WireFormat>(
+        &self,
+        path: &str,
+        headers: HeaderMap,
+        body: &Value,
+        on_partial: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<ModelResponse, ProviderError> {
+        self.exchange_raw::<W>(path, headers, body, on_partial)
+            .await
+            .map_err(|e| e.scrubbed(self.config.api_key.as_ref()))
+    }
+
+    async fn exchange_raw<W: WireFormat>(
         &self,
         path: &str,
         headers: HeaderMap,

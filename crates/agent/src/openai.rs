@@ -31,17 +31,6 @@ impl OpenAiProvider {
         request: &ModelRequest,
         on_partial: &mut (dyn FnMut(&str) + Send),
     ) -> Result<ModelResponse, ProviderError> {
-        let key = self.http.config.api_key.as_ref();
-        self.call(request, on_partial)
-            .await
-            .map_err(|e| e.scrubbed(key))
-    }
-
-    async fn call(
-        &self,
-        request: &ModelRequest,
-        on_partial: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<ModelResponse, ProviderError> {
         let mut headers = HeaderMap::new();
         if let Some(key) = &self.http.config.api_key {
             let value = secret_header(&format!("Bearer {}", key.expose()))?;

@@ -103,11 +103,7 @@ pub(crate) async fn run_tool_call(
                     .with_input(json!({"tool": call.name, "arguments": call.arguments}))
                     .with_retry(RetryPolicy::no_retries());
                 // Journaled as the failed step; the run ends with its error.
-                return ctx
-                    .step::<ToolStepOutput, _, _>(spec, move |_| {
-                        let e = e.clone();
-                        async move { Err(e) }
-                    })
+                return settled_step(ctx, spec, Err(e))
                     .await
                     .map(|out| from(out, &key));
             }
@@ -255,9 +251,19 @@ async fn recorded_answer(
         .with_name(tool.to_string())
         .with_input(json!({ "tool": tool, "checked": true }))
         .with_retry(RetryPolicy::no_retries());
+    settled_step(ctx, spec, Ok(out)).await
+}
+
+/// A step whose outcome is known before it runs (a check's verdict, a replay's record):
+/// journaled like any other, so the trace shows it.
+async fn settled_step(
+    ctx: &RunContext,
+    spec: StepSpec,
+    outcome: Result<ToolStepOutput, StepError>,
+) -> Result<ToolStepOutput, RunError> {
     ctx.step(spec, move |_| {
-        let out = out.clone();
-        async move { Ok(out) }
+        let outcome = outcome.clone();
+        async move { outcome }
     })
     .await
 }
@@ -289,12 +295,7 @@ async fn mcp_step(
     .with_retry(tool_retry(spec, &tool.name, replay))
     .attempt_timeout(timeout);
     if let Some(recorded) = recorded {
-        return ctx
-            .step(step, move |_| {
-                let recorded = recorded.clone();
-                async move { recorded }
-            })
-            .await;
+        return settled_step(ctx, step, recorded).await;
     }
     ctx.step(step, |attempt| {
         let arguments = call.arguments.clone();
@@ -379,12 +380,7 @@ async fn builtin_step(
             None => default_tool_retry(),
         });
     if let Some(recorded) = recorded {
-        return ctx
-            .step(step, move |_| {
-                let recorded = recorded.clone();
-                async move { recorded }
-            })
-            .await;
+        return settled_step(ctx, step, recorded).await;
     }
     let (key_arg, value_arg, query) = (text("key"), text("value"), text("query"));
     let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(20) as usize;
