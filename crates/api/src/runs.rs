@@ -251,6 +251,14 @@ impl Api {
         })
     }
 
+    /// Not found unless `run` exists: one row read, not its whole trace.
+    async fn require_run(&self, run: RunId) -> Result<(), ApiError> {
+        match self.app().engine.run(run).await? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::not_found(format!("run {run} not found"))),
+        }
+    }
+
     pub async fn runs_get(&self, req: RunIdRequest) -> Result<RunGetResponse, ApiError> {
         let trace = self
             .app()
@@ -265,7 +273,7 @@ impl Api {
     }
 
     pub async fn runs_cancel(&self, req: RunIdRequest) -> Result<RunsCancelResponse, ApiError> {
-        self.runs_get(req.clone()).await?;
+        // An unknown run is the engine's not-found already.
         let out = self
             .app()
             .engine
@@ -291,7 +299,7 @@ impl Api {
     }
 
     pub async fn runs_approve(&self, req: RunStepRequest) -> Result<OkResponse, ApiError> {
-        self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
+        self.require_run(req.run_id).await?;
         self.app()
             .decide_by(req.run_id, &req.step, true, None, Some(self.actor()))
             .await?;
@@ -299,7 +307,7 @@ impl Api {
     }
 
     pub async fn runs_reject(&self, req: RunsRejectRequest) -> Result<OkResponse, ApiError> {
-        self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
+        self.require_run(req.run_id).await?;
         self.app()
             .decide_by(
                 req.run_id,
@@ -313,7 +321,7 @@ impl Api {
     }
 
     pub async fn runs_answer(&self, req: RunsAnswerRequest) -> Result<OkResponse, ApiError> {
-        self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
+        self.require_run(req.run_id).await?;
         self.app()
             .answer_by(req.run_id, &req.step, &req.text, Some(self.actor()))
             .await?;

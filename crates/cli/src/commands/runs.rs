@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail};
 use serde_json::json;
 use waymark_api::{ErrorCode, RunIdRequest, RunsForkRequest, RunsResolveRequest};
 use waymark_engine::{
-    Engine, Resolution, RunId, RunRecord, RunStatus, RunTrace, StartOptions, StepKey, StepStatus,
+    Engine, Resolution, RunId, RunRecord, RunStatus, RunTrace, StepKey, StepStatus,
 };
 
 use super::{
@@ -33,10 +33,20 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn start(db: &Path, a: StartArgs) -> anyhow::Result<ExitCode> {
     let input = parse_json("--input", &a.input)?;
-    let engine = open_engine(db).await?;
-    let opts = StartOptions {
+    let app = super::open_app(db).await?;
+    let engine = app.engine.clone();
+    let api = super::cli_api(app);
+    let request = waymark_api::RunsStartFunctionRequest {
+        function: a.function.clone(),
+        input,
         idempotency_key: a.idempotency_key,
-        deadline: a.deadline_secs.map(Duration::from_secs),
+        deadline_secs: a.deadline_secs,
+    };
+    let start = |request| async {
+        api.runs_start_function(request)
+            .await
+            .map(|r| r.run_id)
+            .map_err(super::api_error)
     };
     let known = engine.registry().get(&a.function).is_some();
     if !a.wait {
@@ -47,17 +57,7 @@ pub async fn start(db: &Path, a: StartArgs) -> anyhow::Result<ExitCode> {
                 engine.registry().names().join(", ")
             );
         }
-        let api = super::cli_api(super::open_app(db).await?);
-        let id = api
-            .runs_start_function(waymark_api::RunsStartFunctionRequest {
-                function: a.function.clone(),
-                input,
-                idempotency_key: opts.idempotency_key,
-                deadline_secs: a.deadline_secs,
-            })
-            .await
-            .map_err(super::api_error)?
-            .run_id;
+        let id = start(request).await?;
         if a.json {
             emit(&json(&json!({ "run_id": id }))?)?;
         } else {
@@ -78,7 +78,7 @@ pub async fn start(db: &Path, a: StartArgs) -> anyhow::Result<ExitCode> {
     // The worker must exist before the start, so the new run is leased to it directly.
     let worker = engine.start_worker().await?;
     let outcome = async {
-        let id = engine.start_run(&a.function, input, opts).await?;
+        let id = start(request).await?;
         let settled = settle(&engine, id, None).await?;
         anyhow::Ok((id, settled))
     }
