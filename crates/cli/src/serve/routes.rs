@@ -51,33 +51,15 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 /// DNS rebinding and cross-site requests are refused before anything else runs.
 async fn same_site_only(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let headers = req.headers();
-    if !s.auth.host_ok(header_str(headers, header::HOST)) {
-        return error_response(ApiError::new(
-            ErrorCode::Unauthorized,
-            "this server answers only to its own address (Host header refused)",
-        ))
-        .into_response()
-        .with_status(StatusCode::FORBIDDEN);
-    }
-    if !s.auth.origin_ok(header_str(headers, header::ORIGIN)) {
-        return error_response(ApiError::new(
-            ErrorCode::Unauthorized,
-            "requests from other sites are refused (Origin header)",
-        ))
-        .with_status(StatusCode::FORBIDDEN);
-    }
-    next.run(req).await
-}
-
-trait WithStatus {
-    fn with_status(self, status: StatusCode) -> Response;
-}
-
-impl WithStatus for Response {
-    fn with_status(mut self, status: StatusCode) -> Response {
-        *self.status_mut() = status;
-        self
-    }
+    let refused = if !s.auth.host_ok(header_str(headers, header::HOST)) {
+        "this server answers only to its own address (Host header refused)"
+    } else if !s.auth.origin_ok(header_str(headers, header::ORIGIN)) {
+        "requests from other sites are refused (Origin header)"
+    } else {
+        return next.run(req).await;
+    };
+    let body = ApiError::new(ErrorCode::Unauthorized, refused);
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
 async fn require_auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
