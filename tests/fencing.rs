@@ -44,6 +44,19 @@ async fn a_frozen_workers_late_result_is_rejected_and_the_second_workers_result_
     first
         .wait_line("WORKING", Duration::from_secs(30))
         .expect("first worker is in the step");
+    // A retry_safe attempt's marker is committed without being waited for: freeze only once
+    // it is on disk, so the journal knows the first attempt began.
+    let mut events = engine.subscribe(run, 0);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let e = events.next().await.expect("event");
+            if matches!(&e.kind, EventKind::AttemptStarted { key, .. } if key.as_str() == "work") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the first attempt's marker is committed");
     freeze_outside_a_write(&first, &db);
 
     // The second worker cannot tell the frozen one is stuck (its lock is still held), so it
