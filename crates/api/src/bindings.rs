@@ -18,5 +18,7 @@ pub fn export_all(dir: &Path) -> Result<(), ts_rs::ExportError> {
     crate::commands::export_command_types(&cfg)?;
     crate::ApiError::export_all(&cfg)?;
     waymark_engine::Event::export_all(&cfg)?;
+    let map = crate::commands::command_map_typescript(&cfg);
+    std::fs::write(dir.join("Commands.ts"), map).map_err(ts_rs::ExportError::Io)?;
     Ok(())
 }

@@ -4,23 +4,31 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Every `.ts` file under `dir`, keyed by its path relative to `dir` (ts-rs puts some types in
+/// folders, `serde_json/JsonValue.ts`).
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
+    collect(dir, dir, &mut files);
+    files
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
+        return;
     };
     for e in entries.flatten() {
         let p = e.path();
-        if p.extension().is_some_and(|x| x == "ts") {
+        if p.is_dir() {
+            collect(root, &p, files);
+        } else if p.extension().is_some_and(|x| x == "ts") {
             let name = p
-                .file_name()
-                .unwrap_or_default()
+                .strip_prefix(root)
+                .unwrap_or(&p)
                 .to_string_lossy()
                 .to_string();
             files.insert(name, std::fs::read_to_string(&p).unwrap_or_default());
         }
     }
-    files
 }
 
 #[test]
@@ -43,7 +51,11 @@ fn committed_bindings_match_the_rust_types() {
             }
         }
         for (name, text) in &fresh_files {
-            std::fs::write(committed_dir.join(name), text).expect("write binding");
+            let path = committed_dir.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("bindings subdir");
+            }
+            std::fs::write(path, text).expect("write binding");
         }
         return;
     }

@@ -12,6 +12,10 @@ use waymark_engine::{
 pub const ORDER: &str = "example.order";
 pub const APPROVAL: &str = "example.approval";
 pub const PARENT: &str = "example.parent";
+pub const BATCH: &str = "example.batch";
+
+/// The most steps `example.batch` takes: enough for a 10,000-step trace, bounded for the disk.
+pub const BATCH_MAX_STEPS: u64 = 20_000;
 
 /// The event `example.approval` waits for, and its step keys.
 pub const APPROVAL_EVENT: &str = "approval";
@@ -19,7 +23,10 @@ pub const APPROVAL_WAIT_STEP: &str = "approval/wait";
 
 pub fn registry() -> Registry {
     let mut r = Registry::new();
-    r.register(order()).register(approval()).register(parent());
+    r.register(order())
+        .register(approval())
+        .register(parent())
+        .register(batch());
     r
 }
 
@@ -180,6 +187,41 @@ fn parent() -> DurableFunction {
     })
 }
 
+/// `{"steps": N}`: N small steps one after another (`item/00001`, ...), the first of them
+/// failing once, so a long trace with a retry in it can be made without a model.
+fn batch() -> DurableFunction {
+    DurableFunction::new(BATCH, 1, |ctx: RunContext, input: Value| async move {
+        let steps = input.get("steps").and_then(Value::as_u64).unwrap_or(0);
+        if steps == 0 || steps > BATCH_MAX_STEPS {
+            return Err(RunError::Step(StepError::fatal(
+                "invalid_input",
+                format!("{BATCH} expects {{\"steps\": 1..={BATCH_MAX_STEPS}}}"),
+            )));
+        }
+        let mut total = 0u64;
+        for i in 1..=steps {
+            let out: Value = ctx
+                .step(
+                    StepSpec::retry_safe(format!("item/{i:05}"))
+                        .with_retry(quick_retry())
+                        .with_input(json!({ "n": i })),
+                    move |attempt| async move {
+                        if i == 1 && attempt.number == 1 {
+                            return Err(StepError::retryable(
+                                "busy",
+                                "the first item is busy once",
+                            ));
+                        }
+                        Ok(json!({ "n": i, "square": i * i }))
+                    },
+                )
+                .await?;
+            total += out["n"].as_u64().unwrap_or(0);
+        }
+        Ok(json!({ "steps": steps, "sum": total }))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +229,7 @@ mod tests {
     #[test]
     fn the_registry_has_every_example() {
         let r = registry();
-        assert_eq!(r.names(), vec![APPROVAL, ORDER, PARENT]);
+        assert_eq!(r.names(), vec![APPROVAL, BATCH, ORDER, PARENT]);
         for name in r.names() {
             assert_eq!(r.get(&name).map(|f| f.version), Some(1));
         }

@@ -5,6 +5,7 @@
 mod auth;
 mod docs;
 mod routes;
+mod webapp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ pub struct ServerState {
     pub api: Api,
     pub auth: Auth,
     pub webhooks: waymark_agent::triggers::WebhookReceiver,
+    /// The built web app every other GET serves.
+    pub ui_dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +58,7 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         api: Api::new(app.clone()),
         auth: Auth::new(token, addr.port(), addr.ip()),
         webhooks,
+        ui_dir: webapp::ui_dir(),
     });
     let base = format!("http://{addr}");
     println!("Waymark API on {base} (OpenAPI: {base}/openapi.json, docs: {base}/api/docs)");

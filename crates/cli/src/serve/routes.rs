@@ -7,7 +7,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
@@ -208,8 +208,8 @@ async fn events(State(s): State<Shared>, headers: HeaderMap, req: Request) -> Re
         .into_response()
 }
 
-/// Every other GET is the web app's (the desktop issue builds it); until then, a pointer.
-async fn fallback(req: Request) -> Response {
+/// Every other GET is the web app's (`ui/dist`).
+async fn fallback(State(s): State<Shared>, req: Request) -> Response {
     if req.method() != axum::http::Method::GET {
         return error_response(ApiError::not_found(format!(
             "no route {} {}",
@@ -217,9 +217,5 @@ async fn fallback(req: Request) -> Response {
             req.uri().path()
         )));
     }
-    Html(
-        "<!doctype html><meta charset=utf-8><title>Waymark</title>\
-         <p>Waymark's API is running. See <a href=\"/api/docs\">the API documentation</a>.</p>",
-    )
-    .into_response()
+    super::webapp::serve_file(&s.ui_dir, req.uri().path()).await
 }

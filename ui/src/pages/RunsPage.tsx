@@ -1,0 +1,3 @@
+export function RunsPage({ query }: { query: URLSearchParams }) {
+  return <div className="page"><h1>Runs</h1>{query.toString()}</div>;
+}

@@ -1,0 +1,48 @@
+// The desktop door: one IPC command per API call (`api_call`, dispatched by name through the same
+// command list as the HTTP routes) and a Channel per event subscription.
+import { Channel, invoke } from "@tauri-apps/api/core";
+import type { CommandName } from "../bindings/Commands";
+import type { Event } from "../bindings/Event";
+import type { ApiError } from "../bindings/ApiError";
+import { ApiFailure, type Request, type Response, type StreamState, type Subscription, type Transport } from "./types";
+
+export class TauriTransport implements Transport {
+  readonly kind = "tauri" as const;
+
+  async call<C extends CommandName>(command: C, request: Request<C>): Promise<Response<C>> {
+    try {
+      return await invoke<Response<C>>("api_call", { command, request: request ?? {} });
+    } catch (e) {
+      const err = (typeof e === "object" && e !== null ? e : { message: String(e) }) as Partial<ApiError>;
+      throw new ApiFailure({ code: err.code, message: err.message ?? String(e), field: err.field });
+    }
+  }
+
+  subscribe(sub: Subscription, onEvent: (e: Event) => void, onState?: (s: StreamState) => void): () => void {
+    const channel = new Channel<Event>();
+    let last = sub.after;
+    let closed = false;
+    let id: number | null = null;
+    channel.onmessage = (e) => {
+      last = sub.run !== undefined ? (e.run_seq ?? last) : e.global_seq;
+      onEvent(e);
+    };
+    onState?.("connecting");
+    invoke<number>("events_subscribe", { run: sub.run ?? null, after: last ?? null, onEvent: channel })
+      .then((sid) => {
+        id = sid;
+        if (closed) void invoke("events_unsubscribe", { id: sid });
+        else onState?.("open");
+      })
+      .catch(() => onState?.("closed"));
+    return () => {
+      closed = true;
+      if (id !== null) void invoke("events_unsubscribe", { id });
+      onState?.("closed");
+    };
+  }
+}
+
+export function inTauri(): boolean {
+  return typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
+}
