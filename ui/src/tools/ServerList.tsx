@@ -1,0 +1,63 @@
+// The servers with their live status; a failed one shows its error right in the list.
+import type { McpServerInfo } from "../bindings/McpServerInfo";
+import { href } from "../lib/router";
+import { Status } from "../components/common";
+
+function secs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
+}
+
+export function ServerStatusLine({ server }: { server: McpServerInfo }) {
+  const s = server.status;
+  switch (s.state) {
+    case "connected":
+      return (
+        <span className="row wrap server-status">
+          <Status status="ok" label="connected" />
+          <span className="hint">
+            {s.tool_count} tool{s.tool_count === 1 ? "" : "s"} · protocol {s.protocol_version}
+          </span>
+        </span>
+      );
+    case "failed":
+      return (
+        <span className="row wrap server-status">
+          <Status status="failed" label="failed" />
+          <span className="hint">retries when used{s.retry_in_ms > 0 ? ` (in ${secs(s.retry_in_ms)})` : ""}</span>
+        </span>
+      );
+    default:
+      return (
+        <span className="row wrap server-status">
+          <Status status="idle" label="not connected yet" />
+          <span className="hint">connects when its tools are used</span>
+        </span>
+      );
+  }
+}
+
+export function ServerList({ servers, selected }: { servers: McpServerInfo[]; selected: string | null }) {
+  return (
+    <ul className="servers" role="list" aria-label="MCP servers">
+      {servers.map((s) => (
+        <li key={s.name}>
+          <a className={`server-item${s.name === selected ? " selected" : ""}`} href={href(["tools", s.name])} aria-current={s.name === selected ? "true" : undefined} data-server={s.name}>
+            <span className="row">
+              <strong className="grow server-name">{s.name}</strong>
+              <span className="badge">{s.transport}</span>
+            </span>
+            <ServerStatusLine server={s} />
+            <code className="cmd cmd-short" title={s.describe}>
+              {s.describe}
+            </code>
+            {s.status.state === "failed" ? (
+              <span className="field-error server-error" role="status">
+                {s.status.error}
+              </span>
+            ) : null}
+          </a>
+        </li>
+      ))}
+    </ul>
+  );
+}

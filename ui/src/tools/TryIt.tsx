@@ -1,0 +1,279 @@
+// Try a tool: the form generated from its inputSchema (or the whole arguments as JSON), a live
+// preview of the exact arguments, client-side checks inline, "Send anyway" so the server's
+// validator answers, recent inputs recalled, and the result.
+import { useCallback, useMemo, useRef, useState, type KeyboardEvent } from "react";
+import type { McpToolInfo } from "../bindings/McpToolInfo";
+import type { McpCallResponse } from "../bindings/McpCallResponse";
+import type { JsonValue } from "../bindings/serde_json/JsonValue";
+import { ApiFailure, useTransport } from "../transport";
+import { analyze, draftFromValue, evaluate, initialDraft, serverFieldKey, type Draft, type Errors } from "./schema";
+import { SchemaForm } from "./SchemaForm";
+import { ToolResult } from "./ToolResult";
+
+const RECENT_MAX = 10;
+
+function recentKey(server: string, tool: string) {
+  return `waymark.tools.recent.${server}/${tool}`;
+}
+
+function loadRecent(server: string, tool: string): string[] {
+  try {
+    const v = JSON.parse(localStorage.getItem(recentKey(server, tool)) ?? "[]");
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveRecent(server: string, tool: string, args: string): string[] {
+  const list = [args, ...loadRecent(server, tool).filter((x) => x !== args)].slice(0, RECENT_MAX);
+  try {
+    localStorage.setItem(recentKey(server, tool), JSON.stringify(list));
+  } catch {
+    /* storage full or refused: recall is a convenience */
+  }
+  return list;
+}
+
+type Outcome =
+  | { kind: "result"; result: McpCallResponse; ms: number; sent: JsonValue | undefined }
+  | { kind: "error"; error: ApiFailure; ms: number; sent: JsonValue | undefined };
+
+/** Mount with `key={server + tool}`: a new tool starts from its own defaults. */
+export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
+  const transport = useTransport();
+  const root = useMemo(() => analyze(tool.input_schema), [tool.input_schema]);
+  const [draft, setDraft] = useState<Draft>(() => initialDraft(root, true));
+  const [mode, setMode] = useState<"form" | "json">(root.kind === "object" ? "form" : "json");
+  const [jsonText, setJsonText] = useState("");
+  const [jsonError, setJsonError] = useState<string | null>(null);
+  const [recent, setRecent] = useState<string[]>(() => loadRecent(server, tool.name));
+  const [recentAt, setRecentAt] = useState(-1);
+  const [pending, setPending] = useState(false);
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
+  const callSeq = useRef(0);
+
+  const formEval = useMemo(() => evaluate(root, draft), [root, draft]);
+  const jsonEval = useMemo((): { args: JsonValue | undefined; errors: Errors; parse: string | null } => {
+    if (mode !== "json") return { args: undefined, errors: new Map(), parse: null };
+    if (jsonText.trim() === "") return { args: {}, errors: new Map(), parse: null };
+    try {
+      const args = JSON.parse(jsonText) as JsonValue;
+      const errors: Errors = new Map();
+      const e = evaluate(root, draftFromValue(root, args));
+      // Checks of the parsed value (draftFromValue keeps it exact, as JSON if it must).
+      e.errors.forEach((m, k) => errors.set(k, m));
+      return { args, errors, parse: null };
+    } catch (err) {
+      return { args: jsonText, errors: new Map(), parse: (err as Error).message };
+    }
+  }, [mode, jsonText, root]);
+
+  const args = mode === "form" ? formEval.args : jsonEval.args;
+  const errors = mode === "form" ? formEval.errors : jsonEval.errors;
+  const problems = errors.size + (mode === "json" && jsonEval.parse ? 1 : 0);
+  const argsText = args === undefined ? "{}" : JSON.stringify(args, null, 2);
+
+  const serverErrors = useMemo(() => {
+    const m: Errors = new Map();
+    if (outcome?.kind === "error") {
+      const k = serverFieldKey(outcome.error.field);
+      if (k !== null) m.set(k, outcome.error.message);
+    }
+    return m;
+  }, [outcome]);
+
+  const switchMode = (to: "form" | "json") => {
+    if (to === mode) return;
+    if (to === "json") {
+      setJsonText(JSON.stringify(formEval.args ?? {}, null, 2));
+      setJsonError(null);
+      setMode("json");
+      return;
+    }
+    try {
+      const v = JSON.parse(jsonText.trim() === "" ? "{}" : jsonText) as JsonValue;
+      const d = draftFromValue(root, v);
+      if (d.k !== "obj") {
+        setJsonError("these arguments do not fit the form (not an object with the schema's properties); keep editing them as JSON");
+        return;
+      }
+      setDraft(d);
+      setJsonError(null);
+      setMode("form");
+    } catch (e) {
+      setJsonError(`fix the JSON before switching to the form: ${(e as Error).message}`);
+    }
+  };
+
+  const recall = useCallback(
+    (index: number) => {
+      const text = recent[index];
+      if (text === undefined) return;
+      setRecentAt(index);
+      const v = JSON.parse(text) as JsonValue;
+      const d = draftFromValue(root, v);
+      if (mode === "form" && d.k === "obj") setDraft(d);
+      else {
+        setMode("json");
+        setJsonText(JSON.stringify(v, null, 2));
+      }
+    },
+    [recent, root, mode],
+  );
+
+  const send = async () => {
+    const seq = ++callSeq.current;
+    const sent = args === undefined ? {} : args;
+    setPending(true);
+    setOutcome(null);
+    const t0 = performance.now();
+    try {
+      const result = await transport.call("mcp_call", { server, tool: tool.name, arguments: sent });
+      if (seq !== callSeq.current) return;
+      setOutcome({ kind: "result", result, ms: performance.now() - t0, sent });
+    } catch (e) {
+      if (seq !== callSeq.current) return;
+      setOutcome({ kind: "error", error: e instanceof ApiFailure ? e : new ApiFailure({ message: String(e) }), ms: performance.now() - t0, sent });
+    } finally {
+      if (seq === callSeq.current) setPending(false);
+    }
+    const list = saveRecent(server, tool.name, JSON.stringify(sent));
+    if (seq === callSeq.current) {
+      setRecent(list);
+      setRecentAt(-1);
+    }
+  };
+
+  const cancel = () => {
+    callSeq.current++;
+    setPending(false);
+  };
+
+  const onKeyDown = (e: KeyboardEvent) => {
+    // Alt+↑ / Alt+↓ walk through recent inputs; Ctrl/Cmd+Enter sends.
+    if (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown") && recent.length) {
+      e.preventDefault();
+      const next = e.key === "ArrowUp" ? Math.min(recent.length - 1, recentAt + 1) : Math.max(0, recentAt - 1);
+      recall(next);
+    } else if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !pending) {
+      e.preventDefault();
+      void send();
+    }
+  };
+
+  return (
+    <section className="tryit" aria-label="Try it">
+      <div className="row tryit-head">
+        <h3 className="grow">Try it</h3>
+        <div className="seg" role="group" aria-label="Edit arguments as">
+          <button type="button" className="small" aria-pressed={mode === "form"} onClick={() => switchMode("form")} disabled={root.kind !== "object"}>
+            Form
+          </button>
+          <button type="button" className="small" aria-pressed={mode === "json"} onClick={() => switchMode("json")}>
+            JSON
+          </button>
+        </div>
+        {recent.length ? (
+          <label className="row recent">
+            <span className="hint">Recent</span>
+            <select
+              aria-label="Recent inputs"
+              value={recentAt >= 0 ? String(recentAt) : ""}
+              onChange={(e) => e.target.value !== "" && recall(Number(e.target.value))}
+              title="Alt+↑ / Alt+↓ in the form walk through them"
+            >
+              <option value="">— recall an input —</option>
+              {recent.map((r, i) => (
+                <option key={i} value={String(i)}>
+                  {r.length > 60 ? r.slice(0, 60) + "…" : r}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
+      </div>
+      <form
+        className="tryit-form"
+        onKeyDown={onKeyDown}
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (problems === 0 && !pending) void send();
+        }}
+        noValidate
+      >
+        {mode === "form" ? (
+          <SchemaForm root={root} draft={draft} onChange={setDraft} errors={errors} serverErrors={serverErrors} />
+        ) : (
+          <label>
+            Arguments (JSON)
+            <textarea
+              className="sf-json"
+              rows={Math.min(18, Math.max(5, jsonText.split("\n").length + 1))}
+              value={jsonText}
+              spellCheck={false}
+              aria-invalid={Boolean(jsonEval.parse) || undefined}
+              onChange={(e) => setJsonText(e.target.value)}
+            />
+            {jsonEval.parse ? <span className="field-error">not valid JSON: {jsonEval.parse} (it would be sent as a string)</span> : null}
+            {[...errors].map(([k, m]) => (
+              <span key={k} className="field-error">
+                {k || "arguments"}: {m}
+              </span>
+            ))}
+            {[...serverErrors].map(([k, m]) => (
+              <span key={"s" + k} className="field-error">
+                server: {m}
+              </span>
+            ))}
+          </label>
+        )}
+        {jsonError ? <div className="field-error">{jsonError}</div> : null}
+        {mode === "form" && errors.get("") ? <div className="field-error">arguments: {errors.get("")}</div> : null}
+
+        <div className="preview">
+          <div className="row">
+            <strong className="grow">Arguments that will be sent</strong>
+            <span className={problems ? "field-error" : "hint"} role="status" aria-live="polite">
+              {problems ? `${problems} problem${problems > 1 ? "s" : ""} found by the basic checks` : "passes the basic checks"}
+            </span>
+          </div>
+          <pre className="json-raw" aria-label="Arguments preview" data-testid="args-preview">
+            {argsText}
+          </pre>
+        </div>
+
+        <div className="row">
+          <button type="submit" className="primary" disabled={pending || problems > 0}>
+            {pending ? "Calling…" : `Call ${tool.name}`}
+          </button>
+          {problems > 0 ? (
+            <button type="button" onClick={() => void send()} disabled={pending} title="Send these arguments as they are: the server's schema validator decides">
+              Send anyway
+            </button>
+          ) : null}
+          {pending ? (
+            <button type="button" onClick={cancel}>
+              Stop waiting
+            </button>
+          ) : null}
+          <button
+            type="button"
+            onClick={() => {
+              setDraft(initialDraft(root, true));
+              setJsonText("");
+              setOutcome(null);
+            }}
+          >
+            Reset
+          </button>
+          <span className="hint">Ctrl+Enter calls · Alt+↑/↓ recalls recent inputs</span>
+        </div>
+      </form>
+
+      {outcome ? <ToolResult outcome={outcome} /> : null}
+    </section>
+  );
+}
+
+export type { Outcome };
