@@ -1,0 +1,194 @@
+// The Agents page and the builder, as a new user: draft an agent from a description against a
+// loopback OpenAI server, edit it and save it; a bad field's error shows at that field; edit an
+// existing agent through the review diff; export and import; run the demo from its Run button.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { startServer, startOpenAiServer, launchBrowser, openApp, screenshot, until } from "./harness.mjs";
+
+let server, browser, model;
+
+const DRAFT = {
+  name: "order-helper",
+  description: "Answers order questions.",
+  instructions: "Look the order up with lookup_order before answering. Email the customer with send_email.",
+  model: { provider: "openai", model: "gpt-4o-mini" },
+  tools: [{ kind: "mcp", server: "demo-tools", tools: ["lookup_order", "send_email"] }],
+  tool_overrides: { send_email: { needs_approval: true } },
+  limits: { max_steps: 8 },
+};
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  // The drafting model: answers with the spec, fenced, as models do.
+  model = await startOpenAiServer(() => ({ content: "Here is the agent:\n```json\n" + JSON.stringify(DRAFT, null, 2) + "\n```" }));
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await model?.close();
+});
+
+test("draft an agent from a description, edit a field, save it and find it in the list", async () => {
+  const page = await openApp(browser, server);
+  await page.getByRole("link", { name: "Agents" }).click();
+  await page.getByTestId("new-agent").click();
+  await page.getByTestId("describe-text").fill("Answers customers' questions about their orders and emails them.");
+  await page.getByTestId("draft-model").fill("test-model");
+  await page.getByTestId("draft-base-url").fill(model.base);
+  await page.getByTestId("draft-submit").click();
+
+  // The form is filled with the model's draft, its fields marked until edited.
+  const name = page.getByTestId("field-name");
+  await until(async () => (await name.inputValue()) === "order-helper", { what: "the drafted name in the form" });
+  await page.getByTestId("drafted-description").waitFor();
+  await page.getByTestId("drafted-instructions").waitFor();
+  assert.match(await page.getByTestId("draft-notes").innerText(), /Drafted by the model/);
+  assert.equal(await page.getByTestId("pick-demo-tools-lookup_order").isChecked(), true);
+  assert.equal(await page.getByTestId("pick-demo-tools-send_email").isChecked(), true);
+  assert.equal(await page.getByTestId("approval-send_email").isChecked(), true);
+
+  // What the model was asked: the description and the connected servers' tools.
+  const asked = JSON.stringify(model.requests.at(-1).body.messages);
+  assert.match(asked, /emails them/);
+  assert.match(asked, /lookup_order/);
+  assert.equal(model.requests.at(-1).body.model, "test-model");
+
+  // Editing a field removes its mark; the others stay marked.
+  await page.getByTestId("field-description").fill("Answers questions about orders, politely.");
+  await until(async () => (await page.getByTestId("drafted-description").count()) === 0, { what: "the drafted mark to go" });
+  assert.equal(await page.getByTestId("drafted-instructions").count() > 0, true);
+  // Pick one more tool: set_order_note, and a built-in.
+  await page.getByTestId("pick-demo-tools-set_order_note").check();
+  await page.getByTestId("builtin-ask_human").check();
+  await page.getByTestId("field-limits.max_steps").fill("12");
+  await screenshot(page, "agent-builder");
+
+  await page.getByTestId("save-agent").click();
+  await page.getByTestId("agent-row-order-helper").waitFor();
+  assert.match(page.url(), /#\/agents/);
+  assert.match(await page.getByTestId("agent-row-order-helper").innerText(), /Answers questions about orders, politely\./);
+  await screenshot(page, "agents-list");
+
+  const { spec } = await server.api("agents_get", { name: "order-helper" });
+  assert.equal(spec.description, "Answers questions about orders, politely.");
+  assert.equal(spec.instructions, DRAFT.instructions);
+  assert.equal(spec.limits.max_steps, 12);
+  assert.deepEqual(spec.tools, [
+    { kind: "mcp", server: "demo-tools", tools: ["lookup_order", "send_email", "set_order_note"] },
+    { kind: "builtin", name: "ask_human" },
+  ]);
+  assert.equal(spec.tool_overrides.send_email.needs_approval, true);
+  assert.deepEqual(page.pageErrors, []);
+});
+
+test("a model that fails shows its error in the describe step", async () => {
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/agents/new");
+  await page.getByTestId("describe-text").fill("Summarises my inbox.");
+  await page.getByTestId("draft-model").fill("test-model");
+  // Nothing listens here: the call fails and the user is told why.
+  await page.getByTestId("draft-base-url").fill("http://127.0.0.1:9/v1");
+  await page.getByTestId("draft-submit").click();
+  const error = page.getByTestId("draft-error");
+  await error.waitFor();
+  assert.match(await error.innerText(), /could not draft/);
+  assert.match(await error.innerText(), /model call failed/);
+});
+
+test("a save with a bad field shows the server's error at that field", async () => {
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/agents/new");
+  await page.getByTestId("skip-to-form").click();
+  await page.getByTestId("field-name").fill("Order Bot");
+  await page.getByTestId("field-instructions").fill("Answer briefly.");
+  await page.getByTestId("field-limits.max_steps").fill("0");
+  await page.getByTestId("save-agent").click();
+
+  const nameError = page.getByTestId("error-name");
+  await nameError.waitFor();
+  assert.match(await nameError.innerText(), /lowercase letters/);
+  assert.equal(await page.getByTestId("field-name").getAttribute("aria-invalid"), "true");
+  // Every broken rule is shown at its own field, not only the first.
+  assert.match(await page.getByTestId("error-limits.max_steps").innerText(), /at least 1/);
+  await screenshot(page, "agent-builder-errors");
+
+  // Fixing the fields clears their errors, and the save goes through.
+  await page.getByTestId("field-name").fill("order-bot");
+  assert.equal(await page.getByTestId("error-name").count(), 0);
+  await page.getByTestId("field-limits.max_steps").fill("5");
+  await page.getByTestId("save-agent").click();
+  await page.getByTestId("agent-row-order-bot").waitFor();
+  const { spec } = await server.api("agents_get", { name: "order-bot" });
+  assert.equal(spec.instructions, "Answer briefly.");
+  assert.equal(spec.limits.max_steps, 5);
+});
+
+test("editing a saved agent saves through a review diff", async () => {
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/agents");
+  await page.getByTestId("edit-agent-demo-researcher").click();
+  const steps = page.getByTestId("field-limits.max_steps");
+  await steps.waitFor();
+  await steps.fill("7");
+  await page.getByText("unsaved changes", { exact: true }).waitFor();
+  await page.getByTestId("save-agent").click();
+  const diff = page.getByTestId("review-diff");
+  await diff.waitFor();
+  assert.match(await diff.innerText(), /\+\s+"max_steps": 7/);
+  await screenshot(page, "agent-review-diff");
+  await page.getByTestId("confirm-save").click();
+  await page.getByTestId("agent-row-demo-researcher").waitFor();
+  const { spec, versions } = await server.api("agents_get", { name: "demo-researcher" });
+  assert.equal(spec.limits.max_steps, 7);
+  assert.ok(versions.length >= 2, "a new version was saved");
+});
+
+test("export an agent as TOML, delete it, import the file back", async () => {
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/agents");
+  await page.getByTestId("agent-row-order-bot").waitFor();
+  const before = await server.api("agents_get", { name: "order-bot" });
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-agent-order-bot").click()]);
+  assert.equal(download.suggestedFilename(), "order-bot.toml");
+  const text = readFileSync(await download.path(), "utf8");
+  assert.match(text, /name = "order-bot"/);
+
+  await page.getByTestId("delete-agent-order-bot").click();
+  await page.getByTestId("confirm-delete").click();
+  await until(async () => (await page.getByTestId("agent-row-order-bot").count()) === 0, { what: "the row to go" });
+  assert.equal((await server.api("agents_list")).agents.some((a) => a.name === "order-bot"), false);
+
+  await page.getByTestId("import-agent").click();
+  await page.getByTestId("import-text").fill(text);
+  await screenshot(page, "agent-import");
+  await page.getByTestId("import-submit").click();
+  await page.getByTestId("agent-row-order-bot").waitFor();
+  const after = await server.api("agents_get", { name: "order-bot" });
+  assert.equal(after.hash, before.hash, "the imported spec is the exported one");
+
+  // A broken file is refused with its line.
+  await page.getByTestId("import-agent").click();
+  await page.getByTestId("import-text").fill('name = "x"\ninstructions = \n');
+  await page.getByTestId("import-submit").click();
+  await page.getByText(/Not imported/).waitFor();
+  assert.match(await page.getByRole("alert").innerText(), /line 2/);
+});
+
+test("the demo agent runs from its Run button and opens its run", async () => {
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/agents");
+  await page.getByTestId("run-agent-demo-support").click();
+  const input = page.getByTestId("start-run-input");
+  await input.waitFor();
+  assert.equal(await input.inputValue(), "Hi, this is Ada. When will my order A-1001 arrive?");
+  assert.equal(await page.getByTestId("start-run-agent").inputValue(), "demo-support");
+  await screenshot(page, "agent-run-dialog");
+  await page.getByTestId("start-run-submit").click();
+  const runId = await until(() => /#\/runs\/([^/?]+)/.exec(page.url())?.[1], { what: "the run page" });
+  const { summary } = await server.api("runs_get", { run_id: decodeURIComponent(runId) });
+  assert.equal(summary.agent, "demo-support");
+  assert.match(summary.input_preview ?? JSON.stringify(summary), /order A-1001/);
+});
