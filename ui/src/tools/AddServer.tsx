@@ -1,6 +1,6 @@
 // Adding an MCP server: a local command (stdio: command, arguments, environment) or an HTTP URL
 // (with headers). Environment and header values go to the secret store and are never shown again.
-import { useState, type FormEvent } from "react";
+import { useState, type FormEvent, type ReactNode } from "react";
 import { Plus, X } from "lucide-react";
 import type { McpAddRequest } from "../bindings/McpAddRequest";
 import { ApiFailure, useTransport } from "../transport";
@@ -56,7 +56,10 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
         {shown[k]}
       </span>
     ) : null;
-  const inv = (k: string) => ({ "aria-invalid": Boolean(shown[k]) || undefined, "aria-describedby": shown[k] ? `add-${k}-err` : undefined });
+  const inv = (k: string, hint = false) => ({
+    "aria-invalid": Boolean(shown[k]) || undefined,
+    "aria-describedby": [hint ? `add-${k}-hint` : "", shown[k] ? `add-${k}-err` : ""].filter(Boolean).join(" ") || undefined,
+  });
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -95,20 +98,14 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
           <input type="radio" name="transport" checked={kind === "http"} onChange={() => setKind("http")} /> HTTP URL (Streamable HTTP)
         </label>
       </fieldset>
-      <label>
-        Name
-        <input id="add-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="everything" autoComplete="off" {...inv("name")} />
-        <span className="hint">How agents and runs refer to this server.</span>
-        {err("name")}
-      </label>
+      <FormField id="add-name" label="Name" hint="How agents and runs refer to this server." error={shown.name}>
+        <input id="add-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="everything" autoComplete="off" {...inv("name", true)} />
+      </FormField>
       {kind === "stdio" ? (
         <>
-          <label>
-            Command
-            <input id="add-command" className="mono" value={command} onChange={(e) => setCommand(e.target.value)} placeholder="npx" autoComplete="off" spellCheck={false} {...inv("command")} />
-            <span className="hint">The program to start; it speaks MCP on stdin/stdout.</span>
-            {err("command")}
-          </label>
+          <FormField id="add-command" label="Command" hint="The program to start; it speaks MCP on stdin/stdout." error={shown.command}>
+            <input id="add-command" className="mono" value={command} onChange={(e) => setCommand(e.target.value)} placeholder="npx" autoComplete="off" spellCheck={false} {...inv("command", true)} />
+          </FormField>
           <div className="stack" role="group" aria-labelledby="add-args-label">
             <span id="add-args-label" className="label-like">
               Arguments <span className="hint">one per row, passed as they are (no shell)</span>
@@ -139,11 +136,9 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
           </div>
         </>
       ) : (
-        <label>
-          URL
-          <input id="add-url" className="mono" value={url} onChange={(e) => setUrl(e.target.value)} placeholder="http://127.0.0.1:3001/mcp" autoComplete="off" spellCheck={false} {...inv("url")} />
-          {err("url")}
-        </label>
+        <FormField id="add-url" label="URL" hint="A Streamable HTTP endpoint, e.g. http://127.0.0.1:3001/mcp" error={shown.url}>
+          <input id="add-url" className="mono" value={url} onChange={(e) => setUrl(e.target.value)} placeholder="http://127.0.0.1:3001/mcp" autoComplete="off" spellCheck={false} {...inv("url", true)} />
+        </FormField>
       )}
       <div className="stack" role="group" aria-labelledby="add-pairs-label">
         <span id="add-pairs-label" className="label-like">
@@ -195,5 +190,24 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
         {submitted && Object.keys(errors).length ? <span className="field-error">Fix the marked fields.</span> : null}
       </div>
     </form>
+  );
+}
+
+function FormField({ id, label, hint, error, children }: { id: string; label: string; hint?: string; error?: string; children: ReactNode }) {
+  return (
+    <div className="stack form-field">
+      <label htmlFor={id}>{label}</label>
+      {children}
+      {hint ? (
+        <span className="hint" id={`${id}-hint`}>
+          {hint}
+        </span>
+      ) : null}
+      {error ? (
+        <span className="field-error" id={`${id}-err`}>
+          {error}
+        </span>
+      ) : null}
+    </div>
   );
 }

@@ -221,13 +221,13 @@ function FieldView({ name, field, draft, onChange, path, required, errors, serve
     <div className={`sf-field${invalid ? " invalid" : ""}`} data-field={key}>
       <div className="sf-head">
         <label htmlFor={id} id={`${id}-label`} className="sf-label">
-          <span className="mono">{name}</span>
-          {required && !onRemove ? (
-            <span className="sf-req" aria-hidden>
-              *
-            </span>
-          ) : null}
+          {name}
         </label>
+        {required && !onRemove ? (
+          <span className="sf-req" title="required">
+            *
+          </span>
+        ) : null}
         {field.title && field.title !== name ? <span className="muted sf-title">{field.title}</span> : null}
         {draft.k === "omit" && !required ? <span className="badge sf-omitted">not sent</span> : null}
         <span className="grow" />

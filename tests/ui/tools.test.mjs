@@ -1,0 +1,170 @@
+// The Tools page as a new user meets it: add server-everything through the form, see it connect
+// and list its tools, call get-sum through the form generated from its inputSchema, get the
+// schema error for strings sent anyway, see the demo tool server, import a Claude Desktop config
+// after reviewing its command line.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startServer, launchBrowser, openApp, screenshot, until, EVERYTHING, ROOT } from "./harness.mjs";
+
+const MEMORY = join(ROOT, "tests/mcp-servers/node_modules/@modelcontextprotocol/server-memory/dist/index.js");
+
+let server, browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function openTools(page) {
+  await page.getByRole("link", { name: "Tools" }).click();
+  await page.getByRole("heading", { name: "Tools", level: 1 }).waitFor();
+}
+
+test("add server-everything through the form, call get-sum, and see the schema error sent anyway", async () => {
+  const page = await openApp(browser, server);
+  await openTools(page);
+
+  await page.getByRole("button", { name: "Add server" }).click();
+  const dialog = page.getByRole("dialog", { name: "Add an MCP server" });
+  // Submitting empty shows the problems on their fields, not a request.
+  await dialog.getByRole("button", { name: "Add server" }).click();
+  await dialog.getByText("give the server a name").waitFor();
+  await dialog.getByText("the command that starts the server").waitFor();
+  await dialog.getByLabel("Name", { exact: true }).fill("everything");
+  await dialog.getByLabel("Command", { exact: true }).fill("node");
+  await dialog.getByLabel("Argument 1", { exact: true }).fill(EVERYTHING);
+  await dialog.getByText(`node ${EVERYTHING}`).waitFor();
+  await dialog.getByRole("button", { name: "Add server" }).click();
+  await dialog.waitFor({ state: "detached" });
+
+  // The server's page lists its tools once it connects; the list shows it connected.
+  assert.match(page.url(), /#\/tools\/everything$/);
+  const tools = page.getByRole("region", { name: "Tools of everything" });
+  await tools.getByRole("link", { name: /get-sum/ }).waitFor({ timeout: 30000 });
+  await page.locator('[data-server="everything"]').getByText("connected", { exact: true }).waitFor();
+  await tools.getByText("Returns the sum of two numbers").waitFor();
+
+  await tools.getByRole("link", { name: /get-sum/ }).click();
+  const detail = page.getByRole("region", { name: "Tool", exact: true });
+  await detail.getByRole("heading", { name: "get-sum" }).waitFor();
+  await detail.getByText("read-only", { exact: true }).waitFor();
+  await detail.getByText("retry-safe").first().waitFor();
+  const form = detail.getByRole("region", { name: "Try it" });
+  // Description and type under each field, as text.
+  await form.getByText("First number").waitFor();
+  const a = form.getByLabel("a", { exact: true });
+  const b = form.getByLabel("b", { exact: true });
+  const call = form.getByRole("button", { name: "Call get-sum" });
+  assert.equal(await call.isDisabled(), true, "required fields missing: Call is disabled");
+  await a.fill("2.");
+  // A numeric draft survives while typing, and the preview shows the number sent.
+  assert.equal(await a.inputValue(), "2.");
+  await a.fill("2.5");
+  await b.fill("40");
+  const preview = form.getByTestId("args-preview");
+  await until(async () => JSON.stringify(JSON.parse(await preview.textContent())) === JSON.stringify({ a: 2.5, b: 40 }), { what: "preview of the arguments" });
+  await call.click();
+  const result = detail.getByRole("region", { name: "Result" });
+  await result.getByText("The sum of 2.5 and 40 is 42.5.").waitFor();
+  await result.getByText("isError: false").waitFor();
+  await screenshot(page, "tools-try-it");
+
+  // Strings where numbers go: inline errors, Call disabled, "Send anyway" reaches the server's validator.
+  await a.fill("two");
+  await form.getByText('"two" is not a number').waitFor();
+  assert.equal(await call.isDisabled(), true);
+  assert.deepEqual(JSON.parse(await preview.textContent()), { a: "two", b: 40 });
+  await form.getByRole("button", { name: "Send anyway" }).click();
+  const alert = result.getByRole("alert");
+  await alert.getByText("Rejected by the input schema").waitFor();
+  const text = await alert.textContent();
+  assert.match(text, /arguments\.a/, "the error names the field");
+  assert.match(text, /not of type "number"/);
+  // The server's error is also shown on the field.
+  await form.locator('[data-field="a"]').getByText(/server: .*not of type/).waitFor();
+  await screenshot(page, "tools-schema-error");
+
+  // Recent inputs are recalled.
+  await form.getByLabel("Recent inputs").selectOption({ index: 2 });
+  await until(async () => (await a.inputValue()) === "2.5", { what: "recalled input" });
+
+  // The whole-form JSON toggle shows the exact arguments.
+  await form.getByRole("button", { name: "JSON", exact: true }).click();
+  const json = form.getByLabel("Arguments (JSON)");
+  assert.deepEqual(JSON.parse(await json.inputValue()), { a: 2.5, b: 40 });
+  assert.deepEqual(page.pageErrors, []);
+});
+
+test("the demo tool server is listed with its tools, annotations and safety class", async () => {
+  const page = await openApp(browser, server);
+  await openTools(page);
+  await page.locator('[data-server="demo-tools"]').click();
+  const tools = page.getByRole("region", { name: "Tools of demo-tools" });
+  const email = tools.getByRole("link", { name: /send_email/ });
+  await email.waitFor({ timeout: 30000 });
+  await email.getByText("at most once").waitFor();
+  await email.getByText("destructive", { exact: true }).waitFor();
+  await tools.getByText("Look up an order in the shop's order table").waitFor();
+  await page.locator('[data-server="demo-tools"]').getByText("connected", { exact: true }).waitFor();
+  await email.click();
+  const detail = page.getByRole("region", { name: "Tool", exact: true });
+  await detail.getByRole("heading", { name: "send_email" }).waitFor();
+  await detail.getByLabel("to", { exact: true }).waitFor();
+  await detail.getByText("Recipient address.", { exact: true }).waitFor();
+  await screenshot(page, "tools-demo");
+});
+
+test("import a Claude Desktop config after reviewing each server's command line", async () => {
+  const page = await openApp(browser, server);
+  await openTools(page);
+  await page.getByRole("button", { name: "Import a config" }).click();
+  const dialog = page.getByRole("dialog", { name: "Import MCP servers from a config" });
+  const config = {
+    mcpServers: {
+      memory: { command: "node", args: [MEMORY], env: { MEMORY_FILE_PATH: join(server.home, "memory.json") } },
+      "not-this-one": { command: "node", args: ["/nonexistent/server.js"] },
+    },
+  };
+  await dialog.getByLabel("Config").fill(JSON.stringify(config, null, 2));
+  await dialog.getByRole("button", { name: "Review servers" }).click();
+  const commands = dialog.getByTestId("import-command");
+  await commands.first().waitFor();
+  const lines = await commands.allTextContents();
+  assert.ok(lines.some((l) => l.startsWith(`node ${MEMORY}`) && l.includes("MEMORY_FILE_PATH=***")), `command shown with the secret masked: ${lines}`);
+  assert.ok(lines.some((l) => l.includes("/nonexistent/server.js")));
+  // Nothing is saved before consent.
+  const before = (await server.api("mcp_list")).servers.map((s) => s.name).sort();
+  assert.ok(!before.includes("memory") && !before.includes("not-this-one"));
+  await screenshot(page, "tools-import-consent");
+  await dialog.getByLabel("Import not-this-one").uncheck();
+  await dialog.getByRole("button", { name: "Import 1 server" }).click();
+  await dialog.waitFor({ state: "detached" });
+
+  const names = (await server.api("mcp_list")).servers.map((s) => s.name).sort();
+  assert.deepEqual(names, [...before, "memory"].sort(), "only the ticked server is imported");
+  await page.locator('[data-server="memory"]').waitFor();
+  const tools = page.getByRole("region", { name: "Tools of memory" });
+  await tools.getByRole("link", { name: /create_entities/ }).waitFor({ timeout: 30000 });
+  await page.locator('[data-server="memory"]').getByText("connected", { exact: true }).waitFor();
+  await screenshot(page, "tools-imported");
+});
+
+test("a server that fails shows its error, and removing asks first", async () => {
+  await server.api("mcp_add", { name: "broken", command: "node", args: ["/nonexistent/broken.js"], env: {}, headers: {} });
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/tools/broken");
+  const alert = page.getByRole("region", { name: "Server", exact: true }).getByRole("alert").first();
+  await alert.waitFor({ timeout: 30000 });
+  await page.locator('[data-server="broken"]').getByText("failed", { exact: true }).waitFor();
+  await screenshot(page, "tools-failed-server");
+  await page.getByRole("button", { name: "Remove" }).click();
+  const confirm = page.getByRole("dialog", { name: "Remove broken?" });
+  await confirm.getByRole("button", { name: "Remove server" }).click();
+  await confirm.waitFor({ state: "detached" });
+  await page.locator('[data-server="broken"]').waitFor({ state: "detached" });
+  assert.ok(!(await server.api("mcp_list")).servers.some((s) => s.name === "broken"));
+});
