@@ -62,13 +62,23 @@ test("draft an agent from a description, edit a field, save it and find it in th
   // Pick one more tool: set_order_note, and a built-in.
   await page.getByTestId("pick-demo-tools-set_order_note").check();
   await page.getByTestId("builtin-ask_human").check();
+  // One section drafted again alone: the model's limits come back, marked.
+  await page.getByTestId("field-limits.max_steps").fill("3");
+  await page.getByTestId("redraft-limits").click();
+  await until(async () => (await page.getByTestId("field-limits.max_steps").inputValue()) === "8", { what: "the redrafted limit" });
+  await page.getByTestId("drafted-limits").waitFor();
+  assert.equal(await page.getByTestId("field-description").inputValue(), "Answers questions about orders, politely.", "other sections are kept");
   await page.getByTestId("field-limits.max_steps").fill("12");
+  await page.locator("#sec-tools").scrollIntoViewIfNeeded();
+  await screenshot(page, "agent-builder-tools");
+  await page.evaluate(() => document.querySelector(".main")?.scrollTo(0, 0));
   await screenshot(page, "agent-builder");
 
   await page.getByTestId("save-agent").click();
   await page.getByTestId("agent-row-order-helper").waitFor();
   assert.match(page.url(), /#\/agents/);
   assert.match(await page.getByTestId("agent-row-order-helper").innerText(), /Answers questions about orders, politely\./);
+  assert.match(await page.getByTestId("saved-notice").innerText(), /Saved order-helper/);
   await screenshot(page, "agents-list");
 
   const { spec } = await server.api("agents_get", { name: "order-helper" });
@@ -191,4 +201,49 @@ test("the demo agent runs from its Run button and opens its run", async () => {
   const { summary } = await server.api("runs_get", { run_id: decodeURIComponent(runId) });
   assert.equal(summary.agent, "demo-support");
   assert.match(summary.input_preview ?? JSON.stringify(summary), /order A-1001/);
+});
+
+test("leaving the builder with unsaved changes asks first", async () => {
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/agents/demo-support");
+  const description = page.getByTestId("field-description");
+  await description.waitFor();
+  await description.fill("Changed, not saved.");
+  let asked = null;
+  page.once("dialog", (d) => {
+    asked = d.message();
+    void d.dismiss();
+  });
+  await page.getByRole("link", { name: "Runs" }).click();
+  await until(() => asked, { what: "the unsaved-changes question" });
+  assert.match(asked, /unsaved changes/);
+  assert.match(page.url(), /#\/agents\/demo-support/);
+  assert.equal(await description.inputValue(), "Changed, not saved.");
+
+  page.once("dialog", (d) => void d.accept());
+  await page.getByRole("link", { name: "Runs" }).click();
+  await until(() => page.url().includes("#/runs"), { what: "the runs page" });
+  const { spec } = await server.api("agents_get", { name: "demo-support" });
+  assert.notEqual(spec.description, "Changed, not saved.");
+});
+
+test("the raw JSON view edits the same spec, and its errors show", async () => {
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/agents/new");
+  await page.getByTestId("skip-to-form").click();
+  await page.getByTestId("field-name").fill("raw-agent");
+  await page.getByTestId("raw-toggle").click();
+  const raw = page.getByTestId("raw-json");
+  const spec = JSON.parse(await raw.inputValue());
+  assert.equal(spec.name, "raw-agent");
+  spec.instructions = "Typed in the raw view.";
+  await raw.fill("{ not json");
+  await page.getByText(/Not valid JSON/).waitFor();
+  assert.equal(await page.getByTestId("save-agent").isDisabled(), true);
+  await raw.fill(JSON.stringify(spec, null, 2));
+  await page.getByRole("button", { name: "Form", exact: true }).click();
+  assert.equal(await page.getByTestId("field-instructions").inputValue(), "Typed in the raw view.");
+  await page.getByTestId("save-agent").click();
+  await page.getByTestId("agent-row-raw-agent").waitFor();
+  assert.equal((await server.api("agents_get", { name: "raw-agent" })).spec.instructions, "Typed in the raw view.");
 });

@@ -9,7 +9,7 @@ import type { McpToolInfo } from "../bindings/McpToolInfo";
 import type { ToolAnnotations } from "../bindings/ToolAnnotations";
 import { ApiFailure, useTransport } from "../transport";
 import { getIn, isObj, errorUnder, type Obj } from "./spec";
-import { DraftMark, type Editor } from "./fields";
+import type { Editor } from "./fields";
 import { href } from "../lib/router";
 
 type ServerTools = { tools: McpToolInfo[] | null; error: string | null };
@@ -131,7 +131,10 @@ export function ToolPicker({
         return (
           <fieldset key={server.name} className="tool-group" data-testid={`server-${server.name}`}>
             <legend>
-              <span className="mono">{server.name}</span> <span className="muted">{server.describe}</span>
+              <span className="mono">{server.name}</span>{" "}
+              <span className="muted server-describe" title={server.describe}>
+                {server.describe}
+              </span>
             </legend>
             {st?.error ? <div className="field-error">This server's tools could not be listed: {st.error}</div> : null}
             {!st || (st.tools === null && !st.error) ? <div className="muted">Loading tools…</div> : null}
@@ -167,7 +170,10 @@ export function ToolPicker({
                     />
                     <span className="mono">{t.name}</span>
                   </label>
-                  <div className="tool-desc muted">{t.title && t.title !== t.name ? `${t.title}: ` : ""}{t.description}</div>
+                  <div className="tool-desc muted">
+                    {t.title && t.title !== t.name && !t.description.startsWith(t.title) ? <strong>{t.title}: </strong> : null}
+                    {t.description || "No description."}
+                  </div>
                   <div className="badges">
                     {ANNOTATIONS.filter((a) => t.annotations[a.key] === true).map((a) => (
                       <span key={a.key} className={`badge ${a.cls}`} title={`The server marks this tool ${a.label}`}>
@@ -250,7 +256,7 @@ export function ToolPicker({
 
       <fieldset className="tool-group">
         <legend>
-          Sub-agents <DraftMark ed={ed} section="tools" />
+          Sub-agents
         </legend>
         <span className="hint">Another agent, seen by the model as a tool; a call starts a child run whose answer is the tool's result.</span>
         {all.map((t, i) =>

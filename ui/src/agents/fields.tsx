@@ -42,7 +42,7 @@ export function Field({
   return (
     <label className={className} data-field={key}>
       <span className="label-line">
-        {label} <DraftMark ed={ed} section={String(path[0])} />
+        {label} {path.length === 1 ? <DraftMark ed={ed} section={String(path[0])} /> : null}
       </span>
       {hint ? <span className="hint">{hint}</span> : null}
       {children}

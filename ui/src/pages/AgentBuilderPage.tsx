@@ -21,6 +21,22 @@ const PROVIDERS = [
 ];
 
 type DraftModel = { provider: string; model: string; base_url: string };
+type DraftRequest = { description: string; model: Obj };
+
+/** The form's sections and the spec keys each holds: a section can be drafted again alone. */
+const SECTIONS: Record<string, string[]> = {
+  basics: ["name", "description", "instructions"],
+  model: ["model"],
+  tools: ["tools", "tool_overrides"],
+  limits: ["limits"],
+  triggers: ["triggers"],
+};
+
+export type Redraft = {
+  run: (section: string) => void;
+  pending: string | null;
+  error: { section: string; message: string } | null;
+};
 const DRAFT_MODEL_KEY = "waymark.draftModel";
 
 function loadDraftModel(): DraftModel {
@@ -58,6 +74,10 @@ function Builder({ name }: { name: string | null }) {
   const [draftInfo, setDraftInfo] = useState<Pick<AgentsDraftResponse, "notes" | "repairs"> | null>(null);
   const [errors, setErrors] = useState<Map<string, string>>(new Map());
   const [saveError, setSaveError] = useState<ApiFailure | null>(null);
+  const [saveFieldsFailed, setSaveFieldsFailed] = useState(false);
+  const [lastDraft, setLastDraft] = useState<DraftRequest | null>(null);
+  const [redrafting, setRedrafting] = useState<string | null>(null);
+  const [redraftError, setRedraftError] = useState<Redraft["error"]>(null);
   const [raw, setRaw] = useState<{ text: string; error: string | null } | null>(null);
   const [review, setReview] = useState<{ before: string; after: string; replacing: boolean } | null>(null);
   const [saving, setSaving] = useState(false);
@@ -114,6 +134,7 @@ function Builder({ name }: { name: string | null }) {
       setSaveError(f);
       const errs = fieldErrors(f.message, f.field);
       setErrors(errs);
+      setSaveFieldsFailed(errs.size > 0 && raw === null);
       if (raw === null) {
         // Bring the first field at fault into view.
         requestAnimationFrame(() => {
@@ -128,9 +149,38 @@ function Builder({ name }: { name: string | null }) {
     }
   };
 
+  const focusField = (key: string) => {
+    const el = document.querySelector<HTMLElement>(`[data-field="${key}"]`) ?? document.querySelector<HTMLElement>(`[data-field="${key.split(".")[0]}"]`);
+    el?.scrollIntoView({ block: "center" });
+    el?.querySelector<HTMLElement>("input, textarea, select")?.focus();
+  };
+
+  const redraft = async (section: string) => {
+    if (!lastDraft) return;
+    setRedrafting(section);
+    setRedraftError(null);
+    try {
+      const d = await transport.call("agents_draft", lastDraft);
+      const fresh = isObj(d.spec) ? d.spec : {};
+      const keys = SECTIONS[section] ?? [];
+      setSpec((cur) => {
+        let next = cur;
+        for (const k of keys) next = setIn(next, [k], fresh[k]);
+        return next;
+      });
+      setDrafted((cur) => new Set([...cur, ...keys.filter((k) => k in fresh)]));
+      setDraftInfo({ notes: d.notes, repairs: d.repairs });
+    } catch (e) {
+      setRedraftError({ section, message: asFailure(e).message });
+    } finally {
+      setRedrafting(null);
+    }
+  };
+
   const onSave = async () => {
     if (raw?.error) return;
     setSaveError(null);
+    setSaveFieldsFailed(false);
     // Saving over an agent that exists (this one, or another of the same name) goes through a review.
     let before: Obj | null = null;
     if (savedSpec && specName === name) before = savedSpec;
@@ -157,7 +207,8 @@ function Builder({ name }: { name: string | null }) {
     }
   };
 
-  const onDrafted = (d: AgentsDraftResponse) => {
+  const onDrafted = (d: AgentsDraftResponse, request: DraftRequest) => {
+    setLastDraft(request);
     const s = isObj(d.spec) ? d.spec : blankSpec();
     setSpec(s);
     setDrafted(new Set(Object.keys(s)));
@@ -270,11 +321,27 @@ function Builder({ name }: { name: string | null }) {
               {raw.error ? <span className="field-error">Not valid JSON: {raw.error}</span> : null}
             </label>
           ) : (
-            <SpecForm ed={ed} servers={servers.data?.servers ?? []} serversError={servers.error?.message ?? null} byServer={byServer} agentNames={agentNames} toolNames={toolsSummary} />
+            <SpecForm
+              redraft={lastDraft ? { run: (section) => void redraft(section), pending: redrafting, error: redraftError } : null}
+              ed={ed}
+              servers={servers.data?.servers ?? []} serversError={servers.error?.message ?? null} byServer={byServer} agentNames={agentNames} toolNames={toolsSummary} />
           )}
 
           <div className="save-bar">
-            <ErrorBanner error={saveError} title="Not saved" />
+            {saveFieldsFailed ? (
+              errors.size > 0 ? (
+                <div className="banner error" role="alert" data-testid="save-error">
+                  <strong>Not saved:</strong> {errors.size === 1 ? "one field needs" : `${errors.size} fields need`} fixing:{" "}
+                  {[...errors.keys()].map((k) => (
+                    <button key={k} type="button" className="small link-button mono" onClick={() => focusField(k)}>
+                      {k}
+                    </button>
+                  ))}
+                </div>
+              ) : null
+            ) : (
+              <ErrorBanner error={saveError} title="Not saved" />
+            )}
             <div className="row">
               <span className="muted">{dirty ? "You have unsaved changes." : name ? "Saved." : ""}</span>
               <div className="grow" />
@@ -326,7 +393,7 @@ function DescribeStep({
   hasKey,
   settingsBaseUrl,
 }: {
-  onDrafted: (d: AgentsDraftResponse) => void;
+  onDrafted: (d: AgentsDraftResponse, request: DraftRequest) => void;
   onSkip: () => void;
   hasKey: (provider: string) => boolean;
   settingsBaseUrl: (provider: string) => string | null;
@@ -344,7 +411,8 @@ function DescribeStep({
     const m: Obj = { provider: model.provider, model: model.model.trim() };
     if (model.base_url.trim()) m.base_url = model.base_url.trim();
     try {
-      onDrafted(await transport.call("agents_draft", { description, model: m }));
+      const request = { description, model: m };
+      onDrafted(await transport.call("agents_draft", request), request);
     } catch (e) {
       setError(asFailure(e));
     } finally {
@@ -438,7 +506,31 @@ function DescribeStep({
   );
 }
 
+function SectionHead({ id, title, section, ed, redraft }: { id: string; title: string; section: string; ed: Editor; redraft: Redraft | null }) {
+  const err = redraft?.error?.section === section ? redraft.error.message : null;
+  return (
+    <>
+      <div className="section-head">
+        <h2 id={id}>
+          {title} {section !== "basics" ? <DraftMark ed={ed} section={SECTIONS[section][0]} /> : null}
+        </h2>
+        {redraft ? (
+          <button type="button" className="small" onClick={() => redraft.run(section)} disabled={redraft.pending !== null} data-testid={`redraft-${section}`} title="Ask the model again for this section only">
+            <Sparkles size={12} aria-hidden /> {redraft.pending === section ? "Drafting…" : "Redraft"}
+          </button>
+        ) : null}
+      </div>
+      {err ? (
+        <div className="field-error" role="alert">
+          The model could not redraft this section: {err}
+        </div>
+      ) : null}
+    </>
+  );
+}
+
 function SpecForm({
+  redraft,
   ed,
   servers,
   serversError,
@@ -452,6 +544,7 @@ function SpecForm({
   byServer: Parameters<typeof ToolPicker>[0]["byServer"];
   agentNames: string[];
   toolNames: string[];
+  redraft: Redraft | null;
 }) {
   const provider = getIn(ed.spec, ["model", "provider"]);
   const scripted = provider === "scripted";
@@ -468,16 +561,14 @@ function SpecForm({
         </div>
       ))}
       <section className="card stack" aria-labelledby="sec-basics">
-        <h2 id="sec-basics">Basics</h2>
+        <SectionHead id="sec-basics" title="Basics" section="basics" ed={ed} redraft={redraft} />
         <TextField ed={ed} path={["name"]} label="Name" hint="Its id: lowercase letters, digits, - and _ (it names the agent in URLs, the CLI, and as a sub-agent)." testId="field-name" />
         <TextField ed={ed} path={["description"]} label="Description" hint="What it does, for people and for a parent agent's model." />
         <TextField ed={ed} path={["instructions"]} label="Instructions" hint="The system prompt." multiline rows={8} />
       </section>
 
       <section className="card stack" aria-labelledby="sec-model">
-        <h2 id="sec-model">
-          Model <DraftMark ed={ed} section="model" />
-        </h2>
+        <SectionHead id="sec-model" title="Model" section="model" ed={ed} redraft={redraft} />
         <div className="grid2">
           <SelectField ed={ed} path={["model", "provider"]} label="Provider" options={PROVIDERS} />
           {!scripted ? <TextField ed={ed} path={["model", "model"]} label="Model" placeholder="gpt-4o-mini" /> : <TextField ed={ed} path={["model", "script"]} label="Script" hint="The file of turns to replay." />}
@@ -494,16 +585,12 @@ function SpecForm({
       </section>
 
       <section className="card stack" aria-labelledby="sec-tools">
-        <h2 id="sec-tools">
-          Tools <DraftMark ed={ed} section="tools" />
-        </h2>
+        <SectionHead id="sec-tools" title="Tools" section="tools" ed={ed} redraft={redraft} />
         <ToolPicker ed={ed} servers={servers} serversError={serversError} byServer={byServer} agentNames={agentNames} />
       </section>
 
       <section className="card stack" aria-labelledby="sec-limits">
-        <h2 id="sec-limits">
-          Limits <DraftMark ed={ed} section="limits" />
-        </h2>
+        <SectionHead id="sec-limits" title="Limits" section="limits" ed={ed} redraft={redraft} />
         <span className="hint">Reaching a limit ends the run with a reason that names it.</span>
         <div className="grid4">
           <NumberField ed={ed} path={["limits", "max_steps"]} label="Max steps" hint="Model calls per run (default 25)." min={1} placeholder="25" />
@@ -514,7 +601,7 @@ function SpecForm({
         </div>
       </section>
 
-      <Triggers ed={ed} />
+      <Triggers ed={ed} redraft={redraft} />
 
       <details className="card advanced" open={[...ed.errors.keys()].some((k) => /^(retry|tool_overrides|model\.(api_key_env|temperature|max_tokens|timeout_secs|on_context_overflow))/.test(k))}>
         <summary>
@@ -564,15 +651,13 @@ function RetryFields({ ed, base }: { ed: Editor; base: Path }) {
   );
 }
 
-function Triggers({ ed }: { ed: Editor }) {
+function Triggers({ ed, redraft }: { ed: Editor; redraft: Redraft | null }) {
   const triggers = Array.isArray(ed.spec.triggers) ? ed.spec.triggers : ed.spec.triggers === undefined ? [{ kind: "manual" }] : [];
   const setAll = (next: JsonValue[]) => ed.set(["triggers"], next);
   const err = errorUnder(ed.errors, "triggers");
   return (
     <section className="card stack" aria-labelledby="sec-triggers" data-field="triggers">
-      <h2 id="sec-triggers">
-        Triggers <DraftMark ed={ed} section="triggers" />
-      </h2>
+      <SectionHead id="sec-triggers" title="Triggers" section="triggers" ed={ed} redraft={redraft} />
       <span className="hint">What starts a run. With none, the agent runs only as another agent's sub-agent.</span>
       {err && !ed.errors.has("triggers") ? null : err ? <span className="field-error">{err}</span> : null}
       {triggers.map((t, i) => {

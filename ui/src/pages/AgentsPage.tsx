@@ -2,7 +2,7 @@
 import { useState } from "react";
 import { Download, Pencil, Play, Plus, Trash2, Upload } from "lucide-react";
 import { useApi } from "../lib/useApi";
-import { href, navigate } from "../lib/router";
+import { href, navigate, useRoute } from "../lib/router";
 import { ApiFailure, useTransport } from "../transport";
 import { EmptyState, ErrorBanner, Modal, formatTime } from "../components/common";
 import { StartRunDialog } from "../components/StartRunDialog";
@@ -24,6 +24,7 @@ export function AgentsPage() {
   const [error, setError] = useState<ApiFailure | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const agents = list.data?.agents ?? [];
+  const justSaved = useRoute().query.get("saved");
 
   const exportAgent = async (name: string) => {
     setError(null);
@@ -50,6 +51,11 @@ export function AgentsPage() {
       </div>
       <ErrorBanner error={list.error} title="Could not list the agents" />
       <ErrorBanner error={error} />
+      {justSaved && !notice && agents.some((a) => a.name === justSaved) ? (
+        <div className="banner info" role="status" data-testid="saved-notice">
+          Saved <span className="mono">{justSaved}</span>. Run it with its Run button, or open it to edit.
+        </div>
+      ) : null}
       {notice ? (
         <div className="banner info" role="status">
           {notice}
@@ -72,7 +78,7 @@ export function AgentsPage() {
           </thead>
           <tbody>
             {agents.map((a) => (
-              <tr key={a.name} data-testid={`agent-row-${a.name}`}>
+              <tr key={a.name} data-testid={`agent-row-${a.name}`} className={a.name === justSaved ? "just-saved" : undefined}>
                 <td>
                   <a href={href(["agents", a.name])} className="mono">
                     {a.name}

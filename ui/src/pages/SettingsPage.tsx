@@ -7,9 +7,9 @@ import { ApiFailure, useTransport } from "../transport";
 import { ErrorBanner, copyText } from "../components/common";
 import "../agents/agents.css";
 
-const LABELS: Record<KeyedProvider, { name: string; url: string }> = {
-  openai: { name: "OpenAI (and OpenAI-compatible)", url: "https://api.openai.com/v1" },
-  anthropic: { name: "Anthropic", url: "https://api.anthropic.com/v1" },
+const LABELS: Record<KeyedProvider, { name: string; url: string; local: string }> = {
+  openai: { name: "OpenAI (and OpenAI-compatible)", url: "https://api.openai.com/v1", local: "For a local server, e.g. http://127.0.0.1:11434/v1 (Ollama)." },
+  anthropic: { name: "Anthropic", url: "https://api.anthropic.com/v1", local: "Set it to reach Anthropic through a proxy or gateway." },
 };
 
 export function SettingsPage() {
@@ -120,7 +120,7 @@ function ProviderCard({ setting, onChanged }: { setting: ProviderSetting; onChan
       >
         <label className="grow" htmlFor={urlId}>
           Base URL
-          <span className="hint">Empty: {LABELS[p].url}. For a local server, e.g. http://127.0.0.1:11434/v1 (Ollama).</span>
+          <span className="hint">Empty: {LABELS[p].url}. {LABELS[p].local}</span>
           <input id={urlId} value={url} onChange={(e) => setUrl(e.target.value)} placeholder={LABELS[p].url} aria-invalid={urlOp.error?.field === "base_url"} data-testid={`base-url-${p}`} />
         </label>
         <button type="submit" className="align-end" data-testid={`save-url-${p}`}>
