@@ -116,6 +116,28 @@ test("the demo tool server is listed with its tools, annotations and safety clas
   await detail.getByLabel("to", { exact: true }).waitFor();
   await detail.getByText("Recipient address.", { exact: true }).waitFor();
   await screenshot(page, "tools-demo");
+
+  // Nullable integers ("type": ["integer", "null"]): not sent, a number, null, omitted again.
+  await tools.getByRole("link", { name: /configure_faults/ }).click();
+  await detail.getByRole("heading", { name: "configure_faults" }).waitFor();
+  const form = detail.getByRole("region", { name: "Try it" });
+  const preview = form.getByTestId("args-preview");
+  const args = async () => JSON.parse(await preview.textContent());
+  await form.getByLabel("tool", { exact: true }).fill("lookup_order");
+  await form.getByLabel("error_next", { exact: true }).fill("3");
+  await until(async () => (await args()).error_next === 3, { what: "error_next: 3 in the preview" });
+  await form.getByRole("button", { name: "Set error_next to null" }).click();
+  await until(async () => (await args()).error_next === null, { what: "error_next: null in the preview" });
+  await form.getByLabel("fail_next", { exact: true }).fill("1.5");
+  await form.locator('[data-field="fail_next"]').getByText("not of type integer").waitFor();
+  await form.getByRole("button", { name: "Do not send fail_next" }).click();
+  await until(async () => {
+    const a = await args();
+    return !("fail_next" in a) && a.tool === "lookup_order" && a.error_next === null;
+  }, { what: "fail_next left out" });
+  await form.getByText("passes the basic checks").waitFor();
+  await screenshot(page, "tools-nullable");
+  assert.deepEqual(page.pageErrors, []);
 });
 
 test("import a Claude Desktop config after reviewing each server's command line", async () => {

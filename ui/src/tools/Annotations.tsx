@@ -22,7 +22,7 @@ export function AnnotationBadges({ tool, compact = false }: { tool: McpToolInfo;
         // A read-only tool is neither destructive nor not: the hint does not apply.
         const moot = h.key === "destructive" && a.read_only === true && !explicit;
         const title = `${h.mcp}: ${value}${explicit ? " (set by the server)" : " (implied: the server did not say; MCP's default)"} — ${h.what}`;
-        if (compact && !value) return null;
+        if (compact && (!value || moot)) return null;
         return (
           <span
             key={h.key}

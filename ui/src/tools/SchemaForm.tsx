@@ -17,7 +17,9 @@ export function SchemaForm({ root, draft, onChange, errors, serverErrors }: Prop
   if (root.kind !== "object" || draft.k !== "obj") {
     return <FieldView name="arguments" field={root} draft={draft} onChange={onChange} path={[]} required errors={errors} serverErrors={serverErrors} prefix={prefix} />;
   }
-  const props = root.properties ?? [];
+  // Required fields first, each group in the schema's order.
+  const all = root.properties ?? [];
+  const props = [...all.filter(([n]) => root.required?.has(n)), ...all.filter(([n]) => !root.required?.has(n))];
   if (props.length === 0) return <p className="muted">This tool takes no arguments.</p>;
   return (
     <div className="sf-fields">

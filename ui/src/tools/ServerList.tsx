@@ -1,4 +1,5 @@
 // The servers with their live status; a failed one shows its error right in the list.
+import type { KeyboardEvent } from "react";
 import type { McpServerInfo } from "../bindings/McpServerInfo";
 import { href } from "../lib/router";
 import { Status } from "../components/common";
@@ -38,7 +39,7 @@ export function ServerStatusLine({ server }: { server: McpServerInfo }) {
 
 export function ServerList({ servers, selected }: { servers: McpServerInfo[]; selected: string | null }) {
   return (
-    <ul className="servers" role="list" aria-label="MCP servers">
+    <ul className="servers" role="list" aria-label="MCP servers" onKeyDown={arrowNav}>
       {servers.map((s) => (
         <li key={s.name}>
           <a className={`server-item${s.name === selected ? " selected" : ""}`} href={href(["tools", s.name])} aria-current={s.name === selected ? "true" : undefined} data-server={s.name}>
@@ -60,4 +61,17 @@ export function ServerList({ servers, selected }: { servers: McpServerInfo[]; se
       ))}
     </ul>
   );
+}
+
+/** ↑/↓ (and j/k) move focus between the links of a list; Enter opens as usual. */
+export function arrowNav(e: KeyboardEvent<HTMLElement>) {
+  const down = e.key === "ArrowDown" || e.key === "j";
+  const up = e.key === "ArrowUp" || e.key === "k";
+  if (!down && !up) return;
+  const links = [...e.currentTarget.querySelectorAll<HTMLAnchorElement>(":scope > li > a")];
+  const at = links.indexOf(document.activeElement as HTMLAnchorElement);
+  if (at < 0) return;
+  e.preventDefault();
+  const next = links[Math.max(0, Math.min(links.length - 1, at + (down ? 1 : -1)))];
+  next.focus();
 }

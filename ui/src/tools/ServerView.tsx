@@ -11,7 +11,7 @@ import { EmptyState, ErrorBanner, Modal } from "../components/common";
 import { JsonView } from "../components/JsonView";
 import { AnnotationBadges, SafetyBadge } from "./Annotations";
 import { TryIt } from "./TryIt";
-import { ServerStatusLine } from "./ServerList";
+import { ServerStatusLine, arrowNav } from "./ServerList";
 
 export function ServerView({ server, tool, onChanged }: { server: McpServerInfo; tool: string | null; onChanged: () => void }) {
   const transport = useTransport();
@@ -90,7 +90,7 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
           {tools.loading && !tools.data ? <p className="muted">Connecting to {server.name} and listing its tools…</p> : null}
           <ErrorBanner error={tools.error} title="Could not list the tools" />
           {tools.data && tools.data.tools.length === 0 ? <EmptyState>This server offers no tools.</EmptyState> : null}
-          <ul className="tools" role="list">
+          <ul className="tools" role="list" onKeyDown={arrowNav}>
             {tools.data?.tools.map((t) => (
               <li key={t.name}>
                 <a

@@ -243,7 +243,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
           </pre>
         </div>
 
-        <div className="row">
+        <div className="row tryit-actions">
           <button type="submit" className="primary" disabled={pending || problems > 0}>
             {pending ? "Calling…" : `Call ${tool.name}`}
           </button>

@@ -6,7 +6,7 @@ import type { JsonValue } from "../bindings/serde_json/JsonValue";
 
 type Obj = { [key: string]: JsonValue };
 
-/** Past this depth a part of the form is edited as JSON. */
+/** Past this depth (the arguments object is 0) a part of the form is edited as JSON. */
 export const MAX_DEPTH = 3;
 
 export type Kind = "string" | "number" | "integer" | "boolean" | "enum" | "object" | "array" | "json";
@@ -96,7 +96,7 @@ export function analyze(schema: JsonValue, depth = 0): Field {
     case "boolean":
       return { ...base, ...meta, kind: t, nullable, typeLabel: `${t}${c}${nul}` };
     case "object": {
-      if (depth >= MAX_DEPTH) return { ...base, ...meta, nullable, typeLabel: `object${nul}`, jsonReason: "nested deeper than the form shows" };
+      if (depth > MAX_DEPTH) return { ...base, ...meta, nullable, typeLabel: `object${nul}`, jsonReason: "nested deeper than the form shows" };
       const props = isObj(s.properties) ? Object.entries(s.properties) : [];
       if (props.length === 0 && depth > 0) return { ...base, ...meta, nullable, typeLabel: `object${nul}`, jsonReason: "free-form object" };
       const required = new Set(Array.isArray(s.required) ? s.required.filter((r): r is string => typeof r === "string") : []);
@@ -111,7 +111,7 @@ export function analyze(schema: JsonValue, depth = 0): Field {
       };
     }
     case "array": {
-      if (depth >= MAX_DEPTH) return { ...base, ...meta, nullable, typeLabel: `array${nul}`, jsonReason: "nested deeper than the form shows" };
+      if (depth > MAX_DEPTH) return { ...base, ...meta, nullable, typeLabel: `array${nul}`, jsonReason: "nested deeper than the form shows" };
       const items = analyze(s.items ?? true, depth + 1);
       return { ...base, ...meta, kind: "array", nullable, items, typeLabel: `array of ${items.typeLabel}${c}${nul}` };
     }
