@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const WAYMARK = join(ROOT, "target/debug/waymark");
+/** The server binary: the debug build, or `WAYMARK_BIN` (the benchmarks use the release build). */
+export const WAYMARK = process.env.WAYMARK_BIN ? resolve(ROOT, process.env.WAYMARK_BIN) : join(ROOT, "target/debug/waymark");
 export const SCREENSHOTS = join(ROOT, "target/ui-screenshots");
 export const EVERYTHING = join(ROOT, "tests/mcp-servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
 
