@@ -247,3 +247,22 @@ test("the raw JSON view edits the same spec, and its errors show", async () => {
   await page.getByTestId("agent-row-raw-agent").waitFor();
   assert.equal((await server.api("agents_get", { name: "raw-agent" })).spec.instructions, "Typed in the raw view.");
 });
+
+test("the builder in the dark theme", async () => {
+  const page = await openApp(browser, server, { colorScheme: "dark" });
+  await page.goto(server.base + "/#/agents/demo-support");
+  await page.getByTestId("tool-demo-tools-send_email").waitFor();
+  assert.equal(await page.getByTestId("approval-send_email").isChecked(), true);
+  assert.equal(await page.getByTestId("subagent-name-1").inputValue(), "demo-researcher");
+  await page.locator("#sec-tools").scrollIntoViewIfNeeded();
+  await screenshot(page, "agent-builder-dark");
+
+  // The TOML view is the spec as a file: importing its text gives the same spec.
+  await page.getByTestId("toml-toggle").click();
+  const toml = await page.getByTestId("raw-toml").inputValue();
+  assert.match(toml, /^\[model\]$/m);
+  assert.match(toml, /^\[\[tools\]\]$/m);
+  const saved = await server.api("agents_get", { name: "demo-support" });
+  const { agent } = await server.api("agents_import", { text: toml, format: "toml" });
+  assert.equal(agent.hash, saved.hash);
+});

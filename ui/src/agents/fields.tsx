@@ -151,6 +151,7 @@ export function SelectField({
   hint,
   options,
   emptyLabel,
+  onPick,
 }: {
   ed: Editor;
   path: Path;
@@ -159,6 +160,8 @@ export function SelectField({
   options: { value: string; label: string }[];
   /** When given, an option that leaves the field out. */
   emptyLabel?: string;
+  /** Replaces the plain set, for a choice that changes other fields too. */
+  onPick?: (value: string) => void;
 }) {
   const errorId = useId();
   const key = pathKey(path);
@@ -171,7 +174,7 @@ export function SelectField({
         aria-invalid={invalid}
         aria-describedby={invalid ? errorId : undefined}
         data-testid={`field-${key}`}
-        onChange={(e) => ed.set(path, e.target.value === "" ? undefined : e.target.value)}
+        onChange={(e) => (onPick ? onPick(e.target.value) : ed.set(path, e.target.value === "" ? undefined : e.target.value))}
       >
         {emptyLabel !== undefined ? <option value="">{emptyLabel}</option> : null}
         {options.map((o) => (

@@ -151,3 +151,46 @@ export function download(name: string, text: string, type = "application/toml") 
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/**
+ * The spec as TOML, for reading (the form's Raw view): scalars first, then tables, then
+ * arrays of tables, as `waymark agents export` lays a spec out.
+ */
+export function toToml(spec: Obj): string {
+  const key = (k: string) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k));
+  const scalar = (v: JsonValue): string => {
+    if (typeof v === "string") {
+      if (v.includes("\n") && !v.includes('"""') && !v.includes("\\")) return `"""\n${v}"""`;
+      return JSON.stringify(v);
+    }
+    if (Array.isArray(v)) return `[${v.map(scalar).join(", ")}]`;
+    if (isObj(v))
+      return `{ ${Object.entries(v)
+        .filter(([, x]) => x !== null)
+        .map(([k, x]) => `${key(k)} = ${scalar(x)}`)
+        .join(", ")} }`;
+    return String(v);
+  };
+  const isTableArray = (v: JsonValue) => Array.isArray(v) && v.length > 0 && v.every(isObj);
+  const out: string[] = [];
+  const table = (obj: Obj, prefix: string[]) => {
+    const entries = Object.entries(obj).filter(([, v]) => v !== null);
+    for (const [k, v] of entries) if (!isObj(v) && !isTableArray(v)) out.push(`${key(k)} = ${scalar(v)}`);
+    for (const [k, v] of entries)
+      if (isObj(v)) {
+        const path = [...prefix, key(k)];
+        const hasScalars = Object.values(v).some((x) => x !== null && !isObj(x) && !isTableArray(x));
+        if (hasScalars || Object.keys(v).length === 0) out.push("", `[${path.join(".")}]`);
+        table(v, path);
+      }
+    for (const [k, v] of entries)
+      if (isTableArray(v))
+        for (const item of v as Obj[]) {
+          const path = [...prefix, key(k)];
+          out.push("", `[[${path.join(".")}]]`);
+          table(item, path);
+        }
+  };
+  table(spec, []);
+  return out.join("\n").trim() + "\n";
+}

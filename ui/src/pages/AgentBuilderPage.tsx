@@ -1,6 +1,6 @@
 // The agent builder: describe the agent in words → the model drafts a spec → a form (or the raw
 // JSON) → save, through a review diff when an agent of that name is already saved.
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { ArrowLeft, Download, Play, Sparkles, Trash2, Plus } from "lucide-react";
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import type { AgentsDraftResponse } from "../bindings/AgentsDraftResponse";
@@ -9,7 +9,7 @@ import { href, navigate } from "../lib/router";
 import { ApiFailure, useTransport } from "../transport";
 import { ErrorBanner, Modal } from "../components/common";
 import { StartRunDialog } from "../components/StartRunDialog";
-import { blankSpec, download, errorUnder, getIn, isObj, lineDiff, pathKey, pretty, setIn, fieldErrors, type Obj, type Path } from "../agents/spec";
+import { blankSpec, download, toToml, errorUnder, getIn, isObj, lineDiff, pathKey, pretty, setIn, fieldErrors, type Obj, type Path } from "../agents/spec";
 import { DraftMark, NumberField, SelectField, TextField, type Editor } from "../agents/fields";
 import { ToolPicker, pickedToolNames, useServerTools } from "../agents/ToolPicker";
 import "../agents/agents.css";
@@ -79,6 +79,7 @@ function Builder({ name }: { name: string | null }) {
   const [redrafting, setRedrafting] = useState<string | null>(null);
   const [redraftError, setRedraftError] = useState<Redraft["error"]>(null);
   const [raw, setRaw] = useState<{ text: string; error: string | null } | null>(null);
+  const [tomlView, setTomlView] = useState(false);
   const [review, setReview] = useState<{ before: string; after: string; replacing: boolean } | null>(null);
   const [saving, setSaving] = useState(false);
   const [running, setRunning] = useState(false);
@@ -95,6 +96,12 @@ function Builder({ name }: { name: string | null }) {
   }, [name, saved.data]);
 
   const dirty = pretty(spec) !== baseline;
+  // Errors whose field the form does not show (an unknown key, say) are spelled out in the banner.
+  const [orphans, setOrphans] = useState<string[]>([]);
+  useLayoutEffect(() => {
+    const next = [...errors.keys()].filter((k) => !document.querySelector(`[data-field="${CSS.escape(k)}"]`));
+    setOrphans((cur) => (cur.join("\n") === next.join("\n") ? cur : next));
+  }, [errors, raw, step]);
   useUnsavedGuard(dirty);
 
   const set = useCallback((path: Path, value: JsonValue | undefined) => {
@@ -286,17 +293,53 @@ function Builder({ name }: { name: string | null }) {
           ) : null}
 
           <div className="row view-toggle" role="group" aria-label="View">
-            <button type="button" aria-pressed={raw === null} onClick={() => (raw?.error ? undefined : setRaw(null))} disabled={!!raw?.error} title={raw?.error ? "Fix the JSON first" : undefined}>
+            <button
+              type="button"
+              aria-pressed={raw === null && !tomlView}
+              onClick={() => {
+                if (raw?.error) return;
+                setRaw(null);
+                setTomlView(false);
+              }}
+              disabled={!!raw?.error}
+              title={raw?.error ? "Fix the JSON first" : undefined}
+            >
               Form
             </button>
-            <button type="button" aria-pressed={raw !== null} onClick={() => setRaw({ text: JSON.stringify(spec, null, 2), error: null })} data-testid="raw-toggle">
+            <button
+              type="button"
+              aria-pressed={raw !== null}
+              onClick={() => {
+                setTomlView(false);
+                if (raw === null) setRaw({ text: JSON.stringify(spec, null, 2), error: null });
+              }}
+              data-testid="raw-toggle"
+            >
               Raw JSON
+            </button>
+            <button
+              type="button"
+              aria-pressed={tomlView}
+              disabled={!!raw?.error}
+              onClick={() => {
+                setRaw(null);
+                setTomlView(true);
+              }}
+              data-testid="toml-toggle"
+            >
+              TOML
             </button>
             <span className="grow" />
             <span className="muted small-text">{toolsSummary.length ? `${toolsSummary.length} tool${toolsSummary.length > 1 ? "s" : ""}` : "no tools"}</span>
           </div>
 
-          {raw !== null ? (
+          {tomlView ? (
+            <label className="raw-editor">
+              Spec (TOML, read-only)
+              <span className="hint">The spec as a file, as Export writes it. Edit in the form or the Raw JSON view; to load a TOML file, use Import on the Agents page.</span>
+              <textarea rows={28} readOnly spellCheck={false} value={toToml(spec)} data-testid="raw-toml" />
+            </label>
+          ) : raw !== null ? (
             <label className="raw-editor">
               Spec (JSON, as in docs/agent-spec.md)
               <textarea
@@ -337,6 +380,15 @@ function Builder({ name }: { name: string | null }) {
                       {k}
                     </button>
                   ))}
+                  {orphans.length ? (
+                    <ul className="orphans">
+                      {orphans.map((k) => (
+                        <li key={k}>
+                          <span className="mono">{k}</span>: {errors.get(k)}
+                        </li>
+                      ))}
+                    </ul>
+                  ) : null}
                 </div>
               ) : null
             ) : (
@@ -570,7 +622,20 @@ function SpecForm({
       <section className="card stack" aria-labelledby="sec-model">
         <SectionHead id="sec-model" title="Model" section="model" ed={ed} redraft={redraft} />
         <div className="grid2">
-          <SelectField ed={ed} path={["model", "provider"]} label="Provider" options={PROVIDERS} />
+          <SelectField
+            ed={ed}
+            path={["model", "provider"]}
+            label="Provider"
+            options={PROVIDERS}
+            onPick={(v) => {
+              // Fields that only one kind of provider takes go when the provider changes.
+              ed.set(["model", "provider"], v);
+              if (v === "scripted") {
+                ed.set(["model", "base_url"], undefined);
+                ed.set(["model", "api_key_env"], undefined);
+              } else ed.set(["model", "script"], undefined);
+            }}
+          />
           {!scripted ? <TextField ed={ed} path={["model", "model"]} label="Model" placeholder="gpt-4o-mini" /> : <TextField ed={ed} path={["model", "script"]} label="Script" hint="The file of turns to replay." />}
         </div>
         {!scripted ? (
