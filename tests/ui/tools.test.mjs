@@ -5,6 +5,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { startServer, launchBrowser, openApp, screenshot, until, EVERYTHING, ROOT } from "./harness.mjs";
 
 const MEMORY = join(ROOT, "tests/mcp-servers/node_modules/@modelcontextprotocol/server-memory/dist/index.js");
@@ -173,6 +175,28 @@ test("import a Claude Desktop config after reviewing each server's command line"
   await tools.getByRole("link", { name: /create_entities/ }).waitFor({ timeout: 30000 });
   await page.locator('[data-server="memory"]').getByText("connected", { exact: true }).waitFor();
   await screenshot(page, "tools-imported");
+
+  // Arrays of objects holding arrays, through the form (no JSON fallback at this depth).
+  await tools.getByRole("link", { name: /create_entities/ }).click();
+  const detail = page.getByRole("region", { name: "Tool", exact: true });
+  const form = detail.getByRole("region", { name: "Try it" });
+  await form.getByRole("button", { name: "Send a list for entities" }).click();
+  await form.getByRole("button", { name: "+ Add item to entities" }).click();
+  await form.getByLabel("name", { exact: true }).fill("Ada");
+  await form.getByLabel("entityType", { exact: true }).fill("person");
+  await form.getByRole("button", { name: "Send a list for observations" }).click();
+  await form.getByRole("button", { name: "+ Add item to observations" }).click();
+  await form.getByLabel("observations[0]", { exact: true }).fill("wrote the first program");
+  const preview = form.getByTestId("args-preview");
+  assert.deepEqual(JSON.parse(await preview.textContent()), {
+    entities: [{ name: "Ada", entityType: "person", observations: ["wrote the first program"] }],
+  });
+  await form.getByRole("button", { name: "Call create_entities" }).click();
+  const result = detail.getByRole("region", { name: "Result" });
+  await result.getByText("isError: false").waitFor();
+  await result.getByText(/wrote the first program/).first().waitFor();
+  await screenshot(page, "tools-nested-form");
+  assert.deepEqual(page.pageErrors, []);
 });
 
 test("a server that fails shows its error, and removing asks first", async () => {
@@ -189,4 +213,46 @@ test("a server that fails shows its error, and removing asks first", async () =>
   await confirm.waitFor({ state: "detached" });
   await page.locator('[data-server="broken"]').waitFor({ state: "detached" });
   assert.ok(!(await server.api("mcp_list")).servers.some((s) => s.name === "broken"));
+});
+
+async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+test("add an HTTP server with a secret header; a bad URL is refused on its field", async () => {
+  const port = await freePort();
+  const child = spawn("node", [EVERYTHING, "streamableHttp"], { env: { ...process.env, PORT: String(port) }, stdio: "ignore" });
+  try {
+    await until(() => fetch(`http://127.0.0.1:${port}/mcp`, { method: "GET" }).then(() => true, () => false), { what: "server-everything over HTTP" });
+    const page = await openApp(browser, server);
+    await openTools(page);
+    await page.getByRole("button", { name: "Add server" }).click();
+    const dialog = page.getByRole("dialog", { name: "Add an MCP server" });
+    await dialog.getByLabel("HTTP URL (Streamable HTTP)").check();
+    await dialog.getByLabel("Name", { exact: true }).fill("everything-http");
+    const url = dialog.getByLabel("URL", { exact: true });
+    await url.fill("ftp://127.0.0.1/mcp");
+    await dialog.getByRole("button", { name: "Add server" }).click();
+    await dialog.getByText("the URL must start with http:// or https://").waitFor();
+    assert.equal(await url.getAttribute("aria-invalid"), "true");
+    await url.fill(`http://127.0.0.1:${port}/mcp`);
+    await dialog.getByRole("button", { name: "Add header" }).click();
+    await dialog.getByLabel("Header 1 name").fill("X-Api-Key");
+    await dialog.getByLabel("Header 1 value (secret)").fill("very-secret-value");
+    await dialog.getByRole("button", { name: "Add server" }).click();
+    await dialog.waitFor({ state: "detached" });
+    const tools = page.getByRole("region", { name: "Tools of everything-http" });
+    await tools.getByRole("link", { name: /get-sum/ }).waitFor({ timeout: 30000 });
+    await page.locator('[data-server="everything-http"]').getByText("connected", { exact: true }).waitFor();
+    const pane = page.getByRole("region", { name: "Server", exact: true });
+    await pane.getByText("X-Api-Key", { exact: true }).waitFor();
+    assert.ok(!(await page.content()).includes("very-secret-value"), "the header's value is never shown");
+    await screenshot(page, "tools-http-server");
+  } finally {
+    child.kill();
+  }
 });

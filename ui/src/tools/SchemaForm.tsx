@@ -17,9 +17,7 @@ export function SchemaForm({ root, draft, onChange, errors, serverErrors }: Prop
   if (root.kind !== "object" || draft.k !== "obj") {
     return <FieldView name="arguments" field={root} draft={draft} onChange={onChange} path={[]} required errors={errors} serverErrors={serverErrors} prefix={prefix} />;
   }
-  // Required fields first, each group in the schema's order.
-  const all = root.properties ?? [];
-  const props = [...all.filter(([n]) => root.required?.has(n)), ...all.filter(([n]) => !root.required?.has(n))];
+  const props = orderFields(root);
   if (props.length === 0) return <p className="muted">This tool takes no arguments.</p>;
   return (
     <div className="sf-fields">
@@ -39,6 +37,12 @@ export function SchemaForm({ root, draft, onChange, errors, serverErrors }: Prop
       ))}
     </div>
   );
+}
+
+/** Required fields first, each group in the schema's order. */
+function orderFields(f: Field): [string, Field][] {
+  const all = f.properties ?? [];
+  return [...all.filter(([n]) => f.required?.has(n)), ...all.filter(([n]) => !f.required?.has(n))];
 }
 
 type FieldProps = {
@@ -163,7 +167,7 @@ function FieldView({ name, field, draft, onChange, path, required, errors, serve
           draft.k === "obj" ? (
             <div className="sf-nested" role="group" aria-labelledby={`${id}-label`}>
               {(field.properties ?? []).length === 0 ? <span className="muted">no properties</span> : null}
-              {(field.properties ?? []).map(([k, f]) => (
+              {orderFields(field).map(([k, f]) => (
                 <FieldView
                   key={k}
                   name={k}
@@ -179,7 +183,7 @@ function FieldView({ name, field, draft, onChange, path, required, errors, serve
               ))}
             </div>
           ) : (
-            <button type="button" className="small" id={id} aria-describedby={describedBy} onClick={() => onChange(freshDraft(field))}>
+            <button type="button" className="small sf-fill" aria-describedby={describedBy} onClick={() => onChange(freshDraft(field))}>
               Fill in {name}
             </button>
           );
@@ -211,13 +215,26 @@ function FieldView({ name, field, draft, onChange, path, required, errors, serve
               </div>
             </div>
           ) : (
-            <button type="button" className="small" id={id} aria-describedby={describedBy} onClick={() => onChange({ k: "arr", items: [] })}>
+            <button type="button" className="small sf-fill" aria-describedby={describedBy} onClick={() => onChange({ k: "arr", items: [] })}>
               Send a list for {name}
             </button>
           );
         break;
     }
   }
+
+  const compound = (field.kind === "object" || field.kind === "array") && (draft.k === "obj" || draft.k === "arr");
+  const hint = (
+    <div className="sf-hint" id={hintId}>
+        {field.description ? <span className="sf-desc">{field.description}</span> : null}
+        <span className="sf-type mono">
+          {field.typeLabel}
+          {required && !onRemove ? " · required" : ""}
+          {field.default !== undefined ? ` · default ${JSON.stringify(field.default)}` : ""}
+          {field.jsonReason ? ` · JSON (${field.jsonReason})` : ""}
+        </span>
+      </div>
+  );
 
   return (
     <div className={`sf-field${invalid ? " invalid" : ""}`} data-field={key}>
@@ -260,16 +277,9 @@ function FieldView({ name, field, draft, onChange, path, required, errors, serve
           </button>
         ) : null}
       </div>
+      {compound ? hint : null}
       {widget}
-      <div className="sf-hint" id={hintId}>
-        {field.description ? <span className="sf-desc">{field.description}</span> : null}
-        <span className="sf-type mono">
-          {field.typeLabel}
-          {required && !onRemove ? " · required" : ""}
-          {field.default !== undefined ? ` · default ${JSON.stringify(field.default)}` : ""}
-          {field.jsonReason ? ` · JSON (${field.jsonReason})` : ""}
-        </span>
-      </div>
+      {compound ? null : hint}
       {jsonNote ? <div className="hint">{jsonNote}</div> : null}
       {invalid ? (
         <div className="field-error" id={errId} role="status">

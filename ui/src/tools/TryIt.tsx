@@ -1,7 +1,7 @@
 // Try a tool: the form generated from its inputSchema (or the whole arguments as JSON), a live
 // preview of the exact arguments, client-side checks inline, "Send anyway" so the server's
 // validator answers, recent inputs recalled, and the result.
-import { useCallback, useMemo, useRef, useState, type KeyboardEvent } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from "react";
 import type { McpToolInfo } from "../bindings/McpToolInfo";
 import type { McpCallResponse } from "../bindings/McpCallResponse";
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
@@ -52,6 +52,10 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
   const [pending, setPending] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const callSeq = useRef(0);
+  const resultRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (outcome) resultRef.current?.scrollIntoView?.({ block: "nearest" });
+  }, [outcome]);
 
   const formEval = useMemo(() => evaluate(root, draft), [root, draft]);
   const jsonEval = useMemo((): { args: JsonValue | undefined; errors: Errors; parse: string | null } => {
@@ -271,7 +275,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
         </div>
       </form>
 
-      {outcome ? <ToolResult outcome={outcome} /> : null}
+      <div ref={resultRef}>{outcome ? <ToolResult outcome={outcome} /> : null}</div>
     </section>
   );
 }
