@@ -114,6 +114,8 @@ test("a save with a bad field shows the server's error at that field", async () 
   await page.getByTestId("field-name").fill("Order Bot");
   await page.getByTestId("field-instructions").fill("Answer briefly.");
   await page.getByTestId("field-limits.max_steps").fill("0");
+  await page.getByRole("button", { name: "Add a trigger" }).click();
+  await page.getByTestId("field-triggers.1.schedule").fill("every morning");
   await page.getByTestId("save-agent").click();
 
   const nameError = page.getByTestId("error-name");
@@ -122,17 +124,22 @@ test("a save with a bad field shows the server's error at that field", async () 
   assert.equal(await page.getByTestId("field-name").getAttribute("aria-invalid"), "true");
   // Every broken rule is shown at its own field, not only the first.
   assert.match(await page.getByTestId("error-limits.max_steps").innerText(), /at least 1/);
+  assert.match(await page.getByTestId("error-triggers.1.schedule").innerText(), /field/);
+  assert.match(await page.getByTestId("save-error").innerText(), /3 fields need fixing/);
   await screenshot(page, "agent-builder-errors");
 
   // Fixing the fields clears their errors, and the save goes through.
   await page.getByTestId("field-name").fill("order-bot");
   assert.equal(await page.getByTestId("error-name").count(), 0);
   await page.getByTestId("field-limits.max_steps").fill("5");
+  await page.getByTestId("field-triggers.1.schedule").fill("30 8 * * *");
+  await page.getByTestId("field-triggers.1.timezone").fill("Europe/Paris");
   await page.getByTestId("save-agent").click();
   await page.getByTestId("agent-row-order-bot").waitFor();
   const { spec } = await server.api("agents_get", { name: "order-bot" });
   assert.equal(spec.instructions, "Answer briefly.");
   assert.equal(spec.limits.max_steps, 5);
+  assert.deepEqual(spec.triggers, [{ kind: "manual" }, { kind: "cron", schedule: "30 8 * * *", timezone: "Europe/Paris" }]);
 });
 
 test("editing a saved agent saves through a review diff", async () => {
@@ -265,4 +272,16 @@ test("the builder in the dark theme", async () => {
   const saved = await server.api("agents_get", { name: "demo-support" });
   const { agent } = await server.api("agents_import", { text: toml, format: "toml" });
   assert.equal(agent.hash, saved.hash);
+});
+
+test("with no agents, the list says what to do next", async () => {
+  for (const { name } of (await server.api("agents_list")).agents) await server.api("agents_delete", { name });
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/agents");
+  const action = page.getByRole("link", { name: "Describe your first agent" });
+  await action.waitFor();
+  assert.match(await page.locator(".empty").innerText(), /No agents yet/);
+  await screenshot(page, "agents-empty");
+  await action.click();
+  await page.getByTestId("describe-text").waitFor();
 });
