@@ -90,8 +90,20 @@ test("add server-everything through the form, call get-sum, and see the schema e
   await form.locator('[data-field="a"]').getByText(/server: .*not of type/).waitFor();
   await screenshot(page, "tools-schema-error");
 
+  // Images come as a chip, structuredContent as a tree.
+  await tools.getByRole("link", { name: /get-tiny-image/ }).click();
+  await detail.getByRole("button", { name: "Call get-tiny-image" }).click();
+  await detail.getByRole("region", { name: "Result" }).getByText(/^image\/png · /).waitFor();
+  await tools.getByRole("link", { name: /get-structured-content/ }).click();
+  await detail.getByLabel("location", { exact: true }).selectOption("Chicago");
+  await detail.getByRole("button", { name: "Call get-structured-content" }).click();
+  await detail.getByRole("region", { name: "Result" }).getByText("structuredContent").waitFor();
+  await tools.getByRole("link", { name: /get-sum/ }).click();
+  await detail.getByRole("heading", { name: "get-sum" }).waitFor();
+
   // Recent inputs are recalled.
   await form.getByLabel("Recent inputs").selectOption({ index: 2 });
+  assert.equal(await a.inputValue(), "2.5");
   await until(async () => (await a.inputValue()) === "2.5", { what: "recalled input" });
 
   // The whole-form JSON toggle shows the exact arguments.
@@ -139,6 +151,17 @@ test("the demo tool server is listed with its tools, annotations and safety clas
   }, { what: "fail_next left out" });
   await form.getByText("passes the basic checks").waitFor();
   await screenshot(page, "tools-nullable");
+
+  // A tool answering isError: true is shown as such (the demo server's injected fault).
+  await form.getByLabel("fail_next", { exact: true }).fill("1");
+  await form.getByRole("button", { name: "Call configure_faults" }).click();
+  await detail.getByRole("region", { name: "Result" }).getByText("isError: false").waitFor();
+  await tools.getByRole("link", { name: /lookup_order/ }).click();
+  await detail.getByRole("heading", { name: "lookup_order" }).waitFor();
+  await detail.getByLabel("order_id", { exact: true }).fill("A-1001");
+  await detail.getByRole("button", { name: "Call lookup_order" }).click();
+  await detail.getByRole("region", { name: "Result" }).getByRole("alert").getByText("isError: true").waitFor();
+  await screenshot(page, "tools-is-error");
   assert.deepEqual(page.pageErrors, []);
 });
 
@@ -254,5 +277,22 @@ test("add an HTTP server with a secret header; a bad URL is refused on its field
     await screenshot(page, "tools-http-server");
   } finally {
     child.kill();
+  }
+});
+
+test("with no servers the page says what to do next", async () => {
+  const fresh = await startServer();
+  try {
+    for (const s of (await fresh.api("mcp_list")).servers) await fresh.api("mcp_remove", { server: s.name });
+    const page = await openApp(browser, fresh, { colorScheme: "dark" });
+    await openTools(page);
+    await page.getByText("No MCP servers yet.").waitFor();
+    await page.getByRole("button", { name: "Add a server" }).click();
+    await page.getByRole("dialog", { name: "Add an MCP server" }).waitFor();
+    await page.keyboard.press("Escape");
+    await page.getByRole("button", { name: "Import a config" }).first().waitFor();
+    await screenshot(page, "tools-empty-dark");
+  } finally {
+    await fresh.stop();
   }
 });

@@ -71,6 +71,17 @@ export function ToolsPage({ server, tool }: { server: string | null; tool: strin
               </button>
             </div>
           ) : null}
+          {list.data && servers.length === 0 ? <p className="muted">No servers yet.</p> : null}
+          <ServerList servers={servers} selected={server} />
+        </aside>
+        <section className="server-pane" aria-label="Server">
+          {current ? (
+            <ServerView key={current.name} server={current} tool={tool} onChanged={refresh} />
+          ) : server && list.data && servers.length > 0 ? (
+            <EmptyState action={<a href={href(["tools"])}>All servers</a>}>There is no server named “{server}”.</EmptyState>
+          ) : servers.length > 0 ? (
+            <EmptyState>Pick a server to see its tools.</EmptyState>
+          ) : null}
           {list.data && servers.length === 0 ? (
             <EmptyState
               action={
@@ -86,16 +97,6 @@ export function ToolsPage({ server, tool }: { server: string | null; tool: strin
             >
               No MCP servers yet. Add one to give agents tools.
             </EmptyState>
-          ) : null}
-          <ServerList servers={servers} selected={server} />
-        </aside>
-        <section className="server-pane" aria-label="Server">
-          {current ? (
-            <ServerView key={current.name} server={current} tool={tool} onChanged={refresh} />
-          ) : server && list.data ? (
-            <EmptyState action={<a href={href(["tools"])}>All servers</a>}>There is no server named “{server}”.</EmptyState>
-          ) : servers.length ? (
-            <EmptyState>Pick a server to see its tools.</EmptyState>
           ) : null}
         </section>
       </div>
