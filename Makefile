@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test bench bindings setup test-deps check-toolchain
+.PHONY: run test bench bindings setup test-deps check-toolchain ui package ui-test desktop-smoke
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo is missing; install Rust from https://rustup.rs"; exit 1; }
@@ -14,31 +14,57 @@ check-toolchain:
 
 setup: check-toolchain
 
-## Debian packages (keychain test, Python venv) and the published MCP servers the tests talk to.
+## Debian packages the desktop app builds and runs on (WebKitGTK), the browser and display the
+## tests drive (chromium, Xvfb, WebKitWebDriver), the keychain test's Secret Service; the npm
+## packages of the web app and the tests, and the published MCP servers the tests talk to.
+DESKTOP_PACKAGES := libwebkit2gtk-4.1-dev build-essential pkg-config libayatana-appindicator3-dev librsvg2-dev
+TEST_PACKAGES := xvfb xauth webkit2gtk-driver chromium imagemagick x11-utils
 test-deps:
-	bash scripts/setup-system.sh
+	bash scripts/setup-system.sh $(DESKTOP_PACKAGES) $(TEST_PACKAGES)
 	bash scripts/setup-test-deps.sh
 
-## make run: the API server with the offline demo agent ready (scripted model, demo MCP tools; no
-## network, no API key); it prints the browser link and the curl lines that start the demo run.
-## `./target/debug/waymark demo` runs the same demo in the terminal.
-run: setup
-	$(CARGO) build -p waymark-cli
-	./target/debug/waymark serve
+## The web app (ui/dist): the desktop app embeds it and `waymark serve` serves it.
+ui: test-deps
+	bash scripts/build-ui.sh
 
-## make test: formatting, lints, and every test (unit, scenario, crash chaos, fencing, CLI, real MCP servers).
-test: setup test-deps
+## make run: the desktop app with the offline demo agent ready (scripted model, demo MCP tools; no
+## network, no API key). With no display it says so and starts `waymark serve`, printing the
+## link to open in a browser. `./target/debug/waymark demo` runs the same demo in the terminal.
+run: setup ui
+	bash scripts/desktop.sh run
+
+## make package: an installable .deb of the desktop app (Tauri's bundler, offline).
+package: setup ui
+	bash scripts/desktop.sh package
+
+## make test: formatting, lints, and every test (unit, scenario, crash chaos, fencing, CLI, real
+## MCP servers), then the browser tests of the web app and the desktop smoke test under Xvfb.
+test: setup ui
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	# The agent tests start this binary as an MCP server: built here, not inside a test.
 	$(CARGO) build -p waymark-demo-tools --bin waymark-demo-tools
 	$(CARGO) test --workspace
+	$(MAKE) ui-test desktop-smoke
+
+## The browser tests: playwright-core driving Debian's chromium against a real `waymark serve`
+## (screenshots in target/ui-screenshots/).
+ui-test:
+	$(CARGO) build -p waymark-cli
+	node --test --test-concurrency=1 tests/ui/*.test.mjs
+
+## The desktop app under Xvfb, driven through tauri-driver and WebKitWebDriver.
+desktop-smoke:
+	bash scripts/desktop.sh smoke
 
 ## make bindings: rewrite ui/src/bindings from the Rust types (the test run fails when they are stale).
 bindings: setup
 	WAYMARK_UPDATE_BINDINGS=1 $(CARGO) test -p waymark-api --test bindings
 
 ## make bench: release-build benchmarks; figures in target/bench.json.
-bench: setup
+bench: setup ui
 	$(CARGO) run --release -p waymark-bench
+	$(CARGO) build --release -p waymark-cli
+	WAYMARK_BIN=target/release/waymark node tests/ui/bench-trace.mjs
+	bash scripts/desktop.sh bench
 	$(CARGO) run --release -p waymark-bench -- merge

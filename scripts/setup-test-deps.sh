@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the published MCP servers the agent crate's tests talk to:
-#   - npm: tests/mcp-servers (server-everything, server-filesystem, server-memory), `npm ci`
-#     from the committed lock into tests/mcp-servers/node_modules;
+# Installs the npm and PyPI packages the build and the tests use:
+#   - npm: tests/mcp-servers (server-everything, server-filesystem, server-memory), the web app's
+#     packages (ui/) and the browser tests' playwright-core (tests/ui/), each `npm ci` from its
+#     committed lock;
 #   - PyPI: mcp-server-time into the venv target/test-deps/py.
 # Idempotent and quick when everything is in place; needs only the npm registry and PyPI.
 # Usage (from anywhere): bash scripts/setup-test-deps.sh
@@ -26,25 +27,35 @@ need python3 "Python 3.10 or newer, with the venv module (Debian: python3-venv)"
 # npm: node_modules/.package-lock.json is what the last install wrote; when it lists the same
 # packages at the same versions as the lock, there is nothing to do.
 npm_up_to_date() {
-    [ -f "$servers/node_modules/.package-lock.json" ] || return 1
+    local dir="$1"
+    [ -f "$dir/node_modules/.package-lock.json" ] || return 1
     node -e '
         const fs = require("fs");
         const lock = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).packages || {};
         const have = JSON.parse(fs.readFileSync(process.argv[2], "utf8")).packages || {};
-        const want = Object.keys(lock).filter((k) => k !== "" && !lock[k].link);
+        const want = Object.keys(lock).filter((k) => k !== "" && !lock[k].link && !(lock[k].optional && !have[k]));
         const same = want.every((k) => have[k] && have[k].version === lock[k].version
             && (have[k].integrity || "") === (lock[k].integrity || ""));
         process.exit(same && Object.keys(have).filter((k) => !have[k].link).length === want.length ? 0 : 1);
-    ' "$servers/package-lock.json" "$servers/node_modules/.package-lock.json"
+    ' "$dir/package-lock.json" "$dir/node_modules/.package-lock.json"
 }
 
-if npm_up_to_date; then
-    echo "setup-test-deps: npm MCP servers up to date"
-else
-    echo "setup-test-deps: installing npm MCP servers (npm ci)"
-    # No lifecycle scripts: the servers ship built JavaScript.
-    (cd "$servers" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
+# npm_install DIR [npm ci flags...]
+npm_install() {
+    local dir="$1"
+    shift
+    if npm_up_to_date "$dir"; then
+        echo "setup-test-deps: npm packages of ${dir#$root/} up to date"
+    else
+        echo "setup-test-deps: installing npm packages of ${dir#$root/} (npm ci)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
+    fi
+}
+
+# No lifecycle scripts for the MCP servers: they ship built JavaScript.
+npm_install "$servers" --ignore-scripts
+npm_install "$root/ui"
+npm_install "$root/tests/ui" --ignore-scripts
 
 installed_time_version() {
     "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp-server-time"))' 2>/dev/null || true

@@ -830,3 +830,50 @@ async fn every_command_succeeds_on_a_real_scenario() {
         "commands without a success case here: {missing:?}"
     );
 }
+
+#[tokio::test]
+async fn every_other_get_serves_the_web_app_with_a_strict_csp() {
+    let home = tempfile::tempdir().unwrap();
+    let ui = home.path().join("ui");
+    std::fs::create_dir_all(ui.join("assets")).unwrap();
+    std::fs::write(ui.join("index.html"), "<!doctype html><div id=root></div>").unwrap();
+    std::fs::write(ui.join("assets/app-1.js"), "console.log(1)").unwrap();
+    std::fs::write(home.path().join("secret.txt"), "not for the web").unwrap();
+    let ui_dir = ui.display().to_string();
+    let s = start_with_env(&home.path().join("home"), &[("WAYMARK_UI_DIR", &ui_dir)]);
+    let get = |path: &str| client().get(format!("{}{path}", s.base)).send();
+
+    // A client-side route gets the app's page, with a CSP that allows only this origin.
+    let page = get("/runs/some-run").await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"));
+    assert!(!csp.contains("http"), "no remote origin allowed: {csp}");
+    assert!(page.text().await.unwrap().contains("id=root"));
+
+    let asset = get("/assets/app-1.js").await.unwrap();
+    assert_eq!(asset.status(), 200);
+    assert_eq!(
+        asset.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(asset.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    // Nothing outside the UI folder is reachable, however the path is spelled.
+    for p in [
+        "/../secret.txt",
+        "/assets/..%2F..%2Fsecret.txt",
+        "/%2e%2e/secret.txt",
+    ] {
+        let text = get(p).await.unwrap().text().await.unwrap();
+        assert!(
+            !text.contains("not for the web"),
+            "{p} escaped the UI folder"
+        );
+    }
+    // The API still answers as the API.
+    let (status, _) = call(&s.base, "agents_list", json!({})).await;
+    assert_eq!(status, 200);
+}
