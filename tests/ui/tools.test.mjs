@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { isDeepStrictEqual } from "node:util";
 import { startServer, launchBrowser, openApp, screenshot, until, EVERYTHING, ROOT } from "./harness.mjs";
 
 const MEMORY = join(ROOT, "tests/mcp-servers/node_modules/@modelcontextprotocol/server-memory/dist/index.js");
@@ -68,7 +69,7 @@ test("add server-everything through the form, call get-sum, and see the schema e
   await a.fill("2.5");
   await b.fill("40");
   const preview = form.getByTestId("args-preview");
-  await until(async () => JSON.stringify(JSON.parse(await preview.textContent())) === JSON.stringify({ a: 2.5, b: 40 }), { what: "preview of the arguments" });
+  await until(async () => isDeepStrictEqual(JSON.parse(await preview.textContent()), { a: 2.5, b: 40 }), { what: "preview of the arguments" });
   await call.click();
   const result = detail.getByRole("region", { name: "Result" });
   await result.getByText("The sum of 2.5 and 40 is 42.5.").waitFor();
@@ -211,9 +212,8 @@ test("import a Claude Desktop config after reviewing each server's command line"
   await form.getByRole("button", { name: "+ Add item to observations" }).click();
   await form.getByLabel("observations[0]", { exact: true }).fill("wrote the first program");
   const preview = form.getByTestId("args-preview");
-  assert.deepEqual(JSON.parse(await preview.textContent()), {
-    entities: [{ name: "Ada", entityType: "person", observations: ["wrote the first program"] }],
-  });
+  const expected = { entities: [{ name: "Ada", entityType: "person", observations: ["wrote the first program"] }] };
+  await until(async () => isDeepStrictEqual(JSON.parse(await preview.textContent()), expected), { what: "nested arguments in the preview" });
   await form.getByRole("button", { name: "Call create_entities" }).click();
   const result = detail.getByRole("region", { name: "Result" });
   await result.getByText("isError: false").waitFor();

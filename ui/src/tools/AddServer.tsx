@@ -89,6 +89,9 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
   const pairLabel = kind === "stdio" ? "Environment variable" : "Header";
   return (
     <form className="stack add-server" onSubmit={submit} noValidate aria-label="Add an MCP server">
+      <FormField id="add-name" label="Name" hint="How agents and runs refer to this server." error={shown.name}>
+        <input id="add-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="everything" autoComplete="off" {...inv("name", true)} />
+      </FormField>
       <fieldset className="seg-field">
         <legend>Transport</legend>
         <label className="radio">
@@ -98,9 +101,6 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
           <input type="radio" name="transport" checked={kind === "http"} onChange={() => setKind("http")} /> HTTP URL (Streamable HTTP)
         </label>
       </fieldset>
-      <FormField id="add-name" label="Name" hint="How agents and runs refer to this server." error={shown.name}>
-        <input id="add-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="everything" autoComplete="off" {...inv("name", true)} />
-      </FormField>
       {kind === "stdio" ? (
         <>
           <FormField id="add-command" label="Command" hint="The program to start; it speaks MCP on stdin/stdout." error={shown.command}>

@@ -226,14 +226,14 @@ function FieldView({ name, field, draft, onChange, path, required, errors, serve
   const compound = (field.kind === "object" || field.kind === "array") && (draft.k === "obj" || draft.k === "arr");
   const hint = (
     <div className="sf-hint" id={hintId}>
-        {field.description ? <span className="sf-desc">{field.description}</span> : null}
-        <span className="sf-type mono">
-          {field.typeLabel}
-          {required && !onRemove ? " · required" : ""}
-          {field.default !== undefined ? ` · default ${JSON.stringify(field.default)}` : ""}
-          {field.jsonReason ? ` · JSON (${field.jsonReason})` : ""}
-        </span>
-      </div>
+      {field.description ? <span className="sf-desc">{field.description}</span> : null}
+      <span className="sf-type mono">
+        {field.typeLabel}
+        {required && !onRemove ? " · required" : ""}
+        {field.default !== undefined ? ` · default ${JSON.stringify(field.default)}` : ""}
+        {field.jsonReason ? ` · JSON (${field.jsonReason})` : ""}
+      </span>
+    </div>
   );
 
   return (
