@@ -41,6 +41,7 @@ test("add server-everything through the form, call get-sum, and see the schema e
   await dialog.getByLabel("Command", { exact: true }).fill("node");
   await dialog.getByLabel("Argument 1", { exact: true }).fill(EVERYTHING);
   await dialog.getByText(`node ${EVERYTHING}`).waitFor();
+  await screenshot(page, "tools-add-server");
   await dialog.getByRole("button", { name: "Add server" }).click();
   await dialog.waitFor({ state: "detached" });
 
@@ -51,6 +52,8 @@ test("add server-everything through the form, call get-sum, and see the schema e
   await page.locator('[data-server="everything"]').getByText("connected", { exact: true }).waitFor();
   await tools.getByText("Returns the sum of two numbers").waitFor();
 
+  await tools.getByLabel("Filter tools").fill("sum of two");
+  await until(async () => (await tools.getByRole("link").count()) === 1, { what: "the filter to leave get-sum alone" });
   await tools.getByRole("link", { name: /get-sum/ }).click();
   const detail = page.getByRole("region", { name: "Tool", exact: true });
   await detail.getByRole("heading", { name: "get-sum" }).waitFor();
@@ -92,6 +95,7 @@ test("add server-everything through the form, call get-sum, and see the schema e
   await screenshot(page, "tools-schema-error");
 
   // Images come as a chip, structuredContent as a tree.
+  await tools.getByLabel("Filter tools").fill("");
   await tools.getByRole("link", { name: /get-tiny-image/ }).click();
   await detail.getByRole("button", { name: "Call get-tiny-image" }).click();
   await detail.getByRole("region", { name: "Result" }).getByText(/^image\/png · /).waitFor();

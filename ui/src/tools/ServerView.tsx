@@ -26,6 +26,18 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [tools.loading]);
 
+  // A server that failed and has since connected (another use retried it): list its tools again.
+  const state = server.status.state;
+  useEffect(() => {
+    if (state === "connected" && tools.error && !tools.loading) void tools.reload();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [state]);
+
+  const [filter, setFilter] = useState("");
+  const all = tools.data?.tools ?? [];
+  const needle = filter.trim().toLowerCase();
+  const shown = needle ? all.filter((t) => `${t.name} ${t.title ?? ""} ${t.description}`.toLowerCase().includes(needle)) : all;
+
   const selected: McpToolInfo | null = tools.data?.tools.find((t) => t.name === tool) ?? null;
 
   const remove = async () => {
@@ -90,8 +102,23 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
           {tools.loading && !tools.data ? <p className="muted">Connecting to {server.name} and listing its tools…</p> : null}
           <ErrorBanner error={tools.error} title="Could not list the tools" />
           {tools.data && tools.data.tools.length === 0 ? <EmptyState>This server offers no tools.</EmptyState> : null}
+          {all.length > 6 ? (
+            <input
+              type="search"
+              className="tool-filter"
+              aria-label="Filter tools"
+              placeholder="Filter by name or description"
+              value={filter}
+              onChange={(e) => setFilter(e.target.value)}
+            />
+          ) : null}
+          {needle && shown.length === 0 ? (
+            <p className="muted">
+              No tool matches. <button type="button" className="small" onClick={() => setFilter("")}>Clear filter</button>
+            </p>
+          ) : null}
           <ul className="tools" role="list" onKeyDown={arrowNav}>
-            {tools.data?.tools.map((t) => (
+            {shown.map((t) => (
               <li key={t.name}>
                 <a
                   className={`tool-item${t.name === tool ? " selected" : ""}`}

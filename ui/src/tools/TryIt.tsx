@@ -234,6 +234,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
         )}
         {jsonError ? <div className="field-error">{jsonError}</div> : null}
         {mode === "form" && errors.get("") ? <div className="field-error">arguments: {errors.get("")}</div> : null}
+        {mode === "form" && serverErrors.get("") ? <div className="field-error">server: {serverErrors.get("")}</div> : null}
 
         <div className="preview">
           <div className="row">
