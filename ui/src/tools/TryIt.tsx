@@ -80,12 +80,13 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
 
   const serverErrors = useMemo(() => {
     const m: Errors = new Map();
-    if (outcome?.kind === "error") {
+    // Shown on the field only while the arguments are still the ones the server judged.
+    if (outcome?.kind === "error" && JSON.stringify(outcome.sent ?? {}) === JSON.stringify(args ?? {})) {
       const k = serverFieldKey(outcome.error.field);
       if (k !== null) m.set(k, outcome.error.message);
     }
     return m;
-  }, [outcome]);
+  }, [outcome, args]);
 
   const switchMode = (to: "form" | "json") => {
     if (to === mode) return;
