@@ -212,7 +212,8 @@ test("the demo agent runs from its Run button and opens its run", async () => {
 
 test("leaving the builder with unsaved changes asks first", async () => {
   const page = await openApp(browser, server);
-  await page.goto(server.base + "/#/agents/demo-support");
+  await page.goto(server.base + "/#/agents");
+  await page.getByTestId("edit-agent-demo-support").click();
   const description = page.getByTestId("field-description");
   await description.waitFor();
   await description.fill("Changed, not saved.");
@@ -225,6 +226,17 @@ test("leaving the builder with unsaved changes asks first", async () => {
   await until(() => asked, { what: "the unsaved-changes question" });
   assert.match(asked, /unsaved changes/);
   assert.match(page.url(), /#\/agents\/demo-support/);
+  assert.equal(await description.inputValue(), "Changed, not saved.");
+
+  // The browser's Back asks too; staying keeps the edit and the address.
+  asked = null;
+  page.once("dialog", (d) => {
+    asked = d.message();
+    void d.dismiss();
+  });
+  await page.goBack();
+  await until(() => asked, { what: "the question on Back" });
+  await until(() => /#\/agents\/demo-support/.test(page.url()), { what: "the builder's address back" });
   assert.equal(await description.inputValue(), "Changed, not saved.");
 
   page.once("dialog", (d) => void d.accept());

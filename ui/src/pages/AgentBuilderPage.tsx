@@ -102,7 +102,8 @@ function Builder({ name }: { name: string | null }) {
     const next = [...errors.keys()].filter((k) => !document.querySelector(`[data-field="${CSS.escape(k)}"]`));
     setOrphans((cur) => (cur.join("\n") === next.join("\n") ? cur : next));
   }, [errors, raw, step]);
-  useUnsavedGuard(dirty);
+  const leaving = useRef(false);
+  useUnsavedGuard(dirty, leaving);
 
   const set = useCallback((path: Path, value: JsonValue | undefined) => {
     setSpec((s) => setIn(s, path, value));
@@ -134,6 +135,7 @@ function Builder({ name }: { name: string | null }) {
       setBaseline(pretty(spec));
       setReview(null);
       setErrors(new Map());
+      leaving.current = true;
       navigate(href(["agents"], { saved: agent.name }));
     } catch (e) {
       const f = asFailure(e);
@@ -414,10 +416,16 @@ function Builder({ name }: { name: string | null }) {
   );
 }
 
-/** Warns before leaving with unsaved changes: closing the tab, or following a link in the app. */
-function useUnsavedGuard(dirty: boolean) {
+const LEAVE_QUESTION = "This agent has unsaved changes. Leave without saving them?";
+
+/**
+ * Warns before leaving with unsaved changes: closing the tab, following a link in the app, or
+ * the browser's Back. `leaving` is set by a navigation the page makes itself (after a save).
+ */
+function useUnsavedGuard(dirty: boolean, leaving: { current: boolean }) {
   useEffect(() => {
     if (!dirty) return;
+    let here = window.location.hash;
     const onBeforeUnload = (e: BeforeUnloadEvent) => {
       e.preventDefault();
     };
@@ -425,18 +433,29 @@ function useUnsavedGuard(dirty: boolean) {
       const a = (e.target as Element | null)?.closest?.("a[href^='#']");
       if (!a || a.getAttribute("download") !== null) return;
       if (a.getAttribute("href") === window.location.hash) return;
-      if (!window.confirm("This agent has unsaved changes. Leave without saving them?")) {
+      if (window.confirm(LEAVE_QUESTION)) leaving.current = true;
+      else {
         e.preventDefault();
         e.stopPropagation();
       }
     };
+    // Back/Forward: the address has already changed; staying puts the builder's back. On
+    // `popstate`, which comes before the `hashchange` the router re-renders the app on.
+    const onHistory = () => {
+      if (leaving.current || window.location.hash === here) return;
+      if (window.confirm(LEAVE_QUESTION)) leaving.current = true;
+      else navigate(here, true);
+    };
     window.addEventListener("beforeunload", onBeforeUnload);
+    window.addEventListener("popstate", onHistory);
     document.addEventListener("click", onClick, true);
     return () => {
+      here = "";
       window.removeEventListener("beforeunload", onBeforeUnload);
+      window.removeEventListener("popstate", onHistory);
       document.removeEventListener("click", onClick, true);
     };
-  }, [dirty]);
+  }, [dirty, leaving]);
 }
 
 function DescribeStep({
