@@ -1,3 +1,282 @@
+// One run: header (status, totals, actions), the live waterfall left, the step inspector right.
+// The selected step and attempt live in the URL (`?step=tool/1.1&attempt=1`).
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from "react";
+import { ArrowLeft, Copy } from "lucide-react";
+import { useTransport } from "../transport";
+import { href, navigate } from "../lib/router";
+import { ErrorBanner, copyText, formatDuration } from "../components/common";
+import { RunStore, TERMINAL, totals, useNow, useStoreVersion, type Row } from "../run/store";
+import { Timeline } from "../run/timeline";
+import { Inspector, formatCost } from "../run/inspector";
+import { CancelRun, ResolveBanner } from "../run/actions";
+import "../run/run.css";
+
+const FAILURE = new Set(["failed", "needs_attention"]);
+
 export function RunPage({ runId, query }: { runId: string; query: URLSearchParams }) {
-  return <div className="page"><h1>Run {runId}</h1>{query.toString()}</div>;
+  const transport = useTransport();
+  const store = useMemo(() => new RunStore(transport, runId), [transport, runId]);
+  useEffect(() => {
+    void store.start();
+    return () => store.dispose();
+  }, [store]);
+  const version = useStoreVersion(store);
+  const data = store.data;
+  const status = store.runStatus();
+  const live = !!status && !TERMINAL.includes(status);
+  const now = useNow(live);
+  const rows = store.rows();
+
+  const selectedId = query.get("step");
+  const attemptParam = query.get("attempt") ? Number(query.get("attempt")) : null;
+  const select = useCallback(
+    (id: string | null, attempt?: number | null) => {
+      navigate(href(["runs", runId], { step: id, attempt: attempt ?? undefined }), true);
+    },
+    [runId],
+  );
+
+  const index = useMemo(() => {
+    const m = new Map<string, number>();
+    rows.forEach((r, i) => m.set(r.id, i));
+    return m;
+  }, [rows]);
+  const selectedIndex = selectedId !== null ? (index.get(selectedId) ?? -1) : -1;
+  const selectedRow = selectedIndex >= 0 ? rows[selectedIndex] : null;
+
+  const failures = useMemo(() => {
+    const list: number[] = [];
+    let failed = 0;
+    let attention = 0;
+    rows.forEach((r, i) => {
+      if (r.status === "failed") failed++;
+      if (r.status === "needs_attention") attention++;
+      if (FAILURE.has(r.status) || r.childFailure) list.push(i);
+    });
+    return { list, failed, attention };
+  }, [rows]);
+
+  // A failed run opens on its first failure (once, and only when nothing is selected).
+  const opened = useRef(false);
+  useEffect(() => {
+    if (opened.current || !data) return;
+    opened.current = true;
+    if (selectedId === null && (data.trace.run.status === "failed" || data.trace.run.status === "needs_attention") && failures.list.length) {
+      select(rows[failures.list[0]].id);
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [data]);
+
+  const jumpFailure = (dir: 1 | -1) => {
+    const list = failures.list;
+    if (!list.length) return;
+    const next = dir === 1 ? (list.find((i) => i > selectedIndex) ?? list[0]) : ([...list].reverse().find((i) => i < selectedIndex) ?? list[list.length - 1]);
+    select(rows[next].id);
+  };
+
+  const toggle = useCallback((row: Row) => row.childRunId && store.toggle(row.childRunId), [store]);
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    const move = (i: number) => {
+      if (!rows.length) return;
+      select(rows[Math.max(0, Math.min(rows.length - 1, i))].id);
+    };
+    switch (e.key) {
+      case "ArrowDown":
+      case "j":
+        move(selectedIndex < 0 ? 0 : selectedIndex + 1);
+        break;
+      case "ArrowUp":
+      case "k":
+        move(selectedIndex < 0 ? 0 : selectedIndex - 1);
+        break;
+      case "Home":
+        move(0);
+        break;
+      case "End":
+        move(rows.length - 1);
+        break;
+      case "ArrowRight":
+        if (selectedRow?.childRunId) store.toggle(selectedRow.childRunId, true);
+        break;
+      case "ArrowLeft":
+        if (selectedRow?.childRunId && selectedRow.expanded) store.toggle(selectedRow.childRunId, false);
+        else if (selectedRow && selectedRow.depth > 0) {
+          // To the parent step.
+          for (let i = selectedIndex - 1; i >= 0; i--) if (rows[i].depth < selectedRow.depth) return void move(i);
+        }
+        break;
+      case "Enter":
+        if (selectedRow?.childRunId) store.toggle(selectedRow.childRunId);
+        else document.querySelector<HTMLElement>(".inspector [role=tab][aria-selected=true]")?.focus();
+        break;
+      case "Escape":
+        select(null);
+        break;
+      case "e":
+        jumpFailure(1);
+        break;
+      case "E":
+        jumpFailure(-1);
+        break;
+      default:
+        return;
+    }
+    e.preventDefault();
+  };
+
+  const [split, setSplit] = useState(() => Number(localStorage.getItem("waymark.run.split")) || 55);
+  useEffect(() => localStorage.setItem("waymark.run.split", String(split)), [split]);
+  const body = useRef<HTMLDivElement>(null);
+
+  if (!data) {
+    return (
+      <div className="page">
+        {store.error ? <ErrorBanner error={store.error} title={`Run ${runId}`} /> : <p className="muted" role="status">Loading run…</p>}
+      </div>
+    );
+  }
+  const run = data.trace.run;
+  const t = totals(data.trace.steps);
+  const end = run.finished_at ?? (now || run.updated_at);
+  const attention = rows.filter((r) => r.depth === 0 && r.status === "needs_attention");
+  const childData = selectedRow && selectedRow.runId !== runId ? store.children.get(selectedRow.runId) : null;
+  void version;
+
+  return (
+    <div className="page wide run-page">
+      <header className="run-header">
+        <div className="row wrap">
+          <a href={href(["runs"])} className="back" aria-label="All runs">
+            <ArrowLeft size={16} aria-hidden />
+          </a>
+          <h1 className="run-title">{data.summary.agent}</h1>
+          <span className={`status ${status}`} data-testid="run-status" data-status={status}>
+            {status}
+          </span>
+          <button type="button" className="small mono run-id" title="Copy the run id" onClick={() => void copyText(run.id)}>
+            {run.id.slice(0, 13)}… <Copy size={12} aria-hidden />
+          </button>
+          {run.forked_from ? (
+            <span className="muted" data-testid="forked-from">
+              forked from{" "}
+              <a href={href(["runs", run.forked_from], { step: run.forked_at_step })}>
+                {run.forked_from.slice(0, 13)}…{run.forked_at_step ? ` at ${run.forked_at_step}` : ""}
+              </a>
+            </span>
+          ) : null}
+          {run.parent_run_id ? (
+            <span className="muted">
+              child of <a href={href(["runs", run.parent_run_id], { step: run.parent_step_key })}>{run.parent_run_id.slice(0, 13)}…</a>
+            </span>
+          ) : null}
+          <div className="grow" />
+          <dl className="totals" aria-label="Totals">
+            <div>
+              <dt>Time</dt>
+              <dd data-testid="total-time">{formatDuration(end - run.created_at)}</dd>
+            </div>
+            <div>
+              <dt>Steps</dt>
+              <dd>{data.trace.steps.length.toLocaleString()}</dd>
+            </div>
+            <div>
+              <dt>Tokens</dt>
+              <dd data-testid="total-tokens">{t.hasUsage ? t.tokens.toLocaleString() : "–"}</dd>
+            </div>
+            <div>
+              <dt>Cost</dt>
+              <dd data-testid="total-cost">{formatCost(t.cost)}</dd>
+            </div>
+          </dl>
+          {live ? <CancelRun runId={runId} onDone={() => void store.refresh()} /> : null}
+        </div>
+        <div className="row wrap sub-header">
+          {failures.failed || failures.attention ? (
+            <button type="button" className="failure-chip" onClick={() => jumpFailure(1)} data-testid="failure-chip" title="Jump to the first failure (e / E: next / previous)">
+              {failures.failed} failed · {failures.attention} need{failures.attention === 1 ? "s" : ""} attention
+            </button>
+          ) : null}
+          {run.error ? (
+            <span className="run-error" role="alert">
+              <strong>{run.error.kind}:</strong> {run.error.message}
+            </span>
+          ) : null}
+          {live ? (
+            <span className="muted stream-state" aria-live="polite">
+              {store.stream === "open" ? "● live" : store.stream === "reconnecting" ? "reconnecting…" : store.stream}
+            </span>
+          ) : null}
+          <span className="grow" />
+          <span className="hint">↑/↓ select · ←/→ collapse/expand · e/E failures · Esc clear</span>
+        </div>
+        {store.error ? <ErrorBanner error={store.error} /> : null}
+        {attention.map((r) => (
+          <ResolveBanner key={r.id} runId={runId} step={r.step} onDone={() => void store.refresh()} onSelect={() => select(r.id)} />
+        ))}
+      </header>
+      <div className="run-body" ref={body} style={{ gridTemplateColumns: `${split}% 6px minmax(0, 1fr)` }}>
+        <section className="run-timeline" aria-label="Timeline">
+          {rows.length === 0 ? (
+            <p className="muted waiting-note" role="status">
+              {run.status === "queued" ? "Waiting for a worker to pick this run up." : "No steps yet."}
+            </p>
+          ) : (
+            <Timeline
+              rows={rows}
+              selectedId={selectedRow ? selectedRow.id : null}
+              t0={run.created_at}
+              t1={end}
+              now={now}
+              onSelect={select}
+              onToggle={toggle}
+              onKeyDown={onKeyDown}
+              live={live}
+            />
+          )}
+        </section>
+        <div
+          className="splitter"
+          role="separator"
+          aria-orientation="vertical"
+          aria-label="Resize the timeline and the inspector"
+          aria-valuemin={20}
+          aria-valuemax={80}
+          aria-valuenow={Math.round(split)}
+          tabIndex={0}
+          onKeyDown={(e) => {
+            if (e.key === "ArrowLeft") setSplit((s) => Math.max(20, s - 5));
+            else if (e.key === "ArrowRight") setSplit((s) => Math.min(80, s + 5));
+            else return;
+            e.preventDefault();
+          }}
+          onPointerDown={(e) => {
+            const el = body.current;
+            if (!el) return;
+            e.currentTarget.setPointerCapture(e.pointerId);
+            const rect = el.getBoundingClientRect();
+            const moveTo = (ev: PointerEvent) => setSplit(Math.max(20, Math.min(80, ((ev.clientX - rect.left) / rect.width) * 100)));
+            const up = () => {
+              window.removeEventListener("pointermove", moveTo);
+              window.removeEventListener("pointerup", up);
+            };
+            window.addEventListener("pointermove", moveTo);
+            window.addEventListener("pointerup", up);
+          }}
+        />
+        <aside className="inspector" aria-label="Inspector" data-testid="inspector">
+          <Inspector
+            row={selectedRow}
+            data={data}
+            childData={childData && childData !== "loading" && !(childData instanceof Error) ? childData : null}
+            progress={selectedRow ? (selectedRow.runId === runId ? store.progress.get(selectedRow.step.key) : undefined) : undefined}
+            now={now}
+            attemptParam={attemptParam}
+            onAttempt={(n) => select(selectedRow?.id ?? null, n)}
+            onDone={() => void store.refresh()}
+          />
+        </aside>
+      </div>
+    </div>
+  );
 }

@@ -1,3 +1,209 @@
+// The runs list: status chips, search, paging, Start run; re-read every 1.5 s while visible.
+// Running runs show "retrying" while one of their steps waits to retry (from their events).
+import { useEffect, useMemo, useRef, useState } from "react";
+import { Play, Search } from "lucide-react";
+import type { RunStatus } from "../bindings/RunStatus";
+import type { RunSummary } from "../bindings/RunSummary";
+import { useTransport } from "../transport";
+import { useApi } from "../lib/useApi";
+import { href, navigate } from "../lib/router";
+import { EmptyState, ErrorBanner, formatDuration } from "../components/common";
+import { StartRunDialog } from "../components/StartRunDialog";
+import "../run/run.css";
+
+const STATUSES: RunStatus[] = ["running", "waiting", "needs_attention", "queued", "succeeded", "failed", "cancelled"];
+const PAGE = 50;
+const DEMO_INPUT = "Hi, this is Ada. When will my order A-1001 arrive?";
+
 export function RunsPage({ query }: { query: URLSearchParams }) {
-  return <div className="page"><h1>Runs</h1>{query.toString()}</div>;
+  const status = (query.get("status") as RunStatus | null) || undefined;
+  const search = query.get("q") ?? "";
+  const offset = Number(query.get("offset") ?? 0) || 0;
+  const [text, setText] = useState(search);
+  useEffect(() => setText(search), [search]);
+  const setQuery = (patch: Record<string, string | number | undefined>) => {
+    const next = { status, q: search || undefined, offset: offset || undefined, ...patch };
+    navigate(href(["runs"], next), true);
+  };
+  // Debounced search into the URL.
+  useEffect(() => {
+    if (text === search) return;
+    const t = setTimeout(() => setQuery({ q: text || undefined, offset: undefined }), 250);
+    return () => clearTimeout(t);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [text]);
+
+  const runs = useApi("runs_list", { status, search: search || undefined, include_children: false, offset, limit: PAGE }, [status, search, offset]);
+  const agents = useApi("agents_list", {});
+  const [starting, setStarting] = useState<null | { agent?: string; input?: string }>(null);
+
+  // Live refresh: re-query on a 1.5 s timer while the page is visible.
+  const reload = runs.reload;
+  useEffect(() => {
+    const t = setInterval(() => {
+      if (document.visibilityState === "visible") void reload();
+    }, 1500);
+    return () => clearInterval(t);
+  }, [reload]);
+
+  const list = runs.data?.runs ?? [];
+  const retrying = useRetrying(list);
+  const agentNames = (agents.data?.agents ?? []).map((a) => a.name);
+  const filtered = !!status || !!search;
+  const [anyRuns, setAnyRuns] = useState<boolean | null>(null);
+  useEffect(() => {
+    if (runs.data && !filtered) setAnyRuns(runs.data.runs.length > 0 || offset > 0);
+  }, [runs.data, filtered, offset]);
+
+  return (
+    <div className="page">
+      <div className="row">
+        <h1 className="grow">Runs</h1>
+        <button type="button" className="primary" onClick={() => setStarting({})} data-testid="start-run" disabled={!agents.data}>
+          <Play size={14} aria-hidden /> Start run
+        </button>
+      </div>
+      <div className="runs-toolbar">
+        <div className="chips" role="group" aria-label="Filter by status">
+          <button type="button" className="chip" aria-pressed={!status} onClick={() => setQuery({ status: undefined, offset: undefined })}>
+            All
+          </button>
+          {STATUSES.map((s) => (
+            <button key={s} type="button" className="chip" aria-pressed={status === s} onClick={() => setQuery({ status: status === s ? undefined : s, offset: undefined })} data-testid={`status-chip-${s}`}>
+              {s.replace("_", " ")}
+            </button>
+          ))}
+        </div>
+        <label className="row search">
+          <Search size={14} aria-hidden />
+          <span className="sr-only">Search runs</span>
+          <input type="search" placeholder="Search input or agent" value={text} onChange={(e) => setText(e.target.value)} aria-label="Search runs" data-testid="runs-search" />
+        </label>
+      </div>
+      <ErrorBanner error={runs.error} />
+      <ErrorBanner error={agents.error} title="Agents" />
+      {runs.data && list.length === 0 ? (
+        filtered ? (
+          <EmptyState action={<button onClick={() => navigate(href(["runs"]), true)}>Clear filters</button>}>No run matches these filters.</EmptyState>
+        ) : anyRuns === false || offset === 0 ? (
+          <EmptyState
+            action={
+              <button type="button" className="primary" onClick={() => setStarting({ agent: "demo-support", input: DEMO_INPUT })} data-testid="run-demo">
+                <Play size={14} aria-hidden /> Run the demo agent
+              </button>
+            }
+          >
+            No runs yet. The demo support agent looks up an order, retries a flaky tool, and asks you to approve an email.
+          </EmptyState>
+        ) : (
+          <EmptyState>No more runs.</EmptyState>
+        )
+      ) : null}
+      {list.length > 0 ? (
+        <table className="list runs-table">
+          <thead>
+            <tr>
+              <th>Agent</th>
+              <th>Status</th>
+              <th>Input</th>
+              <th className="num">Steps</th>
+              <th className="num">Duration</th>
+              <th>Started</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((r) => (
+              <RunRow key={r.id} run={r} retrying={retrying.has(r.id)} />
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      {list.length > 0 || offset > 0 ? (
+        <nav className="pager" aria-label="Pages">
+          <span className="muted">
+            {list.length ? `${offset + 1}–${offset + list.length}` : ""}
+          </span>
+          <button type="button" disabled={offset === 0} onClick={() => setQuery({ offset: Math.max(0, offset - PAGE) || undefined })}>
+            Newer
+          </button>
+          <button type="button" disabled={!runs.data?.more} onClick={() => setQuery({ offset: offset + PAGE })}>
+            Older
+          </button>
+        </nav>
+      ) : null}
+      {starting ? (
+        <StartRunDialog agents={agentNames} initialAgent={starting.agent} initialInput={starting.input} onClose={() => setStarting(null)} />
+      ) : null}
+    </div>
+  );
+}
+
+function RunRow({ run, retrying }: { run: RunSummary; retrying: boolean }) {
+  const shown = run.status === "running" && retrying ? "retrying" : run.status;
+  const link = href(["runs", run.id]);
+  const dur = (run.finished_at ?? Date.now()) - run.created_at;
+  return (
+    <tr>
+      <td>
+        <a className="row-link" href={link} data-testid="run-row">
+          {run.agent}
+        </a>
+        {run.forked_from ? <span className="badge" title={`forked from ${run.forked_from}`}>fork</span> : null}
+      </td>
+      <td>
+        <span className={`status ${shown}`} data-status={shown}>
+          {shown === "needs_attention" ? "needs attention" : shown}
+        </span>
+      </td>
+      <td className="preview" title={run.input_preview}>
+        <a href={link} tabIndex={-1} className="muted">
+          {run.input_preview || "–"}
+        </a>
+      </td>
+      <td className="num">{run.step_count.toLocaleString()}</td>
+      <td className="num">{formatDuration(dur)}</td>
+      <td className="muted">{new Date(run.created_at).toLocaleString()}</td>
+    </tr>
+  );
+}
+
+/** Which of the listed running runs have a step waiting to retry: followed through their events
+ * (at most 3 streams, small runs only: browsers allow few connections per server). */
+function useRetrying(list: RunSummary[]): Set<string> {
+  const transport = useTransport();
+  const [retrying, setRetrying] = useState<Set<string>>(new Set());
+  const watched = useMemo(
+    () =>
+      list
+        .filter((r) => r.status === "running" && r.step_count < 300)
+        .slice(0, 3)
+        .map((r) => r.id)
+        .join(","),
+    [list],
+  );
+  const state = useRef(new Map<string, Map<string, string>>());
+  useEffect(() => {
+    if (!watched) return;
+    const ids = watched.split(",");
+    const stops = ids.map((id) => {
+      const steps = new Map<string, string>();
+      state.current.set(id, steps);
+      return transport.subscribe({ run: id }, (e) => {
+        if (e.type === "attempt_started") steps.set(e.key, "running");
+        else if (e.type === "attempt_finished") steps.set(e.key, e.step_status);
+        else if (e.type === "step_finished") steps.set(e.key, e.status);
+        else return;
+        const now = [...steps.values()].includes("retrying");
+        setRetrying((prev) => {
+          if (prev.has(id) === now) return prev;
+          const next = new Set(prev);
+          if (now) next.add(id);
+          else next.delete(id);
+          return next;
+        });
+      });
+    });
+    return () => stops.forEach((s) => s());
+  }, [watched, transport]);
+  return retrying;
 }

@@ -356,15 +356,17 @@ impl Store for SqliteStore {
             let Some(run) = rows::load_run(&tx, id)? else {
                 return Ok(None);
             };
-            let mut attempts = rows::load_attempts(&tx, id)?;
+            // Grouped by key in one pass: partitioning the whole list per step was quadratic
+            // (seconds for a 10,000-step run).
+            let mut attempts: std::collections::HashMap<_, Vec<_>> =
+                std::collections::HashMap::new();
+            for a in rows::load_attempts(&tx, id)? {
+                attempts.entry(a.step_key.clone()).or_default().push(a);
+            }
             let steps = rows::load_steps(&tx, id)?
                 .into_iter()
                 .map(|step| {
-                    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut attempts)
-                        .into_iter()
-                        .partition(|a| a.step_key == step.key);
-                    attempts = rest;
-                    let mut attempt_list = mine;
+                    let mut attempt_list = attempts.remove(&step.key).unwrap_or_default();
                     attempt_list.sort_by_key(|a| a.number);
                     StepTrace { step, attempt_list }
                 })

@@ -1,0 +1,309 @@
+// The step inspector: tabs per attempt (error first: kind, message, retryable; or the output),
+// the input, tokens/cost/progress, a model step's answer streaming in, and the step's actions.
+// With no selection it shows the run: input, output, error, totals.
+import { useEffect, useState } from "react";
+import type { AttemptRecord } from "../bindings/AttemptRecord";
+import type { RunGetResponse } from "../bindings/RunGetResponse";
+import type { StepTrace } from "../bindings/StepTrace";
+import type { JsonValue } from "../bindings/serde_json/JsonValue";
+import { JsonView } from "../components/JsonView";
+import { Status, formatDuration, formatTime } from "../components/common";
+import { ApprovalActions, AnswerBox, ForkButton, ResolveBanner, RetryStep } from "./actions";
+import { KindIcon, stepDuration } from "./timeline";
+import { isModelStep, maxAttempts, totals, usageOf, waitKind, type Row } from "./store";
+
+export function formatCost(cost: number | null): string {
+  if (cost === null) return "–";
+  if (cost === 0) return "$0";
+  return cost < 0.01 ? `$${cost.toFixed(4)}` : `$${cost.toFixed(2)}`;
+}
+
+/** The tool call an approval or question is about: `llm/N`'s `i`-th tool call. */
+export function toolCallOf(steps: StepTrace[] | undefined, key: string): { name: string; arguments: JsonValue } | null {
+  const m = /^(?:approval|tool)\/(\d+)\.(\d+)$/.exec(key);
+  if (!m || !steps) return null;
+  const llm = steps.find((s) => s.key === `llm/${m[1]}`);
+  const calls = (llm?.output as { response?: { tool_calls?: { name: string; arguments: JsonValue }[] } } | null)?.response?.tool_calls;
+  return calls?.[Number(m[2]) - 1] ?? null;
+}
+
+export function Inspector({
+  row,
+  data,
+  childData,
+  progress,
+  now,
+  attemptParam,
+  onAttempt,
+  onDone,
+}: {
+  row: Row | null;
+  data: RunGetResponse;
+  childData: RunGetResponse | null;
+  progress: JsonValue | undefined;
+  now: number;
+  attemptParam: number | null;
+  onAttempt: (n: number | null) => void;
+  onDone: () => void;
+}) {
+  if (!row) return <RunOverview data={data} now={now} />;
+  const step = row.step;
+  const steps = (childData ?? data).trace.steps;
+  return <StepInspector key={row.id} row={row} step={step} steps={steps} progress={progress} now={now} attemptParam={attemptParam} onAttempt={onAttempt} onDone={onDone} />;
+}
+
+function RunOverview({ data, now }: { data: RunGetResponse; now: number }) {
+  const run = data.trace.run;
+  const t = totals(data.trace.steps);
+  const end = run.finished_at ?? (now || run.updated_at);
+  return (
+    <div className="inspector-body stack" aria-label="Run details">
+      <h2 className="inspector-title">Run</h2>
+      <dl className="facts">
+        <dt>Status</dt>
+        <dd>
+          <Status status={run.status} />
+        </dd>
+        <dt>Started</dt>
+        <dd>{formatTime(run.created_at)}</dd>
+        <dt>Time</dt>
+        <dd>{formatDuration(end - run.created_at)}</dd>
+        <dt>Steps</dt>
+        <dd>{data.trace.steps.length.toLocaleString()}</dd>
+        {t.hasUsage ? (
+          <>
+            <dt>Tokens</dt>
+            <dd>{t.tokens.toLocaleString()}</dd>
+            <dt>Cost</dt>
+            <dd>{formatCost(t.cost)}</dd>
+          </>
+        ) : null}
+      </dl>
+      <p className="hint">Select a step on the left (or use ↑/↓) to see its attempts, input and output.</p>
+      {run.error ? <ErrorBox error={run.error} /> : null}
+      <JsonView value={run.input} label="Input" defaultDepth={1} />
+      {run.output !== null ? <JsonView value={run.output} label="Output" defaultDepth={2} /> : null}
+    </div>
+  );
+}
+
+function ErrorBox({ error }: { error: { kind: string; message: string; retryable: boolean; in_doubt?: boolean } }) {
+  return (
+    <div className="banner error error-box" role="alert" data-testid="attempt-error">
+      <div className="row">
+        <strong>{error.kind}</strong>
+        <span className="badge">{error.retryable ? "retryable" : "not retryable"}</span>
+        {error.in_doubt ? <span className="badge">in doubt</span> : null}
+      </div>
+      <div className="error-message">{error.message}</div>
+    </div>
+  );
+}
+
+function StepInspector({
+  row,
+  step,
+  steps,
+  progress,
+  now,
+  attemptParam,
+  onAttempt,
+  onDone,
+}: {
+  row: Row;
+  step: StepTrace;
+  steps: StepTrace[];
+  progress: JsonValue | undefined;
+  now: number;
+  attemptParam: number | null;
+  onAttempt: (n: number | null) => void;
+  onDone: () => void;
+}) {
+  const attempts = step.attempt_list;
+  const last = attempts[attempts.length - 1];
+  const current = attempts.find((a) => a.number === attemptParam) ?? last ?? null;
+  const [tab, setTab] = useState<"attempt" | "input">("attempt");
+  useEffect(() => setTab("attempt"), [step.key]);
+  const usage = usageOf(step);
+  const max = maxAttempts(step);
+  const wait = waitKind(step);
+  const call = wait === "approval" || wait === "answer" ? toolCallOf(steps, step.key) : null;
+  const live = progress ?? step.progress;
+  const partial = (live as { partial?: string } | null)?.partial;
+  const answerText = isModelStep(step) ? ((step.output as { response?: { text?: string } } | null)?.response?.text ?? partial ?? null) : null;
+  const status = row.status;
+  const question = call ? firstString(call.arguments) : null;
+  return (
+    <div className="inspector-body stack" aria-label={`Step ${step.key}`}>
+      <div className="row inspector-head">
+        <KindIcon step={step} />
+        <h2 className="inspector-title mono grow">{step.key}</h2>
+        <Status status={status} />
+      </div>
+      <dl className="facts">
+        {step.name ? (
+          <>
+            <dt>Name</dt>
+            <dd>{step.name}</dd>
+          </>
+        ) : null}
+        <dt>Kind</dt>
+        <dd>
+          {step.kind}
+          {step.safety === "at_most_once" ? <span className="badge">at most once</span> : null}
+        </dd>
+        <dt>Duration</dt>
+        <dd>{formatDuration(stepDuration(step, now))}</dd>
+        <dt>Attempts</dt>
+        <dd>
+          {Math.max(step.attempts, attempts.length)}
+          {max ? ` of ${max}` : ""}
+          {step.interrupted_attempts ? ` (${step.interrupted_attempts} interrupted)` : ""}
+          {status === "retrying" && step.wake_at ? <span className="muted"> · next retry {countdown(step.wake_at, now)}</span> : null}
+        </dd>
+        {step.wake_at && (status === "waiting" || wait === "sleep") && !step.finished_at ? (
+          <>
+            <dt>{wait === "sleep" ? "Fires" : "Times out"}</dt>
+            <dd>
+              {formatTime(step.wake_at)} ({countdown(step.wake_at, now)})
+            </dd>
+          </>
+        ) : null}
+        {usage ? (
+          <>
+            <dt>Tokens</dt>
+            <dd>
+              {usage.input.toLocaleString()} in · {usage.output.toLocaleString()} out
+            </dd>
+            <dt>Cost</dt>
+            <dd>{formatCost(usage.cost)}</dd>
+          </>
+        ) : null}
+        {row.childRunId ? (
+          <>
+            <dt>Child run</dt>
+            <dd>
+              <a href={`#/runs/${row.childRunId}`}>{row.childRunId}</a>
+            </dd>
+          </>
+        ) : null}
+      </dl>
+
+      {status === "waiting" && wait === "approval" ? <ApprovalActions runId={row.runId} step={step} toolInput={call?.arguments ?? null} onDone={onDone} /> : null}
+      {status === "waiting" && wait === "answer" ? <AnswerBox runId={row.runId} step={step} question={question} onDone={onDone} /> : null}
+      {status === "needs_attention" ? <ResolveBanner runId={row.runId} step={step} onDone={onDone} /> : null}
+      <div className="row wrap">
+        {status === "failed" ? <RetryStep runId={row.runId} step={step} /> : null}
+        {step.finished_at ? <ForkButton runId={row.runId} step={step} /> : null}
+      </div>
+
+      {answerText !== null ? (
+        <section aria-label="Model answer" className="answer">
+          <h3>Answer{!step.finished_at ? <span className="badge live-badge">streaming</span> : null}</h3>
+          <div className="answer-text" data-testid="model-answer">
+            {answerText || <span className="muted">…</span>}
+          </div>
+        </section>
+      ) : null}
+      {live && !partial && !step.finished_at ? <JsonView value={live} label="Progress" /> : null}
+
+      <div className="tabs" role="tablist" aria-label="Attempts and input">
+        {attempts.map((a) => (
+          <button
+            key={a.number}
+            type="button"
+            role="tab"
+            aria-selected={tab === "attempt" && current?.number === a.number}
+            className={`tab ${a.outcome}`}
+            onClick={() => {
+              setTab("attempt");
+              onAttempt(a.number === last?.number ? null : a.number);
+            }}
+            data-testid={`attempt-tab-${a.number}`}
+          >
+            <span className={`dot ${outcomeStatus(a)}`} /> Attempt {a.number}
+          </button>
+        ))}
+        {attempts.length === 0 ? (
+          <button type="button" role="tab" aria-selected={tab === "attempt"} className="tab" onClick={() => setTab("attempt")}>
+            Result
+          </button>
+        ) : null}
+        <button type="button" role="tab" aria-selected={tab === "input"} className="tab" onClick={() => setTab("input")} data-testid="input-tab">
+          Input
+        </button>
+      </div>
+      <div role="tabpanel" className="tabpanel" data-testid="attempt-panel">
+        {tab === "input" ? (
+          <JsonView value={step.input} label="Input" defaultDepth={2} />
+        ) : (
+          <AttemptPanel step={step} attempt={current} isLast={!current || current.number === last?.number} now={now} />
+        )}
+      </div>
+      {tab !== "input" && call ? <JsonView value={call.arguments} label={`Tool call: ${call.name}`} defaultDepth={2} /> : null}
+      <details className="meta">
+        <summary>Step facts</summary>
+        <JsonView value={step.meta} label="Meta" />
+      </details>
+    </div>
+  );
+}
+
+function AttemptPanel({ step, attempt, isLast, now }: { step: StepTrace; attempt: AttemptRecord | null; isLast: boolean; now: number }) {
+  if (!attempt) {
+    return (
+      <div className="stack">
+        {step.error ? <ErrorBox error={step.error} /> : null}
+        {step.output !== null ? <JsonView value={step.output} label="Output" defaultDepth={2} /> : <p className="muted">{step.finished_at ? "No output." : "No output yet."}</p>}
+      </div>
+    );
+  }
+  const took = (attempt.finished_at ?? now) - attempt.started_at;
+  return (
+    <div className="stack">
+      <div className="muted small-line">
+        Attempt {attempt.number}: {attempt.outcome} · started {new Date(attempt.started_at).toLocaleTimeString()} · {formatDuration(took)}
+      </div>
+      {attempt.outcome === "error" ? <ErrorBox error={attempt.error} /> : null}
+      {attempt.outcome === "timeout" ? <ErrorBox error={{ kind: "timeout", message: `The attempt timed out after ${formatDuration(attempt.after_ms)}.`, retryable: true }} /> : null}
+      {attempt.outcome === "interrupted" ? (
+        <div className="banner warn">The attempt was cut off (its worker died or lost its lease); it does not count against the retry limit.</div>
+      ) : null}
+      {attempt.outcome === "cancelled" ? <div className="banner info">The attempt was cancelled.</div> : null}
+      {attempt.outcome === "started" ? <div className="banner info">Running…</div> : null}
+      {isLast && step.error && attempt.outcome !== "error" ? <ErrorBox error={step.error} /> : null}
+      {isLast && step.output !== null ? <JsonView value={step.output} label="Output" defaultDepth={2} /> : null}
+      {attempt.outcome === "ok" && !isLast ? <p className="muted">A later attempt replaced this one's output.</p> : null}
+    </div>
+  );
+}
+
+function outcomeStatus(a: AttemptRecord): string {
+  switch (a.outcome) {
+    case "ok":
+      return "succeeded";
+    case "started":
+      return "running";
+    case "interrupted":
+      return "needs_attention";
+    case "cancelled":
+      return "cancelled";
+    default:
+      return "failed";
+  }
+}
+
+function countdown(at: number, now: number): string {
+  const d = at - (now || Date.now());
+  return d <= 0 ? "due now" : `in ${formatDuration(d)}`;
+}
+
+function firstString(v: JsonValue): string | null {
+  if (typeof v === "string") return v;
+  if (v && typeof v === "object" && !Array.isArray(v)) {
+    for (const x of Object.values(v)) if (typeof x === "string") return x;
+  }
+  return null;
+}
+
+export { ResolveBanner };

@@ -1,0 +1,399 @@
+// The run page's live state, kept outside React: the last runs_get snapshot, what events said
+// since (new steps, status changes, streamed progress), child runs loaded on demand. Events are
+// batched (≤ 60 ms timer, not requestAnimationFrame, which never fires in a hidden window) and each
+// batch bumps one version; components read it through useSyncExternalStore.
+import { useSyncExternalStore } from "react";
+import type { Event } from "../bindings/Event";
+import type { RunGetResponse } from "../bindings/RunGetResponse";
+import type { RunStatus } from "../bindings/RunStatus";
+import type { StepStatus } from "../bindings/StepStatus";
+import type { StepTrace } from "../bindings/StepTrace";
+import type { JsonValue } from "../bindings/serde_json/JsonValue";
+import type { StreamState, Transport } from "../transport";
+
+export const TERMINAL: RunStatus[] = ["succeeded", "failed", "cancelled"];
+
+/** One line of the timeline: a step of this run, or of a child run expanded in place. */
+export type Row = {
+  /** Unique across the tree: the StepKey for this run's steps, `child|key` below. */
+  id: string;
+  runId: string;
+  step: StepTrace;
+  status: StepStatus;
+  depth: number;
+  /** For child steps: the child run's id (loaded on demand when expanded). */
+  childRunId: string | null;
+  expanded: boolean;
+  /** A failure (failed / needs_attention) inside this collapsed child run. */
+  childFailure: boolean;
+};
+
+type Patch = { status: StepStatus; seq: number };
+
+export class RunStore {
+  version = 0;
+  data: RunGetResponse | null = null;
+  error: Error | null = null;
+  stream: StreamState = "closed";
+  /** Steps seen in events but not yet in a snapshot, with the run sequence that announced them. */
+  private fresh = new Map<string, { step: StepTrace; seq: number }>();
+  private patches = new Map<string, Patch>();
+  private snapshotKeys = new Set<string>();
+  private runPatch: { status: RunStatus; seq: number } | null = null;
+  /** Latest streamed progress per step (a model's partial answer, a tool's progress). */
+  progress = new Map<string, JsonValue>();
+  children = new Map<string, RunGetResponse | "loading" | Error>();
+  expanded = new Set<string>();
+  private listeners = new Set<() => void>();
+  private queue: Event[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private refetchTimer: ReturnType<typeof setTimeout> | null = null;
+  private fetching = false;
+  private refetchAgain = false;
+  private lastFetchMs = 0;
+  private unsubscribe: (() => void) | null = null;
+  private disposed = false;
+  private rowsCache: { version: number; rows: Row[] } | null = null;
+
+  constructor(
+    private readonly transport: Transport,
+    readonly runId: string,
+  ) {}
+
+  subscribe = (l: () => void) => {
+    this.listeners.add(l);
+    return () => {
+      this.listeners.delete(l);
+    };
+  };
+  getVersion = () => this.version;
+
+  private bump() {
+    this.version++;
+    this.listeners.forEach((l) => l());
+  }
+
+  async start() {
+    await this.fetch();
+    if (this.disposed || !this.data) return;
+    if (!TERMINAL.includes(this.data.trace.run.status)) this.follow();
+  }
+
+  dispose() {
+    this.disposed = true;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.refetchTimer) clearTimeout(this.refetchTimer);
+    this.listeners.clear();
+  }
+
+  private follow() {
+    if (this.unsubscribe || !this.data) return;
+    this.unsubscribe = this.transport.subscribe(
+      { run: this.runId, after: this.data.trace.run.last_seq },
+      (e) => this.push(e),
+      (s) => {
+        this.stream = s;
+        this.bump();
+      },
+    );
+  }
+
+  private stopFollowing() {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.stream = "closed";
+  }
+
+  /** Re-reads the run now (after an action), then keeps following if it is still live. */
+  async refresh() {
+    await this.fetch();
+    if (this.data && !TERMINAL.includes(this.data.trace.run.status)) this.follow();
+  }
+
+  private async fetch() {
+    if (this.fetching) {
+      this.refetchAgain = true;
+      return;
+    }
+    this.fetching = true;
+    const t0 = performance.now();
+    try {
+      const data = await this.transport.call("runs_get", { run_id: this.runId });
+      if (this.disposed) return;
+      this.data = data;
+      this.snapshotKeys = new Set(data.trace.steps.map((s) => s.key));
+      this.error = null;
+      const seq = data.trace.run.last_seq;
+      for (const [k, v] of this.fresh) if (v.seq <= seq) this.fresh.delete(k);
+      for (const [k, v] of this.patches) if (v.seq <= seq) this.patches.delete(k);
+      if (this.runPatch && this.runPatch.seq <= seq) this.runPatch = null;
+      if (TERMINAL.includes(data.trace.run.status)) this.stopFollowing();
+      // Expanded children still running are re-read with their parent.
+      for (const id of this.expanded) {
+        const c = this.children.get(id);
+        if (c && c !== "loading" && !(c instanceof Error) && !TERMINAL.includes(c.trace.run.status)) void this.loadChild(id, true);
+      }
+    } catch (e) {
+      if (this.disposed) return;
+      this.error = e instanceof Error ? e : new Error(String(e));
+    } finally {
+      this.fetching = false;
+      this.lastFetchMs = performance.now() - t0;
+    }
+    this.bump();
+    if (this.refetchAgain) {
+      this.refetchAgain = false;
+      this.scheduleRefetch();
+    }
+  }
+
+  private scheduleRefetch() {
+    if (this.refetchTimer || this.disposed) return;
+    // Throttled: at most every 300 ms, and never more than a third of the time spent fetching.
+    const wait = Math.max(300, this.lastFetchMs * 2);
+    this.refetchTimer = setTimeout(() => {
+      this.refetchTimer = null;
+      void this.fetch();
+    }, wait);
+  }
+
+  private push(e: Event) {
+    this.queue.push(e);
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), 60);
+  }
+
+  private flush() {
+    this.timer = null;
+    const batch = this.queue;
+    this.queue = [];
+    let structural = false;
+    let ended = false;
+    for (const e of batch) {
+      const seq = e.run_seq ?? 0;
+      switch (e.type) {
+        case "attempt_started": {
+          if (!this.hasStep(e.key)) {
+            this.fresh.set(e.key, {
+              seq,
+              step: provisional(this.runId, e.key, e.kind, e.at, e.attempt),
+            });
+          }
+          this.patch(e.key, "running", seq);
+          structural = true;
+          break;
+        }
+        case "step_waiting":
+          if (!this.hasStep(e.key)) this.fresh.set(e.key, { seq, step: { ...provisional(this.runId, e.key, e.kind, e.at, 0), status: "waiting", wake_at: e.wake_at ?? null } });
+          this.patch(e.key, "waiting", seq);
+          structural = true;
+          break;
+        case "attempt_finished":
+          this.patch(e.key, e.step_status, seq);
+          structural = true;
+          break;
+        case "step_finished":
+          this.patch(e.key, e.status, seq);
+          structural = true;
+          break;
+        case "step_needs_attention":
+          this.patch(e.key, "needs_attention", seq);
+          structural = true;
+          break;
+        case "step_resolved":
+          structural = true;
+          break;
+        case "step_progress":
+          this.progress.set(e.key, e.progress);
+          break;
+        case "run_status_changed":
+          this.runPatch = { status: e.status, seq };
+          structural = true;
+          if (TERMINAL.includes(e.status)) ended = true;
+          break;
+        default:
+          break;
+      }
+    }
+    this.bump();
+    if (ended) {
+      // The run is over: one last read, and the stream closes.
+      this.stopFollowing();
+      void this.fetch();
+    } else if (structural) this.scheduleRefetch();
+  }
+
+  private hasStep(key: string) {
+    return this.fresh.has(key) || this.snapshotKeys.has(key);
+  }
+
+  private patch(key: string, status: StepStatus, seq: number) {
+    this.patches.set(key, { status, seq });
+  }
+
+  runStatus(): RunStatus | null {
+    if (!this.data) return null;
+    return this.runPatch?.status ?? this.data.trace.run.status;
+  }
+
+  toggle(childRunId: string, open?: boolean) {
+    const isOpen = this.expanded.has(childRunId);
+    const want = open ?? !isOpen;
+    if (want === isOpen) return;
+    if (want) {
+      this.expanded.add(childRunId);
+      if (!this.children.has(childRunId)) void this.loadChild(childRunId);
+    } else this.expanded.delete(childRunId);
+    this.bump();
+  }
+
+  private async loadChild(id: string, quiet = false) {
+    if (!quiet) {
+      this.children.set(id, "loading");
+      this.bump();
+    }
+    try {
+      const c = await this.transport.call("runs_get", { run_id: id });
+      this.children.set(id, c);
+    } catch (e) {
+      this.children.set(id, e instanceof Error ? e : new Error(String(e)));
+    }
+    if (!this.disposed) this.bump();
+  }
+
+  /** The flattened tree (this run's steps, expanded children below their step), per version. */
+  rows(): Row[] {
+    if (this.rowsCache && this.rowsCache.version === this.version) return this.rowsCache.rows;
+    const rows: Row[] = [];
+    if (this.data) {
+      const steps = this.data.trace.steps;
+      const fresh = [...this.fresh.values()].map((f) => f.step).filter((s) => !this.snapshotKeys.has(s.key));
+      const all = fresh.length ? [...steps, ...fresh] : steps;
+      this.flatten(all, this.runId, 0, "", rows, true);
+    }
+    this.rowsCache = { version: this.version, rows };
+    return rows;
+  }
+
+  private flatten(steps: StepTrace[], runId: string, depth: number, prefix: string, out: Row[], top: boolean) {
+    for (const step of steps) {
+      const childRunId = step.kind === "child" ? childOf(step) : null;
+      const expanded = !!childRunId && this.expanded.has(childRunId);
+      const child = childRunId ? this.children.get(childRunId) : undefined;
+      const loaded = child && child !== "loading" && !(child instanceof Error) ? child : null;
+      const status = (top ? this.patches.get(step.key)?.status : undefined) ?? step.status;
+      out.push({
+        id: prefix + step.key,
+        runId,
+        step,
+        status,
+        depth,
+        childRunId,
+        expanded,
+        childFailure: !expanded && !!loaded && loaded.trace.steps.some((s) => s.status === "failed" || s.status === "needs_attention"),
+      });
+      if (expanded && loaded && childRunId) this.flatten(loaded.trace.steps, childRunId, depth + 1, `${childRunId}|`, out, false);
+    }
+  }
+}
+
+function provisional(runId: string, key: string, kind: StepTrace["kind"], at: number, attempt: number): StepTrace {
+  return {
+    run_id: runId,
+    key,
+    ordinal: Number.MAX_SAFE_INTEGER,
+    kind,
+    safety: "retry_safe",
+    status: "running",
+    name: null,
+    input: null,
+    output: null,
+    error: null,
+    attempts: attempt,
+    created_at: at,
+    updated_at: at,
+    finished_at: null,
+    wake_at: null,
+    deadline_at: null,
+    progress: null,
+    meta: {},
+    interrupted_attempts: 0,
+    attempt_list: attempt > 0 ? [{ run_id: runId, step_key: key, number: attempt, lease_epoch: 0, started_at: at, finished_at: null, outcome: "started" }] : [],
+  };
+}
+
+export function childOf(step: StepTrace): string | null {
+  const m = step.meta as { child_run_id?: string } | null;
+  return m && typeof m === "object" && typeof m.child_run_id === "string" ? m.child_run_id : null;
+}
+
+/** Re-renders on every batch of the store. */
+export function useStoreVersion(store: RunStore): number {
+  return useSyncExternalStore(store.subscribe, store.getVersion);
+}
+
+/** One clock for running bars and countdowns: ticks every second while `on`. */
+let clockNow = Date.now();
+const clockListeners = new Set<() => void>();
+let clockTimer: ReturnType<typeof setInterval> | null = null;
+function clockSubscribe(l: () => void) {
+  clockListeners.add(l);
+  if (!clockTimer)
+    clockTimer = setInterval(() => {
+      clockNow = Date.now();
+      clockListeners.forEach((f) => f());
+    }, 1000);
+  return () => {
+    clockListeners.delete(l);
+    if (!clockListeners.size && clockTimer) {
+      clearInterval(clockTimer);
+      clockTimer = null;
+    }
+  };
+}
+const noop = () => () => {};
+export function useNow(on: boolean): number {
+  return useSyncExternalStore(on ? clockSubscribe : noop, () => (on ? clockNow : 0));
+}
+
+/** Facts read from a step's payloads: usage and cost of model steps, kinds of waits. */
+export type Usage = { input: number; output: number; cost: number | null };
+
+export function usageOf(step: StepTrace): Usage | null {
+  const o = step.output as { usage?: { input_tokens?: number; output_tokens?: number }; cost_usd?: number | null } | null;
+  if (!o || typeof o !== "object" || Array.isArray(o) || !o.usage || typeof o.usage !== "object") return null;
+  return { input: o.usage.input_tokens ?? 0, output: o.usage.output_tokens ?? 0, cost: typeof o.cost_usd === "number" ? o.cost_usd : null };
+}
+
+export function totals(steps: StepTrace[]): { tokens: number; cost: number | null; hasUsage: boolean } {
+  let tokens = 0;
+  let cost: number | null = null;
+  let hasUsage = false;
+  for (const s of steps) {
+    const u = usageOf(s);
+    if (!u) continue;
+    hasUsage = true;
+    tokens += u.input + u.output;
+    if (u.cost !== null) cost = (cost ?? 0) + u.cost;
+  }
+  return { tokens, cost, hasUsage };
+}
+
+export function waitKind(step: StepTrace): "approval" | "answer" | "event" | "sleep" | null {
+  if (step.kind === "sleep") return "sleep";
+  if (step.kind !== "event") return null;
+  const name = (step.meta as { name?: string } | null)?.name;
+  if (name === "approval" || step.key.startsWith("approval/")) return "approval";
+  if (name === "answer") return "answer";
+  return "event";
+}
+
+export function isModelStep(step: StepTrace): boolean {
+  return step.key.startsWith("llm/");
+}
+
+export function maxAttempts(step: StepTrace): number | null {
+  const m = (step.meta as { max_attempts?: number } | null)?.max_attempts;
+  return typeof m === "number" ? m : null;
+}
