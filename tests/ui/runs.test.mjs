@@ -1,0 +1,171 @@
+// The Runs and Run pages as a new user meets them: run the demo agent from the empty list, watch
+// its steps appear live, open the retried step (failed attempt's error, successful attempt's
+// output), approve the email, see the run succeed; settle a step that needs attention; fork a
+// run with an edited tool output and land on the new run.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, launchBrowser, openApp, screenshot, until } from "./harness.mjs";
+
+let server, browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const statusOf = (page) => page.getByTestId("run-status").textContent();
+const row = (page, key) => page.locator(`[data-testid=step-row][data-key="${key}"]`);
+const runIdOf = (page) => /#\/runs\/([^?]+)/.exec(page.url())?.[1];
+
+let demoRun = null;
+
+test("run the demo agent, watch it live, inspect the retry, approve the email", async () => {
+  const page = await openApp(browser, server);
+  await page.getByTestId("run-demo").click();
+  assert.equal(await page.getByTestId("start-run-agent").inputValue(), "demo-support");
+  assert.match(await page.getByTestId("start-run-input").inputValue(), /order A-1001/);
+  await page.getByTestId("start-run-submit").click();
+  await page.waitForURL(/#\/runs\/[0-9a-f-]+/);
+  demoRun = runIdOf(page);
+
+  // Steps appear live, up to the approval the run waits at.
+  await row(page, "llm/1").waitFor();
+  await row(page, "approval/4.1").waitFor({ timeout: 30000 });
+  assert.equal(await statusOf(page), "waiting");
+  assert.equal(await row(page, "approval/4.1").getAttribute("data-status"), "waiting");
+
+  // The retried step: amber ×2; the first attempt's error and the successful attempt's output.
+  const retried = row(page, "tool/1.1");
+  assert.equal((await retried.locator(".badge.attempts").textContent()).trim(), "×2");
+  await retried.click();
+  assert.match(page.url(), /step=tool%2F1\.1|step=tool\/1\.1/);
+  await page.getByTestId("attempt-tab-1").click();
+  const error = page.getByTestId("attempt-error");
+  await error.waitFor();
+  assert.match(await error.textContent(), /mcp_rpc_error/);
+  assert.match(await error.textContent(), /failed on purpose/);
+  assert.match(await error.textContent(), /retryable/);
+  await page.getByTestId("attempt-tab-2").click();
+  const panel = page.getByTestId("attempt-panel");
+  await until(async () => /Ada Lovelace/.test(await panel.textContent()), { what: "the successful attempt's output" });
+  assert.equal(await page.getByTestId("attempt-error").count(), 0);
+  await screenshot(page, "run-page");
+
+  // Keyboard: ↓ moves the selection and loads the inspector.
+  await page.getByTestId("timeline").focus();
+  await page.keyboard.press("ArrowDown");
+  await until(async () => /step=llm%2F2|step=llm\/2/.test(page.url()), { what: "↓ selects the next step" });
+  await until(async () => (await page.locator(".inspector-title").textContent()) === "llm/2", { what: "inspector follows" });
+
+  // The child run expands in place, loaded on demand.
+  const child = row(page, "tool/3.2");
+  await child.getByRole("button", { name: "Expand child run" }).click();
+  await page.locator('[data-testid=step-row][aria-level="2"]').first().waitFor();
+
+  // Approve the email.
+  await row(page, "approval/4.1").click();
+  await page.getByTestId("approve-step").click();
+  await page.getByTestId("confirm-approve").click();
+  await until(async () => (await statusOf(page)) === "succeeded", { timeout: 30000, what: "the run to succeed" });
+  await row(page, "tool/4.1").waitFor();
+  await row(page, "llm/5").waitFor();
+  assert.notEqual(await page.getByTestId("total-tokens").textContent(), "–");
+  const got = await server.api("runs_get", { run_id: demoRun });
+  assert.equal(got.summary.status, "succeeded");
+  await page.keyboard.press("Escape");
+  await screenshot(page, "run-demo-succeeded");
+
+  // The list shows it, linked.
+  await page.goto(`${server.base}/#/runs`);
+  await page.getByTestId("run-row").first().waitFor();
+  assert.equal(await page.locator(".runs-table [data-status]").first().getAttribute("data-status"), "succeeded");
+  await page.getByTestId("status-chip-failed").click();
+  await page.getByText("No run matches these filters.").waitFor();
+  await page.getByRole("button", { name: "Clear filters" }).click();
+  await page.getByTestId("run-row").first().waitFor();
+  await screenshot(page, "runs-list");
+  assert.deepEqual(page.pageErrors, []);
+});
+
+test("a step that needs attention is settled through its banner", async () => {
+  // send_email hangs; the agent's call times out in doubt: at_most_once, so a person decides.
+  await server.api("mcp_call", { server: "demo-tools", tool: "configure_faults", arguments: { tool: "send_email", hang: true } });
+  const dir = mkdtempSync(join(tmpdir(), "waymark-ui-script-"));
+  const script = join(dir, "sender.json");
+  writeFileSync(
+    script,
+    JSON.stringify({
+      turns: [
+        { tool_calls: [{ id: "c1", name: "send_email", arguments: { to: "ada@example.com", subject: "Order", body: "Shipped." } }] },
+        { text: "Sent." },
+      ],
+    }),
+  );
+  await server.api("agents_save", {
+    spec: {
+      name: "sender",
+      instructions: "You send emails.",
+      model: { provider: "scripted", script },
+      tools: [{ kind: "mcp", server: "demo-tools", tools: ["send_email"] }],
+      tool_overrides: { send_email: { timeout_secs: 1 } },
+    },
+  });
+  const { run_id } = await server.api("runs_start", { agent: "sender", input: "Email Ada." });
+  await until(async () => (await server.api("runs_get", { run_id })).summary.status === "needs_attention", { timeout: 60000, what: "needs_attention" });
+  await server.api("mcp_call", { server: "demo-tools", tool: "configure_faults", arguments: { tool: "send_email", clear: true } });
+
+  const page = await openApp(browser, server);
+  await page.goto(`${server.base}/#/runs/${run_id}`);
+  await until(async () => (await statusOf(page)) === "needs_attention", { what: "status shown" });
+  // A needs-attention run opens on its first failure.
+  await until(async () => /step=tool/.test(page.url()), { what: "opened on the failure" });
+  assert.match(await page.getByTestId("failure-chip").textContent(), /1 needs attention/);
+  const banner = page.getByTestId("resolve-banner").first();
+  await banner.waitFor();
+  await banner.getByTestId("resolve-done").click();
+  await page.getByTestId("resolve-output").fill('{"content": "sent by hand", "is_error": false}');
+  await screenshot(page, "run-resolve");
+  await page.getByTestId("confirm-resolve").click();
+  await until(async () => (await statusOf(page)) === "succeeded", { timeout: 30000, what: "the run to finish after resolving" });
+  const got = await server.api("runs_get", { run_id });
+  const step = got.trace.steps.find((s) => s.key === "tool/1.1");
+  assert.equal(step.status, "succeeded");
+  assert.equal(step.output.content, "sent by hand");
+  assert.equal(await page.getByTestId("resolve-banner").count(), 0);
+  assert.deepEqual(page.pageErrors, []);
+});
+
+test("fork from a tool step with an edited output opens the new run, which links to its source", async () => {
+  assert.ok(demoRun, "the demo run exists");
+  const page = await openApp(browser, server);
+  await page.goto(`${server.base}/#/runs/${demoRun}?step=tool%2F1.1`);
+  await until(async () => (await page.locator(".inspector-title").textContent()) === "tool/1.1", { what: "inspector" });
+  await page.getByTestId("fork-step").click();
+  const edited = {
+    content: JSON.stringify({ customer: "Ada Lovelace", email: "ada@example.com", order_id: "A-1001", status: "delayed" }),
+    is_error: false,
+  };
+  await page.getByTestId("fork-output").fill(JSON.stringify(edited, null, 2));
+  await screenshot(page, "run-fork");
+  await page.getByTestId("confirm-fork").click();
+  await until(async () => runIdOf(page) && runIdOf(page) !== demoRun, { what: "the new run opens" });
+  const forked = runIdOf(page);
+  const source = page.getByTestId("forked-from");
+  await source.waitFor();
+  assert.equal(await source.locator("a").getAttribute("href"), `#/runs/${demoRun}?step=tool%2F1.1`);
+  // The new run takes the edited output as the step's result and goes on to the approval.
+  await row(page, "approval/4.1").waitFor({ timeout: 30000 });
+  const got = await server.api("runs_get", { run_id: forked });
+  assert.equal(got.trace.run.forked_from, demoRun);
+  assert.equal(got.trace.steps.find((s) => s.key === "tool/1.1").output.content, edited.content);
+  await row(page, "tool/1.1").click();
+  await until(async () => /delayed/.test(await page.getByTestId("attempt-panel").textContent()), { what: "the edited output in the inspector" });
+  await screenshot(page, "run-forked");
+  assert.deepEqual(page.pageErrors, []);
+});
