@@ -134,7 +134,7 @@ test("a save with a bad field shows the server's error at that field", async () 
   await page.getByTestId("field-limits.max_steps").fill("5");
   await page.getByTestId("field-triggers.1.schedule").fill("30 8 * * *");
   await page.getByTestId("field-triggers.1.timezone").fill("Europe/Paris");
-  await page.getByTestId("save-agent").click();
+  await page.keyboard.press("Control+s");
   await page.getByTestId("agent-row-order-bot").waitFor();
   const { spec } = await server.api("agents_get", { name: "order-bot" });
   assert.equal(spec.instructions, "Answer briefly.");

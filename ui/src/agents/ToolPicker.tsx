@@ -167,10 +167,11 @@ export function ToolPicker({
                         else setSelection(server.name, cur.filter((n) => n !== t.name), [t.name], []);
                       }}
                       data-testid={`pick-${server.name}-${t.name}`}
+                      aria-describedby={`desc-${server.name}-${t.name}`}
                     />
                     <span className="mono">{t.name}</span>
                   </label>
-                  <div className="tool-desc muted">
+                  <div className="tool-desc muted" id={`desc-${server.name}-${t.name}`}>
                     {t.title && t.title !== t.name && !t.description.startsWith(t.title) ? <strong>{t.title}: </strong> : null}
                     {t.description || "No description."}
                   </div>
@@ -193,6 +194,7 @@ export function ToolPicker({
                         disabled={!on}
                         onChange={(e) => ed.set(["tool_overrides", t.name, "needs_approval"], e.target.checked ? true : undefined)}
                         data-testid={`approval-${t.name}`}
+                        aria-label={`${t.name} needs a person's approval before each call`}
                       />
                       Needs approval
                     </label>

@@ -12,6 +12,8 @@ import { StartRunDialog } from "../components/StartRunDialog";
 import { blankSpec, download, toToml, errorUnder, getIn, isObj, lineDiff, pathKey, pretty, setIn, fieldErrors, type Obj, type Path } from "../agents/spec";
 import { DraftMark, NumberField, SelectField, TextField, type Editor } from "../agents/fields";
 import { ToolPicker, pickedToolNames, useServerTools } from "../agents/ToolPicker";
+import { DEMO_INPUTS } from "../agents/demo";
+import { formatTime } from "../components/common";
 import "../agents/agents.css";
 
 const PROVIDERS = [
@@ -206,6 +208,22 @@ function Builder({ name }: { name: string | null }) {
     else await save();
   };
 
+  // Ctrl/Cmd+S saves (through the review when there is one).
+  const saveRef = useRef<() => void>(() => {});
+  saveRef.current = () => {
+    if (step === "form" && !saving && !review) void onSave();
+  };
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") {
+        e.preventDefault();
+        saveRef.current();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+
   const exportSaved = async () => {
     if (!name) return;
     try {
@@ -252,6 +270,11 @@ function Builder({ name }: { name: string | null }) {
           {name ? <span className="mono">{name}</span> : "New agent"}
           {dirty ? <span className="badge warn unsaved">unsaved changes</span> : null}
         </h1>
+        {name && saved.data ? (
+          <span className="muted small-text" title={saved.data.hash}>
+            {saved.data.versions.length} version{saved.data.versions.length === 1 ? "" : "s"}, saved {formatTime(saved.data.versions.at(-1)?.created_at_ms)}
+          </span>
+        ) : null}
         {step === "form" ? (
           <button type="button" onClick={() => setStep("describe")} data-testid="open-describe">
             <Sparkles size={14} aria-hidden /> Draft from a description
@@ -403,7 +426,7 @@ function Builder({ name }: { name: string | null }) {
                 Cancel
               </a>
               <button type="button" className="primary" onClick={() => void onSave()} disabled={saving || !!raw?.error} data-testid="save-agent">
-                {saving ? "Saving…" : name && specName === name ? "Review and save" : "Save agent"}
+                {saving ? "Saving…" : name && specName === name ? "Review and save" : "Save agent"} <kbd>Ctrl S</kbd>
               </button>
             </div>
           </div>
@@ -411,7 +434,7 @@ function Builder({ name }: { name: string | null }) {
       ) : null}
 
       {review ? <ReviewDialog review={review} name={specName} saving={saving} onClose={() => setReview(null)} onConfirm={() => void save()} /> : null}
-      {running && name ? <StartRunDialog agents={agentNames} initialAgent={name} onClose={() => setRunning(false)} /> : null}
+      {running && name ? <StartRunDialog agents={agentNames} initialAgent={name} initialInput={DEMO_INPUTS[name] ?? ""} onClose={() => setRunning(false)} /> : null}
     </div>
   );
 }
@@ -504,7 +527,7 @@ function DescribeStep({
       <h2 style={{ margin: 0 }}>1. Describe the agent</h2>
       <label>
         What should the agent do?
-        <span className="hint">In plain words: its job, what it may look up or change, when a person should approve. The model drafts a spec using the tools of your connected MCP servers; nothing is saved until you save.</span>
+        <span className="hint">Ctrl+Enter drafts. In plain words: its job, what it may look up or change, when a person should approve. The model drafts a spec using the tools of your connected MCP servers; nothing is saved until you save.</span>
         <textarea
           rows={5}
           className="prose"
@@ -513,6 +536,12 @@ function DescribeStep({
           placeholder="Answers customers' questions about their orders, and emails them once a person approves the email."
           aria-invalid={fieldIs("description")}
           data-testid="describe-text"
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && description.trim()) {
+              e.preventDefault();
+              void draft();
+            }
+          }}
         />
         {fieldIs("description") ? <span className="field-error">{error?.message}</span> : null}
       </label>

@@ -8,12 +8,9 @@ import { EmptyState, ErrorBanner, Modal, formatTime } from "../components/common
 import { StartRunDialog } from "../components/StartRunDialog";
 import { ImportDialog } from "../agents/ImportDialog";
 import { download } from "../agents/spec";
+import { DEMO_INPUTS } from "../agents/demo";
 import "../agents/agents.css";
 
-/** The demo agent's input, so a new user can run it without typing. */
-const DEMO_INPUTS: Record<string, string> = {
-  "demo-support": "Hi, this is Ada. When will my order A-1001 arrive?",
-};
 
 export function AgentsPage() {
   const transport = useTransport();
