@@ -115,6 +115,13 @@ test("add server-everything through the form, call get-sum, and see the schema e
   await form.getByRole("button", { name: "JSON", exact: true }).click();
   const json = form.getByLabel("Arguments (JSON)");
   assert.deepEqual(JSON.parse(await json.inputValue()), { a: 2.5, b: 40 });
+  await json.fill('{"a": 7, "b": 8}');
+  await form.getByRole("button", { name: "Form", exact: true }).click();
+  assert.equal(await a.inputValue(), "7");
+  // Alt+↓ walks to the more recent input (the strings).
+  await a.focus();
+  await page.keyboard.press("Alt+ArrowDown");
+  await until(async () => (await a.inputValue()) === "two", { what: "Alt+↓ to recall the newer input" });
   assert.deepEqual(page.pageErrors, []);
 });
 

@@ -177,7 +177,10 @@ export function draftFromValue(f: Field, value: JsonValue | undefined): Draft {
       return typeof value === "string" ? { k: "text", text: value } : { k: "json", text: asJsonText(value) };
     case "number":
     case "integer":
-      return typeof value === "number" ? { k: "text", text: String(value) } : { k: "json", text: asJsonText(value) };
+      if (typeof value === "number") return { k: "text", text: String(value) };
+      // A string that is not a number is sent as typed by a text draft: it stays in the widget.
+      if (typeof value === "string" && value.trim() !== "" && !NUMBER.test(value.trim())) return { k: "text", text: value };
+      return { k: "json", text: asJsonText(value) };
     case "boolean":
       return typeof value === "boolean" ? { k: "bool", value } : { k: "json", text: asJsonText(value) };
     case "enum": {
