@@ -839,6 +839,20 @@ function ReviewDialog({
 }) {
   const lines = useMemo(() => lineDiff(review.before, review.after), [review]);
   const changed = lines.filter((l) => l.kind !== "same").length;
+  // Unchanged stretches fold to a line, keeping three lines of context around each change.
+  const shown = useMemo(() => {
+    const near = lines.map((_, i) => lines.slice(Math.max(0, i - 3), i + 4).some((l) => l.kind !== "same"));
+    const out: ({ kind: "fold"; count: number } | (typeof lines)[number])[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (near[i]) out.push(lines[i]);
+      else {
+        const last = out.at(-1);
+        if (last && last.kind === "fold") last.count++;
+        else out.push({ kind: "fold", count: 1 });
+      }
+    }
+    return out;
+  }, [lines]);
   return (
     <Modal title={`Save ${name}?`} onClose={onClose}>
       {review.replacing ? (
@@ -852,12 +866,18 @@ function ReviewDialog({
         <p>No changes to save.</p>
       ) : (
         <pre className="diff" data-testid="review-diff" aria-label="Changes">
-          {lines.map((l, i) => (
-            <div key={i} className={`diff-${l.kind}`}>
-              {l.kind === "add" ? "+ " : l.kind === "del" ? "- " : "  "}
-              {l.text}
-            </div>
-          ))}
+          {shown.map((l, i) =>
+            l.kind === "fold" ? (
+              <div key={i} className="diff-fold">
+                ⋯ {l.count} unchanged line{l.count === 1 ? "" : "s"}
+              </div>
+            ) : (
+              <div key={i} className={`diff-${l.kind}`}>
+                {l.kind === "add" ? "+ " : l.kind === "del" ? "- " : "  "}
+                {l.text}
+              </div>
+            ),
+          )}
         </pre>
       )}
       <div className="row">
