@@ -9,6 +9,12 @@ import { ApiFailure, useTransport } from "../transport";
 import { analyze, draftFromValue, evaluate, initialDraft, serverFieldKey, type Draft, type Errors } from "./schema";
 import { SchemaForm } from "./SchemaForm";
 import { ToolResult } from "./ToolResult";
+import { copyText } from "../components/common";
+
+/** A word for a POSIX shell: bare when safe, else single-quoted. */
+function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
 
 const RECENT_MAX = 10;
 
@@ -243,6 +249,17 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
             <span className={problems ? "field-error" : "hint"} role="status" aria-live="polite">
               {problems ? `${problems} problem${problems > 1 ? "s" : ""} found by the basic checks` : "passes the basic checks"}
             </span>
+            <button type="button" className="small" onClick={() => void copyText(JSON.stringify(args ?? {}))} title="Copy the arguments as JSON">
+              Copy
+            </button>
+            <button
+              type="button"
+              className="small"
+              onClick={() => void copyText(`waymark mcp call ${shellWord(server)} ${shellWord(tool.name)} ${shellWord(JSON.stringify(args ?? {}))}`)}
+              title="Copy the same call as a waymark CLI command"
+            >
+              Copy as command
+            </button>
           </div>
           <pre className="json-raw" aria-label="Arguments preview" data-testid="args-preview">
             {argsText}
