@@ -251,10 +251,24 @@ test("the raw JSON view edits the same spec, and its errors show", async () => {
   await page.goto(server.base + "/#/agents/new");
   await page.getByTestId("skip-to-form").click();
   await page.getByTestId("field-name").fill("raw-agent");
+  // A destructive tool gets approval by default when picked.
+  await page.getByTestId("pick-demo-tools-send_email").check();
+  assert.equal(await page.getByTestId("approval-send_email").isChecked(), true);
+  // Retries and timeouts are under Advanced.
+  await page.getByText("Advanced: retries and timeouts").click();
+  await page.getByTestId("field-retry.max_attempts").fill("3");
+  await page.getByTestId("field-tool_overrides.send_email.timeout_secs").fill("30");
+  await page.getByRole("button", { name: "Add a trigger" }).click();
+  await page.getByTestId("trigger-kind-1").selectOption("webhook");
+  await page.getByTestId("field-triggers.1.secret_ref").fill("RAW_HOOK_SECRET");
   await page.getByTestId("raw-toggle").click();
   const raw = page.getByTestId("raw-json");
   const spec = JSON.parse(await raw.inputValue());
   assert.equal(spec.name, "raw-agent");
+  assert.deepEqual(spec.tools, [{ kind: "mcp", server: "demo-tools", tools: ["send_email"] }]);
+  assert.deepEqual(spec.tool_overrides, { send_email: { needs_approval: true, timeout_secs: 30 } });
+  assert.deepEqual(spec.retry, { max_attempts: 3 });
+  assert.deepEqual(spec.triggers, [{ kind: "manual" }, { kind: "webhook", secret_ref: "RAW_HOOK_SECRET" }]);
   spec.instructions = "Typed in the raw view.";
   await raw.fill("{ not json");
   await page.getByText(/Not valid JSON/).waitFor();
@@ -264,7 +278,10 @@ test("the raw JSON view edits the same spec, and its errors show", async () => {
   assert.equal(await page.getByTestId("field-instructions").inputValue(), "Typed in the raw view.");
   await page.getByTestId("save-agent").click();
   await page.getByTestId("agent-row-raw-agent").waitFor();
-  assert.equal((await server.api("agents_get", { name: "raw-agent" })).spec.instructions, "Typed in the raw view.");
+  const saved = (await server.api("agents_get", { name: "raw-agent" })).spec;
+  assert.equal(saved.instructions, "Typed in the raw view.");
+  assert.equal(saved.tool_overrides.send_email.timeout_secs, 30);
+  assert.equal(saved.retry.max_attempts, 3);
 });
 
 test("the builder in the dark theme", async () => {
