@@ -54,7 +54,7 @@ export function ToolsPage({ server, tool }: { server: string | null; tool: strin
               Tools
             </h1>
           </div>
-          <div className="row wrap">
+          <div className="row tools-wrap">
             <button type="button" className="primary small" onClick={() => setDialog("add")}>
               <Plus size={14} aria-hidden /> Add server
             </button>

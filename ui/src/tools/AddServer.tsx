@@ -130,7 +130,7 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
               </button>
             </div>
           </div>
-          <div className="cmdline">
+          <div className="add-cmdline">
             <span className="hint">Will run: </span>
             <code>{[command.trim() || "…", ...args.filter((a) => a !== "").map((a) => (/[\s'"]/.test(a) ? `'${a}'` : a))].join(" ")}</code>
           </div>

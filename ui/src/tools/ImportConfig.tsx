@@ -148,7 +148,7 @@ export function ImportConfig({ existing, onImported, onCancel }: { existing: str
               ? "This config lists no servers."
               : "Each server below runs this command (or connects to this URL) when used. Tick the ones you trust; only they are saved."}
           </p>
-          <fieldset className="consent">
+          <fieldset className="import-consent">
             <legend>Servers in {preview.fileName ?? "the config"}</legend>
             {preview.entries.map((e) => (
               <label key={e.name} className="consent-row">
@@ -165,7 +165,7 @@ export function ImportConfig({ existing, onImported, onCancel }: { existing: str
                 />
                 <span className="stack consent-body">
                   <strong>{e.name}</strong>
-                  <code className="cmd" data-testid="import-command">
+                  <code className="tools-cmd" data-testid="import-command">
                     {e.line}
                   </code>
                   {existing.includes(e.name) ? <span className="field-error">Replaces the server of this name you already have.</span> : null}

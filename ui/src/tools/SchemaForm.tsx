@@ -75,6 +75,8 @@ function FieldView({ name, field, draft, onChange, path, required, errors, serve
   const describedBy = `${hintId}${invalid ? " " + errId : ""}`;
   const a11y = { id, "aria-describedby": describedBy, "aria-invalid": invalid || undefined, "aria-required": required || undefined };
   const asJson = draft.k === "json" && field.kind !== "json";
+  // An empty JSON box sends nothing, like an omitted field.
+  const omitted = draft.k === "omit" || (draft.k === "json" && draft.text.trim() === "");
 
   const toForm = () => {
     if (draft.k !== "json") return;
@@ -248,7 +250,7 @@ function FieldView({ name, field, draft, onChange, path, required, errors, serve
           </span>
         ) : null}
         {field.title && field.title !== name ? <span className="muted sf-title">{field.title}</span> : null}
-        {draft.k === "omit" && !required ? <span className="badge sf-omitted">not sent</span> : null}
+        {omitted && !required ? <span className="badge sf-omitted">not sent</span> : null}
         <span className="grow" />
         {field.nullable && draft.k !== "null" ? (
           <button type="button" className="small" onClick={() => onChange({ k: "null" })} aria-label={`Set ${name} to null`}>
@@ -266,7 +268,7 @@ function FieldView({ name, field, draft, onChange, path, required, errors, serve
             </button>
           )
         ) : null}
-        {!required && draft.k !== "omit" ? (
+        {!required && !omitted ? (
           <button type="button" className="small" onClick={() => onChange(OMIT)} aria-label={`Do not send ${name}`}>
             Omit
           </button>

@@ -13,7 +13,7 @@ export function ServerStatusLine({ server }: { server: McpServerInfo }) {
   switch (s.state) {
     case "connected":
       return (
-        <span className="row wrap server-status">
+        <span className="row tools-wrap server-status">
           <Status status="ok" label="connected" />
           <span className="hint">
             {s.tool_count} tool{s.tool_count === 1 ? "" : "s"} · protocol {s.protocol_version}
@@ -22,14 +22,14 @@ export function ServerStatusLine({ server }: { server: McpServerInfo }) {
       );
     case "failed":
       return (
-        <span className="row wrap server-status">
+        <span className="row tools-wrap server-status">
           <Status status="failed" label="failed" />
           <span className="hint">retries when used{s.retry_in_ms > 0 ? ` (in ${secs(s.retry_in_ms)})` : ""}</span>
         </span>
       );
     default:
       return (
-        <span className="row wrap server-status">
+        <span className="row tools-wrap server-status">
           <Status status="idle" label="not connected yet" />
           <span className="hint">connects when its tools are used</span>
         </span>
@@ -39,7 +39,7 @@ export function ServerStatusLine({ server }: { server: McpServerInfo }) {
 
 export function ServerList({ servers, selected }: { servers: McpServerInfo[]; selected: string | null }) {
   return (
-    <ul className="servers" role="list" aria-label="MCP servers" onKeyDown={arrowNav}>
+    <ul className="server-items" role="list" aria-label="MCP servers" onKeyDown={arrowNav}>
       {servers.map((s) => (
         <li key={s.name}>
           <a className={`server-item${s.name === selected ? " selected" : ""}`} href={href(["tools", s.name])} aria-current={s.name === selected ? "true" : undefined} data-server={s.name}>
@@ -48,7 +48,7 @@ export function ServerList({ servers, selected }: { servers: McpServerInfo[]; se
               <span className="badge">{s.transport}</span>
             </span>
             <ServerStatusLine server={s} />
-            <code className="cmd cmd-short" title={s.describe}>
+            <code className="tools-cmd tools-cmd-short" title={s.describe}>
               {s.describe}
             </code>
             {s.status.state === "failed" ? (

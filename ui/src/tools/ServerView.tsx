@@ -69,11 +69,11 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
           </button>
         </div>
         <ServerStatusLine server={server} />
-        <code className="cmd" title={server.transport === "stdio" ? "The command line this server runs" : "The URL this server is reached at"}>
+        <code className="tools-cmd" title={server.transport === "stdio" ? "The command line this server runs" : "The URL this server is reached at"}>
           {server.describe}
         </code>
         {server.secret_names.length ? (
-          <div className="row wrap">
+          <div className="row tools-wrap">
             <span className="hint">{server.transport === "stdio" ? "Environment (stored secrets):" : "Headers (stored secrets):"}</span>
             {server.secret_names.map((n) => (
               <span key={n} className="badge mono">
@@ -117,7 +117,7 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
               No tool matches. <button type="button" className="small" onClick={() => setFilter("")}>Clear filter</button>
             </p>
           ) : null}
-          <ul className="tools" role="list" onKeyDown={arrowNav}>
+          <ul className="tool-items" role="list" onKeyDown={arrowNav}>
             {shown.map((t) => (
               <li key={t.name}>
                 <a
@@ -182,11 +182,11 @@ function ToolDetail({ server, tool }: { server: string; tool: McpToolInfo }) {
         {tool.title ? <div className="tool-title">{tool.title}</div> : null}
       </div>
       <p className="tool-desc-full">{tool.description || <em className="muted">The server gives no description.</em>}</p>
-      <div className="row wrap">
+      <div className="row tools-wrap">
         <SafetyBadge safety={tool.safety} />
         <AnnotationBadges tool={tool} />
       </div>
-      <details className="schema">
+      <details className="tool-schema">
         <summary>inputSchema</summary>
         <JsonView value={tool.input_schema} label="inputSchema" defaultDepth={3} />
       </details>

@@ -23,7 +23,7 @@ function ContentBlock({ block, index }: { block: JsonValue; index: number }) {
   switch (type) {
     case "text":
       return (
-        <div className="block">
+        <div className="result-block">
           <div className="block-kind">text</div>
           <pre className="block-text">{typeof block.text === "string" ? block.text : JSON.stringify(block.text)}</pre>
         </div>
@@ -33,7 +33,7 @@ function ContentBlock({ block, index }: { block: JsonValue; index: number }) {
       const mime = typeof block.mimeType === "string" ? block.mimeType : type;
       const data = typeof block.data === "string" ? block.data : "";
       return (
-        <div className="block">
+        <div className="result-block">
           <div className="block-kind">{type}</div>
           <span className="badge" title={`${type} content, base64`}>
             {mime} · {sizeOf(data)}
@@ -45,7 +45,7 @@ function ContentBlock({ block, index }: { block: JsonValue; index: number }) {
     case "resource": {
       const res = type === "resource" && isBlock(block.resource ?? null) ? (block.resource as Block) : block;
       return (
-        <div className="block">
+        <div className="result-block">
           <div className="block-kind">{type.replace("_", " ")}</div>
           <div className="row">
             <code>{String(res.uri ?? "")}</code>
@@ -57,7 +57,7 @@ function ContentBlock({ block, index }: { block: JsonValue; index: number }) {
     }
     default:
       return (
-        <div className="block">
+        <div className="result-block">
           <div className="block-kind">{type}</div>
           <JsonView value={block} />
         </div>
@@ -70,7 +70,7 @@ export function ToolResult({ outcome }: { outcome: Outcome }) {
     const e = outcome.error;
     const schema = e.code === "invalid_input" && e.field?.startsWith("arguments");
     return (
-      <section className="result" aria-label="Result">
+      <section className="tool-result" aria-label="Result">
         <div className="row">
           <h3 className="grow">Result</h3>
           <span className="hint">{formatDuration(outcome.ms)}</span>
@@ -90,7 +90,7 @@ export function ToolResult({ outcome }: { outcome: Outcome }) {
   }
   const r = outcome.result;
   return (
-    <section className="result" aria-label="Result">
+    <section className="tool-result" aria-label="Result">
       <div className="row">
         <h3 className="grow">Result</h3>
         <span className="hint">
@@ -106,7 +106,7 @@ export function ToolResult({ outcome }: { outcome: Outcome }) {
           isError: false
         </div>
       )}
-      <div className="blocks">
+      <div className="result-blocks">
         {r.content.length === 0 ? <p className="muted">No content blocks.</p> : null}
         {r.content.map((b, i) => (
           <ContentBlock key={i} block={b} index={i} />

@@ -177,7 +177,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
     <section className="tryit" aria-label="Try it">
       <div className="row tryit-head">
         <h3 className="grow">Try it</h3>
-        <div className="seg" role="group" aria-label="Edit arguments as">
+        <div className="tools-seg" role="group" aria-label="Edit arguments as">
           <button type="button" className="small" aria-pressed={mode === "form"} onClick={() => switchMode("form")} disabled={root.kind !== "object"}>
             Form
           </button>
@@ -186,7 +186,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
           </button>
         </div>
         {recent.length ? (
-          <label className="row recent">
+          <label className="row tryit-recent">
             <span className="hint">Recent</span>
             <select
               aria-label="Recent inputs"
@@ -243,7 +243,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
         {mode === "form" && errors.get("") ? <div className="field-error">arguments: {errors.get("")}</div> : null}
         {mode === "form" && serverErrors.get("") ? <div className="field-error">server: {serverErrors.get("")}</div> : null}
 
-        <div className="preview">
+        <div className="tryit-preview">
           <div className="row">
             <strong className="grow">Arguments that will be sent</strong>
             <span className={problems ? "field-error" : "hint"} role="status" aria-live="polite">

@@ -137,8 +137,15 @@ export const OMIT: Draft = { k: "omit" };
 /** The draft a field starts with: its default if it has one, else not sent (root: empty object). */
 export function initialDraft(f: Field, root = false): Draft {
   if (f.default !== undefined) return draftFromValue(f, f.default);
-  if (root) return f.kind === "object" ? { k: "obj", fields: {} } : { k: "json", text: "{}" };
+  if (root) return f.kind === "object" ? { k: "obj", fields: defaultsOf(f) } : { k: "json", text: "{}" };
   return OMIT;
+}
+
+/** An object's fields that have a default, filled with it (the rest are not sent). */
+function defaultsOf(f: Field): Record<string, Draft> {
+  const fields: Record<string, Draft> = {};
+  for (const [k, sub] of f.properties ?? []) if (sub.default !== undefined) fields[k] = draftFromValue(sub, sub.default);
+  return fields;
 }
 
 /** A fresh value for a new array item or a field being filled in. */
@@ -150,7 +157,7 @@ export function freshDraft(f: Field): Draft {
     case "enum":
       return { k: "enum", index: 0 };
     case "object":
-      return { k: "obj", fields: {} };
+      return { k: "obj", fields: defaultsOf(f) };
     case "array":
       return { k: "arr", items: [] };
     case "json":
