@@ -168,10 +168,19 @@ test("export an agent as TOML, delete it, import the file back", async () => {
   await page.getByTestId("agent-row-order-bot").waitFor();
   const before = await server.api("agents_get", { name: "order-bot" });
 
-  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-agent-order-bot").click()]);
+  await page.getByTestId("export-agent-order-bot").click();
+  const shown = page.getByTestId("export-text");
+  await until(async () => /name = "order-bot"/.test(await shown.inputValue()), { what: "the TOML export" });
+  await page.getByTestId("export-format-json").click();
+  await until(async () => /"name": "order-bot"/.test(await shown.inputValue()), { what: "the JSON export" });
+  await page.getByTestId("export-format-toml").click();
+  await until(async () => /name = "order-bot"/.test(await shown.inputValue()), { what: "the TOML export again" });
+  await screenshot(page, "agent-export");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-download").click()]);
   assert.equal(download.suggestedFilename(), "order-bot.toml");
   const text = readFileSync(await download.path(), "utf8");
-  assert.match(text, /name = "order-bot"/);
+  assert.equal(text, await shown.inputValue());
+  await page.keyboard.press("Escape");
 
   await page.getByTestId("delete-agent-order-bot").click();
   await page.getByTestId("confirm-delete").click();

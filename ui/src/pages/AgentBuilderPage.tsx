@@ -9,7 +9,8 @@ import { href, navigate } from "../lib/router";
 import { ApiFailure, useTransport } from "../transport";
 import { ErrorBanner, Modal } from "../components/common";
 import { StartRunDialog } from "../components/StartRunDialog";
-import { blankSpec, download, toToml, errorUnder, getIn, isObj, lineDiff, pathKey, pretty, setIn, fieldErrors, type Obj, type Path } from "../agents/spec";
+import { ExportDialog } from "../agents/ExportDialog";
+import { blankSpec, toToml, errorUnder, getIn, isObj, lineDiff, pathKey, pretty, setIn, fieldErrors, type Obj, type Path } from "../agents/spec";
 import { DraftMark, NumberField, SelectField, TextField, type Editor } from "../agents/fields";
 import { ToolPicker, pickedToolNames, useServerTools } from "../agents/ToolPicker";
 import { DEMO_INPUTS } from "../agents/demo";
@@ -85,6 +86,7 @@ function Builder({ name }: { name: string | null }) {
   const [review, setReview] = useState<{ before: string; after: string; replacing: boolean } | null>(null);
   const [saving, setSaving] = useState(false);
   const [running, setRunning] = useState(false);
+  const [exporting, setExporting] = useState(false);
   const loadedFor = useRef<string | null>(null);
 
   // The saved spec becomes the form's starting point once it arrives.
@@ -224,15 +226,6 @@ function Builder({ name }: { name: string | null }) {
     return () => window.removeEventListener("keydown", onKey);
   }, []);
 
-  const exportSaved = async () => {
-    if (!name) return;
-    try {
-      const { text } = await transport.call("agents_export", { name, format: "toml" });
-      download(`${name}.toml`, text);
-    } catch (e) {
-      setSaveError(asFailure(e));
-    }
-  };
 
   const onDrafted = (d: AgentsDraftResponse, request: DraftRequest) => {
     setLastDraft(request);
@@ -282,7 +275,7 @@ function Builder({ name }: { name: string | null }) {
         ) : null}
         {name ? (
           <>
-            <button type="button" onClick={() => void exportSaved()} data-testid="builder-export">
+            <button type="button" onClick={() => setExporting(true)} data-testid="builder-export">
               <Download size={14} aria-hidden /> Export
             </button>
             <button type="button" onClick={() => setRunning(true)} disabled={dirty} title={dirty ? "Save first: a run uses the saved spec" : undefined}>
@@ -434,6 +427,7 @@ function Builder({ name }: { name: string | null }) {
       ) : null}
 
       {review ? <ReviewDialog review={review} name={specName} saving={saving} onClose={() => setReview(null)} onConfirm={() => void save()} /> : null}
+      {exporting && name ? <ExportDialog name={name} onClose={() => setExporting(false)} /> : null}
       {running && name ? <StartRunDialog agents={agentNames} initialAgent={name} initialInput={DEMO_INPUTS[name] ?? ""} onClose={() => setRunning(false)} /> : null}
     </div>
   );

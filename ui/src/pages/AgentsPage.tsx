@@ -7,31 +7,20 @@ import { ApiFailure, useTransport } from "../transport";
 import { EmptyState, ErrorBanner, Modal, formatTime } from "../components/common";
 import { StartRunDialog } from "../components/StartRunDialog";
 import { ImportDialog } from "../agents/ImportDialog";
-import { download } from "../agents/spec";
+import { ExportDialog } from "../agents/ExportDialog";
 import { DEMO_INPUTS } from "../agents/demo";
 import "../agents/agents.css";
 
 
 export function AgentsPage() {
-  const transport = useTransport();
   const list = useApi("agents_list", {});
   const [running, setRunning] = useState<string | null>(null);
   const [importing, setImporting] = useState(false);
   const [deleting, setDeleting] = useState<string | null>(null);
-  const [error, setError] = useState<ApiFailure | null>(null);
+  const [exporting, setExporting] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const agents = list.data?.agents ?? [];
   const justSaved = useRoute().query.get("saved");
-
-  const exportAgent = async (name: string) => {
-    setError(null);
-    try {
-      const { text } = await transport.call("agents_export", { name, format: "toml" });
-      download(`${name}.toml`, text);
-    } catch (e) {
-      setError(e instanceof ApiFailure ? e : new ApiFailure({ message: String(e) }));
-    }
-  };
 
   return (
     <div className="page agents-page">
@@ -47,7 +36,6 @@ export function AgentsPage() {
         </a>
       </div>
       <ErrorBanner error={list.error} title="Could not list the agents" />
-      <ErrorBanner error={error} />
       {justSaved && !notice && agents.some((a) => a.name === justSaved) ? (
         <div className="banner info" role="status" data-testid="saved-notice">
           Saved <span className="mono">{justSaved}</span>. Run it with its Run button, or open it to edit.
@@ -92,7 +80,7 @@ export function AgentsPage() {
                   <button type="button" className="small" onClick={() => navigate(href(["agents", a.name]))} aria-label={`Edit ${a.name}`} data-testid={`edit-agent-${a.name}`}>
                     <Pencil size={12} aria-hidden /> Edit
                   </button>
-                  <button type="button" className="small" onClick={() => void exportAgent(a.name)} aria-label={`Export ${a.name}`} data-testid={`export-agent-${a.name}`}>
+                  <button type="button" className="small" onClick={() => setExporting(a.name)} aria-label={`Export ${a.name}`} data-testid={`export-agent-${a.name}`}>
                     <Download size={12} aria-hidden /> Export
                   </button>
                   <button type="button" className="small danger" onClick={() => setDeleting(a.name)} aria-label={`Delete ${a.name}`} data-testid={`delete-agent-${a.name}`}>
@@ -117,6 +105,7 @@ export function AgentsPage() {
           }}
         />
       ) : null}
+      {exporting ? <ExportDialog name={exporting} onClose={() => setExporting(null)} /> : null}
       {deleting ? (
         <DeleteDialog
           name={deleting}
