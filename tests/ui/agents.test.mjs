@@ -201,6 +201,14 @@ test("export an agent as TOML, delete it, import the file back", async () => {
   await page.getByTestId("import-submit").click();
   await page.getByText(/Not imported/).waitFor();
   assert.match(await page.getByRole("alert").innerText(), /line 2/);
+
+  // A file picked in the same dialog: its text and format are taken from it.
+  const file = { name: "from-file", instructions: "Imported from a JSON file.", model: { provider: "openai", model: "gpt-4o-mini" } };
+  await page.getByTestId("import-file").setInputFiles({ name: "from-file.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(file)) });
+  await until(async () => (await page.getByTestId("import-text").inputValue()).includes("Imported from a JSON file."), { what: "the file's text" });
+  await page.getByTestId("import-submit").click();
+  await page.getByTestId("agent-row-from-file").waitFor();
+  assert.equal((await server.api("agents_get", { name: "from-file" })).spec.instructions, "Imported from a JSON file.");
 });
 
 test("the demo agent runs from its Run button and opens its run", async () => {
