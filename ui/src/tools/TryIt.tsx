@@ -41,6 +41,11 @@ function saveRecent(server: string, tool: string, args: string): string[] {
   return list;
 }
 
+/** Before the first edit, "required" is not shouted at empty fields (it still blocks Call). */
+function withoutRequired(errors: Errors): Errors {
+  return new Map([...errors].filter(([, m]) => m !== "required"));
+}
+
 type Outcome =
   | { kind: "result"; result: McpCallResponse; ms: number; sent: JsonValue | undefined }
   | { kind: "error"; error: ApiFailure; ms: number; sent: JsonValue | undefined };
@@ -63,6 +68,11 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
     if (outcome) resultRef.current?.scrollIntoView?.({ block: "nearest" });
   }, [outcome]);
 
+  const [touched, setTouched] = useState(false);
+  const editDraft = useCallback((d: Draft) => {
+    setTouched(true);
+    setDraft(d);
+  }, []);
   const formEval = useMemo(() => evaluate(root, draft), [root, draft]);
   const jsonEval = useMemo((): { args: JsonValue | undefined; errors: Errors; parse: string | null } => {
     if (mode !== "json") return { args: undefined, errors: new Map(), parse: null };
@@ -134,6 +144,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
   );
 
   const send = async () => {
+    setTouched(true);
     const seq = ++callSeq.current;
     const sent = args === undefined ? {} : args;
     setPending(true);
@@ -214,7 +225,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
         noValidate
       >
         {mode === "form" ? (
-          <SchemaForm root={root} draft={draft} onChange={setDraft} errors={errors} serverErrors={serverErrors} />
+          <SchemaForm root={root} draft={draft} onChange={editDraft} errors={touched ? errors : withoutRequired(errors)} serverErrors={serverErrors} />
         ) : (
           <label>
             Arguments (JSON)
@@ -284,6 +295,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
             type="button"
             onClick={() => {
               setDraft(initialDraft(root, true));
+              setTouched(false);
               setJsonText("");
               setOutcome(null);
             }}
