@@ -307,3 +307,29 @@ test("with no servers the page says what to do next", async () => {
     await fresh.stop();
   }
 });
+
+test("import a VS Code mcp.json file (comments, inputs) narrowed to the ticked server", async () => {
+  const page = await openApp(browser, server);
+  await openTools(page);
+  await page.getByRole("button", { name: "Import a config" }).click();
+  const dialog = page.getByRole("dialog", { name: "Import MCP servers from a config" });
+  const text = `{
+  // VS Code keeps comments in mcp.json
+  "inputs": [{ "id": "token", "type": "promptString", "description": "API token", "password": true }],
+  "servers": {
+    "memory-vscode": { "type": "stdio", "command": "node", "args": ["${MEMORY}"], "env": { "API_TOKEN": "\${input:token}" } },
+    "skip-me": { "type": "http", "url": "http://127.0.0.1:9/mcp" },
+  },
+}`;
+  await dialog.getByLabel("Or choose a file").setInputFiles({ name: "mcp.json", mimeType: "application/json", buffer: Buffer.from(text) });
+  await dialog.getByText("Loaded mcp.json").waitFor();
+  await dialog.getByRole("button", { name: "Review servers" }).click();
+  await dialog.getByText("http://127.0.0.1:9/mcp").waitFor();
+  await dialog.getByText(/These inputs have no value/).waitFor();
+  await dialog.getByLabel("Import skip-me").uncheck();
+  await dialog.getByRole("button", { name: "Import 1 server" }).click();
+  await dialog.waitFor({ state: "detached" });
+  await page.locator('[data-server="memory-vscode"]').waitFor();
+  const names = (await server.api("mcp_list")).servers.map((s) => s.name);
+  assert.ok(names.includes("memory-vscode") && !names.includes("skip-me"), names.join(", "));
+});
