@@ -194,7 +194,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
         <div className="row wrap sub-header">
           {failures.failed || failures.attention ? (
             <button type="button" className="failure-chip" onClick={() => jumpFailure(1)} data-testid="failure-chip" title="Jump to the first failure (e / E: next / previous)">
-              {failures.failed} failed · {failures.attention} need{failures.attention === 1 ? "s" : ""} attention
+              {[failures.failed ? `${failures.failed} failed` : null, failures.attention ? `${failures.attention} need${failures.attention === 1 ? "s" : ""} attention` : null].filter(Boolean).join(" · ")}
             </button>
           ) : null}
           {run.error ? (

@@ -143,7 +143,12 @@ function RunRow({ run, retrying }: { run: RunSummary; retrying: boolean }) {
   const link = href(["runs", run.id]);
   const dur = (run.finished_at ?? Date.now()) - run.created_at;
   return (
-    <tr>
+    <tr
+      className="clickable"
+      onClick={(e) => {
+        if (!(e.target as HTMLElement).closest("a")) navigate(link);
+      }}
+    >
       <td>
         <a className="row-link" href={link} data-testid="run-row">
           {run.agent}

@@ -191,7 +191,8 @@ function StepInspector({
 
       {status === "waiting" && wait === "approval" ? <ApprovalActions runId={row.runId} step={step} toolInput={call?.arguments ?? null} onDone={onDone} /> : null}
       {status === "waiting" && wait === "answer" ? <AnswerBox runId={row.runId} step={step} question={question} onDone={onDone} /> : null}
-      {status === "needs_attention" ? <ResolveBanner runId={row.runId} step={step} onDone={onDone} /> : null}
+      {status === "needs_attention" && row.depth === 0 ? <p className="hint">Settle this step with the banner above the timeline.</p> : null}
+      {status === "needs_attention" && row.depth > 0 ? <ResolveBanner runId={row.runId} step={step} onDone={onDone} /> : null}
       <div className="row wrap">
         {status === "failed" ? <RetryStep runId={row.runId} step={step} /> : null}
         {step.finished_at ? <ForkButton runId={row.runId} step={step} /> : null}
