@@ -6,7 +6,7 @@ import type { McpToolInfo } from "../bindings/McpToolInfo";
 import type { McpCallResponse } from "../bindings/McpCallResponse";
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import { ApiFailure, useTransport } from "../transport";
-import { analyze, draftFromValue, evaluate, initialDraft, serverFieldKey, type Draft, type Errors } from "./schema";
+import { analyze, checkValue, draftFromValue, evaluate, initialDraft, serverFieldKey, type Draft, type Errors } from "./schema";
 import { SchemaForm } from "./SchemaForm";
 import { ToolResult } from "./ToolResult";
 import { copyText } from "../components/common";
@@ -80,9 +80,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
     try {
       const args = JSON.parse(jsonText) as JsonValue;
       const errors: Errors = new Map();
-      const e = evaluate(root, draftFromValue(root, args));
-      // Checks of the parsed value (draftFromValue keeps it exact, as JSON if it must).
-      e.errors.forEach((m, k) => errors.set(k, m));
+      checkValue(root.raw, args, [], errors);
       return { args, errors, parse: null };
     } catch (err) {
       return { args: jsonText, errors: new Map(), parse: (err as Error).message };
