@@ -413,7 +413,19 @@ function Builder({ name }: { name: string | null }) {
               <ErrorBanner error={saveError} title="Not saved" />
             )}
             <div className="row">
-              <span className="muted">{dirty ? "You have unsaved changes." : name ? "Saved." : ""}</span>
+              <span className="muted">
+                {name && specName && specName !== name ? (
+                  <>
+                    Saving under the name <span className="mono">{specName}</span> makes another agent; <span className="mono">{name}</span> stays as it is.
+                  </>
+                ) : dirty ? (
+                  "You have unsaved changes."
+                ) : name ? (
+                  "Saved."
+                ) : (
+                  ""
+                )}
+              </span>
               <div className="grow" />
               <a className="button" href={href(["agents"])}>
                 Cancel
@@ -489,6 +501,13 @@ function DescribeStep({
   const transport = useTransport();
   const [description, setDescription] = useState("");
   const [model, setModel] = useState<DraftModel>(loadDraftModel);
+  // With no earlier choice, start from a provider whose key is stored in Settings.
+  const keyedOpenAi = hasKey("openai");
+  const keyedAnthropic = hasKey("anthropic");
+  useEffect(() => {
+    if (localStorage.getItem(DRAFT_MODEL_KEY) === null && keyedAnthropic && !keyedOpenAi)
+      setModel({ provider: "anthropic", model: "claude-sonnet-4-5", base_url: "" });
+  }, [keyedOpenAi, keyedAnthropic]);
   const [error, setError] = useState<ApiFailure | null>(null);
   const [pending, setPending] = useState(false);
 
@@ -498,6 +517,8 @@ function DescribeStep({
     localStorage.setItem(DRAFT_MODEL_KEY, JSON.stringify(model));
     const m: Obj = { provider: model.provider, model: model.model.trim() };
     if (model.base_url.trim()) m.base_url = model.base_url.trim();
+    // A keyless server set in Settings (a local Ollama, say) is named, so no key is asked for.
+    else if (keyed && settingsUrl && !hasKey(model.provider)) m.base_url = settingsUrl;
     try {
       const request = { description, model: m };
       onDrafted(await transport.call("agents_draft", request), request);
@@ -568,7 +589,9 @@ function DescribeStep({
           </label>
         </div>
         <span className="hint">
-          {keyed && !model.base_url.trim()
+          {keyed && !model.base_url.trim() && settingsUrl && !hasKey(model.provider)
+            ? `Drafts through ${settingsUrl}, the base URL set in Settings.`
+            : keyed && !model.base_url.trim()
             ? hasKey(model.provider)
               ? `A ${model.provider} key is stored in Settings.`
               : `No ${model.provider} key is stored: add one in Settings, or point the base URL at a local server (Ollama, LM Studio).`
