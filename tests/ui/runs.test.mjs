@@ -168,4 +168,11 @@ test("fork from a tool step with an edited output opens the new run, which links
   await until(async () => /delayed/.test(await page.getByTestId("attempt-panel").textContent()), { what: "the edited output in the inspector" });
   await screenshot(page, "run-forked");
   assert.deepEqual(page.pageErrors, []);
+
+  // The same page in the dark theme.
+  const dark = await openApp(browser, server, { colorScheme: "dark" });
+  await dark.goto(`${server.base}/#/runs/${demoRun}?step=tool%2F1.1`);
+  await until(async () => (await dark.locator(".inspector-title").textContent()) === "tool/1.1", { what: "inspector (dark)" });
+  await screenshot(dark, "run-page-dark");
+  assert.deepEqual(dark.pageErrors, []);
 });

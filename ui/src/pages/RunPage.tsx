@@ -5,7 +5,7 @@ import { ArrowLeft, Copy } from "lucide-react";
 import { useTransport } from "../transport";
 import { href, navigate } from "../lib/router";
 import { ErrorBanner, copyText, formatDuration } from "../components/common";
-import { RunStore, TERMINAL, totals, useNow, useStoreVersion, type Row } from "../run/store";
+import { RunStore, TERMINAL, makeScale, totals, useNow, useStoreVersion, type Row } from "../run/store";
 import { Timeline } from "../run/timeline";
 import { Inspector, formatCost } from "../run/inspector";
 import { CancelRun, ResolveBanner } from "../run/actions";
@@ -125,6 +125,11 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     e.preventDefault();
   };
 
+  const t0 = store.origin();
+  const t1 = data ? (data.trace.run.finished_at ?? Math.max(now || 0, data.trace.run.updated_at)) : 0;
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const scale = useMemo(() => makeScale(data?.trace.steps ?? [], t0, t1), [version, t0, t1]);
+
   const [split, setSplit] = useState(() => Number(localStorage.getItem("waymark.run.split")) || 55);
   useEffect(() => localStorage.setItem("waymark.run.split", String(split)), [split]);
   const body = useRef<HTMLDivElement>(null);
@@ -138,7 +143,8 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   }
   const run = data.trace.run;
   const t = totals(data.trace.steps);
-  const end = run.finished_at ?? (now || run.updated_at);
+  const end = t1;
+  const topCount = rows.reduce((n, r) => n + (r.depth === 0 ? 1 : 0), 0);
   const attention = rows.filter((r) => r.depth === 0 && r.status === "needs_attention");
   const childData = selectedRow && selectedRow.runId !== runId ? store.children.get(selectedRow.runId) : null;
   void version;
@@ -178,7 +184,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             </div>
             <div>
               <dt>Steps</dt>
-              <dd>{data.trace.steps.length.toLocaleString()}</dd>
+              <dd>{topCount.toLocaleString()}</dd>
             </div>
             <div>
               <dt>Tokens</dt>
@@ -225,8 +231,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             <Timeline
               rows={rows}
               selectedId={selectedRow ? selectedRow.id : null}
-              t0={run.created_at}
-              t1={end}
+              scale={scale}
               now={now}
               onSelect={select}
               onToggle={toggle}

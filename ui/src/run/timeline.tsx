@@ -6,7 +6,7 @@ import { useVirtualizer } from "@tanstack/react-virtual";
 import { Bell, ChevronDown, ChevronRight, MessageCircleQuestion, ShieldCheck, Sparkles, Timer, Workflow, Wrench, Box } from "lucide-react";
 import type { StepTrace } from "../bindings/StepTrace";
 import { formatDuration } from "../components/common";
-import { waitKind, isModelStep, type Row } from "./store";
+import { waitKind, isModelStep, type Row, type Scale } from "./store";
 
 export const ROW_HEIGHT = 28;
 
@@ -40,8 +40,8 @@ export function stepDuration(step: StepTrace, now: number): number | null {
 
 type Seg = { left: number; width: number; cls: string; title: string };
 
-function segments(step: StepTrace, status: string, t0: number, span: number, now: number): Seg[] {
-  const pos = (t: number) => ((t - t0) / span) * 100;
+function segments(step: StepTrace, status: string, scale: Scale, now: number): Seg[] {
+  const pos = scale.pos;
   const seg = (a: number, b: number, cls: string, title: string): Seg => ({ left: pos(a), width: Math.max(0, pos(b) - pos(a)), cls, title });
   const end = step.finished_at ?? now;
   const out: Seg[] = [];
@@ -69,8 +69,7 @@ function segments(step: StepTrace, status: string, t0: number, span: number, now
 const StepRow = memo(function StepRow({
   row,
   selected,
-  t0,
-  span,
+  scale,
   now,
   top,
   onSelect,
@@ -78,8 +77,7 @@ const StepRow = memo(function StepRow({
 }: {
   row: Row;
   selected: boolean;
-  t0: number;
-  span: number;
+  scale: Scale;
   now: number;
   top: number;
   onSelect: (id: string) => void;
@@ -88,7 +86,7 @@ const StepRow = memo(function StepRow({
   const { step, status } = row;
   const retried = step.attempt_list.length > 1 || step.attempts > 1;
   const n = Math.max(step.attempt_list.length, step.attempts);
-  const segs = segments(step, status, t0, span, now || step.finished_at || step.updated_at);
+  const segs = segments(step, status, scale, now || step.finished_at || step.updated_at);
   const dur = stepDuration(step, now);
   return (
     <div
@@ -155,8 +153,7 @@ export function cssId(id: string) {
 export function Timeline({
   rows,
   selectedId,
-  t0,
-  t1,
+  scale,
   now,
   onSelect,
   onToggle,
@@ -165,8 +162,7 @@ export function Timeline({
 }: {
   rows: Row[];
   selectedId: string | null;
-  t0: number;
-  t1: number;
+  scale: Scale;
   now: number;
   onSelect: (id: string) => void;
   onToggle: (row: Row) => void;
@@ -174,7 +170,6 @@ export function Timeline({
   live: boolean;
 }) {
   const scrollRef = useRef<HTMLDivElement>(null);
-  const span = Math.max(1, t1 - t0);
   const v = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scrollRef.current,
@@ -206,12 +201,25 @@ export function Timeline({
   const ticks = [0, 0.25, 0.5, 0.75, 1];
   return (
     <div className="timeline">
+      <div className="overview-row">
+        <div className="muted overview-label">{rows.length.toLocaleString()} rows</div>
+        <div className="overview-cell">
+          <Overview rows={rows} scale={scale} onPick={onSelect} />
+        </div>
+      </div>
       <div className="timeline-axis" aria-hidden>
         <div className="step-name muted">Step</div>
         <div className="step-bar axis">
-          {ticks.map((f) => (
+          {ticks
+            .filter((f) => !scale.gaps.some((g) => Math.abs(g.left + g.width / 2 - f * 100) < 7))
+            .map((f) => (
             <span key={f} className="tick" style={{ left: `${f * 100}%` }}>
-              {formatDuration(f * span)}
+              {formatDuration(scale.time(f * 100) - scale.t0)}
+            </span>
+          ))}
+          {scale.gaps.map((g) => (
+            <span key={g.from} className="gap-mark" style={{ left: `${g.left}%`, width: `${g.width}%` }} title={`${formatDuration(g.to - g.from)} with no step running, squeezed`}>
+              <span className="gap-label">{formatDuration(g.to - g.from)}</span>
             </span>
           ))}
         </div>
@@ -231,6 +239,13 @@ export function Timeline({
         data-testid="timeline"
       >
         <div style={{ height: v.getTotalSize(), position: "relative" }}>
+          {scale.gaps.length ? (
+            <div className="gap-columns" aria-hidden>
+              {scale.gaps.map((g) => (
+                <span key={g.from} className="gap-column" style={{ left: `${g.left}%`, width: `${g.width}%` }} />
+              ))}
+            </div>
+          ) : null}
           {v.getVirtualItems().map((item) => {
             const row = rows[item.index];
             if (!row) return null;
@@ -239,8 +254,7 @@ export function Timeline({
                 key={row.id}
                 row={row}
                 selected={row.id === selectedId}
-                t0={t0}
-                span={span}
+                scale={scale}
                 now={row.step.finished_at ? 0 : now}
                 top={item.start}
                 onSelect={onSelect}
@@ -263,5 +277,66 @@ export function Timeline({
         </button>
       ) : null}
     </div>
+  );
+}
+
+/** A 16 px strip of every step on the run's axis (canvas, so 10,000 steps cost one paint):
+ * steps packed into 4 lanes, successes faded, failures and attention full. Click to jump. */
+export function Overview({ rows, scale, onPick }: { rows: Row[]; scale: Scale; onPick: (id: string) => void }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const c = ref.current;
+    if (!c) return;
+    const draw = () => {
+      const w = c.clientWidth;
+      const dpr = window.devicePixelRatio || 1;
+      c.width = Math.max(1, Math.round(w * dpr));
+      c.height = 16 * dpr;
+      const g = c.getContext("2d");
+      if (!g) return;
+      g.scale(dpr, dpr);
+      g.clearRect(0, 0, w, 16);
+      const css = getComputedStyle(c);
+      const color = (s: string) => css.getPropertyValue(s === "succeeded" ? "--ok" : s === "failed" ? "--fail" : s === "needs_attention" ? "--attention" : s === "waiting" ? "--wait" : s === "retrying" ? "--warn" : "--run").trim();
+      let i = 0;
+      for (const r of rows) {
+        if (r.depth) continue;
+        const s = r.step;
+        const a = scale.pos(s.attempt_list[0]?.started_at ?? s.created_at);
+        const b = scale.pos(s.finished_at ?? scale.t1);
+        const x = (Math.max(0, a) / 100) * w;
+        const width = Math.max(1, ((Math.min(100, b) - Math.max(0, a)) / 100) * w);
+        const bad = r.status === "failed" || r.status === "needs_attention";
+        g.globalAlpha = bad ? 1 : r.status === "succeeded" ? 0.35 : 0.8;
+        g.fillStyle = color(r.status);
+        g.fillRect(x, (i % 4) * 4, width, bad ? 16 - (i % 4) * 4 : 3);
+        i++;
+      }
+    };
+    draw();
+    const ro = new ResizeObserver(draw);
+    ro.observe(c);
+    return () => ro.disconnect();
+  }, [rows, scale]);
+  return (
+    <canvas
+      ref={ref}
+      className="overview"
+      height={16}
+      aria-label="Overview of every step on the time axis; click to jump to the step running at that time"
+      role="img"
+      onClick={(e) => {
+        const rect = e.currentTarget.getBoundingClientRect();
+        const pct = ((e.clientX - rect.left) / rect.width) * 100;
+        let best: Row | null = null;
+        let bestD = Infinity;
+        for (const r of rows) {
+          if (r.depth) continue;
+          const d = Math.abs(scale.pos(r.step.attempt_list[0]?.started_at ?? r.step.created_at) - pct);
+          if (d < bestD) [best, bestD] = [r, d];
+        }
+        if (best) onPick(best.id);
+      }}
+    />
   );
 }
