@@ -105,6 +105,15 @@ test("a model that fails shows its error in the describe step", async () => {
   await error.waitFor();
   assert.match(await error.innerText(), /could not draft/);
   assert.match(await error.innerText(), /model call failed/);
+
+  // With no base URL and no key stored, the user is sent to Settings.
+  await page.getByTestId("draft-base-url").fill("");
+  await page.getByTestId("draft-submit").click();
+  await until(async () => /no API key/.test(await error.innerText()), { what: "the missing-key error" });
+  assert.equal(await page.getByTestId("draft-model").getAttribute("aria-invalid"), "true");
+  await screenshot(page, "agent-draft-error");
+  await error.getByRole("link", { name: "Store a key in Settings" }).click();
+  await page.getByTestId("key-input-openai").waitFor();
 });
 
 test("a save with a bad field shows the server's error at that field", async () => {

@@ -542,7 +542,7 @@ function DescribeStep({
       <h2 style={{ margin: 0 }}>1. Describe the agent</h2>
       <label>
         What should the agent do?
-        <span className="hint">Ctrl+Enter drafts. In plain words: its job, what it may look up or change, when a person should approve. The model drafts a spec using the tools of your connected MCP servers; nothing is saved until you save.</span>
+        <span className="hint">In plain words: its job, what it may look up or change, when a person should approve. The model drafts a spec using the tools of your connected MCP servers; nothing is saved until you save. Ctrl+Enter drafts.</span>
         <textarea
           rows={5}
           className="prose"
@@ -603,6 +603,11 @@ function DescribeStep({
           <strong>The model could not draft the agent: </strong>
           {error.message}
           {error.code === "upstream" ? <div className="hint">Check the model, its base URL and its key in Settings, then try again, or skip to the form and fill it in yourself.</div> : null}
+          {error.field === "model" ? (
+            <div>
+              <a href={href(["settings"])}>Store a key in Settings</a>, or give the base URL of a server that needs none.
+            </div>
+          ) : null}
         </div>
       ) : null}
       <div className="row">
