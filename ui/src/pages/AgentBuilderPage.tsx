@@ -111,11 +111,12 @@ function Builder({ name }: { name: string | null }) {
 
   const set = useCallback((path: Path, value: JsonValue | undefined) => {
     setSpec((s) => setIn(s, path, value));
-    const section = String(path[0]);
+    // Tools and their overrides are one section of the form.
+    const sections = path[0] === "tool_overrides" ? ["tool_overrides", "tools"] : [String(path[0])];
     setDrafted((d) => {
-      if (!d.has(section)) return d;
+      if (!sections.some((x) => d.has(x))) return d;
       const n = new Set(d);
-      n.delete(section);
+      for (const x of sections) n.delete(x);
       return n;
     });
     const key = pathKey(path);
