@@ -1,0 +1,232 @@
+// Desktop smoke test: the real Tauri app under Xvfb, driven over the W3C WebDriver protocol
+// (tauri-driver → WebKitWebDriver). Plain Node 20, no npm packages.
+//
+// Run it with `bash scripts/desktop.sh smoke` (which builds the app, installs tauri-driver if
+// missing and wraps this in `dbus-run-session -- xvfb-run -a`).
+//
+// 1. start the app with a fresh WAYMARK_HOME, wait for the app's nav, save a screenshot;
+// 2. run the offline demo agent through the UI: Agents page → run → approve the email → succeeded;
+// 3. confirm through the API that the run succeeded.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const app = process.env.WAYMARK_DESKTOP_BIN ?? join(root, "target/debug/waymark-desktop");
+const port = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
+const driverUrl = `http://127.0.0.1:${port}`;
+const screenshot = join(root, "target/ui-screenshots/desktop-smoke.png");
+const DEMO_AGENT = "demo-support";
+const DEMO_INPUT = "Hi, this is Ada. When will my order A-1001 arrive?";
+const log = (m) => console.log(`desktop-smoke: ${m}`);
+
+class Failure extends Error {}
+const fail = (m) => {
+  throw new Failure(m);
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function wd(method, path, body) {
+  const res = await fetch(driverUrl + path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    fail(`WebDriver ${method} ${path}: not JSON (${res.status}): ${text.slice(0, 200)}`);
+  }
+  if (!res.ok) {
+    const err = new Error(`WebDriver ${method} ${path}: ${json.value?.error}: ${json.value?.message}`);
+    err.wdError = json.value?.error;
+    throw err;
+  }
+  return json.value;
+}
+
+async function until(what, timeoutMs, probe) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(250);
+  }
+  fail(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last.message})` : ""}`);
+}
+
+let session;
+const s = (path) => `/session/${session}${path}`;
+const ELEMENT = "element-6066-11e4-a52d-4a4b3c4d9e4f";
+
+async function find(css) {
+  try {
+    const el = await wd("POST", s("/element"), { using: "css selector", value: css });
+    return el[ELEMENT];
+  } catch (e) {
+    if (e.wdError === "no such element") return null;
+    throw e;
+  }
+}
+const script = (body, args = []) => wd("POST", s("/execute/sync"), { script: body, args });
+const click = (id) => wd("POST", s(`/element/${id}/click`), {});
+const text = (id) => wd("GET", s(`/element/${id}/text`));
+
+// The app's own IPC, as the UI's transport calls it (for the fallback path and the final check).
+async function apiCall(command, request) {
+  const r = await wd("POST", s("/execute/async"), {
+    script: `const done = arguments[arguments.length - 1];
+      window.__TAURI_INTERNALS__.invoke('api_call', { command: arguments[0], request: arguments[1] })
+        .then((ok) => done({ ok }), (err) => done({ err }));`,
+    args: [command, request],
+  });
+  if (r.err !== undefined) fail(`api_call ${command} failed: ${JSON.stringify(r.err)}`);
+  return r.ok;
+}
+
+async function waitForTestId(testid, timeoutMs) {
+  return until(`[data-testid="${testid}"]`, timeoutMs, () => find(`[data-testid="${testid}"]`));
+}
+
+const fallbacks = [];
+
+async function runThroughUi() {
+  await script(`location.hash = '#/agents'`);
+  const run = await waitForTestId(`run-agent-${DEMO_AGENT}`, 15_000);
+  await click(run);
+  const submit = await waitForTestId("start-run-submit", 10_000);
+  await click(submit);
+  const runId = await until("the app to open the new run (#/runs/<id>)", 15_000, async () => {
+    const hash = await script("return location.hash");
+    return /^#\/runs\/([0-9a-f-]{36})/.exec(hash)?.[1];
+  });
+  log(`run ${runId} started from the Agents page`);
+  const step = await waitForApproval(runId);
+  // The run waits for a person: the run page should offer the approval by now.
+  const approve = await waitForTestId("approve-step", 10_000).catch(() => null);
+  if (approve) {
+    await click(approve);
+    await click(await waitForTestId("confirm-approve", 10_000));
+    log("approved the email step in the run page");
+  } else {
+    // TODO(ui): remove once the Run page has data-testid="approve-step" and "confirm-approve".
+    fallbacks.push("approve-step");
+    await apiCall("runs_approve", { run_id: runId, step });
+    log(`approved ${step} through api_call (fallback: no [data-testid="approve-step"])`);
+  }
+  const status = await waitForTestId("run-status", 10_000).catch(() => null);
+  if (status) {
+    await until('[data-testid="run-status"] to read "succeeded"', 60_000, async () => {
+      const el = await find('[data-testid="run-status"]');
+      return el && (await text(el)).trim().toLowerCase() === "succeeded";
+    });
+    log('the run page shows "succeeded"');
+  } else {
+    // TODO(ui): remove once the Run page has data-testid="run-status".
+    fallbacks.push("run-status");
+  }
+  return runId;
+}
+
+async function waitForApproval(runId) {
+  return until("the run to wait for an approval", 60_000, async () => {
+    const got = await apiCall("runs_get", { run_id: runId });
+    if (["failed", "cancelled", "succeeded"].includes(got.summary.status))
+      fail(`the run ended as ${got.summary.status} before asking for approval: ${JSON.stringify(got.summary.error)}`);
+    return got.trace.steps.find((st) => st.key.startsWith("approval/") && st.status === "waiting")?.key;
+  });
+}
+
+// TODO(ui): remove once the Agents and Run pages carry data-testid="run-agent-<name>",
+// "start-run-submit", "approve-step", "confirm-approve" and "run-status".
+async function runThroughIpc() {
+  const { run_id: runId } = await apiCall("runs_start", { agent: DEMO_AGENT, input: DEMO_INPUT });
+  log(`run ${runId} started through api_call (fallback)`);
+  await script(`location.hash = '#/runs/' + arguments[0]`, [runId]);
+  const step = await waitForApproval(runId);
+  await apiCall("runs_approve", { run_id: runId, step });
+  log(`approved ${step} through api_call (fallback)`);
+  return runId;
+}
+
+async function main() {
+  if (!existsSync(app)) fail(`${app} is missing: run \`cargo build -p waymark-desktop\` first`);
+  const home = mkdtempSync(join(tmpdir(), "waymark-desktop-smoke-"));
+  const env = { ...process.env, WAYMARK_HOME: home, WAYMARK_SECRET_BACKEND: "file" };
+  delete env.WAYMARK_DB;
+  const driver = spawn("tauri-driver", ["--port", String(port)], {
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+    detached: true, // its own process group: tauri-driver, WebKitWebDriver, the app, its MCP server
+  });
+  const stopDriver = () => {
+    try {
+      process.kill(-driver.pid, "SIGTERM");
+    } catch {}
+  };
+  try {
+    await until("tauri-driver to listen", 20_000, async () => (await wd("GET", "/status")) !== undefined);
+    const created = await wd("POST", "/session", {
+      capabilities: { alwaysMatch: { "tauri:options": { application: app } } },
+    });
+    session = created.sessionId;
+    log(`session ${session}; waiting for the app`);
+    await until('the app\'s nav (nav[aria-label="Sections"])', 60_000, () => find('nav[aria-label="Sections"]'));
+    const page = await script("return [location.href, document.title, document.body.innerText.slice(0, 300)]");
+    if (!String(page[0]).includes("localhost") || /could not connect|not found|error/i.test(page[1]))
+      fail(`the window shows an error page: ${JSON.stringify(page)}`);
+    log(`the app is up at ${page[0]} ("${page[1]}")`);
+    const png = await wd("GET", s("/screenshot"));
+    mkdirSync(dirname(screenshot), { recursive: true });
+    writeFileSync(screenshot, Buffer.from(png, "base64"));
+    log(`screenshot: ${screenshot}`);
+
+    let runId;
+    try {
+      runId = await runThroughUi();
+    } catch (e) {
+      if (!(e instanceof Failure) || !/data-testid="(run-agent-|start-run-submit)/.test(e.message)) throw e;
+      log(`the UI path is not available yet (${e.message}); using the fallback`);
+      fallbacks.push("run-agent/start-run-submit", "approve-step", "run-status");
+      runId = await runThroughIpc();
+    }
+    const final = await until("the run to succeed (runs_get)", 60_000, async () => {
+      const got = await apiCall("runs_get", { run_id: runId });
+      if (["failed", "cancelled"].includes(got.summary.status))
+        fail(`the run ended as ${got.summary.status}: ${JSON.stringify(got.summary.error)}`);
+      return got.summary.status === "succeeded" && got;
+    });
+    log(`run ${runId}: ${final.summary.status} in ${final.summary.step_count} steps (confirmed by runs_get)`);
+    log(
+      fallbacks.length
+        ? `PASS (through api_call where the UI lacks testids: ${fallbacks.join(", ")}; see TODO(ui) in smoke.mjs)`
+        : "PASS (all through the UI)",
+    );
+  } finally {
+    if (session) await wd("DELETE", s("")).catch(() => {});
+    stopDriver();
+    await sleep(500);
+    try {
+      process.kill(-driver.pid, "SIGKILL");
+    } catch {}
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(`desktop-smoke: FAIL: ${e.message}`);
+    process.exit(1);
+  },
+);
