@@ -26,6 +26,8 @@ test("a 10,000-step run opens and scrolls to its end with a bounded DOM", async 
   const firstPaint = Date.now() - t0;
   console.log(`# first rows of a 10,000-step run after ${firstPaint} ms`);
   assert.equal(await page.getByTestId("run-status").textContent(), "succeeded");
+  // The first page of steps paints first; the rest of the journal follows.
+  await until(async () => (await page.getByTestId("steps-loading").count()) === 0, { what: "all steps loaded" });
   const counts = [await page.locator("[data-testid=step-row]").count()];
   const timeline = page.getByTestId("timeline");
 

@@ -145,6 +145,8 @@ commands! {
     runs_list(RunsListRequest) -> RunsListResponse;
     /// Get a run with its steps and attempts, and its child runs' ids.
     runs_get(RunIdRequest) -> RunGetResponse;
+    /// Get a run with one page of its steps (a long run's first view), and its step count.
+    runs_get_page(RunsGetPageRequest) -> RunGetPageResponse;
     /// Cancel a run, its step in flight and its children.
     runs_cancel(RunIdRequest) -> RunsCancelResponse;
     /// Settle a step in needs_attention: retry it, mark it done with an output, or fail it.

@@ -11,6 +11,8 @@ use crate::{Api, ApiError};
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
+const DEFAULT_STEP_PAGE: usize = 200;
+const MAX_STEP_PAGE: usize = 5_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +107,30 @@ pub struct RunIdRequest {
 pub struct RunGetResponse {
     pub trace: RunTrace,
     pub summary: RunSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsGetPageRequest {
+    pub run_id: RunId,
+    /// Steps to skip, in the run's order.
+    #[serde(default)]
+    pub offset: usize,
+    /// At most this many steps (default 200, at most 5,000).
+    #[serde(default)]
+    #[ts(optional)]
+    pub limit: Option<usize>,
+}
+
+/// A run with one page of its steps: a long run's first view without its whole journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct RunGetPageResponse {
+    /// The run, its child runs' ids, and the steps from `offset` on (at most `limit`).
+    pub trace: RunTrace,
+    pub summary: RunSummary,
+    /// How many steps the run has in all.
+    pub total_steps: usize,
+    pub offset: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -269,6 +295,31 @@ impl Api {
         Ok(RunGetResponse {
             summary: summary(&trace.run),
             trace,
+        })
+    }
+
+    pub async fn runs_get_page(
+        &self,
+        req: RunsGetPageRequest,
+    ) -> Result<RunGetPageResponse, ApiError> {
+        let limit = req.limit.unwrap_or(DEFAULT_STEP_PAGE);
+        if limit == 0 || limit > MAX_STEP_PAGE {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("limit must be 1 to {MAX_STEP_PAGE}"),
+            ));
+        }
+        let RunGetResponse { mut trace, summary } =
+            self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
+        let total_steps = trace.steps.len();
+        // Serializing the page, not the whole journal, is most of what a long run's first
+        // view saves (a 10,000-step run's whole trace is ~6 MB of JSON).
+        trace.steps = trace.steps.into_iter().skip(req.offset).take(limit).collect();
+        Ok(RunGetPageResponse {
+            trace,
+            summary,
+            total_steps,
+            offset: req.offset,
         })
     }
 

@@ -184,7 +184,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             </div>
             <div>
               <dt>Steps</dt>
-              <dd>{topCount.toLocaleString()}</dd>
+              <dd>{(store.partial?.total ?? topCount).toLocaleString()}</dd>
             </div>
             <div>
               <dt>Tokens</dt>
@@ -217,6 +217,11 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           <span className="hint">↑/↓ select · ←/→ collapse/expand · e/E failures · Esc clear</span>
         </div>
         {store.error ? <ErrorBanner error={store.error} /> : null}
+        {store.partial ? (
+          <p className="muted steps-loading" role="status" data-testid="steps-loading">
+            Showing the first {data.trace.steps.length.toLocaleString()} of {store.partial.total.toLocaleString()} steps; loading the rest…
+          </p>
+        ) : null}
         {attention.map((r) => (
           <ResolveBanner key={r.id} runId={runId} step={r.step} onDone={() => void store.refresh()} onSelect={() => select(r.id)} />
         ))}

@@ -12,6 +12,8 @@ import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import type { StreamState, Transport } from "../transport";
 
 export const TERMINAL: RunStatus[] = ["succeeded", "failed", "cancelled"];
+/** Steps in the first view of a run; the rest load right after. */
+const FIRST_PAGE = 200;
 
 /** One line of the timeline: a step of this run, or of a child run expanded in place. */
 export type Row = {
@@ -34,6 +36,8 @@ export class RunStore {
   version = 0;
   data: RunGetResponse | null = null;
   error: Error | null = null;
+  /** Set while only the first page of a long run's steps is loaded. */
+  partial: { total: number } | null = null;
   stream: StreamState = "closed";
   /** Steps seen in events but not yet in a snapshot, with the run sequence that announced them. */
   private fresh = new Map<string, { step: StepTrace; seq: number }>();
@@ -74,6 +78,24 @@ export class RunStore {
   }
 
   async start() {
+    // First view: one page of steps (a long run's whole journal is megabytes); then the rest.
+    try {
+      const page = await this.transport.call("runs_get_page", { run_id: this.runId, offset: 0, limit: FIRST_PAGE });
+      if (this.disposed) return;
+      if (page.total_steps > page.trace.steps.length) {
+        this.partial = { total: page.total_steps };
+        this.apply({ trace: page.trace, summary: page.summary });
+        this.stopFollowing();
+        this.bump();
+      } else {
+        this.apply({ trace: page.trace, summary: page.summary });
+        this.bump();
+        if (!TERMINAL.includes(page.trace.run.status)) this.follow();
+        return;
+      }
+    } catch {
+      // An older server without pages: the whole run below.
+    }
     await this.fetch();
     if (this.disposed || !this.data) return;
     if (!TERMINAL.includes(this.data.trace.run.status)) this.follow();
@@ -122,14 +144,8 @@ export class RunStore {
     try {
       const data = await this.transport.call("runs_get", { run_id: this.runId });
       if (this.disposed) return;
-      this.data = data;
-      this.snapshotKeys = new Set(data.trace.steps.map((s) => s.key));
-      this.error = null;
-      const seq = data.trace.run.last_seq;
-      for (const [k, v] of this.fresh) if (v.seq <= seq) this.fresh.delete(k);
-      for (const [k, v] of this.patches) if (v.seq <= seq) this.patches.delete(k);
-      if (this.runPatch && this.runPatch.seq <= seq) this.runPatch = null;
-      if (TERMINAL.includes(data.trace.run.status)) this.stopFollowing();
+      this.partial = null;
+      this.apply(data);
       // Expanded children still running are re-read with their parent.
       for (const id of this.expanded) {
         const c = this.children.get(id);
@@ -147,6 +163,17 @@ export class RunStore {
       this.refetchAgain = false;
       this.scheduleRefetch();
     }
+  }
+
+  private apply(data: RunGetResponse) {
+    this.data = data;
+    this.snapshotKeys = new Set(data.trace.steps.map((s) => s.key));
+    this.error = null;
+    const seq = data.trace.run.last_seq;
+    for (const [k, v] of this.fresh) if (v.seq <= seq) this.fresh.delete(k);
+    for (const [k, v] of this.patches) if (v.seq <= seq) this.patches.delete(k);
+    if (this.runPatch && this.runPatch.seq <= seq) this.runPatch = null;
+    if (TERMINAL.includes(data.trace.run.status)) this.stopFollowing();
   }
 
   private scheduleRefetch() {
