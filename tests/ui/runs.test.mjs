@@ -176,3 +176,67 @@ test("fork from a tool step with an edited output opens the new run, which links
   await screenshot(dark, "run-page-dark");
   assert.deepEqual(dark.pageErrors, []);
 });
+
+/** Saves a scripted agent (its model's turns written to a file the server reads). */
+async function scripted(name, turns, tools, overrides = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "waymark-ui-script-"));
+  const script = join(dir, `${name}.json`);
+  writeFileSync(script, JSON.stringify({ turns }));
+  await server.api("agents_save", {
+    spec: { name, instructions: `You are ${name}.`, model: { provider: "scripted", script }, tools, tool_overrides: overrides },
+  });
+}
+
+test("answer an agent's question from the run page; cancel a waiting run", async () => {
+  await scripted(
+    "asker",
+    [{ tool_calls: [{ id: "c1", name: "ask_human", arguments: { question: "Which order do you mean?" } }] }, { text: "Thanks." }],
+    [{ kind: "builtin", name: "ask_human" }],
+  );
+  const page = await openApp(browser, server);
+  const { run_id } = await server.api("runs_start", { agent: "asker", input: "Where is my order?" });
+  await page.goto(`${server.base}/#/runs/${run_id}`);
+  await row(page, "tool/1.1").waitFor();
+  await until(async () => (await row(page, "tool/1.1").getAttribute("data-status")) === "waiting", { what: "the question waits" });
+  await row(page, "tool/1.1").click();
+  await until(async () => (await page.getByTestId("question").textContent()) === "Which order do you mean?", { what: "the question shown" });
+  await page.getByTestId("answer-text").fill("A-1001");
+  await page.getByTestId("answer-submit").click();
+  await until(async () => (await statusOf(page)) === "succeeded", { timeout: 30000, what: "the run to finish after the answer" });
+  const got = await server.api("runs_get", { run_id });
+  assert.equal(got.trace.steps.find((s) => s.key === "tool/1.1").output.payload.text, "A-1001");
+
+  const second = (await server.api("runs_start", { agent: "asker", input: "Again?" })).run_id;
+  await page.goto(`${server.base}/#/runs/${second}`);
+  await until(async () => (await statusOf(page)) === "waiting", { what: "the second run waits" });
+  await page.getByTestId("cancel-run").click();
+  await page.getByTestId("confirm-cancel").click();
+  await until(async () => (await statusOf(page)) === "cancelled", { timeout: 30000, what: "the run to be cancelled" });
+  assert.equal((await server.api("runs_get", { run_id: second })).summary.status, "cancelled");
+  assert.deepEqual(page.pageErrors, []);
+});
+
+test("a failed run opens on its failure; the failed step is retried in a new run", async () => {
+  // The script ends after one tool call, so the second model call fails.
+  await scripted("short", [{ tool_calls: [{ id: "c1", name: "recall", arguments: { query: "" } }] }], [{ kind: "builtin", name: "recall" }]);
+  const { run_id } = await server.api("runs_start", { agent: "short", input: "x" });
+  await until(async () => (await server.api("runs_get", { run_id })).summary.status === "failed", { timeout: 30000, what: "the run to fail" });
+  const page = await openApp(browser, server);
+  await page.goto(`${server.base}/#/runs/${run_id}`);
+  await until(async () => /step=llm/.test(page.url()), { what: "opened on the failed step" });
+  assert.match(await page.getByTestId("failure-chip").textContent(), /1 failed/);
+  await page.getByTestId("attempt-error").first().waitFor();
+  // e jumps to the failure from anywhere.
+  await page.getByTestId("timeline").focus();
+  await page.keyboard.press("Home");
+  await until(async () => !/step=llm%2F2|step=llm\/2/.test(page.url()), { what: "Home moves away" });
+  await page.keyboard.press("e");
+  await until(async () => /step=llm%2F2|step=llm\/2/.test(page.url()), { what: "e jumps to the failure" });
+  await screenshot(page, "run-failed");
+  await page.getByTestId("retry-step").click();
+  await until(async () => runIdOf(page) && runIdOf(page) !== run_id, { what: "the retry opens a new run" });
+  await page.getByTestId("forked-from").waitFor();
+  const retried = await server.api("runs_get", { run_id: runIdOf(page) });
+  assert.equal(retried.trace.run.forked_from, run_id);
+  assert.deepEqual(page.pageErrors, []);
+});

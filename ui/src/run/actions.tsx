@@ -121,7 +121,7 @@ export function AnswerBox({ runId, step, question, onDone }: { runId: string; st
       }}
     >
       <strong>The agent asks{question ? ":" : " a question."}</strong>
-      {question ? <blockquote className="question">{question}</blockquote> : null}
+      {question ? <blockquote className="question" data-testid="question">{question}</blockquote> : null}
       <label>
         Your answer
         <textarea rows={3} value={text} onChange={(e) => setText(e.target.value)} data-testid="answer-text" />
