@@ -20,7 +20,7 @@ after(async () => {
 });
 
 const statusOf = (page) => page.getByTestId("run-status").textContent();
-const row = (page, key) => page.locator(`[data-testid=step-row][data-key="${key}"]`);
+const row = (page, key) => page.locator(`[data-testid=step-row][aria-level="1"][data-key="${key}"]`);
 const runIdOf = (page) => /#\/runs\/([^?]+)/.exec(page.url())?.[1];
 
 let demoRun = null;
@@ -78,6 +78,13 @@ test("run the demo agent, watch it live, inspect the retry, approve the email", 
   assert.notEqual(await page.getByTestId("total-tokens").textContent(), "–");
   const got = await server.api("runs_get", { run_id: demoRun });
   assert.equal(got.summary.status, "succeeded");
+  // "Failures and retries only" keeps the retried step, hides the rest.
+  await page.getByTestId("failed-only").check();
+  await until(async () => (await row(page, "llm/1").count()) === 0, { what: "the filter hides clean steps" });
+  assert.equal(await row(page, "tool/1.1").count(), 1);
+  await page.getByTestId("failed-only").uncheck();
+  await row(page, "llm/1").waitFor();
+  await page.getByTestId("timeline").focus();
   await page.keyboard.press("Escape");
   await screenshot(page, "run-demo-succeeded");
 

@@ -25,16 +25,32 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const status = store.runStatus();
   const live = !!status && !TERMINAL.includes(status);
   const now = useNow(live);
-  const rows = store.rows();
+  const allRows = store.rows();
+  // Timeline filters, in the URL: text in the key or name, failures only.
+  const filterText = query.get("filter") ?? "";
+  const failedOnly = query.get("failed") === "1";
+  const rows = useMemo(() => {
+    if (!filterText && !failedOnly) return allRows;
+    const q = filterText.toLowerCase();
+    return allRows.filter(
+      (r) =>
+        (!failedOnly || FAILURE.has(r.status) || r.childFailure || r.step.attempt_list.some((a) => a.outcome !== "ok" && a.outcome !== "started")) &&
+        (!q || r.step.key.toLowerCase().includes(q) || (r.step.name ?? "").toLowerCase().includes(q)),
+    );
+  }, [allRows, filterText, failedOnly]);
 
   const selectedId = query.get("step");
   const attemptParam = query.get("attempt") ? Number(query.get("attempt")) : null;
   const select = useCallback(
     (id: string | null, attempt?: number | null) => {
-      navigate(href(["runs", runId], { step: id, attempt: attempt ?? undefined }), true);
+      navigate(href(["runs", runId], { step: id, attempt: attempt ?? undefined, filter: query.get("filter"), failed: query.get("failed") }), true);
     },
-    [runId],
+    [runId, query],
   );
+  const setFilter = (patch: { filter?: string | null; failed?: string | null }) => {
+    const next = { step: query.get("step"), attempt: query.get("attempt"), filter: query.get("filter"), failed: query.get("failed"), ...patch };
+    navigate(href(["runs", runId], next), true);
+  };
 
   const index = useMemo(() => {
     const m = new Map<string, number>();
@@ -48,13 +64,15 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     const list: number[] = [];
     let failed = 0;
     let attention = 0;
-    rows.forEach((r, i) => {
+    for (const r of allRows) {
       if (r.status === "failed") failed++;
       if (r.status === "needs_attention") attention++;
+    }
+    rows.forEach((r, i) => {
       if (FAILURE.has(r.status) || r.childFailure) list.push(i);
     });
     return { list, failed, attention };
-  }, [rows]);
+  }, [rows, allRows]);
 
   // A failed run opens on its first failure (once, and only when nothing is selected).
   const opened = useRef(false);
@@ -144,8 +162,8 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const run = data.trace.run;
   const t = totals(data.trace.steps);
   const end = t1;
-  const topCount = rows.reduce((n, r) => n + (r.depth === 0 ? 1 : 0), 0);
-  const attention = rows.filter((r) => r.depth === 0 && r.status === "needs_attention");
+  const topCount = allRows.reduce((n, r) => n + (r.depth === 0 ? 1 : 0), 0);
+  const attention = allRows.filter((r) => r.depth === 0 && r.status === "needs_attention");
   const childData = selectedRow && selectedRow.runId !== runId ? store.children.get(selectedRow.runId) : null;
   void version;
 
@@ -228,7 +246,32 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
       </header>
       <div className="run-body" ref={body} style={{ gridTemplateColumns: `${split}% 6px minmax(0, 1fr)` }}>
         <section className="run-timeline" aria-label="Timeline">
-          {rows.length === 0 ? (
+          <div className="timeline-filters row" role="search">
+            <input
+              type="search"
+              placeholder="Filter steps by key or name"
+              aria-label="Filter steps"
+              value={filterText}
+              onChange={(e) => setFilter({ filter: e.target.value || null })}
+              data-testid="step-filter"
+            />
+            <label className="inline-check row">
+              <input type="checkbox" checked={failedOnly} onChange={(e) => setFilter({ failed: e.target.checked ? "1" : null })} data-testid="failed-only" /> Failures and retries only
+            </label>
+            {rows.length !== allRows.length ? (
+              <span className="muted">
+                {rows.length.toLocaleString()} of {allRows.length.toLocaleString()}
+              </span>
+            ) : null}
+          </div>
+          {rows.length === 0 && allRows.length > 0 ? (
+            <p className="muted waiting-note">
+              No step matches.{" "}
+              <button type="button" className="small" onClick={() => setFilter({ filter: null, failed: null })}>
+                Clear filters
+              </button>
+            </p>
+          ) : rows.length === 0 ? (
             <p className="muted waiting-note" role="status">
               {run.status === "queued" ? "Waiting for a worker to pick this run up." : "No steps yet."}
             </p>

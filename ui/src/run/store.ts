@@ -459,13 +459,15 @@ export function makeScale(steps: StepTrace[], t0: number, t1: number): Scale {
   }
   iv.sort((x, y) => x[0] - y[0]);
   // Idle stretches: time no step covers.
+  // Worth squeezing: over 6 % of the run and over a second (a 10 ms run keeps its real axis).
+  const min = Math.max(span * 0.06, 1000);
   const idle: [number, number][] = [];
   let covered = t0;
   for (const [a, b] of iv) {
-    if (a > covered && a - covered > span * 0.05) idle.push([covered, a]);
+    if (a - covered > min) idle.push([covered, a]);
     covered = Math.max(covered, b);
   }
-  if (t1 > covered && t1 - covered > span * 0.05 && iv.length) idle.push([covered, t1]);
+  if (t1 - covered > min && iv.length) idle.push([covered, t1]);
   const big = idle
     .sort((x, y) => y[1] - y[0] - (x[1] - x[0]))
     .slice(0, 8)

@@ -125,6 +125,8 @@ const StepRow = memo(function StepRow({
           {step.key}
         </span>
         {step.name ? <span className="step-label muted">{step.name}</span> : <span className="step-label" />}
+        {status === "waiting" && waitKind(step) === "approval" ? <span className="badge wait-badge">approve?</span> : null}
+        {status === "waiting" && waitKind(step) === "answer" ? <span className="badge wait-badge">answer?</span> : null}
         {row.childFailure ? <span className="badge fail-mark" title="a step inside failed">!</span> : null}
         {retried ? (
           <span className={`badge attempts ${status === "succeeded" ? "amber" : status === "failed" || status === "needs_attention" ? "red" : "amber"}`} title={`${n} attempts`}>
