@@ -314,7 +314,12 @@ impl Api {
         let total_steps = trace.steps.len();
         // Serializing the page, not the whole journal, is most of what a long run's first
         // view saves (a 10,000-step run's whole trace is ~6 MB of JSON).
-        trace.steps = trace.steps.into_iter().skip(req.offset).take(limit).collect();
+        trace.steps = trace
+            .steps
+            .into_iter()
+            .skip(req.offset)
+            .take(limit)
+            .collect();
         Ok(RunGetPageResponse {
             trace,
             summary,

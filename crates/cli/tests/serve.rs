@@ -711,7 +711,10 @@ async fn every_command_succeeds_on_a_real_scenario() {
     until_status(&s.base, &run, &["waiting"]).await;
     run!("runs_list", json!({}));
     run!("runs_get", json!({"run_id": run}));
-    run!("runs_get_page", json!({"run_id": run, "offset": 1, "limit": 2}));
+    run!(
+        "runs_get_page",
+        json!({"run_id": run, "offset": 1, "limit": 2})
+    );
     run!(
         "runs_answer",
         json!({"run_id": run, "step": "tool/1.1", "text": "Lyon"})

@@ -131,6 +131,9 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
       case "Escape":
         select(null);
         break;
+      case "/":
+        document.querySelector<HTMLInputElement>("[data-testid=step-filter]")?.focus();
+        break;
       case "e":
         jumpFailure(1);
         break;
@@ -232,7 +235,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             </span>
           ) : null}
           <span className="grow" />
-          <span className="hint">↑/↓ select · ←/→ collapse/expand · e/E failures · Esc clear</span>
+          <span className="hint">↑/↓ j/k select · ←/→ collapse/expand · e/E failures · / filter · Esc clear</span>
         </div>
         {store.error ? <ErrorBanner error={store.error} /> : null}
         {store.partial ? (
@@ -327,6 +330,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             attemptParam={attemptParam}
             onAttempt={(n) => select(selectedRow?.id ?? null, n)}
             onDone={() => void store.refresh()}
+            status={status ?? run.status}
           />
         </aside>
       </div>

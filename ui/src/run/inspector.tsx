@@ -36,7 +36,9 @@ export function Inspector({
   attemptParam,
   onAttempt,
   onDone,
+  status,
 }: {
+  status: string;
   row: Row | null;
   data: RunGetResponse;
   childData: RunGetResponse | null;
@@ -46,13 +48,13 @@ export function Inspector({
   onAttempt: (n: number | null) => void;
   onDone: () => void;
 }) {
-  if (!row) return <RunOverview data={data} now={now} />;
+  if (!row) return <RunOverview data={data} now={now} status={status} />;
   const step = row.step;
   const steps = (childData ?? data).trace.steps;
   return <StepInspector key={row.id} row={row} step={step} steps={steps} progress={progress} now={now} attemptParam={attemptParam} onAttempt={onAttempt} onDone={onDone} />;
 }
 
-function RunOverview({ data, now }: { data: RunGetResponse; now: number }) {
+function RunOverview({ data, now, status }: { data: RunGetResponse; now: number; status: string }) {
   const run = data.trace.run;
   const t = totals(data.trace.steps);
   const end = run.finished_at ?? (now || run.updated_at);
@@ -62,7 +64,7 @@ function RunOverview({ data, now }: { data: RunGetResponse; now: number }) {
       <dl className="facts">
         <dt>Status</dt>
         <dd>
-          <Status status={run.status} />
+          <Status status={status} />
         </dd>
         <dt>Started</dt>
         <dd>{formatTime(run.created_at)}</dd>
