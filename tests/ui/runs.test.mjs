@@ -92,6 +92,13 @@ test("run the demo agent, watch it live, inspect the retry, approve the email", 
   await page.goto(`${server.base}/#/runs`);
   await page.getByTestId("run-row").first().waitFor();
   assert.equal(await page.locator(".runs-table [data-status]").first().getAttribute("data-status"), "succeeded");
+  await page.getByTestId("runs-search").fill("order A-1001");
+  await until(async () => /q=order/.test(page.url()), { what: "the search in the URL" });
+  await page.getByTestId("run-row").first().waitFor();
+  await page.getByTestId("runs-search").fill("nothing like this");
+  await page.getByText("No run matches these filters.").waitFor();
+  await page.getByTestId("runs-search").fill("");
+  await page.getByTestId("run-row").first().waitFor();
   await page.getByTestId("status-chip-failed").click();
   await page.getByText("No run matches these filters.").waitFor();
   await page.getByRole("button", { name: "Clear filters" }).click();

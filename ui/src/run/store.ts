@@ -78,6 +78,8 @@ export class RunStore {
   }
 
   async start() {
+    // Started again after dispose (React's StrictMode mounts twice in development).
+    this.disposed = false;
     // First view: one page of steps (a long run's whole journal is megabytes); then the rest.
     try {
       const page = await this.transport.call("runs_get_page", { run_id: this.runId, offset: 0, limit: FIRST_PAGE });
@@ -107,7 +109,9 @@ export class RunStore {
     this.unsubscribe = null;
     if (this.timer) clearTimeout(this.timer);
     if (this.refetchTimer) clearTimeout(this.refetchTimer);
-    this.listeners.clear();
+    this.timer = null;
+    this.refetchTimer = null;
+    this.queue = [];
   }
 
   private follow() {
