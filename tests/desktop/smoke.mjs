@@ -67,7 +67,8 @@ async function until(what, timeoutMs, probe) {
 
 let session;
 const s = (path) => `/session/${session}${path}`;
-const ELEMENT = "element-6066-11e4-a52d-4a4b3c4d9e4f";
+// The W3C web element identifier.
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
 async function find(css) {
   try {
@@ -159,6 +160,24 @@ async function runThroughIpc() {
   return runId;
 }
 
+// What the window showed when the test failed: its address, title, the start of its HTML, and
+// a screenshot next to the success one.
+async function diagnose() {
+  try {
+    const page = await script(
+      "return [location.href, document.title, document.documentElement.outerHTML.slice(0, 1500)]",
+    );
+    console.error(`desktop-smoke: the window at failure: ${page[0]} "${page[1]}"\n${page[2]}`);
+    const png = await wd("GET", s("/screenshot"));
+    const file = screenshot.replace(/\.png$/, "-failure.png");
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, Buffer.from(png, "base64"));
+    console.error(`desktop-smoke: failure screenshot: ${file}`);
+  } catch (e) {
+    console.error(`desktop-smoke: cannot inspect the window: ${e.message}`);
+  }
+}
+
 async function main() {
   if (!existsSync(app)) fail(`${app} is missing: run \`cargo build -p waymark-desktop\` first`);
   const home = mkdtempSync(join(tmpdir(), "waymark-desktop-smoke-"));
@@ -212,6 +231,9 @@ async function main() {
         ? `PASS (through api_call where the UI lacks testids: ${fallbacks.join(", ")}; see TODO(ui) in smoke.mjs)`
         : "PASS (all through the UI)",
     );
+  } catch (e) {
+    if (session) await diagnose();
+    throw e;
   } finally {
     if (session) await wd("DELETE", s("")).catch(() => {});
     stopDriver();
