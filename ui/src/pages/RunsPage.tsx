@@ -139,7 +139,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
 }
 
 function RunRow({ run, retrying }: { run: RunSummary; retrying: boolean }) {
-  const shown = run.status === "running" && retrying ? "retrying" : run.status;
+  const shown = (run.status === "running" || run.status === "waiting") && retrying ? "retrying" : run.status;
   const link = href(["runs", run.id]);
   const dur = (run.finished_at ?? Date.now()) - run.created_at;
   return (
@@ -172,7 +172,7 @@ function RunRow({ run, retrying }: { run: RunSummary; retrying: boolean }) {
   );
 }
 
-/** Which of the listed running runs have a step waiting to retry: followed through their events
+/** Which of the listed running or waiting runs have a step waiting to retry: followed through their events
  * (at most 3 streams, small runs only: browsers allow few connections per server). */
 function useRetrying(list: RunSummary[]): Set<string> {
   const transport = useTransport();
@@ -180,7 +180,7 @@ function useRetrying(list: RunSummary[]): Set<string> {
   const watched = useMemo(
     () =>
       list
-        .filter((r) => r.status === "running" && r.step_count < 300)
+        .filter((r) => (r.status === "running" || r.status === "waiting") && r.step_count < 300)
         .slice(0, 3)
         .map((r) => r.id)
         .join(","),
