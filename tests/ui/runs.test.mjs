@@ -166,6 +166,8 @@ test("fork from a tool step with an edited output opens the new run, which links
     is_error: false,
   };
   await page.getByTestId("fork-output").fill(JSON.stringify(edited, null, 2));
+  await page.locator(".fork-diff summary").click();
+  assert.match(await page.getByTestId("fork-diff").textContent(), /\+ .*delayed/);
   await screenshot(page, "run-fork");
   await page.getByTestId("confirm-fork").click();
   await until(async () => runIdOf(page) && runIdOf(page) !== demoRun, { what: "the new run opens" });

@@ -298,6 +298,12 @@ export function ForkButton({ runId, step }: { runId: string; step: StepTrace }) 
                 {!rerun && !parsed.ok ? <span className="field-error">{parsed.error}</span> : null}
               </label>
             </div>
+            {!rerun && parsed.ok ? (
+              <details className="fork-diff">
+                <summary>Differences from the recorded output</summary>
+                <LineDiff before={JSON.stringify(step.output ?? null, null, 2)} after={JSON.stringify(parsed.value, null, 2)} />
+              </details>
+            ) : null}
             <ErrorBanner error={act.error} />
             <div className="row">
               <div className="grow" />
@@ -321,4 +327,34 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
   } catch (e) {
     return { ok: false, error: `Not valid JSON: ${(e as Error).message}` };
   }
+}
+
+/** A line diff of two texts (LCS), for small payloads. */
+export function LineDiff({ before, after }: { before: string; after: string }) {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  if (a.length * b.length > 4_000_000) return <p className="muted">Too large to compare here.</p>;
+  if (before === after) return <p className="muted">No change: the fork would take the recorded output as it is.</p>;
+  // LCS table from the end.
+  const n = a.length;
+  const m = b.length;
+  const t: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) t[i][j] = a[i] === b[j] ? t[i + 1][j + 1] + 1 : Math.max(t[i + 1][j], t[i][j + 1]);
+  const out: { kind: " " | "-" | "+"; text: string }[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && a[i] === b[j]) out.push({ kind: " ", text: a[i++] }), j++;
+    else if (j < m && (i === n || t[i][j + 1] >= t[i + 1][j])) out.push({ kind: "+", text: b[j++] });
+    else out.push({ kind: "-", text: a[i++] });
+  }
+  return (
+    <pre className="line-diff" data-testid="fork-diff">
+      {out.map((l, k) => (
+        <div key={k} className={l.kind === "+" ? "added" : l.kind === "-" ? "removed" : undefined}>
+          {l.kind} {l.text}
+        </div>
+      ))}
+    </pre>
+  );
 }
