@@ -78,6 +78,15 @@ test("run the demo agent, watch it live, inspect the retry, approve the email", 
   assert.notEqual(await page.getByTestId("total-tokens").textContent(), "–");
   const got = await server.api("runs_get", { run_id: demoRun });
   assert.equal(got.summary.status, "succeeded");
+  // The retried step expands into a sub-row per attempt; selecting one shows that attempt.
+  await row(page, "tool/1.1").getByRole("button", { name: "Show attempts" }).click();
+  const attempts = page.locator('[data-testid=attempt-row][data-key="tool/1.1"]');
+  await until(async () => (await attempts.count()) === 2, { what: "two attempt rows" });
+  await attempts.first().click();
+  await until(async () => /failed on purpose/.test(await page.getByTestId("attempt-panel").textContent()), { what: "attempt 1's error" });
+  await row(page, "tool/1.1").getByRole("button", { name: "Hide attempts" }).click();
+  await until(async () => (await attempts.count()) === 0, { what: "attempt rows hidden" });
+
   // "Failures and retries only" keeps the retried step, hides the rest.
   await page.getByTestId("failed-only").check();
   await until(async () => (await row(page, "llm/1").count()) === 0, { what: "the filter hides clean steps" });

@@ -69,7 +69,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
       if (r.status === "needs_attention") attention++;
     }
     rows.forEach((r, i) => {
-      if (FAILURE.has(r.status) || r.childFailure) list.push(i);
+      if (!r.attempt && (FAILURE.has(r.status) || r.childFailure)) list.push(i);
     });
     return { list, failed, attention };
   }, [rows, allRows]);
@@ -92,7 +92,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     select(rows[next].id);
   };
 
-  const toggle = useCallback((row: Row) => row.childRunId && store.toggle(row.childRunId), [store]);
+  const toggle = useCallback((row: Row) => (row.childRunId ? store.toggle(row.childRunId) : store.toggleAttempts(row.id)), [store]);
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     if (e.altKey || e.ctrlKey || e.metaKey) return;
     const move = (i: number) => {
@@ -116,16 +116,18 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
         break;
       case "ArrowRight":
         if (selectedRow?.childRunId) store.toggle(selectedRow.childRunId, true);
+        else if (selectedRow?.expandable) store.toggleAttempts(selectedRow.id, true);
         break;
       case "ArrowLeft":
         if (selectedRow?.childRunId && selectedRow.expanded) store.toggle(selectedRow.childRunId, false);
+        else if (selectedRow?.expandable && selectedRow.expanded) store.toggleAttempts(selectedRow.id, false);
         else if (selectedRow && selectedRow.depth > 0) {
           // To the parent step.
           for (let i = selectedIndex - 1; i >= 0; i--) if (rows[i].depth < selectedRow.depth) return void move(i);
         }
         break;
       case "Enter":
-        if (selectedRow?.childRunId) store.toggle(selectedRow.childRunId);
+        if (selectedRow?.expandable) toggle(selectedRow);
         else document.querySelector<HTMLElement>(".inspector [role=tab][aria-selected=true]")?.focus();
         break;
       case "Escape":
@@ -327,8 +329,8 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             childData={childData && childData !== "loading" && !(childData instanceof Error) ? childData : null}
             progress={selectedRow ? (selectedRow.runId === runId ? store.progress.get(selectedRow.step.key) : undefined) : undefined}
             now={now}
-            attemptParam={attemptParam}
-            onAttempt={(n) => select(selectedRow?.id ?? null, n)}
+            attemptParam={selectedRow?.attempt ? selectedRow.attempt.number : attemptParam}
+            onAttempt={(n) => select(selectedRow ? selectedRow.id.replace(/#\d+$/, "") : null, n)}
             onDone={() => void store.refresh()}
             status={status ?? run.status}
           />

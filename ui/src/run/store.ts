@@ -3,6 +3,7 @@
 // batched (≤ 60 ms timer, not requestAnimationFrame, which never fires in a hidden window) and each
 // batch bumps one version; components read it through useSyncExternalStore.
 import { useSyncExternalStore } from "react";
+import type { AttemptRecord } from "../bindings/AttemptRecord";
 import type { Event } from "../bindings/Event";
 import type { RunGetResponse } from "../bindings/RunGetResponse";
 import type { RunStatus } from "../bindings/RunStatus";
@@ -28,6 +29,10 @@ export type Row = {
   expanded: boolean;
   /** A failure (failed / needs_attention) inside this collapsed child run. */
   childFailure: boolean;
+  /** A sub-row for one attempt of a retried step (its step's row is expanded). */
+  attempt: AttemptRecord | null;
+  /** Whether the row can expand (a child run, or a step with several attempts). */
+  expandable: boolean;
 };
 
 type Patch = { status: StepStatus; seq: number };
@@ -48,6 +53,8 @@ export class RunStore {
   progress = new Map<string, JsonValue>();
   children = new Map<string, RunGetResponse | "loading" | Error>();
   expanded = new Set<string>();
+  /** Rows (by id) whose attempts are shown as sub-rows. */
+  attemptsOpen = new Set<string>();
   private listeners = new Set<() => void>();
   private queue: Event[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -268,6 +275,15 @@ export class RunStore {
     return this.runPatch?.status ?? this.data.trace.run.status;
   }
 
+  toggleAttempts(rowId: string, open?: boolean) {
+    const isOpen = this.attemptsOpen.has(rowId);
+    const want = open ?? !isOpen;
+    if (want === isOpen) return;
+    if (want) this.attemptsOpen.add(rowId);
+    else this.attemptsOpen.delete(rowId);
+    this.bump();
+  }
+
   toggle(childRunId: string, open?: boolean) {
     const isOpen = this.expanded.has(childRunId);
     const want = open ?? !isOpen;
@@ -325,16 +341,24 @@ export class RunStore {
       const child = childRunId ? this.children.get(childRunId) : undefined;
       const loaded = child && child !== "loading" && !(child instanceof Error) ? child : null;
       const status = (top ? this.patches.get(step.key)?.status : undefined) ?? step.status;
+      const id = prefix + step.key;
+      const retried = !childRunId && step.attempt_list.length > 1;
+      const attemptsOpen = retried && this.attemptsOpen.has(id);
       out.push({
-        id: prefix + step.key,
+        id,
         runId,
         step,
         status,
         depth,
         childRunId,
-        expanded,
+        expanded: expanded || attemptsOpen,
         childFailure: !expanded && !!loaded && loaded.trace.steps.some((s) => s.status === "failed" || s.status === "needs_attention"),
+        attempt: null,
+        expandable: !!childRunId || retried,
       });
+      if (attemptsOpen)
+        for (const a of step.attempt_list)
+          out.push({ id: `${id}#${a.number}`, runId, step, status, depth: depth + 1, childRunId: null, expanded: false, childFailure: false, attempt: a, expandable: false });
       if (expanded && loaded && childRunId) this.flatten(loaded.trace.steps, childRunId, depth + 1, `${childRunId}|`, out, false);
     }
   }

@@ -83,6 +83,7 @@ const StepRow = memo(function StepRow({
   onSelect: (id: string) => void;
   onToggle: (row: Row) => void;
 }) {
+  if (row.attempt) return <AttemptRow row={row} selected={selected} scale={scale} now={now} top={top} onSelect={onSelect} />;
   const { step, status } = row;
   const retried = step.attempt_list.length > 1 || step.attempts > 1;
   const n = Math.max(step.attempt_list.length, step.attempts);
@@ -97,17 +98,17 @@ const StepRow = memo(function StepRow({
       role="treeitem"
       aria-selected={selected}
       aria-level={row.depth + 1}
-      aria-expanded={row.childRunId ? row.expanded : undefined}
+      aria-expanded={row.expandable ? row.expanded : undefined}
       id={`step-${cssId(row.id)}`}
       style={{ transform: `translateY(${top}px)` }}
       onClick={() => onSelect(row.id)}
     >
       <div className="step-name" style={{ paddingLeft: 6 + row.depth * 16 }}>
-        {row.childRunId ? (
+        {row.expandable ? (
           <button
             type="button"
             className="twisty"
-            aria-label={row.expanded ? "Collapse child run" : "Expand child run"}
+            aria-label={row.childRunId ? (row.expanded ? "Collapse child run" : "Expand child run") : row.expanded ? "Hide attempts" : "Show attempts"}
             onClick={(e) => {
               e.stopPropagation();
               onToggle(row);
@@ -143,6 +144,40 @@ const StepRow = memo(function StepRow({
     </div>
   );
 });
+
+/** One attempt of a retried step: its own segment on the axis, its outcome and error kind. */
+function AttemptRow({ row, selected, scale, now, top, onSelect }: { row: Row; selected: boolean; scale: Scale; now: number; top: number; onSelect: (id: string) => void }) {
+  const a = row.attempt!;
+  const fin = a.finished_at ?? (now || a.started_at);
+  const cls = a.outcome === "ok" ? "succeeded" : a.outcome === "started" ? "running live" : a.outcome === "interrupted" ? "needs_attention" : a.outcome === "cancelled" ? "cancelled" : "failed";
+  const left = scale.pos(a.started_at);
+  const width = scale.pos(fin) - left;
+  const detail = a.outcome === "error" ? a.error.kind : a.outcome === "timeout" ? `timeout after ${formatDuration(a.after_ms)}` : a.outcome;
+  return (
+    <div
+      className={`step-row attempt-row${selected ? " selected" : ""}`}
+      data-testid="attempt-row"
+      data-key={row.step.key}
+      data-attempt={a.number}
+      role="treeitem"
+      aria-selected={selected}
+      aria-level={row.depth + 1}
+      id={`step-${cssId(row.id)}`}
+      style={{ transform: `translateY(${top}px)` }}
+      onClick={() => onSelect(row.id)}
+    >
+      <div className="step-name" style={{ paddingLeft: 6 + row.depth * 16 + 16 }}>
+        <span className={`dot ${cls.split(" ")[0]}`} />
+        <span className="muted">attempt {a.number}</span>
+        <span className="step-label muted">{detail}</span>
+        <span className="step-dur mono">{formatDuration(fin - a.started_at)}</span>
+      </div>
+      <div className="step-bar">
+        <span className={`seg exec ${cls}`} style={{ left: `${clamp(left)}%`, width: `max(2px, ${clamp(width)}%)` }} title={`attempt ${a.number} · ${detail}`} />
+      </div>
+    </div>
+  );
+}
 
 function clamp(x: number) {
   return Math.max(0, Math.min(100, x));
