@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, launchBrowser, openApp, screenshot, until } from "./harness.mjs";
@@ -276,4 +277,50 @@ test("the runs list shows a run whose step waits to retry as retrying", async ()
   await screenshot(page, "runs-retrying");
   await until(async () => (await server.api("runs_get", { run_id })).summary.status === "waiting", { timeout: 30000, what: "the run to reach its approval" });
   assert.deepEqual(page.pageErrors, []);
+});
+
+test("a model step's answer streams into the inspector while the call runs", async () => {
+  // A loopback OpenAI-compatible server that streams half the answer, then holds the stream
+  // open until the test has seen the partial text in the page.
+  let release;
+  const held = new Promise((r) => (release = r));
+  const words = "Order A-1001 has shipped and should arrive within two days".split(" ");
+  const model = createServer(async (req, res) => {
+    for await (const _ of req);
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const chunk = (delta, extra = {}) =>
+      res.write(`data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 0, model: "m", choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`);
+    // Paced like a real model: the step writes its partial answer at most every 100 ms.
+    for (const w of words.slice(0, 5)) {
+      chunk({ content: w + " " });
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    chunk({ content: "" });
+    await held;
+    for (const w of words.slice(5)) chunk({ content: w + " " });
+    res.write(`data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 0, model: "m", choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage: { prompt_tokens: 30, completion_tokens: 12, total_tokens: 42 } })}\n\n`);
+    res.end("data: [DONE]\n\n");
+  });
+  await new Promise((r) => model.listen(0, "127.0.0.1", r));
+  try {
+    await server.api("agents_save", {
+      spec: { name: "streamer", instructions: "Answer.", model: { provider: "openai", model: "m", base_url: `http://127.0.0.1:${model.address().port}/v1` }, tools: [] },
+    });
+    const page = await openApp(browser, server);
+    const { run_id } = await server.api("runs_start", { agent: "streamer", input: "When does my order arrive?" });
+    await page.goto(`${server.base}/#/runs/${run_id}?step=llm%2F1`);
+    const answer = page.getByTestId("model-answer");
+    await until(async () => /has shipped/.test((await answer.textContent().catch(() => "")) ?? ""), { what: "the partial answer" });
+    assert.equal(await page.locator(".live-badge").count(), 1, "marked as streaming");
+    assert.doesNotMatch(await answer.textContent(), /two days/);
+    await screenshot(page, "run-streaming");
+    release();
+    await until(async () => (await statusOf(page)) === "succeeded", { timeout: 30000, what: "the run to finish" });
+    await until(async () => /within two days/.test(await answer.textContent()), { what: "the whole answer" });
+    assert.equal(await page.getByTestId("total-tokens").textContent(), "42");
+    assert.deepEqual(page.pageErrors, []);
+  } finally {
+    release();
+    await new Promise((r) => model.close(r));
+  }
 });
