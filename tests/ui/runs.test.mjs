@@ -28,6 +28,8 @@ let demoRun = null;
 
 test("run the demo agent, watch it live, inspect the retry, approve the email", async () => {
   const page = await openApp(browser, server);
+  await page.getByTestId("run-demo").waitFor();
+  await screenshot(page, "runs-empty");
   await page.getByTestId("run-demo").click();
   assert.equal(await page.getByTestId("start-run-agent").inputValue(), "demo-support");
   assert.match(await page.getByTestId("start-run-input").inputValue(), /order A-1001/);
