@@ -275,6 +275,8 @@ test("the runs list shows a run whose step waits to retry as retrying", async ()
   // lookup_order fails three more times: the demo run backs off 0.3 s, 0.6 s, 1.2 s.
   await server.api("mcp_call", { server: "demo-tools", tool: "configure_faults", arguments: { tool: "lookup_order", error_next: 3 } });
   const { run_id } = await server.api("runs_start", { agent: "demo-support", input: "Retrying, please?" });
+  // Read the list now rather than at its next refresh, so it follows the run from its start.
+  await page.reload();
   await until(async () => (await page.locator('.runs-table [data-status="retrying"]').count()) > 0, { timeout: 20000, what: "retrying in the list" });
   await screenshot(page, "runs-retrying");
   await until(async () => (await server.api("runs_get", { run_id })).summary.status === "waiting", { timeout: 30000, what: "the run to reach its approval" });
