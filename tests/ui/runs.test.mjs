@@ -271,7 +271,7 @@ test("a failed run opens on its failure; the failed step is retried in a new run
 
 test("the runs list shows a run whose step waits to retry as retrying", async () => {
   const page = await openApp(browser, server);
-  await page.getByTestId("run-row").first().waitFor();
+  await page.getByRole("heading", { name: "Runs" }).waitFor();
   // lookup_order fails three more times: the demo run backs off 0.3 s, 0.6 s, 1.2 s.
   await server.api("mcp_call", { server: "demo-tools", tool: "configure_faults", arguments: { tool: "lookup_order", error_next: 3 } });
   const { run_id } = await server.api("runs_start", { agent: "demo-support", input: "Retrying, please?" });
