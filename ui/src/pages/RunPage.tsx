@@ -75,10 +75,10 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   }, [rows, allRows]);
 
   // A failed run opens on its first failure (once, and only when nothing is selected).
-  const opened = useRef(false);
+  const opened = useRef<string | null>(null);
   useEffect(() => {
-    if (opened.current || !data) return;
-    opened.current = true;
+    if (opened.current === runId || !data) return;
+    opened.current = runId;
     if (selectedId === null && (data.trace.run.status === "failed" || data.trace.run.status === "needs_attention") && failures.list.length) {
       select(rows[failures.list[0]].id);
     }
@@ -180,7 +180,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             <ArrowLeft size={16} aria-hidden />
           </a>
           <h1 className="run-title">{data.summary.agent}</h1>
-          <span className={`status ${status}`} data-testid="run-status" data-status={status}>
+          <span className={`status ${status}`} data-testid="run-status" data-status={status} aria-live="polite">
             {status}
           </span>
           <button type="button" className="small mono run-id" title="Copy the run id" onClick={() => void copyText(run.id)}>
