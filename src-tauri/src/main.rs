@@ -65,7 +65,6 @@ fn run(started: Instant) -> anyhow::Result<()> {
         .plugin(tauri_plugin_single_instance::init(|handle, _args, _cwd| {
             tray::show_main_window(handle);
         }))
-        .plugin(tauri_plugin_notification::init())
         .manage(commands::DesktopState::new(api, started))
         .invoke_handler(tauri::generate_handler![
             commands::api_call,
@@ -74,7 +73,7 @@ fn run(started: Instant) -> anyhow::Result<()> {
         ])
         .setup(move |tauri_app| {
             tray::install(tauri_app)?;
-            notify::spawn(tauri_app.handle().clone(), app.engine.clone());
+            notify::spawn(app.engine.clone());
             Ok(())
         })
         .on_window_event(|window, event| {

@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use tauri::AppHandle;
-use tauri_plugin_notification::NotificationExt as _;
 use waymark_engine::{Engine, Event, EventKind, RunStatus, StepKind};
 
-pub fn spawn(app: AppHandle, engine: Engine) {
+pub fn spawn(engine: Engine) {
     tauri::async_runtime::spawn(async move {
         let after = match engine.current_global_seq().await {
             Ok(seq) => seq,
@@ -22,7 +20,7 @@ pub fn spawn(app: AppHandle, engine: Engine) {
             match sub.next().await {
                 Ok(event) => {
                     if let Some((title, body)) = message(&engine, &event).await {
-                        show(&app, title, body);
+                        show(title, body);
                     }
                 }
                 Err(e) => {
@@ -70,11 +68,17 @@ async fn message(engine: &Engine, event: &Event) -> Option<(&'static str, String
     Some((title, format!("{agent}: {what}")))
 }
 
-fn show(app: &AppHandle, title: &'static str, body: String) {
-    let app = app.clone();
-    // The platform call may block on D-Bus: keep it off the async threads.
+fn show(title: &'static str, body: String) {
+    // The D-Bus call blocks: keep it off the async threads.
     tauri::async_runtime::spawn_blocking(move || {
-        if let Err(e) = app.notification().builder().title(title).body(&body).show() {
+        let shown = notify_rust::Notification::new()
+            .appname("Waymark")
+            .summary(title)
+            .body(&body)
+            // The icon the .deb installs under this name.
+            .icon("waymark-desktop")
+            .show();
+        if let Err(e) = shown {
             tracing::info!(error = %e, title, %body, "cannot show a notification");
         }
     });
