@@ -83,7 +83,7 @@ const script = (body, args = []) => wd("POST", s("/execute/sync"), { script: bod
 const click = (id) => wd("POST", s(`/element/${id}/click`), {});
 const text = (id) => wd("GET", s(`/element/${id}/text`));
 
-// The app's own IPC, as the UI's transport calls it (for the fallback path and the final check).
+// The app's own IPC, as the UI's transport calls it: the final check through the API.
 async function apiCall(command, request) {
   const r = await wd("POST", s("/execute/async"), {
     script: `const done = arguments[arguments.length - 1];
@@ -95,11 +95,13 @@ async function apiCall(command, request) {
   return r.ok;
 }
 
-async function waitForTestId(testid, timeoutMs) {
-  return until(`[data-testid="${testid}"]`, timeoutMs, () => find(`[data-testid="${testid}"]`));
+async function waitForSelector(selector, timeoutMs) {
+  return until(selector, timeoutMs, () => find(selector));
 }
 
-const fallbacks = [];
+async function waitForTestId(testid, timeoutMs) {
+  return waitForSelector(`[data-testid="${testid}"]`, timeoutMs);
+}
 
 async function runThroughUi() {
   await script(`location.hash = '#/agents'`);
@@ -113,29 +115,17 @@ async function runThroughUi() {
   });
   log(`run ${runId} started from the Agents page`);
   const step = await waitForApproval(runId);
-  // The run waits for a person: the run page should offer the approval by now.
-  const approve = await waitForTestId("approve-step", 10_000).catch(() => null);
-  if (approve) {
-    await click(approve);
-    await click(await waitForTestId("confirm-approve", 10_000));
-    log("approved the email step in the run page");
-  } else {
-    // TODO(ui): remove once the Run page has data-testid="approve-step" and "confirm-approve".
-    fallbacks.push("approve-step");
-    await apiCall("runs_approve", { run_id: runId, step });
-    log(`approved ${step} through api_call (fallback: no [data-testid="approve-step"])`);
-  }
-  const status = await waitForTestId("run-status", 10_000).catch(() => null);
-  if (status) {
-    await until('[data-testid="run-status"] to read "succeeded"', 60_000, async () => {
-      const el = await find('[data-testid="run-status"]');
-      return el && (await text(el)).trim().toLowerCase() === "succeeded";
-    });
-    log('the run page shows "succeeded"');
-  } else {
-    // TODO(ui): remove once the Run page has data-testid="run-status".
-    fallbacks.push("run-status");
-  }
+  // The run waits for a person: select the approval step in the timeline, approve it, confirm.
+  await click(await waitForSelector(`[data-testid="step-row"][data-key="${step}"]`, 15_000));
+  await click(await waitForTestId("approve-step", 10_000));
+  await click(await waitForTestId("confirm-approve", 10_000));
+  log(`approved ${step} in the run page`);
+  await waitForTestId("run-status", 10_000);
+  await until('[data-testid="run-status"] to read "succeeded"', 60_000, async () => {
+    const el = await find('[data-testid="run-status"]');
+    return el && (await text(el)).trim().toLowerCase() === "succeeded";
+  });
+  log('the run page shows "succeeded"');
   return runId;
 }
 
@@ -146,18 +136,6 @@ async function waitForApproval(runId) {
       fail(`the run ended as ${got.summary.status} before asking for approval: ${JSON.stringify(got.summary.error)}`);
     return got.trace.steps.find((st) => st.key.startsWith("approval/") && st.status === "waiting")?.key;
   });
-}
-
-// TODO(ui): remove once the Agents and Run pages carry data-testid="run-agent-<name>",
-// "start-run-submit", "approve-step", "confirm-approve" and "run-status".
-async function runThroughIpc() {
-  const { run_id: runId } = await apiCall("runs_start", { agent: DEMO_AGENT, input: DEMO_INPUT });
-  log(`run ${runId} started through api_call (fallback)`);
-  await script(`location.hash = '#/runs/' + arguments[0]`, [runId]);
-  const step = await waitForApproval(runId);
-  await apiCall("runs_approve", { run_id: runId, step });
-  log(`approved ${step} through api_call (fallback)`);
-  return runId;
 }
 
 // What the window showed when the test failed: its address, title, the start of its HTML, and
@@ -210,15 +188,7 @@ async function main() {
     writeFileSync(screenshot, Buffer.from(png, "base64"));
     log(`screenshot: ${screenshot}`);
 
-    let runId;
-    try {
-      runId = await runThroughUi();
-    } catch (e) {
-      if (!(e instanceof Failure) || !/data-testid="(run-agent-|start-run-submit)/.test(e.message)) throw e;
-      log(`the UI path is not available yet (${e.message}); using the fallback`);
-      fallbacks.push("run-agent/start-run-submit", "approve-step", "run-status");
-      runId = await runThroughIpc();
-    }
+    const runId = await runThroughUi();
     const final = await until("the run to succeed (runs_get)", 60_000, async () => {
       const got = await apiCall("runs_get", { run_id: runId });
       if (["failed", "cancelled"].includes(got.summary.status))
@@ -226,11 +196,7 @@ async function main() {
       return got.summary.status === "succeeded" && got;
     });
     log(`run ${runId}: ${final.summary.status} in ${final.summary.step_count} steps (confirmed by runs_get)`);
-    log(
-      fallbacks.length
-        ? `PASS (through api_call where the UI lacks testids: ${fallbacks.join(", ")}; see TODO(ui) in smoke.mjs)`
-        : "PASS (all through the UI)",
-    );
+    log("PASS (the run started and approved through the UI)");
   } catch (e) {
     if (session) await diagnose();
     throw e;
