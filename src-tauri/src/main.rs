@@ -10,13 +10,6 @@ mod logging;
 mod notify;
 mod tray;
 
-// The CLI's built-in example functions, so a run the CLI started on the shared database is
-// executed the same way when this app's worker leases it (instead of failing as unknown).
-// TODO: move crates/cli/src/examples.rs into a library crate and depend on it.
-#[path = "../../crates/cli/src/examples.rs"]
-#[allow(dead_code)]
-mod examples;
-
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -120,7 +113,10 @@ async fn start_engine(
     let data_dir = waymark_engine::paths::data_dir();
     // Opening may probe the OS keychain and wait on SQLite locks: keep it off the async threads.
     let app = tokio::task::spawn_blocking(move || {
-        AgentApp::open(&db, &data_dir, examples::registry()).map_err(|e| anyhow::anyhow!(e))
+        // The engine's example functions too, so a run the CLI started on the shared database
+        // runs the same way when this app's worker leases it.
+        AgentApp::open(&db, &data_dir, waymark_engine::examples::registry())
+            .map_err(|e| anyhow::anyhow!(e))
     })
     .await
     .context("opening the database")??;

@@ -112,7 +112,7 @@ pub(crate) async fn open_app(db: &Path) -> anyhow::Result<AgentApp> {
     let data_dir = waymark_engine::paths::data_dir();
     // Opening may probe the OS keychain and wait on SQLite locks: keep it off the async threads.
     tokio::task::spawn_blocking(move || {
-        AgentApp::open(&db, &data_dir, crate::examples::registry()).map_err(|e| anyhow!(e))
+        AgentApp::open(&db, &data_dir, waymark_engine::examples::registry()).map_err(|e| anyhow!(e))
     })
     .await
     .context("opening the database")?

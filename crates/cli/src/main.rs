@@ -2,7 +2,6 @@
 
 mod cli;
 mod commands;
-mod examples;
 mod logging;
 mod output;
 mod serve;

@@ -6,6 +6,7 @@ pub mod context;
 pub mod crashpoint;
 pub mod engine;
 pub mod error;
+pub mod examples;
 pub mod ids;
 pub mod maintenance;
 pub mod matcher;

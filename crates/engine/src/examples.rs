@@ -1,13 +1,11 @@
-//! Built-in durable functions, so the CLI has something durable to show with no model and no
+//! Example durable functions, so the CLI and the app have something durable to show with no model and no
 //! network: retries, a timer, at-most-once effects, an event wait, a child run.
 
 use std::time::Duration;
 
+use crate::{DurableFunction, Registry, RetryPolicy, RunContext, RunError, StepError, StepSpec};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use waymark_engine::{
-    DurableFunction, Registry, RetryPolicy, RunContext, RunError, StepError, StepSpec,
-};
 
 pub const ORDER: &str = "example.order";
 pub const APPROVAL: &str = "example.approval";
