@@ -42,9 +42,9 @@ package: setup ui
 test: setup ui
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	# The agent tests start this binary as an MCP server: built here, not inside a test.
-	$(CARGO) build -p waymark-demo-tools --bin waymark-demo-tools
-	$(CARGO) test --workspace
+	# The agent tests start the demo-tools binary, which this build makes before any test runs
+	# (the demo-tools crate's own tests need it): they use it as built.
+	WAYMARK_DEMO_TOOLS_BUILT=1 $(CARGO) test --workspace
 	$(MAKE) ui-test desktop-smoke
 
 ## The browser tests: playwright-core driving Debian's chromium against a real `waymark serve`

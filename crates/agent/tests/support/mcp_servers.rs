@@ -22,8 +22,10 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `waymark-demo-tools` binary of this build, built once per test process (a no-op
-/// when it is up to date): a dev-dependency on the crate builds its library, not its binary.
+/// The `waymark-demo-tools` binary of this build. `cargo test --workspace` (what `make test`
+/// runs) builds it before any test runs, because the demo-tools crate's own integration tests
+/// need it; a test run of this crate alone builds it here, once per test process (a
+/// dev-dependency on the crate builds its library, not its binary).
 pub fn demo_tools_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -33,6 +35,10 @@ pub fn demo_tools_bin() -> PathBuf {
             .parent()
             .and_then(Path::parent)
             .expect("the test runs from target/<profile>/deps");
+        let bin = profile_dir.join("waymark-demo-tools");
+        if std::env::var_os("WAYMARK_DEMO_TOOLS_BUILT").is_some() && bin.exists() {
+            return bin;
+        }
         let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = std::process::Command::new(cargo);
@@ -52,7 +58,6 @@ pub fn demo_tools_bin() -> PathBuf {
         }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "building waymark-demo-tools failed");
-        let bin = profile_dir.join("waymark-demo-tools");
         assert!(bin.exists(), "{} missing after the build", bin.display());
         bin
     })
