@@ -102,8 +102,14 @@ impl Api {
             .map_err(|e| ApiError::internal(e.to_string()))?,
         };
         // The provider's own server needs a key: say so now rather than after a failed call.
-        if model.base_url.is_none() && model.provider != waymark_agent::spec::ProviderKind::Scripted
-        {
+        // A base URL (the spec's or the settings') may be a local server that takes none.
+        let own_server = model.base_url.is_none()
+            && self
+                .app()
+                .catalog
+                .provider_base_url(model.provider)?
+                .is_none();
+        if own_server && model.provider != waymark_agent::spec::ProviderKind::Scripted {
             let from_env = model
                 .api_key_env()
                 .and_then(waymark_agent::Secret::from_env)

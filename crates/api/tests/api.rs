@@ -228,6 +228,34 @@ async fn a_provider_set_in_the_settings_gets_the_stored_key() {
 }
 
 #[tokio::test]
+async fn a_draft_goes_to_the_settings_base_url_without_asking_for_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(&dir);
+    std::env::remove_var("ANTHROPIC_API_KEY");
+    let request = json!({"description": "Summarise my inbox.", "model": {"provider": "anthropic", "model": "claude-x"}});
+    // The provider's own server with no key: refused before any call, naming what is missing.
+    let e = api.call("agents_draft", request.clone()).await.unwrap_err();
+    assert!(e.message.contains("no API key for anthropic"), "{e:?}");
+    // A base URL in the settings may be a local server that takes no key: the draft is sent.
+    let auth = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let base = loopback_model(auth.clone());
+    api.call(
+        "settings_set_provider",
+        json!({"provider": "openai", "base_url": base}),
+    )
+    .await
+    .unwrap();
+    let openai = json!({"description": "Summarise my inbox.", "model": {"provider": "openai", "model": "local"}});
+    std::env::remove_var("OPENAI_API_KEY");
+    let e = api.call("agents_draft", openai).await.unwrap_err();
+    assert!(!e.message.contains("no API key"), "{e:?}");
+    assert!(
+        !auth.lock().unwrap().is_empty(),
+        "the model was never asked"
+    );
+}
+
+#[tokio::test]
 async fn engine_commands_and_who_cancelled() {
     let dir = tempfile::tempdir().unwrap();
     let api = api(&dir).with_actor("desktop");
