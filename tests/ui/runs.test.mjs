@@ -205,6 +205,33 @@ test("fork from a tool step with an edited output opens the new run, which links
   assert.deepEqual(dark.pageErrors, []);
 });
 
+test("an approval's timeline row carries Approve / Reject, each confirmed first", async () => {
+  const { run_id } = await server.api("runs_start", { agent: "demo-support", input: "Where is order A-1001?" });
+  const page = await openApp(browser, server);
+  await page.goto(`${server.base}/#/runs/${run_id}`);
+  const approval = row(page, "approval/4.1");
+  await approval.getByTestId("row-approve").waitFor({ timeout: 30000 });
+  assert.equal(await approval.getByTestId("row-reject").count(), 1);
+  await screenshot(page, "run-row-approval");
+  // Reject opens the confirm dialog (with its reason); Back closes it and nothing happens.
+  await approval.getByTestId("row-reject").click();
+  const dialog = page.getByRole("dialog");
+  await page.getByTestId("reject-reason").waitFor();
+  assert.equal(await page.getByTestId("confirm-reject").count(), 1);
+  assert.match(await dialog.textContent(), /Reject this call\?/);
+  await dialog.getByRole("button", { name: "Back" }).click();
+  await until(async () => (await dialog.count()) === 0, { what: "the dialog to close" });
+  assert.equal(await statusOf(page), "waiting");
+  assert.equal((await server.api("runs_get", { run_id })).summary.status, "waiting");
+  // Approve: the same confirm as the inspector's, then the run goes on.
+  await approval.getByTestId("row-approve").click();
+  assert.match(await dialog.textContent(), /Approve this call\?/);
+  await page.getByTestId("confirm-approve").click();
+  await until(async () => (await statusOf(page)) === "succeeded", { timeout: 30000, what: "the run to succeed after the row's approve" });
+  assert.equal(await page.getByTestId("row-approve").count(), 0);
+  assert.deepEqual(page.pageErrors, []);
+});
+
 /** Saves a scripted agent (its model's turns written to a file the server reads). */
 async function scripted(name, turns, tools, overrides = {}) {
   const dir = mkdtempSync(join(tmpdir(), "waymark-ui-script-"));

@@ -7,8 +7,8 @@ import { href, navigate } from "../lib/router";
 import { ErrorBanner, copyText, formatDuration } from "../components/common";
 import { RunStore, TERMINAL, makeScale, totals, useNow, useStoreVersion, type Row } from "../run/store";
 import { Timeline } from "../run/timeline";
-import { Inspector, formatCost } from "../run/inspector";
-import { CancelRun, ResolveBanner } from "../run/actions";
+import { Inspector, formatCost, toolCallOf } from "../run/inspector";
+import { ApprovalDialog, CancelRun, ResolveBanner, type ApprovalMode } from "../run/actions";
 import "../run/run.css";
 
 const FAILURE = new Set(["failed", "needs_attention"]);
@@ -92,6 +92,10 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     select(rows[next].id);
   };
 
+  // Approve / Reject from a timeline row: the same confirm dialog as the inspector's buttons.
+  const [asking, setAsking] = useState<{ row: Row; mode: ApprovalMode } | null>(null);
+  const onApproval = useCallback((row: Row, mode: ApprovalMode) => setAsking({ row, mode }), []);
+  const closeAsking = useCallback(() => setAsking(null), []);
   const toggle = useCallback((row: Row) => (row.childRunId ? store.toggle(row.childRunId) : store.toggleAttempts(row.id)), [store]);
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     if (e.altKey || e.ctrlKey || e.metaKey) return;
@@ -170,6 +174,10 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const topCount = allRows.reduce((n, r) => n + (r.depth === 0 ? 1 : 0), 0);
   const attention = allRows.filter((r) => r.depth === 0 && r.status === "needs_attention");
   const childData = selectedRow && selectedRow.runId !== runId ? store.children.get(selectedRow.runId) : null;
+  const stepsOf = (id: string) => {
+    const d = id === runId ? data : store.children.get(id);
+    return d && d !== "loading" && !(d instanceof Error) ? d.trace.steps : undefined;
+  };
   void version;
 
   return (
@@ -289,6 +297,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
               onSelect={select}
               onToggle={toggle}
               onKeyDown={onKeyDown}
+              onApproval={onApproval}
               live={live}
             />
           )}
@@ -336,6 +345,16 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           />
         </aside>
       </div>
+      {asking ? (
+        <ApprovalDialog
+          runId={asking.row.runId}
+          stepKey={asking.row.step.key}
+          mode={asking.mode}
+          toolInput={toolCallOf(stepsOf(asking.row.runId), asking.row.step.key)?.arguments ?? null}
+          onClose={closeAsking}
+          onDone={() => void store.refresh()}
+        />
+      ) : null}
     </div>
   );
 }

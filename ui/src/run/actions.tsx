@@ -43,15 +43,7 @@ export function CancelRun({ runId, onDone }: { runId: string; onDone: () => void
 
 /** Approve / Reject for an approval wait (`approval/N.i`). */
 export function ApprovalActions({ runId, step, toolInput, onDone }: { runId: string; step: StepTrace; toolInput: JsonValue | null; onDone: () => void }) {
-  const transport = useTransport();
-  const [mode, setMode] = useState<"approve" | "reject" | null>(null);
-  const [reason, setReason] = useState("");
-  const act = useAction(async (approve: boolean) => {
-    if (approve) await transport.call("runs_approve", { run_id: runId, step: step.key });
-    else await transport.call("runs_reject", { run_id: runId, step: step.key, reason: reason || undefined });
-    setMode(null);
-    onDone();
-  });
+  const [mode, setMode] = useState<ApprovalMode | null>(null);
   return (
     <div className="approval-box banner info" role="group" aria-label="Approval">
       <div className="row">
@@ -63,42 +55,71 @@ export function ApprovalActions({ runId, step, toolInput, onDone }: { runId: str
           Reject
         </button>
       </div>
-      {mode ? (
-        <Modal title={mode === "approve" ? "Approve this call?" : "Reject this call?"} onClose={() => setMode(null)}>
-          <div className="stack">
-            <p>
-              {mode === "approve"
-                ? "The tool is called with these arguments as soon as you approve."
-                : "The tool is not called; the model is told a person rejected the call, with your reason."}
-            </p>
-            {toolInput !== null ? <JsonView value={toolInput} label="Arguments" defaultDepth={2} /> : null}
-            {mode === "reject" ? (
-              <label>
-                Reason
-                <span className="hint">Optional; the model sees it.</span>
-                <input value={reason} onChange={(e) => setReason(e.target.value)} data-testid="reject-reason" />
-              </label>
-            ) : null}
-            <ErrorBanner error={act.error} />
-            <div className="row">
-              <div className="grow" />
-              <button type="button" onClick={() => setMode(null)}>
-                Back
-              </button>
-              {mode === "approve" ? (
-                <button type="button" className="primary" disabled={act.pending} onClick={() => void act.run(true)} data-testid="confirm-approve">
-                  Approve
-                </button>
-              ) : (
-                <button type="button" className="primary" disabled={act.pending} onClick={() => void act.run(false)} data-testid="confirm-reject">
-                  Reject
-                </button>
-              )}
-            </div>
-          </div>
-        </Modal>
-      ) : null}
+      {mode ? <ApprovalDialog runId={runId} stepKey={step.key} mode={mode} toolInput={toolInput} onClose={() => setMode(null)} onDone={onDone} /> : null}
     </div>
+  );
+}
+
+export type ApprovalMode = "approve" | "reject";
+
+/** The confirm dialog of Approve / Reject (the inspector's buttons and the timeline row's open it). */
+export function ApprovalDialog({
+  runId,
+  stepKey,
+  mode,
+  toolInput,
+  onClose,
+  onDone,
+}: {
+  runId: string;
+  stepKey: string;
+  mode: ApprovalMode;
+  toolInput: JsonValue | null;
+  onClose: () => void;
+  onDone: () => void;
+}) {
+  const transport = useTransport();
+  const [reason, setReason] = useState("");
+  const act = useAction(async (approve: boolean) => {
+    if (approve) await transport.call("runs_approve", { run_id: runId, step: stepKey });
+    else await transport.call("runs_reject", { run_id: runId, step: stepKey, reason: reason || undefined });
+    onClose();
+    onDone();
+  });
+  return (
+    <Modal title={mode === "approve" ? "Approve this call?" : "Reject this call?"} onClose={onClose}>
+      <div className="stack">
+        <p>
+          {mode === "approve"
+            ? "The tool is called with these arguments as soon as you approve."
+            : "The tool is not called; the model is told a person rejected the call, with your reason."}
+        </p>
+        {toolInput !== null ? <JsonView value={toolInput} label="Arguments" defaultDepth={2} /> : null}
+        {mode === "reject" ? (
+          <label>
+            Reason
+            <span className="hint">Optional; the model sees it.</span>
+            <input value={reason} onChange={(e) => setReason(e.target.value)} data-testid="reject-reason" />
+          </label>
+        ) : null}
+        <ErrorBanner error={act.error} />
+        <div className="row">
+          <div className="grow" />
+          <button type="button" onClick={onClose}>
+            Back
+          </button>
+          {mode === "approve" ? (
+            <button type="button" className="primary" disabled={act.pending} onClick={() => void act.run(true)} data-testid="confirm-approve">
+              Approve
+            </button>
+          ) : (
+            <button type="button" className="primary" disabled={act.pending} onClick={() => void act.run(false)} data-testid="confirm-reject">
+              Reject
+            </button>
+          )}
+        </div>
+      </div>
+    </Modal>
   );
 }
 

@@ -74,6 +74,7 @@ const StepRow = memo(function StepRow({
   top,
   onSelect,
   onToggle,
+  onApproval,
 }: {
   row: Row;
   selected: boolean;
@@ -82,6 +83,7 @@ const StepRow = memo(function StepRow({
   top: number;
   onSelect: (id: string) => void;
   onToggle: (row: Row) => void;
+  onApproval?: (row: Row, mode: "approve" | "reject") => void;
 }) {
   if (row.attempt) return <AttemptRow row={row} selected={selected} scale={scale} now={now} top={top} onSelect={onSelect} />;
   const { step, status } = row;
@@ -126,7 +128,26 @@ const StepRow = memo(function StepRow({
           {step.key}
         </span>
         {step.name ? <span className="step-label muted">{step.name}</span> : <span className="step-label" />}
-        {status === "waiting" && waitKind(step) === "approval" ? <span className="badge wait-badge">approve?</span> : null}
+        {status === "waiting" && waitKind(step) === "approval" && onApproval ? (
+          <span className="row-actions" role="group" aria-label={`Approval of ${step.key}`}>
+            {(["approve", "reject"] as const).map((m) => (
+              <button
+                key={m}
+                type="button"
+                className={`small ${m === "approve" ? "primary" : "danger"}`}
+                tabIndex={-1}
+                data-testid={`row-${m}`}
+                aria-label={`${m === "approve" ? "Approve" : "Reject"} ${step.key}`}
+                onClick={(e) => {
+                  e.stopPropagation();
+                  onApproval(row, m);
+                }}
+              >
+                {m === "approve" ? "Approve" : "Reject"}
+              </button>
+            ))}
+          </span>
+        ) : null}
         {status === "waiting" && waitKind(step) === "answer" ? <span className="badge wait-badge">answer?</span> : null}
         {row.childFailure ? <span className="badge fail-mark" title="a step inside failed">!</span> : null}
         {retried ? (
@@ -195,6 +216,7 @@ export function Timeline({
   onSelect,
   onToggle,
   onKeyDown,
+  onApproval,
   live,
 }: {
   rows: Row[];
@@ -204,6 +226,8 @@ export function Timeline({
   onSelect: (id: string) => void;
   onToggle: (row: Row) => void;
   onKeyDown: (e: KeyboardEvent<HTMLDivElement>) => void;
+  /** Approve / Reject on a waiting approval's row: opens the confirm dialog. */
+  onApproval?: (row: Row, mode: "approve" | "reject") => void;
   live: boolean;
 }) {
   const scrollRef = useRef<HTMLDivElement>(null);
@@ -296,6 +320,7 @@ export function Timeline({
                 top={item.start}
                 onSelect={onSelect}
                 onToggle={onToggle}
+                onApproval={onApproval}
               />
             );
           })}
