@@ -1,0 +1,67 @@
+// The form's Triggers section: what starts a run (manual, a webhook, a schedule).
+import { Plus, Trash2 } from "lucide-react";
+import type { JsonValue } from "../bindings/serde_json/JsonValue";
+import { errorUnder, isObj } from "./spec";
+import { SelectField, TextField, type Editor } from "./fields";
+import type { Redraft } from "./drafting";
+import { SectionHead } from "./SectionHead";
+
+export function Triggers({ ed, redraft }: { ed: Editor; redraft: Redraft | null }) {
+  const triggers = Array.isArray(ed.spec.triggers) ? ed.spec.triggers : ed.spec.triggers === undefined ? [{ kind: "manual" }] : [];
+  const setAll = (next: JsonValue[]) => ed.set(["triggers"], next);
+  const err = errorUnder(ed.errors, "triggers");
+  return (
+    <section className="card stack" aria-labelledby="sec-triggers" data-field="triggers">
+      <SectionHead id="sec-triggers" title="Triggers" section="triggers" ed={ed} redraft={redraft} />
+      <span className="hint">What starts a run. With none, the agent runs only as another agent's sub-agent.</span>
+      {err && !ed.errors.has("triggers") ? null : err ? <span className="field-error">{err}</span> : null}
+      {triggers.map((t, i) => {
+        const kind = isObj(t) && typeof t.kind === "string" ? t.kind : "manual";
+        return (
+          <div key={i} className="row wrap trigger" data-field={`triggers.${i}`}>
+            <label className="inline">
+              Kind
+              <select
+                value={kind}
+                onChange={(e) => {
+                  const k = e.target.value;
+                  const next = [...triggers];
+                  next[i] = k === "webhook" ? { kind: k, secret_ref: "" } : k === "cron" ? { kind: k, schedule: "0 9 * * 1-5" } : { kind: k };
+                  setAll(next);
+                }}
+                data-testid={`trigger-kind-${i}`}
+              >
+                <option value="manual">Manual (app, CLI, API)</option>
+                <option value="webhook">Webhook (POST /hooks/agent)</option>
+                <option value="cron">Schedule (cron)</option>
+              </select>
+            </label>
+            {kind === "webhook" ? (
+              <>
+                <TextField ed={ed} path={["triggers", i, "secret_ref"]} label="Secret name" hint="Store its value in Settings → Webhook secrets." className="inline" />
+                <SelectField ed={ed} path={["triggers", i, "auth"]} label="Auth" emptyLabel="HMAC-SHA256 signature" options={[{ value: "bearer", label: "Bearer token" }]} />
+              </>
+            ) : null}
+            {kind === "cron" ? (
+              <>
+                <TextField ed={ed} path={["triggers", i, "schedule"]} label="Schedule" hint="5 fields (min hour day month weekday) or 6 with seconds." className="inline" />
+                <TextField ed={ed} path={["triggers", i, "timezone"]} label="Time zone" placeholder="UTC" className="inline" />
+              </>
+            ) : null}
+            <button type="button" className="small" aria-label={`Remove trigger ${i + 1}`} onClick={() => setAll(triggers.filter((_, j) => j !== i))}>
+              <Trash2 size={12} aria-hidden />
+            </button>
+            {errorUnder(ed.errors, `triggers.${i}`) && !ed.errors.has(`triggers.${i}.secret_ref`) && !ed.errors.has(`triggers.${i}.schedule`) && !ed.errors.has(`triggers.${i}.timezone`) ? (
+              <span className="field-error">{errorUnder(ed.errors, `triggers.${i}`)}</span>
+            ) : null}
+          </div>
+        );
+      })}
+      <div>
+        <button type="button" className="small" onClick={() => setAll([...triggers, { kind: "cron", schedule: "0 9 * * 1-5" }])}>
+          <Plus size={12} aria-hidden /> Add a trigger
+        </button>
+      </div>
+    </section>
+  );
+}
