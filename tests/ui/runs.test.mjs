@@ -205,6 +205,49 @@ test("fork from a tool step with an edited output opens the new run, which links
   assert.deepEqual(dark.pageErrors, []);
 });
 
+test("? lists every key from the one keymap; 1–4 pick inspector tabs, never while typing", async () => {
+  assert.ok(demoRun, "the demo run exists");
+  const page = await openApp(browser, server);
+  await page.goto(`${server.base}/#/runs/${demoRun}?step=tool%2F1.1`);
+  await until(async () => (await page.locator(".inspector-title").textContent()) === "tool/1.1", { what: "inspector" });
+  const help = page.getByTestId("key-help");
+  await page.keyboard.press("?");
+  await help.waitFor();
+  const actions = await help.getByTestId("key-help-row").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-action")));
+  for (const a of ["next", "prev", "first", "last", "expand", "collapse", "open", "clear", "filter", "nextFailure", "prevFailure", "tab", "help"]) assert.ok(actions.includes(a), `help lists ${a}`);
+  assert.match(await help.textContent(), /Inspector tab 1–4/);
+  await screenshot(page, "run-key-help");
+  await page.keyboard.press("?");
+  await until(async () => (await help.count()) === 0, { what: "? closes the help" });
+  await page.getByTestId("key-help-open").click();
+  await help.waitFor();
+  await page.keyboard.press("Escape");
+  await until(async () => (await help.count()) === 0, { what: "Esc closes the help" });
+
+  // 1–4: the attempts, then Input; from the page and from the focused timeline.
+  const selected = (id) => page.getByTestId(id).getAttribute("aria-selected");
+  await page.keyboard.press("1");
+  await until(async () => (await selected("attempt-tab-1")) === "true", { what: "1 picks attempt 1" });
+  await until(async () => /failed on purpose/.test(await page.getByTestId("attempt-panel").textContent()), { what: "attempt 1's error" });
+  await page.keyboard.press("3");
+  await until(async () => (await selected("input-tab")) === "true", { what: "3 picks Input" });
+  await page.getByTestId("timeline").focus();
+  await page.keyboard.press("2");
+  await until(async () => (await selected("attempt-tab-2")) === "true", { what: "2 picks attempt 2" });
+
+  // Typing in the filter: the digits and ? are text, not keys.
+  const filter = page.getByTestId("step-filter");
+  await filter.focus();
+  await page.keyboard.type("tool/1");
+  await until(async () => (await filter.inputValue()) === "tool/1", { what: "the filter text" });
+  assert.equal(await selected("attempt-tab-2"), "true");
+  assert.doesNotMatch(page.url(), /attempt=1/);
+  await page.keyboard.press("?");
+  assert.equal(await filter.inputValue(), "tool/1?");
+  assert.equal(await help.count(), 0);
+  assert.deepEqual(page.pageErrors, []);
+});
+
 test("an approval's timeline row carries Approve / Reject, each confirmed first", async () => {
   const { run_id } = await server.api("runs_start", { agent: "demo-support", input: "Where is order A-1001?" });
   const page = await openApp(browser, server);

@@ -9,6 +9,7 @@ import { RunStore, TERMINAL, makeScale, totals, useNow, useStoreVersion, type Ro
 import { Timeline } from "../run/timeline";
 import { Inspector, formatCost, toolCallOf } from "../run/inspector";
 import { ApprovalDialog, CancelRun, ResolveBanner, type ApprovalMode } from "../run/actions";
+import { KEY_HINT, KeyHelp, bindingFor, isTyping, type KeyAction } from "../run/keys";
 import "../run/run.css";
 
 const FAILURE = new Set(["failed", "needs_attention"]);
@@ -97,60 +98,76 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const onApproval = useCallback((row: Row, mode: ApprovalMode) => setAsking({ row, mode }), []);
   const closeAsking = useCallback(() => setAsking(null), []);
   const toggle = useCallback((row: Row) => (row.childRunId ? store.toggle(row.childRunId) : store.toggleAttempts(row.id)), [store]);
-  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
-    if (e.altKey || e.ctrlKey || e.metaKey) return;
+  // Every key goes through KEYMAP (run/keys.tsx), which the `?` help is built from.
+  const [help, setHelp] = useState(false);
+  const closeHelp = useCallback(() => setHelp(false), []);
+  const perform = (action: KeyAction, key: string) => {
     const move = (i: number) => {
       if (!rows.length) return;
       select(rows[Math.max(0, Math.min(rows.length - 1, i))].id);
     };
-    switch (e.key) {
-      case "ArrowDown":
-      case "j":
-        move(selectedIndex < 0 ? 0 : selectedIndex + 1);
-        break;
-      case "ArrowUp":
-      case "k":
-        move(selectedIndex < 0 ? 0 : selectedIndex - 1);
-        break;
-      case "Home":
-        move(0);
-        break;
-      case "End":
-        move(rows.length - 1);
-        break;
-      case "ArrowRight":
+    switch (action) {
+      case "next":
+        return move(selectedIndex < 0 ? 0 : selectedIndex + 1);
+      case "prev":
+        return move(selectedIndex < 0 ? 0 : selectedIndex - 1);
+      case "first":
+        return move(0);
+      case "last":
+        return move(rows.length - 1);
+      case "expand":
         if (selectedRow?.childRunId) store.toggle(selectedRow.childRunId, true);
         else if (selectedRow?.expandable) store.toggleAttempts(selectedRow.id, true);
-        break;
-      case "ArrowLeft":
+        return;
+      case "collapse":
         if (selectedRow?.childRunId && selectedRow.expanded) store.toggle(selectedRow.childRunId, false);
         else if (selectedRow?.expandable && selectedRow.expanded) store.toggleAttempts(selectedRow.id, false);
         else if (selectedRow && selectedRow.depth > 0) {
           // To the parent step.
           for (let i = selectedIndex - 1; i >= 0; i--) if (rows[i].depth < selectedRow.depth) return void move(i);
         }
-        break;
-      case "Enter":
+        return;
+      case "open":
         if (selectedRow?.expandable) toggle(selectedRow);
         else document.querySelector<HTMLElement>(".inspector [role=tab][aria-selected=true]")?.focus();
-        break;
-      case "Escape":
-        select(null);
-        break;
-      case "/":
-        document.querySelector<HTMLInputElement>("[data-testid=step-filter]")?.focus();
-        break;
-      case "e":
-        jumpFailure(1);
-        break;
-      case "E":
-        jumpFailure(-1);
-        break;
-      default:
         return;
+      case "clear":
+        return select(null);
+      case "filter":
+        return void document.querySelector<HTMLInputElement>("[data-testid=step-filter]")?.focus();
+      case "nextFailure":
+        return jumpFailure(1);
+      case "prevFailure":
+        return jumpFailure(-1);
+      case "tab":
+        return void document.querySelectorAll<HTMLElement>(".inspector [role=tablist] [role=tab]")[Number(key) - 1]?.click();
+      case "help":
+        return setHelp((h) => !h);
     }
-    e.preventDefault();
   };
+  const performRef = useRef(perform);
+  performRef.current = perform;
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    const b = bindingFor(e, true);
+    if (!b) return;
+    e.preventDefault();
+    e.stopPropagation();
+    perform(b.action, e.key);
+  };
+  // Page keys from anywhere else, except while typing or while another dialog is open.
+  useEffect(() => {
+    const onKey = (e: globalThis.KeyboardEvent) => {
+      if (e.defaultPrevented || isTyping(e.target)) return;
+      const b = bindingFor(e, false);
+      if (!b) return;
+      const dialog = document.querySelector("[role=dialog]");
+      if (dialog && !(b.action === "help" && dialog.querySelector("[data-testid=key-help]"))) return;
+      e.preventDefault();
+      performRef.current(b.action, e.key);
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
 
   const t0 = store.origin();
   const t1 = data ? (data.trace.run.finished_at ?? Math.max(now || 0, data.trace.run.updated_at)) : 0;
@@ -245,7 +262,10 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             </span>
           ) : null}
           <span className="grow" />
-          <span className="hint">↑/↓ j/k select · ←/→ collapse/expand · e/E failures · / filter · Esc clear</span>
+          <span className="hint">{KEY_HINT}</span>
+          <button type="button" className="small" onClick={() => setHelp(true)} data-testid="key-help-open" title="Keyboard shortcuts (?)">
+            Keys
+          </button>
         </div>
         {store.error ? <ErrorBanner error={store.error} /> : null}
         {store.partial ? (
@@ -345,6 +365,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           />
         </aside>
       </div>
+      {help ? <KeyHelp onClose={closeHelp} /> : null}
       {asking ? (
         <ApprovalDialog
           runId={asking.row.runId}
