@@ -248,6 +248,37 @@ test("? lists every key from the one keymap; 1–4 pick inspector tabs, never wh
   assert.deepEqual(page.pageErrors, []);
 });
 
+test("two attempts of a retried step are compared as a line diff of their error / output", async () => {
+  assert.ok(demoRun, "the demo run exists");
+  const page = await openApp(browser, server);
+  await page.goto(`${server.base}/#/runs/${demoRun}?step=tool%2F1.1`);
+  await until(async () => (await page.locator(".inspector-title").textContent()) === "tool/1.1", { what: "inspector" });
+  const toggle = page.getByTestId("attempt-diff-toggle");
+  const diff = page.getByTestId("attempt-diff");
+  await toggle.click();
+  await diff.waitFor();
+  assert.equal(await toggle.getAttribute("aria-pressed"), "true");
+  assert.equal(await page.getByTestId("attempt-diff-a").inputValue(), "1");
+  assert.equal(await page.getByTestId("attempt-diff-b").inputValue(), "2");
+  const removed = await diff.locator(".removed").allTextContents();
+  const added = await diff.locator(".added").allTextContents();
+  assert.ok(removed.some((l) => /failed on purpose/.test(l)), "attempt 1's error is removed");
+  assert.ok(removed.some((l) => /mcp_rpc_error/.test(l)));
+  assert.ok(added.some((l) => /Ada Lovelace/.test(l)), "attempt 2's output is added");
+  await screenshot(page, "run-attempt-diff");
+  // The same attempt on both sides: no difference.
+  await page.getByTestId("attempt-diff-a").selectOption("2");
+  await until(async () => (await diff.count()) === 0, { what: "no diff for one attempt" });
+  await page.getByText("The two attempts ended the same way.").waitFor();
+  await toggle.click();
+  await until(async () => (await page.getByTestId("attempt-diff-a").count()) === 0, { what: "the toggle hides the diff" });
+  // A step with one attempt has no toggle.
+  await row(page, "llm/1").click();
+  await until(async () => (await page.locator(".inspector-title").textContent()) === "llm/1", { what: "llm/1 inspected" });
+  assert.equal(await toggle.count(), 0);
+  assert.deepEqual(page.pageErrors, []);
+});
+
 test("an approval's timeline row carries Approve / Reject, each confirmed first", async () => {
   const { run_id } = await server.api("runs_start", { agent: "demo-support", input: "Where is order A-1001?" });
   const page = await openApp(browser, server);

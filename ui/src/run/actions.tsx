@@ -351,11 +351,11 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
 }
 
 /** A line diff of two texts (LCS), for small payloads. */
-export function LineDiff({ before, after }: { before: string; after: string }) {
+export function LineDiff({ before, after, testId = "fork-diff", same }: { before: string; after: string; testId?: string; same?: string }) {
   const a = before.split("\n");
   const b = after.split("\n");
   if (a.length * b.length > 4_000_000) return <p className="muted">Too large to compare here.</p>;
-  if (before === after) return <p className="muted">No change: the fork would take the recorded output as it is.</p>;
+  if (before === after) return <p className="muted">{same ?? "No change: the fork would take the recorded output as it is."}</p>;
   // LCS table from the end.
   const n = a.length;
   const m = b.length;
@@ -366,11 +366,12 @@ export function LineDiff({ before, after }: { before: string; after: string }) {
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) out.push({ kind: " ", text: a[i++] }), j++;
-    else if (j < m && (i === n || t[i][j + 1] >= t[i + 1][j])) out.push({ kind: "+", text: b[j++] });
-    else out.push({ kind: "-", text: a[i++] });
+    // Removals before additions, as diffs read.
+    else if (i < n && (j === m || t[i + 1][j] >= t[i][j + 1])) out.push({ kind: "-", text: a[i++] });
+    else out.push({ kind: "+", text: b[j++] });
   }
   return (
-    <pre className="line-diff" data-testid="fork-diff">
+    <pre className="line-diff" data-testid={testId}>
       {out.map((l, k) => (
         <div key={k} className={l.kind === "+" ? "added" : l.kind === "-" ? "removed" : undefined}>
           {l.kind} {l.text}

@@ -10,6 +10,7 @@ import { JsonView } from "../components/JsonView";
 import { Status, formatDuration, formatTime } from "../components/common";
 import { ApprovalActions, AnswerBox, ForkButton, ResolveBanner, RetryStep } from "./actions";
 import { KindIcon, stepDuration } from "./timeline";
+import { AttemptDiff } from "./attemptDiff";
 import { isModelStep, maxAttempts, totals, usageOf, waitKind, type Row } from "./store";
 
 export function formatCost(cost: number | null): string {
@@ -126,6 +127,7 @@ function StepInspector({
   const current = attempts.find((a) => a.number === attemptParam) ?? last ?? null;
   const [tab, setTab] = useState<"attempt" | "input">("attempt");
   useEffect(() => setTab("attempt"), [step.key]);
+  const [diff, setDiff] = useState(false);
   const usage = usageOf(step);
   const max = maxAttempts(step);
   const wait = waitKind(step);
@@ -210,32 +212,47 @@ function StepInspector({
       ) : null}
       {live && !partial && !step.finished_at ? <JsonView value={live} label="Progress" /> : null}
 
-      <div className="tabs" role="tablist" aria-label="Attempts and input">
-        {attempts.map((a) => (
-          <button
-            key={a.number}
-            type="button"
-            role="tab"
-            aria-selected={tab === "attempt" && current?.number === a.number}
-            className={`tab ${a.outcome}`}
-            onClick={() => {
-              setTab("attempt");
-              onAttempt(a.number === last?.number ? null : a.number);
-            }}
-            data-testid={`attempt-tab-${a.number}`}
-          >
-            <span className={`dot ${outcomeStatus(a)}`} /> Attempt {a.number}
+      <div className="row tabs-row">
+        <div className="tabs grow" role="tablist" aria-label="Attempts and input">
+          {attempts.map((a) => (
+            <button
+              key={a.number}
+              type="button"
+              role="tab"
+              aria-selected={tab === "attempt" && current?.number === a.number}
+              className={`tab ${a.outcome}`}
+              onClick={() => {
+                setTab("attempt");
+                onAttempt(a.number === last?.number ? null : a.number);
+              }}
+              data-testid={`attempt-tab-${a.number}`}
+            >
+              <span className={`dot ${outcomeStatus(a)}`} /> Attempt {a.number}
+            </button>
+          ))}
+          {attempts.length === 0 ? (
+            <button type="button" role="tab" aria-selected={tab === "attempt"} className="tab" onClick={() => setTab("attempt")}>
+              Result
+            </button>
+          ) : null}
+          <button type="button" role="tab" aria-selected={tab === "input"} className="tab" onClick={() => setTab("input")} data-testid="input-tab">
+            Input
           </button>
-        ))}
-        {attempts.length === 0 ? (
-          <button type="button" role="tab" aria-selected={tab === "attempt"} className="tab" onClick={() => setTab("attempt")}>
-            Result
+        </div>
+        {attempts.length >= 2 ? (
+          <button
+            type="button"
+            className={`small diff-toggle${diff ? " on" : ""}`}
+            aria-pressed={diff}
+            onClick={() => setDiff((d) => !d)}
+            data-testid="attempt-diff-toggle"
+            title="Line diff of what two attempts ended with (error or output)"
+          >
+            Compare attempts
           </button>
         ) : null}
-        <button type="button" role="tab" aria-selected={tab === "input"} className="tab" onClick={() => setTab("input")} data-testid="input-tab">
-          Input
-        </button>
       </div>
+      {diff && attempts.length >= 2 ? <AttemptDiff step={step} current={current?.number ?? null} /> : null}
       <div role="tabpanel" className="tabpanel" data-testid="attempt-panel">
         {tab === "input" ? (
           <JsonView value={step.input} label="Input" defaultDepth={2} />
