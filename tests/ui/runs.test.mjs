@@ -223,6 +223,13 @@ test("? lists every key from the one keymap; 1–4 pick inspector tabs, never wh
   await help.waitFor();
   await page.keyboard.press("Escape");
   await until(async () => (await help.count()) === 0, { what: "Esc closes the help" });
+  // From the focused timeline too; focus goes back to it.
+  await page.getByTestId("timeline").focus();
+  await page.keyboard.press("?");
+  await help.waitFor();
+  await page.keyboard.press("Escape");
+  await until(async () => (await help.count()) === 0, { what: "Esc closes the help" });
+  await until(async () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") === "timeline"), { what: "focus back on the timeline" });
 
   // 1–4: the attempts, then Input; from the page and from the focused timeline.
   const selected = (id) => page.getByTestId(id).getAttribute("aria-selected");

@@ -1,6 +1,6 @@
 // What a person does to a run: cancel, approve/reject, answer, resolve, retry a step, fork.
 // Each confirms first (no single-key shortcut); errors show under the action that failed.
-import { useState } from "react";
+import { memo, useState } from "react";
 import type { StepTrace } from "../bindings/StepTrace";
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import { ErrorBanner, Modal } from "../components/common";
@@ -350,8 +350,8 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
   }
 }
 
-/** A line diff of two texts (LCS), for small payloads. */
-export function LineDiff({ before, after, testId = "fork-diff", same }: { before: string; after: string; testId?: string; same?: string }) {
+/** A line diff of two texts (LCS), for small payloads; memoized, as the live clock re-renders its parent every second. */
+export const LineDiff = memo(function LineDiff({ before, after, testId = "fork-diff", same }: { before: string; after: string; testId?: string; same?: string }) {
   const a = before.split("\n");
   const b = after.split("\n");
   if (a.length * b.length > 4_000_000) return <p className="muted">Too large to compare here.</p>;
@@ -379,4 +379,4 @@ export function LineDiff({ before, after, testId = "fork-diff", same }: { before
       ))}
     </pre>
   );
-}
+});

@@ -1,7 +1,7 @@
 // Two attempts of a retried step side by side as a line diff of what each ended with: the
 // error (kind, message, retryable, details) or the output (LF `components/DiffViewer.tsx`).
 // Timestamps are left out: they always differ and say nothing about why the attempts did.
-import { useState } from "react";
+import { useMemo, useState } from "react";
 import type { AttemptRecord } from "../bindings/AttemptRecord";
 import type { StepTrace } from "../bindings/StepTrace";
 import { LineDiff } from "./actions";
@@ -30,6 +30,8 @@ export function AttemptDiff({ step, current }: { step: StepTrace; current: numbe
   const [a, setA] = useState(numbers[Math.max(0, numbers.indexOf(defaultB) - 1)]);
   const A = list.find((x) => x.number === a);
   const B = list.find((x) => x.number === b);
+  const before = useMemo(() => (A ? JSON.stringify(attemptResult(step, A), null, 2) : ""), [step, A]);
+  const after = useMemo(() => (B ? JSON.stringify(attemptResult(step, B), null, 2) : ""), [step, B]);
   const pick = (value: number, set: (n: number) => void, testId: string, label: string) => (
     <label className="row inline-check">
       {label}
@@ -50,8 +52,8 @@ export function AttemptDiff({ step, current }: { step: StepTrace; current: numbe
       </div>
       {A && B ? (
         <LineDiff
-          before={JSON.stringify(attemptResult(step, A), null, 2)}
-          after={JSON.stringify(attemptResult(step, B), null, 2)}
+          before={before}
+          after={after}
           testId="attempt-diff"
           same="The two attempts ended the same way."
         />

@@ -2,6 +2,7 @@
 // `?` help overlay read, so the overlay cannot drift from what the keys do.
 // Timeline keys act while the timeline has focus (ARIA tree); page keys act anywhere on the page
 // except while typing in an input, textarea or select. Approve / Reject / Cancel have no key.
+import { useEffect, useState } from "react";
 import { Modal } from "../components/common";
 
 export type KeyAction =
@@ -78,6 +79,10 @@ export const KEY_HINT = (() => {
 })();
 
 export function KeyHelp({ onClose }: { onClose: () => void }) {
+  // Focus goes back where it was (the timeline, usually) when the help closes.
+  // (Read while rendering: the dialog moves focus into itself in its own effect, which runs first.)
+  const [was] = useState(() => document.activeElement as HTMLElement | null);
+  useEffect(() => () => was?.focus?.(), [was]);
   const groups = [
     { scope: "timeline" as const, title: "In the timeline (when it has focus)" },
     { scope: "page" as const, title: "Anywhere on the page (not while typing)" },
