@@ -75,7 +75,13 @@ cmd_package() {
 }
 
 cmd_smoke() {
-    build
+    # `make test` sets WAYMARK_DESKTOP_BUILT: its workspace test build just made the binary (a
+    # `-p` build here would resolve features differently and rebuild half the dependencies).
+    if [ -n "${WAYMARK_DESKTOP_BUILT:-}" ] && [ -x target/debug/waymark-desktop ]; then
+        say "using the binary the test build made (target/debug/waymark-desktop)"
+    else
+        build
+    fi
     ensure_tauri_driver
     headless node tests/desktop/smoke.mjs
 }
