@@ -28,13 +28,6 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "demo-tools") {
         return demo_tools::main(&args[2..]);
     }
-    // WebKitGTK's accelerated compositing costs ~80 MB per window and buys this UI nothing (no 3D,
-    // no video); it also blanks the window on some GPU drivers. A user's own setting wins.
-    // Set before any thread exists, as `set_var` requires.
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
-        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
-    }
     let _log_guard = logging::init();
     match run(started) {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,7 +34,9 @@ async function wd(method, path, body) {
     method,
     headers: body === undefined ? {} : { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
-  });
+    // A WebDriver call that hangs (a screenshot the webview never renders) fails the test.
+    signal: AbortSignal.timeout(60_000),
+  }).catch((e) => fail(`WebDriver ${method} ${path}: no answer (${e.message})`));
   const text = await res.text();
   let json;
   try {
