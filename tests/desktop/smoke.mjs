@@ -4,11 +4,11 @@
 // Run it with `bash scripts/desktop.sh smoke` (which builds the app, installs tauri-driver if
 // missing and wraps this in `dbus-run-session -- xvfb-run -a`).
 //
-// 1. start the app with a fresh WAYMARK_HOME, wait for the app's nav, save a screenshot;
+// 1. start the app with a fresh WAYMARK_HOME, wait for the app's nav (not an error page);
 // 2. run the offline demo agent through the UI: Agents page → run → approve the email → succeeded;
 // 3. confirm through the API that the run succeeded.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -185,10 +185,6 @@ async function main() {
     if (!String(page[0]).includes("localhost") || /could not connect|not found|error/i.test(page[1]))
       fail(`the window shows an error page: ${JSON.stringify(page)}`);
     log(`the app is up at ${page[0]} ("${page[1]}")`);
-    const png = await wd("GET", s("/screenshot"));
-    mkdirSync(dirname(screenshot), { recursive: true });
-    writeFileSync(screenshot, Buffer.from(png, "base64"));
-    log(`screenshot: ${screenshot}`);
 
     const runId = await runThroughUi();
     const final = await until("the run to succeed (runs_get)", 60_000, async () => {
@@ -198,6 +194,14 @@ async function main() {
       return got.summary.status === "succeeded" && got;
     });
     log(`run ${runId}: ${final.summary.status} in ${final.summary.step_count} steps (confirmed by runs_get)`);
+    // The window with the finished run, as WebDriver renders it and as the display shows it
+    // (the X11 framebuffer). Taken at the end: right after the first DOM check the webview may
+    // not have painted yet.
+    mkdirSync(dirname(screenshot), { recursive: true });
+    writeFileSync(screenshot, Buffer.from(await wd("GET", s("/screenshot")), "base64"));
+    const x11 = screenshot.replace(/\.png$/, "-x11.png");
+    execFileSync("import", ["-window", "root", x11]);
+    log(`screenshots: ${screenshot}, ${x11}`);
     log("PASS (the run started and approved through the UI)");
   } catch (e) {
     if (session) await diagnose();
