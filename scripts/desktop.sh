@@ -12,17 +12,13 @@ say() { echo "desktop: $*"; }
 
 ensure_packages() { bash scripts/setup-system.sh "${SYSTEM_PACKAGES[@]}"; }
 
-# The app embeds ui/dist at compile time: rebuild it when it is missing or older than its sources.
+# The app embeds ui/dist at compile time: build-ui.sh rebuilds it when a source is newer.
 ensure_ui() {
     if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
         say "installing the UI's npm packages"
         (cd ui && npm ci --no-audit --no-fund)
     fi
-    if [ ! -f ui/dist/index.html ] || [ -n "$(find ui/src ui/public ui/index.html ui/package.json \
-        ui/vite.config.ts -newer ui/dist/index.html -print -quit 2>/dev/null)" ]; then
-        say "building the UI (ui/dist)"
-        (cd ui && npm run build)
-    fi
+    bash scripts/build-ui.sh
 }
 
 build() {

@@ -5,13 +5,9 @@ import { App } from "./App";
 import { TransportContext, makeTransport } from "./transport";
 import { openSessionFromLink } from "./transport/http";
 import { inTauri } from "./transport/tauri";
+import { followSystemTheme } from "./lib/theme";
 
-// Keep the theme in step with the system while the app is open.
-const media = matchMedia("(prefers-color-scheme: dark)");
-media.addEventListener("change", () => {
-  const pref = localStorage.getItem("waymark.theme") || "system";
-  if (pref === "system") document.documentElement.classList.toggle("dark", media.matches);
-});
+followSystemTheme();
 
 async function start() {
   const transport = makeTransport();

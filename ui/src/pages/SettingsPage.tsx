@@ -6,6 +6,7 @@ import { useApi } from "../lib/useApi";
 import { ApiFailure, useTransport } from "../transport";
 import { ErrorBanner, copyText } from "../components/common";
 import "../agents/agents.css";
+import { chooseTheme, storedTheme, type Theme } from "../lib/theme";
 
 const LABELS: Record<KeyedProvider, { name: string; url: string; local: string }> = {
   openai: { name: "OpenAI (and OpenAI-compatible)", url: "https://api.openai.com/v1", local: "For a local server, e.g. http://127.0.0.1:11434/v1 (Ollama)." },
@@ -221,23 +222,11 @@ function WebhookSecrets() {
   );
 }
 
-type Theme = "light" | "dark" | "system";
-
-function applyTheme(t: Theme) {
-  const dark = t === "dark" || (t === "system" && matchMedia("(prefers-color-scheme: dark)").matches);
-  document.documentElement.classList.toggle("dark", dark);
-}
-
 function ThemeSetting() {
-  const [theme, setTheme] = useState<Theme>(() => {
-    const v = localStorage.getItem("waymark.theme");
-    return v === "light" || v === "dark" ? v : "system";
-  });
+  const [theme, setTheme] = useState<Theme>(storedTheme);
   const choose = (t: Theme) => {
     setTheme(t);
-    if (t === "system") localStorage.removeItem("waymark.theme");
-    else localStorage.setItem("waymark.theme", t);
-    applyTheme(t);
+    chooseTheme(t);
   };
   return (
     <section aria-labelledby="set-theme">

@@ -1,17 +1,12 @@
 import { useState } from "react";
+import { openSession } from "../transport/http";
 
 /** Shown when the browser has no session: the token link `waymark serve` printed opens one. */
 export function SignIn({ refused, onSignedIn }: { refused: boolean; onSignedIn: () => void }) {
   const [token, setToken] = useState("");
   const [error, setError] = useState<string | null>(refused ? "That link's token was not accepted." : null);
   const submit = async () => {
-    const resp = await fetch("/api/v1/session", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ token: token.trim() }),
-    });
-    if (resp.ok) onSignedIn();
+    if (await openSession(token.trim())) onSignedIn();
     else setError("Wrong token.");
   };
   return (

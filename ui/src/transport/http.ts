@@ -61,13 +61,8 @@ export class HttpTransport implements Transport {
   }
 }
 
-/** `serve` prints `http://127.0.0.1:PORT/#token=...`: trade the token for the session cookie and
- * drop it from the address bar (and so from the history). Returns false when the token is wrong. */
-export async function openSessionFromLink(): Promise<boolean | null> {
-  const m = /^#token=([^&]+)/.exec(window.location.hash);
-  if (!m) return null;
-  const token = decodeURIComponent(m[1]);
-  history.replaceState(null, "", `${window.location.pathname}#/runs`);
+/** Trades the API token for the HttpOnly session cookie; false when the token is wrong. */
+export async function openSession(token: string): Promise<boolean> {
   const resp = await fetch("/api/v1/session", {
     method: "POST",
     credentials: "same-origin",
@@ -75,4 +70,14 @@ export async function openSessionFromLink(): Promise<boolean | null> {
     body: JSON.stringify({ token }),
   });
   return resp.ok;
+}
+
+/** `serve` prints `http://127.0.0.1:PORT/#token=...`: open a session with that token and drop
+ * it from the address bar (and so from the history). Null when the address holds no token. */
+export async function openSessionFromLink(): Promise<boolean | null> {
+  const m = /^#token=([^&]+)/.exec(window.location.hash);
+  if (!m) return null;
+  const token = decodeURIComponent(m[1]);
+  history.replaceState(null, "", `${window.location.pathname}#/runs`);
+  return openSession(token);
 }
