@@ -4,15 +4,21 @@
 //! * VS Code `.vscode/mcp.json`: `{"servers": {name: {type: "stdio"|"http"|"sse", ...}},
 //!   "inputs": [...]}`, JSON with comments and trailing commas.
 //!
-//! The format is told by the top-level key. In both, `${env:NAME}` is replaced from the
-//! environment lookup given, `${workspaceFolder}` from the workspace folder given, and
-//! `${input:id}` is left as written and listed in [`ImportedConfig::unresolved_inputs`] so the
-//! UI can ask for it. Env values of stdio servers and header values of http servers are
-//! [`SecretValue`]s: they print as `***`, and the caller moves them to the keychain, never to
-//! the database. Every error names the file and the JSON path of the field at fault.
+//! The format is told by the top-level key. In both, `${workspaceFolder}` is replaced from the
+//! workspace folder given; `${env:NAME}` is kept as written, a reference resolved only when the
+//! server is connected (so the value never reaches the database), and listed in
+//! [`ImportedConfig::env_uses`] with where its value would be sent; `${input:id}` is left as
+//! written and listed in [`ImportedConfig::unresolved_inputs`] so the UI can ask for it. Env
+//! values of stdio servers and header values of http servers are [`SecretValue`]s: they print
+//! as `***` (their `${env:NAME}` references by name), and the caller moves them to the
+//! keychain, never to the database. Every error names the file and the JSON path of the field
+//! at fault.
 
+mod env_ref;
 mod jsonc;
 mod parse;
+
+pub use env_ref::{EnvUse, MissingEnvVar};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -63,6 +69,9 @@ pub struct ImportedConfig {
     /// The ids of VS Code `${input:id}` placeholders, each once, in order of first use; they are
     /// left in the values as written.
     pub unresolved_inputs: Vec<String>,
+    /// Every `${env:NAME}` reference, server by server: the variable, the field, where its
+    /// value would be sent, and whether it is set now (the lookup given to the import).
+    pub env_uses: Vec<EnvUse>,
     /// Things the import changed or left out, one line each, to show with the listing
     /// (e.g. `servers.legacy.type "sse" imported as http`).
     pub notes: Vec<String>,
@@ -93,13 +102,6 @@ pub enum ImportError {
     },
     #[error("{file}: not an MCP config: expected an object with a top-level \"mcpServers\" (Claude Desktop, Cursor) or \"servers\" (VS Code) object")]
     UnknownFormat { file: String },
-    #[error("{file}: {path}: server \"{server}\" uses ${{env:{var}}}, but the environment variable {var} is not set")]
-    MissingEnv {
-        file: String,
-        server: String,
-        path: String,
-        var: String,
-    },
     #[error("{file}: {path}: server \"{server}\" uses ${{workspaceFolder}}, but no workspace folder is known; import from the workspace's .vscode/mcp.json or give the folder")]
     NoWorkspaceFolder {
         file: String,
@@ -108,7 +110,7 @@ pub enum ImportError {
     },
 }
 
-/// Reads and parses `path`, with `${env:…}` from the process environment. The workspace
+/// Reads and parses `path`, telling which `${env:…}` are set from the process environment. The workspace
 /// folder is the parent of a `.vscode` directory holding the file, if it is in one.
 pub fn import_file(path: impl AsRef<Path>) -> Result<ImportedConfig, ImportError> {
     let path = path.as_ref();
@@ -130,14 +132,14 @@ pub fn import_file_with(
     import_str_with(&text, &origin, env, workspace_folder)
 }
 
-/// Parses a config held in memory; `origin_name` names it in errors. `${env:…}` comes from the
-/// process environment; `${workspaceFolder}` is an error.
+/// Parses a config held in memory; `origin_name` names it in errors. Which `${env:…}` are set
+/// is told from the process environment; `${workspaceFolder}` is an error.
 pub fn import_str(text: &str, origin_name: &str) -> Result<ImportedConfig, ImportError> {
     import_str_with(text, origin_name, &|name| std::env::var(name).ok(), None)
 }
 
-/// Parses a config held in memory, `${env:NAME}` looked up with `env`, `${workspaceFolder}`
-/// replaced by `workspace_folder`.
+/// Parses a config held in memory, `${env:NAME}` looked up with `env` (only to tell whether it
+/// is set), `${workspaceFolder}` replaced by `workspace_folder`.
 pub fn import_str_with(
     text: &str,
     origin_name: &str,
@@ -176,7 +178,7 @@ fn workspace_of(path: &Path) -> Option<PathBuf> {
 }
 
 impl McpServerDef {
-    /// One line for the consent listing, secrets as `***`:
+    /// One line for the consent listing, secrets as `***` and references by name:
     /// `fs: npx -y @modelcontextprotocol/server-filesystem /tmp (env: API_KEY=***)`.
     pub fn describe(&self) -> String {
         self.to_string()
@@ -220,12 +222,15 @@ impl fmt::Display for McpServerDef {
 }
 
 fn masked(values: &BTreeMap<String, SecretValue>) -> String {
-    let pairs: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let pairs: Vec<String> = values
+        .iter()
+        .map(|(k, v)| format!("{k}={}", env_ref::masked_value(v.expose())))
+        .collect();
     pairs.join(", ")
 }
 
 /// The word as a shell would need it: quoted when empty or holding spaces or quotes.
-fn shell_word(word: &str) -> String {
+pub(crate) fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()

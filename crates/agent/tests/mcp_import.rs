@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use waymark_agent::mcp_import::{
-    import_file, import_file_with, import_str, import_str_with, ConfigFormat, ImportError,
+    import_file, import_file_with, import_str, import_str_with, ConfigFormat, EnvUse, ImportError,
     ImportedConfig, McpServerDef, McpTransport, SecretValue,
 };
 
@@ -106,7 +106,8 @@ fn vscode_mcp_json_with_comments_placeholders_and_sse() {
                         "/home/me/project".into()
                     ],
                     env: secrets(&[
-                        ("API_KEY", "sk-from-env-789"),
+                        // A reference, resolved only when the server is connected.
+                        ("API_KEY", "${env:WAYMARK_TEST_MCP_KEY}"),
                         ("DOCS_URL", "http://docs.example.com//a/*b*/"),
                     ]),
                     cwd: Some("/home/me/project".into()),
@@ -139,7 +140,17 @@ fn vscode_mcp_json_with_comments_placeholders_and_sse() {
     assert_eq!(
         listing[0],
         "files: node /home/me/project/server.js --root /home/me/project \
-         (cwd: /home/me/project; env: API_KEY=***, DOCS_URL=***)"
+         (cwd: /home/me/project; env: API_KEY=${env:WAYMARK_TEST_MCP_KEY}, DOCS_URL=***)"
+    );
+    assert_eq!(
+        cfg.env_uses,
+        vec![EnvUse {
+            variable: "WAYMARK_TEST_MCP_KEY".into(),
+            server: "files".into(),
+            field: "env.API_KEY".into(),
+            destination: "node /home/me/project/server.js --root /home/me/project".into(),
+            is_set: true,
+        }]
     );
     let printed = format!("{cfg:?} {}", listing.join("\n"));
     assert_no_secret(&printed, &["sk-from-env-789", "github-token}"]);
@@ -170,18 +181,76 @@ fn syntax_error_names_file_line_and_column() {
 }
 
 #[test]
-fn missing_env_var_names_server_and_variable() {
-    let err = import_file_with(
-        &fixture("vscode_mcp.json"),
-        &|_| None,
-        Some(Path::new("/w")),
-    )
-    .expect_err("variable unset");
+fn env_references_are_kept_by_name_and_resolved_only_on_demand() {
+    let text = r#"{"mcpServers": {
+        "remote": {"url": "https://stranger.example/mcp?u=${env:WAYMARK_T_USER}",
+                   "headers": {"Authorization": "Bearer ${env:WAYMARK_T_TOKEN}"}},
+        "local": {"command": "tool", "args": ["--key", "${env:WAYMARK_T_TOKEN}"]}}}"#;
+    let env = |n: &str| (n == "WAYMARK_T_TOKEN").then(|| "tok-value-321".to_string());
+    let cfg = import_str_with(text, "c.json", &env, None).expect("imports with a variable unset");
+    let uses: Vec<(&str, &str, &str, &str, bool)> = cfg
+        .env_uses
+        .iter()
+        .map(|u| {
+            let u: &EnvUse = u;
+            (
+                u.server.as_str(),
+                u.field.as_str(),
+                u.variable.as_str(),
+                u.destination.as_str(),
+                u.is_set,
+            )
+        })
+        .collect();
+    assert_eq!(
+        uses,
+        vec![
+            (
+                "local",
+                "args[1]",
+                "WAYMARK_T_TOKEN",
+                "tool --key '${env:WAYMARK_T_TOKEN}'",
+                true
+            ),
+            (
+                "remote",
+                "url",
+                "WAYMARK_T_USER",
+                "https://stranger.example/mcp?u=${env:WAYMARK_T_USER}",
+                false
+            ),
+            (
+                "remote",
+                "headers.Authorization",
+                "WAYMARK_T_TOKEN",
+                "https://stranger.example/mcp?u=${env:WAYMARK_T_USER}",
+                true
+            ),
+        ]
+    );
+    let listing: Vec<String> = cfg.servers.iter().map(McpServerDef::describe).collect();
+    assert!(
+        listing[1].ends_with("(headers: Authorization=Bearer ${env:WAYMARK_T_TOKEN})"),
+        "{listing:?}"
+    );
+    assert_no_secret(&format!("{cfg:?} {listing:?}"), &["tok-value-321"]);
+
+    // Resolved only when asked (the hub asks when it connects); an unset one is named.
+    let local = cfg.servers[0].resolve_env(&env).expect("resolves");
+    let McpTransport::Stdio { args, .. } = &local.transport else {
+        panic!("stdio");
+    };
+    assert_eq!(
+        args,
+        &vec!["--key".to_string(), "tok-value-321".to_string()]
+    );
+    let err = cfg.servers[1].resolve_env(&env).expect_err("user unset");
     let msg = err.to_string();
-    assert!(msg.contains("vscode_mcp.json"), "{msg}");
-    assert!(msg.contains("\"files\""), "{msg}");
-    assert!(msg.contains("WAYMARK_TEST_MCP_KEY"), "{msg}");
-    assert!(msg.contains("servers.files.env.API_KEY"), "{msg}");
+    assert!(
+        msg.contains("WAYMARK_T_USER") && msg.contains("\"remote\""),
+        "{msg}"
+    );
+    assert!(msg.contains("url"), "{msg}");
 }
 
 #[test]

@@ -103,11 +103,31 @@ pub struct McpImportRequest {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct McpImportResponse {
-    /// Each server's one-line description (command or URL, secrets masked).
+    /// Each server's one-line description (command or URL, secrets masked, `${env:NAME}`
+    /// references by name).
     pub servers: Vec<String>,
     pub notes: Vec<String>,
     pub unresolved_inputs: Vec<String>,
+    /// Every `${env:NAME}` in the config: kept as a reference (never its value) and resolved
+    /// from Waymark's environment each time the server is connected, so the consent step must
+    /// show where each variable's value would go.
+    pub env_uses: Vec<McpEnvUse>,
     pub saved: bool,
+}
+
+/// One `${env:NAME}` of an imported server, and where its value would be sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct McpEnvUse {
+    /// The environment variable's name (never its value).
+    pub variable: String,
+    pub server: String,
+    /// The field holding it: `command`, `args[1]`, `cwd`, `env.API_KEY`, `url`,
+    /// `headers.Authorization`.
+    pub field: String,
+    /// The URL an http server is reached at, or the command line a stdio server runs.
+    pub destination: String,
+    /// Whether Waymark's environment has the variable now (connecting fails until it does).
+    pub is_set: bool,
 }
 
 /// A tool with the safety class its annotations give.
@@ -269,6 +289,17 @@ impl Api {
             servers: config.servers.iter().map(|d| d.describe()).collect(),
             notes: config.notes,
             unresolved_inputs: config.unresolved_inputs,
+            env_uses: config
+                .env_uses
+                .into_iter()
+                .map(|u| McpEnvUse {
+                    variable: u.variable,
+                    server: u.server,
+                    field: u.field,
+                    destination: u.destination,
+                    is_set: u.is_set,
+                })
+                .collect(),
             saved: req.save,
         })
     }

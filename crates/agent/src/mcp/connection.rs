@@ -39,6 +39,10 @@ pub(crate) struct Connection {
 impl Connection {
     /// Starts the transport, runs the `initialize` handshake and lists the tools.
     pub(crate) async fn open(def: &McpServerDef, tail: &StderrTail) -> Result<Self, String> {
+        // `${env:NAME}` references are resolved only here, so their values are never stored.
+        let def = &def
+            .resolve_env(&|name| std::env::var(name).ok())
+            .map_err(|e| e.to_string())?;
         let events = Arc::new(ConnEvents::default());
         let client = HubClient::new(events.clone());
         let (served, stderr_eof) = match &def.transport {

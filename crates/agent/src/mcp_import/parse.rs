@@ -10,7 +10,6 @@ use super::{ConfigFormat, ImportError, ImportedConfig, McpServerDef, McpTranspor
 
 struct Ctx<'a> {
     file: &'a str,
-    env: &'a dyn Fn(&str) -> Option<String>,
     workspace: Option<&'a Path>,
     inputs: Vec<String>,
     notes: Vec<String>,
@@ -25,8 +24,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// `text` with `${env:NAME}` and `${workspaceFolder}` replaced; `${input:id}` and any other
-    /// `${…}` stay as written.
+    /// `text` with `${workspaceFolder}` replaced; `${env:NAME}` (a reference resolved when the
+    /// server is connected), `${input:id}` and any other `${…}` stay as written.
     fn substitute(&mut self, text: &str, server: &str, path: &str) -> Result<String, ImportError> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
@@ -38,19 +37,7 @@ impl Ctx<'_> {
                 return Ok(out);
             };
             let var = &after[..end];
-            if let Some(name) = var.strip_prefix("env:") {
-                match (self.env)(name) {
-                    Some(value) => out.push_str(&value),
-                    None => {
-                        return Err(ImportError::MissingEnv {
-                            file: self.file.to_string(),
-                            server: server.to_string(),
-                            path: path.to_string(),
-                            var: name.to_string(),
-                        })
-                    }
-                }
-            } else if var == "workspaceFolder" {
+            if var == "workspaceFolder" {
                 let Some(ws) = self.workspace else {
                     return Err(ImportError::NoWorkspaceFolder {
                         file: self.file.to_string(),
@@ -239,7 +226,6 @@ pub(super) fn config(
     };
     let mut ctx = Ctx {
         file,
-        env,
         workspace,
         inputs: Vec::new(),
         notes: Vec::new(),
@@ -252,10 +238,12 @@ pub(super) fn config(
         let path = format!("{key}{}", key_path(name));
         servers.push(ctx.server(name, entry, &path)?);
     }
+    let env_uses = servers.iter().flat_map(|s| s.env_uses(env)).collect();
     Ok(ImportedConfig {
         format,
         servers,
         unresolved_inputs: ctx.inputs,
+        env_uses,
         notes: ctx.notes,
     })
 }
@@ -264,10 +252,9 @@ pub(super) fn config(
 mod tests {
     use super::*;
 
-    fn ctx<'a>(env: &'a dyn Fn(&str) -> Option<String>, ws: Option<&'a Path>) -> Ctx<'a> {
+    fn ctx(ws: Option<&Path>) -> Ctx<'_> {
         Ctx {
             file: "f.json",
-            env,
             workspace: ws,
             inputs: Vec::new(),
             notes: Vec::new(),
@@ -275,9 +262,8 @@ mod tests {
     }
 
     #[test]
-    fn substitutes_env_workspace_and_keeps_inputs() {
-        let env = |n: &str| (n == "K").then(|| "v".to_string());
-        let mut c = ctx(&env, Some(Path::new("/w")));
+    fn substitutes_workspace_and_keeps_env_and_inputs() {
+        let mut c = ctx(Some(Path::new("/w")));
         let out = c.substitute(
             "${env:K}-${workspaceFolder}/${input:a}${input:a}${x} ${",
             "s",
@@ -285,17 +271,14 @@ mod tests {
         );
         assert_eq!(
             out.ok().as_deref(),
-            Some("v-/w/${input:a}${input:a}${x} ${")
+            Some("${env:K}-/w/${input:a}${input:a}${x} ${")
         );
         assert_eq!(c.inputs, vec!["a".to_string()]);
     }
 
     #[test]
-    fn missing_env_and_workspace_are_errors() {
-        let env = |_: &str| None;
-        let mut c = ctx(&env, None);
-        let e = c.substitute("${env:NOPE}", "srv", "servers.srv.env.X");
-        assert!(matches!(e, Err(ImportError::MissingEnv { ref var, .. }) if var == "NOPE"));
+    fn missing_workspace_is_an_error() {
+        let mut c = ctx(None);
         let e = c.substitute("${workspaceFolder}", "srv", "servers.srv.cwd");
         assert!(matches!(e, Err(ImportError::NoWorkspaceFolder { .. })));
     }

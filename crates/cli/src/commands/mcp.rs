@@ -132,6 +132,17 @@ pub async fn import(db: &Path, a: McpImportArgs) -> anyhow::Result<ExitCode> {
     for note in &config.notes {
         text.push_str(&format!("note: {note}\n"));
     }
+    // By name, with where the value would go: the value is read when the server connects.
+    for u in &config.env_uses {
+        text.push_str(&format!(
+            "sends ${{env:{}}} ({}) as {} of \"{}\" to {}\n",
+            u.variable,
+            if u.is_set { "set" } else { "not set" },
+            u.field,
+            u.server,
+            u.destination
+        ));
+    }
     if !config.unresolved_inputs.is_empty() {
         text.push_str(&format!(
             "unresolved: ${{input:…}} placeholders kept as written: {}\n",
