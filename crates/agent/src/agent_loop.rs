@@ -62,6 +62,18 @@ pub fn durable_function(rt: AgentRuntime) -> DurableFunction {
         let rt = rt.clone();
         async move { run_agent(rt, ctx, input).await }
     })
+    // Lists filter agent runs by the agent's name and search the user's input text.
+    .described_by(|input| waymark_engine::RunLabel {
+        label: input
+            .pointer("/spec/name")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        text: match input.get("input") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        },
+    })
 }
 
 async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Value, RunError> {

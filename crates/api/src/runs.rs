@@ -11,6 +11,8 @@ use crate::{Api, ApiError};
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
+/// Deeper pages go by cursor: an offset makes SQLite step over every row before it.
+const MAX_OFFSET: usize = 100_000;
 const DEFAULT_STEP_PAGE: usize = 200;
 const MAX_STEP_PAGE: usize = 5_000;
 
@@ -53,8 +55,14 @@ pub struct RunsListRequest {
     /// Include child runs (sub-agents); by default only top-level runs.
     #[serde(default)]
     pub include_children: bool,
-    /// Runs to skip (paging), newest first.
+    /// Where the previous page ended (its `next_cursor`): the next page follows it. Stable
+    /// while runs are added; prefer it to `offset`.
     #[serde(default)]
+    #[ts(optional)]
+    pub cursor: Option<String>,
+    /// Runs to skip (paging), newest first; counted after the cursor when both are given.
+    #[serde(default)]
+    #[schemars(range(max = 1_000_000_000))]
     pub offset: usize,
     /// At most this many (default 50, at most 500).
     #[serde(default)]
@@ -95,6 +103,10 @@ pub struct RunsListResponse {
     pub runs: Vec<RunSummary>,
     /// Whether more runs follow this page.
     pub more: bool,
+    /// Pass as `cursor` for the page after this one (absent on the last page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -210,6 +222,15 @@ fn input_text(run: &RunRecord) -> String {
     }
 }
 
+/// A page cursor: `<created_at>.<run id>` of the last run listed.
+fn parse_cursor(text: &str) -> Result<(i64, RunId), ApiError> {
+    let bad = || ApiError::invalid("cursor", "not a cursor from runs_list's next_cursor");
+    let (at, id) = text.split_once('.').ok_or_else(bad)?;
+    let at: i64 = at.parse().map_err(|_| bad())?;
+    let id = RunId::parse(id).map_err(|_| bad())?;
+    Ok((at, id))
+}
+
 pub(crate) fn summary(run: &RunRecord) -> RunSummary {
     let text = input_text(run);
     let preview: String = text.chars().take(200).collect();
@@ -246,34 +267,34 @@ impl Api {
                 format!("limit must be 1 to {MAX_PAGE}"),
             ));
         }
+        if req.offset > MAX_OFFSET {
+            return Err(ApiError::invalid(
+                "offset",
+                format!("offset must be at most {MAX_OFFSET}; page with `cursor`"),
+            ));
+        }
+        let after = req.cursor.as_deref().map(parse_cursor).transpose()?;
         let filter = RunFilter {
             status: req.status,
             function: req.function.clone(),
+            label: req.agent.clone(),
+            top_level: !req.include_children,
+            search: req.search.as_deref().map(str::to_lowercase),
+            after,
+            offset: req.offset,
+            limit: Some(limit + 1),
             ..RunFilter::default()
         };
-        let search = req.search.as_deref().map(str::to_lowercase);
-        let matching: Vec<RunSummary> = self
-            .app()
-            .engine
-            .list_runs(filter)
-            .await?
-            .iter()
-            .filter(|r| req.include_children || r.parent_run_id.is_none())
-            .filter(|r| req.agent.as_deref().is_none_or(|a| agent_of(r) == a))
-            .filter(|r| {
-                search.as_deref().is_none_or(|q| {
-                    input_text(r).to_lowercase().contains(q)
-                        || agent_of(r).to_lowercase().contains(q)
-                })
-            })
-            .skip(req.offset)
-            .take(limit + 1)
-            .map(summary)
-            .collect();
-        let more = matching.len() > limit;
+        let mut runs = self.app().engine.list_runs(filter).await?;
+        let more = runs.len() > limit;
+        runs.truncate(limit);
+        let next_cursor = more
+            .then(|| runs.last().map(|r| format!("{}.{}", r.created_at, r.id)))
+            .flatten();
         Ok(RunsListResponse {
-            runs: matching.into_iter().take(limit).collect(),
+            runs: runs.iter().map(summary).collect(),
             more,
+            next_cursor,
         })
     }
 

@@ -22,6 +22,16 @@ pub type SharedClock = Arc<dyn Clock>;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
+/// `at + d`, saturating: a duration from outside (a TTL, a deadline) can be any size.
+pub fn after(at: Millis, d: Duration) -> Millis {
+    at.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `at + ms`, saturating.
+pub fn after_ms(at: Millis, ms: i64) -> Millis {
+    at.saturating_add(ms)
+}
+
 pub fn system_now_ms() -> Millis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

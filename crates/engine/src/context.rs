@@ -281,7 +281,7 @@ impl RunContext {
 
     /// A durable timer: survives restarts; fires once.
     pub async fn sleep(&self, key: impl Into<StepKey>, duration: Duration) -> Result<(), RunError> {
-        let at = self.now() + duration.as_millis() as i64;
+        let at = crate::clock::after(self.now(), duration);
         self.sleep_until(key, at).await
     }
 
@@ -337,10 +337,10 @@ impl RunContext {
             }
             Some(rec) => rec
                 .wake_at
-                .unwrap_or_else(|| self.now() + timeout.as_millis() as i64),
+                .unwrap_or_else(|| crate::clock::after(self.now(), timeout)),
             None => {
-                let at = self.now() + timeout.as_millis() as i64;
-                let input = json!({ "name": name, "match": matcher, "timeout_ms": timeout.as_millis() as u64 });
+                let at = crate::clock::after(self.now(), timeout);
+                let input = json!({ "name": name, "match": matcher, "timeout_ms": u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX) });
                 let t = Transition::OpenWait {
                     fence: self.inner.fence.clone(),
                     step: wait_step(&key, StepKind::Event, input.clone(), Some(at), input),
@@ -424,6 +424,11 @@ impl RunContext {
                         function: function.to_string(),
                         function_version: version,
                         input: child_input.clone(),
+                        label: crate::registry::describe_run(
+                            shared.registry.get(function).as_deref(),
+                            function,
+                            &child_input,
+                        ),
                         idempotency_key: None,
                         parent: Some((self.inner.run_id, key.clone())),
                         deadline_at: None,

@@ -39,6 +39,8 @@ pub struct Engine {
     registry: Arc<Registry>,
     config: WorkerConfig,
     worker: Arc<std::sync::Mutex<Option<std::sync::Weak<crate::worker::WorkerShared>>>>,
+    /// Set once runs from before run labels existed have been described.
+    described: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl Engine {
@@ -49,6 +51,7 @@ impl Engine {
             registry: Arc::new(registry),
             config: WorkerConfig::default(),
             worker: Default::default(),
+            described: Default::default(),
         }
     }
 
@@ -112,7 +115,8 @@ impl Engine {
         let idempotent = opts.idempotency_key.is_some();
         let deadline_at = opts
             .deadline
-            .map(|d| self.clock.now_ms() + d.as_millis() as i64);
+            .map(|d| crate::clock::after(self.clock.now_ms(), d));
+        let label = crate::registry::describe_run(known.as_deref(), function, &input);
         let fresh = local.as_ref().map(|_| FreshRun {
             function: function.to_string(),
             version,
@@ -124,6 +128,7 @@ impl Engine {
             function: function.to_string(),
             function_version: version,
             input,
+            label,
             idempotency_key: opts.idempotency_key,
             parent: None,
             deadline_at,
@@ -261,7 +266,7 @@ impl Engine {
         let t = Transition::SendEvent {
             name: name.to_string(),
             payload,
-            ttl_ms: ttl.as_millis() as i64,
+            ttl_ms: crate::clock::after(0, ttl),
         };
         match self.store.submit(t, Durability::Durable).await? {
             Applied::EventSent(id) => Ok(id),
@@ -279,8 +284,48 @@ impl Engine {
         Ok(self.store.trace(id).await?)
     }
 
+    /// Runs, newest first, filtered and paged by the store.
     pub async fn list_runs(&self, filter: RunFilter) -> Result<Vec<RunRecord>, EngineError> {
+        self.described
+            .get_or_init(|| async {
+                if let Err(e) = self.describe_old_runs().await {
+                    tracing::warn!(error = %e, "could not label runs written by an older version");
+                }
+            })
+            .await;
         Ok(self.store.list_runs(filter).await?)
+    }
+
+    /// Runs written before run labels existed get them, once, from their functions.
+    async fn describe_old_runs(&self) -> Result<usize, EngineError> {
+        const BATCH: usize = 500;
+        let mut total = 0;
+        loop {
+            let filter = RunFilter {
+                undescribed: true,
+                limit: Some(BATCH),
+                ..RunFilter::default()
+            };
+            let runs = self.store.list_runs(filter).await?;
+            let labels: Vec<_> = runs
+                .iter()
+                .map(|r| {
+                    let known = self.registry.get(&r.function);
+                    let l = crate::registry::describe_run(known.as_deref(), &r.function, &r.input);
+                    (r.id, l.label, l.text)
+                })
+                .collect();
+            total += labels.len();
+            if labels.is_empty() {
+                return Ok(total);
+            }
+            self.store
+                .submit(Transition::DescribeRuns(labels), Durability::Relaxed)
+                .await?;
+            if runs.len() < BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     /// Events of one run after `after_seq` (its own sequence): first what was missed, then live.

@@ -62,7 +62,7 @@ impl StepError {
     }
 
     pub fn with_retry_after(mut self, d: Duration) -> Self {
-        self.retry_after_ms = Some(d.as_millis() as u64);
+        self.retry_after_ms = Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         self
     }
 }

@@ -31,7 +31,7 @@ pub use model::{
     StepKind, StepRecord, StepStatus, StepTrace,
 };
 pub use policy::{RetryPolicy, SafetyClass, StepSpec, StepTimeouts};
-pub use registry::{DurableFunction, Registry};
+pub use registry::{DurableFunction, Registry, RunLabel};
 pub use store::sqlite::{SqliteConfig, SqliteStore};
 pub use store::{RunFilter, SharedStore, Store};
 pub use worker::{Worker, WorkerConfig};

@@ -10,6 +10,44 @@ use serde_json::Value;
 use crate::context::RunContext;
 use crate::error::RunError;
 
+/// What a run list shows of a run and searches in, decided by its function from the input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunLabel {
+    /// A name to filter by (an agent's name); the function's name when absent.
+    pub label: Option<String>,
+    /// The text a search looks in (the label is always searched too).
+    pub text: String,
+}
+
+pub type Describer = Arc<dyn Fn(&Value) -> RunLabel + Send + Sync>;
+
+/// At most this much of a run's text is kept for searching.
+const SEARCH_TEXT_CHARS: usize = 2000;
+
+/// A run's label and lowercased search text, by the function's describer or, without one,
+/// from the input itself (a string as is, anything else as JSON).
+pub fn describe_run(function: Option<&DurableFunction>, name: &str, input: &Value) -> RunLabel {
+    let described = match function.and_then(|f| f.describe.as_ref()) {
+        Some(describe) => describe(input),
+        None => RunLabel {
+            label: None,
+            text: match input {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        },
+    };
+    let shown = described.label.as_deref().unwrap_or(name);
+    let text: String = format!("{shown}\n{}", described.text)
+        .chars()
+        .take(SEARCH_TEXT_CHARS)
+        .collect();
+    RunLabel {
+        label: described.label,
+        text: text.to_lowercase(),
+    }
+}
+
 pub type Handler =
     Arc<dyn Fn(RunContext, Value) -> BoxFuture<'static, Result<Value, RunError>> + Send + Sync>;
 
@@ -22,6 +60,7 @@ pub struct DurableFunction {
     /// Older versions whose runs this build can still resume.
     pub resumes: Vec<u32>,
     pub(crate) handler: Handler,
+    pub(crate) describe: Option<Describer>,
 }
 
 impl DurableFunction {
@@ -35,7 +74,14 @@ impl DurableFunction {
             version,
             resumes: Vec::new(),
             handler: Arc::new(move |ctx, input| Box::pin(f(ctx, input))),
+            describe: None,
         }
+    }
+
+    /// How runs of this function are labelled and searched in lists.
+    pub fn described_by(mut self, f: impl Fn(&Value) -> RunLabel + Send + Sync + 'static) -> Self {
+        self.describe = Some(Arc::new(f));
+        self
     }
 
     /// Declares that runs started by these older versions replay correctly with this one.

@@ -42,6 +42,8 @@ pub struct NewRun {
     pub function: String,
     pub function_version: u32,
     pub input: Value,
+    /// What lists show and search (see `registry::describe_run`).
+    pub label: crate::registry::RunLabel,
     pub idempotency_key: Option<String>,
     pub parent: Option<(RunId, StepKey)>,
     pub deadline_at: Option<Millis>,
@@ -81,6 +83,8 @@ pub enum StepUpdate {
 #[derive(Clone, Debug)]
 pub enum Transition {
     CreateRun(NewRun),
+    /// Labels for runs written before labels existed: (run, label, search text).
+    DescribeRuns(Vec<(RunId, Option<String>, String)>),
     ClaimRuns {
         worker: WorkerId,
         lease_ms: Millis,
@@ -209,6 +213,7 @@ impl Transition {
     pub fn kind(&self) -> &'static str {
         match self {
             Transition::CreateRun(_) => "create_run",
+            Transition::DescribeRuns(_) => "describe_runs",
             Transition::ClaimRuns { .. } => "claim_runs",
             Transition::RenewLeases { .. } => "renew_leases",
             Transition::ReleaseRun { .. } => "release_run",
@@ -259,14 +264,28 @@ pub enum Applied {
         requested: Vec<RunId>,
     },
     Deleted(DeletedRuns),
+    Described,
 }
 
+/// Which runs a list holds, newest first; filtered and paged by the store itself.
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
     pub status: Option<RunStatus>,
     pub function: Option<String>,
+    /// The run's label (an agent's name), or its function's name when it has none.
+    pub label: Option<String>,
     pub parent: Option<RunId>,
+    /// Only runs without a parent.
+    pub top_level: bool,
+    /// Lowercase text the run's search text contains.
+    pub search: Option<String>,
+    /// Only runs listed after this one (keyset paging): its `(created_at, id)`.
+    pub after: Option<(Millis, RunId)>,
+    pub offset: usize,
+    /// At most this many (1,000 when unset).
     pub limit: Option<usize>,
+    /// Only runs written before run labels existed (to describe them once).
+    pub undescribed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

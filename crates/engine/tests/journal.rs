@@ -402,6 +402,7 @@ async fn a_result_written_under_an_expired_lease_is_rejected() {
         function: "f".into(),
         function_version: 1,
         input: json!({}),
+        label: Default::default(),
         idempotency_key: None,
         parent: None,
         deadline_at: None,

@@ -441,7 +441,7 @@ async fn a_backup_taken_while_a_run_executes_opens_and_passes_the_check() {
 }
 
 #[tokio::test]
-async fn a_version_1_database_upgrades_to_version_2_keeping_its_runs() {
+async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
     let h = Harness::new(reg()).await;
     let runs = vec![
         finished(&h, "quick", json!({})).await,
@@ -449,10 +449,14 @@ async fn a_version_1_database_upgrades_to_version_2_keeping_its_runs() {
     ];
     let dir = h.crash().await;
     {
-        // Version 1 is version 2 without the pinned column.
+        // Version 1: without the pinned column (2) and the run labels (4).
         let conn = rusqlite::Connection::open(db_path(&dir)).expect("open");
-        conn.execute_batch("ALTER TABLE runs DROP COLUMN pinned; PRAGMA user_version = 1;")
-            .expect("downgrade");
+        conn.execute_batch(
+            "DROP INDEX runs_newest; DROP INDEX runs_by_label;
+             ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN search_text;
+             ALTER TABLE runs DROP COLUMN pinned; PRAGMA user_version = 1;",
+        )
+        .expect("downgrade");
     }
     let h = Harness::open(dir, reg(), Arc::new(SystemClock)).await;
     let version: i64 = h
@@ -460,7 +464,7 @@ async fn a_version_1_database_upgrades_to_version_2_keeping_its_runs() {
         .with_connection(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
         .expect("version");
     assert_eq!(version, waymark_engine::store::sqlite::SCHEMA_VERSION);
-    assert_eq!(version, 2);
+    assert_eq!(version, 4);
     for run in &runs {
         let r = h.engine.run(*run).await.expect("read").expect("kept");
         assert_eq!(r.status, RunStatus::Succeeded);

@@ -19,7 +19,12 @@ search?: string,
  */
 include_children: boolean, 
 /**
- * Runs to skip (paging), newest first.
+ * Where the previous page ended (its `next_cursor`): the next page follows it. Stable
+ * while runs are added; prefer it to `offset`.
+ */
+cursor?: string, 
+/**
+ * Runs to skip (paging), newest first; counted after the cursor when both are given.
  */
 offset: number, 
 /**

@@ -5,4 +5,8 @@ export type RunsListResponse = { runs: Array<RunSummary>,
 /**
  * Whether more runs follow this page.
  */
-more: boolean, };
+more: boolean, 
+/**
+ * Pass as `cursor` for the page after this one (absent on the last page).
+ */
+next_cursor?: string, };

@@ -64,7 +64,7 @@ impl RunContext {
         let mut step_deadline = spec
             .timeouts
             .step
-            .map(|d| self.now() + d.as_millis() as i64);
+            .map(|d| crate::clock::after(self.now(), d));
         let mut resume_at = None;
         if let Some(rec) = recorded {
             done_attempts = rec.attempts;
@@ -111,7 +111,7 @@ impl RunContext {
         // Kept small: every byte of a step's row is written at each of its commits.
         let step_meta = match spec.timeouts.attempt {
             Some(d) => {
-                json!({ "max_attempts": spec.retry.max_attempts, "attempt_timeout_ms": d.as_millis() as u64 })
+                json!({ "max_attempts": spec.retry.max_attempts, "attempt_timeout_ms": u64::try_from(d.as_millis()).unwrap_or(u64::MAX) })
             }
             None => json!({ "max_attempts": spec.retry.max_attempts }),
         };
@@ -156,7 +156,7 @@ impl RunContext {
             let attempt_deadline = match (
                 spec.timeouts
                     .attempt
-                    .map(|d| started + d.as_millis() as i64),
+                    .map(|d| crate::clock::after(started, d)),
                 step_deadline,
             ) {
                 (Some(a), Some(s)) => Some(a.min(s)),
@@ -279,7 +279,7 @@ impl RunContext {
                 .retry_after_ms
                 .map(Duration::from_millis)
                 .unwrap_or_else(|| spec.retry.delay(attempts_used + 1));
-            let at = self.now() + delay.as_millis() as i64;
+            let at = crate::clock::after(self.now(), delay);
             if retry && step_deadline.is_some_and(|d| at >= d) {
                 retry = false;
                 error = StepError::fatal(

@@ -4,6 +4,7 @@
 mod apply;
 mod delete;
 mod fork;
+mod legacy;
 mod maintenance;
 mod rows;
 mod schema;
@@ -144,11 +145,16 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            crate::paths::create_private_dir(dir).map_err(|e| StoreError::Open {
                 path: shown.clone(),
                 detail: format!("cannot create {}: {e}", dir.display()),
             })?;
         }
+        // Owner-only before SQLite creates it (its WAL and shm files copy these permissions).
+        crate::paths::create_private_file(&path).map_err(|e| StoreError::Open {
+            path: shown.clone(),
+            detail: e.to_string(),
+        })?;
         let mut conn = open_connection(&path, &config)?;
         schema::migrate(&mut conn, &shown)?;
         if let Some(pages) = config.max_page_count {

@@ -17,6 +17,16 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
     match t {
         Transition::CreateRun(r) => tx.insert_run(r),
 
+        Transition::DescribeRuns(labels) => {
+            for (run, label, text) in labels {
+                tx.conn
+                    .prepare_cached("UPDATE runs SET label = ?2, search_text = ?3 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![run.to_string(), label, text]))
+                    .map_err(sql_err)?;
+            }
+            Ok(Applied::Described)
+        }
+
         Transition::ClaimRuns {
             worker,
             lease_ms,
@@ -58,7 +68,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                         "UPDATE runs SET lease_owner = ?2, lease_expires_at = ?3, lease_epoch = lease_epoch + 1
                          WHERE id = ?1 RETURNING lease_epoch",
                     )
-                    .and_then(|mut s| s.query_row(params![id, worker.0, tx.now + lease_ms], |r| r.get(0)))
+                    .and_then(|mut s| s.query_row(params![id, worker.0, tx.now.saturating_add(*lease_ms)], |r| r.get(0)))
                     .map_err(sql_err)?;
                 tx.emit(
                     Some(run),
@@ -89,7 +99,12 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                          WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
                     )
                     .and_then(|mut s| {
-                        s.execute(params![run.to_string(), worker.0, epoch, tx.now + lease_ms])
+                        s.execute(params![
+                            run.to_string(),
+                            worker.0,
+                            epoch,
+                            tx.now.saturating_add(*lease_ms)
+                        ])
                     })
                     .map_err(sql_err)?;
                 if n == 0 {
@@ -375,7 +390,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                 .prepare_cached(
                     "INSERT INTO external_events(name, payload_json, payload_blob, sent_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
-                .and_then(|mut s| s.execute(params![name, pj, pb, tx.now, tx.now + ttl_ms]))
+                .and_then(|mut s| s.execute(params![name, pj, pb, tx.now, tx.now.saturating_add(*ttl_ms)]))
                 .map_err(sql_err)?;
             let id = tx.conn.last_insert_rowid();
             tx.emit(

@@ -19,6 +19,34 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
 /// Marks a large value stored once in `blobs`, in place of the value itself.
 pub(crate) const BLOB_MARKER: &str = "$waymark_blob";
 
+/// How deep a stored value may nest, blobs within blobs included. serde_json refuses more
+/// than 128 levels in one text; a chain of blobs could otherwise stack them without end.
+const MAX_RESTORE_DEPTH: usize = 512;
+
+/// Whether `key` is the marker with one or more `$` in front: `$waymark_blob`,
+/// `$$waymark_blob`, ... (the forms user data is escaped into and out of).
+pub(crate) fn is_marker_like(key: &str) -> bool {
+    let rest = key.trim_start_matches('$');
+    rest == "waymark_blob" && key.len() > rest.len()
+}
+
+/// User data never holds a real marker: an object whose only key looks like one gets one more
+/// `$` in front, taken off again when read. Only the writer's own markers have exactly one.
+pub(crate) fn escape_markers(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let escaped = map.iter().map(|(k, v)| (k.clone(), escape_markers(v)));
+            if map.len() == 1 && map.keys().all(|k| is_marker_like(k)) {
+                Value::Object(escaped.map(|(k, v)| (format!("${k}"), v)).collect())
+            } else {
+                Value::Object(escaped.collect())
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(escape_markers).collect()),
+        other => other.clone(),
+    }
+}
+
 fn store_blob(conn: &Connection, text: &str) -> Result<String, StoreError> {
     let hash = Sha256::digest(text.as_bytes())
         .iter()
@@ -62,8 +90,16 @@ pub(crate) fn put_payload(
     threshold: usize,
 ) -> Result<(Option<String>, Option<String>), StoreError> {
     let text = value.to_string();
+    // The marker's name in the text is the cheap test for "may need escaping".
+    let escaped;
+    let value = if text.contains("waymark_blob") {
+        escaped = escape_markers(value);
+        &escaped
+    } else {
+        value
+    };
     if text.len() <= threshold {
-        return Ok((Some(text), None));
+        return Ok((Some(value.to_string()), None));
     }
     let reduced = extract_large(conn, value, threshold)?;
     match reduced.get(BLOB_MARKER).and_then(Value::as_str) {
@@ -74,7 +110,7 @@ pub(crate) fn put_payload(
     }
 }
 
-fn load_blob(conn: &Connection, hash: &str) -> Result<Value, StoreError> {
+fn load_blob(conn: &Connection, hash: &str, depth: usize) -> Result<Value, StoreError> {
     let bytes: Vec<u8> = conn
         .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")
         .and_then(|mut s| s.query_row([hash], |r| r.get(0)))
@@ -86,27 +122,45 @@ fn load_blob(conn: &Connection, hash: &str) -> Result<Value, StoreError> {
         path: String::new(),
         detail: format!("payload blob {hash} is not JSON: {e}"),
     })?;
-    restore_large(conn, value)
+    restore_large(conn, value, depth + 1)
 }
 
-fn restore_large(conn: &Connection, value: Value) -> Result<Value, StoreError> {
+/// The inverse of `extract_large` and `escape_markers`: the writer's markers are replaced by
+/// their blobs, escaped user keys lose the `$` the writer added.
+fn restore_large(conn: &Connection, value: Value, depth: usize) -> Result<Value, StoreError> {
+    if depth > MAX_RESTORE_DEPTH {
+        return Err(StoreError::Corrupt {
+            path: String::new(),
+            detail: format!("payload nests deeper than {MAX_RESTORE_DEPTH} levels"),
+        });
+    }
     match value {
         Value::Object(map) => {
-            if map.len() == 1 {
+            let single_marker = map.len() == 1 && map.keys().all(|k| is_marker_like(k));
+            if single_marker {
                 if let Some(Value::String(hash)) = map.get(BLOB_MARKER) {
-                    return load_blob(conn, hash);
+                    return load_blob(conn, hash, depth);
                 }
             }
             Ok(Value::Object(
                 map.into_iter()
-                    .map(|(k, v)| Ok((k, restore_large(conn, v)?)))
+                    .map(|(k, v)| {
+                        let v = restore_large(conn, v, depth + 1)?;
+                        let k = match k.strip_prefix('$') {
+                            Some(unescaped) if single_marker && is_marker_like(unescaped) => {
+                                unescaped.to_string()
+                            }
+                            _ => k,
+                        };
+                        Ok((k, v))
+                    })
                     .collect::<Result<_, StoreError>>()?,
             ))
         }
         Value::Array(items) => Ok(Value::Array(
             items
                 .into_iter()
-                .map(|v| restore_large(conn, v))
+                .map(|v| restore_large(conn, v, depth + 1))
                 .collect::<Result<_, _>>()?,
         )),
         other => Ok(other),
@@ -125,12 +179,12 @@ pub(crate) fn get_payload(
                 detail: format!("payload is not JSON: {e}"),
             })?;
             if text.contains(BLOB_MARKER) {
-                restore_large(conn, value).map(Some)
+                restore_large(conn, value, 0).map(Some)
             } else {
                 Ok(Some(value))
             }
         }
-        (None, Some(hash)) => load_blob(conn, &hash).map(Some),
+        (None, Some(hash)) => load_blob(conn, &hash, 0).map(Some),
         (None, None) => Ok(None),
     }
 }
@@ -162,6 +216,7 @@ pub(crate) const RUN_COLUMNS: &str =
     (SELECT count(*) FROM steps s WHERE s.run_id = runs.id), pinned";
 
 /// Raw columns first (rusqlite rows borrow the statement), payloads resolved after.
+#[derive(Clone)]
 struct RawRun {
     id: String,
     function: String,
@@ -252,24 +307,65 @@ pub(crate) fn load_run(conn: &Connection, id: RunId) -> Result<Option<RunRecord>
     raw.map(|r| finish_run(conn, r)).transpose()
 }
 
+/// The newest runs first, filtered and paged in SQL. A row that cannot be decoded is listed
+/// as unreadable (its error says why) instead of failing the whole list.
 pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+    use rusqlite::types::Value as Sql;
     let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1=1");
-    let mut args: Vec<String> = Vec::new();
+    let mut args: Vec<Sql> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: Sql| {
+        args.push(v);
+        sql.push_str(&clause.replace("?#", &format!("?{}", args.len())));
+    };
     if let Some(s) = f.status {
-        args.push(s.as_str().to_string());
-        sql.push_str(&format!(" AND status = ?{}", args.len()));
+        arg(
+            &mut sql,
+            " AND status = ?#",
+            Sql::Text(s.as_str().to_string()),
+        );
     }
     if let Some(func) = &f.function {
-        args.push(func.clone());
-        sql.push_str(&format!(" AND function = ?{}", args.len()));
+        arg(&mut sql, " AND function = ?#", Sql::Text(func.clone()));
+    }
+    if let Some(label) = &f.label {
+        arg(
+            &mut sql,
+            " AND COALESCE(label, function) = ?#",
+            Sql::Text(label.clone()),
+        );
     }
     if let Some(p) = f.parent {
-        args.push(p.to_string());
-        sql.push_str(&format!(" AND parent_run_id = ?{}", args.len()));
+        arg(
+            &mut sql,
+            " AND parent_run_id = ?#",
+            Sql::Text(p.to_string()),
+        );
     }
+    if f.top_level {
+        sql.push_str(" AND parent_run_id IS NULL");
+    }
+    if f.undescribed {
+        sql.push_str(" AND search_text IS NULL");
+    }
+    if let Some(q) = &f.search {
+        arg(
+            &mut sql,
+            " AND instr(search_text, ?#) > 0",
+            Sql::Text(q.clone()),
+        );
+    }
+    if let Some((at, id)) = f.after {
+        args.push(Sql::Integer(at));
+        args.push(Sql::Text(id.to_string()));
+        let (a, b) = (args.len() - 1, args.len());
+        sql.push_str(&format!(
+            " AND (created_at < ?{a} OR (created_at = ?{a} AND id < ?{b}))"
+        ));
+    }
+    let limit = f.limit.unwrap_or(1000).min(i64::MAX as usize) as i64;
+    let offset = f.offset.min(i64::MAX as usize) as i64;
     sql.push_str(&format!(
-        " ORDER BY created_at DESC, id DESC LIMIT {}",
-        f.limit.unwrap_or(1000)
+        " ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
     ));
     let raws = {
         let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
@@ -278,7 +374,30 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRecor
             .map_err(sql_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
     };
-    raws.into_iter().map(|r| finish_run(conn, r)).collect()
+    raws.into_iter()
+        .map(|r| finish_listed_run(conn, r))
+        .collect()
+}
+
+/// A listed run whose payloads cannot be read still lists, without them.
+fn finish_listed_run(conn: &Connection, raw: RawRun) -> Result<RunRecord, StoreError> {
+    let bare = RawRun {
+        input: (Some("null".into()), None),
+        output: (None, None),
+        ..raw.clone()
+    };
+    match finish_run(conn, raw) {
+        Ok(run) => Ok(run),
+        Err(e) => {
+            // The columns that are not payloads are checked again; a bad status still fails.
+            let mut run = finish_run(conn, bare)?;
+            run.error = Some(StepError::fatal(
+                "unreadable",
+                format!("this run's stored data cannot be read: {e}"),
+            ));
+            Ok(run)
+        }
+    }
 }
 
 const STEP_COLUMNS: &str =

@@ -1,13 +1,20 @@
 //! Numbered migrations. `PRAGMA user_version` holds the number of the last one applied;
 //! a database from a newer build is refused rather than guessed at.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 
 use crate::error::StoreError;
 
-const MIGRATIONS: &[&str] = &[
+/// One numbered step: SQL, or code for what SQL cannot say.
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&Transaction) -> Result<(), StoreError>),
+}
+
+const MIGRATIONS: &[Migration] = &[
     // 1: the journal.
-    r#"
+    Migration::Sql(
+        r#"
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         function TEXT NOT NULL,
@@ -106,10 +113,25 @@ const MIGRATIONS: &[&str] = &[
         started_at INTEGER NOT NULL
     );
     "#,
+    ),
     // 2: runs a user keeps: retention never deletes them, nor does delete_run without force.
-    r#"
+    Migration::Sql(
+        r#"
     ALTER TABLE runs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
     "#,
+    ),
+    // 3: user data that looked like a blob marker is escaped, as the writer now does.
+    Migration::Code(super::legacy::escape_forged_markers),
+    // 4: lists filter, search and page in SQL. Runs written before are described once by
+    // the engine (search_text NULL until then).
+    Migration::Sql(
+        r#"
+    ALTER TABLE runs ADD COLUMN label TEXT;
+    ALTER TABLE runs ADD COLUMN search_text TEXT;
+    CREATE INDEX runs_newest ON runs(created_at DESC, id DESC);
+    CREATE INDEX runs_by_label ON runs(label, created_at DESC, id DESC) WHERE label IS NOT NULL;
+    "#,
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -122,6 +144,13 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(corrupt)?;
+    // Only a foreign tool writes a negative version; it would skip every migration.
+    if found < 0 {
+        return Err(StoreError::Corrupt {
+            path: path.to_string(),
+            detail: format!("schema version {found} is negative: not a Waymark database"),
+        });
+    }
     if found > LATEST_VERSION {
         return Err(StoreError::NewerSchema {
             path: path.to_string(),
@@ -129,7 +158,7 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
             supported: LATEST_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = i as i64 + 1;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -141,7 +170,10 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
         if now_at >= version {
             continue;
         }
-        tx.execute_batch(sql).map_err(corrupt)?;
+        match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql).map_err(corrupt)?,
+            Migration::Code(step) => step(&tx)?,
+        }
         tx.pragma_update(None, "user_version", version)
             .map_err(corrupt)?;
         tx.commit().map_err(|e| StoreError::from_sqlite(e, 0))?;

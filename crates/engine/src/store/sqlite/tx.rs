@@ -118,7 +118,7 @@ impl Tx<'_> {
             Some((w, lease_ms)) => (
                 RunStatus::Running,
                 Some(w.0.clone()),
-                self.now + lease_ms,
+                self.now.saturating_add(*lease_ms),
                 1,
             ),
             None => (RunStatus::Queued, None, 0, 0),
@@ -127,8 +127,8 @@ impl Tx<'_> {
             .prepare_cached(
                 "INSERT INTO runs(id, function, function_version, status, input_json, input_blob,
                     parent_run_id, parent_step_key, idempotency_key, created_at, updated_at,
-                    deadline_at, lease_owner, lease_expires_at, lease_epoch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
+                    deadline_at, lease_owner, lease_expires_at, lease_epoch, label, search_text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -145,7 +145,9 @@ impl Tx<'_> {
                     r.deadline_at,
                     owner,
                     expires,
-                    epoch
+                    epoch,
+                    r.label.label,
+                    r.label.text
                 ])
             })
             .map_err(sql_err)?;

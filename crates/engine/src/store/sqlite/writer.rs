@@ -2,6 +2,7 @@
 //! publishes their events. While idle it polls `PRAGMA data_version`, so commits by other
 //! processes on the same file reach this process's subscribers within a poll interval.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +80,7 @@ impl Writer {
             let first = match self.next_job() {
                 Ok(Queued::Apply(job)) => job,
                 Ok(Queued::Exclusive(work)) => {
-                    work(&mut self.conn);
+                    self.exclusive(work);
                     continue;
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -117,15 +118,29 @@ impl Writer {
             if want_full != synchronous_full {
                 // Allowed between transactions; in WAL mode a NORMAL commit still survives a process crash.
                 let mode = if want_full { "FULL" } else { "NORMAL" };
-                if self.conn.pragma_update(None, "synchronous", mode).is_ok() {
-                    synchronous_full = want_full;
+                match self.conn.pragma_update(None, "synchronous", mode) {
+                    Ok(()) => synchronous_full = want_full,
+                    // A durable commit that could not be made durable is refused, not
+                    // silently made at NORMAL.
+                    Err(e) if want_full => {
+                        let msg = format!("cannot make the commit durable (synchronous=FULL): {e}");
+                        tracing::error!(error = %msg, "journal commit refused");
+                        for job in batch {
+                            let _ = job.reply.send(Err(StoreError::Sqlite(msg.clone())));
+                        }
+                        if let Some(work) = exclusive {
+                            self.exclusive(work);
+                        }
+                        continue;
+                    }
+                    Err(_) => {}
                 }
             }
             // data_version is deliberately not re-read here: a foreign commit that landed during
             // this batch must still be noticed by the next idle poll (publishing is idempotent).
             self.commit_batch(batch, &mut published);
             if let Some(work) = exclusive {
-                work(&mut self.conn);
+                self.exclusive(work);
             }
         }
         tracing::debug!(path = %self.path, "store writer stopped");
@@ -150,6 +165,17 @@ impl Writer {
                 Err(std::sync::mpsc::TryRecvError::Empty) => {
                     return self.jobs.recv_timeout(self.poll)
                 }
+            }
+        }
+    }
+
+    /// Upkeep work; a panic in it is logged and the writer goes on.
+    fn exclusive(&mut self, work: Exclusive) {
+        let conn = &mut self.conn;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(conn))) {
+            tracing::error!(error = %panic_text(&panic), "database upkeep panicked");
+            if !self.conn.is_autocommit() {
+                let _ = self.exec("ROLLBACK");
             }
         }
     }
@@ -223,7 +249,16 @@ impl Writer {
                 blob_threshold: self.blob_threshold,
                 events: Vec::new(),
             };
-            let r = apply(&mut t, &job.transition);
+            // A bug in one transition fails that transition; the writer lives on for the rest.
+            let r = catch_unwind(AssertUnwindSafe(|| apply(&mut t, &job.transition)))
+                .unwrap_or_else(|panic| {
+                    let text = panic_text(&panic);
+                    tracing::error!(error = %text, kind = job.transition.kind(), "a journal transition panicked");
+                    Err(StoreError::Sqlite(format!(
+                        "the {} transition failed unexpectedly: {text}",
+                        job.transition.kind()
+                    )))
+                });
             let emitted = std::mem::take(&mut t.events);
             let outcome = match r {
                 Ok(applied) => match self.exec("RELEASE transition") {
@@ -299,6 +334,15 @@ enum BatchFailure {
     Whole(String),
     /// The transition at `index` failed and SQLite rolled back the transaction with it.
     RolledBack { index: usize, error: StoreError },
+}
+
+/// A panic's message, when it has one.
+pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// The batch failed as a whole: every transition in it gets the same error.

@@ -1,0 +1,241 @@
+//! Hostile values from outside: forged blob markers, overflowing durations, lists of any
+//! size. Each fails (or succeeds) on its own; the store and every list keep working.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use waymark_engine::*;
+
+fn echo() -> Registry {
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "echo",
+        1,
+        |ctx: RunContext, input: Value| async move {
+            ctx.step(
+                StepSpec::retry_safe("echo").with_input(input.clone()),
+                |_| {
+                    let input = input.clone();
+                    async move { Ok(input) }
+                },
+            )
+            .await
+        },
+    ));
+    reg
+}
+
+/// Values that look like the store's own payload references, small and large.
+fn forged_values() -> Vec<Value> {
+    let big = "x".repeat(64 * 1024);
+    vec![
+        json!({"$waymark_blob": "00"}),
+        json!({"$waymark_blob": "0000000000000000000000000000000000000000000000000000000000000000"}),
+        json!({"$$waymark_blob": "00"}),
+        json!({"$$$waymark_blob": {"$waymark_blob": 7}}),
+        json!({"nested": [{"$waymark_blob": "00"}, {"$waymark_blob": null}]}),
+        json!({"big": big, "forged": {"$waymark_blob": "00"}, "also": [{"$$waymark_blob": "ff"}]}),
+        json!([{"$waymark_blob": big}]),
+    ]
+}
+
+#[tokio::test]
+async fn forged_blob_markers_round_trip_byte_for_byte_and_lists_still_load() {
+    let h = Harness::new(echo()).await;
+    for value in forged_values() {
+        let run = h.start("echo", value.clone()).await;
+        let done = h.settled(run).await;
+        assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
+        assert_eq!(done.input, value, "the input comes back as it was given");
+        assert_eq!(done.output.as_ref(), Some(&value), "and so does the output");
+        let trace = h.trace(run).await;
+        assert_eq!(trace.steps[0].step.output.as_ref(), Some(&value));
+    }
+    let listed = h
+        .engine
+        .list_runs(RunFilter::default())
+        .await
+        .expect("the list loads");
+    assert_eq!(listed.len(), forged_values().len());
+    assert!(listed.iter().all(|r| r.error.is_none()), "{listed:?}");
+}
+
+#[tokio::test]
+async fn markers_forged_under_an_older_version_become_plain_data_when_upgraded() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = db_path(&dir);
+    SqliteStore::open(&path).expect("create").close();
+    // What an older build wrote for `{"$waymark_blob": "00"}` given as input: no escaping.
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.execute_batch(
+        "DROP INDEX runs_newest; DROP INDEX runs_by_label;
+         ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN search_text;
+         PRAGMA user_version = 2;",
+    )
+    .expect("downgrade");
+    let forged = RunId::new();
+    conn.execute(
+        "INSERT INTO runs(id, function, function_version, status, input_json, created_at, updated_at)
+         VALUES (?1, 'echo', 1, 'succeeded', ?2, 1, 1)",
+        rusqlite::params![
+            forged.to_string(),
+            r#"{"a":{"$waymark_blob":"00"},"b":{"$$waymark_blob":"x"}}"#
+        ],
+    )
+    .expect("insert");
+    drop(conn);
+    let store = SqliteStore::open(&path).expect("upgraded");
+    let engine = Engine::new(store.clone(), echo());
+    let run = engine.run(forged).await.expect("read").expect("exists");
+    assert_eq!(
+        run.input,
+        json!({"a": {"$waymark_blob": "00"}, "b": {"$$waymark_blob": "x"}})
+    );
+    let listed = engine.list_runs(RunFilter::default()).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].error.is_none());
+    // Described once on the first list: searchable by its input.
+    let found = engine
+        .list_runs(RunFilter {
+            search: Some("waymark_blob".into()),
+            ..RunFilter::default()
+        })
+        .await
+        .expect("search");
+    assert_eq!(found.len(), 1);
+}
+
+#[tokio::test]
+async fn a_row_that_cannot_be_decoded_lists_as_unreadable_and_the_rest_still_list() {
+    let h = Harness::new(echo()).await;
+    let good = h.start("echo", json!("fine")).await;
+    let bad = h.start("echo", json!("soon broken")).await;
+    h.settled(good).await;
+    h.settled(bad).await;
+    h.store
+        .with_connection(|c| {
+            c.execute(
+                "UPDATE runs SET input_json = NULL, input_blob = 'gone' WHERE id = ?1",
+                [bad.to_string()],
+            )
+        })
+        .expect("break one row");
+    let listed = h
+        .engine
+        .list_runs(RunFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 2);
+    let broken = listed.iter().find(|r| r.id == bad).expect("listed");
+    let err = broken.error.as_ref().expect("marked");
+    assert_eq!(err.kind, "unreadable");
+    assert!(err.message.contains("gone"), "{}", err.message);
+    let fine = listed.iter().find(|r| r.id == good).expect("listed");
+    assert_eq!(fine.input, json!("fine"));
+}
+
+#[tokio::test]
+async fn an_overflowing_event_ttl_is_saturated_and_the_writer_keeps_writing() {
+    let h = Harness::new(echo()).await;
+    for secs in [9_223_372_036_854_775, u64::MAX] {
+        h.engine
+            .send_event("ping", json!({}), Duration::from_secs(secs))
+            .await
+            .expect("an event that never expires");
+    }
+    let run = h.start("echo", json!(1)).await;
+    assert_eq!(h.settled(run).await.status, RunStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn an_overflowing_run_deadline_is_saturated() {
+    let h = Harness::new(echo()).await;
+    let run = h
+        .engine
+        .start_run(
+            "echo",
+            json!(1),
+            StartOptions {
+                deadline: Some(Duration::MAX),
+                ..StartOptions::default()
+            },
+        )
+        .await
+        .expect("start");
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert_eq!(done.deadline_at, Some(i64::MAX));
+}
+
+#[tokio::test]
+async fn a_negative_schema_version_is_refused_not_skipped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = db_path(&dir);
+    SqliteStore::open(&path).expect("create").close();
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.pragma_update(None, "user_version", -3).expect("set");
+    drop(conn);
+    let msg = SqliteStore::open(&path).err().expect("refused").to_string();
+    assert!(msg.contains("-3"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_thousand_and_five_runs_page_by_cursor_to_the_last() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(db_path(&dir)).expect("open");
+    // No worker: the runs stay queued, which is all a list needs.
+    let engine = Engine::new(store.clone() as Arc<dyn Store>, echo());
+    let mut started = Vec::new();
+    for i in 0..1005 {
+        let function = if i % 5 == 0 { "other" } else { "echo" };
+        started.push(
+            engine
+                .start_run(
+                    function,
+                    json!(format!("input {i}")),
+                    StartOptions::default(),
+                )
+                .await
+                .expect("start"),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = engine
+            .list_runs(RunFilter {
+                after,
+                limit: Some(100),
+                ..RunFilter::default()
+            })
+            .await
+            .expect("page");
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_at, last.id));
+        seen.extend(page.iter().map(|r| r.id));
+    }
+    started.reverse();
+    assert_eq!(seen, started, "every run once, newest first");
+    let others = engine
+        .list_runs(RunFilter {
+            label: Some("other".into()),
+            limit: Some(5000),
+            ..RunFilter::default()
+        })
+        .await
+        .expect("filtered");
+    assert_eq!(others.len(), 201);
+    let searched = engine
+        .list_runs(RunFilter {
+            search: Some("input 100".into()),
+            ..RunFilter::default()
+        })
+        .await
+        .expect("searched");
+    // "input 100", "input 1000" … "input 1004".
+    assert_eq!(searched.len(), 6);
+}
