@@ -2,6 +2,7 @@
 //! runs, the database check, and an agent's memory.
 
 use std::time::Duration;
+use waymark_engine::limits;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,6 +28,7 @@ pub struct RunsStartFunctionRequest {
     /// The whole run must finish within this many seconds.
     #[serde(default)]
     #[ts(optional)]
+    #[schemars(range(min = 1, max = limits::MAX_DEADLINE_SECS))]
     pub deadline_secs: Option<u64>,
 }
 
@@ -39,6 +41,7 @@ pub struct EventsSendRequest {
     /// How long the event waits for a run to take it (default a week).
     #[serde(default)]
     #[ts(optional)]
+    #[schemars(range(min = 1, max = limits::MAX_EVENT_TTL_SECS))]
     pub ttl_secs: Option<u64>,
 }
 
@@ -75,6 +78,11 @@ impl Api {
         &self,
         req: RunsStartFunctionRequest,
     ) -> Result<RunIdResponse, ApiError> {
+        in_range(
+            "deadline_secs",
+            req.deadline_secs,
+            limits::MAX_DEADLINE_SECS,
+        )?;
         let opts = StartOptions {
             idempotency_key: req.idempotency_key,
             deadline: req.deadline_secs.map(Duration::from_secs),
@@ -91,6 +99,7 @@ impl Api {
         &self,
         req: EventsSendRequest,
     ) -> Result<EventsSendResponse, ApiError> {
+        in_range("ttl_secs", req.ttl_secs, limits::MAX_EVENT_TTL_SECS)?;
         let ttl = req
             .ttl_secs
             .map(Duration::from_secs)
@@ -119,4 +128,15 @@ impl Api {
             entries: self.app().catalog.memory(&req.agent)?,
         })
     }
+}
+
+/// A duration from the API: 1 to its cap, or a 400 naming the field.
+fn in_range(field: &str, value: Option<u64>, max: u64) -> Result<(), ApiError> {
+    if value == Some(0) {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be at least 1"),
+        ));
+    }
+    limits::check_at_most(field, value, max).map_err(|e| ApiError::invalid(field, e))
 }

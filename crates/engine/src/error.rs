@@ -181,3 +181,12 @@ pub enum EngineError {
     #[error("invalid request: {0}")]
     Invalid(String),
 }
+
+/// A panic's message, when it has one.
+pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}

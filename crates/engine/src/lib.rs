@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod examples;
 pub mod ids;
+pub mod limits;
 pub mod maintenance;
 pub mod matcher;
 pub mod model;

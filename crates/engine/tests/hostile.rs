@@ -239,3 +239,66 @@ async fn a_thousand_and_five_runs_page_by_cursor_to_the_last() {
     // "input 100", "input 1000" … "input 1004".
     assert_eq!(searched.len(), 6);
 }
+
+fn panicking() -> Registry {
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "panics_in_step",
+        1,
+        |ctx: RunContext, input: Value| async move {
+            ctx.step(StepSpec::retry_safe("boom"), |_| {
+                let input = input.clone();
+                async move {
+                    if input == json!("panic") {
+                        panic!("the tool blew up");
+                    }
+                    Ok(input)
+                }
+            })
+            .await
+        },
+    ));
+    reg.register(DurableFunction::new(
+        "panics_outside",
+        1,
+        |_ctx: RunContext, _input: Value| async move {
+            if std::hint::black_box(true) {
+                panic!("the function itself blew up");
+            }
+            Ok(Value::Null)
+        },
+    ));
+    reg
+}
+
+#[tokio::test]
+async fn a_panic_in_a_step_fails_that_attempt_and_the_worker_goes_on() {
+    let h = Harness::new(panicking()).await;
+    let run = h.start("panics_in_step", json!("panic")).await;
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Failed);
+    let err = done.error.expect("error");
+    assert_eq!(err.kind, "panic");
+    assert!(err.message.contains("the tool blew up"), "{}", err.message);
+    let trace = h.trace(run).await;
+    assert_eq!(trace.steps[0].attempt_list.len(), 1, "the attempt is recorded");
+    assert!(done.lease_owner.is_none(), "the lease is given back");
+    // The same worker still runs the next one.
+    let next = h.start("panics_in_step", json!("fine")).await;
+    assert_eq!(h.settled(next).await.status, RunStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn a_panic_outside_any_step_fails_the_run() {
+    let h = Harness::new(panicking()).await;
+    let run = h.start("panics_outside", json!(null)).await;
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Failed);
+    let err = done.error.expect("error");
+    assert!(
+        err.message.contains("the function itself blew up"),
+        "{err:?}"
+    );
+    let next = h.start("panics_in_step", json!("fine")).await;
+    assert_eq!(h.settled(next).await.status, RunStatus::Succeeded);
+}

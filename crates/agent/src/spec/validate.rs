@@ -2,6 +2,7 @@
 //! first, so a form or a file can be fixed in one pass.
 
 use std::collections::BTreeMap;
+use waymark_engine::limits;
 
 use super::error::Problem;
 use super::model::ProviderKind;
@@ -48,7 +49,7 @@ pub(super) fn is_slug(s: &str) -> bool {
 
 /// An environment variable name. A pasted key (`sk-…`) has a `-`, so it fails here and is
 /// reported instead of being written into a shared file.
-fn is_env_name(s: &str) -> bool {
+pub fn is_env_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -112,7 +113,12 @@ fn check_model(spec: &AgentSpec, out: &mut Vec<Problem>) {
         }
     }
     at_least_one("model.max_tokens", m.max_tokens.map(u64::from), out);
-    at_least_one("model.timeout_secs", m.timeout_secs, out);
+    duration(
+        "model.timeout_secs",
+        m.timeout_secs,
+        limits::MAX_TIMEOUT_SECS,
+        out,
+    );
 }
 
 /// Checks each tool source and returns the names the model will see, with the index of the
@@ -206,7 +212,12 @@ fn check_overrides(spec: &AgentSpec, names: &BTreeMap<String, usize>, out: &mut 
         if let Some(retry) = &o.retry {
             check_retry(&format!("{field}.retry"), retry, out);
         }
-        at_least_one(&format!("{field}.timeout_secs"), o.timeout_secs, out);
+        duration(
+            &format!("{field}.timeout_secs"),
+            o.timeout_secs,
+            limits::MAX_TIMEOUT_SECS,
+            out,
+        );
     }
 }
 
@@ -223,7 +234,12 @@ fn check_limits(spec: &AgentSpec, out: &mut Vec<Problem>) {
             ));
         }
     }
-    at_least_one("limits.deadline_secs", l.deadline_secs, out);
+    duration(
+        "limits.deadline_secs",
+        l.deadline_secs,
+        limits::MAX_DEADLINE_SECS,
+        out,
+    );
     at_least_one(
         "limits.max_concurrent_runs",
         l.max_concurrent_runs.map(u64::from),
@@ -251,6 +267,14 @@ fn check_retry(field: &str, r: &RetryOverride, out: &mut Vec<Problem>) {
                 format!("{field}.jitter"),
                 format!("must be between 0 and 1 (got {j})"),
             ));
+        }
+    }
+    for (name, value) in [
+        ("initial_interval_ms", r.initial_interval_ms),
+        ("max_interval_ms", r.max_interval_ms),
+    ] {
+        if let Err(e) = limits::check_at_most(name, value, limits::MAX_INTERVAL_MS) {
+            out.push(Problem::new(format!("{field}.{name}"), e));
         }
     }
     if let (Some(initial), Some(max)) = (r.initial_interval_ms, r.max_interval_ms) {
@@ -311,6 +335,15 @@ fn check_triggers(spec: &AgentSpec, out: &mut Vec<Problem>) {
                 }
             }
         }
+    }
+}
+
+/// A duration someone set: at least 1 and at most its cap (a bigger one would overflow the
+/// time arithmetic, or mean "never" in a way nobody meant).
+fn duration(field: &str, value: Option<u64>, max: u64, out: &mut Vec<Problem>) {
+    at_least_one(field, value, out);
+    if let Err(e) = limits::check_at_most("it", value, max) {
+        out.push(Problem::new(field, e));
     }
 }
 

@@ -166,7 +166,22 @@ impl RunContext {
                 .in_flight
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let result = {
-                let mut work = std::pin::pin!(work(attempt));
+                // A panic in the step's code fails this attempt; the run, its slot and its
+                // lease are not taken down with it.
+                let mut work = std::pin::pin!(futures::FutureExt::map(
+                    futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work(attempt))),
+                    |r| {
+                        r.unwrap_or_else(|panic| {
+                            Err(StepError::fatal(
+                                "panic",
+                                format!(
+                                    "the step's code panicked: {}",
+                                    crate::error::panic_text(&panic)
+                                ),
+                            ))
+                        })
+                    }
+                ));
                 match futures::poll!(work.as_mut()) {
                     std::task::Poll::Ready(r) => AttemptResult::Finished(r),
                     std::task::Poll::Pending => {
@@ -275,9 +290,13 @@ impl RunContext {
                 && !spec.retry.is_non_retryable(&error.kind)
                 && attempts_used < spec.retry.max_attempts;
             let mut error = error;
+            // A server's Retry-After is taken up to a cap: a hostile one could park the run forever.
             let delay = error
                 .retry_after_ms
-                .map(Duration::from_millis)
+                .map(|ms| {
+                    Duration::from_millis(ms)
+                        .min(Duration::from_secs(crate::limits::MAX_RETRY_AFTER_SECS))
+                })
                 .unwrap_or_else(|| spec.retry.delay(attempts_used + 1));
             let at = crate::clock::after(self.now(), delay);
             if retry && step_deadline.is_some_and(|d| at >= d) {

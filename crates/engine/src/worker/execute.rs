@@ -36,6 +36,12 @@ pub(super) async fn execute(
             let run = match shared.store.run(id).await {
                 Ok(Some(r)) => r,
                 Ok(None) => return,
+                // Claiming it again would fail the same way every lease period: end it.
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    tracing::error!(%id, error = %e, "the run's data cannot be read; failing it");
+                    log_end(id, finish(RunEnd::Failed(unreadable(&e))).await);
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(%id, error = %e, "cannot load run");
                     return;
@@ -85,6 +91,11 @@ pub(super) async fn execute(
     } else {
         match shared.store.steps(id).await {
             Ok(s) => s,
+            Err(e @ StoreError::Corrupt { .. }) => {
+                tracing::error!(%id, error = %e, "the run's journal cannot be read; failing it");
+                log_end(id, finish(RunEnd::Failed(unreadable(&e))).await);
+                return;
+            }
             Err(e) => {
                 tracing::error!(%id, error = %e, "cannot load the run's journal");
                 return;
@@ -108,7 +119,20 @@ pub(super) async fn execute(
         stop,
         wake,
     );
-    let result = (function.handler)(ctx.clone(), run.input).await;
+    // A panic outside any step (in the function's own code) fails the run, never the worker.
+    let result = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+        (function.handler)(ctx.clone(), run.input),
+    ))
+    .await
+    .unwrap_or_else(|panic| {
+        Err(RunError::Step(StepError::fatal(
+            "panic",
+            format!(
+                "the run's code panicked: {}",
+                crate::error::panic_text(&panic)
+            ),
+        )))
+    });
     if let Some(t) = deadline_timer {
         t.abort();
     }
@@ -162,6 +186,13 @@ pub(super) async fn execute(
             log_end(id, finish(end).await);
         }
     }
+}
+
+fn unreadable(e: &StoreError) -> StepError {
+    StepError::fatal(
+        "unreadable",
+        format!("the run's stored data cannot be read: {e}"),
+    )
 }
 
 fn log_end(id: RunId, r: Result<Applied, StoreError>) {

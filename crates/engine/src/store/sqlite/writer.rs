@@ -173,7 +173,7 @@ impl Writer {
     fn exclusive(&mut self, work: Exclusive) {
         let conn = &mut self.conn;
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(conn))) {
-            tracing::error!(error = %panic_text(&panic), "database upkeep panicked");
+            tracing::error!(error = %crate::error::panic_text(&panic), "database upkeep panicked");
             if !self.conn.is_autocommit() {
                 let _ = self.exec("ROLLBACK");
             }
@@ -252,7 +252,7 @@ impl Writer {
             // A bug in one transition fails that transition; the writer lives on for the rest.
             let r = catch_unwind(AssertUnwindSafe(|| apply(&mut t, &job.transition)))
                 .unwrap_or_else(|panic| {
-                    let text = panic_text(&panic);
+                    let text = crate::error::panic_text(&panic);
                     tracing::error!(error = %text, kind = job.transition.kind(), "a journal transition panicked");
                     Err(StoreError::Sqlite(format!(
                         "the {} transition failed unexpectedly: {text}",
@@ -334,15 +334,6 @@ enum BatchFailure {
     Whole(String),
     /// The transition at `index` failed and SQLite rolled back the transaction with it.
     RolledBack { index: usize, error: StoreError },
-}
-
-/// A panic's message, when it has one.
-pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// The batch failed as a whole: every transition in it gets the same error.
