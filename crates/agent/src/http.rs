@@ -1,6 +1,7 @@
 //! What the HTTP providers share: the client, sending with error classification, and reading a
 //! server-sent-events body.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -69,15 +70,11 @@ impl HttpTransport {
             url.port().map(|p| format!(":{p}")).unwrap_or_default(),
             url.path().trim_end_matches('/')
         );
-        // Proxies from the environment would route 127.0.0.1 model servers (Ollama, tests)
-        // through a proxy that cannot reach them.
-        let client =
-            reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .map_err(|e| ProviderError::Config {
-                    message: format!("cannot build the HTTP client: {}", error_chain(&e)),
-                })?;
+        let client = client_builder()
+            .build()
+            .map_err(|e| ProviderError::Config {
+                message: format!("cannot build the HTTP client: {}", error_chain(&e)),
+            })?;
         Ok(HttpTransport {
             client,
             config,
@@ -209,6 +206,12 @@ impl HttpTransport {
                 timeout_ms: self.config.timeout.as_millis() as u64,
             };
         }
+        // Retrying cannot help: the server sends every attempt elsewhere.
+        if e.is_redirect() {
+            return ProviderError::Config {
+                message: format!("{}/{path}: {}", self.shown_url, error_chain(e)),
+            };
+        }
         ProviderError::Connection {
             message: format!("{}/{path}: {}", self.shown_url, error_chain(e)),
         }
@@ -295,5 +298,104 @@ pub(crate) fn excerpt(bytes: &[u8]) -> String {
     }
 }
 
+/// How many redirects one request follows at most (reqwest's own default).
+const MAX_REDIRECTS: usize = 10;
+
+/// The client every HTTP request of ours starts from (model providers, MCP servers): no proxy
+/// from the environment (it would route 127.0.0.1 servers, Ollama and tests, through a proxy
+/// that cannot reach them), and redirects followed within the origin only.
+pub(crate) fn client_builder() -> reqwest::ClientBuilder {
+    client_builder_noting(RefusedRedirect::default())
+}
+
+/// [`client_builder`], whose refused redirects are also noted in `refused`: for callers whose
+/// errors pass through a library that keeps only the top error's text (rmcp).
+pub(crate) fn client_builder_noting(refused: RefusedRedirect) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(same_origin_redirects(refused))
+}
+
+/// The last redirect a client refused, as the error text that names it.
+#[derive(Clone, Default)]
+pub(crate) struct RefusedRedirect(Arc<Mutex<Option<String>>>);
+
+impl RefusedRedirect {
+    pub(crate) fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn note(&self, error: &RedirectRefused) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
+    }
+}
+
+/// Follows a redirect only to the origin the request was first sent to (scheme, host and port
+/// equal, so never https to http): API keys and custom headers are credentials for that origin
+/// alone. Any other redirect fails the request with a [`RedirectRefused`] naming the target.
+fn same_origin_redirects(refused: RefusedRedirect) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        let error = if attempt.previous().len() > MAX_REDIRECTS {
+            RedirectRefused::TooMany {
+                count: MAX_REDIRECTS,
+            }
+        } else if same_origin(first, attempt.url()) {
+            return attempt.follow();
+        } else {
+            RedirectRefused::OtherOrigin {
+                from: first.origin().ascii_serialization(),
+                to: attempt.url().origin().ascii_serialization(),
+            }
+        };
+        refused.note(&error);
+        attempt.error(error)
+    })
+}
+
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Why a redirect was not followed. Names origins only: a path or query may carry a token.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RedirectRefused {
+    #[error("the server at {from} redirected to another origin, {to}; Waymark follows redirects within the same origin only, so credentials never leave it (configure {to} directly if it is trusted)")]
+    OtherOrigin { from: String, to: String },
+    #[error("more than {count} redirects")]
+    TooMany { count: usize },
+}
+
 /// A timeout suitable when the caller has no step timeout at hand.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> reqwest::Url {
+        reqwest::Url::parse(text).expect("a URL")
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let base = url("https://api.example.com/v1/messages");
+        assert!(same_origin(
+            &base,
+            &url("https://api.example.com:443/v2/x?y=1")
+        ));
+        assert!(!same_origin(
+            &base,
+            &url("http://api.example.com/v1/messages")
+        ));
+        assert!(!same_origin(&base, &url("https://api.example.com:8443/v1")));
+        assert!(!same_origin(&base, &url("https://evil.example.com/v1")));
+        let local = url("http://127.0.0.1:11434/v1");
+        assert!(same_origin(&local, &url("http://127.0.0.1:11434/api")));
+        assert!(!same_origin(&local, &url("http://localhost:11434/v1")));
+    }
+}

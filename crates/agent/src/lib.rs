@@ -16,6 +16,7 @@ pub mod model;
 pub mod openai;
 pub mod pricing;
 pub mod provider;
+pub mod redact;
 pub mod replay;
 pub mod runtime;
 pub mod scripted;

@@ -212,6 +212,7 @@ mod call;
 mod connection;
 mod handler;
 mod hub;
+mod process;
 mod slot;
 mod stderr_tail;
 mod tools;

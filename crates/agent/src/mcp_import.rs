@@ -44,7 +44,9 @@ pub struct McpServerDef {
     pub transport: McpTransport,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// Debug shows names, never values: env and header values print as `[redacted]`, the URL
+/// without credentials or query, and arguments with known secrets blanked out.
+#[derive(Clone, PartialEq)]
 pub enum McpTransport {
     /// A process the host starts, speaking MCP on stdin/stdout.
     Stdio {
@@ -58,6 +60,34 @@ pub enum McpTransport {
         url: String,
         headers: BTreeMap<String, SecretValue>,
     },
+}
+
+impl fmt::Debug for McpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::redact::{scrub, url_for_display, REDACTED};
+        let names = |map: &BTreeMap<String, SecretValue>| -> BTreeMap<String, &'static str> {
+            map.keys().map(|k| (k.clone(), REDACTED)).collect()
+        };
+        match self {
+            McpTransport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => f
+                .debug_struct("Stdio")
+                .field("command", command)
+                .field("args", &args.iter().map(|a| scrub(a)).collect::<Vec<_>>())
+                .field("env", &names(env))
+                .field("cwd", cwd)
+                .finish(),
+            McpTransport::Http { url, headers } => f
+                .debug_struct("Http")
+                .field("url", &url_for_display(url))
+                .field("headers", &names(headers))
+                .finish(),
+        }
+    }
 }
 
 /// What a config file holds.

@@ -12,7 +12,8 @@ use crate::scripted::ScriptedProvider;
 use crate::secret::Secret;
 
 /// Where an HTTP provider's server is, with which key, and how long one call may take.
-#[derive(Clone, Debug)]
+/// Debug shows whether there is a key, never the key, and the URL without credentials.
+#[derive(Clone)]
 pub struct HttpConfig {
     /// Up to and including the API version segment, e.g. `http://127.0.0.1:11434/v1`.
     pub base_url: String,
@@ -21,6 +22,19 @@ pub struct HttpConfig {
     /// The whole call, from connecting to the last streamed byte. The caller derives it from
     /// the step's attempt timeout.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("base_url", &crate::redact::url_for_display(&self.base_url))
+            .field(
+                "api_key",
+                &self.api_key.as_ref().map(|_| crate::redact::REDACTED),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl HttpConfig {

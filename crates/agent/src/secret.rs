@@ -1,4 +1,5 @@
-//! API keys: held in memory only, printed as `***`, scrubbed from every error text.
+//! API keys: held in memory only, printed as `***`, scrubbed from every error text, and
+//! registered with [`crate::redact`] so text from outside is shown with them blanked out.
 
 use std::fmt;
 
@@ -9,7 +10,9 @@ pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        crate::redact::register(&value);
+        Secret(value)
     }
 
     /// The key from an environment variable; `None` when it is unset or empty, because local
@@ -18,7 +21,7 @@ impl Secret {
         std::env::var(var)
             .ok()
             .filter(|v| !v.trim().is_empty())
-            .map(Secret)
+            .map(Secret::new)
     }
 
     /// The key itself, for the one place that needs it: the request header.

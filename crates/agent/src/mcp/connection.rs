@@ -14,9 +14,11 @@ use rmcp::{Peer, RoleClient, ServiceExt};
 use tokio::sync::{watch, Mutex};
 
 use super::handler::{ConnEvents, HubClient};
+use super::process::{stdio_command, ProcessGroup};
 use super::stderr_tail::{wait_eof, StderrTail};
 use super::tools::ToolCache;
 use super::{McpServerDef, McpTransport};
+use crate::http::RefusedRedirect;
 
 /// Listing tools is part of every connection and refresh; a server that never answers it
 /// must not hang `tools()` for ever.
@@ -34,6 +36,8 @@ pub(crate) struct Connection {
     tools: Mutex<Arc<ToolCache>>,
     tool_count: AtomicUsize,
     stderr_eof: Option<watch::Receiver<bool>>,
+    /// A stdio server's process group (empty for HTTP), killed after the server closed.
+    group: std::sync::Mutex<ProcessGroup>,
 }
 
 impl Connection {
@@ -45,6 +49,7 @@ impl Connection {
             .map_err(|e| e.to_string())?;
         let events = Arc::new(ConnEvents::default());
         let client = HubClient::new(events.clone());
+        let mut group = ProcessGroup::led_by(None);
         let (served, stderr_eof) = match &def.transport {
             McpTransport::Stdio {
                 command,
@@ -52,18 +57,13 @@ impl Connection {
                 env,
                 cwd,
             } => {
-                let mut cmd = tokio::process::Command::new(command);
-                cmd.args(args)
-                    .envs(env.iter().map(|(k, v)| (k, v.expose())))
-                    // A child must not outlive the hub, whatever path drops it.
-                    .kill_on_drop(true);
-                if let Some(cwd) = cwd {
-                    cmd.current_dir(cwd);
-                }
+                let cmd = stdio_command(command, args, env, cwd.as_deref());
                 let (transport, stderr) = TokioChildProcess::builder(cmd)
                     .stderr(Stdio::piped())
                     .spawn()
                     .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+                // From here on, any early return kills the whole group.
+                group = ProcessGroup::led_by(transport.id());
                 let eof = stderr.map(|s| tail.drain(s));
                 (
                     client.serve(transport).await.map_err(|e| e.to_string()),
@@ -71,11 +71,16 @@ impl Connection {
                 )
             }
             McpTransport::Http { url, headers } => {
-                let transport = http_transport(url, headers)?;
-                (
-                    client.serve(transport).await.map_err(|e| e.to_string()),
-                    None,
-                )
+                let refused = RefusedRedirect::default();
+                let transport = http_transport(url, headers, refused.clone())?;
+                let served = client.serve(transport).await.map_err(|e| {
+                    // rmcp keeps only reqwest's top text, which does not say where it pointed.
+                    match refused.take() {
+                        Some(redirect) => format!("{redirect} ({e})"),
+                        None => e.to_string(),
+                    }
+                });
+                (served, None)
             }
         };
         let service = match served {
@@ -115,6 +120,7 @@ impl Connection {
             tools: Mutex::new(Arc::new(cache)),
             service: Mutex::new(Some(service)),
             stderr_eof,
+            group: std::sync::Mutex::new(group),
         })
     }
 
@@ -169,12 +175,14 @@ impl Connection {
         }
     }
 
-    /// Closes the connection: a stdio child gets its stdin closed, then SIGTERM, then a kill.
+    /// Closes the connection: a stdio child gets its stdin closed, then SIGTERM, then a kill;
+    /// then whatever it started itself (its process group) is killed.
     pub(crate) async fn close(&self) {
         let service = self.service.lock().await.take();
         if let Some(mut service) = service {
             let _ = service.close_with_timeout(CLOSE_TIMEOUT).await;
         }
+        self.group.lock().unwrap_or_else(|e| e.into_inner()).kill();
     }
 }
 
@@ -183,6 +191,8 @@ async fn with_tail(error: String, eof: Option<watch::Receiver<bool>>, tail: &Std
     if let Some(mut eof) = eof {
         wait_eof(&mut eof, STDERR_GRACE).await;
     }
+    // The error may quote what the server sent; the tail is scrubbed already.
+    let error = crate::redact::scrub(&error);
     match tail.text() {
         Some(t) => format!("{error}; its stderr ended with: {t}"),
         None => error,
@@ -192,10 +202,10 @@ async fn with_tail(error: String, eof: Option<watch::Receiver<bool>>, tail: &Std
 fn http_transport(
     url: &str,
     headers: &std::collections::BTreeMap<String, crate::secret::Secret>,
+    refused: RefusedRedirect,
 ) -> Result<StreamableHttpClientTransport<reqwest::Client>, String> {
-    // No proxy: a server on loopback (or the LAN) must be reached directly.
-    let http = reqwest::Client::builder()
-        .no_proxy()
+    // Same-origin redirects only: the custom headers are credentials for this origin.
+    let http = crate::http::client_builder_noting(refused)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let mut custom = HashMap::new();

@@ -1,6 +1,8 @@
 //! The last few KB a stdio server wrote to stderr, kept for error messages and status.
 //!
 //! Draining is not optional: a child that logs on every call blocks once the pipe fills.
+//! The tail is shown in errors, statuses and traces, so every secret Waymark holds is blanked
+//! out of it ([`crate::redact`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -37,8 +39,8 @@ impl StderrTail {
         eof_rx
     }
 
-    /// The tail as text; `None` when the server wrote nothing. A line cut by the size limit
-    /// is dropped so the text starts at a line.
+    /// The tail as text, secrets redacted; `None` when the server wrote nothing. A line cut by
+    /// the size limit is dropped so the text starts at a line.
     pub(crate) fn text(&self) -> Option<String> {
         let bytes = lock(&self.bytes);
         if bytes.is_empty() {
@@ -56,7 +58,7 @@ impl StderrTail {
                 text.drain(..=i);
             }
         }
-        let text = text.trim_end().to_string();
+        let text = crate::redact::scrub(text.trim_end());
         (!text.trim().is_empty()).then_some(text)
     }
 }
