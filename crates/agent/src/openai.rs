@@ -162,7 +162,7 @@ fn parse_whole(doc: &Value) -> Result<ModelResponse, ProviderError> {
         tool_calls.push(ToolCall::from_raw_arguments(
             s("/id").to_string(),
             s("/function/name").to_string(),
-            s("/function/arguments"),
+            &arguments_text(call.pointer("/function/arguments")),
         ));
     }
     let reason = choice.get("finish_reason").and_then(Value::as_str);
@@ -174,6 +174,16 @@ fn parse_whole(doc: &Value) -> Result<ModelResponse, ProviderError> {
         tool_calls,
         usage: doc.get("usage").and_then(usage).unwrap_or_default(),
     })
+}
+
+/// A call's `function.arguments` as JSON text. The API sends a string; some compatible servers
+/// send the object itself, which is the same arguments.
+fn arguments_text(arguments: Option<&Value>) -> std::borrow::Cow<'_, str> {
+    match arguments {
+        Some(Value::String(text)) => text.as_str().into(),
+        None | Some(Value::Null) => "".into(),
+        Some(other) => other.to_string().into(),
+    }
 }
 
 fn default_stop(tool_calls: &[ToolCall]) -> StopReason {
@@ -260,8 +270,8 @@ impl WireFormat for StreamState {
             if let Some(name) = s("/function/name") {
                 call.name = name.to_string();
             }
-            if let Some(args) = s("/function/arguments") {
-                call.arguments.push_str(args);
+            if let Some(args) = d.pointer("/function/arguments") {
+                call.arguments.push_str(&arguments_text(Some(args)));
             }
         }
         Ok(false)

@@ -161,12 +161,7 @@ pub(crate) async fn run_tool_call(
             spec: child,
             script,
         } => {
-            let input = call
-                .arguments
-                .get("input")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            let input = sub_agent_input(&call.arguments);
             let child_input = AgentRunInput {
                 spec: (**child).clone(),
                 input,
@@ -426,5 +421,37 @@ fn tool_retry(spec: &AgentSpec, tool: &str, replay: Option<&ReplayData>) -> Retr
     match replay {
         Some(_) => RetryPolicy::no_retries(),
         None => spec.tool_retry(tool, default_tool_retry()),
+    }
+}
+
+/// The task a sub-agent gets from its call: the `input` text the tool's schema asks for; from
+/// a model that sent something else, that thing as JSON text rather than nothing.
+fn sub_agent_input(arguments: &Value) -> String {
+    match arguments.get("input").unwrap_or(arguments) {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod sub_agent_tests {
+    use super::sub_agent_input;
+    use serde_json::json;
+
+    #[test]
+    fn a_sub_agent_gets_its_input_whatever_shape_it_came_in() {
+        assert_eq!(
+            sub_agent_input(&json!({"input": "find A-1001"})),
+            "find A-1001"
+        );
+        assert_eq!(
+            sub_agent_input(&json!({"input": {"order": "A-1001"}})),
+            r#"{"order":"A-1001"}"#
+        );
+        assert_eq!(
+            sub_agent_input(&json!({"task": "find A-1001"})),
+            r#"{"task":"find A-1001"}"#
+        );
+        assert_eq!(sub_agent_input(&json!("just text")), "just text");
     }
 }
