@@ -23,7 +23,7 @@ pub fn document(version: &str) -> Value {
                 "operationId": info.name,
                 "summary": info.summary,
                 "tags": [info.name.split('_').next().unwrap_or("other")],
-                "security": [{"bearer": []}, {"session": []}],
+                "security": [{"bearer": []}],
                 "requestBody": {"required": false, "content": {"application/json": {"schema": request}}},
                 "responses": {
                     "200": {"description": "Done", "content": {"application/json": {"schema": response}}},
@@ -41,7 +41,7 @@ pub fn document(version: &str) -> Value {
         json!({"get": {
             "operationId": what,
             "summary": "Server-sent events: `id:` is the sequence number; reconnect with Last-Event-ID to get exactly what was missed.",
-            "security": [{"bearer": []}, {"session": []}],
+            "security": [{"bearer": []}],
             "parameters": [
                 {"name": "run", "in": "query", "required": false, "schema": {"type": "string", "format": "uuid"},
                  "description": "One run's events (per-run sequence); all runs' (global sequence) when absent."},
@@ -65,8 +65,7 @@ pub fn document(version: &str) -> Value {
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "waymark_session"}
+                "bearer": {"type": "http", "scheme": "bearer"}
             }
         }
     })

@@ -49,12 +49,37 @@ pub fn init(stderr_level: &str) -> Option<WorkerGuard> {
 }
 
 fn appender(dir: &Path) -> Result<RollingFileAppender, String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    RollingFileAppender::builder()
+    // The data directory too (the log directory is its first child to be made): owner-only.
+    if let Some(data_dir) = dir.parent().filter(|d| !d.as_os_str().is_empty()) {
+        waymark_engine::paths::create_private_dir(data_dir).map_err(|e| e.to_string())?;
+    }
+    waymark_engine::paths::create_private_dir(dir).map_err(|e| e.to_string())?;
+    let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
         .filename_prefix("waymark")
         .filename_suffix("log")
         .max_log_files(KEEP_LOG_FILES)
         .build(dir)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    owner_only_files(dir);
+    Ok(appender)
+}
+
+/// The appender creates its files with the process's umask: make them owner-only. A file
+/// the next day's rotation makes is covered by the directory's own 0700.
+fn owner_only_files(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        // Regular files only: a symlink's target is not ours to change.
+        for entry in entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        {
+            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600));
+        }
+    }
 }

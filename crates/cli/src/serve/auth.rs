@@ -1,20 +1,16 @@
 //! Who may call the API: a bearer token (from `--token-file`, or generated once into the data
-//! directory with owner-only permissions), or a session cookie the web app gets by handing
-//! over the token once. Requests whose Host is not the bound address (DNS rebinding) or whose
-//! Origin is foreign are refused before anything else.
+//! directory with owner-only permissions). The web app sends it too, from its tab's
+//! `sessionStorage`: there is no cookie, which a browser would send to every port of
+//! 127.0.0.1 and so to any other local service that asks. Requests whose Host is not the
+//! bound address (DNS rebinding) or whose Origin is foreign are refused before anything else.
 
-use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::Mutex;
 
 use anyhow::{bail, Context as _};
 
-pub const SESSION_COOKIE: &str = "waymark_session";
-
 pub struct Auth {
     token: String,
-    sessions: Mutex<HashSet<String>>,
     /// `127.0.0.1:PORT`, `localhost:PORT` (and `[::1]:PORT`): the Host values we answer to.
     hosts: Vec<String>,
     origins: Vec<String>,
@@ -29,7 +25,6 @@ impl Auth {
         let origins = hosts.iter().map(|h| format!("http://{h}")).collect();
         Auth {
             token,
-            sessions: Mutex::new(HashSet::new()),
             hosts,
             origins,
         }
@@ -54,34 +49,6 @@ impl Auth {
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), self.token.as_bytes()))
     }
-
-    pub fn session_ok(&self, cookie_header: Option<&str>) -> bool {
-        let Some(id) = cookie_header.and_then(session_from_cookies) else {
-            return false;
-        };
-        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions
-            .iter()
-            .any(|s| constant_time_eq(s.as_bytes(), id.as_bytes()))
-    }
-
-    /// Exchanges the token for a new session id, or `None` when the token is wrong.
-    pub fn open_session(&self, token: &str) -> Option<String> {
-        if !constant_time_eq(token.trim().as_bytes(), self.token.as_bytes()) {
-            return None;
-        }
-        let id = random_hex(32);
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.insert(id.clone());
-        Some(id)
-    }
-}
-
-fn session_from_cookies(header: &str) -> Option<&str> {
-    header.split(';').find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        (name == SESSION_COOKIE).then_some(value)
-    })
 }
 
 /// Equal length and content, in time that does not depend on where they differ.
@@ -115,11 +82,13 @@ fn getrandom(buf: &mut [u8]) {
 }
 
 /// The token: from `file` when given, else `<data_dir>/api-token`, created on first start
-/// with owner-only permissions.
+/// with owner-only permissions. A token file others can read is refused: anyone who can
+/// read it can drive every agent and tool.
 pub fn load_token(file: Option<&Path>, data_dir: &Path) -> anyhow::Result<String> {
     if let Some(file) = file {
         let token = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read the token file {}", file.display()))?;
+        owner_only(file)?;
         let token = token.trim().to_string();
         if token.len() < 16 {
             bail!(
@@ -131,12 +100,13 @@ pub fn load_token(file: Option<&Path>, data_dir: &Path) -> anyhow::Result<String
     }
     let path = data_dir.join("api-token");
     if let Ok(existing) = std::fs::read_to_string(&path) {
+        owner_only(&path)?;
         let existing = existing.trim().to_string();
         if existing.len() >= 16 {
             return Ok(existing);
         }
     }
-    std::fs::create_dir_all(data_dir)
+    waymark_engine::paths::create_private_dir(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let token = random_hex(32);
     let mut options = std::fs::OpenOptions::new();
@@ -153,12 +123,33 @@ pub fn load_token(file: Option<&Path>, data_dir: &Path) -> anyhow::Result<String
     Ok(token)
 }
 
+/// Refuses a file with any group or other permission bit, naming the fix.
+fn owner_only(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "the token file {} can be read by other users (mode {:03o}); run: chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn hosts_origins_tokens_and_sessions() {
+    fn hosts_origins_and_tokens() {
         let auth = Auth::new("t".repeat(32), 4000, "127.0.0.1".parse().unwrap());
         assert!(auth.host_ok(Some("127.0.0.1:4000")));
         assert!(auth.host_ok(Some("localhost:4000")));
@@ -169,9 +160,5 @@ mod tests {
         assert!(!auth.origin_ok(Some("http://evil.example")));
         assert!(auth.bearer_ok(Some(&format!("Bearer {}", "t".repeat(32)))));
         assert!(!auth.bearer_ok(Some("Bearer nope")));
-        assert!(auth.open_session("wrong").is_none());
-        let id = auth.open_session(&"t".repeat(32)).unwrap();
-        assert!(auth.session_ok(Some(&format!("a=b; {SESSION_COOKIE}={id}"))));
-        assert!(!auth.session_ok(Some(&format!("{SESSION_COOKIE}=forged"))));
     }
 }

@@ -1,9 +1,11 @@
 //! `waymark serve`: the headless door. Every command of the one API as
 //! `POST /api/v1/{command}`, the event stream over SSE, the OpenAPI document and a page that
-//! renders it; bearer-token or session-cookie auth; the worker runs in this process.
+//! renders it; bearer-token auth (the web app too: no cookie another local port could
+//! replay); the worker runs in this process.
 
 mod auth;
 mod docs;
+mod listener;
 mod routes;
 mod webapp;
 
@@ -13,6 +15,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use waymark_api::Api;
 
 pub use auth::Auth;
@@ -24,6 +28,10 @@ pub struct ServerState {
     pub webhooks: waymark_agent::triggers::WebhookReceiver,
     /// The built web app every other GET serves.
     pub ui_dir: PathBuf,
+    /// Event streams open at once; one over the cap is answered 503.
+    pub streams: Arc<Semaphore>,
+    /// Cancelled when the server stops: event streams end instead of holding the stop open.
+    pub stop: CancellationToken,
 }
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +43,16 @@ pub struct ServeArgs {
     /// once into the data directory (owner-only) and reused
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Connections open at once; each one over it is answered 503 and closed
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+    /// Event streams (SSE) open at once; each one over it is answered 503
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_event_streams: u32,
+    /// A client must send a request's headers within this time (`10s`, `10`, `500ms`); an idle
+    /// connection is closed after it too
+    #[arg(long, default_value = "10s", value_parser = listener::parse_timeout)]
+    pub header_timeout: std::time::Duration,
 }
 
 pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -59,11 +77,22 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         auth: Auth::new(token, addr.port(), addr.ip()),
         webhooks,
         ui_dir: webapp::ui_dir(),
+        streams: Arc::new(Semaphore::new(args.max_event_streams as usize)),
+        stop: CancellationToken::new(),
     });
     let base = format!("http://{addr}");
     println!("Waymark API on {base} (OpenAPI: {base}/openapi.json, docs: {base}/api/docs)");
     println!("Open in a browser: {base}/#token={}", state.auth.token());
-    let auth = format!("-H 'Authorization: Bearer {}'", state.auth.token());
+    // The token is printed once (the link above); the hints name it by a variable.
+    let token_path = args
+        .token_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("api-token"));
+    println!(
+        "For curl: export WAYMARK_TOKEN=\"$(cat '{}')\"",
+        token_path.display()
+    );
+    let auth = "-H \"Authorization: Bearer $WAYMARK_TOKEN\"";
     let input = serde_json::json!({
         "agent": waymark_agent::demo::DEMO_AGENT,
         "input": waymark_agent::demo::DEMO_INPUT,
@@ -75,11 +104,23 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     std::io::stdout().flush()?;
     tracing::info!(%addr, "serving the API");
+    let stop = state.stop.clone();
     let router = routes::router(state);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(crate::commands::shutdown_signal())
-        .await
-        .context("the HTTP server stopped")?;
+    let limits = listener::Limits {
+        max_connections: args.max_connections as usize,
+        header_timeout: args.header_timeout,
+    };
+    let signal = async {
+        crate::commands::shutdown_signal().await;
+        tracing::info!("stopping (Ctrl-C again to exit at once)");
+        // A second Ctrl-C (or SIGTERM) does not wait for anything.
+        tokio::spawn(async {
+            crate::commands::shutdown_signal().await;
+            eprintln!("waymark serve: stopped at once");
+            std::process::exit(130);
+        });
+    };
+    listener::run(listener, router, limits, stop, signal).await;
     cron.stop().await;
     worker.shutdown().await;
     app.hub().shutdown().await;

@@ -4,17 +4,17 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures::StreamExt as _;
 use serde_json::Value;
 use waymark_api::{ApiError, ErrorCode};
 use waymark_engine::RunId;
 
-use super::auth::SESSION_COOKIE;
 use super::ServerState;
 
 type Shared = Arc<ServerState>;
@@ -26,7 +26,6 @@ pub fn router(state: Shared) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .merge(api)
-        .route("/api/v1/session", post(open_session))
         .route("/hooks/{agent}", post(webhook))
         .route("/openapi.json", get(openapi))
         .route("/api/docs", get(super::docs::page))
@@ -64,12 +63,11 @@ async fn same_site_only(State(s): State<Shared>, req: Request, next: Next) -> Re
 
 async fn require_auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let headers = req.headers();
-    let ok = s.auth.bearer_ok(header_str(headers, header::AUTHORIZATION))
-        || s.auth.session_ok(header_str(headers, header::COOKIE));
-    if !ok {
+    if !s.auth.bearer_ok(header_str(headers, header::AUTHORIZATION)) {
+        // One fixed answer: nothing about this machine (paths, names) to whoever asks.
         return error_response(ApiError::new(
             ErrorCode::Unauthorized,
-            "missing or wrong token: send `Authorization: Bearer <token>` (printed by `waymark serve`, kept in the data directory's api-token file)",
+            "missing or wrong token: send Authorization: Bearer <token>",
         ));
     }
     next.run(req).await
@@ -92,27 +90,6 @@ async fn command(State(s): State<Shared>, Path(name): Path<String>, body: Bytes)
     match s.api.call(&name, request).await {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => error_response(e),
-    }
-}
-
-/// The web app exchanges the token from its link once for an HttpOnly session cookie.
-async fn open_session(State(s): State<Shared>, body: Bytes) -> Response {
-    let token = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_string));
-    let Some(token) = token else {
-        return error_response(ApiError::invalid("token", "send {\"token\": \"...\"}"));
-    };
-    match s.auth.open_session(&token) {
-        Some(id) => {
-            let cookie = format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
-            let mut resp = axum::Json(serde_json::json!({"ok": true})).into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            resp
-        }
-        None => error_response(ApiError::new(ErrorCode::Unauthorized, "wrong token")),
     }
 }
 
@@ -180,6 +157,13 @@ async fn events(State(s): State<Shared>, headers: HeaderMap, req: Request) -> Re
             }
         }
     }
+    // Each stream holds a slot until it ends; past the cap, 503 rather than an unbounded pile.
+    let Ok(slot) = s.streams.clone().try_acquire_owned() else {
+        return error_response(ApiError::new(
+            ErrorCode::Unavailable,
+            "too many event streams are open; try again",
+        ));
+    };
     let engine = s.api.app().engine.clone();
     let sub = match run {
         Some(id) => match engine.run(id).await {
@@ -190,7 +174,8 @@ async fn events(State(s): State<Shared>, headers: HeaderMap, req: Request) -> Re
         None => engine.subscribe_all(after),
     };
     let per_run = run.is_some();
-    let stream = futures::stream::unfold(sub, move |mut sub| async move {
+    let stopped = s.stop.clone().cancelled_owned();
+    let stream = futures::stream::unfold((sub, slot), move |(mut sub, slot)| async move {
         let event = sub.next().await.ok()?;
         let id = if per_run {
             event.run_seq.unwrap_or(event.global_seq)
@@ -201,8 +186,10 @@ async fn events(State(s): State<Shared>, headers: HeaderMap, req: Request) -> Re
             .id(id.to_string())
             .json_data(&event)
             .unwrap_or_else(|_| SseEvent::default().id(id.to_string()).data("{}"));
-        Some((Ok::<_, std::convert::Infallible>(sse), sub))
-    });
+        Some((Ok::<_, std::convert::Infallible>(sse), (sub, slot)))
+    })
+    // The server's stop ends the stream, so an open stream never holds the stop open.
+    .take_until(stopped);
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()

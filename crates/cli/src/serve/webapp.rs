@@ -95,15 +95,16 @@ pub async fn serve_file(dir: &Path, uri_path: &str) -> Response {
     resp
 }
 
+/// Anyone can GET this page: it names no path (the log says where the app was looked for).
 fn missing_ui(dir: &Path) -> Response {
-    let text = format!(
+    tracing::warn!(dir = %dir.display(), "the web app is not built");
+    Html(
         "<!doctype html><meta charset=utf-8><title>Waymark</title>\
-         <p>Waymark's API is running, but the web app is not built at {}. \
+         <p>Waymark's API is running, but the web app is not built. \
          Run <code>make run</code> (or <code>cd ui &amp;&amp; npm ci &amp;&amp; npm run build</code>), \
          or see <a href=\"/api/docs\">the API documentation</a>.</p>",
-        dir.display()
-    );
-    Html(text).into_response()
+    )
+    .into_response()
 }
 
 #[cfg(test)]
