@@ -35,4 +35,9 @@ impl crate::runtime::KeySource for Catalog {
     fn base_url(&self, provider: crate::spec::ProviderKind) -> Option<String> {
         self.provider_base_url(provider).ok().flatten()
     }
+
+    /// An unreadable table allows nothing: refusing a key is the safe failure.
+    fn env_key_hosts(&self) -> Vec<crate::key_hosts::EnvKeyHost> {
+        Catalog::env_key_hosts(self).unwrap_or_default()
+    }
 }

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod demo;
 mod directory;
 mod http;
+pub mod key_hosts;
 pub mod mcp;
 pub mod mcp_import;
 pub mod model;

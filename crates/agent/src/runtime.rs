@@ -12,6 +12,7 @@ use waymark_engine::{Engine, EngineError, Registry, RunId, StartOptions};
 
 use crate::agent_loop::{self, AgentRunInput};
 use crate::anthropic::AnthropicProvider;
+use crate::key_hosts::{env_key_target, EnvKeyHost, EnvKeyRefused, EnvKeyTarget};
 use crate::mcp::McpHub;
 use crate::openai::OpenAiProvider;
 use crate::pricing::PriceTable;
@@ -39,6 +40,10 @@ pub trait KeySource: Send + Sync {
     fn base_url(&self, _provider: ProviderKind) -> Option<String> {
         None
     }
+    /// The (variable, host) pairs a key from the environment may be sent to.
+    fn env_key_hosts(&self) -> Vec<EnvKeyHost> {
+        EnvKeyHost::builtins()
+    }
 }
 
 #[derive(Clone)]
@@ -56,6 +61,8 @@ struct Inner {
     /// Relative script paths are taken from here (the folder of the spec file when known).
     script_dir: Option<PathBuf>,
     provider_concurrency: usize,
+    /// Pairs allowed by whoever built the runtime, besides the key source's.
+    env_key_hosts: Vec<EnvKeyHost>,
     provider_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     agent_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -93,6 +100,17 @@ impl AgentRuntimeBuilder {
         self
     }
 
+    /// Allows the key in `variable` to be sent to `host` (or `host:port`), besides the pairs of
+    /// the key source (or the built-in ones when there is none).
+    pub fn allow_env_key(mut self, variable: &str, host: &str) -> Self {
+        self.inner.env_key_hosts.push(EnvKeyHost {
+            variable: variable.to_string(),
+            host: host.to_ascii_lowercase(),
+            builtin: false,
+        });
+        self
+    }
+
     pub fn provider_concurrency(mut self, n: usize) -> Self {
         self.inner.provider_concurrency = n.max(1);
         self
@@ -116,6 +134,7 @@ impl AgentRuntime {
                 embedded_scripts: HashMap::new(),
                 script_dir: None,
                 provider_concurrency: DEFAULT_PROVIDER_CONCURRENCY,
+                env_key_hosts: Vec::new(),
                 provider_slots: Mutex::new(HashMap::new()),
                 agent_slots: Mutex::new(HashMap::new()),
             },
@@ -150,6 +169,7 @@ impl AgentRuntime {
     ) -> Result<RunId, StartError> {
         spec.validate()
             .map_err(|e| StartError::Spec(e.to_string()))?;
+        self.check_env_key(&spec.model)?;
         let script = self.load_script(&spec.model).map_err(StartError::Script)?;
         let run_input = AgentRunInput {
             spec: spec.clone(),
@@ -204,13 +224,47 @@ impl AgentRuntime {
         }
     }
 
-    /// The provider for `model`. Keys come from the spec's environment variable, else the key
-    /// source (the keychain); never from the run's input or the database.
+    /// Where `model`'s key from the environment would be sent, if one is concerned.
+    pub fn env_key_target(&self, model: &ModelSpec) -> Option<EnvKeyTarget> {
+        let configured = self
+            .inner
+            .keys
+            .as_ref()
+            .and_then(|k| k.base_url(model.provider));
+        env_key_target(model, configured.as_deref(), &|var| {
+            Secret::from_env(var).is_some()
+        })
+    }
+
+    /// Refuses a model whose key from the environment would go to a host the user has not
+    /// allowed for that variable (checked when a run starts, an agent is saved, and before
+    /// every model call, since the allowlist can change while a run waits).
+    pub fn check_env_key(&self, model: &ModelSpec) -> Result<(), EnvKeyRefused> {
+        let Some(target) = self.env_key_target(model) else {
+            return Ok(());
+        };
+        let mut pairs = match &self.inner.keys {
+            Some(k) => k.env_key_hosts(),
+            None => EnvKeyHost::builtins(),
+        };
+        pairs.extend(self.inner.env_key_hosts.iter().cloned());
+        target.check(&pairs)
+    }
+
+    /// The provider for `model`. Keys come from the spec's environment variable (only to a
+    /// host allowed for it), else the key source (the keychain); never from the run's input
+    /// or the database.
     pub fn provider(
         &self,
         model: &ModelSpec,
         script: Option<&Value>,
     ) -> Result<Provider, ProviderError> {
+        if model.provider != ProviderKind::Scripted {
+            self.check_env_key(model)
+                .map_err(|e| ProviderError::Config {
+                    message: e.to_string(),
+                })?;
+        }
         let timeout = model
             .timeout_secs
             .map(Duration::from_secs)
@@ -298,6 +352,8 @@ pub enum StartError {
     Spec(String),
     #[error("{0}")]
     Script(ProviderError),
+    #[error(transparent)]
+    EnvKey(#[from] EnvKeyRefused),
     #[error(transparent)]
     Engine(#[from] EngineError),
 }

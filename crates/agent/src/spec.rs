@@ -25,6 +25,7 @@ pub use limits::{LimitReached, Limits, RunUsage, DEFAULT_MAX_STEPS};
 pub use model::{ContextOverflow, ModelSpec, ProviderKind};
 pub use tools::{BuiltinTool, RetryOverride, ToolOverride, ToolRef, ToolSelection};
 pub use trigger::Trigger;
+pub use validate::is_env_name;
 
 /// An agent, as written in its spec file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

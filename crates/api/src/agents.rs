@@ -158,11 +158,18 @@ impl Api {
     pub async fn agents_save(&self, req: AgentSaveRequest) -> Result<AgentSaveResponse, ApiError> {
         let text = req.spec.to_string();
         let spec = AgentSpec::from_json_str(&text).map_err(|e| spec_error(e, "spec."))?;
-        self.save(spec)
+        self.save(spec, "spec.")
     }
 
-    fn save(&self, spec: AgentSpec) -> Result<AgentSaveResponse, ApiError> {
-        spec.validate().map_err(|e| spec_error(e, "spec."))?;
+    /// `prefix` is where the spec is in the request, for the field of an error.
+    fn save(&self, spec: AgentSpec, prefix: &str) -> Result<AgentSaveResponse, ApiError> {
+        spec.validate().map_err(|e| spec_error(e, prefix))?;
+        // A key from the environment may go only to a host the user allowed for it: an
+        // imported or drafted spec naming another pair is refused here, not at its first run.
+        self.app()
+            .runtime
+            .check_env_key(&spec.model)
+            .map_err(|e| ApiError::invalid(format!("{prefix}model.api_key_env"), e.to_string()))?;
         let saved = self.app().catalog.put_agent(&spec)?;
         Ok(AgentSaveResponse {
             agent: summary(saved),
@@ -201,6 +208,6 @@ impl Api {
             SpecFileFormat::Json => AgentSpec::from_json_str(&req.text),
         };
         let spec = parsed.map_err(|e| spec_error(e, "text."))?;
-        self.save(spec)
+        self.save(spec, "text.")
     }
 }

@@ -175,6 +175,10 @@ commands! {
     settings_set_webhook_secret(SettingsSetWebhookSecretRequest) -> OkResponse;
     /// Forget a provider's stored API key.
     settings_delete_key(SettingsProviderRequest) -> DeletedResponse;
+    /// Allow the API key in an environment variable (a spec's `api_key_env`) to be sent to a host.
+    settings_allow_env_key(SettingsEnvKeyHostRequest) -> EnvKeyHostSetting;
+    /// Withdraw a (variable, host) pair, a built-in one too.
+    settings_disallow_env_key(SettingsEnvKeyHostRequest) -> DeletedResponse;
     /// Delete a finished run with its child runs (a pinned one only with force).
     runs_delete(RunsDeleteRequest) -> waymark_engine::DeletedRuns;
     /// Pin a run (retention never deletes it) or unpin it.

@@ -1,4 +1,5 @@
-//! Settings: where the data lives, and providers' API keys (write-only).
+//! Settings: where the data lives, providers' API keys (write-only), and where keys from the
+//! environment may be sent.
 
 use serde::{Deserialize, Serialize};
 use waymark_agent::spec::ProviderKind;
@@ -22,6 +23,30 @@ pub struct SettingsResponse {
     pub providers_with_keys: Vec<String>,
     /// Each provider: where it is reached and whether a key is stored.
     pub providers: Vec<ProviderSetting>,
+    /// Where an API key read from an environment variable may be sent (a spec's
+    /// `model.api_key_env` with its `base_url`); any other pair is refused.
+    pub env_key_hosts: Vec<EnvKeyHostSetting>,
+}
+
+/// One allowed destination of a key from the environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct EnvKeyHostSetting {
+    /// The environment variable's name (never its value).
+    pub variable: String,
+    /// A host (any port) or `host:port`.
+    pub host: String,
+    /// One of the pairs every database starts with (it may be removed like any other).
+    pub builtin: bool,
+}
+
+/// A (variable, host) pair to allow or withdraw.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsEnvKeyHostRequest {
+    /// The environment variable's name, like `OPENROUTER_API_KEY`.
+    pub variable: String,
+    /// A host (`api.example.com`, any port), `host:port`, or a base URL (its host and port).
+    pub host: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -118,6 +143,15 @@ impl Api {
             secret_store: catalog.secrets().backend_name().to_string(),
             providers_with_keys: with_keys,
             providers,
+            env_key_hosts: catalog
+                .env_key_hosts()?
+                .into_iter()
+                .map(|p| EnvKeyHostSetting {
+                    variable: p.variable,
+                    host: p.host,
+                    builtin: p.builtin,
+                })
+                .collect(),
         })
     }
 
@@ -179,6 +213,42 @@ impl Api {
             .set_secret(req.name.trim(), &Secret::new(req.secret))
             .map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(OkResponse::ok())
+    }
+
+    /// Allows the key in an environment variable to be sent to a host; returns the pair as
+    /// stored (the host normalized).
+    pub async fn settings_allow_env_key(
+        &self,
+        req: SettingsEnvKeyHostRequest,
+    ) -> Result<EnvKeyHostSetting, ApiError> {
+        let field = if waymark_agent::spec::is_env_name(req.variable.trim()) {
+            "host"
+        } else {
+            "variable"
+        };
+        let p = self
+            .app()
+            .catalog
+            .allow_env_key(&req.variable, &req.host)
+            .map_err(|e| ApiError::invalid(field, e.to_string()))?;
+        Ok(EnvKeyHostSetting {
+            variable: p.variable,
+            host: p.host,
+            builtin: p.builtin,
+        })
+    }
+
+    /// Withdraws a (variable, host) pair; specs sending that key there are refused after.
+    pub async fn settings_disallow_env_key(
+        &self,
+        req: SettingsEnvKeyHostRequest,
+    ) -> Result<DeletedResponse, ApiError> {
+        let deleted = self
+            .app()
+            .catalog
+            .disallow_env_key(&req.variable, &req.host)
+            .map_err(|e| ApiError::invalid("host", e.to_string()))?;
+        Ok(DeletedResponse { deleted })
     }
 
     pub async fn settings_delete_key(

@@ -134,6 +134,20 @@ fn api_keys_reach_the_model_and_nothing_else() {
     let bad = s.dir.path().join("bad.toml");
     std::fs::write(&good, spec("good", "/v1")).unwrap();
     std::fs::write(&bad, spec("bad", "/bad/v1")).unwrap();
+    // The key in WAYMARK_TEST_KEY goes to the loopback server only once allowed there.
+    let out = s.run(&["agents", "add", &good.to_string_lossy()], "");
+    let refused = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "saved without the pair allowed");
+    assert!(
+        refused.contains("WAYMARK_TEST_KEY") && refused.contains("127.0.0.1"),
+        "{refused}"
+    );
+    let out = s.run(&["keys", "allow", "WAYMARK_TEST_KEY", "127.0.0.1"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for f in [&good, &bad] {
         let out = s.run(&["agents", "add", &f.to_string_lossy()], "");
         assert!(

@@ -2,18 +2,22 @@
 import { useMemo } from "react";
 import { Modal } from "../components/common";
 import { lineDiff } from "./spec";
+import { KeyDestination } from "./EnvKeyHosts";
 
 export type Review = { before: string; after: string; replacing: boolean };
 
 export function ReviewDialog({
   review,
   name,
+  model,
   saving,
   onClose,
   onConfirm,
 }: {
   review: Review;
   name: string;
+  /** The spec's model: where its key from the environment would go is shown before saving. */
+  model?: unknown;
   saving: boolean;
   onClose: () => void;
   onConfirm: () => void;
@@ -43,6 +47,7 @@ export function ReviewDialog({
       ) : (
         <p className="muted">Changes against the saved version. Runs under way keep the spec they started with.</p>
       )}
+      <KeyDestination model={model} />
       {changed === 0 ? (
         <p>No changes to save.</p>
       ) : (

@@ -22,6 +22,7 @@ import { useSaveShortcut } from "../agents/useSaveShortcut";
 import { useOrphanErrors } from "../agents/useOrphanErrors";
 import { DescribeStep } from "../agents/DescribeStep";
 import { DraftNotes, type DraftInfo } from "../agents/DraftNotes";
+import { KeyDestination } from "../agents/EnvKeyHosts";
 import { RawJsonEditor, TomlView, ViewToggle, type RawJson } from "../agents/SpecViews";
 import { SpecForm } from "../agents/SpecForm";
 import { SaveBar } from "../agents/SaveBar";
@@ -209,6 +210,7 @@ function Builder({ name }: { name: string | null }) {
       {step === "form" ? (
         <>
           {draftInfo ? <DraftNotes info={draftInfo} /> : null}
+          <KeyDestination model={spec.model} />
 
           <ViewToggle spec={spec} raw={raw} setRaw={setRaw} tomlView={tomlView} setTomlView={setTomlView} toolNames={toolsSummary} />
 
@@ -246,7 +248,7 @@ function Builder({ name }: { name: string | null }) {
         </>
       ) : null}
 
-      {review ? <ReviewDialog review={review} name={specName} saving={saving} onClose={closeReview} onConfirm={() => void save()} /> : null}
+      {review ? <ReviewDialog review={review} name={specName} model={spec.model} saving={saving} onClose={closeReview} onConfirm={() => void save()} /> : null}
       {exporting && name ? <ExportDialog name={name} onClose={() => setExporting(false)} /> : null}
       {running && name ? <StartRunDialog agents={agentNames} initialAgent={name} initialInput={DEMO_INPUTS[name] ?? ""} onClose={() => setRunning(false)} /> : null}
     </div>

@@ -1,7 +1,9 @@
 // Importing a Claude Desktop / Cursor (`mcpServers`) or VS Code (`servers`) config: the API's dry
-// run (`save: false`) lists each server's exact command line or URL (secrets masked); the user
+// run (`save: false`) lists each server's exact command line or URL (secrets masked) and each
+// `${env:NAME}` it would send, by name and destination; the user
 // ticks the ones to import; only those are saved (the config is narrowed to them here).
 import { useState, type ChangeEvent } from "react";
+import type { McpEnvUse } from "../bindings/McpEnvUse";
 import type { McpImportResponse } from "../bindings/McpImportResponse";
 import { ApiFailure, useTransport } from "../transport";
 import { ErrorBanner } from "../components/common";
@@ -40,6 +42,33 @@ export function narrowConfig(text: string, chosen: string[]): string {
     }
   }
   return JSON.stringify(config, null, 2);
+}
+
+/** What an environment variable's field means for where its value goes. */
+function fieldLabel(field: string): string {
+  if (field.startsWith("headers.")) return `header ${field.slice(8)}`;
+  if (field.startsWith("env.")) return `environment variable ${field.slice(4)}`;
+  if (field.startsWith("args[")) return `argument ${field.slice(4)}`;
+  return field;
+}
+
+/** Each `${env:NAME}` of one server, by name and where its value would be sent: the value is
+ * read from Waymark's environment each time the server connects, never stored. */
+function EnvUses({ uses }: { uses: McpEnvUse[] }) {
+  if (uses.length === 0) return null;
+  return (
+    <div className="banner warn env-uses" data-testid="import-env-uses">
+      <div>Sends values from Waymark's environment (read when it connects, never stored):</div>
+      <ul>
+        {uses.map((u, i) => (
+          <li key={i}>
+            <code>{u.variable}</code> as {fieldLabel(u.field)} to <code>{u.destination}</code>
+            {u.is_set ? null : <span className="field-error"> (not set now: connecting fails until it is)</span>}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
 }
 
 type Preview = { text: string; fileName?: string; response: McpImportResponse; entries: { name: string; line: string }[] };
@@ -168,6 +197,7 @@ export function ImportConfig({ existing, onImported, onCancel }: { existing: str
                   <code className="tools-cmd" data-testid="import-command">
                     {e.line}
                   </code>
+                  <EnvUses uses={preview.response.env_uses.filter((u) => u.server === e.name)} />
                   {existing.includes(e.name) ? <span className="field-error">Replaces the server of this name you already have.</span> : null}
                 </span>
               </label>

@@ -1,9 +1,10 @@
 //! Model providers' API keys, kept in the secret store (the OS keychain when there is one);
-//! the catalog holds only the reference.
+//! the catalog holds only the reference. Also where keys from the environment may be sent.
 
 use rusqlite::{params, OptionalExtension};
 
 use super::{now_ms, Catalog, CatalogError};
+use crate::key_hosts::{normalize_host, EnvKeyHost, BUILTIN_ENV_KEY_HOSTS};
 use crate::secret::Secret;
 use crate::secrets::SecretRef;
 use crate::spec::ProviderKind;
@@ -147,4 +148,66 @@ fn stored_ref(
         |r| r.get(0),
     )
     .optional()
+}
+
+impl Catalog {
+    /// The (variable, host) pairs an API key from the environment may be sent to.
+    pub fn env_key_hosts(&self) -> Result<Vec<EnvKeyHost>, CatalogError> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT variable, host, builtin FROM env_key_hosts ORDER BY variable, host",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(EnvKeyHost {
+                    variable: r.get(0)?,
+                    host: r.get(1)?,
+                    builtin: r.get::<_, i64>(2)? != 0,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Allows the value of `variable` to be sent to `host` (a host, `host:port` or a URL);
+    /// returns the pair as stored.
+    pub fn allow_env_key(&self, variable: &str, host: &str) -> Result<EnvKeyHost, CatalogError> {
+        let variable = variable.trim();
+        if !crate::spec::is_env_name(variable) {
+            // Not echoed: it may be the key itself.
+            return Err(CatalogError::Invalid {
+                what: "the variable must be the name of an environment variable (like OPENAI_API_KEY), never the key itself".into(),
+            });
+        }
+        let host = normalize_host(host).map_err(|m| CatalogError::Invalid {
+            what: format!("the host {m}"),
+        })?;
+        let builtin = BUILTIN_ENV_KEY_HOSTS.contains(&(variable, host.as_str()));
+        self.with_tx(|tx| {
+            tx.execute(
+                "INSERT INTO env_key_hosts (variable, host, builtin, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(variable, host) DO UPDATE SET updated_at_ms = excluded.updated_at_ms",
+                params![variable, host, builtin, now_ms()],
+            )?;
+            Ok(())
+        })?;
+        Ok(EnvKeyHost {
+            variable: variable.to_string(),
+            host,
+            builtin,
+        })
+    }
+
+    /// Withdraws a pair (a built-in one too); `false` when it was not allowed.
+    pub fn disallow_env_key(&self, variable: &str, host: &str) -> Result<bool, CatalogError> {
+        let host = normalize_host(host).map_err(|m| CatalogError::Invalid {
+            what: format!("the host {m}"),
+        })?;
+        let n = self.with_tx(|tx| {
+            tx.execute(
+                "DELETE FROM env_key_hosts WHERE variable = ?1 AND host = ?2",
+                params![variable.trim(), host],
+            )
+        })?;
+        Ok(n > 0)
+    }
 }

@@ -85,6 +85,22 @@ const MIGRATIONS: &[&str] = &[
         updated_at_ms INTEGER NOT NULL
     );
     "#,
+    r#"
+    -- Where an API key read from an environment variable may be sent: (variable, host or
+    -- host:port) pairs the user allowed; the built-in ones (key_hosts::BUILTIN_ENV_KEY_HOSTS)
+    -- are seeded here and may be removed. Never a key's value.
+    CREATE TABLE env_key_hosts (
+        variable TEXT NOT NULL,
+        host TEXT NOT NULL,
+        builtin INTEGER NOT NULL DEFAULT 0,
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (variable, host)
+    );
+    INSERT INTO env_key_hosts (variable, host, builtin, updated_at_ms) VALUES
+        ('OPENAI_API_KEY', 'api.openai.com', 1, 0),
+        ('ANTHROPIC_API_KEY', 'api.anthropic.com', 1, 0),
+        ('OPENROUTER_API_KEY', 'openrouter.ai', 1, 0);
+    "#,
 ];
 
 pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;

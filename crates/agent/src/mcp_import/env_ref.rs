@@ -74,13 +74,20 @@ pub fn variables(text: &str) -> Vec<String> {
     out
 }
 
-/// `text` with each `${env:NAME}` replaced by `env(NAME)`; the first unset name is the error.
+/// `text` with each `${env:NAME}` replaced by `env(NAME)`, each value registered as a secret
+/// to redact; the first unset name is the error.
 pub fn resolve(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     for p in pieces(text) {
         match p {
             Piece::Text(t) => out.push_str(t),
-            Piece::Env(name) => out.push_str(&env(name).ok_or_else(|| name.to_string())?),
+            Piece::Env(name) => {
+                let value = env(name).ok_or_else(|| name.to_string())?;
+                // Whatever field it lands in (an arg, a URL), it is blanked out of the
+                // server's stderr and errors like any other secret.
+                crate::redact::register(&value);
+                out.push_str(&value);
+            }
         }
     }
     Ok(out)

@@ -68,8 +68,11 @@ impl AgentHarness {
     }
 
     pub async fn open(dir: tempfile::TempDir, directory: Arc<TestDirectory>, hub: McpHub) -> Self {
+        // The loopback model servers of these tests get the test key (a spec's
+        // `api_key_env = "WAYMARK_TEST_KEY"`), as a user would allow it.
         let runtime = AgentRuntime::builder(hub)
             .directory(directory.clone())
+            .allow_env_key("WAYMARK_TEST_KEY", "127.0.0.1")
             .build();
         let mut registry = Registry::new();
         runtime.register(&mut registry);

@@ -234,6 +234,20 @@ pub enum KeysCommand {
     List(JsonFlag),
     /// Forget a provider's stored key
     Rm(KeyProviderArgs),
+    /// Allow the key in an environment variable (a spec's api_key_env) to be sent to a host
+    Allow(EnvKeyHostArgs),
+    /// Withdraw an allowed (variable, host) pair
+    Disallow(EnvKeyHostArgs),
+    /// List where keys from environment variables may be sent
+    Hosts(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvKeyHostArgs {
+    /// The environment variable's name, like OPENROUTER_API_KEY
+    pub variable: String,
+    /// A host (any port), host:port, or a base URL
+    pub host: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! `waymark keys ...`: model providers' API keys, stored in the OS keychain (or the owner-only
 //! secrets file where there is none), through the API's settings. The key is read from stdin;
-//! nothing prints it.
+//! nothing prints it. Also where keys from environment variables may be sent.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use waymark_api::{
-    KeyedProvider, SettingsGetRequest, SettingsProviderRequest, SettingsSetKeyRequest,
+    KeyedProvider, SettingsEnvKeyHostRequest, SettingsGetRequest, SettingsProviderRequest,
+    SettingsSetKeyRequest,
 };
 
 use super::{api_error, open_api};
@@ -71,6 +72,52 @@ pub async fn keys(db: &Path, c: KeysCommand) -> anyhow::Result<ExitCode> {
                 bail!("no stored key for {name}");
             }
             emit(&format!("forgot the {name} key"))?;
+        }
+        KeysCommand::Allow(a) => {
+            let p = api
+                .settings_allow_env_key(SettingsEnvKeyHostRequest {
+                    variable: a.variable,
+                    host: a.host,
+                })
+                .await
+                .map_err(api_error)?;
+            emit(&format!(
+                "the key in ${} may now be sent to {}",
+                p.variable, p.host
+            ))?;
+        }
+        KeysCommand::Disallow(a) => {
+            let deleted = api
+                .settings_disallow_env_key(SettingsEnvKeyHostRequest {
+                    variable: a.variable.clone(),
+                    host: a.host.clone(),
+                })
+                .await
+                .map_err(api_error)?
+                .deleted;
+            if !deleted {
+                bail!("{} → {} was not allowed", a.variable, a.host);
+            }
+            emit(&format!("withdrew {} → {}", a.variable, a.host))?;
+        }
+        KeysCommand::Hosts(a) => {
+            let pairs = api
+                .settings_get(SettingsGetRequest {})
+                .await
+                .map_err(api_error)?
+                .env_key_hosts;
+            if a.json {
+                emit(&json(&pairs)?)?;
+            } else {
+                let lines: Vec<String> = pairs
+                    .iter()
+                    .map(|p| {
+                        let builtin = if p.builtin { " (built-in)" } else { "" };
+                        format!("{} → {}{builtin}", p.variable, p.host)
+                    })
+                    .collect();
+                emit(&lines.join("\n"))?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
