@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use mcp_servers::{demo_tools_bin, guarded, live_processes_with, stdio_def, wait_until};
-use waymark_agent::mcp::{McpHub, McpServerDef, McpTransport, ServerStatus};
+use waymark_agent::mcp::{CallOptions, McpHub, McpServerDef, McpTransport, ServerStatus};
 use waymark_agent::{Secret, SecretStore};
 
 const OPENAI_KEY: &str = "sk-proj-openai-test-key-0123456789";
@@ -25,8 +25,8 @@ const CUSTOM_KEY: &str = "custom-provider-key-abcdef123456";
 /// In the test process's environment, but nothing a server should get.
 const UNRELATED_ENV: &str = "WAYMARK_HOSTILE_TEST_UNRELATED";
 
-/// The provider keys as a user's shell would have them; set once for the whole test binary
-/// (every test here wants the same values).
+/// The provider keys as a user's shell would have them; set once for the whole test binary.
+/// Every test calls this first, so no test reads the environment while it is being written.
 fn keys_in_env() {
     static SET: Once = Once::new();
     SET.call_once(|| {
@@ -118,6 +118,7 @@ async fn a_stdio_server_gets_a_minimal_environment_plus_its_own_values() {
 
 #[tokio::test]
 async fn a_stopped_stdio_server_takes_its_own_child_processes_with_it() {
+    keys_in_env();
     let tmp = tempfile::tempdir().expect("temp dir");
     // Only the grandchild's command line holds this path: npx's children are like it.
     let marker = tmp.path().join("grandchild").display().to_string();
@@ -138,6 +139,46 @@ async fn a_stopped_stdio_server_takes_its_own_child_processes_with_it() {
         live_processes_with(&marker) == 0
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_crashed_stdio_server_s_own_child_processes_are_gone_before_it_is_restarted() {
+    keys_in_env();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let marker = tmp.path().join("orphan").display().to_string();
+    let demo = demo_tools_bin().display().to_string();
+    let hub = McpHub::new();
+    // The grandchild does not hold the MCP pipes (a daemon-like helper), so the crash is seen.
+    hub.set_server(sh(
+        "crasher",
+        r#"/bin/sh -c "sleep 600; : $MARK" </dev/null >/dev/null 2>&1 & exec "$DEMO""#,
+        &[
+            ("MARK", &marker),
+            ("DEMO", &demo),
+            (
+                "DEMO_TOOLS_FAULTS",
+                r#"{"lookup_order": {"exit_mid_call": true}}"#,
+            ),
+        ],
+    ));
+    guarded("listing tools", hub.tools("crasher"))
+        .await
+        .expect("the server starts");
+    wait_until("the grandchild runs", || live_processes_with(&marker) == 1).await;
+    let error = guarded(
+        "the crashing call",
+        hub.call_tool(
+            "crasher",
+            "lookup_order",
+            serde_json::json!({"order_id": "A-1001"}),
+            CallOptions::default(),
+        ),
+    )
+    .await
+    .expect_err("the server exits mid-call");
+    assert!(error.to_string().contains("exited"), "{error}");
+    wait_until("the orphan is gone", || live_processes_with(&marker) == 0).await;
+    hub.shutdown().await;
 }
 
 #[tokio::test]
@@ -237,6 +278,7 @@ async fn secrets_a_failing_server_writes_to_stderr_are_redacted_everywhere_it_is
 
 #[test]
 fn configs_print_names_but_never_secret_values() {
+    keys_in_env();
     let http = McpServerDef {
         name: "remote".into(),
         transport: McpTransport::Http {

@@ -55,6 +55,7 @@ pub(crate) fn stdio_command(
 /// A started server's process group (its id is the server's pid). Killed when dropped or
 /// [`ProcessGroup::kill`]ed, whichever comes first.
 pub(crate) struct ProcessGroup {
+    #[cfg_attr(not(unix), allow(dead_code))]
     pgid: Option<i32>,
 }
 
