@@ -15,13 +15,15 @@ export const WAYMARK = process.env.WAYMARK_BIN ? resolve(ROOT, process.env.WAYMA
 export const SCREENSHOTS = join(ROOT, "target/ui-screenshots");
 export const EVERYTHING = join(ROOT, "tests/mcp-servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
 
-/** Starts `waymark serve` on a free port with a fresh home; resolves once it prints its link. */
-export async function startServer({ env = {} } = {}) {
-  const home = mkdtempSync(join(tmpdir(), "waymark-ui-"));
+/** Starts `waymark serve` on a free port with a fresh home; resolves once it prints its link.
+ * A restart passes the `home`, `token` and `addr` of the server it replaces. */
+export async function startServer({ env = {}, addr = "127.0.0.1:0", home = null, token = null } = {}) {
+  home ??= mkdtempSync(join(tmpdir(), "waymark-ui-"));
   const tokenFile = join(home, "token");
-  const token = "ui-test-token-" + Math.random().toString(36).slice(2).padEnd(12, "x");
+  token ??= "ui-test-token-" + Math.random().toString(36).slice(2).padEnd(12, "x");
+  // Owner-only: `serve` refuses a token file others can read.
   writeFileSync(tokenFile, token, { mode: 0o600 });
-  const child = spawn(WAYMARK, ["serve", "--addr", "127.0.0.1:0", "--token-file", tokenFile], {
+  const child = spawn(WAYMARK, ["serve", "--addr", addr, "--token-file", tokenFile], {
     env: { ...process.env, WAYMARK_HOME: home, WAYMARK_SECRET_BACKEND: "file", RUST_LOG: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -57,10 +59,10 @@ export async function startServer({ env = {} } = {}) {
     api,
     link: `${base}/#token=${token}`,
     stderr: () => stderr,
-    async stop() {
+    async stop({ keepHome = false } = {}) {
       child.kill("SIGTERM");
       await new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
-      rmSync(home, { recursive: true, force: true });
+      if (!keepHome) rmSync(home, { recursive: true, force: true });
     },
   };
 }

@@ -1,8 +1,25 @@
 // The browser's door: POST /api/v1/{command} and SSE at /api/v1/events against `waymark serve`.
-// Auth is the HttpOnly session cookie the token link opens (see `openSessionFromLink`).
+// Auth is the API token as `Authorization: Bearer` on every call, kept in this tab's
+// sessionStorage (scoped to this origin, port included; it survives a reload). No cookie: a
+// browser sends cookies to every port of 127.0.0.1, so any other local service could replay one.
 import type { CommandName } from "../bindings/Commands";
 import type { Event } from "../bindings/Event";
 import { ApiFailure, type Request, type Response, type StreamState, type Subscription, type Transport } from "./types";
+
+const TOKEN_KEY = "waymark.token";
+
+function storedToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null; // storage disabled: the user signs in again on each load
+  }
+}
+
+function authHeaders(): Record<string, string> {
+  const token = storedToken();
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
 
 export class HttpTransport implements Transport {
   readonly kind = "http" as const;
@@ -13,8 +30,8 @@ export class HttpTransport implements Transport {
     try {
       resp = await fetch(`${this.base}/api/v1/${command}`, {
         method: "POST",
-        credentials: "same-origin",
-        headers: { "content-type": "application/json" },
+        credentials: "omit",
+        headers: { "content-type": "application/json", ...authHeaders() },
         body: JSON.stringify(request ?? {}),
       });
     } catch (e) {
@@ -39,41 +56,120 @@ export class HttpTransport implements Transport {
   }
 
   subscribe(sub: Subscription, onEvent: (e: Event) => void, onState?: (s: StreamState) => void): () => void {
-    // EventSource reconnects by itself and sends Last-Event-ID; `after` only sets the start.
+    // Read over fetch (EventSource cannot send the Authorization header); a reconnect sends
+    // Last-Event-ID like EventSource would, so nothing is missed; `after` only sets the start.
     const params = new URLSearchParams();
     if (sub.run !== undefined) params.set("run", String(sub.run));
     if (sub.after !== undefined) params.set("after", String(sub.after));
-    const source = new EventSource(`${this.base}/api/v1/events?${params}`, { withCredentials: true });
-    onState?.("connecting");
-    source.onopen = () => onState?.("open");
-    source.onerror = () => onState?.(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
-    source.onmessage = (m) => {
-      try {
-        onEvent(JSON.parse(m.data) as Event);
-      } catch {
-        // A malformed frame is skipped; the next snapshot refresh repairs the view.
+    const url = `${this.base}/api/v1/events?${params}`;
+    let stopped = false;
+    let controller: AbortController | null = null;
+    let lastId: string | null = null;
+    let wake: (() => void) | null = null;
+    const pause = (ms: number) =>
+      new Promise<void>((done) => {
+        const timer = setTimeout(done, ms);
+        wake = () => {
+          clearTimeout(timer);
+          done();
+        };
+      });
+    const follow = async () => {
+      let backoff = 500;
+      onState?.("connecting");
+      while (!stopped) {
+        controller = new AbortController();
+        try {
+          const headers: Record<string, string> = { accept: "text/event-stream", ...authHeaders() };
+          if (lastId !== null) headers["last-event-id"] = lastId;
+          const resp = await fetch(url, { headers, credentials: "omit", cache: "no-store", signal: controller.signal });
+          // A refused token or a bad request will not get better by retrying.
+          if (resp.status === 401 || resp.status === 400 || resp.status === 404) {
+            onState?.("closed");
+            return;
+          }
+          if (!resp.ok || !resp.body) throw new Error(`HTTP ${resp.status}`);
+          onState?.("open");
+          backoff = 500;
+          await readEvents(resp.body, (id, data) => {
+            if (id !== null) lastId = id;
+            if (!data) return;
+            try {
+              onEvent(JSON.parse(data) as Event);
+            } catch {
+              // A malformed frame is skipped; the next snapshot refresh repairs the view.
+            }
+          });
+        } catch {
+          // The server went away or the stream broke: reconnect below.
+        }
+        if (stopped) return;
+        onState?.("reconnecting");
+        await pause(backoff);
+        backoff = Math.min(backoff * 2, 10_000);
       }
     };
+    void follow();
     return () => {
-      source.close();
+      stopped = true;
+      controller?.abort();
+      (wake as (() => void) | null)?.();
       onState?.("closed");
     };
   }
 }
 
-/** Trades the API token for the HttpOnly session cookie; false when the token is wrong. */
-export async function openSession(token: string): Promise<boolean> {
-  const resp = await fetch("/api/v1/session", {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ token }),
-  });
-  return resp.ok;
+/** Parses an SSE body: calls `frame(id, data)` for each event (id is null when it has none). */
+async function readEvents(body: ReadableStream<Uint8Array>, frame: (id: string | null, data: string) => void) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let id: string | null = null;
+  let data: string[] = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let newline: number;
+    while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + (buffer.startsWith("\r\n", newline) ? 2 : 1));
+      if (line === "") {
+        if (id !== null || data.length) frame(id, data.join("\n"));
+        id = null;
+        data = [];
+        continue;
+      }
+      if (line.startsWith(":")) continue; // a keep-alive comment
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "data") data.push(value);
+      else if (field === "id" && !value.includes("\0")) id = value;
+    }
+  }
 }
 
-/** `serve` prints `http://127.0.0.1:PORT/#token=...`: open a session with that token and drop
- * it from the address bar (and so from the history). Null when the address holds no token. */
+/** Checks the API token and keeps it for this tab; false when the server refuses it. */
+export async function openSession(token: string): Promise<boolean> {
+  const resp = await fetch("/api/v1/settings_get", {
+    method: "POST",
+    credentials: "omit",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: "{}",
+  });
+  if (resp.status === 401) return false;
+  try {
+    sessionStorage.setItem(TOKEN_KEY, token);
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+/** `serve` prints `http://127.0.0.1:PORT/#token=...`: keep that token and drop it from the
+ * address bar (and so from the history). Null when the address holds no token. */
 export async function openSessionFromLink(): Promise<boolean | null> {
   const m = /^#token=([^&]+)/.exec(window.location.hash);
   if (!m) return null;
