@@ -91,13 +91,29 @@ impl Api {
         if req.path.trim().is_empty() {
             return Err(ApiError::invalid("path", "the backup needs a file path"));
         }
-        if std::path::Path::new(&req.path).exists() {
+        let path = crate::validate::file_path("path", &req.path)?;
+        if path.exists() {
             return Err(ApiError::invalid(
                 "path",
                 format!("{} already exists", req.path),
             ));
         }
-        Ok(self.app().engine.backup(&req.path).await?)
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !folder.is_dir() {
+            return Err(ApiError::invalid(
+                "path",
+                format!("the folder {} does not exist", folder.display()),
+            ));
+        }
+        // The file is the caller's choice: failing to write it there is about that choice.
+        self.app()
+            .engine
+            .backup(&req.path)
+            .await
+            .map_err(|e| ApiError::invalid("path", format!("cannot write the backup there: {e}")))
     }
 
     pub async fn db_vacuum(&self, _: DbRequest) -> Result<VacuumReport, ApiError> {

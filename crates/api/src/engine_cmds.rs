@@ -99,6 +99,7 @@ impl Api {
         &self,
         req: EventsSendRequest,
     ) -> Result<EventsSendResponse, ApiError> {
+        crate::validate::name("name", &req.name)?;
         in_range("ttl_secs", req.ttl_secs, limits::MAX_EVENT_TTL_SECS)?;
         let ttl = req
             .ttl_secs

@@ -15,6 +15,7 @@ pub mod openapi;
 mod replay;
 mod runs;
 mod settings;
+mod validate;
 
 use waymark_agent::app::AgentApp;
 
