@@ -281,7 +281,11 @@ async fn a_panic_in_a_step_fails_that_attempt_and_the_worker_goes_on() {
     assert_eq!(err.kind, "panic");
     assert!(err.message.contains("the tool blew up"), "{}", err.message);
     let trace = h.trace(run).await;
-    assert_eq!(trace.steps[0].attempt_list.len(), 1, "the attempt is recorded");
+    assert_eq!(
+        trace.steps[0].attempt_list.len(),
+        1,
+        "the attempt is recorded"
+    );
     assert!(done.lease_owner.is_none(), "the lease is given back");
     // The same worker still runs the next one.
     let next = h.start("panics_in_step", json!("fine")).await;
