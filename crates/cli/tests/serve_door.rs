@@ -324,6 +324,58 @@ async fn unauthenticated_answers_name_no_path() {
         );
     }
     assert!(body.len() < 200, "{body}");
+
+    // Webhooks answer before any token: an agent without a webhook (the demo agent is always
+    // installed) and no agent at all answer alike, so names cannot be probed.
+    let mut answers = Vec::new();
+    for agent in ["demo-support", "nobody-by-this-name"] {
+        let r = client()
+            .post(format!("{}/hooks/{agent}", s.base))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        answers.push((r.status().as_u16(), r.text().await.unwrap()));
+    }
+    assert_eq!(answers[0].0, 404);
+    assert_eq!(answers[0], answers[1]);
+    assert!(!answers[0].1.contains("demo-support"), "{}", answers[0].1);
+}
+
+#[tokio::test]
+async fn event_streams_over_their_cap_get_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = private_token_file(dir.path());
+    let s = start(
+        &dir.path().join("home"),
+        Some(&token),
+        &["--max-event-streams", "2"],
+    );
+    let open = || {
+        client()
+            .get(format!("{}/api/v1/events", s.base))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let a = open().await.unwrap();
+    let b = open().await.unwrap();
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    assert_eq!(open().await.unwrap().status().as_u16(), 503);
+    // Closing one frees its slot (the server notices the closed stream on its next write, the
+    // keep-alive at the latest, so wait for the condition rather than a fixed time).
+    drop(a);
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = open().await.unwrap();
+        if r.status().as_u16() == 200 {
+            break;
+        }
+        assert!(Instant::now() < end, "the slot was never freed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Commands still answer while the streams are at their cap.
+    assert_eq!(runs_list(&s.base, TOKEN).await.0, 200);
+    drop(b);
 }
 
 fn start_cmd(mut cmd: Command) -> Server {

@@ -119,10 +119,23 @@ async fn webhook(
         }
         Err(e) => {
             let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            let body = serde_json::json!({"code": e.kind(), "message": e.to_string()});
-            (status, axum::Json(body)).into_response()
+            (status, axum::Json(webhook_refusal(&e))).into_response()
         }
     }
+}
+
+/// What an unauthenticated sender learns: no agent names (an unknown agent and one without a
+/// webhook answer alike), no secret names, no paths. The log has the details.
+fn webhook_refusal(e: &waymark_agent::triggers::WebhookError) -> Value {
+    let (code, message) = match e.http_status() {
+        404 => ("not_found", "no webhook here".to_string()),
+        400 | 401 => (e.kind(), e.to_string()),
+        _ => {
+            tracing::warn!(error = %e, "a webhook could not be served");
+            ("internal", "the webhook cannot be served now".to_string())
+        }
+    };
+    serde_json::json!({"code": code, "message": message})
 }
 
 async fn openapi() -> Response {
