@@ -99,3 +99,58 @@ async fn a_frozen_workers_late_result_is_rejected_and_the_second_workers_result_
         first.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_suspended_past_its_lease_keeps_its_own_runs_and_finishes_its_attempt() {
+    let (_dir, db, ledger) = temp_paths();
+    let store = SqliteStore::open(&db).expect("open");
+    let engine = Engine::new(store, Registry::new());
+    // Renewed every 100 ms; the suspension below lasts many lease periods.
+    let worker = WorkerProcess::spawn(&db, &ledger, &["--lease-ms", "300"], &[]);
+    worker
+        .wait_line("READY", Duration::from_secs(30))
+        .expect("worker starts");
+    let run = engine
+        .start_run("suspended", json!({}), StartOptions::default())
+        .await
+        .expect("start");
+    worker
+        .wait_line("SIDE_EFFECT", Duration::from_secs(30))
+        .expect("the side effect is under way");
+    // The lid closes: nothing of the process runs, its lease lapses, no other worker exists.
+    freeze_outside_a_write(&worker, &db);
+    let lapsed_at = std::time::Instant::now();
+    loop {
+        let r = engine.run(run).await.expect("read").expect("run");
+        let now = waymark_engine::clock::system_now_ms();
+        if r.lease_expires_at.is_some_and(|at| at + 600 < now) {
+            break;
+        }
+        assert!(
+            lapsed_at.elapsed() < Duration::from_secs(30),
+            "the lease never lapsed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The lid opens.
+    worker.signal(libc::SIGCONT);
+    let done = tokio::time::timeout(Duration::from_secs(30), engine.wait_settled(run))
+        .await
+        .expect("settles")
+        .expect("read");
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(done.output, Some(json!({ "sent": true })));
+    let trace = engine.trace(run).await.expect("trace").expect("run");
+    let attempts = &trace.steps[0].attempt_list;
+    assert_eq!(
+        attempts.len(),
+        1,
+        "the attempt was not interrupted: {attempts:?}"
+    );
+    assert_eq!(attempts[0].outcome, AttemptOutcome::Ok);
+    assert_eq!(ledger_lines(&ledger), vec!["send attempt 1".to_string()]);
+    assert!(
+        !worker.stderr_contains("lease lost"),
+        "the worker did not take its own run from itself"
+    );
+}

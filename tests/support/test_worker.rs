@@ -138,6 +138,27 @@ fn fenced(ledger: PathBuf) -> DurableFunction {
     })
 }
 
+/// `suspended`: one at_most_once step that prints `SIDE_EFFECT <pid>`, then takes its time (the
+/// test suspends the process meanwhile) and finishes.
+fn suspended(ledger: PathBuf) -> DurableFunction {
+    DurableFunction::new("suspended", 1, move |ctx: RunContext, _input: Value| {
+        let ledger = ledger.clone();
+        async move {
+            ctx.step(StepSpec::at_most_once("send"), move |a| {
+                let ledger = ledger.clone();
+                async move {
+                    ledger_append(&ledger, &format!("send attempt {}", a.number))?;
+                    println!("SIDE_EFFECT {}", std::process::id());
+                    let _ = std::io::stdout().flush();
+                    tokio::time::sleep(Duration::from_millis(3000)).await;
+                    Ok(json!({ "sent": true }))
+                }
+            })
+            .await
+        }
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -173,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
     let mut registry = Registry::new();
     registry
         .register(chaos(ledger.clone()))
+        .register(suspended(ledger.clone()))
         .register(fenced(ledger));
     let engine = match arg(&args, "--agents") {
         Some(data_dir) => {

@@ -90,6 +90,10 @@ pub enum Transition {
         lease_ms: Millis,
         limit: usize,
         dead_workers: Vec<String>,
+        /// The runs the claiming worker is executing, renewed first: after a suspension
+        /// (a laptop lid) their leases have lapsed, and the worker must not take its own runs
+        /// back as if another worker had died.
+        held: Vec<(RunId, i64)>,
     },
     RenewLeases {
         worker: WorkerId,

@@ -262,6 +262,16 @@ impl Drop for Worker {
 }
 
 impl WorkerShared {
+    /// The runs this worker is executing, with the lease epoch each runs under.
+    fn held(&self) -> Vec<(RunId, i64)> {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, s)| (*id, s.epoch))
+            .collect()
+    }
+
     /// Starts executing a run this worker has just been leased.
     pub(crate) fn adopt(self: &Arc<Self>, run: RunId, epoch: i64) {
         self.adopt_with(run, epoch, None)
@@ -445,9 +455,10 @@ async fn claim_once(shared: &Arc<WorkerShared>, look_for_dead: bool) -> bool {
     }
     let t = Transition::ClaimRuns {
         worker: shared.id.clone(),
-        lease_ms: shared.config.lease.as_millis() as i64,
+        lease_ms: crate::clock::after(0, shared.config.lease),
         limit: capacity,
         dead_workers: dead,
+        held: shared.held(),
     };
     match shared.store.submit(t, Durability::Relaxed).await {
         Ok(Applied::Claimed(claims)) => {
@@ -469,13 +480,7 @@ async fn renew_loop(shared: Arc<WorkerShared>) {
     let every = shared.config.lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        let held: Vec<(RunId, i64)> = shared
-            .runs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(id, s)| (*id, s.epoch))
-            .collect();
+        let held = shared.held();
         if held.is_empty() {
             continue;
         }

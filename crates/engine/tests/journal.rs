@@ -441,6 +441,7 @@ async fn a_result_written_under_an_expired_lease_is_rejected() {
         .await
         .expect("the first worker starts while its lease holds");
     let claim = Transition::ClaimRuns {
+        held: Vec::new(),
         worker: second.clone(),
         lease_ms: 60_000,
         limit: 10,

@@ -8,8 +8,9 @@ use super::delete::{delete_runs, pin_run};
 use super::fork::fork;
 use super::rows::{self, sql_err};
 use super::tx::Tx;
+use crate::clock::Millis;
 use crate::error::{StepError, StoreError};
-use crate::ids::RunId;
+use crate::ids::{RunId, WorkerId};
 use crate::model::{EventKind, Resolution, RunEnd, RunStatus, StepStatus};
 use crate::store::{Applied, Claim, Fence, NewStep, Transition};
 
@@ -32,7 +33,9 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             lease_ms,
             limit,
             dead_workers,
+            held,
         } => {
+            renew_leases(tx, worker, held, *lease_ms)?;
             for dead in dead_workers {
                 tx.conn
                     .prepare_cached("UPDATE runs SET lease_expires_at = 0 WHERE status IN ('queued', 'running', 'waiting') AND lease_owner = ?1")
@@ -89,30 +92,9 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             worker,
             runs,
             lease_ms,
-        } => {
-            let mut lost = Vec::new();
-            for (run, epoch) in runs {
-                let n = tx
-                    .conn
-                    .prepare_cached(
-                        "UPDATE runs SET lease_expires_at = ?4
-                         WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            run.to_string(),
-                            worker.0,
-                            epoch,
-                            tx.now.saturating_add(*lease_ms)
-                        ])
-                    })
-                    .map_err(sql_err)?;
-                if n == 0 {
-                    lost.push(*run);
-                }
-            }
-            Ok(Applied::Renewed { lost })
-        }
+        } => Ok(Applied::Renewed {
+            lost: renew_leases(tx, worker, runs, *lease_ms)?,
+        }),
 
         Transition::ReleaseRun { fence, status } => {
             tx.fence(fence)?;
@@ -462,6 +444,38 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             Ok(Applied::Done)
         }
     }
+}
+
+/// Extends the leases a worker still holds (owner and epoch unchanged, expired or not); the
+/// runs it no longer holds are returned.
+fn renew_leases(
+    tx: &mut Tx<'_>,
+    worker: &WorkerId,
+    runs: &[(RunId, i64)],
+    lease_ms: Millis,
+) -> Result<Vec<RunId>, StoreError> {
+    let mut lost = Vec::new();
+    for (run, epoch) in runs {
+        let n = tx
+            .conn
+            .prepare_cached(
+                "UPDATE runs SET lease_expires_at = ?4
+                 WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    run.to_string(),
+                    worker.0,
+                    epoch,
+                    tx.now.saturating_add(lease_ms)
+                ])
+            })
+            .map_err(sql_err)?;
+        if n == 0 {
+            lost.push(*run);
+        }
+    }
+    Ok(lost)
 }
 
 /// A step that waits (a timer, an event, a child run) instead of running an attempt.
