@@ -788,6 +788,14 @@ async fn every_command_succeeds_on_a_real_scenario() {
         "settings_set_webhook_secret",
         json!({"name": "HOOK", "secret": "a-webhook-secret-0123456789"})
     );
+    run!(
+        "settings_allow_env_key",
+        json!({"variable": "LOCAL_LLM_KEY", "host": "127.0.0.1:8080"})
+    );
+    run!(
+        "settings_disallow_env_key",
+        json!({"variable": "LOCAL_LLM_KEY", "host": "127.0.0.1:8080"})
+    );
     run!("settings_get", json!({}));
     run!("settings_delete_key", json!({"provider": "anthropic"}));
     run!("db_check", json!({}));
