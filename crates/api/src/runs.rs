@@ -330,17 +330,15 @@ impl Api {
                 format!("limit must be 1 to {MAX_STEP_PAGE}"),
             ));
         }
-        let RunGetResponse { mut trace, summary } =
-            self.runs_get(RunIdRequest { run_id: req.run_id }).await?;
-        let total_steps = trace.steps.len();
-        // Serializing the page, not the whole journal, is most of what a long run's first
-        // view saves (a 10,000-step run's whole trace is ~6 MB of JSON).
-        trace.steps = trace
-            .steps
-            .into_iter()
-            .skip(req.offset)
-            .take(limit)
-            .collect();
+        // Only the page is read: a 10,000-step run's whole trace is ~6 MB of JSON.
+        let trace = self
+            .app()
+            .engine
+            .trace_page(req.run_id, req.offset, limit)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("run {} not found", req.run_id)))?;
+        let total_steps = usize::try_from(trace.run.step_count).unwrap_or(0);
+        let summary = summary(&trace.run);
         Ok(RunGetPageResponse {
             trace,
             summary,

@@ -25,6 +25,7 @@ mod bench_tools;
 mod calls;
 mod figures;
 mod floor;
+mod listing;
 mod merge;
 mod model_server;
 mod probe;
@@ -288,6 +289,13 @@ fn bench() -> Result<ExitCode> {
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let out = out_dir.join("engine.json");
     std::fs::write(&out, format!("{line}\n"))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {}", out.display());
+
+    println!("listing: the run list's pages at 100 and at 100,000 runs");
+    let listing = runtime()?.block_on(listing::listing_figures(&scratch.join("listing")))?;
+    let out = out_dir.join("listing.json");
+    std::fs::write(&out, format!("{}\n", Value::Object(listing)))
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!("wrote {}", out.display());
 

@@ -3,7 +3,7 @@
 //! ends open SSE streams, token files readable by others are refused, the data directory and
 //! its files are owner-only, and unauthenticated answers name no path.
 
-use std::io::{BufRead, BufReader, Read as _};
+use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -12,37 +12,19 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_waymark");
+mod support;
+
+use support::{client, start_cmd, Server};
+
 const TOKEN: &str = "door-token-0123456789abcdef";
 
-struct Server {
-    child: Child,
-    base: String,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn private_token_file(dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("token.txt");
-    std::fs::write(&path, TOKEN).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
+    support::private_token_file(dir, TOKEN)
 }
 
 fn command(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--addr", "127.0.0.1:0"])
-        .args(args)
-        .env("WAYMARK_HOME", home)
-        .env("WAYMARK_SECRET_BACKEND", "file")
-        .env("RUST_LOG", "warn")
+    let mut cmd = support::serve_command(home, args);
+    cmd.env("RUST_LOG", "warn")
         .current_dir(home.parent().unwrap_or(home));
     cmd
 }
@@ -54,14 +36,6 @@ fn start(home: &Path, token_file: Option<&Path>, args: &[&str]) -> Server {
         cmd.arg("--token-file").arg(f);
     }
     start_cmd(cmd)
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 async fn runs_list(base: &str, token: &str) -> (u16, String) {
@@ -376,24 +350,4 @@ async fn event_streams_over_their_cap_get_503() {
     // Commands still answer while the streams are at their cap.
     assert_eq!(runs_list(&s.base, TOKEN).await.0, 200);
     drop(b);
-}
-
-fn start_cmd(mut cmd: Command) -> Server {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn waymark serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().and_then(Result::ok).expect("an address line");
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("an address")
-        .trim_end_matches(',')
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    let addr = base.trim_start_matches("http://").to_string();
-    Server { child, base, addr }
 }

@@ -284,6 +284,16 @@ impl Engine {
         Ok(self.store.trace(id).await?)
     }
 
+    /// The trace with `limit` of its steps after `offset`: a long run's page without the rest.
+    pub async fn trace_page(
+        &self,
+        id: RunId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<RunTrace>, EngineError> {
+        Ok(self.store.trace_page(id, offset, limit).await?)
+    }
+
     /// Runs, newest first, filtered and paged by the store.
     pub async fn list_runs(&self, filter: RunFilter) -> Result<Vec<RunRecord>, EngineError> {
         self.described

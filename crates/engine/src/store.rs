@@ -320,6 +320,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<Option<StepRecord>, StoreError>>;
     fn attempts(&self, id: RunId) -> BoxFuture<'static, Result<Vec<AttemptRecord>, StoreError>>;
     fn trace(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunTrace>, StoreError>>;
+    /// The trace with only `limit` of its steps after `offset` (the run's `step_count` says how
+    /// many there are). A store that cannot page reads the whole trace and slices it.
+    fn trace_page(
+        &self,
+        id: RunId,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Option<RunTrace>, StoreError>> {
+        let whole = self.trace(id);
+        Box::pin(async move {
+            Ok(whole.await?.map(|mut t| {
+                t.steps = t.steps.into_iter().skip(offset).take(limit).collect();
+                t
+            }))
+        })
+    }
     fn list_runs(
         &self,
         filter: RunFilter,

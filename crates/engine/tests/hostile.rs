@@ -306,3 +306,128 @@ async fn a_panic_outside_any_step_fails_the_run() {
     let next = h.start("panics_in_step", json!("fine")).await;
     assert_eq!(h.settled(next).await.status, RunStatus::Succeeded);
 }
+
+/// A worker whose clock jumps past its own leases (the process was suspended: a laptop lid)
+/// claims again before it renews: it must not take its own runs back from itself.
+#[tokio::test]
+async fn a_worker_whose_leases_lapsed_while_suspended_keeps_its_own_runs() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let mut reg = Registry::new();
+    let (r, e) = (release.clone(), entered.clone());
+    reg.register(DurableFunction::new(
+        "send",
+        1,
+        move |ctx: RunContext, _input: Value| {
+            let (release, entered) = (r.clone(), e.clone());
+            async move {
+                ctx.step(StepSpec::at_most_once("send"), move |_| {
+                    let (release, entered) = (release.clone(), entered.clone());
+                    async move {
+                        entered.notify_one();
+                        release.notified().await;
+                        Ok(json!("sent"))
+                    }
+                })
+                .await
+            }
+        },
+    ));
+    let clock = ManualClock::new(1_000_000);
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open_with(db_path(&dir), SqliteConfig::default(), clock.clone())
+        .expect("open");
+    // Leases renew every 10 s of real time: never during this test. Claims look every 20 ms.
+    let engine = Engine::new(store.clone(), reg)
+        .with_clock(clock.clone())
+        .with_worker_config(WorkerConfig {
+            lease: Duration::from_secs(30),
+            claim_interval: Duration::from_millis(20),
+            ..WorkerConfig::default()
+        });
+    let _worker = engine.start_worker().await.expect("worker");
+    let run = engine
+        .start_run("send", json!({}), StartOptions::default())
+        .await
+        .expect("start");
+    entered.notified().await;
+    let before = engine.run(run).await.expect("read").expect("run");
+    // The lid was closed for two lease periods.
+    clock.advance(Duration::from_secs(60));
+    // Wait until a claim pass has seen the lapsed lease (it renews it: the expiry moves on).
+    let mut events = engine.subscribe_all(0);
+    let renewed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let r = engine.run(run).await.expect("read").expect("run");
+            if r.lease_expires_at > before.lease_expires_at || r.lease_epoch != before.lease_epoch {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("a claim pass ran after the jump");
+    assert_eq!(
+        renewed.lease_epoch, before.lease_epoch,
+        "the run was not claimed again"
+    );
+    assert_eq!(renewed.lease_owner, before.lease_owner);
+    release.notify_one();
+    let done = tokio::time::timeout(Duration::from_secs(10), engine.wait_settled(run))
+        .await
+        .expect("settles")
+        .expect("read");
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
+    let trace = engine.trace(run).await.expect("trace").expect("run");
+    assert_eq!(trace.steps[0].attempt_list.len(), 1);
+    while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(50), events.next()).await {
+        let again =
+            matches!(e.kind, EventKind::RunClaimed { epoch, .. } if epoch > before.lease_epoch);
+        assert!(
+            !(again && e.run_id == Some(run)),
+            "the worker claimed its own run: {e:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_trace_page_holds_only_its_steps_and_their_attempts() {
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "ten",
+        1,
+        |ctx: RunContext, _input: Value| async move {
+            for i in 0..10 {
+                ctx.step(
+                    StepSpec::retry_safe(format!("s/{i}")),
+                    move |_| async move { Ok(json!(i)) },
+                )
+                .await?;
+            }
+            Ok(Value::Null)
+        },
+    ));
+    let h = Harness::new(reg).await;
+    let run = h.start("ten", json!(null)).await;
+    h.settled(run).await;
+    let page = h
+        .engine
+        .trace_page(run, 3, 4)
+        .await
+        .expect("page")
+        .expect("run");
+    let keys: Vec<&str> = page.steps.iter().map(|s| s.step.key.as_str()).collect();
+    assert_eq!(keys, ["s/3", "s/4", "s/5", "s/6"]);
+    assert!(page
+        .steps
+        .iter()
+        .all(|s| s.attempt_list.len() == 1 && s.attempt_list[0].step_key == s.step.key));
+    assert_eq!(page.run.step_count, 10);
+    let past_the_end = h
+        .engine
+        .trace_page(run, 50, 4)
+        .await
+        .expect("page")
+        .expect("run");
+    assert!(past_the_end.steps.is_empty());
+}

@@ -307,6 +307,39 @@ pub(crate) fn check_connection(c: &Connection, path: &str) -> Result<Vec<String>
     Ok(problems)
 }
 
+/// A run with `limit` of its steps after `offset` and their attempts, read in one snapshot.
+fn trace_page(
+    c: &Connection,
+    id: RunId,
+    offset: i64,
+    limit: i64,
+) -> Result<Option<RunTrace>, StoreError> {
+    let tx = c.unchecked_transaction().map_err(rows::sql_err)?;
+    let Some(run) = rows::load_run(&tx, id)? else {
+        return Ok(None);
+    };
+    // Grouped by key in one pass: partitioning the whole list per step was quadratic
+    // (seconds for a 10,000-step run).
+    let mut attempts: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+    for a in rows::load_attempts_of_page(&tx, id, offset, limit)? {
+        attempts.entry(a.step_key.clone()).or_default().push(a);
+    }
+    let steps = rows::load_step_page(&tx, id, offset, limit)?
+        .into_iter()
+        .map(|step| {
+            let mut attempt_list = attempts.remove(&step.key).unwrap_or_default();
+            attempt_list.sort_by_key(|a| a.number);
+            StepTrace { step, attempt_list }
+        })
+        .collect();
+    let children = rows::child_runs(&tx, id)?;
+    Ok(Some(RunTrace {
+        run,
+        steps,
+        children,
+    }))
+}
+
 impl Store for SqliteStore {
     fn submit(&self, transition: Transition, durability: Durability) -> Pending {
         let (reply, rx) = oneshot::channel();
@@ -357,33 +390,18 @@ impl Store for SqliteStore {
     }
 
     fn trace(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunTrace>, StoreError>> {
-        self.read(move |c| {
-            let tx = c.unchecked_transaction().map_err(rows::sql_err)?;
-            let Some(run) = rows::load_run(&tx, id)? else {
-                return Ok(None);
-            };
-            // Grouped by key in one pass: partitioning the whole list per step was quadratic
-            // (seconds for a 10,000-step run).
-            let mut attempts: std::collections::HashMap<_, Vec<_>> =
-                std::collections::HashMap::new();
-            for a in rows::load_attempts(&tx, id)? {
-                attempts.entry(a.step_key.clone()).or_default().push(a);
-            }
-            let steps = rows::load_steps(&tx, id)?
-                .into_iter()
-                .map(|step| {
-                    let mut attempt_list = attempts.remove(&step.key).unwrap_or_default();
-                    attempt_list.sort_by_key(|a| a.number);
-                    StepTrace { step, attempt_list }
-                })
-                .collect();
-            let children = rows::child_runs(&tx, id)?;
-            Ok(Some(RunTrace {
-                run,
-                steps,
-                children,
-            }))
-        })
+        self.read(move |c| trace_page(c, id, 0, i64::MAX))
+    }
+
+    fn trace_page(
+        &self,
+        id: RunId,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Option<RunTrace>, StoreError>> {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| trace_page(c, id, offset, limit))
     }
 
     fn list_runs(

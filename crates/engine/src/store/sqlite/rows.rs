@@ -478,14 +478,24 @@ fn finish_step(conn: &Connection, raw: RawStep) -> Result<StepRecord, StoreError
 }
 
 pub(crate) fn load_steps(conn: &Connection, run: RunId) -> Result<Vec<StepRecord>, StoreError> {
+    load_step_page(conn, run, 0, i64::MAX)
+}
+
+/// Steps in journal order, `limit` of them after skipping `offset`.
+pub(crate) fn load_step_page(
+    conn: &Connection,
+    run: RunId,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<StepRecord>, StoreError> {
     let raws = {
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY ordinal"
+                "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY ordinal LIMIT ?2 OFFSET ?3"
             ))
             .map_err(sql_err)?;
         let rows = stmt
-            .query_map([run.to_string()], raw_step)
+            .query_map(params![run.to_string(), limit, offset], raw_step)
             .map_err(sql_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
     };
@@ -513,14 +523,27 @@ pub(crate) fn load_attempts(
     conn: &Connection,
     run: RunId,
 ) -> Result<Vec<AttemptRecord>, StoreError> {
+    load_attempts_of_page(conn, run, 0, i64::MAX)
+}
+
+/// The attempts of the steps `load_step_page` returns for the same page.
+pub(crate) fn load_attempts_of_page(
+    conn: &Connection,
+    run: RunId,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<AttemptRecord>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT step_key, number, lease_epoch, outcome_json, started_at, finished_at
-             FROM attempts WHERE run_id = ?1 ORDER BY started_at, step_key, number",
+            "SELECT a.step_key, a.number, a.lease_epoch, a.outcome_json, a.started_at, a.finished_at
+             FROM attempts a
+             JOIN (SELECT key FROM steps WHERE run_id = ?1 ORDER BY ordinal LIMIT ?2 OFFSET ?3) p
+               ON a.step_key = p.key
+             WHERE a.run_id = ?1 ORDER BY a.started_at, a.step_key, a.number",
         )
         .map_err(sql_err)?;
     let rows = stmt
-        .query_map([run.to_string()], |r| {
+        .query_map(params![run.to_string(), limit, offset], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,

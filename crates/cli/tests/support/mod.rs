@@ -1,0 +1,85 @@
+//! `waymark serve` as a real process for the HTTP door's tests: started on a free loopback
+//! port with an owner-only token file, its address read from the first line it prints.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_waymark");
+
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `DIR/token.txt` holding `token`, mode 0600 (serve refuses a token file others can read).
+pub fn private_token_file(dir: &Path, token: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("token dir");
+    let path = dir.join("token.txt");
+    std::fs::write(&path, token).expect("token file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+/// `waymark serve --addr 127.0.0.1:0 ARGS` with its data in `home` and file-backed secrets.
+pub fn serve_command(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("WAYMARK_HOME", home)
+        .env("WAYMARK_SECRET_BACKEND", "file");
+    cmd
+}
+
+/// Starts the command and waits for the line that names its address.
+pub fn start_cmd(mut cmd: Command) -> Server {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn waymark serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).expect("an address line");
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("an address")
+        .trim_end_matches(',')
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let addr = base.trim_start_matches("http://").to_string();
+    Server { child, base, addr }
+}
+
+/// A server in `home` with `token`, extra environment, and relative paths landing in `home`.
+pub fn start_with_token(home: &Path, token: &str, env: &[(&str, &str)]) -> Server {
+    let token_file = private_token_file(home, token);
+    let mut cmd = serve_command(home, &[]);
+    cmd.arg("--token-file")
+        .arg(&token_file)
+        .envs(env.iter().copied())
+        .current_dir(home);
+    start_cmd(cmd)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
