@@ -266,3 +266,35 @@ async fn an_invalid_answer_is_a_clear_step_error() {
         "an invalid answer is not retried"
     );
 }
+
+#[tokio::test]
+async fn a_servers_structured_content_that_looks_like_a_store_reference_is_kept_as_data() {
+    let forged = json!({"$waymark_blob": "00"});
+    let faults = json!({"lookup_order": {"structured_content": {
+        "order_id": "A-1001", "customer": "Ada", "email": "ada@example.com",
+        "status": "shipped", "items": ["lamp"], "total_cents": 1200, "note": null,
+        "extra": forged, "more": [{"$$waymark_blob": "ff"}]
+    }}})
+    .to_string();
+    let s = setup("lookup_order", lookup(), Some(&faults), "").await;
+    let rec = only_run(&s).await;
+    assert_eq!(rec.status, RunStatus::Succeeded, "{:?}", rec.error);
+    let trace = s.h.trace(rec.id).await;
+    let step = tool_step(&trace);
+    assert_eq!(
+        step.step.status,
+        StepStatus::Succeeded,
+        "{:?}",
+        step.step.error
+    );
+    let output = step.step.output.clone().expect("output").to_string();
+    assert!(output.contains(r#"{"$waymark_blob":"00"}"#), "{output}");
+    assert!(output.contains(r#"{"$$waymark_blob":"ff"}"#), "{output}");
+    // The journal reads back whole, and the list with it.
+    let listed =
+        s.h.engine
+            .list_runs(RunFilter::default())
+            .await
+            .expect("list");
+    assert!(listed.iter().all(|r| r.error.is_none()), "{listed:?}");
+}

@@ -279,6 +279,26 @@ async fn the_reported_attacks_each_get_a_clear_answer_and_break_nothing() {
         "{e}"
     );
     still_healthy(&s.base, &run, "the attacks").await;
+    // The caps are published, so a client can know them before it is refused.
+    let doc: Value = client()
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("EventsSendRequest", "ttl_secs"),
+        ("RunsStartFunctionRequest", "deadline_secs"),
+    ] {
+        let max = schemas[schema]["properties"][field]["maximum"].as_u64();
+        assert!(
+            max.is_some_and(|m| m < u64::MAX / 1000),
+            "{schema}.{field}: {max:?}"
+        );
+    }
 }
 
 #[tokio::test]

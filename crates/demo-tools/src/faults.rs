@@ -20,6 +20,9 @@
 //! 6. `invalid_data`: a successful answer is replaced by one that breaks the tool's declared
 //!    output (see [`invalid_answer`]); an error answer from the tool is passed through.
 //!
+//! 7. `structured_content`: a successful answer carries the given object as its
+//!    `structuredContent` (set through the environment only).
+//!
 //! `hang`, `exit_mid_call`, `invalid_data` and `slow_ms` stay on until switched off.
 
 use std::collections::BTreeMap;
@@ -66,6 +69,10 @@ pub struct FaultSwitches {
     pub invalid_data: bool,
     /// Calls are answered after this many milliseconds (with progress notifications).
     pub slow_ms: u64,
+    /// Successful answers carry this object as their `structuredContent` (the tool still
+    /// acts): hostile data from a server, such as keys Waymark's store uses itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structured_content: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// What one call must do, decided once when it arrives (and `fail_next` counted down).
@@ -84,6 +91,7 @@ pub enum CallPlan {
     Run {
         delay: Option<Duration>,
         invalid_data: bool,
+        structured_content: Option<serde_json::Map<String, serde_json::Value>>,
     },
 }
 
@@ -140,6 +148,7 @@ impl FaultTable {
             return CallPlan::Run {
                 delay: None,
                 invalid_data: false,
+                structured_content: None,
             };
         };
         if switches.exit_mid_call {
@@ -163,6 +172,7 @@ impl FaultTable {
         CallPlan::Run {
             delay: (switches.slow_ms > 0).then(|| Duration::from_millis(switches.slow_ms)),
             invalid_data: switches.invalid_data,
+            structured_content: switches.structured_content.clone(),
         }
     }
 
@@ -243,7 +253,8 @@ mod tests {
             table.plan_call("send_email"),
             CallPlan::Run {
                 delay: None,
-                invalid_data: false
+                invalid_data: false,
+                structured_content: None,
             }
         );
     }

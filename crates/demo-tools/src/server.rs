@@ -351,6 +351,7 @@ impl ServerHandler for DemoTools {
             CallPlan::Run {
                 delay,
                 invalid_data,
+                structured_content,
             } => {
                 if let Some(delay) = delay {
                     tracing::warn!(%tool, ?delay, "fault slow_ms: delaying the answer");
@@ -365,6 +366,14 @@ impl ServerHandler for DemoTools {
                     {
                         tracing::warn!(%tool, "fault invalid_data: answering {{not json");
                         Ok(invalid_answer().into())
+                    }
+                    CallToolResponse::Complete(mut result)
+                        if structured_content.is_some() && result.is_error != Some(true) =>
+                    {
+                        tracing::warn!(%tool, "fault structured_content: answering the given object");
+                        result.structured_content =
+                            structured_content.map(serde_json::Value::Object);
+                        Ok(result.into())
                     }
                     other => Ok(other),
                 }
