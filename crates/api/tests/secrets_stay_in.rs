@@ -4,10 +4,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+// The agent tests' helper: the demo-tools binary that `make test`'s build already made.
+#[path = "../../agent/tests/support/mcp_servers.rs"]
+mod mcp_servers;
+
+use mcp_servers::demo_tools_bin;
 use serde_json::{json, Value};
 use waymark_agent::app::AgentApp;
 use waymark_api::{Api, ErrorCode};
@@ -26,36 +31,6 @@ fn in_database(dir: &Path, value: &str) -> bool {
         let bytes = std::fs::read(dir.join(f)).unwrap_or_default();
         bytes.windows(value.len()).any(|w| w == value.as_bytes())
     })
-}
-
-/// The `waymark-demo-tools` binary of this build (built here when a test runs alone).
-fn demo_tools_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test runs from target/<profile>/deps");
-    let bin = profile_dir.join("waymark-demo-tools");
-    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "-p",
-            "waymark-demo-tools",
-            "--bin",
-            "waymark-demo-tools",
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .status()
-        .expect("cargo runs");
-    assert!(
-        status.success() && bin.exists(),
-        "building waymark-demo-tools failed"
-    );
-    bin
 }
 
 #[tokio::test(flavor = "multi_thread")]
