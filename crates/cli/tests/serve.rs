@@ -52,14 +52,7 @@ fn write_agent(dir: &Path) -> Value {
 async fn every_command_needs_auth_and_names_bad_fields() {
     let home = tempfile::tempdir().unwrap();
     let s = start(&home.path().join("home"));
-    let doc: Value = client()
-        .get(format!("{}/openapi.json", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = support::openapi(&s.base).await;
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() > 20, "{}", paths.len());
     for path in paths.keys().filter(|p| *p != "/api/v1/events") {
@@ -361,14 +354,7 @@ fn value_for(
 async fn generated_valid_and_invalid_bodies_never_get_a_server_error() {
     let home = tempfile::tempdir().unwrap();
     let s = start(&home.path().join("home"));
-    let doc: Value = client()
-        .get(format!("{}/openapi.json", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = support::openapi(&s.base).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let mut sent = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -755,14 +741,7 @@ async fn every_command_succeeds_on_a_real_scenario() {
     run!("db_backup", json!({"path": dir.join("backup.db")}));
     run!("db_vacuum", json!({}));
 
-    let doc: Value = client()
-        .get(format!("{}/openapi.json", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = support::openapi(&s.base).await;
     let all: std::collections::BTreeSet<String> = doc["paths"]
         .as_object()
         .unwrap()

@@ -149,14 +149,7 @@ async fn edge_values_in_every_field_of_every_command_never_get_a_server_error() 
     .await;
     assert_eq!(status, 200, "{started}");
     let known = started["run_id"].as_str().expect("run id").to_string();
-    let doc: Value = client()
-        .get(format!("{}/openapi.json", s.base))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value = support::openapi(&s.base).await;
     let mut sent = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
         let Some(op) = item.get("post") else { continue };
@@ -280,14 +273,7 @@ async fn the_reported_attacks_each_get_a_clear_answer_and_break_nothing() {
     );
     still_healthy(&s.base, &run, "the attacks").await;
     // The caps are published, so a client can know them before it is refused.
-    let doc: Value = client()
-        .get(format!("{}/openapi.json", s.base))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value = support::openapi(&s.base).await;
     let schemas = &doc["components"]["schemas"];
     for (schema, field) in [
         ("EventsSendRequest", "ttl_secs"),

@@ -87,6 +87,12 @@ async fn markers_forged_under_an_older_version_become_plain_data_when_upgraded()
         ],
     )
     .expect("insert");
+    conn.execute(
+        "INSERT INTO steps(run_id, key, ordinal, kind, safety, status, output_json, created_at, updated_at)
+         VALUES (?1, 'echo', 0, 'task', 'retry_safe', 'succeeded', ?2, 1, 1)",
+        rusqlite::params![forged.to_string(), r#"[{"$waymark_blob":"00"}]"#],
+    )
+    .expect("insert step");
     drop(conn);
     let store = SqliteStore::open(&path).expect("upgraded");
     let engine = Engine::new(store.clone(), echo());
@@ -95,6 +101,13 @@ async fn markers_forged_under_an_older_version_become_plain_data_when_upgraded()
         run.input,
         json!({"a": {"$waymark_blob": "00"}, "b": {"$$waymark_blob": "x"}})
     );
+    let steps = engine
+        .trace(forged)
+        .await
+        .expect("trace")
+        .expect("run")
+        .steps;
+    assert_eq!(steps[0].step.output, Some(json!([{"$waymark_blob": "00"}])));
     let listed = engine.list_runs(RunFilter::default()).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert!(listed[0].error.is_none());

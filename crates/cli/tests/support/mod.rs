@@ -83,3 +83,15 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// The server's generated `/openapi.json`.
+pub async fn openapi(base: &str) -> serde_json::Value {
+    client()
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("openapi is JSON")
+}

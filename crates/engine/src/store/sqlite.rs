@@ -321,7 +321,13 @@ fn trace_page(
     // Grouped by key in one pass: partitioning the whole list per step was quadratic
     // (seconds for a 10,000-step run).
     let mut attempts: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
-    for a in rows::load_attempts_of_page(&tx, id, offset, limit)? {
+    // The whole trace reads its attempts directly; a page joins them to its steps.
+    let listed = if offset == 0 && limit == i64::MAX {
+        rows::load_attempts(&tx, id)?
+    } else {
+        rows::load_attempts_of_page(&tx, id, offset, limit)?
+    };
+    for a in listed {
         attempts.entry(a.step_key.clone()).or_default().push(a);
     }
     let steps = rows::load_step_page(&tx, id, offset, limit)?

@@ -6,13 +6,14 @@ use serde_json::Value;
 use super::rows::{is_marker_like, sql_err, BLOB_MARKER};
 use crate::error::StoreError;
 
-/// Payload columns that older builds wrote markers into, and the key of their rows.
+/// Payload columns that older builds wrote markers into, and an expression naming their rows
+/// (`steps` is WITHOUT ROWID: its rows are named by run and key).
 const PAYLOAD_COLUMNS: &[(&str, &str, &str)] = &[
     ("runs", "id", "input_json"),
     ("runs", "id", "output_json"),
-    ("steps", "rowid_of_steps", "input_json"),
-    ("steps", "rowid_of_steps", "output_json"),
-    ("external_events", "id", "payload_json"),
+    ("steps", "run_id || char(0) || key", "input_json"),
+    ("steps", "run_id || char(0) || key", "output_json"),
+    ("external_events", "CAST(id AS TEXT)", "payload_json"),
 ];
 
 /// Before markers were escaped, `{"$waymark_blob": "..."}` in user data was read as a blob
@@ -20,13 +21,7 @@ const PAYLOAD_COLUMNS: &[(&str, &str, &str)] = &[
 /// plain data again, escaped the way the writer escapes it now. Markers whose blob exists are
 /// kept (they cannot be told apart from the writer's own).
 pub(crate) fn escape_forged_markers(tx: &Transaction) -> Result<(), StoreError> {
-    for (table, key, column) in PAYLOAD_COLUMNS {
-        // `steps` is WITHOUT ROWID: its rows are named by (run_id, key).
-        let key_sql = if *key == "rowid_of_steps" {
-            "run_id || char(0) || key"
-        } else {
-            key
-        };
+    for (table, key_sql, column) in PAYLOAD_COLUMNS {
         let rows: Vec<(String, String)> = {
             let mut stmt = tx
                 .prepare(&format!(

@@ -523,7 +523,16 @@ pub(crate) fn load_attempts(
     conn: &Connection,
     run: RunId,
 ) -> Result<Vec<AttemptRecord>, StoreError> {
-    load_attempts_of_page(conn, run, 0, i64::MAX)
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT step_key, number, lease_epoch, outcome_json, started_at, finished_at
+             FROM attempts WHERE run_id = ?1 ORDER BY started_at, step_key, number",
+        )
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map([run.to_string()], attempt_row)
+        .map_err(sql_err)?;
+    decode_attempts(run, rows)
 }
 
 /// The attempts of the steps `load_step_page` returns for the same page.
@@ -543,17 +552,29 @@ pub(crate) fn load_attempts_of_page(
         )
         .map_err(sql_err)?;
     let rows = stmt
-        .query_map(params![run.to_string(), limit, offset], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-            ))
-        })
+        .query_map(params![run.to_string(), limit, offset], attempt_row)
         .map_err(sql_err)?;
+    decode_attempts(run, rows)
+}
+
+/// An attempt row: step key, number, lease epoch, outcome JSON, started, finished.
+type AttemptRow = (String, i64, i64, String, i64, Option<i64>);
+
+fn attempt_row(r: &Row) -> rusqlite::Result<AttemptRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn decode_attempts(
+    run: RunId,
+    rows: impl Iterator<Item = rusqlite::Result<AttemptRow>>,
+) -> Result<Vec<AttemptRecord>, StoreError> {
     let mut out = Vec::new();
     for row in rows {
         let (key, number, epoch, outcome, started_at, finished_at) = row.map_err(sql_err)?;
