@@ -8,8 +8,7 @@ use std::time::Instant;
 use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::State;
-use waymark_api::{Api, ApiError};
-use waymark_engine::{Event, RunId};
+use waymark_api::{Api, ApiError, ApiEvent, EventFilter, RunId};
 
 pub struct DesktopState {
     pub api: Api,
@@ -54,17 +53,12 @@ pub async fn events_subscribe(
     state: State<'_, DesktopState>,
     run: Option<RunId>,
     after: Option<i64>,
-    on_event: Channel<Event>,
+    on_event: Channel<ApiEvent>,
 ) -> Result<u64, ApiError> {
-    let engine = state.api.app().engine.clone();
-    let after = after.unwrap_or(0);
-    let mut sub = match run {
-        Some(id) => match engine.run(id).await? {
-            Some(_) => engine.subscribe(id, after),
-            None => return Err(ApiError::not_found(format!("run {id} not found"))),
-        },
-        None => engine.subscribe_all(after),
-    };
+    let mut sub = state
+        .api
+        .subscribe(EventFilter { run }, after.unwrap_or(0))
+        .await?;
     let id = state.next_subscription.fetch_add(1, Ordering::Relaxed);
     let subscriptions = state.subscriptions.clone();
     // Held while spawning, so the task's own removal comes after the insert.
@@ -74,7 +68,7 @@ pub async fn events_subscribe(
             let event = match sub.next().await {
                 Ok(e) => e,
                 Err(e) => {
-                    tracing::warn!(subscription = id, error = %e, "event stream ended");
+                    tracing::warn!(subscription = id, error = %e.message, "event stream ended");
                     break;
                 }
             };

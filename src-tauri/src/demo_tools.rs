@@ -60,7 +60,7 @@ fn parse(args: &[OsString]) -> anyhow::Result<Args> {
 fn serve(args: Args) -> anyhow::Result<()> {
     let outbox = args
         .outbox
-        .unwrap_or_else(|| waymark_engine::paths::data_dir().join("demo-outbox.jsonl"));
+        .unwrap_or_else(|| waymark_host::paths::data_dir().join("demo-outbox.jsonl"));
     let config = waymark_demo_tools::DemoToolsConfig::from_env(outbox)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

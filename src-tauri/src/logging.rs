@@ -15,7 +15,7 @@ pub fn init() -> Option<WorkerGuard> {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_filter(filter());
-    let dir = waymark_engine::paths::log_dir();
+    let dir = waymark_host::paths::log_dir();
     let appender = std::fs::create_dir_all(&dir)
         .map_err(|e| e.to_string())
         .and_then(|()| {

@@ -14,9 +14,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use tauri::{Manager as _, RunEvent, WindowEvent};
-use waymark_agent::app::AgentApp;
-use waymark_api::Api;
+use tauri::{RunEvent, WindowEvent};
+use waymark_host::{Host, HostOptions, DEFAULT_SHUTDOWN_LIMIT};
 
 /// The window every part of the app shows, focuses and notifies about.
 pub const MAIN_WINDOW: &str = "main";
@@ -48,11 +47,13 @@ fn run(started: Instant) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     tauri::async_runtime::set(runtime.handle().clone());
 
-    let db = waymark_engine::paths::default_db_path();
-    let (app, worker, cron) = runtime.block_on(start_engine(&db))?;
+    let db = waymark_host::paths::default_db_path();
+    let options = HostOptions::new(&db).actor("desktop").serving()?;
+    let host = runtime.block_on(Host::start(options))?;
     tracing::info!(db = %db.display(), "database open; worker and cron running");
 
-    let api = Api::new(app.clone()).with_actor("desktop");
+    let api = host.api().clone();
+    let notice_api = api.clone();
     let tauri_app = tauri::Builder::default()
         // First: a second launch only shows the window of the first.
         .plugin(tauri_plugin_single_instance::init(|handle, _args, _cwd| {
@@ -66,7 +67,7 @@ fn run(started: Instant) -> anyhow::Result<()> {
         ])
         .setup(move |tauri_app| {
             tray::install(tauri_app)?;
-            notify::spawn(app.engine.clone());
+            notify::spawn(notice_api);
             Ok(())
         })
         .on_window_event(|window, event| {
@@ -83,47 +84,14 @@ fn run(started: Instant) -> anyhow::Result<()> {
         .build(tauri::generate_context!())
         .context("cannot start the desktop app")?;
 
-    let mut stopping = Some((worker, cron));
-    tauri_app.run(move |handle, event| {
+    let mut stopping = Some(host);
+    tauri_app.run(move |_handle, event| {
         if let RunEvent::Exit = event {
-            if let Some((worker, cron)) = stopping.take() {
-                let app = handle.state::<commands::DesktopState>().api.app().clone();
-                tauri::async_runtime::block_on(async move {
-                    cron.stop().await;
-                    worker.shutdown().await;
-                    app.hub().shutdown().await;
-                });
+            if let Some(host) = stopping.take() {
+                tauri::async_runtime::block_on(host.shutdown(DEFAULT_SHUTDOWN_LIMIT));
                 tracing::info!("stopped");
             }
         }
     });
     Ok(())
-}
-
-/// As `waymark serve` starts: the database every door shares, the offline demo, the worker and
-/// the cron scheduler.
-async fn start_engine(
-    db: &std::path::Path,
-) -> anyhow::Result<(
-    AgentApp,
-    waymark_engine::Worker,
-    waymark_agent::triggers::CronScheduler,
-)> {
-    let db = db.to_path_buf();
-    let data_dir = waymark_engine::paths::data_dir();
-    // Opening may probe the OS keychain and wait on SQLite locks: keep it off the async threads.
-    let app = tokio::task::spawn_blocking(move || {
-        // The engine's example functions too, so a run the CLI started on the shared database
-        // runs the same way when this app's worker leases it.
-        AgentApp::open(&db, &data_dir, waymark_engine::examples::registry())
-            .map_err(|e| anyhow::anyhow!(e))
-    })
-    .await
-    .context("opening the database")??;
-    let exe = std::env::current_exe().context("locating this executable")?;
-    waymark_agent::demo::install(&app, &exe).map_err(|e| anyhow::anyhow!(e))?;
-    let worker = app.engine.start_worker().await?;
-    let cron = waymark_agent::triggers::CronScheduler::spawn(app.clone())
-        .map_err(|e| anyhow::anyhow!(e))?;
-    Ok((app, worker, cron))
 }

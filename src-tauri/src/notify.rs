@@ -4,27 +4,34 @@
 
 use std::time::Duration;
 
-use waymark_engine::{Engine, Event, EventKind, RunStatus, StepKind};
+use waymark_api::{Api, ApiEvent, EventFilter, RunIdRequest};
+use waymark_api::{EventKind, RunStatus, StepKind};
 
-pub fn spawn(engine: Engine) {
+pub fn spawn(api: Api) {
     tauri::async_runtime::spawn(async move {
-        let after = match engine.current_global_seq().await {
+        let after = match api.current_seq().await {
             Ok(seq) => seq,
             Err(e) => {
-                tracing::warn!(error = %e, "no notifications: cannot read the event stream");
+                tracing::warn!(error = %e.message, "no notifications: cannot read the event stream");
                 return;
             }
         };
-        let mut sub = engine.subscribe_all(after);
+        let mut sub = match api.subscribe(EventFilter::default(), after).await {
+            Ok(sub) => sub,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "no notifications: cannot follow events");
+                return;
+            }
+        };
         loop {
             match sub.next().await {
                 Ok(event) => {
-                    if let Some((title, body)) = message(&engine, &event).await {
+                    if let Some((title, body)) = message(&api, &event).await {
                         show(title, body);
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "notifications: event stream error; retrying");
+                    tracing::warn!(error = %e.message, "notifications: event stream error; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -32,7 +39,7 @@ pub fn spawn(engine: Engine) {
     });
 }
 
-async fn message(engine: &Engine, event: &Event) -> Option<(&'static str, String)> {
+async fn message(api: &Api, event: &ApiEvent) -> Option<(&'static str, String)> {
     let (title, what) = match &event.kind {
         EventKind::StepWaiting {
             key,
@@ -56,14 +63,9 @@ async fn message(engine: &Engine, event: &Event) -> Option<(&'static str, String
         _ => return None,
     };
     let run_id = event.run_id?;
-    let agent = match engine.run(run_id).await {
-        Ok(Some(run)) => run
-            .input
-            .pointer("/spec/name")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .unwrap_or(run.function),
-        _ => "a run".to_string(),
+    let agent = match api.runs_get(RunIdRequest { run_id }).await {
+        Ok(run) => run.summary.agent,
+        Err(_) => "a run".to_string(),
     };
     Some((title, format!("{agent}: {what}")))
 }

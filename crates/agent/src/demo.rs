@@ -14,6 +14,8 @@ pub const DEMO_AGENT: &str = "demo-support";
 pub const DEMO_SUB_AGENT: &str = "demo-researcher";
 pub const DEMO_SERVER: &str = "demo-tools";
 pub const DEMO_INPUT: &str = "Hi, this is Ada. When will my order A-1001 arrive?";
+/// The demo's email waits for approval at this step.
+pub const DEMO_APPROVAL_STEP: &str = "approval/4.1";
 
 const SPECS: &[&str] = &[
     include_str!("../../../examples/demo/demo-support.toml"),

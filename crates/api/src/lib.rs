@@ -8,8 +8,10 @@ mod agents;
 pub mod bindings;
 pub mod commands;
 mod database;
+mod demo;
 mod engine_cmds;
 mod error;
+mod events;
 mod mcp;
 pub mod openapi;
 mod replay;
@@ -22,12 +24,16 @@ use waymark_agent::app::AgentApp;
 pub use agents::*;
 pub use commands::{CommandInfo, COMMANDS};
 pub use database::*;
+pub use demo::DemoInfo;
 pub use engine_cmds::*;
 pub use error::{ApiError, ErrorCode};
+pub use events::{ApiEvent, EventFilter, EventStream};
 pub use mcp::*;
 pub use replay::*;
 pub use runs::*;
 pub use settings::*;
+/// Runs and steps are named by the engine's ids on the wire too.
+pub use waymark_engine::{EventKind, RunId, RunStatus, StepKey, StepKind};
 
 /// The API over one open database. Cheap to clone.
 #[derive(Clone)]

@@ -56,7 +56,7 @@ pub enum Command {
     /// Execute runs on this database until Ctrl-C or SIGTERM
     Worker(WorkerArgs),
     /// Serve the API over HTTP (JSON commands, SSE events, OpenAPI) with a worker, until Ctrl-C
-    Serve(crate::serve::ServeArgs),
+    Serve(crate::commands::ServeArgs),
     /// Inspect the database file
     #[command(subcommand)]
     Db(DbCommand),

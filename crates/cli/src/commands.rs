@@ -11,6 +11,7 @@ mod mcp;
 mod replay;
 mod run;
 mod runs;
+mod serve;
 mod summary;
 mod worker;
 
@@ -22,6 +23,8 @@ use anyhow::{anyhow, Context as _};
 use serde_json::Value;
 use waymark_agent::app::AgentApp;
 use waymark_engine::{Engine, RunId, RunStatus, SqliteStore};
+
+pub use serve::ServeArgs;
 
 use crate::cli::{
     AgentsCommand, Cli, Command, DbCommand, EventsCommand, McpCommand, MemoryCommand, RunsCommand,
@@ -74,7 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Memory(MemoryCommand::List(a)) => agents::memory(&db, a).await,
         Command::Keys(c) => keys::keys(&db, c).await,
-        Command::Serve(a) => crate::serve::serve(&db, a).await,
+        Command::Serve(a) => serve::serve(&db, a).await,
         Command::DemoTools(a) => demo_tools(a).await,
     }
 }

@@ -4,7 +4,6 @@ mod cli;
 mod commands;
 mod logging;
 mod output;
-mod serve;
 
 use std::process::ExitCode;
 

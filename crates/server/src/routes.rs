@@ -12,10 +12,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt as _;
 use serde_json::Value;
-use waymark_api::{ApiError, ErrorCode};
-use waymark_engine::RunId;
+use waymark_api::RunId;
+use waymark_api::{ApiError, ErrorCode, EventFilter};
 
-use super::ServerState;
+use crate::ServerState;
 
 type Shared = Arc<ServerState>;
 
@@ -28,7 +28,7 @@ pub fn router(state: Shared) -> Router {
         .merge(api)
         .route("/hooks/{agent}", post(webhook))
         .route("/openapi.json", get(openapi))
-        .route("/api/docs", get(super::docs::page))
+        .route("/api/docs", get(crate::docs::page))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -104,38 +104,9 @@ async fn webhook(
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    match s.webhooks.start(&agent, &pairs, &body).await {
-        Ok((run_id, created)) => {
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            (
-                status,
-                axum::Json(serde_json::json!({"run_id": run_id, "created": created})),
-            )
-                .into_response()
-        }
-        Err(e) => {
-            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            (status, axum::Json(webhook_refusal(&e))).into_response()
-        }
-    }
-}
-
-/// What an unauthenticated sender learns: no agent names (an unknown agent and one without a
-/// webhook answer alike), no secret names, no paths. The log has the details.
-fn webhook_refusal(e: &waymark_agent::triggers::WebhookError) -> Value {
-    let (code, message) = match e.http_status() {
-        404 => ("not_found", "no webhook here".to_string()),
-        400 | 401 => (e.kind(), e.to_string()),
-        _ => {
-            tracing::warn!(error = %e, "a webhook could not be served");
-            ("internal", "the webhook cannot be served now".to_string())
-        }
-    };
-    serde_json::json!({"code": code, "message": message})
+    let answer = s.hooks.deliver(&agent, &pairs, &body).await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, axum::Json(answer.body)).into_response()
 }
 
 async fn openapi() -> Response {
@@ -177,24 +148,14 @@ async fn events(State(s): State<Shared>, headers: HeaderMap, req: Request) -> Re
             "too many event streams are open; try again",
         ));
     };
-    let engine = s.api.app().engine.clone();
-    let sub = match run {
-        Some(id) => match engine.run(id).await {
-            Ok(Some(_)) => engine.subscribe(id, after),
-            Ok(None) => return error_response(ApiError::not_found(format!("run {id} not found"))),
-            Err(e) => return error_response(e.into()),
-        },
-        None => engine.subscribe_all(after),
+    let sub = match s.api.subscribe(EventFilter { run }, after).await {
+        Ok(sub) => sub,
+        Err(e) => return error_response(e),
     };
-    let per_run = run.is_some();
     let stopped = s.stop.clone().cancelled_owned();
     let stream = futures::stream::unfold((sub, slot), move |(mut sub, slot)| async move {
         let event = sub.next().await.ok()?;
-        let id = if per_run {
-            event.run_seq.unwrap_or(event.global_seq)
-        } else {
-            event.global_seq
-        };
+        let id = sub.position(&event);
         let sse = SseEvent::default()
             .id(id.to_string())
             .json_data(&event)
@@ -217,5 +178,5 @@ async fn fallback(State(s): State<Shared>, req: Request) -> Response {
             req.uri().path()
         )));
     }
-    super::webapp::serve_file(&s.ui_dir, req.uri().path()).await
+    crate::webapp::serve_file(&s.ui_dir, req.uri().path()).await
 }

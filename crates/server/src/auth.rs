@@ -7,7 +7,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::{bail, Context as _};
+use crate::ServerError;
 
 pub struct Auth {
     token: String,
@@ -84,17 +84,21 @@ fn getrandom(buf: &mut [u8]) {
 /// The token: from `file` when given, else `<data_dir>/api-token`, created on first start
 /// with owner-only permissions. A token file others can read is refused: anyone who can
 /// read it can drive every agent and tool.
-pub fn load_token(file: Option<&Path>, data_dir: &Path) -> anyhow::Result<String> {
+pub fn load_token(file: Option<&Path>, data_dir: &Path) -> Result<String, ServerError> {
     if let Some(file) = file {
-        let token = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the token file {}", file.display()))?;
+        let token = std::fs::read_to_string(file).map_err(|e| {
+            ServerError::Token(format!(
+                "cannot read the token file {}: {e}",
+                file.display()
+            ))
+        })?;
         owner_only(file)?;
         let token = token.trim().to_string();
         if token.len() < 16 {
-            bail!(
+            return Err(ServerError::Token(format!(
                 "{}: the token must be at least 16 characters",
                 file.display()
-            );
+            )));
         }
         return Ok(token);
     }
@@ -106,8 +110,8 @@ pub fn load_token(file: Option<&Path>, data_dir: &Path) -> anyhow::Result<String
             return Ok(existing);
         }
     }
-    waymark_engine::paths::create_private_dir(data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    waymark_host::paths::create_private_dir(data_dir)
+        .map_err(|e| ServerError::Token(format!("cannot create {}: {e}", data_dir.display())))?;
     let token = random_hex(32);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -116,29 +120,29 @@ pub fn load_token(file: Option<&Path>, data_dir: &Path) -> anyhow::Result<String
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut f = options
-        .open(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(token.as_bytes())?;
+    let cannot_write =
+        |e: std::io::Error| ServerError::Token(format!("cannot write {}: {e}", path.display()));
+    let mut f = options.open(&path).map_err(cannot_write)?;
+    f.write_all(token.as_bytes()).map_err(cannot_write)?;
     Ok(token)
 }
 
 /// Refuses a file with any group or other permission bit, naming the fix.
-fn owner_only(path: &Path) -> anyhow::Result<()> {
+fn owner_only(path: &Path) -> Result<(), ServerError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
+            .map_err(|e| ServerError::Token(format!("cannot read {}: {e}", path.display())))?
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
-            bail!(
+            return Err(ServerError::Token(format!(
                 "the token file {} can be read by other users (mode {:03o}); run: chmod 600 {}",
                 path.display(),
                 mode & 0o777,
                 path.display()
-            );
+            )));
         }
     }
     Ok(())

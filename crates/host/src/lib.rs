@@ -1,0 +1,201 @@
+//! One running Waymark, whatever door started it: the data directory and database, the agent
+//! app with its MCP hub, the worker, the cron scheduler, the webhook receiver, and an ordered
+//! shutdown with a time limit. `waymark serve`, `waymark worker`, `waymark run --wait`,
+//! `waymark demo` and the desktop app each start a [`Host`] with their options and then speak
+//! only to its [`Api`].
+
+pub mod hooks;
+pub mod paths;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use waymark_agent::app::{AgentApp, AppError};
+use waymark_agent::triggers::CronScheduler;
+use waymark_api::Api;
+use waymark_engine::{Worker, WorkerConfig};
+
+pub use hooks::{HookAnswer, Hooks};
+
+/// How long [`Host::shutdown`] waits by default for attempts in flight and MCP servers.
+pub const DEFAULT_SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
+
+/// What a door asks of its host.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// The database file (`--db`, `$WAYMARK_DB`, or [`paths::default_db_path`]).
+    pub db: PathBuf,
+    /// Secrets, tokens and logs live here ([`paths::data_dir`]).
+    pub data_dir: PathBuf,
+    /// Names the door in the journal's record of each decision (`cli`, `desktop`, `api`).
+    pub actor: String,
+    /// Install the offline demo agent, whose MCP server is this executable (`EXE demo-tools`).
+    pub demo_exe: Option<PathBuf>,
+    /// Execute runs in this process.
+    pub worker: Option<WorkerOptions>,
+    /// Fire cron triggers while the host runs (a tick missed while stopped fires once).
+    pub cron: bool,
+}
+
+impl HostOptions {
+    /// A host on `db` in the default data directory: no worker, no cron, no demo.
+    pub fn new(db: impl Into<PathBuf>) -> Self {
+        HostOptions {
+            db: db.into(),
+            data_dir: paths::data_dir(),
+            actor: "api".into(),
+            demo_exe: None,
+            worker: None,
+            cron: false,
+        }
+    }
+
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
+    /// Runs and cron in this process, and the demo agent served by this executable: what a
+    /// long-lived door (`waymark serve`, the desktop app) wants.
+    pub fn serving(mut self) -> Result<Self, HostError> {
+        self.demo_exe = Some(std::env::current_exe().map_err(|e| HostError::Exe(e.to_string()))?);
+        self.worker = Some(WorkerOptions::default());
+        self.cron = true;
+        Ok(self)
+    }
+}
+
+/// The worker's knobs a door may set (`waymark worker --max-runs --lease-secs`).
+#[derive(Clone, Debug, Default)]
+pub struct WorkerOptions {
+    /// Runs held at once.
+    pub max_runs: Option<usize>,
+    /// How long a lease lasts before another worker may take the run.
+    pub lease: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The store's and catalog's errors already name the file and say what to do.
+    #[error(transparent)]
+    Open(#[from] AppError),
+    #[error("cannot locate this executable (the demo's tool server): {0}")]
+    Exe(String),
+    #[error("cannot install the demo agent: {0}")]
+    Demo(String),
+    #[error("cannot start the worker: {0}")]
+    Worker(String),
+    #[error("cannot start the triggers: {0}")]
+    Triggers(String),
+    #[error("opening the database was interrupted: {0}")]
+    Interrupted(String),
+}
+
+/// A running Waymark. Dropping it without [`Host::shutdown`] leaves runs leased until their
+/// leases expire (another worker then takes them).
+pub struct Host {
+    api: Api,
+    app: AgentApp,
+    worker: Option<Worker>,
+    cron: Option<CronScheduler>,
+    hooks: Arc<Hooks>,
+}
+
+impl Host {
+    pub async fn start(options: HostOptions) -> Result<Host, HostError> {
+        let (db, data_dir) = (options.db.clone(), options.data_dir.clone());
+        // Opening may probe the OS keychain and wait on SQLite locks: off the async threads.
+        let app = tokio::task::spawn_blocking(move || {
+            // The engine's example functions too, so a run one door started on the shared
+            // database runs the same way when another door's worker leases it.
+            AgentApp::open(&db, &data_dir, waymark_engine::examples::registry())
+        })
+        .await
+        .map_err(|e| HostError::Interrupted(e.to_string()))??;
+        if let Some(exe) = &options.demo_exe {
+            waymark_agent::demo::install(&app, exe).map_err(|e| HostError::Demo(e.to_string()))?;
+        }
+        let worker = match &options.worker {
+            Some(w) => {
+                let mut config = WorkerConfig::default();
+                if let Some(n) = w.max_runs {
+                    config.max_runs = n;
+                }
+                if let Some(lease) = w.lease {
+                    config.lease = lease;
+                }
+                let engine = app.engine.clone().with_worker_config(config);
+                Some(
+                    engine
+                        .start_worker()
+                        .await
+                        .map_err(|e| HostError::Worker(e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        let cron = if options.cron {
+            Some(
+                CronScheduler::spawn(app.clone())
+                    .map_err(|e| HostError::Triggers(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let hooks =
+            Arc::new(Hooks::new(app.clone()).map_err(|e| HostError::Triggers(e.to_string()))?);
+        let api = Api::new(app.clone()).with_actor(options.actor);
+        Ok(Host {
+            api,
+            app,
+            worker,
+            cron,
+            hooks,
+        })
+    }
+
+    /// The one API: everything a door does goes through it.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// The webhook receiver (`POST /hooks/{agent}`), for whichever listener serves it.
+    pub fn hooks(&self) -> Arc<Hooks> {
+        self.hooks.clone()
+    }
+
+    pub fn db_path(&self) -> &Path {
+        self.app.store.path()
+    }
+
+    /// The durable functions this host's worker runs.
+    pub fn functions(&self) -> Vec<String> {
+        self.app.engine.registry().names()
+    }
+
+    /// Stops in order: cron first (no new runs), then the worker (attempts in flight
+    /// finish, held runs are given back), then the MCP servers the runs started. Whatever is
+    /// still running after `limit` is abandoned: its leases expire and another worker takes
+    /// its runs.
+    pub async fn shutdown(self, limit: Duration) {
+        let Host {
+            app, worker, cron, ..
+        } = self;
+        let ordered = async move {
+            if let Some(cron) = cron {
+                cron.stop().await;
+            }
+            if let Some(worker) = worker {
+                worker.shutdown().await;
+            }
+            app.hub().shutdown().await;
+        };
+        if tokio::time::timeout(limit, ordered).await.is_err() {
+            tracing::warn!(
+                limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+                "shutdown took too long; leaving the rest to lease expiry"
+            );
+        }
+    }
+}

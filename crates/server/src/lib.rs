@@ -1,0 +1,139 @@
+//! The HTTP door as a library: every command of the one API as `POST /api/v1/{command}`, the
+//! event stream over SSE, the OpenAPI document and a page that renders it, the web app, and
+//! the webhook endpoint `POST /hooks/{agent}`; bearer-token auth (the web app too: no cookie
+//! another local port could replay). `waymark serve` starts it over a host; so can any door.
+
+mod auth;
+mod docs;
+mod listener;
+mod routes;
+mod webapp;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use waymark_api::Api;
+use waymark_host::{Hooks, Host};
+
+pub use auth::Auth;
+pub use listener::parse_timeout;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Token(String),
+    #[error("cannot listen on {addr}: {detail}")]
+    Bind { addr: SocketAddr, detail: String },
+}
+
+/// What every request handler shares.
+pub struct ServerState {
+    pub api: Api,
+    pub auth: Auth,
+    pub hooks: Arc<Hooks>,
+    /// The built web app every other GET serves.
+    pub ui_dir: PathBuf,
+    /// Event streams open at once; one over the cap is answered 503.
+    pub streams: Arc<Semaphore>,
+    /// Cancelled when the server stops: event streams end instead of holding the stop open.
+    pub stop: CancellationToken,
+}
+
+/// How the server listens and what it accepts.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Loopback by default; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// A file holding the API token (at least 16 characters); without it a token is
+    /// generated once into `data_dir` (owner-only) and reused.
+    pub token_file: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    /// Connections open at once; each one over it is answered 503 and closed.
+    pub max_connections: usize,
+    /// Event streams (SSE) open at once; each one over it is answered 503.
+    pub max_event_streams: usize,
+    /// A client must send a request's headers within this time; an idle connection is
+    /// closed after it too.
+    pub header_timeout: Duration,
+}
+
+impl ServeOptions {
+    pub fn new(addr: SocketAddr) -> Self {
+        ServeOptions {
+            addr,
+            token_file: None,
+            data_dir: waymark_host::paths::data_dir(),
+            max_connections: 256,
+            max_event_streams: 64,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Where the token is read from: what a door tells its user to `cat`.
+    pub fn token_path(&self) -> PathBuf {
+        self.token_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("api-token"))
+    }
+}
+
+/// A bound server, not yet serving: its address and token are known, so a door can print
+/// them before [`Server::run`].
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    limits: listener::Limits,
+}
+
+impl Server {
+    pub async fn bind(host: &Host, options: ServeOptions) -> Result<Server, ServerError> {
+        let token = auth::load_token(options.token_file.as_deref(), &options.data_dir)?;
+        let listener = tokio::net::TcpListener::bind(options.addr)
+            .await
+            .map_err(|e| ServerError::Bind {
+                addr: options.addr,
+                detail: e.to_string(),
+            })?;
+        let addr = listener.local_addr().map_err(|e| ServerError::Bind {
+            addr: options.addr,
+            detail: e.to_string(),
+        })?;
+        let state = Arc::new(ServerState {
+            api: host.api().clone(),
+            auth: Auth::new(token, addr.port(), addr.ip()),
+            hooks: host.hooks(),
+            ui_dir: webapp::ui_dir(),
+            streams: Arc::new(Semaphore::new(options.max_event_streams)),
+            stop: CancellationToken::new(),
+        });
+        Ok(Server {
+            listener,
+            state,
+            limits: listener::Limits {
+                max_connections: options.max_connections,
+                header_timeout: options.header_timeout,
+            },
+        })
+    }
+
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub fn token(&self) -> &str {
+        self.state.auth.token()
+    }
+
+    /// Serves until `signal` resolves; then closes the listener, ends event streams and
+    /// gives requests in flight a few seconds.
+    pub async fn run(self, signal: impl Future<Output = ()>) {
+        let stop = self.state.stop.clone();
+        let router = routes::router(self.state);
+        listener::run(self.listener, router, self.limits, stop, signal).await;
+    }
+}
