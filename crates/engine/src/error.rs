@@ -110,8 +110,10 @@ impl From<serde_json::Error> for RunError {
     }
 }
 
-/// Failures of the store: all carry a message a user can act on.
-#[derive(Debug, thiserror::Error)]
+/// Failures of the store: all carry a message a user can act on. Callers branch on the
+/// variant (or [`StoreError::is_transient`]), never on the text.
+// Clone: a batch that fails as a whole gives every transition in it the same error.
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     #[error("database {path} is corrupt or not a Waymark database: {detail}")]
@@ -149,6 +151,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Classifies a SQLite failure by its result code (never by its text): busy and locked
+    /// become [`StoreError::Locked`], a full disk or page cap [`StoreError::Full`], a damaged
+    /// file [`StoreError::Corrupt`] (its path is filled in by callers that know it).
     pub fn from_sqlite(e: rusqlite::Error, busy_timeout_ms: u64) -> Self {
         use rusqlite::ErrorCode;
         if let rusqlite::Error::SqliteFailure(f, ref msg) = e {
@@ -167,6 +172,34 @@ impl StoreError {
             };
         }
         StoreError::Sqlite(e.to_string())
+    }
+
+    /// Where any failure means the file at `path` is not a usable Waymark database (reading
+    /// its schema, migrating it, checking it): [`StoreError::Corrupt`], unless the code says
+    /// the file was only locked or the disk full, which say nothing about the file's state.
+    pub(crate) fn from_sqlite_or_corrupt(
+        e: rusqlite::Error,
+        busy_timeout_ms: u64,
+        path: &str,
+    ) -> Self {
+        let detail = e.to_string();
+        match StoreError::from_sqlite(e, busy_timeout_ms) {
+            kept @ (StoreError::Locked { .. } | StoreError::Full(_)) => kept,
+            _ => StoreError::Corrupt {
+                path: path.to_string(),
+                detail,
+            },
+        }
+    }
+
+    /// Whether the same operation may succeed if tried again shortly, with nothing changed:
+    /// only a database busy or locked by another connection (its holder commits or rolls
+    /// back). [`StoreError::WriterGone`] is not: the writer thread stops only when the store
+    /// is closed (shutdown) or has died, and it never restarts, so a retry on the same store
+    /// fails the same way; the work resumes from the journal in the next process. A full disk,
+    /// a damaged file or a newer schema need a person.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Locked { .. })
     }
 }
 
@@ -189,4 +222,54 @@ pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::ffi::c_int, text: &str) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(text.into()))
+    }
+
+    #[test]
+    fn sqlite_failures_are_typed_by_their_code_not_their_text() {
+        use rusqlite::ffi;
+        // Texts chosen to mislead a text match: the code alone decides.
+        let e = StoreError::from_sqlite(failure(ffi::SQLITE_BUSY, "full of work"), 250);
+        assert!(
+            matches!(&e, StoreError::Locked { waited_ms: 250, .. }),
+            "{e:?}"
+        );
+        assert!(e.is_transient());
+        let e = StoreError::from_sqlite(failure(ffi::SQLITE_LOCKED, "x"), 0);
+        assert!(matches!(e, StoreError::Locked { .. }) && e.is_transient());
+        let e = StoreError::from_sqlite(failure(ffi::SQLITE_FULL, "table locked"), 0);
+        assert!(matches!(e, StoreError::Full(_)) && !e.is_transient());
+        let e = StoreError::from_sqlite(failure(ffi::SQLITE_CORRUPT, "locked"), 0);
+        assert!(matches!(e, StoreError::Corrupt { .. }) && !e.is_transient());
+        let e = StoreError::from_sqlite(failure(ffi::SQLITE_NOTADB, "x"), 0);
+        assert!(matches!(e, StoreError::Corrupt { .. }));
+        let e = StoreError::from_sqlite(failure(ffi::SQLITE_CONSTRAINT, "database is locked"), 0);
+        assert!(matches!(e, StoreError::Sqlite(_)) && !e.is_transient());
+        assert!(!StoreError::WriterGone.is_transient());
+    }
+
+    #[test]
+    fn reading_a_schema_calls_only_real_damage_corrupt() {
+        use rusqlite::ffi;
+        let e = StoreError::from_sqlite_or_corrupt(failure(ffi::SQLITE_BUSY, "busy"), 0, "/db");
+        assert!(matches!(e, StoreError::Locked { .. }), "{e:?}");
+        let e = StoreError::from_sqlite_or_corrupt(failure(ffi::SQLITE_FULL, "full"), 0, "/db");
+        assert!(matches!(e, StoreError::Full(_)), "{e:?}");
+        let e = StoreError::from_sqlite_or_corrupt(
+            failure(ffi::SQLITE_ERROR, "no such table"),
+            0,
+            "/db",
+        );
+        assert!(
+            matches!(&e, StoreError::Corrupt { path, .. } if path == "/db"),
+            "{e:?}"
+        );
+    }
 }

@@ -109,6 +109,10 @@ async fn a_full_disk_fails_the_transition_clearly_and_keeps_the_journal_consiste
         .expect_err("disk full");
     let msg = err.to_string();
     assert!(msg.contains("full") && msg.contains("not saved"), "{msg}");
+    assert!(
+        matches!(&err, EngineError::Store(e @ StoreError::Full(_)) if !e.is_transient()),
+        "{err:?}"
+    );
     // The journal is intact: the earlier run is readable, the integrity check passes, and a
     // small run still fits.
     assert!(store.check().await.expect("check").is_empty());
@@ -147,6 +151,16 @@ async fn a_locked_database_waits_for_the_busy_timeout_then_says_so() {
         msg.contains("locked by another process") && msg.contains("300 ms"),
         "{msg}"
     );
+    // The batch's failure is typed from SQLite's code, so callers branch without the text.
+    match &err {
+        EngineError::Store(e @ StoreError::Locked { waited_ms, .. }) => {
+            assert_eq!(*waited_ms, 300);
+            assert!(e.is_transient(), "{e:?}");
+        }
+        other => panic!("expected StoreError::Locked, got {other:?}"),
+    }
+    // Said once, not wrapped in itself.
+    assert_eq!(msg.matches("locked by another process").count(), 1, "{msg}");
     other.execute_batch("COMMIT").expect("unlock");
     engine
         .start_run("echo", json!({}), StartOptions::default())

@@ -270,15 +270,9 @@ pub(crate) fn check_connection(c: &Connection, path: &str) -> Result<Vec<String>
     let mut stmt = c.prepare("PRAGMA integrity_check").map_err(rows::sql_err)?;
     let lines = stmt
         .query_map([], |r| r.get::<_, String>(0))
-        .map_err(|e| StoreError::Corrupt {
-            path: path.to_string(),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| StoreError::from_sqlite_or_corrupt(e, 0, path))?;
     for line in lines {
-        let line = line.map_err(|e| StoreError::Corrupt {
-            path: path.to_string(),
-            detail: e.to_string(),
-        })?;
+        let line = line.map_err(|e| StoreError::from_sqlite_or_corrupt(e, 0, path))?;
         if line != "ok" {
             problems.push(line);
         }

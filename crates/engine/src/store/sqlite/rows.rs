@@ -114,9 +114,14 @@ fn load_blob(conn: &Connection, hash: &str, depth: usize) -> Result<Value, Store
     let bytes: Vec<u8> = conn
         .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")
         .and_then(|mut s| s.query_row([hash], |r| r.get(0)))
-        .map_err(|e| StoreError::Corrupt {
-            path: String::new(),
-            detail: format!("payload blob {hash} is missing: {e}"),
+        // A busy or locked file is no sign of damage: it stays transient (a run whose journal
+        // reads as corrupt is failed for good).
+        .map_err(|e| match StoreError::from_sqlite_or_corrupt(e, 0, "") {
+            StoreError::Corrupt { path, detail } => StoreError::Corrupt {
+                path,
+                detail: format!("payload blob {hash} is missing: {detail}"),
+            },
+            typed => typed,
         })?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
         path: String::new(),

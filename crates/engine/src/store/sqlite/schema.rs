@@ -137,10 +137,9 @@ const MIGRATIONS: &[Migration] = &[
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
-    let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
-        path: path.to_string(),
-        detail: e.to_string(),
-    };
+    // A failure here means the file is not a Waymark database, unless its code says it was
+    // only locked or the disk is full (then the file is fine and the error says so).
+    let corrupt = |e: rusqlite::Error| StoreError::from_sqlite_or_corrupt(e, 0, path);
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(corrupt)?;

@@ -125,8 +125,13 @@ impl Writer {
                     Err(e) if want_full => {
                         let msg = format!("cannot make the commit durable (synchronous=FULL): {e}");
                         tracing::error!(error = %msg, "journal commit refused");
+                        // Classified by the code: a lock stays a lock (transient) for callers.
+                        let error = match self.sql_error(e) {
+                            typed @ (StoreError::Locked { .. } | StoreError::Full(_)) => typed,
+                            _ => StoreError::Sqlite(msg),
+                        };
                         for job in batch {
-                            let _ = job.reply.send(Err(StoreError::Sqlite(msg.clone())));
+                            let _ = job.reply.send(Err(error.clone()));
                         }
                         if let Some(work) = exclusive {
                             self.exclusive(work);
@@ -187,7 +192,6 @@ impl Writer {
     }
 
     fn commit_batch(&mut self, mut batch: Vec<Job>, published: &mut i64) {
-        let busy = self.busy_timeout_ms;
         loop {
             match self.try_batch(&batch) {
                 Ok((results, events)) => {
@@ -206,10 +210,10 @@ impl Writer {
                     }
                     return;
                 }
-                Err(BatchFailure::Whole(msg)) => {
-                    tracing::error!(error = %msg, "journal commit failed; the batch was rolled back");
+                Err(BatchFailure::Whole(error)) => {
+                    tracing::error!(%error, "journal commit failed; the batch was rolled back");
                     for job in batch {
-                        let _ = job.reply.send(Err(same_error(&msg, busy)));
+                        let _ = job.reply.send(Err(error.clone()));
                     }
                     return;
                 }
@@ -226,21 +230,31 @@ impl Writer {
         }
     }
 
+    /// A SQLite failure typed by its result code, a damaged file named by its path.
+    fn sql_error(&self, e: rusqlite::Error) -> StoreError {
+        match StoreError::from_sqlite(e, self.busy_timeout_ms) {
+            StoreError::Corrupt { detail, .. } => StoreError::Corrupt {
+                path: self.path.clone(),
+                detail,
+            },
+            other => other,
+        }
+    }
+
     /// Runs a prepared (cached) statement: the transaction verbs are parsed once, not per batch.
     fn exec(&self, sql: &str) -> Result<(), rusqlite::Error> {
         self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
     }
 
     fn try_batch(&mut self, batch: &[Job]) -> Result<BatchResults, BatchFailure> {
-        let busy = self.busy_timeout_ms;
         self.exec("BEGIN IMMEDIATE")
-            .map_err(|e| BatchFailure::Whole(StoreError::from_sqlite(e, busy).to_string()))?;
+            .map_err(|e| BatchFailure::Whole(self.sql_error(e)))?;
         let now = self.clock.now_ms();
         let mut results = Vec::with_capacity(batch.len());
         let mut events: Vec<Event> = Vec::new();
         for (index, job) in batch.iter().enumerate() {
             if let Err(e) = self.exec("SAVEPOINT transition") {
-                results.push(Err(StoreError::from_sqlite(e, busy)));
+                results.push(Err(self.sql_error(e)));
                 continue;
             }
             let mut t = Tx {
@@ -266,7 +280,7 @@ impl Writer {
                         events.extend(emitted);
                         Ok(applied)
                     }
-                    Err(e) => Err(StoreError::from_sqlite(e, busy)),
+                    Err(e) => Err(self.sql_error(e)),
                 },
                 Err(e) => {
                     if self.conn.is_autocommit() {
@@ -291,9 +305,7 @@ impl Writer {
             if !self.conn.is_autocommit() {
                 let _ = self.exec("ROLLBACK");
             }
-            return Err(BatchFailure::Whole(
-                StoreError::from_sqlite(e, busy).to_string(),
-            ));
+            return Err(BatchFailure::Whole(self.sql_error(e)));
         }
         for k in kinds.iter().flatten() {
             crate::crashpoint::reach(&format!("after_commit:{k}"));
@@ -330,22 +342,9 @@ impl Writer {
 type BatchResults = (Vec<Result<Applied, StoreError>>, Vec<Event>);
 
 enum BatchFailure {
-    /// BEGIN or COMMIT failed: nothing in the batch was saved.
-    Whole(String),
+    /// BEGIN or COMMIT failed: nothing in the batch was saved. Every transition in it gets
+    /// this error, typed from SQLite's result code.
+    Whole(StoreError),
     /// The transition at `index` failed and SQLite rolled back the transaction with it.
     RolledBack { index: usize, error: StoreError },
-}
-
-/// The batch failed as a whole: every transition in it gets the same error.
-fn same_error(msg: &str, busy: u64) -> StoreError {
-    if msg.contains("locked") {
-        StoreError::Locked {
-            waited_ms: busy,
-            detail: msg.to_string(),
-        }
-    } else if msg.contains("full") {
-        StoreError::Full(msg.to_string())
-    } else {
-        StoreError::Sqlite(msg.to_string())
-    }
 }
