@@ -37,6 +37,14 @@ pub enum CatalogError {
     Invalid { what: String },
 }
 
+impl CatalogError {
+    /// Whether the database was only busy or locked by another connection (by SQLite's result
+    /// code): the same call may succeed shortly.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CatalogError::Sqlite(e) if is_busy(e))
+    }
+}
+
 /// One agent as listed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentSummary {

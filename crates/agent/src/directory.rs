@@ -2,27 +2,45 @@
 
 use serde_json::Value;
 
-use crate::catalog::Catalog;
-use crate::runtime::AgentDirectory;
+use crate::catalog::{Catalog, CatalogError};
+use crate::runtime::{AgentDirectory, DirectoryError};
 use crate::spec::AgentSpec;
 
 impl AgentDirectory for Catalog {
-    fn agent(&self, name: &str) -> Result<Option<AgentSpec>, String> {
-        Catalog::agent(self, name).map_err(|e| e.to_string())
+    fn agent(&self, name: &str) -> Result<Option<AgentSpec>, DirectoryError> {
+        Catalog::agent(self, name).map_err(directory_error)
     }
 
-    fn remember(&self, agent: &str, key: &str, value: &str) -> Result<Value, String> {
-        let entry = Catalog::remember(self, agent, key, value).map_err(|e| e.to_string())?;
-        serde_json::to_value(entry).map_err(|e| e.to_string())
+    fn remember(&self, agent: &str, key: &str, value: &str) -> Result<Value, DirectoryError> {
+        let entry = Catalog::remember(self, agent, key, value).map_err(directory_error)?;
+        serde_json::to_value(entry).map_err(|e| DirectoryError::Failed(e.to_string()))
     }
 
-    fn recall(&self, agent: &str, query: &str, limit: usize) -> Result<Value, String> {
-        let entries = Catalog::recall(self, agent, query, limit).map_err(|e| e.to_string())?;
-        serde_json::to_value(entries).map_err(|e| e.to_string())
+    fn recall(&self, agent: &str, query: &str, limit: usize) -> Result<Value, DirectoryError> {
+        let entries = Catalog::recall(self, agent, query, limit).map_err(directory_error)?;
+        serde_json::to_value(entries).map_err(|e| DirectoryError::Failed(e.to_string()))
     }
 
-    fn forget(&self, agent: &str, key: &str) -> Result<bool, String> {
-        Catalog::forget(self, agent, key).map_err(|e| e.to_string())
+    fn forget(&self, agent: &str, key: &str) -> Result<bool, DirectoryError> {
+        Catalog::forget(self, agent, key).map_err(directory_error)
+    }
+}
+
+/// A catalog failure by its cause: a busy or locked database is transient, a request SQLite
+/// or the catalog refuses is the caller's to fix, anything else is the store's.
+fn directory_error(e: CatalogError) -> DirectoryError {
+    let message = e.to_string();
+    if e.is_transient() {
+        return DirectoryError::Unavailable(message);
+    }
+    match &e {
+        CatalogError::Invalid { .. } => DirectoryError::Invalid(message),
+        CatalogError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::TooBig =>
+        {
+            DirectoryError::Invalid(format!("the value is too large to store: {message}"))
+        }
+        _ => DirectoryError::Failed(message),
     }
 }
 
@@ -39,5 +57,50 @@ impl crate::runtime::KeySource for Catalog {
     /// An unreadable table allows nothing: refusing a key is the safe failure.
     fn env_key_hosts(&self) -> Vec<crate::key_hosts::EnvKeyHost> {
         Catalog::env_key_hosts(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: std::ffi::c_int) -> CatalogError {
+        // The text would mislead a text match: only the code may decide.
+        CatalogError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            Some("database is locked".into()),
+        ))
+    }
+
+    #[test]
+    fn catalog_failures_classify_by_cause() {
+        use rusqlite::ffi;
+        for code in [ffi::SQLITE_BUSY, ffi::SQLITE_LOCKED] {
+            let e = directory_error(sqlite(code));
+            assert!(matches!(e, DirectoryError::Unavailable(_)) && e.is_transient());
+            assert!(e.into_step_error("memory").retryable);
+        }
+        let e = directory_error(CatalogError::Invalid {
+            what: "a memory entry needs an agent and a non-empty key".into(),
+        });
+        assert_eq!(
+            e,
+            DirectoryError::Invalid("a memory entry needs an agent and a non-empty key".into())
+        );
+        assert!(matches!(
+            directory_error(sqlite(ffi::SQLITE_TOOBIG)),
+            DirectoryError::Invalid(_)
+        ));
+        for code in [
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_CONSTRAINT,
+        ] {
+            let e = directory_error(sqlite(code));
+            assert!(matches!(e, DirectoryError::Failed(_)), "{code}: {e:?}");
+            let step = e.into_step_error("memory");
+            assert!(!step.retryable);
+            assert_eq!(step.kind, "memory");
+        }
     }
 }

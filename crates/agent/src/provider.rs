@@ -1,6 +1,7 @@
 //! One interface over the model providers, and the classification of their errors for the
 //! engine's retry policy (which reads only `StepError`'s kind, retryable and retry_after_ms).
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use waymark_engine::StepError;
@@ -115,36 +116,34 @@ impl ProviderError {
         }
     }
 
-    /// The classification the retry policy acts on. Invalid responses are retryable: a
-    /// truncated or garbled answer is usually transient, and the policy's attempt budget turns
-    /// it into a final failure after its retries.
-    pub fn to_step_error(&self) -> StepError {
-        let message = self.to_string();
+    /// The class of this error, as its step error's kind says it.
+    pub fn kind(&self) -> ProviderErrorKind {
         match self {
-            ProviderError::Timeout { .. } => StepError::retryable("timeout", message),
-            ProviderError::Connection { .. } => StepError::retryable("connection", message),
-            ProviderError::Http {
-                status,
-                retry_after_ms,
-                ..
-            } => {
-                let (kind, retryable) = classify_status(*status);
-                let mut e = if retryable {
-                    StepError::retryable(kind, message)
-                } else {
-                    StepError::fatal(kind, message)
-                };
-                e.retry_after_ms = *retry_after_ms;
-                e
-            }
-            ProviderError::ContextLength { .. } => StepError::fatal("context_length", message),
-            ProviderError::InvalidResponse { .. } => {
-                StepError::retryable("invalid_response", message)
-            }
-            ProviderError::ScriptExhausted { .. } => StepError::fatal("script_exhausted", message),
-            ProviderError::InvalidScript { .. } => StepError::fatal("invalid_script", message),
-            ProviderError::Config { .. } => StepError::fatal("config", message),
+            ProviderError::Timeout { .. } => ProviderErrorKind::Timeout,
+            ProviderError::Connection { .. } => ProviderErrorKind::Connection,
+            ProviderError::Http { status, .. } => ProviderErrorKind::from_status(*status),
+            ProviderError::ContextLength { .. } => ProviderErrorKind::ContextLength,
+            ProviderError::InvalidResponse { .. } => ProviderErrorKind::InvalidResponse,
+            ProviderError::ScriptExhausted { .. } => ProviderErrorKind::ScriptExhausted,
+            ProviderError::InvalidScript { .. } => ProviderErrorKind::InvalidScript,
+            ProviderError::Config { .. } => ProviderErrorKind::Config,
         }
+    }
+
+    /// The classification the retry policy acts on: the kind's text and retryability, and the
+    /// server's Retry-After.
+    pub fn to_step_error(&self) -> StepError {
+        let kind = self.kind();
+        let message = self.to_string();
+        let mut e = if kind.is_retryable() {
+            StepError::retryable(kind.as_str(), message)
+        } else {
+            StepError::fatal(kind.as_str(), message)
+        };
+        if let ProviderError::Http { retry_after_ms, .. } = self {
+            e.retry_after_ms = *retry_after_ms;
+        }
+        e
     }
 
     /// The same error with `secret` replaced by `***` in every text it carries.
@@ -188,18 +187,130 @@ impl From<ProviderError> for StepError {
     }
 }
 
-/// The step error kind of an HTTP status and whether another attempt may succeed.
-fn classify_status(status: u16) -> (String, bool) {
-    match status {
-        400 => ("bad_request".into(), false),
-        401 => ("unauthorized".into(), false),
-        403 => ("forbidden".into(), false),
-        404 => ("not_found".into(), false),
-        408 | 409 | 429 => (format!("http_{status}"), true),
-        // Anthropic's "overloaded": a capacity problem on their side, not ours.
-        529 => ("overloaded".into(), true),
-        500..=599 => (format!("http_{status}"), true),
-        _ => (format!("http_{status}"), false),
+/// The class of a model call's failure. Its text ([`ProviderErrorKind::as_str`]) is a
+/// failed step's `kind`, stored in the journal and shown in the UI, so the texts never
+/// change; code compares kinds through this type, never through the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProviderErrorKind {
+    /// `timeout`: the call took longer than its timeout.
+    Timeout,
+    /// `connection`: the server could not be reached, or the connection broke.
+    Connection,
+    /// `bad_request`: HTTP 400 (other than a context overflow).
+    BadRequest,
+    /// `unauthorized`: HTTP 401, usually a wrong or missing API key.
+    Unauthorized,
+    /// `forbidden`: HTTP 403.
+    Forbidden,
+    /// `not_found`: HTTP 404 (a wrong base URL or model name).
+    NotFound,
+    /// `overloaded`: Anthropic's 529.
+    Overloaded,
+    /// `http_<status>`: any other HTTP status (408, 409, 429 and 5xx are retried).
+    Http(u16),
+    /// `context_length`: the conversation does not fit the model's context window.
+    ContextLength,
+    /// `invalid_response`: an answer that cannot be understood.
+    InvalidResponse,
+    /// `script_exhausted`: a scripted model ran out of turns.
+    ScriptExhausted,
+    /// `invalid_script`: a model script that cannot be read.
+    InvalidScript,
+    /// `config`: provider settings that cannot work (a bad URL, a redirect).
+    Config,
+}
+
+impl ProviderErrorKind {
+    /// The class of an HTTP error status.
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            400 => ProviderErrorKind::BadRequest,
+            401 => ProviderErrorKind::Unauthorized,
+            403 => ProviderErrorKind::Forbidden,
+            404 => ProviderErrorKind::NotFound,
+            529 => ProviderErrorKind::Overloaded,
+            other => ProviderErrorKind::Http(other),
+        }
+    }
+
+    /// The kind as a step error stores it.
+    pub fn as_str(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            ProviderErrorKind::Timeout => "timeout",
+            ProviderErrorKind::Connection => "connection",
+            ProviderErrorKind::BadRequest => "bad_request",
+            ProviderErrorKind::Unauthorized => "unauthorized",
+            ProviderErrorKind::Forbidden => "forbidden",
+            ProviderErrorKind::NotFound => "not_found",
+            ProviderErrorKind::Overloaded => "overloaded",
+            ProviderErrorKind::Http(status) => return Cow::Owned(format!("http_{status}")),
+            ProviderErrorKind::ContextLength => "context_length",
+            ProviderErrorKind::InvalidResponse => "invalid_response",
+            ProviderErrorKind::ScriptExhausted => "script_exhausted",
+            ProviderErrorKind::InvalidScript => "invalid_script",
+            ProviderErrorKind::Config => "config",
+        })
+    }
+
+    /// The kind a stored text names; `None` for kinds no provider produces (a tool's, the
+    /// engine's). `timeout` is also an MCP call's kind: read it with the step's source in mind.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "timeout" => ProviderErrorKind::Timeout,
+            "connection" => ProviderErrorKind::Connection,
+            "bad_request" => ProviderErrorKind::BadRequest,
+            "unauthorized" => ProviderErrorKind::Unauthorized,
+            "forbidden" => ProviderErrorKind::Forbidden,
+            "not_found" => ProviderErrorKind::NotFound,
+            "overloaded" => ProviderErrorKind::Overloaded,
+            "context_length" => ProviderErrorKind::ContextLength,
+            "invalid_response" => ProviderErrorKind::InvalidResponse,
+            "script_exhausted" => ProviderErrorKind::ScriptExhausted,
+            "invalid_script" => ProviderErrorKind::InvalidScript,
+            "config" => ProviderErrorKind::Config,
+            other => {
+                let digits = other.strip_prefix("http_")?;
+                // Digits only: `u16::from_str` would also take a sign.
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                ProviderErrorKind::Http(digits.parse().ok()?)
+            }
+        })
+    }
+
+    /// The kind of a model step's error (a live one or one read back from the journal).
+    pub fn of(error: &StepError) -> Option<Self> {
+        Self::parse(&error.kind)
+    }
+
+    /// Whether another attempt may succeed. Invalid responses are retryable: a truncated or
+    /// garbled answer is usually transient, and the policy's attempt budget turns it into a
+    /// final failure after its retries.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderErrorKind::Timeout
+            | ProviderErrorKind::Connection
+            | ProviderErrorKind::InvalidResponse
+            // Anthropic's "overloaded": a capacity problem on their side, not ours.
+            | ProviderErrorKind::Overloaded => true,
+            ProviderErrorKind::Http(status) => matches!(status, 408 | 409 | 429 | 500..=599),
+            ProviderErrorKind::BadRequest
+            | ProviderErrorKind::Unauthorized
+            | ProviderErrorKind::Forbidden
+            | ProviderErrorKind::NotFound
+            | ProviderErrorKind::ContextLength
+            | ProviderErrorKind::ScriptExhausted
+            | ProviderErrorKind::InvalidScript
+            | ProviderErrorKind::Config => false,
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str())
     }
 }
 
@@ -279,6 +390,84 @@ mod tests {
                 "{status}"
             );
             assert_eq!(e.retry_after_ms, Some(5));
+        }
+    }
+
+    #[test]
+    fn every_kind_keeps_its_stored_text_and_reads_back() {
+        let all = [
+            (ProviderErrorKind::Timeout, "timeout"),
+            (ProviderErrorKind::Connection, "connection"),
+            (ProviderErrorKind::BadRequest, "bad_request"),
+            (ProviderErrorKind::Unauthorized, "unauthorized"),
+            (ProviderErrorKind::Forbidden, "forbidden"),
+            (ProviderErrorKind::NotFound, "not_found"),
+            (ProviderErrorKind::Overloaded, "overloaded"),
+            (ProviderErrorKind::Http(429), "http_429"),
+            (ProviderErrorKind::Http(503), "http_503"),
+            (ProviderErrorKind::ContextLength, "context_length"),
+            (ProviderErrorKind::InvalidResponse, "invalid_response"),
+            (ProviderErrorKind::ScriptExhausted, "script_exhausted"),
+            (ProviderErrorKind::InvalidScript, "invalid_script"),
+            (ProviderErrorKind::Config, "config"),
+        ];
+        for (kind, text) in all {
+            assert_eq!(kind.as_str(), text);
+            assert_eq!(ProviderErrorKind::parse(text), Some(kind), "{text}");
+        }
+        for foreign in [
+            "memory",
+            "mcp_connect",
+            "http_",
+            "http_x",
+            "http_99999",
+            "http_+42",
+        ] {
+            assert_eq!(ProviderErrorKind::parse(foreign), None, "{foreign}");
+        }
+        // Each error variant's step error carries its kind's text, as before.
+        let cases = [
+            (ProviderError::Timeout { timeout_ms: 1 }, "timeout", true),
+            (
+                ProviderError::Connection {
+                    message: "m".into(),
+                },
+                "connection",
+                true,
+            ),
+            (
+                ProviderError::ContextLength {
+                    message: "m".into(),
+                },
+                "context_length",
+                false,
+            ),
+            (ProviderError::invalid("m"), "invalid_response", true),
+            (
+                ProviderError::ScriptExhausted { turns: 1, call: 1 },
+                "script_exhausted",
+                false,
+            ),
+            (
+                ProviderError::InvalidScript {
+                    message: "m".into(),
+                },
+                "invalid_script",
+                false,
+            ),
+            (
+                ProviderError::Config {
+                    message: "m".into(),
+                },
+                "config",
+                false,
+            ),
+        ];
+        for (error, kind, retryable) in cases {
+            let e = error.to_step_error();
+            assert_eq!((e.kind.as_str(), e.retryable), (kind, retryable));
+            assert_eq!(ProviderErrorKind::of(&e), Some(error.kind()));
+            assert_eq!(e.retry_after_ms, None);
         }
     }
 

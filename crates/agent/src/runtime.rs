@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use waymark_engine::{Engine, EngineError, Registry, RunId, StartOptions};
+use waymark_engine::{Engine, EngineError, Registry, RunId, StartOptions, StepError};
 
 use crate::agent_loop::{self, AgentRunInput};
 use crate::anthropic::AnthropicProvider;
@@ -25,12 +25,52 @@ use crate::spec::{AgentSpec, ModelSpec, ProviderKind};
 pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 8;
 
 /// Where the agent loop finds other agents (for sub-agent tools) and each agent's memory.
-/// Errors are plain text: they become tool errors the model reads.
+/// Each error says by its variant what the run does with it (see [`DirectoryError`]).
 pub trait AgentDirectory: Send + Sync {
-    fn agent(&self, name: &str) -> Result<Option<AgentSpec>, String>;
-    fn remember(&self, agent: &str, key: &str, value: &str) -> Result<Value, String>;
-    fn recall(&self, agent: &str, query: &str, limit: usize) -> Result<Value, String>;
-    fn forget(&self, agent: &str, key: &str) -> Result<bool, String>;
+    fn agent(&self, name: &str) -> Result<Option<AgentSpec>, DirectoryError>;
+    fn remember(&self, agent: &str, key: &str, value: &str) -> Result<Value, DirectoryError>;
+    fn recall(&self, agent: &str, query: &str, limit: usize) -> Result<Value, DirectoryError>;
+    fn forget(&self, agent: &str, key: &str) -> Result<bool, DirectoryError>;
+}
+
+/// Why the agent directory could not answer. Implementations classify by cause (a SQLite
+/// result code), never by text, because the variant decides what happens next.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectoryError {
+    /// The store is busy or locked by another connection for now: the step fails with a
+    /// retryable error, and the engine tries it again by the step's retry policy. The model
+    /// never sees it.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The request cannot be done as asked (an empty key, a value too large): the model gets
+    /// it as the tool's error result and may correct its call.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed in a way trying again will not fix (a damaged or full database, a
+    /// saved spec that no longer reads): the step fails for good.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl DirectoryError {
+    /// Whether the same call may succeed if made again shortly.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DirectoryError::Unavailable(_))
+    }
+
+    /// The step error of kind `kind` a directory failure fails its step with: retryable when
+    /// transient, final otherwise. (An [`DirectoryError::Invalid`] the caller can hand to the
+    /// model should not get here; if it does, a retry would not change it.)
+    pub fn into_step_error(self, kind: &str) -> StepError {
+        let transient = self.is_transient();
+        let message = self.to_string();
+        if transient {
+            StepError::retryable(kind, message)
+        } else {
+            StepError::fatal(kind, message)
+        }
+    }
 }
 
 /// Where an API key comes from when the spec's environment variable is unset (the keychain).

@@ -11,10 +11,10 @@ use waymark_engine::{RetryPolicy, RunContext, RunError, StepError, StepSpec};
 
 use super::toolset::ToolSet;
 use crate::model::{ChatMessage, ModelRequest, ModelResponse, Usage};
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{Provider, ProviderError, ProviderErrorKind};
 use crate::replay::ReplayData;
 use crate::runtime::AgentRuntime;
-use crate::spec::AgentSpec;
+use crate::spec::{AgentSpec, ContextOverflow};
 
 /// The key of the step that lists the run's tools.
 pub const TOOLS_STEP: &str = "tools";
@@ -157,16 +157,20 @@ pub(crate) async fn call_model(
     key: String,
 ) -> Result<ModelStepOutput, RunError> {
     match model_step(rt, ctx, spec, model, tools, convo, key.clone(), false).await {
-        Err(RunError::Step(e))
-            if e.kind == "context_length"
-                && spec.model.on_context_overflow
-                    == crate::spec::ContextOverflow::DropOldestToolResults =>
-        {
+        Err(RunError::Step(e)) if compacts_after(&e, spec.model.on_context_overflow) => {
             let compact_key = format!("{key}.compact");
             model_step(rt, ctx, spec, model, tools, convo, compact_key, true).await
         }
         other => other,
     }
+}
+
+/// Whether a model call that failed with `e` is tried once more with old tool results
+/// shortened: only a context-length failure (live, or read back from the journal in a
+/// replay), and only when the spec asks for it.
+fn compacts_after(e: &StepError, on_overflow: ContextOverflow) -> bool {
+    ProviderErrorKind::of(e) == Some(ProviderErrorKind::ContextLength)
+        && on_overflow == ContextOverflow::DropOldestToolResults
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -358,4 +362,51 @@ fn message_from_step(
         ),
     };
     Ok(ChatMessage::tool_result(call_id, content, is_error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_length_error_compacts_through_its_kind() {
+        let overflow = ProviderError::ContextLength {
+            message: "maximum context length is 4096 tokens".into(),
+        }
+        .to_step_error();
+        // The stored text is unchanged, and the decision reads it through the enum.
+        assert_eq!(overflow.kind, "context_length");
+        assert!(compacts_after(
+            &overflow,
+            ContextOverflow::DropOldestToolResults
+        ));
+        assert!(!compacts_after(&overflow, ContextOverflow::Fail));
+        // A replay's recorded failure comes back from the journal as JSON: same decision.
+        let stored = serde_json::to_value(&overflow).expect("serialize");
+        let replayed: StepError = serde_json::from_value(stored).expect("deserialize");
+        assert!(compacts_after(
+            &replayed,
+            ContextOverflow::DropOldestToolResults
+        ));
+        // Any other failure, even one that mentions the context in its message, does not.
+        for other in [
+            ProviderError::Http {
+                status: 400,
+                error_type: None,
+                message: "context_length".into(),
+                retry_after_ms: None,
+            },
+            ProviderError::Timeout { timeout_ms: 1 },
+            ProviderError::invalid("context length"),
+        ] {
+            assert!(!compacts_after(
+                &other.to_step_error(),
+                ContextOverflow::DropOldestToolResults
+            ));
+        }
+        assert!(!compacts_after(
+            &StepError::fatal("memory", "context_length"),
+            ContextOverflow::DropOldestToolResults
+        ));
+    }
 }

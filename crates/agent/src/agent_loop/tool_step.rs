@@ -13,7 +13,7 @@ use crate::arguments::{ArgumentValidator, RepairBudget, RepairDecision};
 use crate::mcp::{CallOptions, ToolProgress};
 use crate::model::{ToolCall, ToolResult};
 use crate::replay::ReplayData;
-use crate::runtime::AgentRuntime;
+use crate::runtime::{AgentDirectory, AgentRuntime, DirectoryError};
 use crate::spec::{AgentSpec, BuiltinTool};
 
 /// Event names the CLI and API send to a waiting run.
@@ -387,33 +387,57 @@ async fn builtin_step(
             query.clone(),
         );
         async move {
-            let dir = rt.directory().ok_or_else(|| {
+            let dir = rt.directory().cloned().ok_or_else(|| {
                 StepError::fatal("no_memory", "this process has no agent memory store")
             })?;
-            let fail = |e: String| StepError::retryable("memory", e);
-            let out = match builtin {
-                BuiltinTool::Remember => {
-                    dir.remember(&agent, &key_arg, &value_arg).map_err(fail)?;
-                    format!("remembered \"{key_arg}\"")
-                }
-                BuiltinTool::Recall => dir.recall(&agent, &query, limit).map_err(fail)?.to_string(),
-                BuiltinTool::Forget => {
-                    if dir.forget(&agent, &key_arg).map_err(fail)? {
-                        format!("forgot \"{key_arg}\"")
-                    } else {
-                        format!("there was no note \"{key_arg}\"")
-                    }
-                }
-                BuiltinTool::AskHuman => String::new(),
-            };
-            Ok(ToolStepOutput {
-                content: out,
-                is_error: false,
-                raw: None,
+            // A locked database keeps the catalog waiting up to its busy timeout: wait on a
+            // blocking thread, not on one of the runtime's few async ones.
+            let outcome = tokio::task::spawn_blocking(move || {
+                memory_call(&*dir, builtin, &agent, &key_arg, &value_arg, &query, limit)
             })
+            .await
+            .map_err(|e| StepError::fatal("memory", format!("the memory call failed: {e}")))?;
+            match outcome {
+                Ok(content) => Ok(ToolStepOutput {
+                    content,
+                    is_error: false,
+                    raw: None,
+                }),
+                // The model asked for something the store refuses: it reads why and may fix it.
+                Err(DirectoryError::Invalid(message)) => Ok(ToolStepOutput::error(message)),
+                // A locked store is retried by the step's policy; a broken one fails the step.
+                Err(e) => Err(e.into_step_error("memory")),
+            }
         }
     })
     .await
+}
+
+/// One memory tool's call on the directory; the text the model is told on success.
+fn memory_call(
+    dir: &dyn AgentDirectory,
+    builtin: BuiltinTool,
+    agent: &str,
+    key: &str,
+    value: &str,
+    query: &str,
+    limit: usize,
+) -> Result<String, DirectoryError> {
+    Ok(match builtin {
+        BuiltinTool::Remember => {
+            dir.remember(agent, key, value)?;
+            format!("remembered \"{key}\"")
+        }
+        BuiltinTool::Recall => dir.recall(agent, query, limit)?.to_string(),
+        BuiltinTool::Forget => {
+            if dir.forget(agent, key)? {
+                format!("forgot \"{key}\"")
+            } else {
+                format!("there was no note \"{key}\"")
+            }
+        }
+        BuiltinTool::AskHuman => String::new(),
+    })
 }
 
 /// A replayed failure is the recorded one: trying it again could only give the same answer.

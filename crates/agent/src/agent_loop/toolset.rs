@@ -133,7 +133,9 @@ pub async fn resolve(rt: &AgentRuntime, spec: &AgentSpec) -> Result<ToolSet, Ste
                 })?;
                 let child = directory
                     .agent(name)
-                    .map_err(|e| StepError::retryable("agent_directory", e))?
+                    // A locked catalog is retried; a broken one (or a saved spec that no longer
+                    // reads) fails the tool list at once.
+                    .map_err(|e| e.into_step_error("agent_directory"))?
                     .ok_or_else(|| {
                         StepError::fatal(
                             "unknown_agent",

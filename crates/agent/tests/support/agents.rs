@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use waymark_agent::mcp::McpHub;
-use waymark_agent::runtime::{AgentDirectory, AgentRuntime};
+use waymark_agent::runtime::{AgentDirectory, AgentRuntime, DirectoryError};
 use waymark_agent::AgentSpec;
 use waymark_engine::*;
 
@@ -21,24 +21,24 @@ pub struct TestDirectory {
 }
 
 impl AgentDirectory for TestDirectory {
-    fn agent(&self, name: &str) -> Result<Option<AgentSpec>, String> {
+    fn agent(&self, name: &str) -> Result<Option<AgentSpec>, DirectoryError> {
         Ok(self.agents.lock().unwrap().get(name).cloned())
     }
-    fn remember(&self, agent: &str, key: &str, value: &str) -> Result<Value, String> {
+    fn remember(&self, agent: &str, key: &str, value: &str) -> Result<Value, DirectoryError> {
         self.memory
             .lock()
             .unwrap()
             .insert((agent.into(), key.into()), value.into());
         Ok(json!({"key": key}))
     }
-    fn recall(&self, agent: &str, query: &str, _limit: usize) -> Result<Value, String> {
+    fn recall(&self, agent: &str, query: &str, _limit: usize) -> Result<Value, DirectoryError> {
         let m = self.memory.lock().unwrap();
         Ok(m.iter()
             .filter(|((a, k), v)| a == agent && (k.contains(query) || v.contains(query)))
             .map(|((_, k), v)| json!({"key": k, "value": v}))
             .collect())
     }
-    fn forget(&self, agent: &str, key: &str) -> Result<bool, String> {
+    fn forget(&self, agent: &str, key: &str) -> Result<bool, DirectoryError> {
         Ok(self
             .memory
             .lock()
