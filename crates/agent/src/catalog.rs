@@ -9,6 +9,7 @@ mod schema;
 mod servers;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -70,6 +71,9 @@ pub struct AgentVersion {
 pub struct Catalog {
     conn: Arc<Mutex<Connection>>,
     secrets: SecretStore,
+    /// Bumped by every change a cache of agents or webhook secrets must see (see
+    /// [`Catalog::generation`]); shared by the clones.
+    generation: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -116,7 +120,20 @@ impl Catalog {
         Ok(Catalog {
             conn: Arc::new(Mutex::new(conn)),
             secrets,
+            generation: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// A number that changes whenever an agent is saved or deleted, or [`Catalog::touch`] is
+    /// called, through this process's catalog: a cache keyed by it needs no database read to
+    /// know it is current (another process's changes need a time limit on top).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks a change caches must see that is not an agent (a webhook secret set).
+    pub fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The secret store the servers' values go to.
@@ -153,6 +170,7 @@ impl Catalog {
                 |r| r.get(0),
             )
         })?;
+        self.touch();
         Ok(AgentSummary {
             name: spec.name.clone(),
             description: spec.description.clone(),
@@ -227,6 +245,7 @@ impl Catalog {
     /// the version they started with) and so does its memory, should it come back.
     pub fn delete_agent(&self, name: &str) -> Result<bool, CatalogError> {
         let n = self.with_conn(|c| c.execute("DELETE FROM agent_specs WHERE name = ?1", [name]))?;
+        self.touch();
         Ok(n > 0)
     }
 

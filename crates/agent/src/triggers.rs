@@ -7,7 +7,8 @@
 //!   once, as the latest of them.
 //! - Webhooks: [`verify_webhook`], [`webhook_run_key`] and [`WebhookReceiver`] (or
 //!   [`start_webhook_run`]) for the HTTP server's `POST /hooks/{agent}`; [`WebhookError::kind`]
-//!   and [`WebhookError::http_status`] say how to answer.
+//!   and [`WebhookError::http_status`] say how to answer. Standard Webhooks and GitHub
+//!   deliveries are replay-safe: their signed delivery id is the run's idempotency key.
 
 mod cron;
 mod schedule;
@@ -19,24 +20,38 @@ use serde::{Deserialize, Serialize};
 pub use cron::{cron_run_input, cron_run_key, CronEvent, CronScheduler, POLL_INTERVAL};
 pub use schedule::{parse_time_zone, CronSchedule, ScheduleError};
 pub use state::TriggerStore;
+pub use webhook::verify::{
+    generate_webhook_secret, precheck_webhook, verify_webhook, Delivery, AUTHORIZATION_HEADER,
+    GITHUB_DELIVERY_HEADER, GITHUB_EVENT_HEADER, GITHUB_SIGNATURE_HEADER, IDEMPOTENCY_HEADER,
+    MAX_IDEMPOTENCY_KEY_LEN, SIGNATURE_HEADER, TIMESTAMP_TOLERANCE_SECS, WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
+};
 pub use webhook::{
-    start_webhook_run, verify_webhook, webhook_input, webhook_run_key, WebhookError,
-    WebhookReceiver, AUTHORIZATION_HEADER, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LEN,
-    SIGNATURE_HEADER,
+    start_webhook_run, webhook_input, webhook_run_key, Delivered, WebhookError, WebhookReceiver,
 };
 
 use crate::secrets::SecretError;
 
-/// How a webhook request proves it knows the trigger's secret (`auth` in the spec).
+/// How a webhook request proves it knows the trigger's secret (`auth` in the spec). A spec
+/// without `auth` means `hmac_sha256`, as it did before the other modes existed (so saved
+/// specs keep their meaning and hash); new triggers are written with `standard_webhooks`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookAuth {
     /// `X-Waymark-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`: the secret never
-    /// travels, and the body cannot be changed on the way.
+    /// travels, and the body cannot be changed on the way; but a captured request can be
+    /// sent again (only an `Idempotency-Key` makes the repeat start nothing).
     #[default]
     HmacSha256,
-    /// `Authorization: Bearer <secret>`: for senders that cannot sign.
+    /// `Authorization: Bearer <secret>`: for senders that cannot sign. Not replay-safe either.
     Bearer,
+    /// Standard Webhooks (standardwebhooks.com): `webhook-id`, `webhook-timestamp` (within
+    /// five minutes) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`
+    /// with a `whsec_<base64>` secret. A repeated id starts nothing.
+    StandardWebhooks,
+    /// GitHub: `X-Hub-Signature-256: sha256=<hex of HMAC-SHA256(secret, body)>`; the
+    /// `X-GitHub-Delivery` id starts one run at most, and the `ping` event none.
+    Github,
 }
 
 impl WebhookAuth {
@@ -44,6 +59,8 @@ impl WebhookAuth {
         match self {
             WebhookAuth::HmacSha256 => "hmac_sha256",
             WebhookAuth::Bearer => "bearer",
+            WebhookAuth::StandardWebhooks => "standard_webhooks",
+            WebhookAuth::Github => "github",
         }
     }
 

@@ -11,7 +11,9 @@ use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::broadcast;
 use waymark_agent::app::AgentApp;
-use waymark_agent::triggers::{CronEvent, CronScheduler, WebhookReceiver};
+use waymark_agent::triggers::{
+    generate_webhook_secret, CronEvent, CronScheduler, Delivered, WebhookReceiver,
+};
 use waymark_agent::{AgentSpec, Secret};
 use waymark_engine::{ManualClock, Millis, Registry, RunFilter, RunId, RunRecord};
 
@@ -342,7 +344,9 @@ async fn webhook_with_an_hmac_signature() {
             body,
         )
         .await
-        .expect("a good signature starts a run");
+        .expect("a good signature starts a run")
+        .run()
+        .expect("a run");
     assert!(new);
     let runs = runs(&app).await;
     assert_eq!(runs.len(), 1);
@@ -379,7 +383,7 @@ auth = "bearer"
         .expect_err(wrong);
         assert_eq!(e.http_status(), 401, "{wrong}");
     }
-    let (_, new) = waymark_agent::triggers::start_webhook_run(
+    let started = waymark_agent::triggers::start_webhook_run(
         &app,
         "pager",
         &headers(&[("Authorization", "Bearer tok-123")]),
@@ -387,7 +391,7 @@ auth = "bearer"
     )
     .await
     .expect("the right token starts a run");
-    assert!(new);
+    assert!(matches!(started, Delivered::Started(_)));
     let runs = runs(&app).await;
     assert_eq!(runs.len(), 1);
     assert_eq!(run_input(&runs[0]), "disk full on db-2");
@@ -408,15 +412,16 @@ async fn the_same_idempotency_key_twice_starts_one_run() {
     let sig = sign("s3cret", body);
     let h = headers(&[("X-Waymark-Signature", &sig), ("Idempotency-Key", "evt_42")]);
 
-    let (first, new) = hooks.start("orders", &h, body).await.expect("first");
-    assert!(new);
-    let (again, new) = hooks.start("orders", &h, body).await.expect("again");
-    assert_eq!((again, new), (first, false));
+    let Delivered::Started(first) = hooks.start("orders", &h, body).await.expect("first") else {
+        panic!("the first delivery starts a run");
+    };
+    let again = hooks.start("orders", &h, body).await.expect("again");
+    assert_eq!(again, Delivered::Repeated(first));
     // Another process's receiver sees the same.
-    let (other, new) = waymark_agent::triggers::start_webhook_run(&env.open(), "orders", &h, body)
+    let other = waymark_agent::triggers::start_webhook_run(&env.open(), "orders", &h, body)
         .await
         .expect("elsewhere");
-    assert_eq!((other, new), (first, false));
+    assert_eq!(other, Delivered::Repeated(first));
 
     let runs = runs(&app).await;
     assert_eq!(runs.len(), 1);
@@ -426,13 +431,12 @@ async fn the_same_idempotency_key_twice_starts_one_run() {
     );
     // A different key is a different run.
     let h2 = headers(&[("X-Waymark-Signature", &sig), ("Idempotency-Key", "evt_43")]);
-    let (second, new) = hooks.start("orders", &h2, body).await.expect("second");
-    assert!(new);
-    assert_ne!(second, first);
+    let second = hooks.start("orders", &h2, body).await.expect("second");
+    assert!(matches!(second, Delivered::Started(run) if run != first));
 }
 
 #[tokio::test]
-async fn unknown_agents_and_agents_without_a_webhook_are_not_found() {
+async fn unknown_agents_agents_without_a_webhook_and_bad_signatures_answer_alike() {
     let env = Env::new("2026-01-01T00:00:00Z");
     let app = env.open();
     app.catalog
@@ -441,22 +445,148 @@ async fn unknown_agents_and_agents_without_a_webhook_are_not_found() {
     let hooks = WebhookReceiver::new(app.clone()).expect("receiver");
 
     let e = hooks.start("nobody", &[], b"x").await.expect_err("unknown");
-    assert_eq!((e.kind(), e.http_status()), ("unknown_agent", 404));
+    assert_eq!((e.kind(), e.http_status()), ("unknown_agent", 401));
     let e = hooks
         .start("by-hand", &[], b"x")
         .await
         .expect_err("manual only");
-    assert_eq!((e.kind(), e.http_status()), ("no_webhook_trigger", 404));
+    // Without a webhook trigger the endpoint does not exist for it: as if unknown.
+    assert_eq!((e.kind(), e.http_status()), ("unknown_agent", 401));
 
-    // A webhook whose secret is set nowhere cannot admit anyone.
+    // A webhook whose secret is set nowhere cannot admit anyone; saved after the receiver
+    // read the agents, it is seen at once.
     let orphan = "[[triggers]]\nkind = \"webhook\"\nsecret_ref = \"WAYMARK_TEST_UNSET_SECRET\"\n";
     app.catalog
         .put_agent(&env.spec("orphan", orphan))
         .expect("save");
+    let sig = sign("anything", b"x");
     let e = hooks
-        .start("orphan", &[], b"x")
+        .start("orphan", &headers(&[("X-Waymark-Signature", &sig)]), b"x")
         .await
         .expect_err("no secret");
-    assert_eq!((e.kind(), e.http_status()), ("secret_unavailable", 500));
+    assert_eq!((e.kind(), e.http_status()), ("secret_unavailable", 401));
+    assert!(e.is_refusal());
     assert!(runs(&app).await.is_empty());
+}
+
+/// Standard Webhooks: base64 of HMAC-SHA256 over `id.timestamp.body` under the whsec_ key.
+fn standard_headers(secret: &str, id: &str, ts_secs: i64, body: &[u8]) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("a whsec_ secret");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key");
+    mac.update(format!("{id}.{ts_secs}.").as_bytes());
+    mac.update(body);
+    let sig = b64.encode(mac.finalize().into_bytes());
+    headers(&[
+        ("webhook-id", id),
+        ("webhook-timestamp", &ts_secs.to_string()),
+        ("webhook-signature", &format!("v1,{sig}")),
+    ])
+}
+
+const STANDARD_HOOK: &str = r#"
+[[triggers]]
+kind = "webhook"
+secret_ref = "ORDERS_STD_SECRET"
+auth = "standard_webhooks"
+"#;
+
+#[tokio::test]
+async fn standard_webhooks_start_one_run_per_id_within_five_minutes() {
+    let env = Env::new("2026-01-01T00:00:00Z");
+    let app = env.open();
+    app.catalog
+        .put_agent(&env.spec("orders", STANDARD_HOOK))
+        .expect("save");
+    let hooks = WebhookReceiver::new(app.clone()).expect("receiver");
+    let secret = generate_webhook_secret();
+    hooks
+        .set_secret("ORDERS_STD_SECRET", &secret)
+        .expect("store the secret");
+    let now = ms("2026-01-01T00:00:00Z") / 1000;
+    let body = br#"{"order":"A-3"}"#;
+
+    let h = standard_headers(secret.expose(), "msg_1", now, body);
+    let Delivered::Started(first) = hooks.start("orders", &h, body).await.expect("signed") else {
+        panic!("a new delivery starts a run");
+    };
+    // The same message again (a retry, or a replay of a captured request) starts nothing.
+    let again = hooks.start("orders", &h, body).await.expect("again");
+    assert_eq!(again, Delivered::Repeated(first));
+    // Signed six minutes ago: refused, however good the signature.
+    let stale = standard_headers(secret.expose(), "msg_2", now - 360, body);
+    let e = hooks
+        .start("orders", &stale, body)
+        .await
+        .expect_err("stale");
+    assert_eq!(e.http_status(), 401);
+    // Signed with another secret: refused.
+    let other = generate_webhook_secret();
+    let forged = standard_headers(other.expose(), "msg_3", now, body);
+    let e = hooks
+        .start("orders", &forged, body)
+        .await
+        .expect_err("forged");
+    assert_eq!(e.http_status(), 401);
+    // A new secret set through the receiver is used at once (no waiting out the cache).
+    hooks
+        .set_secret("ORDERS_STD_SECRET", &other)
+        .expect("rotate");
+    let started = hooks.start("orders", &forged, body).await.expect("rotated");
+    assert!(matches!(started, Delivered::Started(run) if run != first));
+    let runs = runs(&app).await;
+    assert_eq!(runs.len(), 2);
+    assert!(runs
+        .iter()
+        .any(|r| r.idempotency_key.as_deref() == Some("webhook:orders:msg_1")));
+}
+
+#[tokio::test]
+async fn github_deliveries_and_pings() {
+    let env = Env::new("2026-01-01T00:00:00Z");
+    let app = env.open();
+    let gh = "[[triggers]]\nkind = \"webhook\"\nsecret_ref = \"GH_SECRET\"\nauth = \"github\"\n";
+    app.catalog.put_agent(&env.spec("repo", gh)).expect("save");
+    let hooks = WebhookReceiver::new(app.clone()).expect("receiver");
+    hooks
+        .set_secret("GH_SECRET", &Secret::new("gh-secret-0123456789"))
+        .expect("store");
+    let body = br#"{"zen":"Design for failure."}"#;
+    let sig = sign("gh-secret-0123456789", body);
+    let ping = headers(&[
+        ("X-Hub-Signature-256", &sig),
+        ("X-GitHub-Event", "ping"),
+        ("X-GitHub-Delivery", "d-1"),
+    ]);
+    assert_eq!(
+        hooks.start("repo", &ping, body).await.ok(),
+        Some(Delivered::Ping)
+    );
+    assert!(runs(&app).await.is_empty());
+    let push = headers(&[
+        ("X-Hub-Signature-256", &sig),
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", "d-2"),
+    ]);
+    let Delivered::Started(run) = hooks.start("repo", &push, body).await.expect("push") else {
+        panic!("a push starts a run");
+    };
+    // GitHub's "redeliver" sends the same delivery id.
+    assert_eq!(
+        hooks.start("repo", &push, body).await.ok(),
+        Some(Delivered::Repeated(run))
+    );
+    // The older X-Waymark-Signature header is not GitHub's.
+    let wrong = headers(&[("X-Waymark-Signature", &sig)]);
+    assert_eq!(
+        hooks
+            .start("repo", &wrong, body)
+            .await
+            .map_err(|e| e.http_status()),
+        Err(401)
+    );
+    assert_eq!(runs(&app).await.len(), 1);
 }

@@ -120,10 +120,47 @@ impl std::fmt::Debug for SettingsSetWebhookSecretRequest {
     }
 }
 
+/// Generate a new Standard Webhooks secret (`whsec_…`) and store it under `name`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsGenerateWebhookSecretRequest {
+    /// The name a trigger's `secret_ref` gives.
+    pub name: String,
+}
+
+/// The generated secret, returned this once (give it to the sender; it is not shown again).
+#[derive(Clone, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct WebhookSecretResponse {
+    pub name: String,
+    /// `whsec_` and 32 random bytes in base64: a Standard Webhooks secret, also usable as a
+    /// GitHub or `hmac_sha256` one.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookSecretResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSecretResponse")
+            .field("name", &self.name)
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsProviderRequest {
     pub provider: KeyedProvider,
+}
+
+/// A secret's name as a trigger's `secret_ref` gives it.
+fn check_secret_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "name",
+            "the secret needs the name its trigger's secret_ref gives",
+        ));
+    }
+    Ok(())
 }
 
 impl Api {
@@ -195,24 +232,45 @@ impl Api {
         &self,
         req: SettingsSetWebhookSecretRequest,
     ) -> Result<OkResponse, ApiError> {
-        if req.name.trim().is_empty() {
-            return Err(ApiError::invalid(
-                "name",
-                "the secret needs the name its trigger's secret_ref gives",
-            ));
-        }
+        check_secret_name(&req.name)?;
         if req.secret.len() < 16 {
             return Err(ApiError::invalid(
                 "secret",
                 "a webhook secret must be at least 16 characters",
             ));
         }
-        let receiver = waymark_agent::triggers::WebhookReceiver::new(self.app().clone())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        receiver
-            .set_secret(req.name.trim(), &Secret::new(req.secret))
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.store_webhook_secret(req.name.trim(), Secret::new(req.secret))
+            .await?;
         Ok(OkResponse::ok())
+    }
+
+    /// Generates a `whsec_…` secret, stores it under `name` (replacing the one before) and
+    /// returns it, this once.
+    pub async fn settings_generate_webhook_secret(
+        &self,
+        req: SettingsGenerateWebhookSecretRequest,
+    ) -> Result<WebhookSecretResponse, ApiError> {
+        check_secret_name(&req.name)?;
+        let secret = waymark_agent::triggers::generate_webhook_secret();
+        let name = req.name.trim().to_string();
+        self.store_webhook_secret(&name, secret.clone()).await?;
+        Ok(WebhookSecretResponse {
+            name,
+            secret: secret.expose().to_string(),
+        })
+    }
+
+    /// Into the secret store (the keychain: a blocking call, so off the runtime); the webhook
+    /// receivers of this process use it from the next request on.
+    async fn store_webhook_secret(&self, name: &str, secret: Secret) -> Result<(), ApiError> {
+        let app = self.app().clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            waymark_agent::triggers::WebhookReceiver::new(app)?.set_secret(&name, &secret)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("storing the secret stopped: {e}")))?
+        .map_err(|e| ApiError::internal(e.to_string()))
     }
 
     /// Allows the key in an environment variable to be sent to a host; returns the pair as

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use waymark_agent::app::AgentApp;
-use waymark_agent::triggers::{WebhookError, WebhookReceiver};
+use waymark_agent::triggers::{Delivered, WebhookError, WebhookReceiver};
 
 /// What to answer a webhook sender.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,6 +11,11 @@ pub struct HookAnswer {
     pub status: u16,
     pub body: Value,
 }
+
+/// The one answer to every refusal, whatever its reason (an unknown agent, a bad signature,
+/// a stale timestamp): told apart, they would tell a stranger which agents exist.
+pub const REFUSAL_MESSAGE: &str =
+    "not accepted: check the URL, the secret and the signature scheme (the server's log says which)";
 
 pub struct Hooks {
     receiver: WebhookReceiver,
@@ -24,6 +29,9 @@ impl Hooks {
     }
 
     /// Checks one delivery and starts its run. `headers` are the request's, names in any case.
+    /// 201 a new run; 200 a delivery seen before (the first run's id: senders retry until
+    /// they get a 2xx) or a GitHub ping; 401 every refusal alike; 503 while the secret
+    /// cannot be read (a locked keychain).
     pub async fn deliver(
         &self,
         agent: &str,
@@ -31,27 +39,47 @@ impl Hooks {
         body: &[u8],
     ) -> HookAnswer {
         match self.receiver.start(agent, headers, body).await {
-            Ok((run_id, created)) => HookAnswer {
-                status: if created { 201 } else { 200 },
-                body: json!({"run_id": run_id, "created": created}),
+            Ok(Delivered::Started(run_id)) => HookAnswer {
+                status: 201,
+                body: json!({"run_id": run_id, "created": true}),
+            },
+            Ok(Delivered::Repeated(run_id)) => HookAnswer {
+                status: 200,
+                body: json!({"run_id": run_id, "created": false}),
+            },
+            Ok(Delivered::Ping) => HookAnswer {
+                status: 200,
+                body: json!({"ping": true, "created": false}),
             },
             Err(e) => HookAnswer {
                 status: e.http_status(),
-                body: refusal(&e),
+                body: refusal(agent, &e),
             },
         }
     }
 }
 
-/// What an unauthenticated sender learns: no agent names (an unknown agent and one without a
-/// webhook answer alike), no secret names, no paths. The log has the details.
-fn refusal(e: &WebhookError) -> Value {
-    let (code, message) = match e.http_status() {
-        404 => ("not_found", "no webhook here".to_string()),
-        400 | 401 => (e.kind(), e.to_string()),
-        _ => {
-            tracing::warn!(error = %e, "a webhook could not be served");
-            ("internal", "the webhook cannot be served now".to_string())
+/// What an unauthenticated sender learns: no agent names, no secret names, no paths, and one
+/// answer for every refusal. The log has the details.
+fn refusal(agent: &str, e: &WebhookError) -> Value {
+    let (code, message) = if e.is_refusal() {
+        tracing::info!(agent, reason = %e, "a webhook request was refused");
+        ("unauthorized", REFUSAL_MESSAGE.to_string())
+    } else {
+        match e.http_status() {
+            // Only a signed request gets this far.
+            400 => (e.kind(), e.to_string()),
+            503 => {
+                tracing::warn!(agent, error = %e, "a webhook waits for its secret");
+                (
+                    "unavailable",
+                    "the webhook's secret cannot be read now; try again".to_string(),
+                )
+            }
+            _ => {
+                tracing::warn!(agent, error = %e, "a webhook could not be served");
+                ("internal", "the webhook cannot be served now".to_string())
+            }
         }
     };
     json!({"code": code, "message": message})

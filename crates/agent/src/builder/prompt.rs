@@ -19,7 +19,7 @@ The AgentSpec's fields (unknown fields are errors):
   Tool names must be unique across entries.
 - "tool_overrides": object keyed by a tool name the agent has: {"needs_approval": bool, "safety": "retry_safe" | "at_most_once", "timeout_secs": integer >= 1}.
 - "limits": object: {"max_steps": integer >= 1 (default 25), "max_tokens", "max_cost_usd" (> 0), "deadline_secs"}.
-- "triggers": array, default [{"kind": "manual"}]. Entries: {"kind": "manual"}; {"kind": "webhook", "secret_ref": the NAME of a secret such as "ORDERS_WEBHOOK_SECRET"}; {"kind": "cron", "schedule": 5-field cron expression, "timezone": optional IANA name}.
+- "triggers": array, default [{"kind": "manual"}]. Entries: {"kind": "manual"}; {"kind": "webhook", "secret_ref": the NAME of a secret such as "ORDERS_WEBHOOK_SECRET", "auth": "standard_webhooks" (or "github" for GitHub)}; {"kind": "cron", "schedule": 5-field cron expression, "timezone": optional IANA name}.
 
 Rules:
 - Use only the connected servers and the tools they list, spelled exactly as listed; pick only the tools the job needs.

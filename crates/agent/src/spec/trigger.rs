@@ -41,6 +41,17 @@ pub enum Trigger {
         /// The *name* of the secret, as for [`Trigger::Webhook`].
         secret_ref: String,
     },
+    /// Started by a Standard Webhooks delivery (`auth = "standard_webhooks"`): signed id,
+    /// timestamp and body; a repeated id starts nothing.
+    StandardWebhook {
+        /// The *name* of the `whsec_…` secret, as for [`Trigger::Webhook`].
+        secret_ref: String,
+    },
+    /// Started by a GitHub webhook delivery (`auth = "github"`).
+    GithubWebhook {
+        /// The *name* of the secret, as for [`Trigger::Webhook`].
+        secret_ref: String,
+    },
     /// Started on a schedule.
     Cron {
         /// A cron expression of 5 fields (minute hour day-of-month month day-of-week) or 6
@@ -55,7 +66,10 @@ impl Trigger {
     pub fn kind(&self) -> &'static str {
         match self {
             Trigger::Manual => "manual",
-            Trigger::Webhook { .. } | Trigger::WebhookBearer { .. } => "webhook",
+            Trigger::Webhook { .. }
+            | Trigger::WebhookBearer { .. }
+            | Trigger::StandardWebhook { .. }
+            | Trigger::GithubWebhook { .. } => "webhook",
             Trigger::Cron { .. } => "cron",
         }
     }
@@ -65,7 +79,11 @@ impl Trigger {
         match self {
             Trigger::Webhook { secret_ref } => Some((secret_ref, WebhookAuth::HmacSha256)),
             Trigger::WebhookBearer { secret_ref } => Some((secret_ref, WebhookAuth::Bearer)),
-            _ => None,
+            Trigger::StandardWebhook { secret_ref } => {
+                Some((secret_ref, WebhookAuth::StandardWebhooks))
+            }
+            Trigger::GithubWebhook { secret_ref } => Some((secret_ref, WebhookAuth::Github)),
+            Trigger::Manual | Trigger::Cron { .. } => None,
         }
     }
 }
@@ -82,6 +100,14 @@ impl From<TriggerFile> for Trigger {
                 secret_ref,
                 auth: WebhookAuth::Bearer,
             } => Trigger::WebhookBearer { secret_ref },
+            TriggerFile::Webhook {
+                secret_ref,
+                auth: WebhookAuth::StandardWebhooks,
+            } => Trigger::StandardWebhook { secret_ref },
+            TriggerFile::Webhook {
+                secret_ref,
+                auth: WebhookAuth::Github,
+            } => Trigger::GithubWebhook { secret_ref },
             TriggerFile::Cron { schedule, timezone } => Trigger::Cron { schedule, timezone },
         }
     }
@@ -98,6 +124,14 @@ impl From<Trigger> for TriggerFile {
             Trigger::WebhookBearer { secret_ref } => TriggerFile::Webhook {
                 secret_ref,
                 auth: WebhookAuth::Bearer,
+            },
+            Trigger::StandardWebhook { secret_ref } => TriggerFile::Webhook {
+                secret_ref,
+                auth: WebhookAuth::StandardWebhooks,
+            },
+            Trigger::GithubWebhook { secret_ref } => TriggerFile::Webhook {
+                secret_ref,
+                auth: WebhookAuth::Github,
             },
             Trigger::Cron { schedule, timezone } => TriggerFile::Cron { schedule, timezone },
         }
@@ -129,6 +163,34 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&bearer).ok().as_deref(),
             Some(r#"{"kind":"webhook","secret_ref":"S","auth":"bearer"}"#)
+        );
+        for (auth, variant) in [
+            (
+                "standard_webhooks",
+                Trigger::StandardWebhook {
+                    secret_ref: "S".into(),
+                },
+            ),
+            (
+                "github",
+                Trigger::GithubWebhook {
+                    secret_ref: "S".into(),
+                },
+            ),
+        ] {
+            let text = format!(r#"{{"kind":"webhook","secret_ref":"S","auth":"{auth}"}}"#);
+            let parsed: Trigger = serde_json::from_str(&text).expect("parses");
+            assert_eq!(parsed, variant);
+            assert_eq!(serde_json::to_string(&parsed).ok(), Some(text));
+        }
+        // A spec file written before the new modes (TOML, no `auth`) keeps its meaning.
+        let old: toml::Value =
+            toml::from_str("kind = \"webhook\"\nsecret_ref = \"S\"\n").expect("toml");
+        assert_eq!(
+            old.try_into::<Trigger>()
+                .ok()
+                .and_then(|t| t.webhook().map(|(_, a)| a)),
+            Some(WebhookAuth::HmacSha256)
         );
         assert!(serde_json::from_str::<Trigger>(
             r#"{"kind":"webhook","secret_ref":"S","auth":"basic"}"#

@@ -299,7 +299,10 @@ fn check_triggers(spec: &AgentSpec, out: &mut Vec<Problem>) {
                     ));
                 }
             }
-            Trigger::Webhook { secret_ref } | Trigger::WebhookBearer { secret_ref } => {
+            Trigger::Webhook { secret_ref }
+            | Trigger::WebhookBearer { secret_ref }
+            | Trigger::StandardWebhook { secret_ref }
+            | Trigger::GithubWebhook { secret_ref } => {
                 let ok = !secret_ref.is_empty()
                     && secret_ref.len() <= 128
                     && secret_ref
