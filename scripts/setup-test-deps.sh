@@ -3,12 +3,14 @@
 #   - npm: tests/mcp-servers (server-everything, server-filesystem, server-memory), the web app's
 #     packages (ui/) and the browser tests' playwright-core (tests/ui/), each `npm ci` from its
 #     committed lock;
-#   - PyPI: mcp-server-time into the venv target/test-deps/py.
+#   - PyPI: mcp-server-time (a real MCP server) and standardwebhooks (signs the webhook tests'
+#     requests as senders do) into the venv target/test-deps/py.
 # Idempotent and quick when everything is in place; needs only the npm registry and PyPI.
 # Usage (from anywhere): bash scripts/setup-test-deps.sh
 set -euo pipefail
 
 MCP_SERVER_TIME_VERSION="2026.10.19"
+STANDARDWEBHOOKS_VERSION="1.1.0"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 servers="$root/tests/mcp-servers"
@@ -57,16 +59,18 @@ npm_install "$servers" --ignore-scripts
 npm_install "$root/ui"
 npm_install "$root/tests/ui" --ignore-scripts
 
-installed_time_version() {
-    "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp-server-time"))' 2>/dev/null || true
+installed_version() {
+    "$venv/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$1" 2>/dev/null || true
 }
 
-if [ -x "$venv/bin/python" ] && [ "$(installed_time_version)" = "$MCP_SERVER_TIME_VERSION" ]; then
-    echo "setup-test-deps: mcp-server-time $MCP_SERVER_TIME_VERSION up to date"
+if [ -x "$venv/bin/python" ] \
+    && [ "$(installed_version mcp-server-time)" = "$MCP_SERVER_TIME_VERSION" ] \
+    && [ "$(installed_version standardwebhooks)" = "$STANDARDWEBHOOKS_VERSION" ]; then
+    echo "setup-test-deps: mcp-server-time $MCP_SERVER_TIME_VERSION, standardwebhooks $STANDARDWEBHOOKS_VERSION up to date"
 else
-    echo "setup-test-deps: installing mcp-server-time $MCP_SERVER_TIME_VERSION into $venv"
+    echo "setup-test-deps: installing mcp-server-time $MCP_SERVER_TIME_VERSION, standardwebhooks $STANDARDWEBHOOKS_VERSION into $venv"
     mkdir -p "$(dirname "$venv")"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "mcp-server-time==$MCP_SERVER_TIME_VERSION"
+        "mcp-server-time==$MCP_SERVER_TIME_VERSION" "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
 fi

@@ -2,6 +2,8 @@
 //! event stream over SSE, the OpenAPI document and a page that renders it, the web app, and
 //! the webhook endpoint `POST /hooks/{agent}`; bearer-token auth (the web app too: no cookie
 //! another local port could replay). `waymark serve` starts it over a host; so can any door.
+//! Webhooks can also have a listener of their own ([`ServeOptions::hooks_addr`], or
+//! [`HooksServer`] alone): the one port a tunnel or a reverse proxy forwards.
 
 mod auth;
 mod docs;
@@ -60,6 +62,9 @@ pub struct ServeOptions {
     /// A client must send a request's headers within this time; an idle connection is
     /// closed after it too.
     pub header_timeout: Duration,
+    /// A second address serving only `POST /hooks/{agent}` (what a tunnel or a reverse proxy
+    /// forwards, so the API is never exposed with it). The main address serves webhooks too.
+    pub hooks_addr: Option<SocketAddr>,
 }
 
 impl ServeOptions {
@@ -71,6 +76,7 @@ impl ServeOptions {
             max_connections: 256,
             max_event_streams: 64,
             header_timeout: Duration::from_secs(10),
+            hooks_addr: None,
         }
     }
 
@@ -88,21 +94,33 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     state: Arc<ServerState>,
     limits: listener::Limits,
+    hooks: Option<HooksServer>,
+}
+
+async fn bind_addr(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServerError> {
+    let bind_error = |e: std::io::Error| ServerError::Bind {
+        addr,
+        detail: e.to_string(),
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
 }
 
 impl Server {
     pub async fn bind(host: &Host, options: ServeOptions) -> Result<Server, ServerError> {
         let token = auth::load_token(options.token_file.as_deref(), &options.data_dir)?;
-        let listener = tokio::net::TcpListener::bind(options.addr)
-            .await
-            .map_err(|e| ServerError::Bind {
-                addr: options.addr,
-                detail: e.to_string(),
-            })?;
-        let addr = listener.local_addr().map_err(|e| ServerError::Bind {
-            addr: options.addr,
-            detail: e.to_string(),
-        })?;
+        let (listener, addr) = bind_addr(options.addr).await?;
+        let limits = listener::Limits {
+            max_connections: options.max_connections,
+            header_timeout: options.header_timeout,
+        };
+        let hooks = match options.hooks_addr {
+            Some(a) => Some(HooksServer::bind_with(host, a, limits).await?),
+            None => None,
+        };
         let state = Arc::new(ServerState {
             api: host.api().clone(),
             auth: Auth::new(token, addr.port(), addr.ip()),
@@ -114,15 +132,18 @@ impl Server {
         Ok(Server {
             listener,
             state,
-            limits: listener::Limits {
-                max_connections: options.max_connections,
-                header_timeout: options.header_timeout,
-            },
+            limits,
+            hooks,
         })
     }
 
     pub fn addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
+    }
+
+    /// The hooks-only listener's address, when [`ServeOptions::hooks_addr`] asked for one.
+    pub fn hooks_addr(&self) -> Option<SocketAddr> {
+        self.hooks.as_ref().and_then(HooksServer::addr)
     }
 
     pub fn token(&self) -> &str {
@@ -134,6 +155,78 @@ impl Server {
     pub async fn run(self, signal: impl Future<Output = ()>) {
         let stop = self.state.stop.clone();
         let router = routes::router(self.state);
-        listener::run(self.listener, router, self.limits, stop, signal).await;
+        let Some(hooks) = self.hooks else {
+            listener::run(self.listener, router, self.limits, stop, signal).await;
+            return;
+        };
+        // One signal stops both listeners.
+        let both = CancellationToken::new();
+        let hooks_stop = both.clone();
+        tokio::join!(
+            async {
+                signal.await;
+                both.cancel();
+            },
+            listener::run(
+                self.listener,
+                router,
+                self.limits,
+                stop,
+                hooks_stop.clone().cancelled_owned()
+            ),
+            hooks.run(hooks_stop.cancelled_owned()),
+        );
+    }
+}
+
+/// A listener that serves only `POST /hooks/{agent}`: no API, no token, no web app, and any
+/// `Host` (a tunnel or a proxy names this machine its own way; the signature authenticates).
+/// A door starts one alone (the desktop app, on loopback, for a tunnel to forward to):
+/// `HooksServer::bind(&host, addr).await?.run(signal).await`.
+pub struct HooksServer {
+    listener: tokio::net::TcpListener,
+    hooks: Arc<Hooks>,
+    limits: listener::Limits,
+}
+
+impl HooksServer {
+    /// Binds `addr` (port 0 picks a free one) with the default limits.
+    pub async fn bind(host: &Host, addr: SocketAddr) -> Result<HooksServer, ServerError> {
+        let defaults = ServeOptions::new(addr);
+        let limits = listener::Limits {
+            max_connections: defaults.max_connections,
+            header_timeout: defaults.header_timeout,
+        };
+        Self::bind_with(host, addr, limits).await
+    }
+
+    async fn bind_with(
+        host: &Host,
+        addr: SocketAddr,
+        limits: listener::Limits,
+    ) -> Result<HooksServer, ServerError> {
+        let (listener, _) = bind_addr(addr).await?;
+        Ok(HooksServer {
+            listener,
+            hooks: host.hooks(),
+            limits,
+        })
+    }
+
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until `signal` resolves, then stops as [`Server::run`] does.
+    pub async fn run(self, signal: impl Future<Output = ()>) {
+        let router = routes::hooks_router(self.hooks).fallback(routes::hooks_only_fallback);
+        listener::run(
+            self.listener,
+            router,
+            self.limits,
+            CancellationToken::new(),
+            signal,
+        )
+        .await;
     }
 }

@@ -14,19 +14,21 @@ use futures::StreamExt as _;
 use serde_json::Value;
 use waymark_api::RunId;
 use waymark_api::{ApiError, ErrorCode, EventFilter};
+use waymark_host::Hooks;
 
 use crate::ServerState;
 
 type Shared = Arc<ServerState>;
 
+/// Everything: the API, the web app and the webhooks.
 pub fn router(state: Shared) -> Router {
     let api = Router::new()
         .route("/api/v1/events", get(events))
         .route("/api/v1/{command}", post(command))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    let hooks = state.hooks.clone();
     Router::new()
         .merge(api)
-        .route("/hooks/{agent}", post(webhook))
         .route("/openapi.json", get(openapi))
         .route("/api/docs", get(crate::docs::page))
         .fallback(fallback)
@@ -35,6 +37,23 @@ pub fn router(state: Shared) -> Router {
             same_site_only,
         ))
         .with_state(state)
+        // After the layer, so outside it: a webhook arrives under whatever name the sender,
+        // a tunnel or a proxy gives this machine, and its signature is what authenticates it.
+        .merge(hooks_router(hooks))
+}
+
+/// Only `POST /hooks/{agent}`; anything else is a 404 that names nothing.
+pub fn hooks_router(hooks: Arc<Hooks>) -> Router {
+    Router::new()
+        .route("/hooks/{agent}", post(webhook))
+        .with_state(hooks)
+}
+
+/// The hooks-only listener's answer to everything but a webhook.
+pub async fn hooks_only_fallback() -> Response {
+    error_response(ApiError::not_found(
+        "only POST /hooks/{agent} is served here",
+    ))
 }
 
 fn error_response(e: ApiError) -> Response {
@@ -95,7 +114,7 @@ async fn command(State(s): State<Shared>, Path(name): Path<String>, body: Bytes)
 
 /// `POST /hooks/{agent}`: authenticated by the trigger's own secret, never the API token.
 async fn webhook(
-    State(s): State<Shared>,
+    State(hooks): State<Arc<Hooks>>,
     Path(agent): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -104,7 +123,7 @@ async fn webhook(
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    let answer = s.hooks.deliver(&agent, &pairs, &body).await;
+    let answer = hooks.deliver(&agent, &pairs, &body).await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, axum::Json(answer.body)).into_response()
 }

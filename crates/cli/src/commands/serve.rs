@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// connection is closed after it too
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     pub header_timeout: std::time::Duration,
+    /// Also serve only `POST /hooks/{agent}` on this address: the one port to forward from a
+    /// tunnel or a reverse proxy (the API stays on --addr)
+    #[arg(long, value_name = "ADDR")]
+    pub hooks_addr: Option<SocketAddr>,
 }
 
 pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -36,6 +40,7 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     options.max_connections = args.max_connections as usize;
     options.max_event_streams = args.max_event_streams as usize;
     options.header_timeout = args.header_timeout;
+    options.hooks_addr = args.hooks_addr;
     let token_path = options.token_path();
     let server = Server::bind(&host, options).await?;
     let addr = server.addr().unwrap_or(args.addr);
@@ -55,6 +60,9 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         "Follow it: curl -sN {auth} '{base}/api/v1/events?run=RUN_ID'; approve its email: curl -s {auth} -d '{{\"run_id\":\"RUN_ID\",\"step\":\"{}\"}}' {base}/api/v1/runs_approve",
         demo.approval_step
     );
+    if let Some(hooks) = server.hooks_addr() {
+        println!("Webhooks only on http://{hooks}/hooks/AGENT (forward this one to the outside)");
+    }
     use std::io::Write as _;
     std::io::stdout().flush()?;
     tracing::info!(%addr, "serving the API");
