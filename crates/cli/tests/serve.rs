@@ -385,68 +385,6 @@ async fn generated_valid_and_invalid_bodies_never_get_a_server_error() {
     assert_eq!(call(&s.base, "agents_list", json!({})).await.0, 200);
 }
 
-#[tokio::test]
-async fn a_webhook_starts_one_run_per_idempotency_key_and_refuses_a_bad_secret() {
-    let home = tempfile::tempdir().unwrap();
-    let secret = "hook-secret-abcdef0123456789";
-    let s = start_with_env(&home.path().join("home"), &[("HOOK_SECRET", secret)]);
-    let mut spec = write_agent(home.path());
-    spec["triggers"] = json!([{"kind": "webhook", "secret_ref": "HOOK_SECRET", "auth": "bearer"}]);
-    let (status, e) = call(&s.base, "agents_save", json!({"spec": spec})).await;
-    assert_eq!(status, 200, "{e}");
-    // A second agent whose secret lives in the keychain (set through the API), not the env.
-    let stored = "stored-hook-secret-0123456789";
-    let (status, e) = call(
-        &s.base,
-        "settings_set_webhook_secret",
-        json!({"name": "STORED_HOOK", "secret": stored}),
-    )
-    .await;
-    assert_eq!(status, 200, "{e}");
-    let mut other = write_agent(home.path());
-    other["name"] = json!("stored");
-    other["triggers"] = json!([{"kind": "webhook", "secret_ref": "STORED_HOOK", "auth": "bearer"}]);
-    assert_eq!(
-        call(&s.base, "agents_save", json!({"spec": other})).await.0,
-        200
-    );
-    let ok = client()
-        .post(format!("{}/hooks/stored", s.base))
-        .bearer_auth(stored)
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status().as_u16(), 201);
-    let hook = |auth: &str, key: &str| {
-        client()
-            .post(format!("{}/hooks/asker", s.base))
-            .bearer_auth(auth)
-            .header("idempotency-key", key)
-            .json(&json!({"order": "A-1001"}))
-            .send()
-    };
-    let first = hook(secret, "k-1").await.unwrap();
-    assert_eq!(first.status().as_u16(), 201);
-    let first: Value = first.json().await.unwrap();
-    let again = hook(secret, "k-1").await.unwrap();
-    assert_eq!(again.status().as_u16(), 200);
-    let again: Value = again.json().await.unwrap();
-    assert_eq!(first["run_id"], again["run_id"]);
-    // The API token is not a webhook secret.
-    assert_eq!(hook(TOKEN, "k-2").await.unwrap().status().as_u16(), 401);
-    assert_eq!(hook("wrong", "k-3").await.unwrap().status().as_u16(), 401);
-    let (_, runs) = call(&s.base, "runs_list", json!({"agent": "asker"})).await;
-    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
-    let unknown = client()
-        .post(format!("{}/hooks/nobody", s.base))
-        .bearer_auth(secret)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status().as_u16(), 404);
-}
-
 async fn settled(base: &str, run: &str) -> Value {
     for _ in 0..1500 {
         let (_, got) = call(base, "runs_get", json!({"run_id": run})).await;
