@@ -20,7 +20,6 @@ const port = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
 const driverUrl = `http://127.0.0.1:${port}`;
 const screenshot = join(root, "target/ui-screenshots/desktop-smoke.png");
 const DEMO_AGENT = "demo-support";
-const DEMO_INPUT = "Hi, this is Ada. When will my order A-1001 arrive?";
 const log = (m) => console.log(`desktop-smoke: ${m}`);
 
 class Failure extends Error {}
@@ -134,9 +133,9 @@ async function runThroughUi() {
 async function waitForApproval(runId) {
   return until("the run to wait for an approval", 60_000, async () => {
     const got = await apiCall("runs_get", { run_id: runId });
-    if (["failed", "cancelled", "succeeded"].includes(got.summary.status))
-      fail(`the run ended as ${got.summary.status} before asking for approval: ${JSON.stringify(got.summary.error)}`);
-    return got.trace.steps.find((st) => st.key.startsWith("approval/") && st.status === "waiting")?.key;
+    if (["failed", "cancelled", "succeeded"].includes(got.run.status))
+      fail(`the run ended as ${got.run.status} before asking for approval: ${JSON.stringify(got.run.error)}`);
+    return got.steps.find((st) => st.kind === "approval" && st.status === "waiting")?.key;
   });
 }
 
@@ -189,11 +188,11 @@ async function main() {
     const runId = await runThroughUi();
     const final = await until("the run to succeed (runs_get)", 60_000, async () => {
       const got = await apiCall("runs_get", { run_id: runId });
-      if (["failed", "cancelled"].includes(got.summary.status))
-        fail(`the run ended as ${got.summary.status}: ${JSON.stringify(got.summary.error)}`);
-      return got.summary.status === "succeeded" && got;
+      if (["failed", "cancelled"].includes(got.run.status))
+        fail(`the run ended as ${got.run.status}: ${JSON.stringify(got.run.error)}`);
+      return got.run.status === "succeeded" && got;
     });
-    log(`run ${runId}: ${final.summary.status} in ${final.summary.step_count} steps (confirmed by runs_get)`);
+    log(`run ${runId}: ${final.run.status} in ${final.run.step_count} steps (confirmed by runs_get)`);
     // The window with the finished run, as WebDriver renders it and as the display shows it
     // (the X11 framebuffer). Taken at the end: right after the first DOM check the webview may
     // not have painted yet.

@@ -24,6 +24,7 @@ pub mod scripted;
 pub mod secret;
 pub mod secrets;
 pub mod spec;
+pub mod step_role;
 mod sse;
 pub mod triggers;
 

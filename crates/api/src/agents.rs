@@ -59,6 +59,10 @@ pub struct AgentSaveRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct AgentSaveResponse {
     pub agent: AgentSummary,
+    /// An agent of this name existed and this is its new version.
+    pub replaced: bool,
+    /// What the user should know (a scripted model's script that does not exist yet).
+    pub notes: Vec<String>,
 }
 
 #[derive(
@@ -99,6 +103,15 @@ pub struct AgentImportRequest {
     /// The file's text.
     pub text: String,
     pub format: SpecFileFormat,
+    /// Names the file in errors.
+    #[serde(default)]
+    #[ts(optional)]
+    pub file_name: Option<String>,
+    /// The folder the file is in: a scripted model's relative script path is relative to it,
+    /// and saved as an absolute path (the saved spec is read from anywhere).
+    #[serde(default)]
+    #[ts(optional)]
+    pub base_dir: Option<String>,
 }
 
 fn summary(s: waymark_agent::catalog::AgentSummary) -> AgentSummary {
@@ -170,10 +183,22 @@ impl Api {
             .runtime
             .check_env_key(&spec.model)
             .map_err(|e| ApiError::invalid(format!("{prefix}model.api_key_env"), e.to_string()))?;
+        let replaced = self.app().catalog.agent(&spec.name)?.is_some();
         let saved = self.app().catalog.put_agent(&spec)?;
         Ok(AgentSaveResponse {
             agent: summary(saved),
+            replaced,
+            notes: Vec::new(),
         })
+    }
+
+    /// A spec (JSON form, as `agents_draft` returns it) as the TOML file `agents_export`
+    /// writes.
+    pub fn spec_as_toml(&self, spec: Value) -> Result<String, ApiError> {
+        let spec =
+            AgentSpec::from_json_str(&spec.to_string()).map_err(|e| spec_error(e, "spec."))?;
+        spec.to_toml_string()
+            .map_err(|e| ApiError::internal(e.to_string()))
     }
 
     pub async fn agents_delete(&self, req: AgentNameRequest) -> Result<DeletedResponse, ApiError> {
@@ -207,7 +232,49 @@ impl Api {
             SpecFileFormat::Toml => AgentSpec::from_toml_str(&req.text),
             SpecFileFormat::Json => AgentSpec::from_json_str(&req.text),
         };
-        let spec = parsed.map_err(|e| spec_error(e, "text."))?;
-        self.save(spec, "text.")
+        let mut spec = parsed.map_err(|e| {
+            let e = match &req.file_name {
+                Some(f) => e.in_file(std::path::Path::new(f)),
+                None => e,
+            };
+            spec_error(e, "text.")
+        })?;
+        let mut notes = Vec::new();
+        if let Some(dir) = &req.base_dir {
+            notes.extend(anchor_script(&mut spec, std::path::Path::new(dir))?);
+        }
+        let mut saved = self.save(spec, "text.")?;
+        saved.notes = notes;
+        Ok(saved)
     }
+}
+
+/// A scripted model's relative script path, made absolute against `dir`; a note when the
+/// script does not exist (yet).
+fn anchor_script(spec: &mut AgentSpec, dir: &std::path::Path) -> Result<Option<String>, ApiError> {
+    if spec.model.provider != waymark_agent::spec::ProviderKind::Scripted {
+        return Ok(None);
+    }
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    let Some(script) = spec.model.script_path(dir) else {
+        return Ok(None);
+    };
+    let script = std::path::absolute(&script).map_err(|e| {
+        ApiError::invalid(
+            "text.model.script",
+            format!("model.script: cannot resolve {}: {e}", script.display()),
+        )
+    })?;
+    let note = (!script.is_file()).then(|| {
+        format!(
+            "model.script {} does not exist yet; runs of this agent fail until it does",
+            script.display()
+        )
+    });
+    spec.model.script = Some(script);
+    Ok(note)
 }

@@ -17,7 +17,9 @@ pub fn export_all(dir: &Path) -> Result<(), ts_rs::ExportError> {
         .with_large_int("number");
     crate::commands::export_command_types(&cfg)?;
     crate::ApiError::export_all(&cfg)?;
-    waymark_engine::Event::export_all(&cfg)?;
+    crate::ApiEvent::export_all(&cfg)?;
+    // The UI's provider choices are checked against it (a Record over every kind).
+    waymark_agent::spec::ProviderKind::export_all(&cfg)?;
     let map = crate::commands::command_map_typescript(&cfg);
     std::fs::write(dir.join("Commands.ts"), map).map_err(ts_rs::ExportError::Io)?;
     Ok(())

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::agents::*;
 use crate::database::*;
+use crate::demo::*;
 use crate::engine_cmds::*;
 use crate::mcp::*;
 use crate::replay::*;
@@ -145,6 +146,8 @@ commands! {
     runs_list(RunsListRequest) -> RunsListResponse;
     /// Get a run with its steps and attempts, and its child runs' ids.
     runs_get(RunIdRequest) -> RunGetResponse;
+    /// Get one step of a run with its attempts, payloads in full (events leave large ones out).
+    runs_get_step(RunsGetStepRequest) -> crate::views::StepView;
     /// Get a run with one page of its steps (a long run's first view), and its step count.
     runs_get_page(RunsGetPageRequest) -> RunGetPageResponse;
     /// Cancel a run, its step in flight and its children.
@@ -165,6 +168,8 @@ commands! {
     runs_export(RunsExportRequest) -> RunsExportResponse;
     /// Start a replay of an exported run: no model or tool is called.
     runs_replay(RunsReplayRequest) -> RunIdResponse;
+    /// The offline demo agent: its name, the input its script expects, its approval step.
+    demo_get(DemoRequest) -> DemoInfo;
     /// Where the data lives, which secret store holds keys, which providers have one.
     settings_get(SettingsGetRequest) -> SettingsResponse;
     /// Set where a provider is reached when a spec names no base URL (or clear it).
@@ -173,6 +178,8 @@ commands! {
     settings_set_key(SettingsSetKeyRequest) -> OkResponse;
     /// Store a webhook trigger's secret in the secret store (write-only).
     settings_set_webhook_secret(SettingsSetWebhookSecretRequest) -> OkResponse;
+    /// Generate a webhook trigger's secret (`whsec_…`, Standard Webhooks), store it, and show it once.
+    settings_generate_webhook_secret(SettingsGenerateWebhookSecretRequest) -> WebhookSecretResponse;
     /// Forget a provider's stored API key.
     settings_delete_key(SettingsProviderRequest) -> DeletedResponse;
     /// Allow the API key in an environment variable (a spec's `api_key_env`) to be sent to a host.
@@ -180,21 +187,21 @@ commands! {
     /// Withdraw a (variable, host) pair, a built-in one too.
     settings_disallow_env_key(SettingsEnvKeyHostRequest) -> DeletedResponse;
     /// Delete a finished run with its child runs (a pinned one only with force).
-    runs_delete(RunsDeleteRequest) -> waymark_engine::DeletedRuns;
+    runs_delete(RunsDeleteRequest) -> DeletedRuns;
     /// Pin a run (retention never deletes it) or unpin it.
     runs_pin(RunsPinRequest) -> OkResponse;
     /// Check the database file's integrity.
     db_check(DbCheckRequest) -> DbCheckResponse;
     /// The database's size, row counts and largest runs.
-    db_stats(DbRequest) -> waymark_engine::DbStats;
+    db_stats(DbRequest) -> DbStats;
     /// Delete finished runs by age and/or keep the newest N per agent (pinned runs are kept).
-    db_retention(DbRetentionRequest) -> waymark_engine::DeletedRuns;
+    db_retention(DbRetentionRequest) -> DeletedRuns;
     /// Delete stored payloads (blobs) no run refers to any more.
-    db_gc(DbRequest) -> waymark_engine::GcReport;
+    db_gc(DbRequest) -> GcReport;
     /// Copy the database to a new file while it is in use (SQLite online backup).
-    db_backup(DbBackupRequest) -> waymark_engine::BackupReport;
+    db_backup(DbBackupRequest) -> BackupReport;
     /// Rewrite the database file to give freed space back to the disk.
-    db_vacuum(DbRequest) -> waymark_engine::VacuumReport;
+    db_vacuum(DbRequest) -> VacuumReport;
 }
 
 /// Parses a request, naming the field at fault in the error.

@@ -13,7 +13,17 @@ pub struct DemoInfo {
     pub approval_step: String,
 }
 
+#[derive(
+    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct DemoRequest {}
+
 impl Api {
+    pub async fn demo_get(&self, _: DemoRequest) -> Result<DemoInfo, crate::ApiError> {
+        Ok(self.demo())
+    }
+
     pub fn demo(&self) -> DemoInfo {
         DemoInfo {
             agent: waymark_agent::demo::DEMO_AGENT.into(),

@@ -7,7 +7,7 @@ use waymark_engine::limits;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use waymark_agent::catalog::MemoryEntry;
-use waymark_engine::{StartOptions, Store as _};
+use waymark_engine::StartOptions;
 
 use crate::runs::RunIdResponse;
 use crate::{Api, ApiError};
@@ -60,6 +60,8 @@ pub struct DbCheckRequest {}
 pub struct DbCheckResponse {
     pub ok: bool,
     pub problems: Vec<String>,
+    /// The file's schema version (opening it migrated it to this build's).
+    pub schema_version: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -92,7 +94,9 @@ impl Api {
             .engine
             .start_run(&req.function, req.input, opts)
             .await?;
-        Ok(RunIdResponse { run_id })
+        Ok(RunIdResponse {
+            run_id: run_id.into(),
+        })
     }
 
     pub async fn events_send(
@@ -118,6 +122,7 @@ impl Api {
         Ok(DbCheckResponse {
             ok: problems.is_empty(),
             problems,
+            schema_version: waymark_engine::store::sqlite::SCHEMA_VERSION,
         })
     }
 

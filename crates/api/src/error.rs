@@ -120,7 +120,7 @@ impl From<waymark_agent::catalog::CatalogError> for ApiError {
         use waymark_agent::catalog::CatalogError as C;
         let code = match &e {
             C::Spec(_) | C::Invalid { .. } => ErrorCode::InvalidInput,
-            C::Sqlite(_) => ErrorCode::Unavailable,
+            C::Database(_) => ErrorCode::Unavailable,
             _ => ErrorCode::Internal,
         };
         ApiError::new(code, e.to_string())

@@ -1,6 +1,6 @@
 //! The one typed API: every command both doors (the `waymark serve` HTTP server and the
 //! desktop app) offer, as typed request/response pairs declared in one list
-//! ([`commands::COMMANDS`]), one event type (the engine's [`waymark_engine::Event`]) and one
+//! ([`commands::COMMANDS`]), one event type ([`ApiEvent`]: what changed and the state it left) and one
 //! error type ([`ApiError`]). TypeScript bindings and the OpenAPI document are generated from
 //! these types.
 
@@ -12,28 +12,32 @@ mod demo;
 mod engine_cmds;
 mod error;
 mod events;
+mod ids;
 mod mcp;
 pub mod openapi;
 mod replay;
 mod runs;
 mod settings;
 mod validate;
+mod views;
 
 use waymark_agent::app::AgentApp;
 
 pub use agents::*;
 pub use commands::{CommandInfo, COMMANDS};
 pub use database::*;
-pub use demo::DemoInfo;
+pub use demo::{DemoInfo, DemoRequest};
 pub use engine_cmds::*;
 pub use error::{ApiError, ErrorCode};
-pub use events::{ApiEvent, EventFilter, EventStream};
+pub use events::{ApiEvent, AttemptEnd, Change, EventFilter, EventStream, ResolutionKind};
+pub use ids::{RunId, StepKey};
 pub use mcp::*;
 pub use replay::*;
 pub use runs::*;
 pub use settings::*;
-/// Runs and steps are named by the engine's ids on the wire too.
-pub use waymark_engine::{EventKind, RunId, RunStatus, StepKey, StepKind};
+pub use views::*;
+/// Tools as MCP servers describe them: wire types defined once, in the agent crate.
+pub use waymark_agent::mcp::{McpTool, ToolAnnotations};
 
 /// The API over one open database. Cheap to clone.
 #[derive(Clone)]

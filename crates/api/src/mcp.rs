@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::views::SafetyClass;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use waymark_agent::arguments::ArgumentValidator;
 use waymark_agent::mcp::{CallOptions, McpServerDef, McpTool, McpTransport, ServerStatus};
 use waymark_agent::Secret;
-use waymark_engine::SafetyClass;
 
 use crate::commands::DeletedResponse;
 use crate::{Api, ApiError, ErrorCode};
@@ -103,6 +103,8 @@ pub struct McpImportRequest {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct McpImportResponse {
+    /// Each server's name, in the order of `servers`.
+    pub names: Vec<String>,
     /// Each server's one-line description (command or URL, secrets masked, `${env:NAME}`
     /// references by name).
     pub servers: Vec<String>,
@@ -286,6 +288,7 @@ impl Api {
             }
         }
         Ok(McpImportResponse {
+            names: config.servers.iter().map(|d| d.name.clone()).collect(),
             servers: config.servers.iter().map(|d| d.describe()).collect(),
             notes: config.notes,
             unresolved_inputs: config.unresolved_inputs,
@@ -310,7 +313,7 @@ impl Api {
             tools: tools
                 .into_iter()
                 .map(|tool| McpToolInfo {
-                    safety: tool.safety_class(),
+                    safety: tool.safety_class().into(),
                     tool,
                 })
                 .collect(),
@@ -347,7 +350,9 @@ impl Api {
         let arguments = if req.arguments.is_null() {
             Value::Object(Default::default())
         } else {
-            req.arguments
+            // A string holding an object is taken as the object (as a model's call is).
+            waymark_agent::arguments::normalize_arguments(&req.arguments)
+                .map_err(|v| ApiError::invalid("arguments", v.message))?
         };
         if let Ok(validator) = ArgumentValidator::new(&tool.name, &tool.input_schema) {
             if let Err(v) = validator.check(&arguments) {

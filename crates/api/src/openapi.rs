@@ -13,7 +13,7 @@ pub fn document(version: &str) -> Value {
     });
     let mut generator = settings.into_generator();
     let error = generator.subschema_for::<crate::ApiError>();
-    let event = generator.subschema_for::<waymark_engine::Event>();
+    let event = generator.subschema_for::<crate::ApiEvent>();
     let mut paths = Map::new();
     for (info, request, response) in command_schemas(&mut generator) {
         let error_response = |what: &str| json!({"description": what, "content": {"application/json": {"schema": error}}});

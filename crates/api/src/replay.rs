@@ -1,11 +1,11 @@
 //! Runs exported as offline replays, and agents drafted from a description.
 
+use crate::ids::RunId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use waymark_agent::builder::{draft_agent, BuilderError};
 use waymark_agent::replay::{export_run, ReplayError, ReplayFile};
 use waymark_agent::spec::ModelSpec;
-use waymark_engine::RunId;
 
 use crate::runs::RunIdResponse;
 use crate::{Api, ApiError, ErrorCode};
@@ -70,7 +70,7 @@ impl Api {
         &self,
         req: RunsExportRequest,
     ) -> Result<RunsExportResponse, ApiError> {
-        let file = export_run(&self.app().engine, req.run_id)
+        let file = export_run(&self.app().engine, req.run_id.into())
             .await
             .map_err(replay_error)?;
         let text = file.to_json_string().map_err(replay_error)?;
@@ -86,7 +86,9 @@ impl Api {
             .start_replay(&self.app().engine, &file)
             .await
             .map_err(|e| ApiError::invalid("replay", e.to_string()))?;
-        Ok(RunIdResponse { run_id })
+        Ok(RunIdResponse {
+            run_id: run_id.into(),
+        })
     }
 
     pub async fn agents_draft(

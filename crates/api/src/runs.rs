@@ -2,11 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use waymark_engine::{
-    Resolution, RunFilter, RunId, RunRecord, RunStatus, RunTrace, StepError, StepKey,
-};
+use waymark_engine as engine;
+use waymark_engine::{RunFilter, RunRecord};
 
 use crate::commands::OkResponse;
+use crate::ids::{RunId, StepKey};
+use crate::views::{input_text, RunStatus, RunView, StepError, StepView};
 use crate::{Api, ApiError};
 
 const DEFAULT_PAGE: usize = 50;
@@ -117,8 +118,18 @@ pub struct RunIdRequest {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct RunGetResponse {
-    pub trace: RunTrace,
-    pub summary: RunSummary,
+    pub run: RunView,
+    /// Every step in the run's order, with its attempts.
+    pub steps: Vec<StepView>,
+    /// The run's child runs (sub-agents).
+    pub children: Vec<RunId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsGetStepRequest {
+    pub run_id: RunId,
+    pub step: StepKey,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -137,9 +148,10 @@ pub struct RunsGetPageRequest {
 /// A run with one page of its steps: a long run's first view without its whole journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct RunGetPageResponse {
-    /// The run, its child runs' ids, and the steps from `offset` on (at most `limit`).
-    pub trace: RunTrace,
-    pub summary: RunSummary,
+    pub run: RunView,
+    /// The steps from `offset` on (at most `limit`), with their attempts.
+    pub steps: Vec<StepView>,
+    pub children: Vec<RunId>,
     /// How many steps the run has in all.
     pub total_steps: usize,
     pub offset: usize,
@@ -159,6 +171,28 @@ pub struct RunsResolveRequest {
     pub run_id: RunId,
     pub step: StepKey,
     pub resolution: Resolution,
+}
+
+/// The three ways a person settles a step whose at_most_once attempt was interrupted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(tag = "resolution", rename_all = "snake_case")]
+pub enum Resolution {
+    /// Run the step again, accepting that its effect may repeat.
+    Retry,
+    /// The effect happened: record this as the step's output.
+    Done { output: Value },
+    /// Fail the step with this message.
+    Fail { message: String },
+}
+
+impl From<Resolution> for engine::Resolution {
+    fn from(r: Resolution) -> Self {
+        match r {
+            Resolution::Retry => engine::Resolution::Retry,
+            Resolution::Done { output } => engine::Resolution::Done { output },
+            Resolution::Fail { message } => engine::Resolution::Fail { message },
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -206,44 +240,28 @@ pub struct RunsRetryStepRequest {
     pub step: StepKey,
 }
 
-/// The agent a run belongs to: the spec's name in an agent run's input.
-fn agent_of(run: &RunRecord) -> String {
-    run.input
-        .pointer("/spec/name")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| run.function.clone())
-}
-
-fn input_text(run: &RunRecord) -> String {
-    match run.input.get("input") {
-        Some(Value::String(s)) => s.clone(),
-        _ => run.input.to_string(),
-    }
-}
-
 /// A page cursor: `<created_at>.<run id>` of the last run listed.
-fn parse_cursor(text: &str) -> Result<(i64, RunId), ApiError> {
+fn parse_cursor(text: &str) -> Result<(i64, engine::RunId), ApiError> {
     let bad = || ApiError::invalid("cursor", "not a cursor from runs_list's next_cursor");
     let (at, id) = text.split_once('.').ok_or_else(bad)?;
     let at: i64 = at.parse().map_err(|_| bad())?;
-    let id = RunId::parse(id).map_err(|_| bad())?;
+    let id = engine::RunId::parse(id).map_err(|_| bad())?;
     Ok((at, id))
 }
 
 pub(crate) fn summary(run: &RunRecord) -> RunSummary {
-    let text = input_text(run);
+    let text = input_text(&run.input);
     let preview: String = text.chars().take(200).collect();
     RunSummary {
-        id: run.id,
-        agent: agent_of(run),
+        id: run.id.into(),
+        agent: crate::views::agent_of(run),
         function: run.function.clone(),
         function_version: run.function_version,
-        status: run.status,
+        status: run.status.into(),
         input_preview: preview,
-        error: run.error.clone(),
-        parent_run_id: run.parent_run_id,
-        forked_from: run.forked_from,
+        error: run.error.clone().map(Into::into),
+        parent_run_id: run.parent_run_id.map(Into::into),
+        forked_from: run.forked_from.map(Into::into),
         created_at: run.created_at,
         finished_at: run.finished_at,
         step_count: run.step_count,
@@ -256,7 +274,9 @@ impl Api {
             .app()
             .start_agent(&req.agent, &req.input, req.idempotency_key)
             .await?;
-        Ok(RunIdResponse { run_id })
+        Ok(RunIdResponse {
+            run_id: run_id.into(),
+        })
     }
 
     pub async fn runs_list(&self, req: RunsListRequest) -> Result<RunsListResponse, ApiError> {
@@ -275,7 +295,7 @@ impl Api {
         }
         let after = req.cursor.as_deref().map(parse_cursor).transpose()?;
         let filter = RunFilter {
-            status: req.status,
+            status: req.status.map(Into::into),
             function: req.function.clone(),
             label: req.agent.clone(),
             top_level: !req.include_children,
@@ -300,7 +320,7 @@ impl Api {
 
     /// Not found unless `run` exists: one row read, not its whole trace.
     async fn require_run(&self, run: RunId) -> Result<(), ApiError> {
-        match self.app().engine.run(run).await? {
+        match self.app().engine.run(run.into()).await? {
             Some(_) => Ok(()),
             None => Err(ApiError::not_found(format!("run {run} not found"))),
         }
@@ -310,13 +330,25 @@ impl Api {
         let trace = self
             .app()
             .engine
-            .trace(req.run_id)
+            .trace(req.run_id.into())
             .await?
             .ok_or_else(|| ApiError::not_found(format!("run {} not found", req.run_id)))?;
         Ok(RunGetResponse {
-            summary: summary(&trace.run),
-            trace,
+            run: RunView::from_record(trace.run),
+            steps: trace.steps.into_iter().map(StepView::from_trace).collect(),
+            children: trace.children.into_iter().map(Into::into).collect(),
         })
+    }
+
+    pub async fn runs_get_step(&self, req: RunsGetStepRequest) -> Result<StepView, ApiError> {
+        self.app()
+            .engine
+            .step_trace(req.run_id.into(), req.step.engine())
+            .await?
+            .map(StepView::from_trace)
+            .ok_or_else(|| {
+                ApiError::not_found(format!("run {} has no step {}", req.run_id, req.step))
+            })
     }
 
     pub async fn runs_get_page(
@@ -334,14 +366,14 @@ impl Api {
         let trace = self
             .app()
             .engine
-            .trace_page(req.run_id, req.offset, limit)
+            .trace_page(req.run_id.into(), req.offset, limit)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("run {} not found", req.run_id)))?;
         let total_steps = usize::try_from(trace.run.step_count).unwrap_or(0);
-        let summary = summary(&trace.run);
         Ok(RunGetPageResponse {
-            trace,
-            summary,
+            run: RunView::from_record(trace.run),
+            steps: trace.steps.into_iter().map(StepView::from_trace).collect(),
+            children: trace.children.into_iter().map(Into::into).collect(),
             total_steps,
             offset: req.offset,
         })
@@ -352,11 +384,11 @@ impl Api {
         let out = self
             .app()
             .engine
-            .cancel_by(req.run_id, Some(self.actor().to_string()))
+            .cancel_by(req.run_id.into(), Some(self.actor().to_string()))
             .await?;
         Ok(RunsCancelResponse {
-            cancelled_now: out.cancelled_now,
-            requested: out.requested,
+            cancelled_now: out.cancelled_now.into_iter().map(Into::into).collect(),
+            requested: out.requested.into_iter().map(Into::into).collect(),
         })
     }
 
@@ -364,9 +396,9 @@ impl Api {
         self.app()
             .engine
             .resolve_by(
-                req.run_id,
-                req.step,
-                req.resolution,
+                req.run_id.into(),
+                req.step.into(),
+                req.resolution.into(),
                 Some(self.actor().to_string()),
             )
             .await?;
@@ -376,7 +408,7 @@ impl Api {
     pub async fn runs_approve(&self, req: RunStepRequest) -> Result<OkResponse, ApiError> {
         self.require_run(req.run_id).await?;
         self.app()
-            .decide_by(req.run_id, &req.step, true, None, Some(self.actor()))
+            .decide_by(req.run_id.into(), &req.step, true, None, Some(self.actor()))
             .await?;
         Ok(OkResponse::ok())
     }
@@ -385,7 +417,7 @@ impl Api {
         self.require_run(req.run_id).await?;
         self.app()
             .decide_by(
-                req.run_id,
+                req.run_id.into(),
                 &req.step,
                 false,
                 req.reason.as_deref(),
@@ -398,7 +430,7 @@ impl Api {
     pub async fn runs_answer(&self, req: RunsAnswerRequest) -> Result<OkResponse, ApiError> {
         self.require_run(req.run_id).await?;
         self.app()
-            .answer_by(req.run_id, &req.step, &req.text, Some(self.actor()))
+            .answer_by(req.run_id.into(), &req.step, &req.text, Some(self.actor()))
             .await?;
         Ok(OkResponse::ok())
     }
@@ -409,32 +441,38 @@ impl Api {
         &self,
         req: RunsRetryStepRequest,
     ) -> Result<RunIdResponse, ApiError> {
-        let trace = self
-            .runs_get(RunIdRequest { run_id: req.run_id })
+        self.require_run(req.run_id).await?;
+        let step = self
+            .app()
+            .engine
+            .step_trace(req.run_id.into(), req.step.engine())
             .await?
-            .trace;
-        let step = trace
-            .steps
-            .iter()
-            .find(|s| s.step.key == req.step)
+            .map(StepView::from_trace)
             .ok_or_else(|| {
                 ApiError::invalid(
                     "step",
                     format!("run {} has no step {}", req.run_id, req.step),
                 )
             })?;
-        if step.step.status != waymark_engine::StepStatus::Failed {
+        if step.status != crate::views::StepStatus::Failed {
             return Err(ApiError::conflict(format!(
-                "step {} is {:?}, not failed: only a failed step is retried (resolve a step that needs attention instead)",
-                req.step, step.step.status
+                "step {} is {}, not failed: only a failed step is retried (resolve a step that needs attention instead)",
+                req.step, step.status
             )));
         }
         let run_id = self
             .app()
             .engine
-            .fork_by(req.run_id, req.step, None, Some(self.actor().to_string()))
+            .fork_by(
+                req.run_id.into(),
+                req.step.into(),
+                None,
+                Some(self.actor().to_string()),
+            )
             .await?;
-        Ok(RunIdResponse { run_id })
+        Ok(RunIdResponse {
+            run_id: run_id.into(),
+        })
     }
 
     pub async fn runs_fork(&self, req: RunsForkRequest) -> Result<RunIdResponse, ApiError> {
@@ -442,12 +480,27 @@ impl Api {
             .app()
             .engine
             .fork_by(
-                req.run_id,
-                req.step,
+                req.run_id.into(),
+                req.step.into(),
                 req.output,
                 Some(self.actor().to_string()),
             )
             .await?;
-        Ok(RunIdResponse { run_id })
+        Ok(RunIdResponse {
+            run_id: run_id.into(),
+        })
+    }
+}
+
+impl Api {
+    /// Waits until the run has finished or needs a person, and returns it then.
+    pub async fn wait_settled(&self, run_id: RunId) -> Result<RunView, ApiError> {
+        let run = self.app().engine.wait_settled(run_id.into()).await?;
+        Ok(RunView::from_record(run))
+    }
+
+    /// The durable functions this API's engine can run (`runs_start_function`'s names).
+    pub fn functions(&self) -> Vec<String> {
+        self.app().engine.registry().names()
     }
 }

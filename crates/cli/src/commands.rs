@@ -17,12 +17,11 @@ mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use serde_json::Value;
-use waymark_agent::app::AgentApp;
-use waymark_engine::{Engine, RunId, RunStatus, SqliteStore};
+use waymark_api::{RunId, RunStatus};
+use waymark_host::{Host, HostOptions};
 
 pub use serve::ServeArgs;
 
@@ -86,7 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn demo_tools(a: crate::cli::DemoToolsArgs) -> anyhow::Result<ExitCode> {
     let outbox = a
         .outbox
-        .unwrap_or_else(|| waymark_engine::paths::data_dir().join("demo-outbox.jsonl"));
+        .unwrap_or_else(|| waymark_host::paths::data_dir().join("demo-outbox.jsonl"));
     let config = waymark_demo_tools::DemoToolsConfig::from_env(outbox)?;
     waymark_demo_tools::serve_until_ctrl_c(config, a.http).await?;
     Ok(ExitCode::SUCCESS)
@@ -95,40 +94,18 @@ async fn demo_tools(a: crate::cli::DemoToolsArgs) -> anyhow::Result<ExitCode> {
 /// `--db` (or `$WAYMARK_DB`, which clap reads into it), else the path every door uses.
 fn db_path(flag: Option<PathBuf>) -> PathBuf {
     flag.filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(waymark_engine::paths::default_db_path)
+        .unwrap_or_else(waymark_host::paths::default_db_path)
 }
 
-async fn open_store(db: &Path) -> anyhow::Result<Arc<SqliteStore>> {
-    // The store's errors already name the file and say what to do.
-    SqliteStore::open(db).map_err(|e| anyhow!(e))
+/// A host on the database (no worker, no triggers), recording `cli` as the door in the
+/// journal's decisions.
+pub(crate) async fn open_host(db: &Path) -> anyhow::Result<Host> {
+    Ok(Host::start(HostOptions::new(db).actor("cli")).await?)
 }
 
-/// The engine over the database, knowing the built-in example functions and the agent loop.
-async fn open_engine(db: &Path) -> anyhow::Result<Engine> {
-    Ok(open_app(db).await?.engine)
-}
-
-/// The agent side over the database: engine, catalog, secrets (of the data directory) and the
-/// MCP hub with the saved servers.
-pub(crate) async fn open_app(db: &Path) -> anyhow::Result<AgentApp> {
-    let db = db.to_path_buf();
-    let data_dir = waymark_engine::paths::data_dir();
-    // Opening may probe the OS keychain and wait on SQLite locks: keep it off the async threads.
-    tokio::task::spawn_blocking(move || {
-        AgentApp::open(&db, &data_dir, waymark_engine::examples::registry()).map_err(|e| anyhow!(e))
-    })
-    .await
-    .context("opening the database")?
-}
-
-/// The one API over the database, recording `cli` as the door in the journal's decisions.
+/// The one API over the database, for a command that only reads or decides.
 pub(crate) async fn open_api(db: &Path) -> anyhow::Result<waymark_api::Api> {
-    Ok(cli_api(open_app(db).await?))
-}
-
-/// The one API over an app this process already holds (its engine runs the worker here).
-pub(crate) fn cli_api(app: AgentApp) -> waymark_api::Api {
-    waymark_api::Api::new(app).with_actor("cli")
+    Ok(open_host(db).await?.api().clone())
 }
 
 /// An API error as the CLI's one-line error: its message.

@@ -24,7 +24,7 @@ pub fn init(stderr_level: &str) -> Option<WorkerGuard> {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_filter(filter(stderr_level));
-    let dir = waymark_engine::paths::log_dir();
+    let dir = waymark_host::paths::log_dir();
     let (file, guard, file_error) = match appender(&dir) {
         Ok(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
@@ -51,9 +51,9 @@ pub fn init(stderr_level: &str) -> Option<WorkerGuard> {
 fn appender(dir: &Path) -> Result<RollingFileAppender, String> {
     // The data directory too (the log directory is its first child to be made): owner-only.
     if let Some(data_dir) = dir.parent().filter(|d| !d.as_os_str().is_empty()) {
-        waymark_engine::paths::create_private_dir(data_dir).map_err(|e| e.to_string())?;
+        waymark_host::paths::create_private_dir(data_dir).map_err(|e| e.to_string())?;
     }
-    waymark_engine::paths::create_private_dir(dir).map_err(|e| e.to_string())?;
+    waymark_host::paths::create_private_dir(dir).map_err(|e| e.to_string())?;
     let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
         .filename_prefix("waymark")

@@ -1,14 +1,23 @@
-//! Human formatting of runs, traces and events. JSON output is serde of the engine's records
-//! and lives with the commands; this is only for people.
+//! Human formatting of runs, traces and events. JSON output is serde of the API's views and
+//! lives with the commands; this is only for people.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use serde_json::Value;
-use waymark_engine::clock::system_now_ms;
-use waymark_engine::{
-    AttemptOutcome, AttemptRecord, Event, Millis, RunTrace, StepError, StepKind, StepTrace,
+use waymark_api::{
+    ApiEvent, AttemptOutcome, AttemptView, RunGetResponse, StepError, StepKind, StepView,
 };
+
+/// Milliseconds since the Unix epoch, as the API's times are.
+type Millis = i64;
+
+fn system_now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// Long JSON values are cut to this many characters in human output.
 const MAX_JSON_CHARS: usize = 200;
@@ -148,7 +157,7 @@ pub fn run_list(runs: &[waymark_api::RunSummary]) -> String {
 }
 
 /// The run header, then each step in journal order with its attempts beneath it.
-pub fn trace(t: &RunTrace) -> String {
+pub fn trace(t: &RunGetResponse) -> String {
     let ended = t.run.status.is_terminal();
     let r = &t.run;
     let mut out = String::new();
@@ -197,7 +206,7 @@ pub fn trace(t: &RunTrace) -> String {
     out
 }
 
-fn steps(steps: &[StepTrace], run_ended: bool) -> String {
+fn steps(steps: &[StepView], run_ended: bool) -> String {
     if steps.is_empty() {
         let text = if run_ended {
             "no steps"
@@ -206,12 +215,11 @@ fn steps(steps: &[StepTrace], run_ended: bool) -> String {
         };
         return format!("\n{text}\n");
     }
-    let mut steps: Vec<&StepTrace> = steps.iter().collect();
-    steps.sort_by_key(|s| s.step.ordinal);
+    let mut steps: Vec<&StepView> = steps.iter().collect();
+    steps.sort_by_key(|s| s.ordinal);
     let rows: Vec<Vec<String>> = steps
         .iter()
-        .map(|s| {
-            let st = &s.step;
+        .map(|st| {
             let attempts = match st.attempts {
                 0 => String::new(),
                 1 => "1 attempt".into(),
@@ -243,8 +251,8 @@ fn steps(steps: &[StepTrace], run_ended: bool) -> String {
     out
 }
 
-fn step_details(out: &mut String, s: &StepTrace) {
-    let st = &s.step;
+fn step_details(out: &mut String, s: &StepView) {
+    let st = s;
     let mut detail = |name: &str, value: String| {
         let _ = writeln!(out, "    {name:<10}{value}");
     };
@@ -255,27 +263,28 @@ fn step_details(out: &mut String, s: &StepTrace) {
         detail("name", name.clone());
     }
     match st.kind {
-        StepKind::Sleep | StepKind::Event if !st.status.is_terminal() => {
+        _ if st.status.is_terminal() => {}
+        StepKind::ChildRun => {}
+        StepKind::Timer => {
             if let Some(w) = st.wake_at {
-                let what = if st.kind == StepKind::Sleep {
-                    "wakes at"
-                } else {
-                    "times out"
-                };
-                detail(what, time(w));
+                detail("wakes at", time(w));
             }
         }
-        StepKind::Task if !st.status.is_terminal() => {
+        StepKind::Approval | StepKind::Question | StepKind::EventWait => {
+            if let Some(w) = st.wake_at {
+                detail("times out", time(w));
+            }
+        }
+        StepKind::ModelCall | StepKind::ToolCall | StepKind::Task => {
             if let Some(w) = st.wake_at {
                 detail("retry at", time(w));
             }
         }
-        _ => {}
     }
-    if let Some(child) = st.meta.get("child_run_id").and_then(Value::as_str) {
+    if let Some(child) = st.child_run_id {
         detail("child", child.to_string());
     }
-    if !st.input.is_null() && st.kind != StepKind::Sleep {
+    if !st.input.is_null() && st.kind != StepKind::Timer {
         detail("input", short_json(&st.input));
     }
     if let Some(p) = &st.progress {
@@ -289,7 +298,7 @@ fn step_details(out: &mut String, s: &StepTrace) {
     }
 }
 
-fn attempt(a: &AttemptRecord) -> String {
+fn attempt(a: &AttemptView) -> String {
     let took = span(a.started_at, a.finished_at);
     let label = a.outcome.label();
     match &a.outcome {
@@ -308,14 +317,14 @@ fn attempt(a: &AttemptRecord) -> String {
 }
 
 /// One line per event: global sequence, time, run and its sequence, type, the rest as JSON.
-pub fn event(e: &Event) -> String {
+pub fn event(e: &ApiEvent) -> String {
     let run = match (e.run_id, e.run_seq) {
         (Some(id), Some(seq)) => format!("{id}#{seq}"),
         (Some(id), None) => id.to_string(),
         (None, _) => "-".to_string(),
     };
     // Every event kind serializes to an object tagged with "type"; show the tag and the rest.
-    let mut kind = serde_json::to_value(&e.kind).unwrap_or(Value::Null);
+    let mut kind = serde_json::to_value(&e.change).unwrap_or(Value::Null);
     let tag = kind
         .as_object_mut()
         .and_then(|o| o.remove("type"))

@@ -237,12 +237,12 @@ async fn sse_resumes_from_last_event_id_even_after_a_restart() {
     assert_eq!(all[0].0, 1);
     let trace = loop {
         let (_, got) = call(&s.base, "runs_get", json!({"run_id": run})).await;
-        if got["summary"]["status"] == "waiting" {
+        if got["run"]["status"] == "waiting" {
             break got;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let last_seq = trace["trace"]["run"]["last_seq"].as_i64().unwrap();
+    let last_seq = trace["run"]["seq"].as_i64().unwrap();
     // Reconnect after event 3: exactly 4..=last, no gap, no repeat.
     let resumed = read_events(sse(&s.base, &run, Some(3)).await, (last_seq - 3) as usize).await;
     let ids: Vec<i64> = resumed.iter().map(|(id, _)| *id).collect();
@@ -264,7 +264,7 @@ async fn sse_resumes_from_last_event_id_even_after_a_restart() {
     assert_eq!(after[1].0, last_seq + 2);
     // The answer's record names the door it came through.
     let done = settled(&s.base, &run).await;
-    let steps = done["trace"]["steps"].as_array().unwrap();
+    let steps = done["steps"].as_array().unwrap();
     let asked = steps.iter().find(|st| st["key"] == "tool/1.1").unwrap();
     assert_eq!(asked["output"]["payload"]["by"], "api", "{asked}");
 }
@@ -388,7 +388,7 @@ async fn generated_valid_and_invalid_bodies_never_get_a_server_error() {
 async fn settled(base: &str, run: &str) -> Value {
     for _ in 0..1500 {
         let (_, got) = call(base, "runs_get", json!({"run_id": run})).await;
-        let status = got["summary"]["status"].as_str().unwrap_or("").to_string();
+        let status = got["run"]["status"].as_str().unwrap_or("").to_string();
         if [
             "succeeded",
             "failed",
@@ -449,7 +449,7 @@ async fn a_key_set_through_the_api_appears_in_no_file_log_export_or_response() {
     .await;
     let run = r["run_id"].as_str().unwrap().to_string();
     let got = settled(&s.base, &run).await;
-    assert_eq!(got["summary"]["status"], "failed", "{got}");
+    assert_eq!(got["run"]["status"], "failed", "{got}");
     responses.push_str(&got.to_string());
     let (status, r) = call(
         &s.base,
@@ -466,7 +466,7 @@ async fn a_key_set_through_the_api_appears_in_no_file_log_export_or_response() {
     .await;
     assert_eq!(status, 200, "{r}");
     let retried = settled(&s.base, r["run_id"].as_str().unwrap()).await;
-    assert_eq!(retried["trace"]["run"]["forked_from"], json!(run));
+    assert_eq!(retried["run"]["forked_from"], json!(run));
     responses.push_str(&retried.to_string());
     let (status, r) = call(&s.base, "runs_export", json!({"run_id": run})).await;
     assert_eq!(status, 200, "{r}");
@@ -498,7 +498,7 @@ fn scripted(dir: &Path, name: &str, turns: Value, tools: Value, overrides: Value
 async fn until_status(base: &str, run: &Value, want: &[&str]) -> Value {
     for _ in 0..1500 {
         let (_, got) = call(base, "runs_get", json!({"run_id": run})).await;
-        if want.contains(&got["summary"]["status"].as_str().unwrap_or("")) {
+        if want.contains(&got["run"]["status"].as_str().unwrap_or("")) {
             return got;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -574,6 +574,9 @@ async fn every_command_succeeds_on_a_real_scenario() {
         "runs_get_page",
         json!({"run_id": run, "offset": 1, "limit": 2})
     );
+    let step = run!("runs_get_step", json!({"run_id": run, "step": "llm/1"}));
+    assert_eq!(step["kind"], "model_call", "{step}");
+    assert!(step["usage"].is_object(), "a model call's usage is typed: {step}");
     run!(
         "runs_answer",
         json!({"run_id": run, "step": "tool/1.1", "text": "Lyon"})
@@ -662,6 +665,13 @@ async fn every_command_succeeds_on_a_real_scenario() {
         "settings_set_webhook_secret",
         json!({"name": "HOOK", "secret": "a-webhook-secret-0123456789"})
     );
+    let generated = run!("settings_generate_webhook_secret", json!({"name": "NEW_HOOK"}));
+    assert!(
+        generated["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")),
+        "{generated}"
+    );
+    let demo = run!("demo_get", json!({}));
+    assert_eq!(demo["agent"], "demo-support");
     run!(
         "settings_allow_env_key",
         json!({"variable": "LOCAL_LLM_KEY", "host": "127.0.0.1:8080"})

@@ -311,7 +311,7 @@ async fn unauthenticated_answers_name_no_path() {
             .unwrap();
         answers.push((r.status().as_u16(), r.text().await.unwrap()));
     }
-    assert_eq!(answers[0].0, 404);
+    assert_eq!(answers[0].0, 401);
     assert_eq!(answers[0], answers[1]);
     assert!(!answers[0].1.contains("demo-support"), "{}", answers[0].1);
 }

@@ -221,7 +221,7 @@ async fn the_reported_attacks_each_get_a_clear_answer_and_break_nothing() {
     let run = started["run_id"].as_str().expect("id").to_string();
     let (status, got) = call(&s.base, "runs_get", &json!({"run_id": run})).await;
     assert_eq!(status, 200, "{got}");
-    assert_eq!(got["trace"]["run"]["input"], json!({"$waymark_blob": "00"}));
+    assert_eq!(got["run"]["input"], json!({"$waymark_blob": "00"}));
     let (status, _) = call(
         &s.base,
         "runs_start_function",

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{EngineError, StoreError};
 use crate::ids::{RunId, StepKey};
-use crate::model::{Event, EventKind, Resolution, RunRecord, RunStatus, RunTrace};
+use crate::model::{Event, EventKind, Resolution, RunRecord, RunStatus, RunTrace, StepTrace};
 use crate::registry::Registry;
 use crate::store::{Applied, Durability, NewRun, RunFilter, SharedStore, Transition};
 use crate::worker::{FreshRun, Worker, WorkerConfig};
@@ -285,6 +285,15 @@ impl Engine {
     }
 
     /// The trace with `limit` of its steps after `offset`: a long run's page without the rest.
+    /// One step with its attempts.
+    pub async fn step_trace(
+        &self,
+        id: RunId,
+        key: StepKey,
+    ) -> Result<Option<StepTrace>, EngineError> {
+        Ok(self.store.step_trace(id, key).await?)
+    }
+
     pub async fn trace_page(
         &self,
         id: RunId,

@@ -7,16 +7,7 @@ use crate::ids::{RunId, StepKey};
 use crate::model::RunStatus;
 
 /// An error from a step's work, classified where the retry decision is made.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Serialize,
-    Deserialize,
-    thiserror::Error,
-    ts_rs::TS,
-    schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct StepError {
     /// A short machine-readable class (`timeout`, `http_429`, `invalid_arguments`, ...).

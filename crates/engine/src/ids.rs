@@ -4,20 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A run's id: a UUIDv7, so ids sort by creation time.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    ts_rs::TS,
-    schemars::JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RunId(pub uuid::Uuid);
 
@@ -47,19 +34,7 @@ impl fmt::Display for RunId {
 
 /// A step's identity within its run, chosen by the calling code (`llm/3`, `tool/3.1`).
 /// Replay matches steps by key, never by position, so parallel steps need no ordering rule.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    ts_rs::TS,
-    schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StepKey(String);
 
@@ -92,9 +67,7 @@ impl From<String> for StepKey {
 }
 
 /// A worker's identity; leases name it.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct WorkerId(pub String);
 

@@ -22,9 +22,7 @@ use crate::ids::RunId;
 use crate::store::{Applied, Durability, Transition};
 
 /// What a deletion removed. Counts include the child runs deleted with their parents.
-#[derive(
-    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeletedRuns {
     /// Every run deleted: the ones asked for and their descendants.
     pub runs: Vec<RunId>,
@@ -47,7 +45,7 @@ impl DeletedRuns {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SkippedRun {
     pub run: RunId,
     pub reason: String,
@@ -57,9 +55,7 @@ pub struct SkippedRun {
 /// (succeeded, failed, cancelled), have no parent (children go with their parents), and are
 /// not pinned (neither by [`Engine::pin_run`] nor listed in `pinned`). Of those it deletes
 /// each run outside *any* limit that is set; with no limit set it deletes nothing.
-#[derive(
-    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RetentionPolicy {
     /// Delete runs that finished more than this many days ago.
     #[serde(default)]
@@ -77,9 +73,7 @@ pub struct RetentionPolicy {
 }
 
 /// Groups for [`RetentionPolicy::keep_last`].
-#[derive(
-    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum RetentionGroup {
     /// One group per durable function.
@@ -102,9 +96,7 @@ pub struct RetentionCandidate {
     pub group: Value,
 }
 
-#[derive(
-    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GcReport {
     pub blobs_deleted: u64,
     /// Payload bytes of the deleted blobs. The file shrinks by them only after a VACUUM;
@@ -113,26 +105,20 @@ pub struct GcReport {
     pub blobs_kept: u64,
 }
 
-#[derive(
-    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VacuumReport {
     /// The database file plus its write-ahead log, before and after.
     pub bytes_before: u64,
     pub bytes_after: u64,
 }
 
-#[derive(
-    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BackupReport {
     pub path: String,
     pub bytes: u64,
 }
 
-#[derive(
-    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DbStats {
     pub file_bytes: u64,
     pub wal_bytes: u64,
@@ -154,7 +140,7 @@ pub struct DbStats {
 /// errors and progress, with every blob they refer to counted in full (nested blobs too).
 /// A blob shared by several runs, or twice within one, counts each time: this is the size
 /// the payloads would have without deduplication, not what deleting the run frees.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSize {
     pub run: RunId,
     pub function: String,

@@ -11,7 +11,7 @@ use crate::policy::SafetyClass;
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $variant),+ }
 
@@ -91,7 +91,7 @@ impl StepStatus {
 }
 
 /// How one attempt ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AttemptOutcome {
     /// Committed before the work began; still the outcome if the worker died mid-attempt.
@@ -121,7 +121,7 @@ impl AttemptOutcome {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub id: RunId,
     pub function: String,
@@ -150,7 +150,7 @@ pub struct RunRecord {
     pub pinned: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub run_id: RunId,
     pub key: StepKey,
@@ -179,7 +179,7 @@ pub struct StepRecord {
     pub interrupted_attempts: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub run_id: RunId,
     pub step_key: StepKey,
@@ -192,14 +192,14 @@ pub struct AttemptRecord {
 }
 
 /// A run with its whole journal, as `runs show` prints it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunTrace {
     pub run: RunRecord,
     pub steps: Vec<StepTrace>,
     pub children: Vec<RunId>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepTrace {
     #[serde(flatten)]
     pub step: StepRecord,
@@ -207,7 +207,7 @@ pub struct StepTrace {
 }
 
 /// One committed transition, as subscribers receive it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Position in the whole database's stream.
     pub global_seq: i64,
@@ -219,7 +219,7 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     RunCreated {
@@ -305,7 +305,7 @@ pub enum EventKind {
 }
 
 /// The three ways a human settles a step whose at_most_once attempt was interrupted.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "resolution", rename_all = "snake_case")]
 pub enum Resolution {
     /// Run the step again, accepting that its effect may repeat.

@@ -9,9 +9,7 @@ use serde_json::Value;
 use crate::ids::StepKey;
 
 /// What an interrupted attempt means.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SafetyClass {
     /// Running it twice is harmless: an interrupted attempt is simply retried.
@@ -39,7 +37,7 @@ impl SafetyClass {
 }
 
 /// Exponential backoff with jitter, in the Temporal mould.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Total attempts including the first; 1 means no retries.
     pub max_attempts: u32,

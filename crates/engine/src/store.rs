@@ -15,7 +15,7 @@ use crate::ids::{RunId, StepKey, WorkerId};
 use crate::maintenance::{DeletedRuns, Maintenance};
 use crate::model::{
     AttemptOutcome, AttemptRecord, Event, Resolution, RunEnd, RunRecord, RunStatus, RunTrace,
-    StepKind, StepRecord,
+    StepKind, StepRecord, StepTrace,
 };
 use crate::policy::SafetyClass;
 
@@ -319,6 +319,28 @@ pub trait Store: Send + Sync + 'static {
         key: StepKey,
     ) -> BoxFuture<'static, Result<Option<StepRecord>, StoreError>>;
     fn attempts(&self, id: RunId) -> BoxFuture<'static, Result<Vec<AttemptRecord>, StoreError>>;
+    /// One step with its attempts (what an event about it changed). A store without a
+    /// narrower query reads the run's attempts and keeps the step's.
+    fn step_trace(
+        &self,
+        id: RunId,
+        key: StepKey,
+    ) -> BoxFuture<'static, Result<Option<StepTrace>, StoreError>> {
+        let step = self.step(id, key);
+        let attempts = self.attempts(id);
+        Box::pin(async move {
+            let Some(step) = step.await? else {
+                return Ok(None);
+            };
+            let mut attempt_list: Vec<AttemptRecord> = attempts
+                .await?
+                .into_iter()
+                .filter(|a| a.step_key == step.key)
+                .collect();
+            attempt_list.sort_by_key(|a| a.number);
+            Ok(Some(StepTrace { step, attempt_list }))
+        })
+    }
     fn trace(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunTrace>, StoreError>>;
     /// The trace with only `limit` of its steps after `offset` (the run's `step_count` says how
     /// many there are). A store that cannot page reads the whole trace and slices it.

@@ -5,6 +5,7 @@
 //! only to its [`Api`].
 
 pub mod hooks;
+pub mod notices;
 pub mod paths;
 
 use std::path::{Path, PathBuf};
@@ -117,22 +118,7 @@ impl Host {
             waymark_agent::demo::install(&app, exe).map_err(|e| HostError::Demo(e.to_string()))?;
         }
         let worker = match &options.worker {
-            Some(w) => {
-                let mut config = WorkerConfig::default();
-                if let Some(n) = w.max_runs {
-                    config.max_runs = n;
-                }
-                if let Some(lease) = w.lease {
-                    config.lease = lease;
-                }
-                let engine = app.engine.clone().with_worker_config(config);
-                Some(
-                    engine
-                        .start_worker()
-                        .await
-                        .map_err(|e| HostError::Worker(e.to_string()))?,
-                )
-            }
+            Some(w) => Some(start_worker(&app, w).await?),
             None => None,
         };
         let cron = if options.cron {
@@ -155,6 +141,15 @@ impl Host {
         })
     }
 
+    /// Starts executing runs in this process (a no-op when a worker already runs), for a
+    /// command that decides to wait for its run only once it has looked at it.
+    pub async fn start_worker(&mut self, options: WorkerOptions) -> Result<(), HostError> {
+        if self.worker.is_none() {
+            self.worker = Some(start_worker(&self.app, &options).await?);
+        }
+        Ok(())
+    }
+
     /// The one API: everything a door does goes through it.
     pub fn api(&self) -> &Api {
         &self.api
@@ -169,9 +164,9 @@ impl Host {
         self.app.store.path()
     }
 
-    /// The durable functions this host's worker runs.
-    pub fn functions(&self) -> Vec<String> {
-        self.app.engine.registry().names()
+    /// The data directory (secrets, tokens, logs, the demo's outbox).
+    pub fn data_dir(&self) -> &Path {
+        &self.app.data_dir
     }
 
     /// Stops in order: cron first (no new runs), then the worker (attempts in flight
@@ -198,4 +193,20 @@ impl Host {
             );
         }
     }
+}
+
+async fn start_worker(app: &AgentApp, options: &WorkerOptions) -> Result<Worker, HostError> {
+    let mut config = WorkerConfig::default();
+    if let Some(n) = options.max_runs {
+        config.max_runs = n;
+    }
+    if let Some(lease) = options.lease {
+        config.lease = lease;
+    }
+    app.engine
+        .clone()
+        .with_worker_config(config)
+        .start_worker()
+        .await
+        .map_err(|e| HostError::Worker(e.to_string()))
 }

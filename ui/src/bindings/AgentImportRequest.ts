@@ -5,4 +5,13 @@ export type AgentImportRequest = {
 /**
  * The file's text.
  */
-text: string, format: SpecFileFormat, };
+text: string, format: SpecFileFormat, 
+/**
+ * Names the file in errors.
+ */
+file_name?: string, 
+/**
+ * The folder the file is in: a scripted model's relative script path is relative to it,
+ * and saved as an absolute path (the saved spec is read from anywhere).
+ */
+base_dir?: string, };

@@ -19,6 +19,8 @@ import type { DbRetentionRequest } from "./DbRetentionRequest";
 import type { DbStats } from "./DbStats";
 import type { DeletedResponse } from "./DeletedResponse";
 import type { DeletedRuns } from "./DeletedRuns";
+import type { DemoInfo } from "./DemoInfo";
+import type { DemoRequest } from "./DemoRequest";
 import type { EnvKeyHostSetting } from "./EnvKeyHostSetting";
 import type { EventsSendRequest } from "./EventsSendRequest";
 import type { EventsSendResponse } from "./EventsSendResponse";
@@ -48,6 +50,7 @@ import type { RunsExportRequest } from "./RunsExportRequest";
 import type { RunsExportResponse } from "./RunsExportResponse";
 import type { RunsForkRequest } from "./RunsForkRequest";
 import type { RunsGetPageRequest } from "./RunsGetPageRequest";
+import type { RunsGetStepRequest } from "./RunsGetStepRequest";
 import type { RunsListRequest } from "./RunsListRequest";
 import type { RunsListResponse } from "./RunsListResponse";
 import type { RunsPinRequest } from "./RunsPinRequest";
@@ -58,13 +61,16 @@ import type { RunsRetryStepRequest } from "./RunsRetryStepRequest";
 import type { RunsStartFunctionRequest } from "./RunsStartFunctionRequest";
 import type { RunsStartRequest } from "./RunsStartRequest";
 import type { SettingsEnvKeyHostRequest } from "./SettingsEnvKeyHostRequest";
+import type { SettingsGenerateWebhookSecretRequest } from "./SettingsGenerateWebhookSecretRequest";
 import type { SettingsGetRequest } from "./SettingsGetRequest";
 import type { SettingsProviderRequest } from "./SettingsProviderRequest";
 import type { SettingsResponse } from "./SettingsResponse";
 import type { SettingsSetKeyRequest } from "./SettingsSetKeyRequest";
 import type { SettingsSetProviderRequest } from "./SettingsSetProviderRequest";
 import type { SettingsSetWebhookSecretRequest } from "./SettingsSetWebhookSecretRequest";
+import type { StepView } from "./StepView";
 import type { VacuumReport } from "./VacuumReport";
+import type { WebhookSecretResponse } from "./WebhookSecretResponse";
 
 /** Every command of the API: its request and response types. */
 export type Commands = {
@@ -87,6 +93,7 @@ export type Commands = {
   memory_list: { request: MemoryListRequest; response: MemoryListResponse };
   runs_list: { request: RunsListRequest; response: RunsListResponse };
   runs_get: { request: RunIdRequest; response: RunGetResponse };
+  runs_get_step: { request: RunsGetStepRequest; response: StepView };
   runs_get_page: { request: RunsGetPageRequest; response: RunGetPageResponse };
   runs_cancel: { request: RunIdRequest; response: RunsCancelResponse };
   runs_resolve: { request: RunsResolveRequest; response: OkResponse };
@@ -97,10 +104,12 @@ export type Commands = {
   runs_retry_step: { request: RunsRetryStepRequest; response: RunIdResponse };
   runs_export: { request: RunsExportRequest; response: RunsExportResponse };
   runs_replay: { request: RunsReplayRequest; response: RunIdResponse };
+  demo_get: { request: DemoRequest; response: DemoInfo };
   settings_get: { request: SettingsGetRequest; response: SettingsResponse };
   settings_set_provider: { request: SettingsSetProviderRequest; response: OkResponse };
   settings_set_key: { request: SettingsSetKeyRequest; response: OkResponse };
   settings_set_webhook_secret: { request: SettingsSetWebhookSecretRequest; response: OkResponse };
+  settings_generate_webhook_secret: { request: SettingsGenerateWebhookSecretRequest; response: WebhookSecretResponse };
   settings_delete_key: { request: SettingsProviderRequest; response: DeletedResponse };
   settings_allow_env_key: { request: SettingsEnvKeyHostRequest; response: EnvKeyHostSetting };
   settings_disallow_env_key: { request: SettingsEnvKeyHostRequest; response: DeletedResponse };

@@ -11,7 +11,7 @@ export type DeletedRuns = {
  */
 runs: Array<RunId>, steps: number, attempts: number, 
 /**
- * The deleted runs' own events. Global sequence numbers are never reused.
+ * The deleted runs' own events.
  */
 events: number, 
 /**

@@ -2,7 +2,6 @@
 
 export type GcReport = { blobs_deleted: number, 
 /**
- * Payload bytes of the deleted blobs. The file shrinks by them only after a VACUUM;
- * until then SQLite reuses the freed pages.
+ * Payload bytes of the deleted blobs; the file shrinks by them after a vacuum.
  */
 bytes_freed: number, blobs_kept: number, };

@@ -3,6 +3,10 @@ import type { McpEnvUse } from "./McpEnvUse";
 
 export type McpImportResponse = { 
 /**
+ * Each server's name, in the order of `servers`.
+ */
+names: Array<string>, 
+/**
  * Each server's one-line description (command or URL, secrets masked, `${env:NAME}`
  * references by name).
  */

@@ -2,6 +2,6 @@
 import type { JsonValue } from "./serde_json/JsonValue";
 
 /**
- * The three ways a human settles a step whose at_most_once attempt was interrupted.
+ * The three ways a person settles a step whose at_most_once attempt was interrupted.
  */
 export type Resolution = { "resolution": "retry" } | { "resolution": "done", output: JsonValue, } | { "resolution": "fail", message: string, };

@@ -2,9 +2,6 @@
 import type { RunId } from "./RunId";
 
 /**
- * A run's payload size, approximate: the JSON of the run's and its steps' inputs, outputs,
- * errors and progress, with every blob they refer to counted in full (nested blobs too).
- * A blob shared by several runs, or twice within one, counts each time: this is the size
- * the payloads would have without deduplication, not what deleting the run frees.
+ * A run's payload size, approximate (every blob it refers to counted in full).
  */
 export type RunSize = { run: RunId, function: string, bytes: number, };

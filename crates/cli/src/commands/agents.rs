@@ -4,10 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context as _};
-use waymark_agent::spec::ProviderKind;
-use waymark_agent::AgentSpec;
 use waymark_api::{
-    AgentExportRequest, AgentNameRequest, AgentSaveRequest, AgentsListRequest, ErrorCode,
+    AgentExportRequest, AgentImportRequest, AgentNameRequest, AgentsListRequest, ErrorCode,
     SpecFileFormat,
 };
 
@@ -19,60 +17,39 @@ use crate::cli::{
 use crate::output::{emit, json, table, time};
 
 pub async fn add(db: &Path, a: AgentAddArgs) -> anyhow::Result<ExitCode> {
-    // The spec's errors name the file and each field at fault.
-    let mut spec = AgentSpec::load(&a.file).map_err(|e| anyhow!(e))?;
-    anchor_script(&mut spec, &a.file)?;
+    let format = match a.file.extension().and_then(|e| e.to_str()) {
+        Some("toml") => SpecFileFormat::Toml,
+        Some("json") => SpecFileFormat::Json,
+        _ => bail!(
+            "{}: an agent spec must be a .toml or .json file",
+            a.file.display()
+        ),
+    };
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let dir = a.file.parent().unwrap_or(Path::new(""));
     let api = open_api(db).await?;
-    let replaced = match api
-        .agents_get(AgentNameRequest {
-            name: spec.name.clone(),
+    // The API's errors name the file and each field at fault.
+    let saved = api
+        .agents_import(AgentImportRequest {
+            text,
+            format,
+            file_name: Some(a.file.display().to_string()),
+            base_dir: Some(dir.display().to_string()),
         })
         .await
-    {
-        Ok(_) => true,
-        Err(e) if e.code == ErrorCode::NotFound => false,
-        Err(e) => return Err(api_error(e)),
-    };
-    let spec = serde_json::to_value(&spec)?;
-    let summary = api
-        .agents_save(AgentSaveRequest { spec })
-        .await
-        .map_err(api_error)?
-        .agent;
+        .map_err(api_error)?;
+    for note in &saved.notes {
+        eprintln!("warning: {note}");
+    }
+    let summary = saved.agent;
     if a.json {
         emit(&json(&summary)?)?;
     } else {
-        let verb = if replaced { "updated" } else { "added" };
+        let verb = if saved.replaced { "updated" } else { "added" };
         emit(&format!("{verb} agent {} ({})", summary.name, summary.hash))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A scripted model's relative script path is relative to the spec file; the saved spec is
-/// read from anywhere, so it keeps the absolute path.
-fn anchor_script(spec: &mut AgentSpec, file: &Path) -> anyhow::Result<()> {
-    if spec.model.provider != ProviderKind::Scripted {
-        return Ok(());
-    }
-    let dir = file.parent().unwrap_or(Path::new(""));
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let Some(script) = spec.model.script_path(dir) else {
-        return Ok(());
-    };
-    let script = std::path::absolute(&script)
-        .with_context(|| format!("model.script: cannot resolve {}", script.display()))?;
-    if !script.is_file() {
-        eprintln!(
-            "warning: model.script {} does not exist yet; runs of this agent fail until it does",
-            script.display()
-        );
-    }
-    spec.model.script = Some(script);
-    Ok(())
 }
 
 pub async fn list(db: &Path, a: JsonFlag) -> anyhow::Result<ExitCode> {

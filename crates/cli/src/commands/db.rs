@@ -3,26 +3,24 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::anyhow;
 use serde_json::json;
-use waymark_engine::store::sqlite::SCHEMA_VERSION;
-use waymark_engine::Store as _;
+use waymark_api::DbCheckRequest;
 
-use super::open_store;
+use super::{api_error, open_api};
 use crate::cli::CheckArgs;
 use crate::output::{emit, json};
 
 pub async fn check(db: &Path, a: CheckArgs) -> anyhow::Result<ExitCode> {
     // A file that cannot be opened (corrupt, newer schema) fails here: that is the report.
-    let store = open_store(db).await?;
-    let problems = store.check().await.map_err(|e| anyhow!(e))?;
+    let api = open_api(db).await?;
+    let report = api.db_check(DbCheckRequest {}).await.map_err(api_error)?;
+    let (ok, problems, schema_version) = (report.ok, report.problems, report.schema_version);
     let size = file_size(db);
-    let ok = problems.is_empty();
     if a.json {
         emit(&json(&json!({
             "ok": ok,
             "path": db.display().to_string(),
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": schema_version,
             "size_bytes": size,
             "problems": problems,
         }))?)?;
@@ -36,7 +34,7 @@ pub async fn check(db: &Path, a: CheckArgs) -> anyhow::Result<ExitCode> {
             text.push_str(&format!("  {p}\n"));
         }
         text.push_str(&format!(
-            "path            {}\nschema version  {SCHEMA_VERSION}\nsize            {}\n",
+            "path            {}\nschema version  {schema_version}\nsize            {}\n",
             db.display(),
             bytes(size)
         ));

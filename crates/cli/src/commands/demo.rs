@@ -7,17 +7,18 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context as _};
+use anyhow::Context as _;
 use serde_json::Value;
-use waymark_agent::app::AgentApp;
-use waymark_agent::demo::{self, DEMO_AGENT, DEMO_INPUT};
-use waymark_api::{AgentSaveRequest, Api, RunStepRequest, RunsRejectRequest, RunsStartRequest};
-use waymark_engine::{Event, EventKind, RunId, StepKind, StepRecord};
+use waymark_api::{
+    Api, ApiEvent, Change, RunId, RunStepRequest, RunsGetStepRequest, RunsRejectRequest,
+    RunsStartRequest, StepKind, StepView,
+};
+use waymark_host::{Host, HostOptions, WorkerOptions, DEFAULT_SHUTDOWN_LIMIT};
 
 use super::follow::{moves, parked, Blocker, Follower, Stop};
-use super::mcp::{add_request, confirm};
+use super::mcp::confirm;
 use super::summary::{blocker_text, db_flag, render, summarize};
-use super::{api_error, cli_api, exit_for, open_app, EXIT_RUN_UNSUCCESSFUL};
+use super::{api_error, exit_for, EXIT_RUN_UNSUCCESSFUL};
 use crate::cli::DemoArgs;
 use crate::output::{duration, emit, short_json};
 
@@ -25,13 +26,16 @@ use crate::output::{duration, emit, short_json};
 const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn demo(db: &Path, a: DemoArgs) -> anyhow::Result<ExitCode> {
-    let app = open_app(db).await?;
     let exe = std::env::current_exe().context("cannot find this executable for demo-tools")?;
-    install(&cli_api(app.clone()), &exe).await?;
-    let worker = app.engine.start_worker().await?;
-    let outcome = drive(&app, &a).await;
-    worker.shutdown().await;
-    app.hub().shutdown().await;
+    let mut options = HostOptions::new(db).actor("cli");
+    // The demo's MCP server and agents are saved as `mcp add` and `agents add` would.
+    options.demo_exe = Some(exe);
+    options.worker = Some(WorkerOptions::default());
+    let host = Host::start(options).await?;
+    let api = host.api().clone();
+    let outbox = host.data_dir().join("demo-outbox.jsonl");
+    let outcome = drive(&api, &a).await;
+    host.shutdown(DEFAULT_SHUTDOWN_LIMIT).await;
     let (id, stop) = outcome?;
     let flag = db_flag(db);
     let (blockers, code) = match stop {
@@ -39,7 +43,7 @@ pub async fn demo(db: &Path, a: DemoArgs) -> anyhow::Result<ExitCode> {
             let stuck = if run.status.is_terminal() {
                 Vec::new()
             } else {
-                parked(&app.engine, id).await?.unwrap_or_default()
+                parked(&api, id).await?.unwrap_or_default()
             };
             (stuck, exit_for(run.status))
         }
@@ -51,49 +55,36 @@ pub async fn demo(db: &Path, a: DemoArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INTERRUPTED));
         }
     };
-    let summary = summarize(&app.engine, id, &blockers, &flag).await?;
+    let summary = summarize(&api, id, &blockers, &flag).await?;
     let mut text = format!("\nfinal answer:\n{}", render(&summary));
     for b in &blockers {
         text.push_str(&blocker_text(b, &flag));
     }
     text.push_str(&format!(
         "outbox: {}\n\nInspect it again with: waymark {flag}runs show {id}",
-        app.data_dir.join("demo-outbox.jsonl").display()
+        outbox.display()
     ));
     emit(&text)?;
     Ok(code)
 }
 
-/// Saves the demo's MCP server and agents through the API (as `mcp add` and `agents add` do).
-async fn install(api: &Api, exe: &Path) -> anyhow::Result<()> {
-    let server = demo::server(exe, &api.app().data_dir);
-    api.mcp_add(add_request(&server)).await.map_err(api_error)?;
-    for spec in demo::specs().map_err(|e| anyhow!(e))? {
-        let spec = serde_json::to_value(&spec)?;
-        api.agents_save(AgentSaveRequest { spec })
-            .await
-            .map_err(api_error)?;
-    }
-    Ok(())
-}
-
 /// Starts the run and prints its events until it settles, approving the email on the way.
-async fn drive(app: &AgentApp, a: &DemoArgs) -> anyhow::Result<(RunId, Stop)> {
-    let engine = &app.engine;
-    let api = cli_api(app.clone());
-    let after = engine.current_global_seq().await?;
+async fn drive(api: &Api, a: &DemoArgs) -> anyhow::Result<(RunId, Stop)> {
+    let after = api.current_seq().await.map_err(api_error)?;
+    let demo = api.demo();
     let request = RunsStartRequest {
-        agent: DEMO_AGENT.to_string(),
-        input: DEMO_INPUT.to_string(),
+        agent: demo.agent.clone(),
+        input: demo.input.clone(),
         idempotency_key: None,
     };
     let id = api.runs_start(request).await.map_err(api_error)?.run_id;
     emit(&format!(
-        "demo: agent {DEMO_AGENT}, run {id}\ninput: {DEMO_INPUT}\n"
+        "demo: agent {}, run {id}\ninput: {}\n",
+        demo.agent, demo.input
     ))?;
-    let mut follower = Follower::new(engine, id, after);
+    let mut follower = Follower::new(api, id, after).await?;
     let mut decided: HashSet<(RunId, String)> = HashSet::new();
-    let mut stop = follower.check(engine).await?;
+    let mut stop = follower.check(api).await?;
     loop {
         match stop.take() {
             Some(Stop::Blocked(blockers)) => {
@@ -105,7 +96,7 @@ async fn drive(app: &AgentApp, a: &DemoArgs) -> anyhow::Result<(RunId, Stop)> {
                     return Ok((id, Stop::Blocked(fresh)));
                 }
                 for b in fresh {
-                    approve(&api, &b, a.yes).await?;
+                    approve(api, &b, a.yes).await?;
                     decided.insert((b.run(), b.key().to_string()));
                 }
             }
@@ -115,11 +106,11 @@ async fn drive(app: &AgentApp, a: &DemoArgs) -> anyhow::Result<(RunId, Stop)> {
         let Some((e, sub)) = follower.next_event().await? else {
             return Ok((id, Stop::Interrupted));
         };
-        if let Some(line) = describe(engine, &e, sub).await? {
+        if let Some(line) = describe(api, &e, sub).await? {
             emit(&line)?;
         }
         if moves(&e) {
-            stop = follower.check(engine).await?;
+            stop = follower.check(api).await?;
         }
     }
 }
@@ -176,25 +167,20 @@ async fn approve(api: &Api, b: &Blocker, yes: bool) -> anyhow::Result<()> {
 }
 
 /// One line for the events worth seeing; `None` for the rest (claims, leases, events sent).
-async fn describe(
-    engine: &waymark_engine::Engine,
-    e: &Event,
-    sub: bool,
-) -> anyhow::Result<Option<String>> {
+async fn describe(api: &Api, e: &ApiEvent, sub: bool) -> anyhow::Result<Option<String>> {
     let Some(run) = e.run_id else { return Ok(None) };
     let who = if sub { "  [sub-agent] " } else { "  " };
-    let text = match &e.kind {
-        EventKind::AttemptStarted { key, attempt, .. } => {
-            let key = key.to_string();
-            let step = step(engine, run, &key).await?;
+    let step = e.step.as_ref();
+    let text = match &e.change {
+        Change::AttemptStarted { key, attempt, .. } => {
             let again = if *attempt > 1 {
                 format!(" (attempt {attempt})")
             } else {
                 String::new()
             };
-            format!("{key:<12} {} started{again}", label(step.as_ref()))
+            format!("{:<12} {} started{again}", key.to_string(), label(step))
         }
-        EventKind::AttemptFinished {
+        Change::AttemptFinished {
             key,
             attempt,
             error: Some(err),
@@ -211,73 +197,72 @@ async fn describe(
                 err.message
             )
         }
-        EventKind::AttemptFinished {
+        Change::AttemptFinished {
             key,
             step_status,
             error: None,
             ..
         } if step_status.is_terminal() => {
-            let key = key.to_string();
-            let step = step(engine, run, &key).await?;
-            let what = step.as_ref().map(outcome).unwrap_or_default();
-            format!("{key:<12} {} {step_status}{what}", label(step.as_ref()))
+            let what = match step {
+                Some(s) => outcome(&complete(api, run, s).await?),
+                None => String::new(),
+            };
+            format!(
+                "{:<12} {} {step_status}{what}",
+                key.to_string(),
+                label(step)
+            )
         }
-        EventKind::StepWaiting { key, kind, .. } => {
+        Change::StepWaiting { key, kind, .. } => {
             let key = key.to_string();
             match kind {
-                StepKind::Event if key.starts_with("approval/") => {
-                    format!("{key:<12} waits for a person's approval")
-                }
-                StepKind::Event => format!("{key:<12} waits for a person's answer"),
-                StepKind::Child => format!("{key:<12} waits for its sub-agent"),
-                StepKind::Sleep | StepKind::Task => return Ok(None),
+                StepKind::Approval => format!("{key:<12} waits for a person's approval"),
+                StepKind::Question => format!("{key:<12} waits for a person's answer"),
+                StepKind::ChildRun => format!("{key:<12} waits for its sub-agent"),
+                _ => return Ok(None),
             }
         }
         // Tasks were told by their last attempt; approvals by the decision itself.
-        EventKind::StepFinished { key, status, error } => {
-            let key = key.to_string();
-            let step = step(engine, run, &key).await?;
-            let what = match (error, step.as_ref()) {
+        Change::StepFinished { key, status, error } => {
+            let what = match (error, step) {
                 (Some(err), _) => format!("{status}: {}: {}", err.kind, err.message),
-                (None, Some(s)) if s.kind == StepKind::Child => {
+                (None, Some(s)) if s.kind == StepKind::ChildRun => {
+                    let s = complete(api, run, s).await?;
                     let answer = s.output.as_ref().and_then(|o| o.get("answer"));
                     let answer = answer.and_then(Value::as_str).unwrap_or_default();
                     format!("sub-agent answered: {}", cut(answer, 120))
                 }
-                (None, Some(s)) if s.kind == StepKind::Task || s.kind == StepKind::Event => {
-                    return Ok(None)
-                }
+                (None, Some(s)) if s.kind != StepKind::ChildRun => return Ok(None),
                 (None, _) => status.to_string(),
             };
-            format!("{key:<12} {what}")
+            format!("{:<12} {what}", key.to_string())
         }
-        EventKind::StepNeedsAttention { key, attempt } => format!(
+        Change::StepNeedsAttention { key, attempt } => format!(
             "{:<12} attempt {attempt} was interrupted: needs a person",
             key.to_string()
         ),
-        EventKind::RunStatusChanged { status, .. } if sub => format!("run {run} is {status}"),
+        Change::RunStatusChanged { status, .. } if sub => format!("run {run} is {status}"),
         _ => return Ok(None),
     };
     Ok(Some(format!("{who}{text}")))
 }
 
-async fn step(
-    engine: &waymark_engine::Engine,
-    run: RunId,
-    key: &str,
-) -> anyhow::Result<Option<StepRecord>> {
-    let trace = engine.trace(run).await?;
-    Ok(trace.and_then(|t| {
-        t.steps
-            .into_iter()
-            .map(|s| s.step)
-            .find(|s| s.key.to_string() == key)
-    }))
+/// The step with its payloads: an event leaves large ones out.
+async fn complete(api: &Api, run: RunId, step: &StepView) -> anyhow::Result<StepView> {
+    if !step.payloads_omitted {
+        return Ok(step.clone());
+    }
+    api.runs_get_step(RunsGetStepRequest {
+        run_id: run,
+        step: step.key.clone(),
+    })
+    .await
+    .map_err(api_error)
 }
 
-fn label(step: Option<&StepRecord>) -> String {
+fn label(step: Option<&StepView>) -> String {
     match step {
-        Some(s) if s.key.to_string().starts_with("llm/") => "model".to_string(),
+        Some(s) if s.kind == StepKind::ModelCall => "model".to_string(),
         Some(s) => s.name.clone().unwrap_or_else(|| s.kind.to_string()),
         None => String::new(),
     }
@@ -285,11 +270,11 @@ fn label(step: Option<&StepRecord>) -> String {
 
 /// What a finished step produced, briefly: the model's words and the tools it asked for, a
 /// tool's text (errors included: the model reads them).
-fn outcome(s: &StepRecord) -> String {
+fn outcome(s: &StepView) -> String {
     let Some(out) = &s.output else {
         return String::new();
     };
-    if s.key.to_string().starts_with("llm/") {
+    if s.kind == StepKind::ModelCall {
         let text = out
             .pointer("/response/text")
             .and_then(Value::as_str)

@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use serde_json::json;
+use waymark_api::EventFilter;
 
-use super::{open_engine, parse_json, parse_run_id, shutdown_signal};
+use super::{api_error, open_api, parse_json, parse_run_id, shutdown_signal};
 use crate::cli::{SendArgs, TailArgs};
 use crate::output::{emit, event, json};
 
@@ -35,26 +35,21 @@ pub async fn tail(db: &Path, a: TailArgs) -> anyhow::Result<ExitCode> {
         Some(text) => Some(parse_run_id(text)?),
         None => None,
     };
-    let engine = open_engine(db).await?;
+    let api = open_api(db).await?;
     let after = match (a.after, run) {
         (Some(n), _) => n,
         // A run's stream is short: show it from the start.
         (None, Some(_)) => 0,
-        (None, None) => engine.current_global_seq().await?,
+        (None, None) => api.current_seq().await.map_err(api_error)?,
     };
-    if let Some(id) = run {
-        // Following a run that does not exist would wait forever for nothing.
-        if engine.run(id).await?.is_none() {
-            bail!("run {id} not found");
-        }
-    }
-    let mut sub = match run {
-        Some(id) => engine.subscribe(id, after),
-        None => engine.subscribe_all(after),
-    };
+    // Following a run that does not exist is an error, not a wait forever for nothing.
+    let mut sub = api
+        .subscribe(EventFilter { run }, after)
+        .await
+        .map_err(api_error)?;
     loop {
         let e = tokio::select! {
-            e = sub.next() => e?,
+            e = sub.next() => e.map_err(api_error)?,
             _ = shutdown_signal() => return Ok(ExitCode::SUCCESS),
         };
         let line = if a.json {

@@ -5,14 +5,13 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 
-use anyhow::anyhow;
 use serde_json::Value;
-use waymark_engine::{
-    Engine, Event, EventKind, RunId, RunRecord, RunStatus, StepKind, StepStatus, StepTrace,
-    Subscription,
+use waymark_api::{
+    Api, ApiEvent, Change, EventFilter, EventStream, RunId, RunIdRequest, RunStatus, RunView,
+    StepKind, StepStatus, StepView,
 };
 
-use super::shutdown_signal;
+use super::{api_error, shutdown_signal};
 
 /// What a person must do for a run to go on.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +53,7 @@ impl Blocker {
 
 pub enum Stop {
     /// Finished, or needs attention itself.
-    Settled(Box<RunRecord>),
+    Settled(Box<RunView>),
     /// Nothing moves until a person acts on one of these.
     Blocked(Vec<Blocker>),
     /// Ctrl-C or SIGTERM.
@@ -65,29 +64,33 @@ pub enum Stop {
 pub struct Follower {
     root: RunId,
     family: HashSet<RunId>,
-    sub: Subscription,
+    sub: EventStream,
 }
 
 impl Follower {
     /// Subscribe before the run starts (`after` = the global sequence then), so nothing is
     /// missed; or after it started, with `after` = 0 … any earlier sequence works.
-    pub fn new(engine: &Engine, root: RunId, after_global_seq: i64) -> Self {
-        Follower {
+    pub async fn new(api: &Api, root: RunId, after_global_seq: i64) -> anyhow::Result<Self> {
+        let sub = api
+            .subscribe(EventFilter::default(), after_global_seq)
+            .await
+            .map_err(api_error)?;
+        Ok(Follower {
             root,
             family: HashSet::from([root]),
-            sub: engine.subscribe_all(after_global_seq),
-        }
+            sub,
+        })
     }
 
     /// The next stop, handing each event of the family to `on_event` (with whether it is a
     /// sub-agent's) on the way.
     pub async fn next_stop(
         &mut self,
-        engine: &Engine,
-        mut on_event: impl FnMut(&Event, bool),
+        api: &Api,
+        mut on_event: impl FnMut(&ApiEvent, bool),
     ) -> anyhow::Result<Stop> {
         // The run may have settled before the first event arrives (an idempotent start).
-        if let Some(stop) = self.check(engine).await? {
+        if let Some(stop) = self.check(api).await? {
             return Ok(stop);
         }
         loop {
@@ -96,7 +99,7 @@ impl Follower {
             };
             on_event(&e, sub);
             if moves(&e) {
-                if let Some(stop) = self.check(engine).await? {
+                if let Some(stop) = self.check(api).await? {
                     return Ok(stop);
                 }
             }
@@ -104,17 +107,17 @@ impl Follower {
     }
 
     /// The family's next event and whether a sub-agent's run sent it; `None` on Ctrl-C.
-    pub async fn next_event(&mut self) -> anyhow::Result<Option<(Event, bool)>> {
+    pub async fn next_event(&mut self) -> anyhow::Result<Option<(ApiEvent, bool)>> {
         loop {
             let e = tokio::select! {
-                e = self.sub.next() => e?,
+                e = self.sub.next() => e.map_err(api_error)?,
                 _ = shutdown_signal() => return Ok(None),
             };
             let Some(run) = e.run_id else { continue };
-            if let EventKind::RunCreated {
+            if let Change::RunCreated {
                 parent_run_id: Some(parent),
                 ..
-            } = &e.kind
+            } = &e.change
             {
                 if self.family.contains(parent) {
                     self.family.insert(run);
@@ -127,18 +130,16 @@ impl Follower {
     }
 
     /// Where the run is now: settled, blocked on people, or (`None`) still moving.
-    pub async fn check(&self, engine: &Engine) -> anyhow::Result<Option<Stop>> {
-        let run = engine
-            .run(self.root)
-            .await?
-            .ok_or_else(|| anyhow!("run {} not found", self.root))?;
+    pub async fn check(&self, api: &Api) -> anyhow::Result<Option<Stop>> {
+        let got = read_run(api, self.root).await?;
+        let run = got.run;
         if run.status.is_terminal() || run.status == RunStatus::NeedsAttention {
             return Ok(Some(Stop::Settled(Box::new(run))));
         }
         if run.status != RunStatus::Waiting {
             return Ok(None);
         }
-        Ok(parked(engine, self.root).await?.map(Stop::Blocked))
+        Ok(parked(api, self.root).await?.map(Stop::Blocked))
     }
 }
 
@@ -146,25 +147,33 @@ impl Follower {
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Events after which the run may have settled or parked.
-pub fn moves(e: &Event) -> bool {
+pub fn moves(e: &ApiEvent) -> bool {
     matches!(
-        e.kind,
-        EventKind::RunStatusChanged { .. }
-            | EventKind::StepWaiting { .. }
-            | EventKind::StepNeedsAttention { .. }
+        e.change,
+        Change::RunStatusChanged { .. }
+            | Change::StepWaiting { .. }
+            | Change::StepNeedsAttention { .. }
     )
+}
+
+/// A run with all its steps, through the API.
+pub async fn read_run(api: &Api, id: RunId) -> anyhow::Result<waymark_api::RunGetResponse> {
+    api.runs_get(RunIdRequest { run_id: id })
+        .await
+        .map_err(api_error)
 }
 
 /// The people-blockers of a waiting run, when nothing else is in flight in it or in its
 /// sub-agents (a timer, a retry, a running step all mean it still moves by itself).
-pub fn parked(engine: &Engine, id: RunId) -> BoxFuture<'_, anyhow::Result<Option<Vec<Blocker>>>> {
+pub fn parked(api: &Api, id: RunId) -> BoxFuture<'_, anyhow::Result<Option<Vec<Blocker>>>> {
     Box::pin(async move {
-        let Some(trace) = engine.trace(id).await? else {
-            return Ok(None);
+        let steps = match api.runs_get(RunIdRequest { run_id: id }).await {
+            Ok(got) => got.steps,
+            Err(e) if e.code == waymark_api::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(api_error(e)),
         };
         let mut blockers = Vec::new();
-        for s in &trace.steps {
-            let st = &s.step;
+        for st in &steps {
             if st.status.is_terminal() {
                 continue;
             }
@@ -173,26 +182,28 @@ pub fn parked(engine: &Engine, id: RunId) -> BoxFuture<'_, anyhow::Result<Option
                 (_, StepStatus::NeedsAttention) => {
                     blockers.push(Blocker::Attention { run: id, key });
                 }
-                (StepKind::Event, StepStatus::Waiting) => {
-                    match human_wait(&trace.steps, id, &key) {
+                (StepKind::Approval | StepKind::Question, StepStatus::Waiting) => {
+                    match human_wait(&steps, id, st) {
                         Some(b) => blockers.push(b),
                         None => return Ok(None),
                     }
                 }
-                (StepKind::Child, StepStatus::Waiting) => {
-                    let Some(child) = child_of(s) else {
+                (StepKind::ChildRun, StepStatus::Waiting) => {
+                    let Some(child) = st.child_run_id else {
                         return Ok(None);
                     };
-                    let Some(record) = engine.run(child).await? else {
-                        return Ok(None);
+                    let record = match api.runs_get(RunIdRequest { run_id: child }).await {
+                        Ok(got) => got,
+                        Err(e) if e.code == waymark_api::ErrorCode::NotFound => return Ok(None),
+                        Err(e) => return Err(api_error(e)),
                     };
-                    match record.status {
+                    match record.run.status {
                         RunStatus::NeedsAttention => {
-                            for c in attention_steps(engine, child).await? {
+                            for c in attention_steps(&record.steps) {
                                 blockers.push(Blocker::Attention { run: child, key: c });
                             }
                         }
-                        RunStatus::Waiting => match parked(engine, child).await? {
+                        RunStatus::Waiting => match parked(api, child).await? {
                             Some(b) => blockers.extend(b),
                             None => return Ok(None),
                         },
@@ -206,27 +217,20 @@ pub fn parked(engine: &Engine, id: RunId) -> BoxFuture<'_, anyhow::Result<Option
     })
 }
 
-async fn attention_steps(engine: &Engine, id: RunId) -> anyhow::Result<Vec<String>> {
-    let trace = engine.trace(id).await?;
-    Ok(trace
-        .map(|t| {
-            t.steps
-                .iter()
-                .filter(|s| s.step.status == StepStatus::NeedsAttention)
-                .map(|s| s.step.key.to_string())
-                .collect()
-        })
-        .unwrap_or_default())
+fn attention_steps(steps: &[StepView]) -> Vec<String> {
+    steps
+        .iter()
+        .filter(|s| s.status == StepStatus::NeedsAttention)
+        .map(|s| s.key.to_string())
+        .collect()
 }
 
-fn child_of(s: &StepTrace) -> Option<RunId> {
-    let text = s.step.meta.get("child_run_id")?.as_str()?;
-    RunId::parse(text).ok()
-}
-
-/// An agent loop's event wait: `approval/N.I` before a gated call, `tool/N.I` for ask_human.
-fn human_wait(steps: &[StepTrace], run: RunId, key: &str) -> Option<Blocker> {
-    if let Some(n) = key.strip_prefix("approval/") {
+/// An agent loop's wait for a person: `approval/N.I` before a gated call, `tool/N.I` for
+/// ask_human (the key names the model's call `N.I`).
+fn human_wait(steps: &[StepView], run: RunId, step: &StepView) -> Option<Blocker> {
+    let key = step.key.as_str();
+    if step.kind == StepKind::Approval {
+        let n = key.strip_prefix("approval/")?;
         let call = model_call(steps, n);
         return Some(Blocker::Approval {
             run,
@@ -249,11 +253,11 @@ fn human_wait(steps: &[StepTrace], run: RunId, key: &str) -> Option<Blocker> {
 }
 
 /// The tool call `N.I` as the model asked for it, from the output of step `llm/N`.
-pub fn model_call<'a>(steps: &'a [StepTrace], n_i: &str) -> Option<&'a Value> {
+pub fn model_call<'a>(steps: &'a [StepView], n_i: &str) -> Option<&'a Value> {
     let (n, i) = n_i.split_once('.')?;
     let i: usize = i.parse().ok()?;
     let llm = format!("llm/{n}");
-    let step = steps.iter().find(|s| s.step.key.to_string() == llm)?;
-    let calls = step.step.output.as_ref()?.pointer("/response/tool_calls")?;
+    let step = steps.iter().find(|s| s.key.as_str() == llm)?;
+    let calls = step.output.as_ref()?.pointer("/response/tool_calls")?;
     calls.as_array()?.get(i.checked_sub(1)?)
 }

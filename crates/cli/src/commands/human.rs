@@ -6,8 +6,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use waymark_api::{Api, RunIdRequest, RunStepRequest, RunsAnswerRequest, RunsRejectRequest};
-use waymark_engine::{RunId, StepKind, StepStatus, StepTrace};
+use waymark_api::{
+    Api, RunId, RunIdRequest, RunStepRequest, RunsAnswerRequest, RunsRejectRequest, StepKind,
+    StepStatus, StepView,
+};
 
 use super::follow::model_call;
 use super::{api_error, open_api, parse_run_id};
@@ -103,28 +105,24 @@ async fn waiting_step(
     id: RunId,
     key: &str,
     what: &str,
-) -> anyhow::Result<Vec<StepTrace>> {
+) -> anyhow::Result<Vec<StepView>> {
     let trace = api
         .runs_get(RunIdRequest { run_id: id })
         .await
-        .map_err(api_error)?
-        .trace;
+        .map_err(api_error)?;
     if trace.run.status.is_terminal() {
         bail!(
             "run {id} has already ended ({}); nothing in it waits for {what}",
             trace.run.status
         );
     }
-    let found = trace.steps.iter().find(|s| s.step.key.to_string() == key);
+    let found = trace.steps.iter().find(|s| s.key.as_str() == key);
     match found {
-        Some(s) if s.step.kind == StepKind::Event && s.step.status == StepStatus::Waiting => {
-            Ok(trace.steps)
-        }
-        Some(s) if s.step.status.is_terminal() => bail!(
+        Some(s) if waits_for_person(s) => Ok(trace.steps),
+        Some(s) if s.status.is_terminal() => bail!(
             "step {key} of run {id} is already settled ({}{})",
-            s.step.status,
-            s.step
-                .output
+            s.status,
+            s.output
                 .as_ref()
                 .map(|o| format!(": {}", short_json(o)))
                 .unwrap_or_default()
@@ -133,8 +131,8 @@ async fn waiting_step(
             let waiting: Vec<String> = trace
                 .steps
                 .iter()
-                .filter(|s| s.step.kind == StepKind::Event && s.step.status == StepStatus::Waiting)
-                .map(|s| s.step.key.to_string())
+                .filter(|s| waits_for_person(s))
+                .map(|s| s.key.to_string())
                 .collect();
             let now = if waiting.is_empty() {
                 "no step of it waits for a person now".to_string()
@@ -144,6 +142,11 @@ async fn waiting_step(
             bail!("step {key} of run {id} does not wait for {what}; {now}")
         }
     }
+}
+
+/// An approval or a question that is waiting: what a person's decision settles.
+fn waits_for_person(s: &StepView) -> bool {
+    matches!(s.kind, StepKind::Approval | StepKind::Question) && s.status == StepStatus::Waiting
 }
 
 #[cfg(test)]

@@ -8,58 +8,19 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
-use waymark_agent::arguments::normalize_arguments;
-use waymark_agent::mcp::{McpServerDef, McpTool, McpTransport};
-use waymark_agent::mcp_import;
-use waymark_agent::Secret;
 use waymark_api::{
-    Api, ErrorCode, McpAddRequest, McpCallRequest, McpListRequest, McpServerInfo, McpServerRequest,
+    Api, ErrorCode, McpAddRequest, McpCallRequest, McpImportRequest, McpListRequest, McpServerInfo,
+    McpServerRequest, McpTool,
 };
+use waymark_host::{Host, DEFAULT_SHUTDOWN_LIMIT};
 
-use super::{api_error, open_api, parse_json, EXIT_RUN_UNSUCCESSFUL};
+use super::{api_error, open_api, open_host, parse_json, EXIT_RUN_UNSUCCESSFUL};
 use crate::cli::{JsonFlag, McpAddArgs, McpCallArgs, McpImportArgs, McpNameArgs, McpToolsArgs};
 use crate::output::{emit, json, table};
 
 pub async fn add(db: &Path, a: McpAddArgs) -> anyhow::Result<ExitCode> {
-    let def = McpServerDef {
-        transport: match (a.url, a.command.split_first()) {
-            (Some(url), None) => McpTransport::Http {
-                url,
-                headers: pairs("--header", &a.headers)?,
-            },
-            (None, Some((command, args))) => McpTransport::Stdio {
-                command: command.clone(),
-                args: args.to_vec(),
-                env: pairs("--env", &a.env)?,
-                cwd: a.cwd.map(|d| d.display().to_string()),
-            },
-            (Some(_), Some(_)) => {
-                bail!("give either --url URL or `-- COMMAND ARGS...`, not both")
-            }
-            (None, None) => bail!(
-                "say how to reach the server: `waymark mcp add {} -- COMMAND ARGS...` or `--url URL`",
-                a.name
-            ),
-        },
-        name: a.name,
-    };
-    let api = open_api(db).await?;
-    let replaced = saved_names(&api).await?.contains(&def.name);
-    api.mcp_add(add_request(&def)).await.map_err(api_error)?;
-    let verb = if replaced { "replaced" } else { "added" };
-    emit(&format!("{verb} {}", def.describe()))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The API's request for saving `def` (its secret values go to the secret store there).
-pub(super) fn add_request(def: &McpServerDef) -> McpAddRequest {
-    let plain = |m: &BTreeMap<String, Secret>| -> BTreeMap<String, String> {
-        m.iter()
-            .map(|(k, v)| (k.clone(), v.expose().to_string()))
-            .collect()
-    };
     let mut req = McpAddRequest {
-        name: def.name.clone(),
+        name: a.name.clone(),
         command: None,
         args: Vec::new(),
         env: BTreeMap::new(),
@@ -67,24 +28,30 @@ pub(super) fn add_request(def: &McpServerDef) -> McpAddRequest {
         url: None,
         headers: BTreeMap::new(),
     };
-    match &def.transport {
-        McpTransport::Stdio {
-            command,
-            args,
-            env,
-            cwd,
-        } => {
+    match (a.url, a.command.split_first()) {
+        (Some(url), None) => {
+            req.url = Some(url);
+            req.headers = pairs("--header", &a.headers)?;
+        }
+        (None, Some((command, args))) => {
             req.command = Some(command.clone());
-            req.args = args.clone();
-            req.env = plain(env);
-            req.cwd = cwd.clone();
+            req.args = args.to_vec();
+            req.env = pairs("--env", &a.env)?;
+            req.cwd = a.cwd.map(|d| d.display().to_string());
         }
-        McpTransport::Http { url, headers } => {
-            req.url = Some(url.clone());
-            req.headers = plain(headers);
-        }
+        (Some(_), Some(_)) => bail!("give either --url URL or `-- COMMAND ARGS...`, not both"),
+        (None, None) => bail!(
+            "say how to reach the server: `waymark mcp add {} -- COMMAND ARGS...` or `--url URL`",
+            a.name
+        ),
     }
-    req
+    let api = open_api(db).await?;
+    let replaced = saved_names(&api).await?.contains(&a.name);
+    // The secret values go to the secret store there.
+    let saved = api.mcp_add(req).await.map_err(api_error)?.server;
+    let verb = if replaced { "replaced" } else { "added" };
+    emit(&format!("{verb} {}", saved.describe))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The names of the saved servers.
@@ -93,13 +60,13 @@ async fn saved_names(api: &Api) -> anyhow::Result<BTreeSet<String>> {
     Ok(listed.servers.into_iter().map(|s| s.name).collect())
 }
 
-/// `K=V` flags as a map of secrets; the key must be non-empty.
-fn pairs(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> {
+/// `K=V` flags as a map; the key must be non-empty.
+fn pairs(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut map = BTreeMap::new();
     for item in items {
         match item.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
-                map.insert(k.trim().to_string(), Secret::new(v));
+                map.insert(k.trim().to_string(), v.to_string());
             }
             // The text may hold a secret: do not echo it.
             _ => bail!("{flag} expects KEY=VALUE; one of them has no key or no '='"),
@@ -108,26 +75,40 @@ fn pairs(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, Secret
     Ok(map)
 }
 
-/// The file is read here (its errors name it; a VS Code file's `${workspaceFolder}` is its
-/// workspace, which the API cannot know); each server is saved through the API.
+/// The file is read here (a VS Code file's `${workspaceFolder}` is its workspace, which the
+/// API cannot know); the API lists what it would save, and saves it once confirmed.
 pub async fn import(db: &Path, a: McpImportArgs) -> anyhow::Result<ExitCode> {
-    // The error names the file and the field at fault.
-    let config = mcp_import::import_file(&a.file).map_err(|e| anyhow!(e))?;
+    let text_of_file = std::fs::read_to_string(&a.file)
+        .map_err(|e| anyhow!("cannot read {}: {e}", a.file.display()))?;
+    let workspace = a
+        .file
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == ".vscode"))
+        .and_then(Path::parent)
+        .map(|w| std::path::absolute(w).unwrap_or_else(|_| w.to_path_buf()));
+    let request = |save: bool| McpImportRequest {
+        text: text_of_file.clone(),
+        file_name: Some(a.file.display().to_string()),
+        save,
+        workspace_folder: workspace.as_ref().map(|w| w.display().to_string()),
+    };
     let api = open_api(db).await?;
     let saved = saved_names(&api).await?;
+    // The error names the file and the field at fault.
+    let config = api.mcp_import(request(false)).await.map_err(api_error)?;
     let mut text = format!(
         "{} server{} in {}:\n",
         config.servers.len(),
         if config.servers.len() == 1 { "" } else { "s" },
         a.file.display()
     );
-    for def in &config.servers {
-        let replaces = if saved.contains(&def.name) {
+    for (name, describe) in config.names.iter().zip(&config.servers) {
+        let replaces = if saved.contains(name) {
             " (replaces the saved one)"
         } else {
             ""
         };
-        text.push_str(&format!("  {}{replaces}\n", def.describe()));
+        text.push_str(&format!("  {describe}{replaces}\n"));
     }
     for note in &config.notes {
         text.push_str(&format!("note: {note}\n"));
@@ -163,24 +144,8 @@ pub async fn import(db: &Path, a: McpImportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    // Saved by the API from the same file: the listing above is what it saves.
-    let text_of_file = std::fs::read_to_string(&a.file)
-        .map_err(|e| anyhow!("cannot read {}: {e}", a.file.display()))?;
-    let workspace = a
-        .file
-        .parent()
-        .filter(|d| d.file_name().is_some_and(|n| n == ".vscode"))
-        .and_then(Path::parent)
-        .map(|w| std::path::absolute(w).unwrap_or_else(|_| w.to_path_buf()));
-    let saved = api
-        .mcp_import(waymark_api::McpImportRequest {
-            text: text_of_file,
-            file_name: Some(a.file.display().to_string()),
-            save: true,
-            workspace_folder: workspace.map(|w| w.display().to_string()),
-        })
-        .await
-        .map_err(api_error)?;
+    // Saved by the API from the same text: the listing above is what it saves.
+    let saved = api.mcp_import(request(true)).await.map_err(api_error)?;
     emit(&format!(
         "saved {} server(s); secret values went to the secret store",
         saved.servers.len()
@@ -260,11 +225,11 @@ pub async fn rm(db: &Path, a: McpNameArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn tools(db: &Path, a: McpToolsArgs) -> anyhow::Result<ExitCode> {
-    let api = open_api(db).await?;
+    let host = open_host(db).await?;
     let request = McpServerRequest {
         server: a.name.clone(),
     };
-    let listed = with_hub(&api, api.mcp_tools(request)).await;
+    let listed = stopping(host, |api| async move { api.mcp_tools(request).await }).await;
     let tools = listed.map_err(api_error)?.tools;
     if a.json {
         emit(&json(&tools)?)?;
@@ -279,7 +244,7 @@ pub async fn tools(db: &Path, a: McpToolsArgs) -> anyhow::Result<ExitCode> {
         .map(|t| {
             vec![
                 t.tool.name.clone(),
-                t.tool.safety_class().as_str().to_string(),
+                t.safety.as_str().to_string(),
                 annotations(&t.tool),
                 t.tool
                     .description
@@ -315,17 +280,21 @@ fn annotations(t: &McpTool) -> String {
     }
 }
 
-/// Runs `f`, then stops the server processes the hub started, whatever `f` returned.
-async fn with_hub<T>(api: &Api, f: impl std::future::Future<Output = T>) -> T {
-    let out = f.await;
-    api.app().hub().shutdown().await;
+/// Runs `f` on the host's API, then stops the host (and the server processes it started),
+/// whatever `f` returned.
+async fn stopping<T, F: std::future::Future<Output = T>>(
+    host: Host,
+    f: impl FnOnce(Api) -> F,
+) -> T {
+    let out = f(host.api().clone()).await;
+    host.shutdown(DEFAULT_SHUTDOWN_LIMIT).await;
     out
 }
 
 pub async fn call(db: &Path, a: McpCallArgs) -> anyhow::Result<ExitCode> {
     let raw = parse_json("the arguments", &a.arguments)?;
-    let api = open_api(db).await?;
-    with_hub(&api, call_checked(&api, a, raw)).await
+    let host = open_host(db).await?;
+    stopping(host, |api| async move { call_checked(&api, a, raw).await }).await
 }
 
 async fn call_checked(api: &Api, a: McpCallArgs, raw: Value) -> anyhow::Result<ExitCode> {
@@ -343,11 +312,10 @@ async fn call_checked(api: &Api, a: McpCallArgs, raw: Value) -> anyhow::Result<E
         );
     }
     // A string holding an object is taken as the object; the API checks the schema.
-    let arguments = normalize_arguments(&raw).map_err(|v| anyhow!("{}", v.message))?;
     let request = McpCallRequest {
         server: a.name.clone(),
         tool: a.tool.clone(),
-        arguments,
+        arguments: raw,
     };
     let limit = Duration::from_secs(a.timeout_secs);
     let out = match tokio::time::timeout(limit, api.mcp_call(request)).await {
@@ -384,7 +352,7 @@ mod tests {
         let m = pairs("--env", &["A=1=2".into(), "B=".into()]).ok();
         let m = m.map(|m| {
             m.iter()
-                .map(|(k, v)| format!("{k}={}", v.expose()))
+                .map(|(k, v)| format!("{k}={}", v))
                 .collect::<Vec<_>>()
         });
         assert_eq!(m, Some(vec!["A=1=2".to_string(), "B=".to_string()]));

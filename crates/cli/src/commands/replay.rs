@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::{json, Value};
-use waymark_agent::replay::ReplayFile;
-use waymark_api::{Api, RunsReplayRequest};
-use waymark_engine::RunId;
+use waymark_api::{Api, RunId, RunsReplayRequest};
 
-use super::{api_error, open_api};
+use waymark_host::DEFAULT_SHUTDOWN_LIMIT;
+
+use super::{api_error, open_api, open_host};
 use crate::cli::{AgentDraftArgs, ExportArgs};
 use crate::output::{emit, json};
 
@@ -33,21 +33,25 @@ pub async fn export(db: &Path, a: ExportArgs) -> anyhow::Result<ExitCode> {
 
 /// Starts the replay in `file` through the API; `agent` must be the agent the run was of.
 pub async fn start_replay(api: &Api, agent: &str, file: &Path) -> anyhow::Result<RunId> {
-    let replay = ReplayFile::read(file).map_err(|e| anyhow!(e))?;
-    if replay.spec.name != agent {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let replay: Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("{} is not a replay file (JSON): {e}", file.display()))?;
+    let of = replay.pointer("/spec/name").and_then(Value::as_str);
+    if of != Some(agent) {
         bail!(
             "{} is a replay of agent \"{}\", not \"{agent}\"",
             file.display(),
-            replay.spec.name
+            of.unwrap_or("?")
         );
     }
-    let replay = serde_json::to_value(&replay)?;
     let started = api.runs_replay(RunsReplayRequest { replay }).await;
     Ok(started.map_err(api_error)?.run_id)
 }
 
 pub async fn draft(db: &Path, a: AgentDraftArgs) -> anyhow::Result<ExitCode> {
-    let api = open_api(db).await?;
+    let host = open_host(db).await?;
+    let api = host.api().clone();
     let model: Option<Value> = match &a.model {
         Some(text) => {
             Some(serde_json::from_str(text).map_err(|e| anyhow!("--model is not JSON: {e}"))?)
@@ -59,14 +63,13 @@ pub async fn draft(db: &Path, a: AgentDraftArgs) -> anyhow::Result<ExitCode> {
         request["model"] = m;
     }
     let out = api.call("agents_draft", request).await.map_err(api_error)?;
-    api.app().hub().shutdown().await;
+    host.shutdown(DEFAULT_SHUTDOWN_LIMIT).await;
     if a.json {
         emit(&json(&out)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let spec = waymark_agent::AgentSpec::from_json_str(&out["spec"].to_string())
-        .map_err(|e| anyhow!(e))?;
-    emit(&spec.to_toml_string().map_err(|e| anyhow!(e))?)?;
+    let toml = api.spec_as_toml(out["spec"].clone()).map_err(api_error)?;
+    emit(&toml)?;
     for note in out["notes"].as_array().into_iter().flatten() {
         eprintln!("note: {}", note.as_str().unwrap_or_default());
     }

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use waymark_api::RunsStartRequest;
-use waymark_engine::RunStatus;
+use waymark_api::{RunStatus, RunsStartRequest};
+use waymark_host::{WorkerOptions, DEFAULT_SHUTDOWN_LIMIT};
 
 use super::follow::{parked, Follower, Stop};
 use super::summary::{blocker_text, db_flag, render, summarize};
-use super::{api_error, cli_api, exit_for, open_app, EXIT_RUN_UNSUCCESSFUL};
+use super::{api_error, exit_for, open_host, EXIT_RUN_UNSUCCESSFUL};
 use crate::cli::RunAgentArgs;
 use crate::output::{emit, json};
 
@@ -20,7 +20,7 @@ use crate::output::{emit, json};
 const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
-    let app = open_app(db).await?;
+    let mut host = open_host(db).await?;
     let start = |api: waymark_api::Api| {
         let (agent, input, key, replay) = (
             a.agent.clone(),
@@ -43,7 +43,7 @@ pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if !a.wait {
-        let id = start(cli_api(app.clone())).await?;
+        let id = start(host.api().clone()).await?;
         if a.json {
             emit(&json(&json!({ "run_id": id }))?)?;
         } else {
@@ -55,28 +55,28 @@ pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // The worker must exist before the start, so the new run is leased to it directly.
-    let worker = app.engine.start_worker().await?;
+    host.start_worker(WorkerOptions::default()).await?;
+    let api = host.api().clone();
     let outcome = async {
-        let after = app.engine.current_global_seq().await?;
-        let id = start(cli_api(app.clone())).await?;
+        let after = api.current_seq().await.map_err(api_error)?;
+        let id = start(api.clone()).await?;
         // A replay never waits for a person (its answers are sent before it starts), so a
         // wait seen on the way is not a stop.
         let stop = if a.replay.is_some() {
-            Stop::Settled(Box::new(app.engine.wait_settled(id).await?))
+            Stop::Settled(Box::new(api.wait_settled(id).await.map_err(api_error)?))
         } else {
-            let mut follower = Follower::new(&app.engine, id, after);
-            follower.next_stop(&app.engine, |_, _| {}).await?
+            let mut follower = Follower::new(&api, id, after).await?;
+            follower.next_stop(&api, |_, _| {}).await?
         };
         anyhow::Ok((id, stop))
     }
     .await;
-    worker.shutdown().await;
-    app.hub().shutdown().await;
+    host.shutdown(DEFAULT_SHUTDOWN_LIMIT).await;
     let (id, stop) = outcome?;
     let flag = db_flag(db);
     let (blockers, code) = match stop {
         Stop::Settled(run) if run.status == RunStatus::NeedsAttention => {
-            let stuck = parked(&app.engine, id).await?.unwrap_or_default();
+            let stuck = parked(&api, id).await?.unwrap_or_default();
             (stuck, exit_for(run.status))
         }
         Stop::Settled(run) => (Vec::new(), exit_for(run.status)),
@@ -88,7 +88,7 @@ pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INTERRUPTED));
         }
     };
-    let summary = summarize(&app.engine, id, &blockers, &flag).await?;
+    let summary = summarize(&api, id, &blockers, &flag).await?;
     if a.json {
         emit(&json(&summary)?)?;
     } else {

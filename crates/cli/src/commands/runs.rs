@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use serde_json::json;
-use waymark_api::{ErrorCode, RunIdRequest, RunsForkRequest, RunsResolveRequest};
-use waymark_engine::{
-    Engine, Resolution, RunId, RunRecord, RunStatus, RunTrace, StepKey, StepStatus,
+use waymark_api::{
+    Api, ErrorCode, Resolution, RunGetResponse, RunId, RunIdRequest, RunStatus, RunView,
+    RunsForkRequest, RunsResolveRequest, StepKey, StepStatus,
 };
+use waymark_host::WorkerOptions;
 
-use super::{
-    api_error, exit_for, open_api, open_engine, parse_json, parse_run_id, shutdown_signal,
-};
+use super::{api_error, exit_for, open_api, open_host, parse_json, parse_run_id, shutdown_signal};
 use crate::cli::{CancelArgs, ForkArgs, ListArgs, ResolveArgs, ShowArgs, StartArgs, WaitArgs};
 use crate::output::{emit, json, run_list, trace};
 
@@ -33,31 +32,29 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn start(db: &Path, a: StartArgs) -> anyhow::Result<ExitCode> {
     let input = parse_json("--input", &a.input)?;
-    let app = super::open_app(db).await?;
-    let engine = app.engine.clone();
-    let api = super::cli_api(app);
+    let mut host = open_host(db).await?;
     let request = waymark_api::RunsStartFunctionRequest {
         function: a.function.clone(),
         input,
         idempotency_key: a.idempotency_key,
         deadline_secs: a.deadline_secs,
     };
-    let start = |request| async {
-        api.runs_start_function(request)
-            .await
-            .map(|r| r.run_id)
-            .map_err(super::api_error)
-    };
-    let known = engine.registry().get(&a.function).is_some();
+    let functions = host.api().functions();
+    let known = functions.contains(&a.function);
     if !a.wait {
         if !known {
             eprintln!(
                 "note: '{}' is not built into this waymark ({}); the run waits for a worker that has it",
                 a.function,
-                engine.registry().names().join(", ")
+                functions.join(", ")
             );
         }
-        let id = start(request).await?;
+        let id = host
+            .api()
+            .runs_start_function(request)
+            .await
+            .map_err(api_error)?
+            .run_id;
         if a.json {
             emit(&json(&json!({ "run_id": id }))?)?;
         } else {
@@ -72,32 +69,37 @@ pub async fn start(db: &Path, a: StartArgs) -> anyhow::Result<ExitCode> {
         bail!(
             "--wait runs the function in this process, and '{}' is not built in ({}); start it without --wait for a worker that has it",
             a.function,
-            engine.registry().names().join(", ")
+            functions.join(", ")
         );
     }
     // The worker must exist before the start, so the new run is leased to it directly.
-    let worker = engine.start_worker().await?;
+    host.start_worker(WorkerOptions::default()).await?;
+    let api = host.api().clone();
     let outcome = async {
-        let id = start(request).await?;
-        let settled = settle(&engine, id, None).await?;
+        let id = api
+            .runs_start_function(request)
+            .await
+            .map_err(api_error)?
+            .run_id;
+        let settled = settle(&api, id, None).await?;
         anyhow::Ok((id, settled))
     }
     .await;
-    worker.shutdown().await;
+    host.shutdown(waymark_host::DEFAULT_SHUTDOWN_LIMIT).await;
     let (id, settled) = outcome?;
-    finish_waited(&engine, id, settled, a.json).await
+    finish_waited(&api, id, settled, a.json).await
 }
 
 /// After waiting in this process: print the trace, and say what a run that did not succeed needs.
 pub(super) async fn finish_waited(
-    engine: &Engine,
+    api: &Api,
     id: RunId,
     settled: Settled,
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
     match settled {
         Settled::Done(run) => {
-            print_trace(engine, id, as_json).await?;
+            print_trace(api, id, as_json).await?;
             Ok(exit_for(run.status))
         }
         Settled::Interrupted => {
@@ -136,10 +138,14 @@ pub async fn list(db: &Path, a: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn parse_status(s: &str) -> anyhow::Result<RunStatus> {
-    RunStatus::parse(s.trim()).ok_or_else(|| {
-        let valid: Vec<&str> = ALL_STATUSES.iter().map(|s| s.as_str()).collect();
-        anyhow!("unknown status '{s}'; valid statuses: {}", valid.join(", "))
-    })
+    let s = s.trim();
+    ALL_STATUSES
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| {
+            let valid: Vec<&str> = ALL_STATUSES.iter().map(|s| s.as_str()).collect();
+            anyhow!("unknown status '{s}'; valid statuses: {}", valid.join(", "))
+        })
 }
 
 pub async fn show(db: &Path, a: ShowArgs) -> anyhow::Result<ExitCode> {
@@ -149,21 +155,21 @@ pub async fn show(db: &Path, a: ShowArgs) -> anyhow::Result<ExitCode> {
         .runs_get(RunIdRequest { run_id: id })
         .await
         .map_err(api_error)?;
-    print_run_trace(&got.trace, a.json)?;
+    print_run_trace(&got, a.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the trace of a run this process waited for (read from the engine it ran on).
-pub(super) async fn print_trace(engine: &Engine, id: RunId, as_json: bool) -> anyhow::Result<()> {
-    let t = engine
-        .trace(id)
-        .await?
-        .ok_or_else(|| anyhow!("run {id} not found"))?;
-    print_run_trace(&t, as_json)
+/// Prints the trace of a run this process waited for.
+pub(super) async fn print_trace(api: &Api, id: RunId, as_json: bool) -> anyhow::Result<()> {
+    let got = api
+        .runs_get(RunIdRequest { run_id: id })
+        .await
+        .map_err(api_error)?;
+    print_run_trace(&got, as_json)
 }
 
 /// Prints the trace (pretty JSON, or for people with hints on what to do next).
-fn print_run_trace(t: &RunTrace, as_json: bool) -> anyhow::Result<()> {
+fn print_run_trace(t: &RunGetResponse, as_json: bool) -> anyhow::Result<()> {
     let id = t.run.id;
     if as_json {
         emit(&json(t)?)?;
@@ -173,8 +179,8 @@ fn print_run_trace(t: &RunTrace, as_json: bool) -> anyhow::Result<()> {
     let stuck: Vec<&StepKey> = t
         .steps
         .iter()
-        .filter(|s| s.step.status == StepStatus::NeedsAttention)
-        .map(|s| &s.step.key)
+        .filter(|s| s.status == StepStatus::NeedsAttention)
+        .map(|s| &s.key)
         .collect();
     for key in stuck {
         text.push_str(&format!(
@@ -207,7 +213,7 @@ pub async fn cancel(db: &Path, a: CancelArgs) -> anyhow::Result<ExitCode> {
     }
     if text.is_empty() {
         let status = match api.runs_get(RunIdRequest { run_id: id }).await {
-            Ok(got) => got.summary.status.to_string(),
+            Ok(got) => got.run.status.to_string(),
             Err(e) if e.code == ErrorCode::NotFound => "gone".into(),
             Err(e) => return Err(api_error(e)),
         };
@@ -228,7 +234,11 @@ pub async fn resolve(db: &Path, a: ResolveArgs) -> anyhow::Result<ExitCode> {
         (_, _, Some(message)) => Resolution::Fail { message },
         (false, None, None) => bail!("give one of --retry, --done JSON or --fail MESSAGE"),
     };
-    let label = resolution.label();
+    let label = match &resolution {
+        Resolution::Retry => "retry",
+        Resolution::Done { .. } => "done",
+        Resolution::Fail { .. } => "fail",
+    };
     let api = open_api(db).await?;
     api.runs_resolve(RunsResolveRequest {
         run_id: id,
@@ -268,9 +278,9 @@ pub async fn fork(db: &Path, a: ForkArgs) -> anyhow::Result<ExitCode> {
 pub async fn wait(db: &Path, a: WaitArgs) -> anyhow::Result<ExitCode> {
     let id = parse_run_id(&a.run)?;
     // No worker here: the store notices other processes' commits by polling.
-    let engine = open_engine(db).await?;
+    let host = open_host(db).await?;
     let timeout = a.timeout_secs.map(Duration::from_secs);
-    match settle(&engine, id, timeout).await? {
+    match settle(host.api(), id, timeout).await? {
         Settled::Done(run) => {
             if a.json {
                 emit(&json(&run)?)?;
@@ -290,7 +300,7 @@ pub async fn wait(db: &Path, a: WaitArgs) -> anyhow::Result<ExitCode> {
 
 pub(super) enum Settled {
     /// Finished, or needs a human.
-    Done(Box<RunRecord>),
+    Done(Box<RunView>),
     /// Ctrl-C or SIGTERM came first.
     Interrupted,
     /// The timeout passed; the run's status at that moment.
@@ -299,7 +309,7 @@ pub(super) enum Settled {
 
 /// Waits until the run has finished or needs a human, a signal arrives, or the timeout passes.
 pub(super) async fn settle(
-    engine: &Engine,
+    api: &Api,
     id: RunId,
     timeout: Option<Duration>,
 ) -> anyhow::Result<Settled> {
@@ -310,10 +320,10 @@ pub(super) async fn settle(
         }
     };
     tokio::select! {
-        r = engine.wait_settled(id) => Ok(Settled::Done(Box::new(r?))),
+        r = api.wait_settled(id) => Ok(Settled::Done(Box::new(r.map_err(api_error)?))),
         _ = shutdown_signal() => Ok(Settled::Interrupted),
         _ = limit => {
-            let status = engine.run(id).await?.map(|r| r.status);
+            let status = api.runs_get(RunIdRequest { run_id: id }).await.ok().map(|r| r.run.status);
             Ok(Settled::TimedOut(status.unwrap_or(RunStatus::Queued)))
         }
     }

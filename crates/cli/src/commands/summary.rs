@@ -6,9 +6,9 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use waymark_engine::{Engine, RunId, RunTrace, StepError, StepTrace};
+use waymark_api::{Api, RunGetResponse, RunId, StepError, StepKind, StepView};
 
-use super::follow::{model_call, Blocker};
+use super::follow::{model_call, read_run, Blocker};
 use crate::output::{short_json, table};
 
 #[derive(Debug, Default, Serialize)]
@@ -44,38 +44,35 @@ pub struct RunSummary {
 
 /// Reads the run, its sub-agent runs' usage, and describes `blockers`.
 pub async fn summarize(
-    engine: &Engine,
+    api: &Api,
     id: RunId,
     blockers: &[Blocker],
     db_flag: &str,
 ) -> anyhow::Result<RunSummary> {
-    let trace = engine
-        .trace(id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("run {id} not found"))?;
+    let trace = read_run(api, id).await?;
     let mut usage = Usage::default();
     add_usage(&mut usage, &trace);
     // Sub-agents' runs (and theirs), breadth first.
     let mut pending = trace.children.clone();
     let mut sub_agent_runs = Vec::new();
     while let Some(child) = pending.pop() {
-        if let Some(t) = engine.trace(child).await? {
+        if let Ok(t) = read_run(api, child).await {
             add_usage(&mut usage, &t);
             pending.extend(t.children.iter().copied());
         }
         sub_agent_runs.push(child);
     }
     usage.total_tokens = usage.input_tokens + usage.output_tokens;
-    let mut steps: Vec<&StepTrace> = trace.steps.iter().collect();
-    steps.sort_by_key(|s| s.step.ordinal);
+    let mut steps: Vec<&StepView> = trace.steps.iter().collect();
+    steps.sort_by_key(|s| s.ordinal);
     let steps = steps
         .iter()
         .map(|s| StepLine {
-            key: s.step.key.to_string(),
-            name: s.step.name.clone().or_else(|| call_name(&trace.steps, s)),
-            kind: s.step.kind.to_string(),
-            status: s.step.status.to_string(),
-            attempts: s.step.attempts,
+            key: s.key.to_string(),
+            name: s.name.clone().or_else(|| call_name(&trace.steps, s)),
+            kind: s.kind.to_string(),
+            status: s.status.to_string(),
+            attempts: s.attempts,
         })
         .collect();
     let answer = trace
@@ -98,11 +95,11 @@ pub async fn summarize(
 }
 
 /// Approvals and sub-agent calls have no name of their own: the model's call names them.
-fn call_name(steps: &[StepTrace], s: &StepTrace) -> Option<String> {
-    let key = s.step.key.to_string();
-    let (approval, n) = match key.strip_prefix("approval/") {
-        Some(n) => (true, n),
-        None => (false, key.strip_prefix("tool/")?),
+fn call_name(steps: &[StepView], s: &StepView) -> Option<String> {
+    let key = s.key.as_str();
+    let (approval, n) = match (s.kind, key.strip_prefix("approval/")) {
+        (StepKind::Approval, Some(n)) => (true, n),
+        _ => (false, key.strip_prefix("tool/")?),
     };
     let name = model_call(steps, n)?.get("name")?.as_str()?;
     Some(if approval {
@@ -112,17 +109,12 @@ fn call_name(steps: &[StepTrace], s: &StepTrace) -> Option<String> {
     })
 }
 
-/// Model steps journal `{response, usage, cost_usd}`; everything else has no usage.
-fn add_usage(usage: &mut Usage, trace: &RunTrace) {
-    for s in &trace.steps {
-        if !s.step.key.to_string().starts_with("llm/") {
-            continue;
-        }
-        let Some(out) = &s.step.output else { continue };
-        let n = |p: &str| out.pointer(p).and_then(Value::as_u64).unwrap_or(0);
-        usage.input_tokens += n("/usage/input_tokens");
-        usage.output_tokens += n("/usage/output_tokens");
-        usage.cost_usd += out.get("cost_usd").and_then(Value::as_f64).unwrap_or(0.0);
+/// Model calls' tokens and cost, as the API reads them from the journal.
+fn add_usage(usage: &mut Usage, trace: &RunGetResponse) {
+    for u in trace.steps.iter().filter_map(|s| s.usage.as_ref()) {
+        usage.input_tokens += u.input_tokens;
+        usage.output_tokens += u.output_tokens;
+        usage.cost_usd += u.cost_usd.unwrap_or(0.0);
     }
 }
 
@@ -227,7 +219,7 @@ pub fn render(s: &RunSummary) -> String {
 
 /// `--db PATH ` when `db` is not the database the plain command would open.
 pub fn db_flag(db: &Path) -> String {
-    if db == waymark_engine::paths::default_db_path() {
+    if db == waymark_host::paths::default_db_path() {
         String::new()
     } else {
         format!("--db {} ", db.display())

@@ -393,6 +393,21 @@ impl Store for SqliteStore {
         self.read(move |c| trace_page(c, id, 0, i64::MAX))
     }
 
+    fn step_trace(
+        &self,
+        id: RunId,
+        key: StepKey,
+    ) -> BoxFuture<'static, Result<Option<StepTrace>, StoreError>> {
+        self.read(move |c| {
+            let tx = c.unchecked_transaction().map_err(rows::sql_err)?;
+            let Some(step) = rows::load_step(&tx, id, &key)? else {
+                return Ok(None);
+            };
+            let attempt_list = rows::load_attempts_of_step(&tx, id, &key)?;
+            Ok(Some(StepTrace { step, attempt_list }))
+        })
+    }
+
     fn trace_page(
         &self,
         id: RunId,

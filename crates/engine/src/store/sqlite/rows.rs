@@ -540,6 +540,24 @@ pub(crate) fn load_attempts(
     decode_attempts(run, rows)
 }
 
+/// One step's attempts, by number.
+pub(crate) fn load_attempts_of_step(
+    conn: &Connection,
+    run: RunId,
+    key: &StepKey,
+) -> Result<Vec<AttemptRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT step_key, number, lease_epoch, outcome_json, started_at, finished_at
+             FROM attempts WHERE run_id = ?1 AND step_key = ?2 ORDER BY number",
+        )
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map(params![run.to_string(), key.as_str()], attempt_row)
+        .map_err(sql_err)?;
+    decode_attempts(run, rows)
+}
+
 /// The attempts of the steps `load_step_page` returns for the same page.
 pub(crate) fn load_attempts_of_page(
     conn: &Connection,
