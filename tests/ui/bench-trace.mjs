@@ -14,7 +14,7 @@ const server = await startServer();
 const browser = await launchBrowser();
 try {
   const { run_id } = await server.api("runs_start_function", { function: "example.batch", input: { steps: 10000 } });
-  await until(async () => (await server.api("runs_get", { run_id })).summary.status === "succeeded", { timeout: 300000, what: "the 10,000-step run" });
+  await until(async () => (await server.api("runs_get", { run_id })).run.status === "succeeded", { timeout: 300000, what: "the 10,000-step run" });
   const page = await openApp(browser, server);
   const times = [];
   for (let i = 0; i < RUNS; i++) {

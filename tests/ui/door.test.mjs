@@ -90,7 +90,7 @@ test("the live stream reconnects after a server restart with Last-Event-ID", asy
     const { run_id } = await first.api("runs_start", { agent: "asker", input: "Where is my order?" });
     const waiting = async (server) => {
       const got = await server.api("runs_get", { run_id });
-      return got.summary.status === "waiting" && got.trace.steps.find((s) => s.status === "waiting")?.key;
+      return got.run.status === "waiting" && got.steps.find((s) => s.status === "waiting")?.key;
     };
     const q1 = await until(() => waiting(first), { what: "the first question" });
     const page = await openApp(browser, first);

@@ -59,8 +59,9 @@ export async function startServer({ env = {}, addr = "127.0.0.1:0", home = null,
     api,
     link: `${base}/#token=${token}`,
     stderr: () => stderr,
-    async stop({ keepHome = false } = {}) {
-      child.kill("SIGTERM");
+    /** `signal: "SIGKILL"` is a crash: no graceful shutdown lets the runs in flight finish. */
+    async stop({ keepHome = false, signal = "SIGTERM" } = {}) {
+      child.kill(signal);
       await new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
       if (!keepHome) rmSync(home, { recursive: true, force: true });
     },

@@ -80,7 +80,7 @@ test("run the demo agent, watch it live, inspect the retry, approve the email", 
   await row(page, "llm/5").waitFor();
   assert.notEqual(await page.getByTestId("total-tokens").textContent(), "–");
   const got = await server.api("runs_get", { run_id: demoRun });
-  assert.equal(got.summary.status, "succeeded");
+  assert.equal(got.run.status, "succeeded");
   // The retried step expands into a sub-row per attempt; selecting one shows that attempt.
   await row(page, "tool/1.1").getByRole("button", { name: "Show attempts" }).click();
   const attempts = page.locator('[data-testid=attempt-row][data-key="tool/1.1"]');
@@ -143,7 +143,7 @@ test("a step that needs attention is settled through its banner", async () => {
     },
   });
   const { run_id } = await server.api("runs_start", { agent: "sender", input: "Email Ada." });
-  await until(async () => (await server.api("runs_get", { run_id })).summary.status === "needs_attention", { timeout: 60000, what: "needs_attention" });
+  await until(async () => (await server.api("runs_get", { run_id })).run.status === "needs_attention", { timeout: 60000, what: "needs_attention" });
   await server.api("mcp_call", { server: "demo-tools", tool: "configure_faults", arguments: { tool: "send_email", clear: true } });
 
   const page = await openApp(browser, server);
@@ -160,7 +160,7 @@ test("a step that needs attention is settled through its banner", async () => {
   await page.getByTestId("confirm-resolve").click();
   await until(async () => (await statusOf(page)) === "succeeded", { timeout: 30000, what: "the run to finish after resolving" });
   const got = await server.api("runs_get", { run_id });
-  const step = got.trace.steps.find((s) => s.key === "tool/1.1");
+  const step = got.steps.find((s) => s.key === "tool/1.1");
   assert.equal(step.status, "succeeded");
   assert.equal(step.output.content, "sent by hand");
   assert.equal(await page.getByTestId("resolve-banner").count(), 0);
@@ -190,8 +190,8 @@ test("fork from a tool step with an edited output opens the new run, which links
   // The new run takes the edited output as the step's result and goes on to the approval.
   await row(page, "approval/4.1").waitFor({ timeout: 30000 });
   const got = await server.api("runs_get", { run_id: forked });
-  assert.equal(got.trace.run.forked_from, demoRun);
-  assert.equal(got.trace.steps.find((s) => s.key === "tool/1.1").output.content, edited.content);
+  assert.equal(got.run.forked_from, demoRun);
+  assert.equal(got.steps.find((s) => s.key === "tool/1.1").output.content, edited.content);
   await row(page, "tool/1.1").click();
   await until(async () => /delayed/.test(await page.getByTestId("attempt-panel").textContent()), { what: "the edited output in the inspector" });
   await screenshot(page, "run-forked");
@@ -303,7 +303,7 @@ test("an approval's timeline row carries Approve / Reject, each confirmed first"
   await dialog.getByRole("button", { name: "Back" }).click();
   await until(async () => (await dialog.count()) === 0, { what: "the dialog to close" });
   assert.equal(await statusOf(page), "waiting");
-  assert.equal((await server.api("runs_get", { run_id })).summary.status, "waiting");
+  assert.equal((await server.api("runs_get", { run_id })).run.status, "waiting");
   // Approve: the same confirm as the inspector's, then the run goes on.
   await approval.getByTestId("row-approve").click();
   assert.match(await dialog.textContent(), /Approve this call\?/);
@@ -340,7 +340,7 @@ test("answer an agent's question from the run page; cancel a waiting run", async
   await page.getByTestId("answer-submit").click();
   await until(async () => (await statusOf(page)) === "succeeded", { timeout: 30000, what: "the run to finish after the answer" });
   const got = await server.api("runs_get", { run_id });
-  assert.equal(got.trace.steps.find((s) => s.key === "tool/1.1").output.payload.text, "A-1001");
+  assert.equal(got.steps.find((s) => s.key === "tool/1.1").output.payload.text, "A-1001");
 
   const second = (await server.api("runs_start", { agent: "asker", input: "Again?" })).run_id;
   await page.goto(`${server.base}/#/runs/${second}`);
@@ -348,7 +348,7 @@ test("answer an agent's question from the run page; cancel a waiting run", async
   await page.getByTestId("cancel-run").click();
   await page.getByTestId("confirm-cancel").click();
   await until(async () => (await statusOf(page)) === "cancelled", { timeout: 30000, what: "the run to be cancelled" });
-  assert.equal((await server.api("runs_get", { run_id: second })).summary.status, "cancelled");
+  assert.equal((await server.api("runs_get", { run_id: second })).run.status, "cancelled");
   assert.deepEqual(page.pageErrors, []);
 });
 
@@ -356,7 +356,7 @@ test("a failed run opens on its failure; the failed step is retried in a new run
   // The script ends after one tool call, so the second model call fails.
   await scripted("short", [{ tool_calls: [{ id: "c1", name: "recall", arguments: { query: "" } }] }], [{ kind: "builtin", name: "recall" }]);
   const { run_id } = await server.api("runs_start", { agent: "short", input: "x" });
-  await until(async () => (await server.api("runs_get", { run_id })).summary.status === "failed", { timeout: 30000, what: "the run to fail" });
+  await until(async () => (await server.api("runs_get", { run_id })).run.status === "failed", { timeout: 30000, what: "the run to fail" });
   const page = await openApp(browser, server);
   await page.goto(`${server.base}/#/runs/${run_id}`);
   await until(async () => /step=llm/.test(page.url()), { what: "opened on the failed step" });
@@ -373,7 +373,7 @@ test("a failed run opens on its failure; the failed step is retried in a new run
   await until(async () => runIdOf(page) && runIdOf(page) !== run_id, { what: "the retry opens a new run" });
   await page.getByTestId("forked-from").waitFor();
   const retried = await server.api("runs_get", { run_id: runIdOf(page) });
-  assert.equal(retried.trace.run.forked_from, run_id);
+  assert.equal(retried.run.forked_from, run_id);
   assert.deepEqual(page.pageErrors, []);
 });
 
@@ -387,7 +387,7 @@ test("the runs list shows a run whose step waits to retry as retrying", async ()
   await page.reload();
   await until(async () => (await page.locator('.runs-table [data-status="retrying"]').count()) > 0, { timeout: 20000, what: "retrying in the list" });
   await screenshot(page, "runs-retrying");
-  await until(async () => (await server.api("runs_get", { run_id })).summary.status === "waiting", { timeout: 30000, what: "the run to reach its approval" });
+  await until(async () => (await server.api("runs_get", { run_id })).run.status === "waiting", { timeout: 30000, what: "the run to reach its approval" });
   assert.deepEqual(page.pageErrors, []);
 });
 

@@ -1,5 +1,5 @@
 // Start a run of a saved agent with an input; on success the app opens the new run.
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Modal, ErrorBanner } from "./common";
 import { useTransport, ApiFailure } from "../transport";
 import { navigate, href } from "../lib/router";
@@ -18,6 +18,11 @@ export function StartRunDialog({
   const transport = useTransport();
   const [agent, setAgent] = useState(initialAgent ?? agents[0] ?? "");
   const [input, setInput] = useState(initialInput);
+  // A suggested input that arrives after the dialog opened fills it, until the user types.
+  const typed = useRef(false);
+  useEffect(() => {
+    if (!typed.current) setInput(initialInput);
+  }, [initialInput]);
   const [error, setError] = useState<ApiFailure | null>(null);
   const [pending, setPending] = useState(false);
   const start = async () => {
@@ -57,7 +62,10 @@ export function StartRunDialog({
           <textarea
             rows={5}
             value={input}
-            onChange={(e) => setInput(e.target.value)}
+            onChange={(e) => {
+              typed.current = true;
+              setInput(e.target.value);
+            }}
             data-testid="start-run-input"
             aria-invalid={error?.field === "input"}
           />

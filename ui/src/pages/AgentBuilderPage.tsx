@@ -14,7 +14,7 @@ import { ExportDialog } from "../agents/ExportDialog";
 import { blankSpec, isObj, pathKey, pretty, setIn, type Obj, type Path } from "../agents/spec";
 import type { Editor } from "../agents/fields";
 import { pickedToolNames, useServerTools } from "../agents/ToolPicker";
-import { DEMO_INPUTS } from "../agents/demo";
+import { demoInputFor, useDemo } from "../agents/demo";
 import { SECTIONS, type DraftRequest, type Redraft } from "../agents/drafting";
 import { asFailure } from "../agents/failure";
 import { useUnsavedGuard } from "../agents/useUnsavedGuard";
@@ -39,6 +39,7 @@ function Builder({ name }: { name: string | null }) {
   const transport = useTransport();
   const saved = useApi("agents_get", name ? { name } : null, [name]);
   const agentsList = useApi("agents_list", {});
+  const demo = useDemo();
   const servers = useApi("mcp_list", {});
   const settings = useApi("settings_get", {});
   const byServer = useServerTools(servers.data?.servers);
@@ -250,7 +251,7 @@ function Builder({ name }: { name: string | null }) {
 
       {review ? <ReviewDialog review={review} name={specName} model={spec.model} saving={saving} onClose={closeReview} onConfirm={() => void save()} /> : null}
       {exporting && name ? <ExportDialog name={name} onClose={() => setExporting(false)} /> : null}
-      {running && name ? <StartRunDialog agents={agentNames} initialAgent={name} initialInput={DEMO_INPUTS[name] ?? ""} onClose={() => setRunning(false)} /> : null}
+      {running && name ? <StartRunDialog agents={agentNames} initialAgent={name} initialInput={demoInputFor(demo, name)} onClose={() => setRunning(false)} /> : null}
     </div>
   );
 }

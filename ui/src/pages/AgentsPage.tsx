@@ -8,12 +8,13 @@ import { EmptyState, ErrorBanner, Modal, formatTime } from "../components/common
 import { StartRunDialog } from "../components/StartRunDialog";
 import { ImportDialog } from "../agents/ImportDialog";
 import { ExportDialog } from "../agents/ExportDialog";
-import { DEMO_INPUTS } from "../agents/demo";
+import { demoInputFor, useDemo } from "../agents/demo";
 import "../agents/agents.css";
 
 
 export function AgentsPage() {
   const list = useApi("agents_list", {});
+  const demo = useDemo();
   const [running, setRunning] = useState<string | null>(null);
   const [importing, setImporting] = useState(false);
   const [deleting, setDeleting] = useState<string | null>(null);
@@ -93,7 +94,7 @@ export function AgentsPage() {
         </table>
       ) : null}
       {running ? (
-        <StartRunDialog agents={agents.map((a) => a.name)} initialAgent={running} initialInput={DEMO_INPUTS[running] ?? ""} onClose={() => setRunning(null)} />
+        <StartRunDialog agents={agents.map((a) => a.name)} initialAgent={running} initialInput={demoInputFor(demo, running)} onClose={() => setRunning(null)} />
       ) : null}
       {importing ? (
         <ImportDialog

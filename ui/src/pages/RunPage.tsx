@@ -5,7 +5,10 @@ import { ArrowLeft, Copy } from "lucide-react";
 import { useTransport } from "../transport";
 import { href, navigate } from "../lib/router";
 import { ErrorBanner, copyText, formatDuration } from "../components/common";
-import { RunStore, TERMINAL, makeScale, totals, useNow, useStoreVersion, type Row } from "../run/store";
+import { RunStore, useStoreVersion, type Row } from "../run/store";
+import { useNow } from "../run/clock";
+import { makeScale } from "../run/scale";
+import { isTerminal, totals } from "../run/facts";
 import { Timeline } from "../run/timeline";
 import { Inspector, formatCost, toolCallOf } from "../run/inspector";
 import { ApprovalDialog, CancelRun, ResolveBanner, type ApprovalMode } from "../run/actions";
@@ -22,9 +25,9 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     return () => store.dispose();
   }, [store]);
   const version = useStoreVersion(store);
-  const data = store.data;
+  const run = store.run;
   const status = store.runStatus();
-  const live = !!status && !TERMINAL.includes(status);
+  const live = !!status && !isTerminal(status);
   const now = useNow(live);
   const allRows = store.rows();
   // Timeline filters, in the URL: text in the key or name, failures only.
@@ -78,13 +81,13 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   // A failed run opens on its first failure (once, and only when nothing is selected).
   const opened = useRef<string | null>(null);
   useEffect(() => {
-    if (opened.current === runId || !data) return;
+    if (opened.current === runId || !run) return;
     opened.current = runId;
-    if (selectedId === null && (data.trace.run.status === "failed" || data.trace.run.status === "needs_attention") && failures.list.length) {
+    if (selectedId === null && (run.status === "failed" || run.status === "needs_attention") && failures.list.length) {
       select(rows[failures.list[0]].id);
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [data]);
+  }, [run]);
 
   const jumpFailure = (dir: 1 | -1) => {
     const list = failures.list;
@@ -170,31 +173,30 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   }, []);
 
   const t0 = store.origin();
-  const t1 = data ? (data.trace.run.finished_at ?? Math.max(now || 0, data.trace.run.updated_at)) : 0;
+  const t1 = run ? (run.finished_at ?? Math.max(now || 0, run.updated_at)) : 0;
   // eslint-disable-next-line react-hooks/exhaustive-deps
-  const scale = useMemo(() => makeScale(data?.trace.steps ?? [], t0, t1), [version, t0, t1]);
+  const scale = useMemo(() => makeScale(store.steps, t0, t1), [version, t0, t1]);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const t = useMemo(() => totals(store.steps), [version]);
+  const resume = useCallback(() => store.resume(), [store]);
+  const needPayloads = useCallback((row: Row) => {
+    if (row.runId === runId) store.complete(row.step.key);
+  }, [store, runId]);
 
   const [split, setSplit] = useState(() => Number(localStorage.getItem("waymark.run.split")) || 55);
   useEffect(() => localStorage.setItem("waymark.run.split", String(split)), [split]);
   const body = useRef<HTMLDivElement>(null);
 
-  if (!data) {
+  if (!run) {
     return (
       <div className="page">
         {store.error ? <ErrorBanner error={store.error} title={`Run ${runId}`} /> : <p className="muted" role="status">Loading run…</p>}
       </div>
     );
   }
-  const run = data.trace.run;
-  const t = totals(data.trace.steps);
   const end = t1;
   const topCount = allRows.reduce((n, r) => n + (r.depth === 0 ? 1 : 0), 0);
   const attention = allRows.filter((r) => r.depth === 0 && r.status === "needs_attention");
-  const childData = selectedRow && selectedRow.runId !== runId ? store.children.get(selectedRow.runId) : null;
-  const stepsOf = (id: string) => {
-    const d = id === runId ? data : store.children.get(id);
-    return d && d !== "loading" && !(d instanceof Error) ? d.trace.steps : undefined;
-  };
   void version;
 
   return (
@@ -204,7 +206,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           <a href={href(["runs"])} className="back" aria-label="All runs">
             <ArrowLeft size={16} aria-hidden />
           </a>
-          <h1 className="run-title">{data.summary.agent}</h1>
+          <h1 className="run-title">{run.agent}</h1>
           <span className={`status ${status}`} data-testid="run-status" data-status={status} aria-live="polite">
             {status}
           </span>
@@ -243,7 +245,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
               <dd data-testid="total-cost">{formatCost(t.cost)}</dd>
             </div>
           </dl>
-          {live ? <CancelRun runId={runId} onDone={() => void store.refresh()} /> : null}
+          {live ? <CancelRun runId={runId} onDone={resume} /> : null}
         </div>
         <div className="row wrap sub-header">
           {failures.failed || failures.attention ? (
@@ -270,11 +272,11 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
         {store.error ? <ErrorBanner error={store.error} /> : null}
         {store.partial ? (
           <p className="muted steps-loading" role="status" data-testid="steps-loading">
-            Showing the first {data.trace.steps.length.toLocaleString()} of {store.partial.total.toLocaleString()} steps; loading the rest…
+            Showing the first {store.steps.length.toLocaleString()} of {store.partial.total.toLocaleString()} steps; loading the rest…
           </p>
         ) : null}
         {attention.map((r) => (
-          <ResolveBanner key={r.id} runId={runId} step={r.step} onDone={() => void store.refresh()} onSelect={() => select(r.id)} />
+          <ResolveBanner key={r.id} runId={runId} step={r.step} onDone={resume} onSelect={() => select(r.id)} />
         ))}
       </header>
       <div className="run-body" ref={body} style={{ gridTemplateColumns: `${split}% 6px minmax(0, 1fr)` }}>
@@ -354,13 +356,14 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
         <aside className="inspector" aria-label="Inspector" data-testid="inspector">
           <Inspector
             row={selectedRow}
-            data={data}
-            childData={childData && childData !== "loading" && !(childData instanceof Error) ? childData : null}
+            run={run}
+            steps={(selectedRow ? store.stepsOf(selectedRow.runId) : undefined) ?? store.steps}
             progress={selectedRow ? (selectedRow.runId === runId ? store.progress.get(selectedRow.step.key) : undefined) : undefined}
             now={now}
             attemptParam={selectedRow?.attempt ? selectedRow.attempt.number : attemptParam}
             onAttempt={(n) => select(selectedRow ? selectedRow.id.replace(/#\d+$/, "") : null, n)}
-            onDone={() => void store.refresh()}
+            onDone={resume}
+            onNeedPayloads={needPayloads}
             status={status ?? run.status}
           />
         </aside>
@@ -371,9 +374,9 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           runId={asking.row.runId}
           stepKey={asking.row.step.key}
           mode={asking.mode}
-          toolInput={toolCallOf(stepsOf(asking.row.runId), asking.row.step.key)?.arguments ?? null}
+          toolInput={toolCallOf(store.stepsOf(asking.row.runId), asking.row.step.key)?.arguments ?? null}
           onClose={closeAsking}
-          onDone={() => void store.refresh()}
+          onDone={resume}
         />
       ) : null}
     </div>

@@ -9,11 +9,11 @@ import { useApi } from "../lib/useApi";
 import { href, navigate } from "../lib/router";
 import { EmptyState, ErrorBanner, formatDuration } from "../components/common";
 import { StartRunDialog } from "../components/StartRunDialog";
+import { useDemo } from "../agents/demo";
 import "../run/run.css";
 
 const STATUSES: RunStatus[] = ["running", "waiting", "needs_attention", "queued", "succeeded", "failed", "cancelled"];
 const PAGE = 50;
-const DEMO_INPUT = "Hi, this is Ada. When will my order A-1001 arrive?";
 
 export function RunsPage({ query }: { query: URLSearchParams }) {
   const status = (query.get("status") as RunStatus | null) || undefined;
@@ -35,6 +35,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
 
   const runs = useApi("runs_list", { status, search: search || undefined, include_children: false, offset, limit: PAGE }, [status, search, offset]);
   const agents = useApi("agents_list", {});
+  const demo = useDemo();
   const [starting, setStarting] = useState<null | { agent?: string; input?: string }>(null);
 
   // Live refresh: re-query on a 1.5 s timer while the page is visible.
@@ -88,9 +89,11 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
         ) : anyRuns === false || offset === 0 ? (
           <EmptyState
             action={
-              <button type="button" className="primary" onClick={() => setStarting({ agent: "demo-support", input: DEMO_INPUT })} data-testid="run-demo">
-                <Play size={14} aria-hidden /> Run the demo agent
-              </button>
+              demo ? (
+                <button type="button" className="primary" onClick={() => setStarting({ agent: demo.agent, input: demo.input })} data-testid="run-demo">
+                  <Play size={14} aria-hidden /> Run the demo agent
+                </button>
+              ) : undefined
             }
           >
             No runs yet. The demo support agent looks up an order, retries a flaky tool, and asks you to approve an email.
@@ -194,10 +197,9 @@ function useRetrying(list: RunSummary[]): Set<string> {
       const steps = new Map<string, string>();
       state.current.set(id, steps);
       return transport.subscribe({ run: id }, (e) => {
-        if (e.type === "attempt_started") steps.set(e.key, "running");
-        else if (e.type === "attempt_finished") steps.set(e.key, e.step_status);
-        else if (e.type === "step_finished") steps.set(e.key, e.status);
-        else return;
+        // Every step change carries the step's new view.
+        if (!e.step) return;
+        steps.set(e.step.key, e.step.status);
         const now = [...steps.values()].includes("retrying");
         setRetrying((prev) => {
           if (prev.has(id) === now) return prev;

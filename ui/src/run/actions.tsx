@@ -1,7 +1,7 @@
 // What a person does to a run: cancel, approve/reject, answer, resolve, retry a step, fork.
 // Each confirms first (no single-key shortcut); errors show under the action that failed.
 import { memo, useState } from "react";
-import type { StepTrace } from "../bindings/StepTrace";
+import type { StepView } from "../bindings/StepView";
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import { ErrorBanner, Modal } from "../components/common";
 import { JsonView } from "../components/JsonView";
@@ -42,7 +42,7 @@ export function CancelRun({ runId, onDone }: { runId: string; onDone: () => void
 }
 
 /** Approve / Reject for an approval wait (`approval/N.i`). */
-export function ApprovalActions({ runId, step, toolInput, onDone }: { runId: string; step: StepTrace; toolInput: JsonValue | null; onDone: () => void }) {
+export function ApprovalActions({ runId, step, toolInput, onDone }: { runId: string; step: StepView; toolInput: JsonValue | null; onDone: () => void }) {
   const [mode, setMode] = useState<ApprovalMode | null>(null);
   return (
     <div className="approval-box banner info" role="group" aria-label="Approval">
@@ -124,7 +124,7 @@ export function ApprovalDialog({
 }
 
 /** The reply box of an `ask_human` wait. */
-export function AnswerBox({ runId, step, question, onDone }: { runId: string; step: StepTrace; question: string | null; onDone: () => void }) {
+export function AnswerBox({ runId, step, question, onDone }: { runId: string; step: StepView; question: string | null; onDone: () => void }) {
   const transport = useTransport();
   const [text, setText] = useState("");
   const act = useAction(async () => {
@@ -159,7 +159,7 @@ export function AnswerBox({ runId, step, question, onDone }: { runId: string; st
 }
 
 /** The banner of a step that needs attention: retry anyway / mark done with an output / fail. */
-export function ResolveBanner({ runId, step, onDone, onSelect }: { runId: string; step: StepTrace; onDone: () => void; onSelect?: () => void }) {
+export function ResolveBanner({ runId, step, onDone, onSelect }: { runId: string; step: StepView; onDone: () => void; onSelect?: () => void }) {
   const transport = useTransport();
   const [mode, setMode] = useState<"retry" | "done" | "fail" | null>(null);
   const [output, setOutput] = useState('{\n  "content": "",\n  "is_error": false\n}');
@@ -176,7 +176,7 @@ export function ResolveBanner({ runId, step, onDone, onSelect }: { runId: string
     setMode(null);
     onDone();
   });
-  const tool = (step.input as { tool?: string } | null)?.tool ?? step.name ?? step.key;
+  const tool = step.name ?? step.key;
   return (
     <div className="banner warn stack resolve-banner" role="region" aria-label={`Step ${step.key} needs attention`} data-testid="resolve-banner">
       <div className="row">
@@ -243,7 +243,7 @@ export function ResolveBanner({ runId, step, onDone, onSelect }: { runId: string
   );
 }
 
-export function RetryStep({ runId, step }: { runId: string; step: StepTrace }) {
+export function RetryStep({ runId, step }: { runId: string; step: StepView }) {
   const transport = useTransport();
   const act = useAction(async () => {
     const { run_id } = await transport.call("runs_retry_step", { run_id: runId, step: step.key });
@@ -259,7 +259,7 @@ export function RetryStep({ runId, step }: { runId: string; step: StepTrace }) {
   );
 }
 
-export function ForkButton({ runId, step }: { runId: string; step: StepTrace }) {
+export function ForkButton({ runId, step }: { runId: string; step: StepView }) {
   const transport = useTransport();
   const [open, setOpen] = useState(false);
   const [text, setText] = useState("");

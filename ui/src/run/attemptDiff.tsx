@@ -2,12 +2,12 @@
 // error (kind, message, retryable, details) or the output (LF `components/DiffViewer.tsx`).
 // Timestamps are left out: they always differ and say nothing about why the attempts did.
 import { useMemo, useState } from "react";
-import type { AttemptRecord } from "../bindings/AttemptRecord";
-import type { StepTrace } from "../bindings/StepTrace";
+import type { AttemptView } from "../bindings/AttemptView";
+import type { StepView } from "../bindings/StepView";
 import { LineDiff } from "./actions";
 
 /** What an attempt ended with, as the JSON the diff compares. */
-export function attemptResult(step: StepTrace, a: AttemptRecord): unknown {
+export function attemptResult(step: StepView, a: AttemptView): unknown {
   const last = step.attempt_list[step.attempt_list.length - 1];
   switch (a.outcome) {
     case "error":
@@ -22,7 +22,7 @@ export function attemptResult(step: StepTrace, a: AttemptRecord): unknown {
   }
 }
 
-export function AttemptDiff({ step, current }: { step: StepTrace; current: number | null }) {
+export function AttemptDiff({ step, current }: { step: StepView; current: number | null }) {
   const list = step.attempt_list;
   const numbers = list.map((a) => a.number);
   const defaultB = current !== null && current !== numbers[0] && numbers.includes(current) ? current : numbers[numbers.length - 1];

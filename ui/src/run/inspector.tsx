@@ -2,16 +2,19 @@
 // the input, tokens/cost/progress, a model step's answer streaming in, and the step's actions.
 // With no selection it shows the run: input, output, error, totals.
 import { useEffect, useState } from "react";
-import type { AttemptRecord } from "../bindings/AttemptRecord";
-import type { RunGetResponse } from "../bindings/RunGetResponse";
-import type { StepTrace } from "../bindings/StepTrace";
+import type { AttemptView } from "../bindings/AttemptView";
+import type { RunView } from "../bindings/RunView";
+import type { StepError } from "../bindings/StepError";
+import type { StepView } from "../bindings/StepView";
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import { JsonView } from "../components/JsonView";
 import { Status, formatDuration, formatTime } from "../components/common";
 import { ApprovalActions, AnswerBox, ForkButton, ResolveBanner, RetryStep } from "./actions";
-import { KindIcon, stepDuration } from "./timeline";
+import { stepDuration } from "./timeline";
+import { KindIcon, kindLabel } from "./kind";
 import { AttemptDiff } from "./attemptDiff";
-import { isModelStep, maxAttempts, totals, usageOf, waitKind, type Row } from "./store";
+import { totals, usageOf } from "./facts";
+import type { Row } from "./store";
 
 export function formatCost(cost: number | null): string {
   if (cost === null) return "–";
@@ -19,45 +22,60 @@ export function formatCost(cost: number | null): string {
   return cost < 0.01 ? `$${cost.toFixed(4)}` : `$${cost.toFixed(2)}`;
 }
 
-/** The tool call an approval or question is about: `llm/N`'s `i`-th tool call. */
-export function toolCallOf(steps: StepTrace[] | undefined, key: string): { name: string; arguments: JsonValue } | null {
+/** The tool call an approval or question is about: `llm/N`'s `i`-th tool call. The approval's
+ * own view does not hold the call's arguments, so they are read from the model call's answer. */
+export function toolCallOf(steps: readonly StepView[] | undefined, key: string): { name: string; arguments: JsonValue } | null {
   const m = /^(?:approval|tool)\/(\d+)\.(\d+)$/.exec(key);
   if (!m || !steps) return null;
-  const llm = steps.find((s) => s.key === `llm/${m[1]}`);
+  const llm = steps.find((s) => s.kind === "model_call" && s.key === `llm/${m[1]}`);
   const calls = (llm?.output as { response?: { tool_calls?: { name: string; arguments: JsonValue }[] } } | null)?.response?.tool_calls;
   return calls?.[Number(m[2]) - 1] ?? null;
 }
 
 export function Inspector({
   row,
-  data,
-  childData,
+  run,
+  steps,
   progress,
   now,
   attemptParam,
   onAttempt,
   onDone,
+  onNeedPayloads,
   status,
 }: {
   status: string;
   row: Row | null;
-  data: RunGetResponse;
-  childData: RunGetResponse | null;
+  run: RunView;
+  /** The steps of the selected row's run (this run's, or a child's). */
+  steps: readonly StepView[];
   progress: JsonValue | undefined;
   now: number;
   attemptParam: number | null;
   onAttempt: (n: number | null) => void;
   onDone: () => void;
+  /** Asks for the payloads an event left out of a step's view (they are large). */
+  onNeedPayloads: (row: Row) => void;
 }) {
-  if (!row) return <RunOverview data={data} now={now} status={status} />;
-  const step = row.step;
-  const steps = (childData ?? data).trace.steps;
-  return <StepInspector key={row.id} row={row} step={step} steps={steps} progress={progress} now={now} attemptParam={attemptParam} onAttempt={onAttempt} onDone={onDone} />;
+  if (!row) return <RunOverview run={run} steps={steps} now={now} status={status} />;
+  return (
+    <StepInspector
+      key={row.id}
+      row={row}
+      step={row.step}
+      steps={steps}
+      progress={progress}
+      now={now}
+      attemptParam={attemptParam}
+      onAttempt={onAttempt}
+      onDone={onDone}
+      onNeedPayloads={onNeedPayloads}
+    />
+  );
 }
 
-function RunOverview({ data, now, status }: { data: RunGetResponse; now: number; status: string }) {
-  const run = data.trace.run;
-  const t = totals(data.trace.steps);
+function RunOverview({ run, steps, now, status }: { run: RunView; steps: readonly StepView[]; now: number; status: string }) {
+  const t = totals(steps);
   const end = run.finished_at ?? (now || run.updated_at);
   return (
     <div className="inspector-body stack" aria-label="Run details">
@@ -72,7 +90,7 @@ function RunOverview({ data, now, status }: { data: RunGetResponse; now: number;
         <dt>Time</dt>
         <dd>{formatDuration(end - run.created_at)}</dd>
         <dt>Steps</dt>
-        <dd>{data.trace.steps.length.toLocaleString()}</dd>
+        <dd>{steps.length.toLocaleString()}</dd>
         {t.hasUsage ? (
           <>
             <dt>Tokens</dt>
@@ -90,7 +108,7 @@ function RunOverview({ data, now, status }: { data: RunGetResponse; now: number;
   );
 }
 
-function ErrorBox({ error }: { error: { kind: string; message: string; retryable: boolean; in_doubt?: boolean } }) {
+function ErrorBox({ error }: { error: Pick<StepError, "kind" | "message" | "retryable"> & { in_doubt?: boolean } }) {
   return (
     <div className="banner error error-box" role="alert" data-testid="attempt-error">
       <div className="row">
@@ -112,29 +130,36 @@ function StepInspector({
   attemptParam,
   onAttempt,
   onDone,
+  onNeedPayloads,
 }: {
   row: Row;
-  step: StepTrace;
-  steps: StepTrace[];
+  step: StepView;
+  steps: readonly StepView[];
   progress: JsonValue | undefined;
   now: number;
   attemptParam: number | null;
   onAttempt: (n: number | null) => void;
   onDone: () => void;
+  onNeedPayloads: (row: Row) => void;
 }) {
   const attempts = step.attempt_list;
   const last = attempts[attempts.length - 1];
   const current = attempts.find((a) => a.number === attemptParam) ?? last ?? null;
   const [tab, setTab] = useState<"attempt" | "input">("attempt");
   useEffect(() => setTab("attempt"), [step.key]);
+  const omitted = step.payloads_omitted;
+  useEffect(() => {
+    if (omitted) onNeedPayloads(row);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [omitted, row.id]);
   const [diff, setDiff] = useState(false);
   const usage = usageOf(step);
-  const max = maxAttempts(step);
-  const wait = waitKind(step);
-  const call = wait === "approval" || wait === "answer" ? toolCallOf(steps, step.key) : null;
+  const max = step.max_attempts;
+  const wait = step.kind;
+  const call = wait === "approval" || wait === "question" ? toolCallOf(steps, step.key) : null;
   const live = progress ?? step.progress;
   const partial = (live as { partial?: string } | null)?.partial;
-  const answerText = isModelStep(step) ? ((step.output as { response?: { text?: string } } | null)?.response?.text ?? partial ?? null) : null;
+  const answerText = step.kind === "model_call" ? ((step.output as { response?: { text?: string } } | null)?.response?.text ?? partial ?? null) : null;
   const status = row.status;
   const question = call ? firstString(call.arguments) : null;
   return (
@@ -153,7 +178,7 @@ function StepInspector({
         ) : null}
         <dt>Kind</dt>
         <dd>
-          {step.kind}
+          {kindLabel(step.kind)}
           {step.safety === "at_most_once" ? <span className="badge">at most once</span> : null}
         </dd>
         <dt>Duration</dt>
@@ -165,9 +190,9 @@ function StepInspector({
           {step.interrupted_attempts ? ` (${step.interrupted_attempts} interrupted)` : ""}
           {status === "retrying" && step.wake_at ? <span className="muted"> · next retry {countdown(step.wake_at, now)}</span> : null}
         </dd>
-        {step.wake_at && (status === "waiting" || wait === "sleep") && !step.finished_at ? (
+        {step.wake_at && (status === "waiting" || wait === "timer") && !step.finished_at ? (
           <>
-            <dt>{wait === "sleep" ? "Fires" : "Times out"}</dt>
+            <dt>{wait === "timer" ? "Fires" : "Times out"}</dt>
             <dd>
               {formatTime(step.wake_at)} ({countdown(step.wake_at, now)})
             </dd>
@@ -194,7 +219,7 @@ function StepInspector({
       </dl>
 
       {status === "waiting" && wait === "approval" ? <ApprovalActions runId={row.runId} step={step} toolInput={call?.arguments ?? null} onDone={onDone} /> : null}
-      {status === "waiting" && wait === "answer" ? <AnswerBox runId={row.runId} step={step} question={question} onDone={onDone} /> : null}
+      {status === "waiting" && wait === "question" ? <AnswerBox runId={row.runId} step={step} question={question} onDone={onDone} /> : null}
       {status === "needs_attention" && row.depth === 0 ? <p className="hint">Settle this step with the banner above the timeline.</p> : null}
       {status === "needs_attention" && row.depth > 0 ? <ResolveBanner runId={row.runId} step={step} onDone={onDone} /> : null}
       <div className="row wrap">
@@ -254,7 +279,11 @@ function StepInspector({
       </div>
       {diff && attempts.length >= 2 ? <AttemptDiff step={step} current={current?.number ?? null} /> : null}
       <div role="tabpanel" className="tabpanel" data-testid="attempt-panel">
-        {tab === "input" ? (
+        {omitted ? (
+          <p className="muted" role="status">
+            Loading the step's payloads…
+          </p>
+        ) : tab === "input" ? (
           <JsonView value={step.input} label="Input" defaultDepth={2} />
         ) : (
           <AttemptPanel step={step} attempt={current} isLast={!current || current.number === last?.number} now={now} />
@@ -269,7 +298,7 @@ function StepInspector({
   );
 }
 
-function AttemptPanel({ step, attempt, isLast, now }: { step: StepTrace; attempt: AttemptRecord | null; isLast: boolean; now: number }) {
+function AttemptPanel({ step, attempt, isLast, now }: { step: StepView; attempt: AttemptView | null; isLast: boolean; now: number }) {
   if (!attempt) {
     return (
       <div className="stack">
@@ -298,7 +327,7 @@ function AttemptPanel({ step, attempt, isLast, now }: { step: StepTrace; attempt
   );
 }
 
-function outcomeStatus(a: AttemptRecord): string {
+function outcomeStatus(a: AttemptView): string {
   switch (a.outcome) {
     case "ok":
       return "succeeded";

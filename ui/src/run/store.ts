@@ -1,18 +1,22 @@
-// The run page's live state, kept outside React: the last runs_get snapshot, what events said
-// since (new steps, status changes, streamed progress), child runs loaded on demand. Events are
-// batched (≤ 60 ms timer, not requestAnimationFrame, which never fires in a hidden window) and each
-// batch bumps one version; components read it through useSyncExternalStore.
+// The run page's live state, kept outside React. The trace is read to start (a first page, then
+// the rest) and again only after a gap in the run's event sequence; otherwise events carry the
+// state: each step change holds the step's new view, each run change the run's summary. Events
+// are batched (≤ 60 ms timer, not requestAnimationFrame, which never fires in a hidden window)
+// and each batch bumps one version; components read it through useSyncExternalStore.
 import { useSyncExternalStore } from "react";
-import type { AttemptRecord } from "../bindings/AttemptRecord";
-import type { Event } from "../bindings/Event";
+import type { ApiEvent } from "../bindings/ApiEvent";
+import type { AttemptView } from "../bindings/AttemptView";
 import type { RunGetResponse } from "../bindings/RunGetResponse";
 import type { RunStatus } from "../bindings/RunStatus";
+import type { RunSummary } from "../bindings/RunSummary";
+import type { RunView } from "../bindings/RunView";
 import type { StepStatus } from "../bindings/StepStatus";
-import type { StepTrace } from "../bindings/StepTrace";
+import type { StepView } from "../bindings/StepView";
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import type { StreamState, Transport } from "../transport";
+import { isTerminal } from "./facts";
+import { StepTable } from "./steps";
 
-export const TERMINAL: RunStatus[] = ["succeeded", "failed", "cancelled"];
 /** Steps in the first view of a run; the rest load right after. */
 const FIRST_PAGE = 200;
 
@@ -21,7 +25,7 @@ export type Row = {
   /** Unique across the tree: the StepKey for this run's steps, `child|key` below. */
   id: string;
   runId: string;
-  step: StepTrace;
+  step: StepView;
   status: StepStatus;
   depth: number;
   /** For child steps: the child run's id (loaded on demand when expanded). */
@@ -30,46 +34,54 @@ export type Row = {
   /** A failure (failed / needs_attention) inside this collapsed child run. */
   childFailure: boolean;
   /** A sub-row for one attempt of a retried step (its step's row is expanded). */
-  attempt: AttemptRecord | null;
+  attempt: AttemptView | null;
   /** Whether the row can expand (a child run, or a step with several attempts). */
   expandable: boolean;
 };
 
-type Patch = { status: StepStatus; seq: number };
-
 export class RunStore {
   version = 0;
-  data: RunGetResponse | null = null;
+  run: RunView | null = null;
+  private table = new StepTable();
   error: Error | null = null;
   /** Set while only the first page of a long run's steps is loaded. */
   partial: { total: number } | null = null;
   stream: StreamState = "closed";
-  /** Steps seen in events but not yet in a snapshot, with the run sequence that announced them. */
-  private fresh = new Map<string, { step: StepTrace; seq: number }>();
-  private patches = new Map<string, Patch>();
-  private snapshotKeys = new Set<string>();
-  private runPatch: { status: RunStatus; seq: number } | null = null;
   /** Latest streamed progress per step (a model's partial answer, a tool's progress). */
   progress = new Map<string, JsonValue>();
   children = new Map<string, RunGetResponse | "loading" | Error>();
   expanded = new Set<string>();
   /** Rows (by id) whose attempts are shown as sub-rows. */
   attemptsOpen = new Set<string>();
+
+  /** Like a step's, the run sequence number the run view held is at least as new as. */
+  private runSeq = -1;
+  /** Like runSeq, for the last whole run view read (events bring summaries without output). */
+  private runViewSeq = -1;
+  private endAfterLoad = false;
+  /** The last event applied; the next one must be this + 1, else events were missed. */
+  private lastSeq = 0;
   private listeners = new Set<() => void>();
-  private queue: Event[] = [];
+  private queue: ApiEvent[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private refetchTimer: ReturnType<typeof setTimeout> | null = null;
-  private fetching = false;
-  private refetchAgain = false;
-  private lastFetchMs = 0;
   private unsubscribe: (() => void) | null = null;
-  private disposed = false;
+  private generation = 0;
+  /** The generation whose trace read is in flight (-1: none). */
+  private loadingGen = -1;
+  private reloadAgain = false;
+  private completing = new Set<string>();
   private rowsCache: { version: number; rows: Row[] } | null = null;
+  private startCache: { version: number; t: number } | null = null;
 
   constructor(
     private readonly transport: Transport,
     readonly runId: string,
   ) {}
+
+  /** This run's steps in their order (ordinal). */
+  get steps(): readonly StepView[] {
+    return this.table.list;
+  }
 
   subscribe = (l: () => void) => {
     this.listeners.add(l);
@@ -86,45 +98,69 @@ export class RunStore {
 
   async start() {
     // Started again after dispose (React's StrictMode mounts twice in development).
-    this.disposed = false;
-    // First view: one page of steps (a long run's whole journal is megabytes); then the rest.
-    try {
-      const page = await this.transport.call("runs_get_page", { run_id: this.runId, offset: 0, limit: FIRST_PAGE });
-      if (this.disposed) return;
-      if (page.total_steps > page.trace.steps.length) {
-        this.partial = { total: page.total_steps };
-        this.apply({ trace: page.trace, summary: page.summary });
-        this.stopFollowing();
-        this.bump();
-      } else {
-        this.apply({ trace: page.trace, summary: page.summary });
-        this.bump();
-        if (!TERMINAL.includes(page.trace.run.status)) this.follow();
-        return;
-      }
-    } catch {
-      // An older server without pages: the whole run below.
-    }
-    await this.fetch();
-    if (this.disposed || !this.data) return;
-    if (!TERMINAL.includes(this.data.trace.run.status)) this.follow();
+    const gen = ++this.generation;
+    await this.load(gen);
   }
 
   dispose() {
-    this.disposed = true;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    this.generation++;
+    this.stopFollowing();
     if (this.timer) clearTimeout(this.timer);
-    if (this.refetchTimer) clearTimeout(this.refetchTimer);
     this.timer = null;
-    this.refetchTimer = null;
     this.queue = [];
   }
 
-  private follow() {
-    if (this.unsubscribe || !this.data) return;
+  private live(gen: number) {
+    return gen === this.generation;
+  }
+
+  /** Reads the trace: the first page (painted at once), then the rest. Following starts after
+   * the first page, so the page is live while the rest loads. */
+  private async load(gen: number) {
+    if (this.loadingGen === gen) {
+      this.reloadAgain = true;
+      return;
+    }
+    this.loadingGen = gen;
+    try {
+      const first = await this.transport.call("runs_get_page", { run_id: this.runId, offset: 0, limit: FIRST_PAGE });
+      if (!this.live(gen)) return;
+      this.applySnapshot(first.run, first.steps);
+      this.partial = first.steps.length < first.total_steps ? { total: first.total_steps } : null;
+      this.error = null;
+      this.bump();
+      if (!isTerminal(first.run.status)) this.follow(first.run.seq);
+      if (this.partial) {
+        // The rest in one read of the whole trace: the server reads a whole trace much faster
+        // than pages past the first (it joins attempts to a page's steps).
+        const rest = await this.transport.call("runs_get", { run_id: this.runId });
+        if (!this.live(gen)) return;
+        this.applySnapshot(rest.run, rest.steps);
+        this.partial = null;
+        this.bump();
+      }
+      if (this.endAfterLoad) {
+        this.endAfterLoad = false;
+        void this.readEnd(gen);
+      }
+    } catch (e) {
+      if (!this.live(gen)) return;
+      this.error = e instanceof Error ? e : new Error(String(e));
+      this.bump();
+    } finally {
+      if (this.loadingGen === gen) this.loadingGen = -1;
+    }
+    if (this.reloadAgain && this.live(gen)) {
+      this.reloadAgain = false;
+      await this.load(gen);
+    }
+  }
+
+  private follow(after: number) {
+    if (this.unsubscribe) return;
+    this.lastSeq = after;
     this.unsubscribe = this.transport.subscribe(
-      { run: this.runId, after: this.data.trace.run.last_seq },
+      { run: this.runId, after },
       (e) => this.push(e),
       (s) => {
         this.stream = s;
@@ -139,65 +175,39 @@ export class RunStore {
     this.stream = "closed";
   }
 
-  /** Re-reads the run now (after an action), then keeps following if it is still live. */
-  async refresh() {
-    await this.fetch();
-    if (this.data && !TERMINAL.includes(this.data.trace.run.status)) this.follow();
+  /** After an action: its effects arrive as events; this only makes sure they are followed. */
+  resume() {
+    if (this.run && !isTerminal(this.run.status) && !this.unsubscribe) this.follow(Math.max(this.lastSeq, this.runSeq));
   }
 
-  private async fetch() {
-    if (this.fetching) {
-      this.refetchAgain = true;
-      return;
+  private applySnapshot(run: RunView, steps: StepView[]) {
+    if (run.seq >= this.runSeq) {
+      this.run = run;
+      this.runSeq = run.seq;
+      this.runViewSeq = run.seq;
     }
-    this.fetching = true;
-    const t0 = performance.now();
-    try {
-      const data = await this.transport.call("runs_get", { run_id: this.runId });
-      if (this.disposed) return;
-      this.partial = null;
-      this.apply(data);
-      // Expanded children still running are re-read with their parent.
-      for (const id of this.expanded) {
-        const c = this.children.get(id);
-        if (c && c !== "loading" && !(c instanceof Error) && !TERMINAL.includes(c.trace.run.status)) void this.loadChild(id, true);
-      }
-    } catch (e) {
-      if (this.disposed) return;
-      this.error = e instanceof Error ? e : new Error(String(e));
-    } finally {
-      this.fetching = false;
-      this.lastFetchMs = performance.now() - t0;
-    }
-    this.bump();
-    if (this.refetchAgain) {
-      this.refetchAgain = false;
-      this.scheduleRefetch();
-    }
+    this.table.putRead(steps, run.seq);
   }
 
-  private apply(data: RunGetResponse) {
-    this.data = data;
-    this.snapshotKeys = new Set(data.trace.steps.map((s) => s.key));
-    this.error = null;
-    const seq = data.trace.run.last_seq;
-    for (const [k, v] of this.fresh) if (v.seq <= seq) this.fresh.delete(k);
-    for (const [k, v] of this.patches) if (v.seq <= seq) this.patches.delete(k);
-    if (this.runPatch && this.runPatch.seq <= seq) this.runPatch = null;
-    if (TERMINAL.includes(data.trace.run.status)) this.stopFollowing();
+  /** A run summary from an event. It is read when the event is sent, so a replay after a
+   * reconnect brings the run's current status with old events: the status shown is the one
+   * the status changes say, in their order, so it never runs ahead of the steps. */
+  private applyRun(e: ApiEvent, s: RunSummary, seq: number) {
+    if (!this.run || seq < this.runSeq) return;
+    this.runSeq = seq;
+    const status = e.type === "run_status_changed" ? e.status : this.run.status;
+    const over = isTerminal(status);
+    this.run = {
+      ...this.run,
+      status,
+      error: over || status === "needs_attention" ? (s.error ?? null) : null,
+      finished_at: over ? (s.finished_at ?? null) : null,
+      step_count: s.step_count,
+      updated_at: Math.max(this.run.updated_at, e.at),
+    };
   }
 
-  private scheduleRefetch() {
-    if (this.refetchTimer || this.disposed) return;
-    // Throttled: at most every 300 ms, and never more than a third of the time spent fetching.
-    const wait = Math.max(300, this.lastFetchMs * 2);
-    this.refetchTimer = setTimeout(() => {
-      this.refetchTimer = null;
-      void this.fetch();
-    }, wait);
-  }
-
-  private push(e: Event) {
+  private push(e: ApiEvent) {
     this.queue.push(e);
     if (!this.timer) this.timer = setTimeout(() => this.flush(), 60);
   }
@@ -206,73 +216,83 @@ export class RunStore {
     this.timer = null;
     const batch = this.queue;
     this.queue = [];
-    let structural = false;
+    let gap = false;
     let ended = false;
     for (const e of batch) {
-      const seq = e.run_seq ?? 0;
+      const seq = e.run_seq;
+      if (e.run_id !== this.runId || seq === null || seq <= this.lastSeq) continue;
+      // The stream resumed somewhere it should not have: what was skipped is read again.
+      if (seq !== this.lastSeq + 1) gap = true;
+      this.lastSeq = seq;
+      if (e.step) this.table.putEvent(e.step, seq);
+      if (e.run) this.applyRun(e, e.run, seq);
       switch (e.type) {
-        case "attempt_started": {
-          if (!this.hasStep(e.key)) {
-            this.fresh.set(e.key, {
-              seq,
-              step: provisional(this.runId, e.key, e.kind, e.at, e.attempt),
-            });
-          }
-          this.patch(e.key, "running", seq);
-          structural = true;
-          break;
-        }
-        case "step_waiting":
-          if (!this.hasStep(e.key)) this.fresh.set(e.key, { seq, step: { ...provisional(this.runId, e.key, e.kind, e.at, 0), status: "waiting", wake_at: e.wake_at ?? null } });
-          this.patch(e.key, "waiting", seq);
-          structural = true;
-          break;
-        case "attempt_finished":
-          this.patch(e.key, e.step_status, seq);
-          structural = true;
-          break;
-        case "step_finished":
-          this.patch(e.key, e.status, seq);
-          structural = true;
-          break;
-        case "step_needs_attention":
-          this.patch(e.key, "needs_attention", seq);
-          structural = true;
-          break;
-        case "step_resolved":
-          structural = true;
-          break;
         case "step_progress":
           this.progress.set(e.key, e.progress);
           break;
+        case "run_cancel_requested":
+          if (this.run) this.run = { ...this.run, cancel_requested: true };
+          break;
+        case "run_pinned":
+          if (this.run) this.run = { ...this.run, pinned: e.pinned };
+          break;
         case "run_status_changed":
-          this.runPatch = { status: e.status, seq };
-          structural = true;
-          if (TERMINAL.includes(e.status)) ended = true;
+          if (isTerminal(e.status)) ended = true;
           break;
         default:
           break;
       }
     }
+    if (!batch.length) return;
+    this.refreshChildren();
     this.bump();
+    if (gap) void this.load(this.generation);
     if (ended) {
-      // The run is over: one last read, and the stream closes.
       this.stopFollowing();
-      void this.fetch();
-    } else if (structural) this.scheduleRefetch();
+      if (this.loadingGen === this.generation) this.endAfterLoad = true;
+      else void this.readEnd(this.generation);
+    }
   }
 
-  private hasStep(key: string) {
-    return this.fresh.has(key) || this.snapshotKeys.has(key);
+  /** The run is over and its stream closed: one read without steps brings its output (a run
+   * summary has none) and checks that no step was missed. */
+  private async readEnd(gen: number) {
+    if (this.run && this.runViewSeq >= this.lastSeq && this.steps.length >= this.run.step_count) return;
+    try {
+      const known = this.steps.length;
+      const end = await this.transport.call("runs_get_page", { run_id: this.runId, offset: known, limit: 1 });
+      if (!this.live(gen)) return;
+      this.applySnapshot(end.run, end.steps);
+      if (end.total_steps > this.steps.length) void this.load(gen);
+    } catch (e) {
+      if (!this.live(gen)) return;
+      this.error = e instanceof Error ? e : new Error(String(e));
+    }
+    this.bump();
   }
 
-  private patch(key: string, status: StepStatus, seq: number) {
-    this.patches.set(key, { status, seq });
+  /** Fills in the payloads an event left out (too large to stream), for the inspector. */
+  complete(key: string) {
+    if (!this.table.get(key)?.payloads_omitted || this.completing.has(key)) return;
+    this.completing.add(key);
+    const gen = this.generation;
+    const seqBefore = this.table.seqOf(key);
+    this.transport
+      .call("runs_get_step", { run_id: this.runId, step: key })
+      .then((full) => {
+        if (!this.live(gen)) return;
+        // Read after every change held when asked: newer than the view held, unless an event came.
+        if (this.table.putWhole(full, seqBefore)) this.bump();
+      })
+      .catch((e: unknown) => {
+        if (this.live(gen)) this.error = e instanceof Error ? e : new Error(String(e));
+        this.bump();
+      })
+      .finally(() => this.completing.delete(key));
   }
 
   runStatus(): RunStatus | null {
-    if (!this.data) return null;
-    return this.runPatch?.status ?? this.data.trace.run.status;
+    return this.run?.status ?? null;
   }
 
   toggleAttempts(rowId: string, open?: boolean) {
@@ -295,7 +315,18 @@ export class RunStore {
     this.bump();
   }
 
+  /** Expanded child runs still going are re-read when their parent's events arrive. */
+  private refreshChildren() {
+    for (const id of this.expanded) {
+      const c = this.children.get(id);
+      if (c && c !== "loading" && !(c instanceof Error) && !isTerminal(c.run.status)) void this.loadChild(id, true);
+    }
+  }
+
+  private childLoads = new Set<string>();
   private async loadChild(id: string, quiet = false) {
+    if (this.childLoads.has(id)) return;
+    this.childLoads.add(id);
     if (!quiet) {
       this.children.set(id, "loading");
       this.bump();
@@ -305,17 +336,25 @@ export class RunStore {
       this.children.set(id, c);
     } catch (e) {
       this.children.set(id, e instanceof Error ? e : new Error(String(e)));
+    } finally {
+      this.childLoads.delete(id);
     }
-    if (!this.disposed) this.bump();
+    this.bump();
   }
 
-  private startCache: { version: number; t: number } | null = null;
+  /** The steps of this run or of a loaded child run. */
+  stepsOf(runId: string): readonly StepView[] | undefined {
+    if (runId === this.runId) return this.steps;
+    const c = this.children.get(runId);
+    return c && c !== "loading" && !(c instanceof Error) ? c.steps : undefined;
+  }
+
   /** The axis' origin: the run's start, or earlier when a fork copied older steps. */
   origin(): number {
-    if (!this.data) return 0;
+    if (!this.run) return 0;
     if (this.startCache?.version === this.version) return this.startCache.t;
-    let t = this.data.trace.run.created_at;
-    for (const s of this.data.trace.steps) if (s.created_at < t) t = s.created_at;
+    let t = this.run.created_at;
+    for (const s of this.steps) if (s.created_at < t) t = s.created_at;
     this.startCache = { version: this.version, t };
     return t;
   }
@@ -324,23 +363,18 @@ export class RunStore {
   rows(): Row[] {
     if (this.rowsCache && this.rowsCache.version === this.version) return this.rowsCache.rows;
     const rows: Row[] = [];
-    if (this.data) {
-      const steps = this.data.trace.steps;
-      const fresh = [...this.fresh.values()].map((f) => f.step).filter((s) => !this.snapshotKeys.has(s.key));
-      const all = fresh.length ? [...steps, ...fresh] : steps;
-      this.flatten(all, this.runId, 0, "", rows, true);
-    }
+    if (this.run) this.flatten(this.steps, this.runId, 0, "", rows);
     this.rowsCache = { version: this.version, rows };
     return rows;
   }
 
-  private flatten(steps: StepTrace[], runId: string, depth: number, prefix: string, out: Row[], top: boolean) {
+  private flatten(steps: readonly StepView[], runId: string, depth: number, prefix: string, out: Row[]) {
     for (const step of steps) {
-      const childRunId = step.kind === "child" ? childOf(step) : null;
+      const childRunId = step.kind === "child_run" ? step.child_run_id : null;
       const expanded = !!childRunId && this.expanded.has(childRunId);
       const child = childRunId ? this.children.get(childRunId) : undefined;
       const loaded = child && child !== "loading" && !(child instanceof Error) ? child : null;
-      const status = (top ? this.patches.get(step.key)?.status : undefined) ?? step.status;
+      const status = step.status;
       const id = prefix + step.key;
       const retried = !childRunId && step.attempt_list.length > 1;
       const attemptsOpen = retried && this.attemptsOpen.has(id);
@@ -352,188 +386,19 @@ export class RunStore {
         depth,
         childRunId,
         expanded: expanded || attemptsOpen,
-        childFailure: !expanded && !!loaded && loaded.trace.steps.some((s) => s.status === "failed" || s.status === "needs_attention"),
+        childFailure: !expanded && !!loaded && loaded.steps.some((s) => s.status === "failed" || s.status === "needs_attention"),
         attempt: null,
         expandable: !!childRunId || retried,
       });
       if (attemptsOpen)
         for (const a of step.attempt_list)
           out.push({ id: `${id}#${a.number}`, runId, step, status, depth: depth + 1, childRunId: null, expanded: false, childFailure: false, attempt: a, expandable: false });
-      if (expanded && loaded && childRunId) this.flatten(loaded.trace.steps, childRunId, depth + 1, `${childRunId}|`, out, false);
+      if (expanded && loaded && childRunId) this.flatten(loaded.steps, childRunId, depth + 1, `${childRunId}|`, out);
     }
   }
-}
-
-function provisional(runId: string, key: string, kind: StepTrace["kind"], at: number, attempt: number): StepTrace {
-  return {
-    run_id: runId,
-    key,
-    ordinal: Number.MAX_SAFE_INTEGER,
-    kind,
-    safety: "retry_safe",
-    status: "running",
-    name: null,
-    input: null,
-    output: null,
-    error: null,
-    attempts: attempt,
-    created_at: at,
-    updated_at: at,
-    finished_at: null,
-    wake_at: null,
-    deadline_at: null,
-    progress: null,
-    meta: {},
-    interrupted_attempts: 0,
-    attempt_list: attempt > 0 ? [{ run_id: runId, step_key: key, number: attempt, lease_epoch: 0, started_at: at, finished_at: null, outcome: "started" }] : [],
-  };
-}
-
-export function childOf(step: StepTrace): string | null {
-  const m = step.meta as { child_run_id?: string } | null;
-  return m && typeof m === "object" && typeof m.child_run_id === "string" ? m.child_run_id : null;
 }
 
 /** Re-renders on every batch of the store. */
 export function useStoreVersion(store: RunStore): number {
   return useSyncExternalStore(store.subscribe, store.getVersion);
-}
-
-/** One clock for running bars and countdowns: ticks every second while `on`. */
-let clockNow = Date.now();
-const clockListeners = new Set<() => void>();
-let clockTimer: ReturnType<typeof setInterval> | null = null;
-function clockSubscribe(l: () => void) {
-  clockListeners.add(l);
-  clockNow = Date.now();
-  if (!clockTimer)
-    clockTimer = setInterval(() => {
-      clockNow = Date.now();
-      clockListeners.forEach((f) => f());
-    }, 1000);
-  return () => {
-    clockListeners.delete(l);
-    if (!clockListeners.size && clockTimer) {
-      clearInterval(clockTimer);
-      clockTimer = null;
-    }
-  };
-}
-const noop = () => () => {};
-function clockSnapshot() {
-  // Before the first tick (or after a pause) the clock catches up, at most once a second.
-  if (!clockTimer && Date.now() - clockNow > 1000) clockNow = Date.now();
-  return clockNow;
-}
-export function useNow(on: boolean): number {
-  return useSyncExternalStore(on ? clockSubscribe : noop, () => (on ? clockSnapshot() : 0));
-}
-
-/** Facts read from a step's payloads: usage and cost of model steps, kinds of waits. */
-export type Usage = { input: number; output: number; cost: number | null };
-
-export function usageOf(step: StepTrace): Usage | null {
-  const o = step.output as { usage?: { input_tokens?: number; output_tokens?: number }; cost_usd?: number | null } | null;
-  if (!o || typeof o !== "object" || Array.isArray(o) || !o.usage || typeof o.usage !== "object") return null;
-  return { input: o.usage.input_tokens ?? 0, output: o.usage.output_tokens ?? 0, cost: typeof o.cost_usd === "number" ? o.cost_usd : null };
-}
-
-export function totals(steps: StepTrace[]): { tokens: number; cost: number | null; hasUsage: boolean } {
-  let tokens = 0;
-  let cost: number | null = null;
-  let hasUsage = false;
-  for (const s of steps) {
-    const u = usageOf(s);
-    if (!u) continue;
-    hasUsage = true;
-    tokens += u.input + u.output;
-    if (u.cost !== null) cost = (cost ?? 0) + u.cost;
-  }
-  return { tokens, cost, hasUsage };
-}
-
-export function waitKind(step: StepTrace): "approval" | "answer" | "event" | "sleep" | null {
-  if (step.kind === "sleep") return "sleep";
-  if (step.kind !== "event") return null;
-  const name = (step.meta as { name?: string } | null)?.name;
-  if (name === "approval" || step.key.startsWith("approval/")) return "approval";
-  if (name === "answer") return "answer";
-  return "event";
-}
-
-export function isModelStep(step: StepTrace): boolean {
-  return step.key.startsWith("llm/");
-}
-
-export function maxAttempts(step: StepTrace): number | null {
-  const m = (step.meta as { max_attempts?: number } | null)?.max_attempts;
-  return typeof m === "number" ? m : null;
-}
-
-/** The run's time axis: real time → percent, with idle gaps longer than 5 % of the run squeezed
- * to a fixed 3 % each (at most 8 of them), so a fork of an old run or a long pause between steps
- * does not flatten everything else. Axis labels map back to real time. */
-export type Gap = { from: number; to: number; left: number; width: number };
-export type Scale = { t0: number; t1: number; pos: (t: number) => number; time: (pct: number) => number; gaps: Gap[] };
-
-type Piece = { a: number; b: number; pa: number; pb: number };
-
-export function makeScale(steps: StepTrace[], t0: number, t1: number): Scale {
-  const span = Math.max(1, t1 - t0);
-  const iv: [number, number][] = [];
-  for (const s of steps) {
-    const a = Math.min(s.created_at, s.attempt_list[0]?.started_at ?? s.created_at);
-    iv.push([a, s.finished_at ?? t1]);
-  }
-  iv.sort((x, y) => x[0] - y[0]);
-  // Idle stretches: time no step covers.
-  // Worth squeezing: over 6 % of the run and over a second (a 10 ms run keeps its real axis).
-  const min = Math.max(span * 0.06, 1000);
-  const idle: [number, number][] = [];
-  let covered = t0;
-  for (const [a, b] of iv) {
-    if (a - covered > min) idle.push([covered, a]);
-    covered = Math.max(covered, b);
-  }
-  if (t1 - covered > min && iv.length) idle.push([covered, t1]);
-  const big = idle
-    .sort((x, y) => y[1] - y[0] - (x[1] - x[0]))
-    .slice(0, 8)
-    .sort((x, y) => x[0] - y[0]);
-  const GAP = 3;
-  const idleTotal = big.reduce((n, [a, b]) => n + (b - a), 0);
-  const busy = Math.max(1, span - idleTotal);
-  const perMs = (100 - GAP * big.length) / busy;
-  const pieces: Piece[] = [];
-  const gaps: Gap[] = [];
-  let t = t0;
-  let p = 0;
-  for (const [a, b] of big) {
-    if (a > t) {
-      pieces.push({ a: t, b: a, pa: p, pb: p + (a - t) * perMs });
-      p += (a - t) * perMs;
-    }
-    pieces.push({ a, b, pa: p, pb: p + GAP });
-    gaps.push({ from: a, to: b, left: p, width: GAP });
-    p += GAP;
-    t = b;
-  }
-  pieces.push({ a: t, b: Math.max(t1, t + 1), pa: p, pb: 100 });
-  const pos = (x: number) => {
-    if (x <= t0) return ((x - t0) / span) * 100;
-    let lo = 0;
-    let hi = pieces.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (pieces[mid].b < x) lo = mid + 1;
-      else hi = mid;
-    }
-    const pc = pieces[lo];
-    return pc.pa + ((Math.min(x, pc.b) - pc.a) / Math.max(1, pc.b - pc.a)) * (pc.pb - pc.pa) + (x > pc.b ? ((x - pc.b) / span) * 100 : 0);
-  };
-  const time = (pct: number) => {
-    const pc = pieces.find((q) => pct <= q.pb) ?? pieces[pieces.length - 1];
-    return pc.a + ((pct - pc.pa) / Math.max(1e-9, pc.pb - pc.pa)) * (pc.b - pc.a);
-  };
-  return { t0, t1, pos, time, gaps };
 }

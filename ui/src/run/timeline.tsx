@@ -3,36 +3,18 @@
 // attempt striped up to now, waits patterned. Child runs expand in place on the parent's axis.
 import { memo, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { Bell, ChevronDown, ChevronRight, MessageCircleQuestion, ShieldCheck, Sparkles, Timer, Workflow, Wrench, Box } from "lucide-react";
-import type { StepTrace } from "../bindings/StepTrace";
+import { ChevronDown, ChevronRight } from "lucide-react";
+import type { StepView } from "../bindings/StepView";
 import { formatDuration } from "../components/common";
-import { waitKind, isModelStep, type Row, type Scale } from "./store";
+import { isWait } from "./facts";
+import { KindIcon, kindLabel } from "./kind";
+import type { Scale } from "./scale";
+import type { Row } from "./store";
 
 export const ROW_HEIGHT = 28;
 
-export function KindIcon({ step }: { step: StepTrace }) {
-  const w = waitKind(step);
-  const props = { size: 14, "aria-hidden": true } as const;
-  let icon;
-  let label: string;
-  if (w === "approval") [icon, label] = [<ShieldCheck {...props} />, "approval"];
-  else if (w === "answer") [icon, label] = [<MessageCircleQuestion {...props} />, "question to a person"];
-  else if (w === "sleep") [icon, label] = [<Timer {...props} />, "timer"];
-  else if (w === "event") [icon, label] = [<Bell {...props} />, "event wait"];
-  else if (step.kind === "child") [icon, label] = [<Workflow {...props} />, "child run"];
-  else if (isModelStep(step)) [icon, label] = [<Sparkles {...props} />, "model call"];
-  else if (step.key.startsWith("tool")) [icon, label] = [<Wrench {...props} />, "tool call"];
-  else [icon, label] = [<Box {...props} />, "task"];
-  return (
-    <span className="kind-icon" title={label}>
-      {icon}
-      <span className="sr-only">{label}</span>
-    </span>
-  );
-}
-
 /** How long a step took (or has taken so far). */
-export function stepDuration(step: StepTrace, now: number): number | null {
+export function stepDuration(step: StepView, now: number): number | null {
   const start = step.attempt_list[0]?.started_at ?? step.created_at;
   const end = step.finished_at ?? (now || null);
   return end === null ? null : Math.max(0, end - start);
@@ -40,15 +22,15 @@ export function stepDuration(step: StepTrace, now: number): number | null {
 
 type Seg = { left: number; width: number; cls: string; title: string };
 
-function segments(step: StepTrace, status: string, scale: Scale, now: number): Seg[] {
+function segments(step: StepView, status: string, scale: Scale, now: number): Seg[] {
   const pos = scale.pos;
   const seg = (a: number, b: number, cls: string, title: string): Seg => ({ left: pos(a), width: Math.max(0, pos(b) - pos(a)), cls, title });
   const end = step.finished_at ?? now;
   const out: Seg[] = [];
-  const waiting = step.kind === "event" || step.kind === "sleep" || (step.attempt_list.length === 0 && status === "waiting");
+  const waiting = isWait(step) || (step.attempt_list.length === 0 && status === "waiting");
   if (step.attempt_list.length === 0) {
     const cls = waiting ? `wait${step.finished_at ? "" : " live"}` : `exec ${status}${step.finished_at ? "" : " live"}`;
-    out.push(seg(step.created_at, end, cls, `${step.kind} ${status} · ${formatDuration(end - step.created_at)}`));
+    out.push(seg(step.created_at, end, cls, `${kindLabel(step.kind)} ${status} · ${formatDuration(end - step.created_at)}`));
     return out;
   }
   let prevEnd: number | null = null;
@@ -128,7 +110,7 @@ const StepRow = memo(function StepRow({
           {step.key}
         </span>
         {step.name ? <span className="step-label muted">{step.name}</span> : <span className="step-label" />}
-        {status === "waiting" && waitKind(step) === "approval" && onApproval ? (
+        {status === "waiting" && step.kind === "approval" && onApproval ? (
           <span className="row-actions" role="group" aria-label={`Approval of ${step.key}`}>
             {(["approve", "reject"] as const).map((m) => (
               <button
@@ -148,7 +130,7 @@ const StepRow = memo(function StepRow({
             ))}
           </span>
         ) : null}
-        {status === "waiting" && waitKind(step) === "answer" ? <span className="badge wait-badge">answer?</span> : null}
+        {status === "waiting" && step.kind === "question" ? <span className="badge wait-badge">answer?</span> : null}
         {row.childFailure ? <span className="badge fail-mark" title="a step inside failed">!</span> : null}
         {retried ? (
           <span className={`badge attempts ${status === "succeeded" ? "amber" : status === "failed" || status === "needs_attention" ? "red" : "amber"}`} title={`${n} attempts`}>

@@ -3,7 +3,7 @@
 // sessionStorage (scoped to this origin, port included; it survives a reload). No cookie: a
 // browser sends cookies to every port of 127.0.0.1, so any other local service could replay one.
 import type { CommandName } from "../bindings/Commands";
-import type { Event } from "../bindings/Event";
+import type { ApiEvent } from "../bindings/ApiEvent";
 import { ApiFailure, type Request, type Response, type StreamState, type Subscription, type Transport } from "./types";
 
 const TOKEN_KEY = "waymark.token";
@@ -55,7 +55,7 @@ export class HttpTransport implements Transport {
     return body as Response<C>;
   }
 
-  subscribe(sub: Subscription, onEvent: (e: Event) => void, onState?: (s: StreamState) => void): () => void {
+  subscribe(sub: Subscription, onEvent: (e: ApiEvent) => void, onState?: (s: StreamState) => void): () => void {
     // Read over fetch (EventSource cannot send the Authorization header); a reconnect sends
     // Last-Event-ID like EventSource would, so nothing is missed; `after` only sets the start.
     const params = new URLSearchParams();
@@ -95,9 +95,9 @@ export class HttpTransport implements Transport {
             if (id !== null) lastId = id;
             if (!data) return;
             try {
-              onEvent(JSON.parse(data) as Event);
+              onEvent(JSON.parse(data) as ApiEvent);
             } catch {
-              // A malformed frame is skipped; the next snapshot refresh repairs the view.
+              // A malformed frame is skipped; the run page sees the gap in its sequence and re-reads.
             }
           });
         } catch {

@@ -2,7 +2,7 @@
 // command list as the HTTP routes) and a Channel per event subscription.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { CommandName } from "../bindings/Commands";
-import type { Event } from "../bindings/Event";
+import type { ApiEvent } from "../bindings/ApiEvent";
 import type { ApiError } from "../bindings/ApiError";
 import { ApiFailure, type Request, type Response, type StreamState, type Subscription, type Transport } from "./types";
 
@@ -18,8 +18,8 @@ export class TauriTransport implements Transport {
     }
   }
 
-  subscribe(sub: Subscription, onEvent: (e: Event) => void, onState?: (s: StreamState) => void): () => void {
-    const channel = new Channel<Event>();
+  subscribe(sub: Subscription, onEvent: (e: ApiEvent) => void, onState?: (s: StreamState) => void): () => void {
+    const channel = new Channel<ApiEvent>();
     let last = sub.after;
     let closed = false;
     let id: number | null = null;

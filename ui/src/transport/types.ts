@@ -1,6 +1,6 @@
 // The one transport interface: typed only by the generated bindings (ui/src/bindings).
 import type { Commands, CommandName } from "../bindings/Commands";
-import type { Event } from "../bindings/Event";
+import type { ApiEvent } from "../bindings/ApiEvent";
 import type { ApiError } from "../bindings/ApiError";
 import type { RunId } from "../bindings/RunId";
 
@@ -23,7 +23,7 @@ export interface Transport {
   /** Follows events; returns the function that stops following. Reconnects by itself. */
   subscribe(
     sub: Subscription,
-    onEvent: (event: Event) => void,
+    onEvent: (event: ApiEvent) => void,
     onState?: (state: StreamState) => void,
   ): () => void;
 }

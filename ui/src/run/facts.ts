@@ -1,0 +1,36 @@
+// What the run page reads off a step view: all typed fields of the API (its role, usage, limits),
+// no key prefixes or payload digging.
+import type { RunStatus } from "../bindings/RunStatus";
+import type { StepView } from "../bindings/StepView";
+
+export const TERMINAL: readonly RunStatus[] = ["succeeded", "failed", "cancelled"];
+
+export function isTerminal(status: RunStatus): boolean {
+  return TERMINAL.includes(status);
+}
+
+export type Usage = { input: number; output: number; cost: number | null };
+
+export function usageOf(step: StepView): Usage | null {
+  const u = step.usage;
+  return u ? { input: u.input_tokens, output: u.output_tokens, cost: u.cost_usd ?? null } : null;
+}
+
+export function totals(steps: readonly StepView[]): { tokens: number; cost: number | null; hasUsage: boolean } {
+  let tokens = 0;
+  let cost: number | null = null;
+  let hasUsage = false;
+  for (const s of steps) {
+    const u = s.usage;
+    if (!u) continue;
+    hasUsage = true;
+    tokens += u.input_tokens + u.output_tokens;
+    if (u.cost_usd !== undefined) cost = (cost ?? 0) + u.cost_usd;
+  }
+  return { tokens, cost, hasUsage };
+}
+
+/** Steps that wait rather than work: their bars are patterned, their rows may carry actions. */
+export function isWait(step: StepView): boolean {
+  return step.kind === "approval" || step.kind === "question" || step.kind === "timer" || step.kind === "event_wait";
+}
