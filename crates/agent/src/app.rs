@@ -1,6 +1,8 @@
-//! One process's agent side, wired: the engine's store, the catalog and secrets in the same
-//! data directory, the MCP hub with the catalog's servers, and the agent loop registered.
-//! Both doors (the CLI and the desktop app) open this.
+//! One process's agent side, wired: the engine's store, the agent-side stores (catalog,
+//! trigger state) and secrets, the MCP hub with the catalog's servers, and the agent loop
+//! registered. Both doors (the CLI and the desktop app) open this. Everything persistent is
+//! behind traits ([`waymark_engine::Store`], [`crate::stores`]); [`AgentApp::open`] picks the
+//! SQLite ones, [`AgentApp::with_stores`] takes any.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use waymark_engine::{
-    Engine, EngineError, Registry, RunId, SharedClock, SqliteStore, StoreError, SystemClock,
+    Engine, EngineError, Registry, RunId, SharedClock, SharedStore, SqliteStore, StoreError,
+    SystemClock,
 };
 
 use crate::agent_loop::{ANSWER_EVENT, APPROVAL_EVENT};
@@ -16,6 +19,8 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::mcp::McpHub;
 use crate::runtime::{AgentRuntime, StartError};
 use crate::secrets::{SecretError, SecretStore};
+use crate::stores::{AgentStores, SqliteAgentStore};
+use crate::triggers::TriggerStore;
 
 /// How long an approval or answer waits for its run (a run waiting elsewhere picks it up).
 const HUMAN_EVENT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -41,10 +46,23 @@ pub enum AppError {
 #[derive(Clone)]
 pub struct AgentApp {
     pub engine: Engine,
-    pub store: Arc<SqliteStore>,
+    /// The engine's store (runs, steps, attempts, events, blobs); upkeep through
+    /// `engine`/[`waymark_engine::Store::maintenance`].
+    pub store: SharedStore,
     pub catalog: Catalog,
+    /// Cron fires and webhook secrets.
+    pub triggers: TriggerStore,
     pub runtime: AgentRuntime,
     pub data_dir: PathBuf,
+}
+
+/// Every store an [`AgentApp`] runs on, ready made (by a backend, or a test).
+#[derive(Clone)]
+pub struct AppStores {
+    pub engine: SharedStore,
+    pub agent: AgentStores,
+    /// Where secret values go (the stores hold only references).
+    pub secrets: SecretStore,
 }
 
 impl AgentApp {
@@ -59,12 +77,31 @@ impl AgentApp {
     pub fn open_with_clock(
         db: &Path,
         data_dir: &Path,
+        registry: Registry,
+        clock: SharedClock,
+    ) -> Result<Self, AppError> {
+        // The engine first: it creates the file and its journal's schema.
+        let engine: SharedStore = SqliteStore::open(db)?;
+        let secrets = SecretStore::open(data_dir)?;
+        let agent = SqliteAgentStore::open(db)?.stores();
+        let stores = AppStores {
+            engine,
+            agent,
+            secrets,
+        };
+        Self::with_stores(stores, data_dir, registry, clock)
+    }
+
+    /// The app on ready-made stores (another backend's, or a test's). `data_dir` holds what is
+    /// not in the stores (logs, tokens, the demo's outbox).
+    pub fn with_stores(
+        stores: AppStores,
+        data_dir: &Path,
         mut registry: Registry,
         clock: SharedClock,
     ) -> Result<Self, AppError> {
-        let store = SqliteStore::open(db)?;
-        let secrets = SecretStore::open(data_dir)?;
-        let catalog = Catalog::open(db, secrets)?;
+        let triggers = TriggerStore::new(stores.agent.triggers.clone());
+        let catalog = Catalog::new(stores.agent, stores.secrets);
         let hub = McpHub::new();
         for def in catalog.servers()? {
             hub.set_server(def);
@@ -74,11 +111,12 @@ impl AgentApp {
             .keys(Arc::new(catalog.clone()))
             .build();
         runtime.register(&mut registry);
-        let engine = Engine::new(store.clone(), registry).with_clock(clock);
+        let engine = Engine::new(stores.engine.clone(), registry).with_clock(clock);
         Ok(AgentApp {
             engine,
-            store,
+            store: stores.engine,
             catalog,
+            triggers,
             runtime,
             data_dir: data_dir.to_path_buf(),
         })

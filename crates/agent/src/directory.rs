@@ -5,6 +5,7 @@ use serde_json::Value;
 use crate::catalog::{Catalog, CatalogError};
 use crate::runtime::{AgentDirectory, DirectoryError};
 use crate::spec::AgentSpec;
+use crate::stores::DbErrorKind;
 
 impl AgentDirectory for Catalog {
     fn agent(&self, name: &str) -> Result<Option<AgentSpec>, DirectoryError> {
@@ -26,8 +27,8 @@ impl AgentDirectory for Catalog {
     }
 }
 
-/// A catalog failure by its cause: a busy or locked database is transient, a request SQLite
-/// or the catalog refuses is the caller's to fix, anything else is the store's.
+/// A catalog failure by its cause: a busy or locked database is transient, a request the
+/// database or the catalog refuses is the caller's to fix, anything else is the store's.
 fn directory_error(e: CatalogError) -> DirectoryError {
     let message = e.to_string();
     if e.is_transient() {
@@ -35,9 +36,7 @@ fn directory_error(e: CatalogError) -> DirectoryError {
     }
     match &e {
         CatalogError::Invalid { .. } => DirectoryError::Invalid(message),
-        CatalogError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
-            if f.code == rusqlite::ErrorCode::TooBig =>
-        {
+        CatalogError::Database(db) if db.kind() == DbErrorKind::TooBig => {
             DirectoryError::Invalid(format!("the value is too large to store: {message}"))
         }
         _ => DirectoryError::Failed(message),
@@ -66,7 +65,7 @@ mod tests {
 
     fn sqlite(code: std::ffi::c_int) -> CatalogError {
         // The text would mislead a text match: only the code may decide.
-        CatalogError::Sqlite(rusqlite::Error::SqliteFailure(
+        CatalogError::from(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(code),
             Some("database is locked".into()),
         ))

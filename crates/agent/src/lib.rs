@@ -24,8 +24,9 @@ pub mod scripted;
 pub mod secret;
 pub mod secrets;
 pub mod spec;
-pub mod step_role;
 mod sse;
+pub mod step_role;
+pub mod stores;
 pub mod triggers;
 
 pub use anthropic::AnthropicProvider;
@@ -42,3 +43,4 @@ pub use scripted::{ScriptedProvider, ScriptedTurn};
 pub use secret::Secret;
 pub use secrets::{SecretError, SecretRef, SecretStore};
 pub use spec::{AgentSpec, SpecError};
+pub use stores::{AgentStores, SqliteAgentStore};

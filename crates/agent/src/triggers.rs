@@ -74,11 +74,18 @@ impl WebhookAuth {
 #[non_exhaustive]
 pub enum TriggerError {
     #[error("trigger state: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] crate::stores::DbError),
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("trigger state is damaged: {what}")]
     Corrupt { what: String },
     #[error("{what}")]
     Invalid { what: String },
+}
+
+impl TriggerError {
+    /// Whether the database was only busy or locked: the same call may succeed shortly.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TriggerError::Database(e) if e.is_transient())
+    }
 }

@@ -101,11 +101,14 @@ pub struct Host {
     worker: Option<Worker>,
     cron: Option<CronScheduler>,
     hooks: Arc<Hooks>,
+    /// The database file it was started on (the stores themselves are behind traits).
+    db: PathBuf,
 }
 
 impl Host {
     pub async fn start(options: HostOptions) -> Result<Host, HostError> {
         let (db, data_dir) = (options.db.clone(), options.data_dir.clone());
+        let db_path = db.clone();
         // Opening may probe the OS keychain and wait on SQLite locks: off the async threads.
         let app = tokio::task::spawn_blocking(move || {
             // The engine's example functions too, so a run one door started on the shared
@@ -138,6 +141,7 @@ impl Host {
             worker,
             cron,
             hooks,
+            db: db_path,
         })
     }
 
@@ -161,7 +165,7 @@ impl Host {
     }
 
     pub fn db_path(&self) -> &Path {
-        self.app.store.path()
+        &self.db
     }
 
     /// The data directory (secrets, tokens, logs, the demo's outbox).

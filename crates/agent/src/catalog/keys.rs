@@ -1,13 +1,12 @@
 //! Model providers' API keys, kept in the secret store (the OS keychain when there is one);
-//! the catalog holds only the reference. Also where keys from the environment may be sent.
-
-use rusqlite::{params, OptionalExtension};
+//! the settings store holds only the reference. Also where keys from the environment may be
+//! sent.
 
 use super::{now_ms, Catalog, CatalogError};
 use crate::key_hosts::{normalize_host, EnvKeyHost, BUILTIN_ENV_KEY_HOSTS};
 use crate::secret::Secret;
-use crate::secrets::SecretRef;
 use crate::spec::ProviderKind;
+use crate::stores::Removed;
 
 impl Catalog {
     /// Stores `key` as `provider`'s API key, replacing the one before.
@@ -24,25 +23,17 @@ impl Catalog {
         let new = self
             .secrets()
             .put(&format!("{}-api-key", provider.as_str()), key)?;
-        let old = self.with_tx(|tx| {
-            let old = stored_ref(tx, provider)?;
-            tx.execute(
-                "INSERT INTO provider_keys (provider, secret_ref, updated_at_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(provider) DO UPDATE SET secret_ref = excluded.secret_ref,
-                    updated_at_ms = excluded.updated_at_ms",
-                params![provider.as_str(), new.as_str(), now_ms()],
-            )?;
-            Ok(old)
-        });
-        match old {
-            Ok(Some(old)) => {
-                if let Ok(r) = old.parse::<SecretRef>() {
-                    let _ = self.secrets().delete(&r);
-                }
+        match self
+            .stores
+            .settings
+            .set_provider_key_ref(provider, &new, now_ms())
+        {
+            Ok(old) => {
+                self.delete_secrets(old);
                 Ok(())
             }
-            Ok(None) => Ok(()),
             Err(e) => {
+                // Do not leave an unreferenced value behind.
                 let _ = self.secrets().delete(&new);
                 Err(e)
             }
@@ -51,42 +42,30 @@ impl Catalog {
 
     /// `provider`'s stored API key, if one was set.
     pub fn provider_key(&self, provider: ProviderKind) -> Result<Option<Secret>, CatalogError> {
-        let stored = self.with_conn(|c| stored_ref(c, provider))?;
-        let Some(stored) = stored else {
+        let Some(r) = self.stores.settings.provider_key_ref(provider)? else {
             return Ok(None);
         };
-        let r: SecretRef = stored.parse().map_err(|_| CatalogError::Corrupt {
-            what: format!(
-                "provider_keys row {}: not a secret reference",
-                provider.as_str()
-            ),
-        })?;
         Ok(Some(self.secrets().get(&r)?))
     }
 
     /// The providers that have a stored key (never the keys).
     pub fn providers_with_keys(&self) -> Result<Vec<String>, CatalogError> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT provider FROM provider_keys ORDER BY provider")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
+        self.stores.settings.providers_with_keys()
     }
 
     /// Forgets `provider`'s key; `false` when none was stored.
     pub fn delete_provider_key(&self, provider: ProviderKind) -> Result<bool, CatalogError> {
-        let old: Option<String> = self.with_tx(|tx| {
-            let old = stored_ref(tx, provider)?;
-            tx.execute(
-                "DELETE FROM provider_keys WHERE provider = ?1",
-                [provider.as_str()],
-            )?;
-            Ok(old)
-        })?;
-        if let Some(r) = old.as_deref().and_then(|o| o.parse::<SecretRef>().ok()) {
-            let _ = self.secrets().delete(&r);
+        let old = self.stores.settings.delete_provider_key_ref(provider)?;
+        let existed = old.existed;
+        self.delete_secrets(old);
+        Ok(existed)
+    }
+
+    /// Best effort, after the change stands: a value left behind is harmless.
+    pub(super) fn delete_secrets(&self, removed: Removed) {
+        for r in &removed.secrets {
+            let _ = self.secrets().delete(r);
         }
-        Ok(old.is_some())
     }
 }
 
@@ -104,21 +83,10 @@ impl Catalog {
                 });
             }
         }
-        self.with_tx(|tx| {
-            match base_url {
-                Some(url) => tx.execute(
-                    "INSERT INTO provider_settings (provider, base_url, updated_at_ms) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(provider) DO UPDATE SET base_url = excluded.base_url,
-                        updated_at_ms = excluded.updated_at_ms",
-                    params![provider.as_str(), url.trim_end_matches('/'), now_ms()],
-                )?,
-                None => tx.execute(
-                    "DELETE FROM provider_settings WHERE provider = ?1",
-                    [provider.as_str()],
-                )?,
-            };
-            Ok(())
-        })
+        let url = base_url.map(|u| u.trim_end_matches('/'));
+        self.stores
+            .settings
+            .set_provider_base_url(provider, url, now_ms())
     }
 
     /// The base URL set for `provider`, if one is.
@@ -126,46 +94,14 @@ impl Catalog {
         &self,
         provider: ProviderKind,
     ) -> Result<Option<String>, CatalogError> {
-        self.with_conn(|c| {
-            c.query_row(
-                "SELECT base_url FROM provider_settings WHERE provider = ?1",
-                [provider.as_str()],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+        self.stores.settings.provider_base_url(provider)
     }
-}
-
-/// The reference stored for `provider`, if any.
-fn stored_ref(
-    conn: &rusqlite::Connection,
-    provider: ProviderKind,
-) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
-        "SELECT secret_ref FROM provider_keys WHERE provider = ?1",
-        [provider.as_str()],
-        |r| r.get(0),
-    )
-    .optional()
 }
 
 impl Catalog {
     /// The (variable, host) pairs an API key from the environment may be sent to.
     pub fn env_key_hosts(&self) -> Result<Vec<EnvKeyHost>, CatalogError> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(
-                "SELECT variable, host, builtin FROM env_key_hosts ORDER BY variable, host",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(EnvKeyHost {
-                    variable: r.get(0)?,
-                    host: r.get(1)?,
-                    builtin: r.get::<_, i64>(2)? != 0,
-                })
-            })?;
-            rows.collect()
-        })
+        self.stores.settings.env_key_hosts()
     }
 
     /// Allows the value of `variable` to be sent to `host` (a host, `host:port` or a URL);
@@ -181,20 +117,13 @@ impl Catalog {
         let host = normalize_host(host).map_err(|m| CatalogError::Invalid {
             what: format!("the host {m}"),
         })?;
-        let builtin = BUILTIN_ENV_KEY_HOSTS.contains(&(variable, host.as_str()));
-        self.with_tx(|tx| {
-            tx.execute(
-                "INSERT INTO env_key_hosts (variable, host, builtin, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(variable, host) DO UPDATE SET updated_at_ms = excluded.updated_at_ms",
-                params![variable, host, builtin, now_ms()],
-            )?;
-            Ok(())
-        })?;
-        Ok(EnvKeyHost {
+        let pair = EnvKeyHost {
             variable: variable.to_string(),
+            builtin: BUILTIN_ENV_KEY_HOSTS.contains(&(variable, host.as_str())),
             host,
-            builtin,
-        })
+        };
+        self.stores.settings.allow_env_key(&pair, now_ms())?;
+        Ok(pair)
     }
 
     /// Withdraws a pair (a built-in one too); `false` when it was not allowed.
@@ -202,12 +131,8 @@ impl Catalog {
         let host = normalize_host(host).map_err(|m| CatalogError::Invalid {
             what: format!("the host {m}"),
         })?;
-        let n = self.with_tx(|tx| {
-            tx.execute(
-                "DELETE FROM env_key_hosts WHERE variable = ?1 AND host = ?2",
-                params![variable.trim(), host],
-            )
-        })?;
-        Ok(n > 0)
+        self.stores
+            .settings
+            .disallow_env_key(variable.trim(), &host)
     }
 }

@@ -79,7 +79,7 @@ impl CronScheduler {
     pub fn spawn_with_events(
         app: AgentApp,
     ) -> Result<(Self, broadcast::Receiver<CronEvent>), TriggerError> {
-        let store = TriggerStore::open(app.store.path())?;
+        let store = app.triggers.clone();
         let (stop, stop_rx) = watch::channel(false);
         let reload = Arc::new(Notify::new());
         let (events, rx) = broadcast::channel(256);
@@ -172,19 +172,20 @@ async fn pass(
     now: Millis,
     events: &broadcast::Sender<CronEvent>,
 ) -> Result<Option<Millis>, TriggerError> {
-    let agents = app.catalog.agents().map_err(|e| TriggerError::Invalid {
-        what: e.to_string(),
-    })?;
+    let agents = app
+        .catalog
+        .current_agents()
+        .map_err(|e| TriggerError::Invalid {
+            what: e.to_string(),
+        })?;
     let mut keep = HashSet::new();
     let mut earliest: Option<Millis> = None;
-    for summary in agents {
-        let spec = match app.catalog.agent(&summary.name) {
-            Ok(Some(spec)) => spec,
-            // Deleted since the list was read.
-            Ok(None) => continue,
+    for (name, spec) in agents {
+        let spec = match spec {
+            Ok(spec) => spec,
             Err(e) => {
                 let _ = events.send(CronEvent::Failed {
-                    agent: summary.name.clone(),
+                    agent: name,
                     scheduled_ms: None,
                     error: e.to_string(),
                 });

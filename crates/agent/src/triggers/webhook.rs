@@ -161,13 +161,12 @@ type HookTable = Arc<HashMap<String, Hooked>>;
 /// Every saved agent that has a webhook trigger (read on a blocking thread).
 fn load_hook_table(catalog: &Catalog) -> Result<HookTable, String> {
     let mut table = HashMap::new();
-    for summary in catalog.agents().map_err(|e| e.to_string())? {
-        let spec = match catalog.agent(&summary.name) {
-            Ok(Some(spec)) => spec,
-            Ok(None) => continue,
+    for (name, spec) in catalog.current_agents().map_err(|e| e.to_string())? {
+        let spec = match spec {
+            Ok(spec) => spec,
             Err(e) => {
                 // One unreadable agent does not take the others' webhooks down.
-                tracing::warn!(agent = %summary.name, error = %e, "agent skipped by webhooks");
+                tracing::warn!(agent = %name, error = %e, "agent skipped by webhooks");
                 continue;
             }
         };
@@ -179,7 +178,7 @@ fn load_hook_table(catalog: &Catalog) -> Result<HookTable, String> {
             .collect();
         if !triggers.is_empty() {
             table.insert(
-                summary.name,
+                name,
                 Hooked {
                     spec: Arc::new(spec),
                     triggers,
@@ -205,7 +204,7 @@ pub struct WebhookReceiver {
 
 impl WebhookReceiver {
     pub fn new(app: AgentApp) -> Result<Self, WebhookError> {
-        let store = TriggerStore::open(app.store.path())?;
+        let store = app.triggers.clone();
         Ok(WebhookReceiver {
             app,
             store,

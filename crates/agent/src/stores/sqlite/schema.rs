@@ -1,10 +1,10 @@
-//! The catalog's tables, in the engine's database file. The engine numbers its own migrations
+//! The agent stores' tables, in the engine's database file. The engine numbers its own migrations
 //! with `PRAGMA user_version`; these are numbered separately in `agent_schema`, so either side
 //! can upgrade without knowing the other.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use super::CatalogError;
+use crate::catalog::CatalogError;
 
 const MIGRATIONS: &[&str] = &[
     r#"

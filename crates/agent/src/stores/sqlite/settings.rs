@@ -1,0 +1,150 @@
+//! [`SettingsStore`] on SQLite: `provider_keys` (references), `provider_settings` and
+//! `env_key_hosts`.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::SqliteAgentStore;
+use crate::catalog::CatalogError;
+use crate::key_hosts::EnvKeyHost;
+use crate::secrets::SecretRef;
+use crate::spec::ProviderKind;
+use crate::stores::{Removed, SettingsStore};
+
+/// The reference text stored for `provider`, if any.
+fn stored_ref(conn: &Connection, provider: ProviderKind) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT secret_ref FROM provider_keys WHERE provider = ?1")?
+        .query_row([provider.as_str()], |r| r.get(0))
+        .optional()
+}
+
+/// What replacing or deleting a row holding `old` took away.
+pub(super) fn removed_ref(old: Option<String>) -> Removed {
+    Removed {
+        existed: old.is_some(),
+        secrets: old.and_then(|o| o.parse().ok()).into_iter().collect(),
+    }
+}
+
+impl SettingsStore for SqliteAgentStore {
+    fn set_provider_key_ref(
+        &self,
+        provider: ProviderKind,
+        key: &SecretRef,
+        now_ms: i64,
+    ) -> Result<Removed, CatalogError> {
+        self.write(|tx| {
+            let old = stored_ref(tx, provider)?;
+            tx.execute(
+                "INSERT INTO provider_keys (provider, secret_ref, updated_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(provider) DO UPDATE SET secret_ref = excluded.secret_ref,
+                    updated_at_ms = excluded.updated_at_ms",
+                params![provider.as_str(), key.as_str(), now_ms],
+            )?;
+            Ok(removed_ref(old))
+        })
+    }
+
+    fn provider_key_ref(&self, provider: ProviderKind) -> Result<Option<SecretRef>, CatalogError> {
+        let stored = self.read(|c| Ok::<_, CatalogError>(stored_ref(c, provider)?))?;
+        stored
+            .map(|s| {
+                s.parse().map_err(|_| CatalogError::Corrupt {
+                    what: format!(
+                        "provider_keys row {}: not a secret reference",
+                        provider.as_str()
+                    ),
+                })
+            })
+            .transpose()
+    }
+
+    fn providers_with_keys(&self) -> Result<Vec<String>, CatalogError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT provider FROM provider_keys ORDER BY provider")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn delete_provider_key_ref(&self, provider: ProviderKind) -> Result<Removed, CatalogError> {
+        self.write(|tx| {
+            let old = stored_ref(tx, provider)?;
+            tx.execute(
+                "DELETE FROM provider_keys WHERE provider = ?1",
+                [provider.as_str()],
+            )?;
+            Ok(removed_ref(old))
+        })
+    }
+
+    fn set_provider_base_url(
+        &self,
+        provider: ProviderKind,
+        base_url: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            match base_url {
+                Some(url) => tx.execute(
+                    "INSERT INTO provider_settings (provider, base_url, updated_at_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(provider) DO UPDATE SET base_url = excluded.base_url,
+                        updated_at_ms = excluded.updated_at_ms",
+                    params![provider.as_str(), url, now_ms],
+                )?,
+                None => tx.execute(
+                    "DELETE FROM provider_settings WHERE provider = ?1",
+                    [provider.as_str()],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
+    fn provider_base_url(&self, provider: ProviderKind) -> Result<Option<String>, CatalogError> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT base_url FROM provider_settings WHERE provider = ?1")?
+                    .query_row([provider.as_str()], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    fn env_key_hosts(&self) -> Result<Vec<EnvKeyHost>, CatalogError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT variable, host, builtin FROM env_key_hosts ORDER BY variable, host",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(EnvKeyHost {
+                    variable: r.get(0)?,
+                    host: r.get(1)?,
+                    builtin: r.get::<_, i64>(2)? != 0,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn allow_env_key(&self, pair: &EnvKeyHost, now_ms: i64) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO env_key_hosts (variable, host, builtin, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(variable, host) DO UPDATE SET updated_at_ms = excluded.updated_at_ms",
+                params![pair.variable, pair.host, pair.builtin, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn disallow_env_key(&self, variable: &str, host: &str) -> Result<bool, CatalogError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "DELETE FROM env_key_hosts WHERE variable = ?1 AND host = ?2",
+                params![variable, host],
+            )?;
+            Ok(n > 0)
+        })
+    }
+}
