@@ -144,9 +144,7 @@ impl Catalog {
 
     /// Every agent's current spec, by name, in one read; a spec that does not parse is its
     /// own error, so one damaged agent does not hide the others.
-    pub fn current_agents(
-        &self,
-    ) -> Result<Vec<CurrentAgent>, CatalogError> {
+    pub fn current_agents(&self) -> Result<Vec<CurrentAgent>, CatalogError> {
         Ok(self
             .stores
             .agents
