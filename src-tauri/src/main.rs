@@ -54,6 +54,13 @@ fn run(started: Instant) -> anyhow::Result<()> {
 
     let api = host.api().clone();
     let notice_api = api.clone();
+    // Webhooks reach the app on loopback while some agent has a webhook trigger.
+    let hooks_stop = tokio_util::sync::CancellationToken::new();
+    runtime.spawn(waymark_server::serve_loopback_hooks(
+        api.clone(),
+        host.hooks(),
+        hooks_stop.clone(),
+    ));
     let tauri_app = tauri::Builder::default()
         // First: a second launch only shows the window of the first.
         .plugin(tauri_plugin_single_instance::init(|handle, _args, _cwd| {
@@ -88,6 +95,7 @@ fn run(started: Instant) -> anyhow::Result<()> {
     tauri_app.run(move |_handle, event| {
         if let RunEvent::Exit = event {
             if let Some(host) = stopping.take() {
+                hooks_stop.cancel();
                 tauri::async_runtime::block_on(host.shutdown(DEFAULT_SHUTDOWN_LIMIT));
                 tracing::info!("stopped");
             }

@@ -6,9 +6,12 @@
 //
 // 1. start the app with a fresh WAYMARK_HOME, wait for the app's nav (not an error page);
 // 2. run the offline demo agent through the UI: Agents page → run → approve the email → succeeded;
-// 3. confirm through the API that the run succeeded.
+// 3. confirm through the API that the run succeeded;
+// 4. save an agent with a Standard Webhooks trigger, sign a delivery as a sender would and
+//    post it to the app's loopback receiver; the run it starts shows in the Runs page.
 
 import { execFileSync, spawn } from "node:child_process";
+import { createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -139,6 +142,57 @@ async function waitForApproval(runId) {
   });
 }
 
+// A webhook as a Standard Webhooks sender posts it: `v1,` base64 HMAC-SHA256 of
+// "id.timestamp.body" under the secret's bytes (after `whsec_`).
+async function postSignedWebhook(url, secret, body) {
+  const id = `msg_${randomUUID()}`;
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const signature = createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest("base64");
+  const res = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "webhook-id": id,
+      "webhook-timestamp": timestamp,
+      "webhook-signature": `v1,${signature}`,
+    },
+    body,
+    signal: AbortSignal.timeout(30_000),
+  });
+  return { status: res.status, body: await res.json().catch(() => ({})) };
+}
+
+async function webhookThroughLoopback() {
+  // Any free loopback port (Settings' default, 4681, may be taken on a shared machine).
+  await apiCall("settings_set_hooks_port", { port: 0 });
+  const demo = await apiCall("agents_get", { name: DEMO_AGENT });
+  const spec = {
+    ...demo.spec,
+    name: "hooked",
+    triggers: [{ kind: "webhook", auth: "standard_webhooks", secret_ref: "HOOKED_SECRET" }],
+  };
+  await apiCall("agents_save", { spec });
+  const { secret } = await apiCall("settings_generate_webhook_secret", { name: "HOOKED_SECRET" });
+  // The app starts its receiver once an agent has a webhook trigger.
+  const info = await until("the app's loopback webhook receiver", 30_000, async () => {
+    const got = await apiCall("agents_webhook", { name: "hooked" });
+    return got.url && got;
+  });
+  if (!info.local_only || !/^http:\/\/127\.0\.0\.1:\d+\/hooks\/hooked$/.test(info.url))
+    fail(`the receiver's URL is not on loopback: ${JSON.stringify(info)}`);
+  const sent = await postSignedWebhook(info.url, secret, JSON.stringify({ order: "A-1001", event: "order.paid" }));
+  if (sent.status !== 201 || !sent.body.run_id) fail(`the webhook was answered ${sent.status}: ${JSON.stringify(sent.body)}`);
+  const runId = sent.body.run_id;
+  log(`a signed webhook to ${info.url} started run ${runId}`);
+  await script(`location.hash = '#/runs'`);
+  await waitForSelector(`a[data-testid="run-row"][href*="${runId}"]`, 30_000);
+  const last = await apiCall("agents_webhook", { name: "hooked" });
+  if (last.last_delivery?.status !== 201 || last.last_delivery?.run_id !== runId)
+    fail(`the last delivery is not recorded: ${JSON.stringify(last.last_delivery)}`);
+  log("the Runs page lists the webhook's run; the agent's last delivery says 201");
+}
+
 // What the window showed when the test failed: its address, title, the start of its HTML, and
 // a screenshot next to the success one.
 async function diagnose() {
@@ -193,6 +247,7 @@ async function main() {
       return got.run.status === "succeeded" && got;
     });
     log(`run ${runId}: ${final.run.status} in ${final.run.step_count} steps (confirmed by runs_get)`);
+    await webhookThroughLoopback();
     // The window with the finished run, as WebDriver renders it and as the display shows it
     // (the X11 framebuffer). Taken at the end: right after the first DOM check the webview may
     // not have painted yet.
@@ -201,7 +256,7 @@ async function main() {
     const x11 = screenshot.replace(/\.png$/, "-x11.png");
     execFileSync("import", ["-window", "root", x11]);
     log(`screenshots: ${screenshot}, ${x11}`);
-    log("PASS (the run started and approved through the UI)");
+    log("PASS (the run started and approved through the UI; a signed webhook reached the app)");
   } catch (e) {
     if (session) await diagnose();
     throw e;

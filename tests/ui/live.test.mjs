@@ -45,9 +45,10 @@ function recordTraceReads(page) {
   return (runId) => reads.filter((r) => r.run_id === runId);
 }
 
-/** Starts a 1,000-step batch and opens its page at once (a hash change: no reload). */
+/** Starts a 1,000-step batch (5 ms a step: it streams for seconds) and opens its page at once
+ * (a hash change: no reload). */
 async function openLiveRun(page, api = server.api) {
-  const { run_id } = await api("runs_start_function", { function: "example.batch", input: { steps: STEPS } });
+  const { run_id } = await api("runs_start_function", { function: "example.batch", input: { steps: STEPS, step_ms: 5 } });
   await page.evaluate((id) => (window.location.hash = `#/runs/${id}`), run_id);
   return run_id;
 }

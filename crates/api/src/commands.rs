@@ -10,6 +10,7 @@ use crate::agents::*;
 use crate::database::*;
 use crate::demo::*;
 use crate::engine_cmds::*;
+use crate::hooks::*;
 use crate::mcp::*;
 use crate::replay::*;
 use crate::runs::*;
@@ -120,6 +121,8 @@ commands! {
     agents_export(AgentExportRequest) -> AgentExportResponse;
     /// Import an agent from a TOML or JSON file's text.
     agents_import(AgentImportRequest) -> AgentSaveResponse;
+    /// An agent's webhook triggers: where senders post, and how the last delivery went.
+    agents_webhook(AgentNameRequest) -> AgentWebhookResponse;
     /// Draft an agent from a plain description with a model (never saved: edit, then save).
     agents_draft(AgentsDraftRequest) -> AgentsDraftResponse;
     /// List the MCP servers with their connection status (secrets never included).
@@ -180,6 +183,8 @@ commands! {
     settings_set_webhook_secret(SettingsSetWebhookSecretRequest) -> OkResponse;
     /// Generate a webhook trigger's secret (`whsec_…`, Standard Webhooks), store it, and show it once.
     settings_generate_webhook_secret(SettingsGenerateWebhookSecretRequest) -> WebhookSecretResponse;
+    /// Set the loopback port the desktop app receives webhooks on (absent: the default, 4681).
+    settings_set_hooks_port(SettingsSetHooksPortRequest) -> OkResponse;
     /// Forget a provider's stored API key.
     settings_delete_key(SettingsProviderRequest) -> DeletedResponse;
     /// Allow the API key in an environment variable (a spec's `api_key_env`) to be sent to a host.

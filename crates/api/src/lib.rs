@@ -12,6 +12,7 @@ mod demo;
 mod engine_cmds;
 mod error;
 mod events;
+mod hooks;
 mod ids;
 mod mcp;
 pub mod openapi;
@@ -30,6 +31,10 @@ pub use demo::{DemoInfo, DemoRequest};
 pub use engine_cmds::*;
 pub use error::{ApiError, ErrorCode};
 pub use events::{ApiEvent, AttemptEnd, Change, EventFilter, EventStream, ResolutionKind};
+pub use hooks::{
+    AgentWebhookResponse, HooksListening, HooksStatus, SettingsSetHooksPortRequest,
+    WebhookDelivery, WebhookTriggerInfo, DEFAULT_HOOKS_PORT,
+};
 pub use ids::{RunId, StepKey};
 pub use mcp::*;
 pub use replay::*;
@@ -44,6 +49,7 @@ pub use waymark_agent::mcp::{McpTool, ToolAnnotations};
 pub struct Api {
     app: AgentApp,
     actor: String,
+    hooks: Option<std::sync::Arc<dyn HooksStatus>>,
 }
 
 impl Api {
@@ -51,7 +57,18 @@ impl Api {
         Api {
             app,
             actor: "api".into(),
+            hooks: None,
         }
+    }
+
+    /// What the webhook receiver of this process knows (its URL, the last deliveries).
+    pub fn with_hooks_status(mut self, hooks: std::sync::Arc<dyn HooksStatus>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    pub(crate) fn hooks_status(&self) -> Option<&dyn HooksStatus> {
+        self.hooks.as_deref()
     }
 
     /// Names the door in the journal's record of each decision (`cli`, `desktop`; `api`

@@ -26,6 +26,8 @@ pub struct SettingsResponse {
     /// Where an API key read from an environment variable may be sent (a spec's
     /// `model.api_key_env` with its `base_url`); any other pair is refused.
     pub env_key_hosts: Vec<EnvKeyHostSetting>,
+    /// The loopback port the desktop app receives webhooks on (0: any free port).
+    pub hooks_port: u16,
 }
 
 /// One allowed destination of a key from the environment.
@@ -189,6 +191,7 @@ impl Api {
                     builtin: p.builtin,
                 })
                 .collect(),
+            hooks_port: self.hooks_port().await?,
         })
     }
 

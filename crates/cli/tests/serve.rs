@@ -576,7 +576,10 @@ async fn every_command_succeeds_on_a_real_scenario() {
     );
     let step = run!("runs_get_step", json!({"run_id": run, "step": "llm/1"}));
     assert_eq!(step["kind"], "model_call", "{step}");
-    assert!(step["usage"].is_object(), "a model call's usage is typed: {step}");
+    assert!(
+        step["usage"].is_object(),
+        "a model call's usage is typed: {step}"
+    );
     run!(
         "runs_answer",
         json!({"run_id": run, "step": "tool/1.1", "text": "Lyon"})
@@ -665,10 +668,21 @@ async fn every_command_succeeds_on_a_real_scenario() {
         "settings_set_webhook_secret",
         json!({"name": "HOOK", "secret": "a-webhook-secret-0123456789"})
     );
-    let generated = run!("settings_generate_webhook_secret", json!({"name": "NEW_HOOK"}));
+    let generated = run!(
+        "settings_generate_webhook_secret",
+        json!({"name": "NEW_HOOK"})
+    );
     assert!(
-        generated["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")),
+        generated["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_")),
         "{generated}"
+    );
+    run!("settings_set_hooks_port", json!({"port": 0}));
+    let hook = run!("agents_webhook", json!({"name": "asker"}));
+    assert!(
+        hook["url"].is_null(),
+        "asker has no webhook trigger: {hook}"
     );
     let demo = run!("demo_get", json!({}));
     assert_eq!(demo["agent"], "demo-support");

@@ -185,8 +185,12 @@ fn parent() -> DurableFunction {
     })
 }
 
-/// `{"steps": N}`: N small steps one after another (`item/00001`, ...), the first of them
-/// failing once, so a long trace with a retry in it can be made without a model.
+/// The longest pause `example.batch` takes in each step.
+const BATCH_MAX_STEP_MS: u64 = 10_000;
+
+/// `{"steps": N, "step_ms": M}`: N small steps one after another (`item/00001`, ...), the
+/// first of them failing once, so a long trace with a retry in it can be made without a
+/// model; each step takes M ms (0 by default), so a trace can stream in live.
 fn batch() -> DurableFunction {
     DurableFunction::new(BATCH, 1, |ctx: RunContext, input: Value| async move {
         let steps = input.get("steps").and_then(Value::as_u64).unwrap_or(0);
@@ -194,6 +198,13 @@ fn batch() -> DurableFunction {
             return Err(RunError::Step(StepError::fatal(
                 "invalid_input",
                 format!("{BATCH} expects {{\"steps\": 1..={BATCH_MAX_STEPS}}}"),
+            )));
+        }
+        let step_ms = input.get("step_ms").and_then(Value::as_u64).unwrap_or(0);
+        if step_ms > BATCH_MAX_STEP_MS {
+            return Err(RunError::Step(StepError::fatal(
+                "invalid_input",
+                format!("{BATCH}: step_ms is at most {BATCH_MAX_STEP_MS}"),
             )));
         }
         let mut total = 0u64;
@@ -209,6 +220,9 @@ fn batch() -> DurableFunction {
                                 "busy",
                                 "the first item is busy once",
                             ));
+                        }
+                        if step_ms > 0 {
+                            tokio::time::sleep(Duration::from_millis(step_ms)).await;
                         }
                         Ok(json!({ "n": i, "square": i * i }))
                     },

@@ -1,9 +1,18 @@
 //! The webhook receiver every listener serves (`POST /hooks/{agent}`): a request in, an
 //! answer out (status and JSON body), so an HTTP server needs no knowledge of triggers.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
 use serde_json::{json, Value};
 use waymark_agent::app::AgentApp;
 use waymark_agent::triggers::{Delivered, WebhookError, WebhookReceiver};
+use waymark_api::{HooksListening, HooksStatus, WebhookDelivery};
+
+/// Agents whose last delivery is remembered: anyone may post to any name, so the memory is
+/// bounded (the oldest entry goes).
+const MAX_REMEMBERED: usize = 1_000;
 
 /// What to answer a webhook sender.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,13 +28,59 @@ pub const REFUSAL_MESSAGE: &str =
 
 pub struct Hooks {
     receiver: WebhookReceiver,
+    listening: Mutex<Option<HooksListening>>,
+    deliveries: Mutex<HashMap<String, WebhookDelivery>>,
 }
 
 impl Hooks {
     pub(crate) fn new(app: AgentApp) -> Result<Self, WebhookError> {
         Ok(Hooks {
             receiver: WebhookReceiver::new(app)?,
+            listening: Mutex::new(None),
+            deliveries: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A listener that serves `/hooks/*` says where.
+    pub fn set_listening(&self, addr: SocketAddr) {
+        *lock(&self.listening) = Some(listening_at(addr));
+    }
+
+    /// Where the receiver listens now, if anywhere (`http://127.0.0.1:4681`).
+    pub fn listening_url(&self) -> Option<String> {
+        lock(&self.listening).as_ref().map(|l| l.base_url.clone())
+    }
+
+    /// The listener at `addr` stopped (a newer one elsewhere stays recorded).
+    pub fn stopped_listening(&self, addr: SocketAddr) {
+        let mut now = lock(&self.listening);
+        if now.as_ref() == Some(&listening_at(addr)) {
+            *now = None;
+        }
+    }
+
+    fn remember(&self, agent: &str, answer: &HookAnswer) {
+        let run_id = answer
+            .body
+            .get("run_id")
+            .and_then(Value::as_str)
+            .and_then(|t| waymark_api::RunId::parse(t).ok());
+        let delivery = WebhookDelivery {
+            at: now_ms(),
+            status: answer.status,
+            run_id,
+        };
+        let mut map = lock(&self.deliveries);
+        if map.len() >= MAX_REMEMBERED && !map.contains_key(agent) {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, d)| d.at)
+                .map(|(name, _)| name.clone());
+            if let Some(name) = oldest {
+                map.remove(&name);
+            }
+        }
+        map.insert(agent.to_string(), delivery);
     }
 
     /// Checks one delivery and starts its run. `headers` are the request's, names in any case.
@@ -38,6 +93,12 @@ impl Hooks {
         headers: &[(String, String)],
         body: &[u8],
     ) -> HookAnswer {
+        let answer = self.answer(agent, headers, body).await;
+        self.remember(agent, &answer);
+        answer
+    }
+
+    async fn answer(&self, agent: &str, headers: &[(String, String)], body: &[u8]) -> HookAnswer {
         match self.receiver.start(agent, headers, body).await {
             Ok(Delivered::Started(run_id)) => HookAnswer {
                 status: 201,
@@ -57,6 +118,35 @@ impl Hooks {
             },
         }
     }
+}
+
+impl HooksStatus for Hooks {
+    fn listening(&self) -> Option<HooksListening> {
+        lock(&self.listening).clone()
+    }
+
+    fn last_delivery(&self, agent: &str) -> Option<WebhookDelivery> {
+        lock(&self.deliveries).get(agent).cloned()
+    }
+}
+
+fn listening_at(addr: SocketAddr) -> HooksListening {
+    HooksListening {
+        base_url: format!("http://{addr}"),
+        local_only: addr.ip().is_loopback(),
+    }
+}
+
+/// A panic while holding a lock leaves plain data behind: keep using it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// What an unauthenticated sender learns: no agent names, no secret names, no paths, and one

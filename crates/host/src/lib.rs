@@ -134,7 +134,9 @@ impl Host {
         };
         let hooks =
             Arc::new(Hooks::new(app.clone()).map_err(|e| HostError::Triggers(e.to_string()))?);
-        let api = Api::new(app.clone()).with_actor(options.actor);
+        let api = Api::new(app.clone())
+            .with_actor(options.actor)
+            .with_hooks_status(hooks.clone());
         Ok(Host {
             api,
             app,

@@ -8,6 +8,7 @@
 mod auth;
 mod docs;
 mod listener;
+mod loopback;
 mod routes;
 mod webapp;
 
@@ -24,6 +25,7 @@ use waymark_host::{Hooks, Host};
 
 pub use auth::Auth;
 pub use listener::parse_timeout;
+pub use loopback::serve_loopback_hooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -119,7 +121,11 @@ impl Server {
         };
         let hooks = match options.hooks_addr {
             Some(a) => Some(HooksServer::bind_with(host, a, limits).await?),
-            None => None,
+            None => {
+                // This listener serves /hooks/* too.
+                host.hooks().set_listening(addr);
+                None
+            }
         };
         let state = Arc::new(ServerState {
             api: host.api().clone(),
@@ -154,9 +160,14 @@ impl Server {
     /// gives requests in flight a few seconds.
     pub async fn run(self, signal: impl Future<Output = ()>) {
         let stop = self.state.stop.clone();
+        let receiver = self.state.hooks.clone();
+        let addr = self.listener.local_addr().ok();
         let router = routes::router(self.state);
         let Some(hooks) = self.hooks else {
             listener::run(self.listener, router, self.limits, stop, signal).await;
+            if let Some(addr) = addr {
+                receiver.stopped_listening(addr);
+            }
             return;
         };
         // One signal stops both listeners.
@@ -200,15 +211,37 @@ impl HooksServer {
         Self::bind_with(host, addr, limits).await
     }
 
+    /// [`HooksServer::bind`] for a receiver a door already holds.
+    pub async fn bind_receiver(
+        hooks: Arc<Hooks>,
+        addr: SocketAddr,
+    ) -> Result<HooksServer, ServerError> {
+        let defaults = ServeOptions::new(addr);
+        let limits = listener::Limits {
+            max_connections: defaults.max_connections,
+            header_timeout: defaults.header_timeout,
+        };
+        Self::bind_hooks(hooks, addr, limits).await
+    }
+
     async fn bind_with(
         host: &Host,
         addr: SocketAddr,
         limits: listener::Limits,
     ) -> Result<HooksServer, ServerError> {
-        let (listener, _) = bind_addr(addr).await?;
+        Self::bind_hooks(host.hooks(), addr, limits).await
+    }
+
+    async fn bind_hooks(
+        hooks: Arc<Hooks>,
+        addr: SocketAddr,
+        limits: listener::Limits,
+    ) -> Result<HooksServer, ServerError> {
+        let (listener, bound) = bind_addr(addr).await?;
+        hooks.set_listening(bound);
         Ok(HooksServer {
             listener,
-            hooks: host.hooks(),
+            hooks,
             limits,
         })
     }
@@ -219,6 +252,8 @@ impl HooksServer {
 
     /// Serves until `signal` resolves, then stops as [`Server::run`] does.
     pub async fn run(self, signal: impl Future<Output = ()>) {
+        let receiver = self.hooks.clone();
+        let addr = self.listener.local_addr().ok();
         let router = routes::hooks_router(self.hooks).fallback(routes::hooks_only_fallback);
         listener::run(
             self.listener,
@@ -228,5 +263,8 @@ impl HooksServer {
             signal,
         )
         .await;
+        if let Some(addr) = addr {
+            receiver.stopped_listening(addr);
+        }
     }
 }

@@ -94,7 +94,7 @@ export function SpecForm({
         </div>
       </section>
 
-      <Triggers ed={ed} redraft={redraft} />
+      <Triggers ed={ed} redraft={redraft} saved={typeof ed.spec.name === "string" && agentNames.includes(ed.spec.name)} />
 
       <AdvancedSettings ed={ed} scripted={scripted} toolNames={toolNames} />
     </div>

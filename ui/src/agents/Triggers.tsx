@@ -5,8 +5,18 @@ import { errorUnder, isObj } from "./spec";
 import { SelectField, TextField, type Editor } from "./fields";
 import type { Redraft } from "./drafting";
 import { SectionHead } from "./SectionHead";
+import { WebhookPanel } from "./WebhookPanel";
 
-export function Triggers({ ed, redraft }: { ed: Editor; redraft: Redraft | null }) {
+/** Webhook schemes; a new trigger uses Standard Webhooks (signed id and timestamp: a captured
+ * request cannot start a second run). */
+const WEBHOOK_AUTH = [
+  { value: "standard_webhooks", label: "Standard Webhooks" },
+  { value: "github", label: "GitHub (X-Hub-Signature-256)" },
+  { value: "bearer", label: "Bearer token" },
+];
+
+export function Triggers({ ed, redraft, saved }: { ed: Editor; redraft: Redraft | null; saved: boolean }) {
+  const name = typeof ed.spec.name === "string" ? ed.spec.name : "";
   const triggers = Array.isArray(ed.spec.triggers) ? ed.spec.triggers : ed.spec.triggers === undefined ? [{ kind: "manual" }] : [];
   const setAll = (next: JsonValue[]) => ed.set(["triggers"], next);
   const err = errorUnder(ed.errors, "triggers");
@@ -26,7 +36,7 @@ export function Triggers({ ed, redraft }: { ed: Editor; redraft: Redraft | null 
                 onChange={(e) => {
                   const k = e.target.value;
                   const next = [...triggers];
-                  next[i] = k === "webhook" ? { kind: k, secret_ref: "" } : k === "cron" ? { kind: k, schedule: "0 9 * * 1-5" } : { kind: k };
+                  next[i] = k === "webhook" ? { kind: k, auth: "standard_webhooks", secret_ref: "" } : k === "cron" ? { kind: k, schedule: "0 9 * * 1-5" } : { kind: k };
                   setAll(next);
                 }}
                 data-testid={`trigger-kind-${i}`}
@@ -38,8 +48,9 @@ export function Triggers({ ed, redraft }: { ed: Editor; redraft: Redraft | null 
             </label>
             {kind === "webhook" ? (
               <>
-                <TextField ed={ed} path={["triggers", i, "secret_ref"]} label="Secret name" hint="Store its value in Settings → Webhook secrets." className="inline" />
-                <SelectField ed={ed} path={["triggers", i, "auth"]} label="Auth" emptyLabel="HMAC-SHA256 signature" options={[{ value: "bearer", label: "Bearer token" }]} />
+                <TextField ed={ed} path={["triggers", i, "secret_ref"]} label="Secret name" hint="Generate its value below once the agent is saved, or store one in Settings." className="inline" />
+                <SelectField ed={ed} path={["triggers", i, "auth"]} label="Auth" emptyLabel="HMAC-SHA256 signature (X-Waymark-Signature)" options={WEBHOOK_AUTH} />
+                {saved && name ? <WebhookPanel agent={name} secretRef={secretRefOf(t)} /> : null}
               </>
             ) : null}
             {kind === "cron" ? (
@@ -64,4 +75,9 @@ export function Triggers({ ed, redraft }: { ed: Editor; redraft: Redraft | null 
       </div>
     </section>
   );
+}
+
+function secretRefOf(t: unknown): string {
+  const ref = isObj(t as JsonValue) ? (t as { secret_ref?: unknown }).secret_ref : undefined;
+  return typeof ref === "string" ? ref : "";
 }

@@ -6,6 +6,7 @@ import type { AgentImportRequest } from "./AgentImportRequest";
 import type { AgentNameRequest } from "./AgentNameRequest";
 import type { AgentSaveRequest } from "./AgentSaveRequest";
 import type { AgentSaveResponse } from "./AgentSaveResponse";
+import type { AgentWebhookResponse } from "./AgentWebhookResponse";
 import type { AgentsDraftRequest } from "./AgentsDraftRequest";
 import type { AgentsDraftResponse } from "./AgentsDraftResponse";
 import type { AgentsListRequest } from "./AgentsListRequest";
@@ -65,6 +66,7 @@ import type { SettingsGenerateWebhookSecretRequest } from "./SettingsGenerateWeb
 import type { SettingsGetRequest } from "./SettingsGetRequest";
 import type { SettingsProviderRequest } from "./SettingsProviderRequest";
 import type { SettingsResponse } from "./SettingsResponse";
+import type { SettingsSetHooksPortRequest } from "./SettingsSetHooksPortRequest";
 import type { SettingsSetKeyRequest } from "./SettingsSetKeyRequest";
 import type { SettingsSetProviderRequest } from "./SettingsSetProviderRequest";
 import type { SettingsSetWebhookSecretRequest } from "./SettingsSetWebhookSecretRequest";
@@ -80,6 +82,7 @@ export type Commands = {
   agents_delete: { request: AgentNameRequest; response: DeletedResponse };
   agents_export: { request: AgentExportRequest; response: AgentExportResponse };
   agents_import: { request: AgentImportRequest; response: AgentSaveResponse };
+  agents_webhook: { request: AgentNameRequest; response: AgentWebhookResponse };
   agents_draft: { request: AgentsDraftRequest; response: AgentsDraftResponse };
   mcp_list: { request: McpListRequest; response: McpListResponse };
   mcp_add: { request: McpAddRequest; response: McpAddResponse };
@@ -110,6 +113,7 @@ export type Commands = {
   settings_set_key: { request: SettingsSetKeyRequest; response: OkResponse };
   settings_set_webhook_secret: { request: SettingsSetWebhookSecretRequest; response: OkResponse };
   settings_generate_webhook_secret: { request: SettingsGenerateWebhookSecretRequest; response: WebhookSecretResponse };
+  settings_set_hooks_port: { request: SettingsSetHooksPortRequest; response: OkResponse };
   settings_delete_key: { request: SettingsProviderRequest; response: DeletedResponse };
   settings_allow_env_key: { request: SettingsEnvKeyHostRequest; response: EnvKeyHostSetting };
   settings_disallow_env_key: { request: SettingsEnvKeyHostRequest; response: DeletedResponse };

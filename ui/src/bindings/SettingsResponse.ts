@@ -19,4 +19,8 @@ providers: Array<ProviderSetting>,
  * Where an API key read from an environment variable may be sent (a spec's
  * `model.api_key_env` with its `base_url`); any other pair is refused.
  */
-env_key_hosts: Array<EnvKeyHostSetting>, };
+env_key_hosts: Array<EnvKeyHostSetting>, 
+/**
+ * The loopback port the desktop app receives webhooks on (0: any free port).
+ */
+hooks_port: number, };

@@ -32,6 +32,7 @@ export function SettingsPage() {
         </div>
       </section>
       <WebhookSecrets />
+      {data ? <HooksPort port={data.hooks_port} onChanged={() => void settings.reload()} /> : null}
       <section aria-labelledby="set-data">
         <h2 id="set-data">Where the data lives</h2>
         {data ? (
@@ -220,6 +221,39 @@ function WebhookSecrets() {
           Stored the secret <code>{stored}</code>.
         </div>
       ) : null}
+    </section>
+  );
+}
+
+/** The desktop app's webhook receiver: loopback, on this port, while an agent has a webhook. */
+function HooksPort({ port, onChanged }: { port: number; onChanged: () => void }) {
+  const transport = useTransport();
+  const [value, setValue] = useState(String(port));
+  const op = useFailure();
+  const parsed = Number(value);
+  const valid = value.trim() !== "" && Number.isInteger(parsed) && parsed >= 0 && parsed <= 65535;
+  return (
+    <section aria-labelledby="set-hooks">
+      <h2 id="set-hooks">Webhook receiver</h2>
+      <p className="hint">
+        The desktop app receives webhooks on <code>127.0.0.1</code> at this port while a saved agent has a webhook trigger (0: any free port). Only this computer reaches it: forward it with a tunnel or a reverse proxy for senders elsewhere. Each agent's Triggers section shows its URL.
+      </p>
+      <form
+        className="card row wrap"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void op.wrap(() => transport.call("settings_set_hooks_port", { port: parsed })).then((ok) => ok && onChanged());
+        }}
+      >
+        <label>
+          Port
+          <input inputMode="numeric" value={value} onChange={(e) => setValue(e.target.value)} aria-invalid={!valid} data-testid="hooks-port" />
+        </label>
+        <button type="submit" className="primary align-end" disabled={!valid || parsed === port} data-testid="save-hooks-port">
+          Save port
+        </button>
+      </form>
+      <ErrorBanner error={op.error} />
     </section>
   );
 }

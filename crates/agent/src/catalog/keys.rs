@@ -99,6 +99,16 @@ impl Catalog {
 }
 
 impl Catalog {
+    /// An app setting by name, as stored (never a secret).
+    pub fn app_setting(&self, key: &str) -> Result<Option<String>, CatalogError> {
+        self.stores.settings.app_setting(key)
+    }
+
+    /// Sets an app setting (`None` clears it).
+    pub fn set_app_setting(&self, key: &str, value: Option<&str>) -> Result<(), CatalogError> {
+        self.stores.settings.set_app_setting(key, value, now_ms())
+    }
+
     /// The (variable, host) pairs an API key from the environment may be sent to.
     pub fn env_key_hosts(&self) -> Result<Vec<EnvKeyHost>, CatalogError> {
         self.stores.settings.env_key_hosts()

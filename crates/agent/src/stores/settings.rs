@@ -46,4 +46,15 @@ pub trait SettingsStore: Send + Sync {
 
     /// Withdraws a pair; whether it was allowed.
     fn disallow_env_key(&self, variable: &str, host: &str) -> Result<bool, CatalogError>;
+
+    /// An app setting by name (`hooks_port`, ...); the caller parses and validates it.
+    fn app_setting(&self, key: &str) -> Result<Option<String>, CatalogError>;
+
+    /// Sets an app setting; `None` clears it.
+    fn set_app_setting(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), CatalogError>;
 }

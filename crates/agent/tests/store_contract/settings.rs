@@ -201,4 +201,24 @@ pub fn settings(stores: &AgentStores) {
     assert_eq!(st.env_key_hosts().expect("list").len(), builtins.len() - 1);
     st.allow_env_key(&builtins[0], 8).expect("restore");
     assert_eq!(st.env_key_hosts().expect("restored"), expected);
+
+    // App settings: absent until set, replaced, cleared; keys are exact (no pattern).
+    assert_eq!(st.app_setting("hooks_port").expect("read"), None);
+    st.set_app_setting("hooks_port", Some("4681"), 9)
+        .expect("set");
+    st.set_app_setting("hooks_port", Some("0"), 10)
+        .expect("replace");
+    st.set_app_setting("hooks_%", Some("x"), 10)
+        .expect("odd key");
+    assert_eq!(
+        st.app_setting("hooks_port").expect("read"),
+        Some("0".into())
+    );
+    assert_eq!(st.app_setting("hooks_%").expect("read"), Some("x".into()));
+    st.set_app_setting("hooks_port", None, 11).expect("clear");
+    assert_eq!(st.app_setting("hooks_port").expect("read"), None);
+    assert_eq!(
+        st.app_setting("hooks_%").expect("other key kept"),
+        Some("x".into())
+    );
 }

@@ -312,26 +312,33 @@ fn trace_page(
     let Some(run) = rows::load_run(&tx, id)? else {
         return Ok(None);
     };
-    // Grouped by key in one pass: partitioning the whole list per step was quadratic
-    // (seconds for a 10,000-step run).
-    let mut attempts: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
-    // The whole trace reads its attempts directly; a page joins them to its steps.
-    let listed = if offset == 0 && limit == i64::MAX {
-        rows::load_attempts(&tx, id)?
+    let steps = rows::load_step_page(&tx, id, offset, limit)?;
+    let steps = if offset == 0 && limit == i64::MAX {
+        // The whole trace reads its attempts in one query, grouped by key in one pass
+        // (partitioning the whole list per step was quadratic: seconds for 10,000 steps).
+        let mut attempts: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+        for a in rows::load_attempts(&tx, id)? {
+            attempts.entry(a.step_key.clone()).or_default().push(a);
+        }
+        steps
+            .into_iter()
+            .map(|step| {
+                let mut attempt_list = attempts.remove(&step.key).unwrap_or_default();
+                attempt_list.sort_by_key(|a| a.number);
+                StepTrace { step, attempt_list }
+            })
+            .collect()
     } else {
-        rows::load_attempts_of_page(&tx, id, offset, limit)?
+        // A page looks its steps' attempts up by primary key: a join against the page's keys
+        // let SQLite's planner scan the page once per attempt of the run (seconds at 10,000).
+        steps
+            .into_iter()
+            .map(|step| {
+                let attempt_list = rows::load_attempts_of_step(&tx, id, &step.key)?;
+                Ok(StepTrace { step, attempt_list })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?
     };
-    for a in listed {
-        attempts.entry(a.step_key.clone()).or_default().push(a);
-    }
-    let steps = rows::load_step_page(&tx, id, offset, limit)?
-        .into_iter()
-        .map(|step| {
-            let mut attempt_list = attempts.remove(&step.key).unwrap_or_default();
-            attempt_list.sort_by_key(|a| a.number);
-            StepTrace { step, attempt_list }
-        })
-        .collect();
     let children = rows::child_runs(&tx, id)?;
     Ok(Some(RunTrace {
         run,

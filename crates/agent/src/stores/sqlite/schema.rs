@@ -101,6 +101,14 @@ const MIGRATIONS: &[&str] = &[
         ('ANTHROPIC_API_KEY', 'api.anthropic.com', 1, 0),
         ('OPENROUTER_API_KEY', 'openrouter.ai', 1, 0);
     "#,
+    r#"
+    -- App settings by name (the desktop app's webhook port, ...): plain values, never secrets.
+    CREATE TABLE app_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;

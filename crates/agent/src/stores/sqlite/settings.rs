@@ -101,6 +101,36 @@ impl SettingsStore for SqliteAgentStore {
         })
     }
 
+    fn app_setting(&self, key: &str) -> Result<Option<String>, CatalogError> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT value FROM app_settings WHERE key = ?1")?
+                    .query_row([key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    fn set_app_setting(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            match value {
+                Some(v) => tx.execute(
+                    "INSERT INTO app_settings (key, value, updated_at_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value,
+                        updated_at_ms = excluded.updated_at_ms",
+                    params![key, v, now_ms],
+                )?,
+                None => tx.execute("DELETE FROM app_settings WHERE key = ?1", [key])?,
+            };
+            Ok(())
+        })
+    }
+
     fn provider_base_url(&self, provider: ProviderKind) -> Result<Option<String>, CatalogError> {
         self.read(|c| {
             Ok(

@@ -558,28 +558,6 @@ pub(crate) fn load_attempts_of_step(
     decode_attempts(run, rows)
 }
 
-/// The attempts of the steps `load_step_page` returns for the same page.
-pub(crate) fn load_attempts_of_page(
-    conn: &Connection,
-    run: RunId,
-    offset: i64,
-    limit: i64,
-) -> Result<Vec<AttemptRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT a.step_key, a.number, a.lease_epoch, a.outcome_json, a.started_at, a.finished_at
-             FROM attempts a
-             JOIN (SELECT key FROM steps WHERE run_id = ?1 ORDER BY ordinal LIMIT ?2 OFFSET ?3) p
-               ON a.step_key = p.key
-             WHERE a.run_id = ?1 ORDER BY a.started_at, a.step_key, a.number",
-        )
-        .map_err(sql_err)?;
-    let rows = stmt
-        .query_map(params![run.to_string(), limit, offset], attempt_row)
-        .map_err(sql_err)?;
-    decode_attempts(run, rows)
-}
-
 /// An attempt row: step key, number, lease epoch, outcome JSON, started, finished.
 type AttemptRow = (String, i64, i64, String, i64, Option<i64>);
 
