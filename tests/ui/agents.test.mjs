@@ -296,7 +296,8 @@ test("the raw JSON view edits the same spec, and its errors show", async () => {
   assert.deepEqual(spec.tools, [{ kind: "mcp", server: "demo-tools", tools: ["send_email"] }]);
   assert.deepEqual(spec.tool_overrides, { send_email: { needs_approval: true, timeout_secs: 30 } });
   assert.deepEqual(spec.retry, { max_attempts: 3 });
-  assert.deepEqual(spec.triggers, [{ kind: "manual" }, { kind: "webhook", secret_ref: "RAW_HOOK_SECRET" }]);
+  // A new webhook trigger signs as Standard Webhooks (replay-safe).
+  assert.deepEqual(spec.triggers, [{ kind: "manual" }, { kind: "webhook", auth: "standard_webhooks", secret_ref: "RAW_HOOK_SECRET" }]);
   spec.instructions = "Typed in the raw view.";
   await raw.fill("{ not json");
   await page.getByText(/Not valid JSON/).waitFor();
