@@ -95,3 +95,61 @@ pub async fn openapi(base: &str) -> serde_json::Value {
         .await
         .expect("openapi is JSON")
 }
+
+/// The token the serve tests start their servers with.
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+pub fn start(home: &Path) -> Server {
+    start_with_env(home, &[])
+}
+
+pub fn start_with_env(home: &Path, env: &[(&str, &str)]) -> Server {
+    start_with_token(home, TOKEN, env)
+}
+
+/// A command with [`TOKEN`]: its status and JSON body.
+pub async fn call(base: &str, command: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = client()
+        .post(format!("{base}/api/v1/{command}"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// An agent that asks a person a question (ask_human), then answers.
+pub fn write_agent(dir: &Path) -> serde_json::Value {
+    let script = dir.join("script.json");
+    std::fs::write(
+        &script,
+        r#"{"turns": [{"tool_calls": [{"id": "c1", "name": "ask_human", "arguments": {"question": "Which city?"}}]}, {"text": "Done."}]}"#,
+    )
+    .unwrap();
+    serde_json::json!({"name": "asker", "instructions": "Ask, then answer.",
+        "model": {"provider": "scripted", "script": script},
+        "tools": [{"kind": "builtin", "name": "ask_human"}]})
+}
+
+/// Waits until the run stops moving by itself: finished, needing attention, or waiting.
+pub async fn settled(base: &str, run: &str) -> serde_json::Value {
+    for _ in 0..1500 {
+        let (_, got) = call(base, "runs_get", serde_json::json!({"run_id": run})).await;
+        let status = got["run"]["status"].as_str().unwrap_or("").to_string();
+        if [
+            "succeeded",
+            "failed",
+            "cancelled",
+            "needs_attention",
+            "waiting",
+        ]
+        .contains(&status.as_str())
+        {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("run {run} did not settle");
+}
