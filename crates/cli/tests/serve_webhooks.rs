@@ -16,21 +16,9 @@ use sha2::Sha256;
 
 mod support;
 
-use support::{client, private_token_file, serve_command, start_cmd, start_with_token, Server};
-
-const TOKEN: &str = "test-token-0123456789abcdef";
-
-async fn call(base: &str, command: &str, body: Value) -> (u16, Value) {
-    let r = client()
-        .post(format!("{base}/api/v1/{command}"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use support::{
+    call, client, private_token_file, serve_command, start_cmd, start_with_token, Server, TOKEN,
+};
 
 /// An agent that answers at once (a scripted model), started by `triggers`.
 async fn save_agent(base: &str, dir: &Path, name: &str, triggers: Value) {
