@@ -57,7 +57,7 @@ pub async fn events_subscribe(
 ) -> Result<u64, ApiError> {
     let mut sub = state
         .api
-        .subscribe(EventFilter { run }, after.unwrap_or(0))
+        .subscribe(EventFilter::of(run), after.unwrap_or(0))
         .await?;
     let id = state.next_subscription.fetch_add(1, Ordering::Relaxed);
     let subscriptions = state.subscriptions.clone();

@@ -283,13 +283,32 @@ impl From<EventKind> for Change {
     }
 }
 
-/// Which events a subscription follows.
+/// Which events a subscription follows, and whether they carry state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventFilter {
     /// One run's events (numbered by the run's own sequence); every run's when absent
     /// (numbered by the global sequence).
     #[serde(default)]
     pub run: Option<RunId>,
+    /// Only what changed, without the step's or run's view: a subscriber that reacts to the
+    /// kind of change (notices) spares a read per event.
+    #[serde(default)]
+    pub changes_only: bool,
+}
+
+impl EventFilter {
+    /// Every run's events, or one run's.
+    pub fn of(run: Option<RunId>) -> Self {
+        EventFilter {
+            run,
+            changes_only: false,
+        }
+    }
+
+    pub fn changes_only(mut self) -> Self {
+        self.changes_only = true;
+        self
+    }
 }
 
 /// A live subscription. [`EventStream::next`] waits for the next event.
@@ -297,6 +316,7 @@ pub struct EventStream {
     api: Api,
     inner: Subscription,
     per_run: bool,
+    changes_only: bool,
 }
 
 impl EventStream {
@@ -304,7 +324,7 @@ impl EventStream {
     /// attached (the `runs_deleted` event follows).
     pub async fn next(&mut self) -> Result<ApiEvent, ApiError> {
         let event = self.inner.next().await?;
-        self.api.describe_event(event).await
+        self.api.describe_event(event, !self.changes_only).await
     }
 
     /// The number a reconnect passes as `after` (SSE's `id:`): the run's sequence for a
@@ -337,6 +357,7 @@ impl Api {
             api: self.clone(),
             inner,
             per_run: filter.run.is_some(),
+            changes_only: filter.changes_only,
         })
     }
 
@@ -346,12 +367,16 @@ impl Api {
     }
 
     /// An engine event with the state it left attached.
-    async fn describe_event(&self, event: engine::Event) -> Result<ApiEvent, ApiError> {
+    async fn describe_event(
+        &self,
+        event: engine::Event,
+        with_state: bool,
+    ) -> Result<ApiEvent, ApiError> {
         let engine = &self.app().engine;
         let change = Change::from(event.kind);
         let mut step = None;
         let mut run = None;
-        if let Some(run_id) = event.run_id {
+        if let Some(run_id) = event.run_id.filter(|_| with_state) {
             match &change {
                 // Progress streams fast and carries its own payload.
                 Change::StepProgress { .. } | Change::EventConsumed { .. } => {}

@@ -60,7 +60,10 @@ pub async fn follow(api: Api, show: impl Fn(Notice) + Send + Sync + 'static) {
             }
         };
         loop {
-            let mut sub = match api.subscribe(EventFilter::default(), after).await {
+            let mut sub = match api
+                .subscribe(EventFilter::of(None).changes_only(), after)
+                .await
+            {
                 Ok(sub) => sub,
                 Err(e) => {
                     tracing::warn!(error = %e.message, "notices: cannot follow events; retrying");

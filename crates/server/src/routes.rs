@@ -167,7 +167,7 @@ async fn events(State(s): State<Shared>, headers: HeaderMap, req: Request) -> Re
             "too many event streams are open; try again",
         ));
     };
-    let sub = match s.api.subscribe(EventFilter { run }, after).await {
+    let sub = match s.api.subscribe(EventFilter::of(run), after).await {
         Ok(sub) => sub,
         Err(e) => return error_response(e),
     };

@@ -44,7 +44,7 @@ pub async fn tail(db: &Path, a: TailArgs) -> anyhow::Result<ExitCode> {
     };
     // Following a run that does not exist is an error, not a wait forever for nothing.
     let mut sub = api
-        .subscribe(EventFilter { run }, after)
+        .subscribe(EventFilter::of(run), after)
         .await
         .map_err(api_error)?;
     loop {
