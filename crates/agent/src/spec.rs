@@ -28,7 +28,7 @@ pub use trigger::Trigger;
 pub use validate::is_env_name;
 
 /// An agent, as written in its spec file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct AgentSpec {
     /// A slug, `[a-z0-9][a-z0-9_-]{0,63}`: it names the agent in URLs, the CLI, and as a tool of
@@ -48,6 +48,7 @@ pub struct AgentSpec {
     pub limits: Limits,
     /// Changes to the default retry policy of model calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub retry: Option<RetryOverride>,
     #[serde(default = "default_triggers")]
     pub triggers: Vec<Trigger>,

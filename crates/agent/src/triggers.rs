@@ -35,7 +35,18 @@ use crate::secrets::SecretError;
 /// How a webhook request proves it knows the trigger's secret (`auth` in the spec). A spec
 /// without `auth` means `hmac_sha256`, as it did before the other modes existed (so saved
 /// specs keep their meaning and hash); new triggers are written with `standard_webhooks`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ts_rs::TS,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookAuth {
     /// `X-Waymark-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`: the secret never

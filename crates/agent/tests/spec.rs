@@ -619,3 +619,85 @@ fn each_limit_ends_the_run_with_a_reason_that_names_it() {
         Some(LimitReached::MaxSteps { limit: 25 })
     );
 }
+
+/// The JSON Schema the API publishes for a spec (derived apart from serde) accepts what serde
+/// writes and refuses what serde refuses.
+#[test]
+fn the_json_schema_of_a_spec_matches_its_serde_form() {
+    let schema = serde_json::to_value(schemars::schema_for!(AgentSpec)).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut specs = vec![support_agent(), AgentSpec::from_toml_str(MINIMAL).unwrap()];
+    let mut every_kind = support_agent();
+    every_kind.tools = vec![
+        ToolRef::Mcp {
+            server: "demo-tools".into(),
+            tools: ToolSelection::All,
+        },
+        ToolRef::Agent {
+            name: "helper".into(),
+            description: Some("Helps.".into()),
+        },
+        ToolRef::Agent {
+            name: "other".into(),
+            description: None,
+        },
+    ];
+    every_kind.triggers = vec![
+        Trigger::Webhook {
+            secret_ref: "A".into(),
+        },
+        Trigger::WebhookBearer {
+            secret_ref: "B".into(),
+        },
+        Trigger::GithubWebhook {
+            secret_ref: "C".into(),
+        },
+        Trigger::Cron {
+            schedule: "* * * * *".into(),
+            timezone: None,
+        },
+    ];
+    specs.push(every_kind);
+    for spec in &specs {
+        let json = serde_json::to_value(spec).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}\n{json:#}");
+    }
+
+    let good = serde_json::to_value(support_agent()).unwrap();
+    for (path, bad) in [
+        ("/tools/0/tools", serde_json::json!("all")),
+        ("/triggers/1", serde_json::json!({"kind": "webhook"})),
+        (
+            "/triggers/1",
+            serde_json::json!({"kind": "webhook", "secret_ref": "S", "auth": "basic"}),
+        ),
+        (
+            "/tool_overrides/send_email/safety",
+            serde_json::json!("never"),
+        ),
+        ("/model/provider", serde_json::json!("gemini")),
+        ("/limits/api_key", serde_json::json!("sk-1")),
+    ] {
+        let mut spec = good.clone();
+        match spec.pointer_mut(path) {
+            Some(at) => *at = bad.clone(),
+            None => {
+                // A field the spec does not have: added to its parent.
+                let (parent, key) = path.rsplit_once('/').unwrap();
+                spec.pointer_mut(parent).unwrap()[key] = bad.clone();
+            }
+        }
+        assert!(
+            serde_json::from_value::<AgentSpec>(spec.clone()).is_err(),
+            "serde takes {path} = {bad}"
+        );
+        assert!(
+            !validator.is_valid(&spec),
+            "the schema takes {path} = {bad}"
+        );
+    }
+}

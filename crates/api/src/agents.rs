@@ -43,7 +43,7 @@ pub struct AgentVersion {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct AgentGetResponse {
     /// The spec, as in docs/agent-spec.md (JSON form).
-    pub spec: Value,
+    pub spec: AgentSpec,
     pub hash: String,
     /// Every saved version, oldest first.
     pub versions: Vec<AgentVersion>,
@@ -52,7 +52,8 @@ pub struct AgentGetResponse {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSaveRequest {
-    /// The spec, as in docs/agent-spec.md (JSON form).
+    /// The spec, as in docs/agent-spec.md (JSON form). Plain JSON rather than an `AgentSpec`,
+    /// so that a malformed spec is refused by `agents_save` naming the field at fault.
     pub spec: Value,
 }
 
@@ -163,7 +164,7 @@ impl Api {
             .collect();
         Ok(AgentGetResponse {
             hash: spec.content_hash(),
-            spec: serde_json::to_value(&spec).map_err(|e| ApiError::internal(e.to_string()))?,
+            spec,
             versions,
         })
     }

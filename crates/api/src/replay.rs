@@ -6,6 +6,7 @@ use serde_json::Value;
 use waymark_agent::builder::{draft_agent, BuilderError};
 use waymark_agent::replay::{export_run, ReplayError, ReplayFile};
 use waymark_agent::spec::ModelSpec;
+use waymark_agent::AgentSpec;
 
 use crate::runs::RunIdResponse;
 use crate::{Api, ApiError, ErrorCode};
@@ -47,7 +48,7 @@ pub struct AgentsDraftRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct AgentsDraftResponse {
     /// The drafted spec, not saved: the user edits it, then `agents_save`.
-    pub spec: Value,
+    pub spec: AgentSpec,
     pub repairs: u32,
     /// What to look at before saving.
     pub notes: Vec<String>,
@@ -158,8 +159,7 @@ impl Api {
             other => ApiError::new(ErrorCode::Upstream, other.to_string()),
         })?;
         Ok(AgentsDraftResponse {
-            spec: serde_json::to_value(&draft.spec)
-                .map_err(|e| ApiError::internal(e.to_string()))?,
+            spec: draft.spec,
             repairs: draft.repairs,
             notes: draft.notes,
         })

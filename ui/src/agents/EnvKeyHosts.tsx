@@ -8,7 +8,7 @@ import type { SettingsResponse } from "../bindings/SettingsResponse";
 import { useApi } from "../lib/useApi";
 import { ApiFailure, useTransport } from "../transport";
 import { ErrorBanner } from "../components/common";
-import { isObj, type Obj } from "./spec";
+import type { ModelSpec } from "../bindings/ModelSpec";
 
 const OWN: Record<string, { variable: string; url: string }> = {
   openai: { variable: "OPENAI_API_KEY", url: "https://api.openai.com/v1" },
@@ -20,9 +20,9 @@ export type KeyTarget = { variable: string; host: string; port: string; baseUrl:
 /** Where `model`'s key from the environment goes (the rules of the runtime's
  * `env_key_target`), or null when none does: no variable, or the provider's own variable
  * sent to the base URL set for it in the settings. */
-export function keyTarget(model: unknown, settings: SettingsResponse): KeyTarget | null {
-  const m = model as Obj | undefined;
-  if (!isObj(m)) return null;
+export function keyTarget(model: Partial<ModelSpec> | undefined, settings: SettingsResponse): KeyTarget | null {
+  const m = model;
+  if (!m) return null;
   const provider = typeof m.provider === "string" ? m.provider : "";
   const own = OWN[provider];
   if (!own) return null;
@@ -49,7 +49,7 @@ export function isAllowed(t: KeyTarget, pairs: EnvKeyHostSetting[]): boolean {
 /** In the builder and its review: where this agent's key from the environment would go, and
  * whether that is allowed (with a button to allow it). Silent for the usual case: a provider's
  * own variable to its own, allowed, server. */
-export function KeyDestination({ model }: { model: unknown }) {
+export function KeyDestination({ model }: { model: Partial<ModelSpec> | undefined }) {
   const transport = useTransport();
   const settings = useApi("settings_get", {});
   const [error, setError] = useState<ApiFailure | null>(null);
@@ -57,8 +57,7 @@ export function KeyDestination({ model }: { model: unknown }) {
   const t = keyTarget(model, settings.data);
   if (!t) return null;
   const allowed = isAllowed(t, settings.data.env_key_hosts);
-  const m = model as Obj | undefined;
-  const named = isObj(m) && typeof m.api_key_env === "string";
+  const named = typeof model?.api_key_env === "string";
   if (allowed && !named) return null;
   const allow = async () => {
     setError(null);

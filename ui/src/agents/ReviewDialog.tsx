@@ -3,6 +3,7 @@ import { useMemo } from "react";
 import { Modal } from "../components/common";
 import { lineDiff } from "./spec";
 import { KeyDestination } from "./EnvKeyHosts";
+import type { ModelSpec } from "../bindings/ModelSpec";
 
 export type Review = { before: string; after: string; replacing: boolean };
 
@@ -17,7 +18,7 @@ export function ReviewDialog({
   review: Review;
   name: string;
   /** The spec's model: where its key from the environment would go is shown before saving. */
-  model?: unknown;
+  model?: Partial<ModelSpec>;
   saving: boolean;
   onClose: () => void;
   onConfirm: () => void;

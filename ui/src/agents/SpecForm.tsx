@@ -1,6 +1,6 @@
 // The spec as a form: Basics, Model, Tools, Limits, Triggers, and the folded Advanced settings.
 import { useMemo } from "react";
-import { getIn } from "./spec";
+import { specModel, specName } from "./spec";
 import { NumberField, SelectField, TextField, type Editor } from "./fields";
 import { ToolPicker } from "./ToolPicker";
 import type { Redraft } from "./drafting";
@@ -26,7 +26,7 @@ export function SpecForm({
   toolNames: string[];
   redraft: Redraft | null;
 }) {
-  const provider = getIn(ed.spec, ["model", "provider"]);
+  const provider = specModel(ed.spec).provider;
   const scripted = provider === "scripted";
   const unplaced = useMemo(() => {
     // Errors at fields the form does not show still appear, by path.
@@ -94,7 +94,7 @@ export function SpecForm({
         </div>
       </section>
 
-      <Triggers ed={ed} redraft={redraft} saved={typeof ed.spec.name === "string" && agentNames.includes(ed.spec.name)} />
+      <Triggers ed={ed} redraft={redraft} saved={agentNames.includes(specName(ed.spec))} />
 
       <AdvancedSettings ed={ed} scripted={scripted} toolNames={toolNames} />
     </div>

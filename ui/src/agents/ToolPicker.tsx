@@ -3,12 +3,12 @@
 // Built-in tools and sub-agents follow.
 import { useEffect, useState } from "react";
 import { Plus, Trash2 } from "lucide-react";
-import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import type { McpServerInfo } from "../bindings/McpServerInfo";
 import type { McpToolInfo } from "../bindings/McpToolInfo";
 import type { ToolAnnotations } from "../bindings/ToolAnnotations";
+import type { ToolRef } from "../bindings/ToolRef";
 import { ApiFailure, useTransport } from "../transport";
-import { getIn, isObj, errorUnder, type Obj } from "./spec";
+import { errorUnder, specOverride, specTools, type Obj } from "./spec";
 import type { Editor } from "./fields";
 import { href } from "../lib/router";
 
@@ -28,14 +28,6 @@ const ANNOTATIONS: { key: keyof ToolAnnotations; label: string; cls: string }[] 
   { key: "open_world", label: "open-world", cls: "" },
 ];
 
-function entries(spec: Obj): Obj[] {
-  const t = spec.tools;
-  return Array.isArray(t) ? t.filter(isObj) : [];
-}
-
-function toolsArray(spec: Obj): JsonValue[] {
-  return Array.isArray(spec.tools) ? spec.tools : [];
-}
 
 export function useServerTools(servers: McpServerInfo[] | undefined) {
   const transport = useTransport();
@@ -71,18 +63,17 @@ export function ToolPicker({
   agentNames: string[];
 }) {
   const spec = ed.spec;
-  const all = toolsArray(spec);
-  const mcpIndex = (server: string) => all.findIndex((t) => isObj(t) && t.kind === "mcp" && t.server === server);
+  const all = specTools(spec);
+  const mcpOf = (t: ToolRef | null) => (t?.kind === "mcp" ? t : null);
+  const mcpIndex = (server: string) => all.findIndex((t) => mcpOf(t)?.server === server);
   const listed = new Set(servers.map((s) => s.name));
   // Servers the spec names that are not connected stay visible, so nothing is dropped silently.
-  const missing = entries(spec)
-    .filter((t) => t.kind === "mcp" && typeof t.server === "string" && !listed.has(t.server))
-    .map((t) => t.server as string);
+  const missing = all
+    .map((t) => mcpOf(t)?.server)
+    .filter((server): server is string => typeof server === "string" && !listed.has(server));
 
   const selection = (server: string): "*" | string[] => {
-    const i = mcpIndex(server);
-    if (i < 0) return [];
-    const sel = getIn(spec, ["tools", i, "tools"]);
+    const sel = mcpOf(all[mcpIndex(server)] ?? null)?.tools;
     if (sel === "*") return "*";
     return Array.isArray(sel) ? sel.filter((x): x is string => typeof x === "string") : [];
   };
@@ -151,8 +142,9 @@ export function ToolPicker({
             ) : null}
             {tools.map((t) => {
               const on = allSel || (sel as string[]).includes(t.name);
-              const approval = getIn(spec, ["tool_overrides", t.name, "needs_approval"]) === true;
-              const safetyOverride = getIn(spec, ["tool_overrides", t.name, "safety"]);
+              const override = specOverride(spec, t.name);
+              const approval = override?.needs_approval === true;
+              const safetyOverride = override?.safety;
               const safety = typeof safetyOverride === "string" ? safetyOverride : t.safety;
               return (
                 <div key={t.name} className={`tool-row${on ? " on" : ""}`} data-testid={`tool-${server.name}-${t.name}`}>
@@ -223,7 +215,7 @@ export function ToolPicker({
               <span className="mono">{server}</span> <span className="badge fail">not connected</span>
             </legend>
             <div className="muted">
-              The spec uses {JSON.stringify(getIn(spec, ["tools", i, "tools"]))} from this server, which is not connected. <a href={href(["tools"])}>Add it</a> or
+              The spec uses {JSON.stringify(mcpOf(all[i])?.tools)} from this server, which is not connected. <a href={href(["tools"])}>Add it</a> or
               <button type="button" className="small" onClick={() => ed.set(["tools", i], undefined)}>
                 remove it from the agent
               </button>
@@ -235,7 +227,7 @@ export function ToolPicker({
       <fieldset className="tool-group">
         <legend>Built-in tools</legend>
         {BUILTINS.map((b) => {
-          const i = all.findIndex((t) => isObj(t) && t.kind === "builtin" && t.name === b.name);
+          const i = all.findIndex((t) => t?.kind === "builtin" && t.name === b.name);
           return (
             <label key={b.name} className="check">
               <input
@@ -262,7 +254,7 @@ export function ToolPicker({
         </legend>
         <span className="hint">Another agent, seen by the model as a tool; a call starts a child run whose answer is the tool's result.</span>
         {all.map((t, i) =>
-          isObj(t) && t.kind === "agent" ? (
+          t?.kind === "agent" ? (
             <div className="row sub-agent" key={i} data-field={`tools.${i}`}>
               <label className="inline">
                 Agent
@@ -309,11 +301,11 @@ export function ToolPicker({
 /** The names the model will see among the picked tools (for per-tool advanced settings). */
 export function pickedToolNames(spec: Obj, byServer: Record<string, ServerTools>): string[] {
   const names: string[] = [];
-  for (const t of entries(spec)) {
-    if (t.kind === "mcp" && typeof t.server === "string") {
+  for (const t of specTools(spec)) {
+    if (t?.kind === "mcp" && typeof t.server === "string") {
       if (t.tools === "*") names.push(...(byServer[t.server]?.tools ?? []).map((x) => x.name));
       else if (Array.isArray(t.tools)) names.push(...t.tools.filter((x): x is string => typeof x === "string"));
-    } else if ((t.kind === "builtin" || t.kind === "agent") && typeof t.name === "string" && t.name) names.push(t.name);
+    } else if ((t?.kind === "builtin" || t?.kind === "agent") && typeof t.name === "string" && t.name) names.push(t.name);
   }
   return names;
 }

@@ -1,7 +1,8 @@
 // The form's Triggers section: what starts a run (manual, a webhook, a schedule).
 import { Plus, Trash2 } from "lucide-react";
-import type { JsonValue } from "../bindings/serde_json/JsonValue";
-import { errorUnder, isObj } from "./spec";
+import type { Trigger } from "../bindings/Trigger";
+import type { WebhookAuth } from "../bindings/WebhookAuth";
+import { errorUnder, specName, specTriggers } from "./spec";
 import { SelectField, TextField, type Editor } from "./fields";
 import type { Redraft } from "./drafting";
 import { SectionHead } from "./SectionHead";
@@ -9,16 +10,16 @@ import { WebhookPanel } from "./WebhookPanel";
 
 /** Webhook schemes; a new trigger uses Standard Webhooks (signed id and timestamp: a captured
  * request cannot start a second run). */
-const WEBHOOK_AUTH = [
+const WEBHOOK_AUTH: { value: WebhookAuth; label: string }[] = [
   { value: "standard_webhooks", label: "Standard Webhooks" },
   { value: "github", label: "GitHub (X-Hub-Signature-256)" },
   { value: "bearer", label: "Bearer token" },
 ];
 
 export function Triggers({ ed, redraft, saved }: { ed: Editor; redraft: Redraft | null; saved: boolean }) {
-  const name = typeof ed.spec.name === "string" ? ed.spec.name : "";
-  const triggers = Array.isArray(ed.spec.triggers) ? ed.spec.triggers : ed.spec.triggers === undefined ? [{ kind: "manual" }] : [];
-  const setAll = (next: JsonValue[]) => ed.set(["triggers"], next);
+  const name = specName(ed.spec);
+  const triggers = specTriggers(ed.spec);
+  const setAll = (next: (Trigger | null)[]) => ed.set(["triggers"], next);
   const err = errorUnder(ed.errors, "triggers");
   return (
     <section className="card stack" aria-labelledby="sec-triggers" data-field="triggers">
@@ -26,7 +27,8 @@ export function Triggers({ ed, redraft, saved }: { ed: Editor; redraft: Redraft 
       <span className="hint">What starts a run. With none, the agent runs only as another agent's sub-agent.</span>
       {err && !ed.errors.has("triggers") ? null : err ? <span className="field-error">{err}</span> : null}
       {triggers.map((t, i) => {
-        const kind = isObj(t) && typeof t.kind === "string" ? t.kind : "manual";
+        // An entry that is not a trigger (typed in the Raw view) shows as manual until replaced.
+        const kind = typeof t?.kind === "string" ? t.kind : "manual";
         return (
           <div key={i} className="row wrap trigger" data-field={`triggers.${i}`}>
             <label className="inline">
@@ -36,7 +38,7 @@ export function Triggers({ ed, redraft, saved }: { ed: Editor; redraft: Redraft 
                 onChange={(e) => {
                   const k = e.target.value;
                   const next = [...triggers];
-                  next[i] = k === "webhook" ? { kind: k, auth: "standard_webhooks", secret_ref: "" } : k === "cron" ? { kind: k, schedule: "0 9 * * 1-5" } : { kind: k };
+                  next[i] = k === "webhook" ? { kind: k, auth: "standard_webhooks", secret_ref: "" } : k === "cron" ? { kind: k, schedule: "0 9 * * 1-5" } : { kind: "manual" };
                   setAll(next);
                 }}
                 data-testid={`trigger-kind-${i}`}
@@ -50,7 +52,7 @@ export function Triggers({ ed, redraft, saved }: { ed: Editor; redraft: Redraft 
               <>
                 <TextField ed={ed} path={["triggers", i, "secret_ref"]} label="Secret name" hint="Generate its value below once the agent is saved, or store one in Settings." className="inline" />
                 <SelectField ed={ed} path={["triggers", i, "auth"]} label="Auth" emptyLabel="HMAC-SHA256 signature (X-Waymark-Signature)" options={WEBHOOK_AUTH} />
-                {saved && name ? <WebhookPanel agent={name} secretRef={secretRefOf(t)} /> : null}
+                {saved && name ? <WebhookPanel agent={name} secretRef={t?.kind === "webhook" && typeof t.secret_ref === "string" ? t.secret_ref : ""} /> : null}
               </>
             ) : null}
             {kind === "cron" ? (
@@ -75,9 +77,4 @@ export function Triggers({ ed, redraft, saved }: { ed: Editor; redraft: Redraft 
       </div>
     </section>
   );
-}
-
-function secretRefOf(t: unknown): string {
-  const ref = isObj(t as JsonValue) ? (t as { secret_ref?: unknown }).secret_ref : undefined;
-  return typeof ref === "string" ? ref : "";
 }

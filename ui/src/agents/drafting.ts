@@ -1,12 +1,13 @@
 // Drafting a spec with a model: the model that drafts (remembered across visits), the request
 // sent, and the form sections a draft can be asked for again one at a time.
+import type { AgentSpec } from "../bindings/AgentSpec";
 import type { Obj } from "./spec";
 
 export type DraftModel = { provider: string; model: string; base_url: string };
 export type DraftRequest = { description: string; model: Obj };
 
 /** The form's sections and the spec keys each holds: a section can be drafted again alone. */
-export const SECTIONS: Record<string, string[]> = {
+export const SECTIONS: Record<string, (keyof AgentSpec)[]> = {
   basics: ["name", "description", "instructions"],
   model: ["model"],
   tools: ["tools", "tool_overrides"],

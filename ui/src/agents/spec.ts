@@ -1,13 +1,57 @@
-// Editing an agent spec as the JSON the API takes (docs/agent-spec.md). The form reads and
-// writes paths in the object, so fields the form does not show (a scripted model's `script`,
-// say) survive an edit, and the Raw view and the review diff are the same object.
+// Editing an agent spec as the JSON the API takes (docs/agent-spec.md). A spec from the API is
+// typed (`AgentSpec`); the form edits it as a JSON draft by paths, so fields the form does not
+// show (a scripted model's `script`, say) survive an edit, and the Raw view and the review diff
+// are the same object. The form reads the draft through the typed accessors below.
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
+import type { AgentSpec } from "../bindings/AgentSpec";
+import type { ModelSpec } from "../bindings/ModelSpec";
+import type { ToolOverride } from "../bindings/ToolOverride";
+import type { ToolRef } from "../bindings/ToolRef";
+import type { Trigger } from "../bindings/Trigger";
 
 export type Obj = { [key: string]: JsonValue };
 export type Path = (string | number)[];
 
 export function isObj(v: JsonValue | undefined): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** A spec (from `agents_get` or `agents_draft`, or a blank one) as the form's draft: the same JSON. */
+export function asDraft(spec: AgentSpec | Partial<AgentSpec>): Obj {
+  return spec;
+}
+
+// The draft is what the user typed, so it has the `AgentSpec` shape only once the server takes
+// it: a field may be missing (a new agent) or, from the Raw view, anything. The accessors keep
+// the structure checks in one place (objects and lists); the server checks the values on save.
+
+export function specName(spec: Obj): string {
+  return typeof spec.name === "string" ? spec.name : "";
+}
+
+/** The model table; empty when the draft has none. */
+export function specModel(spec: Obj): Partial<ModelSpec> {
+  return isObj(spec.model) ? (spec.model as Partial<ModelSpec>) : {};
+}
+
+/** Entries that are not objects read as `null`, keeping each entry's index (the path the form edits). */
+function entries<T>(list: JsonValue | undefined): (T | null)[] {
+  return Array.isArray(list) ? list.map((t) => (isObj(t) ? (t as T) : null)) : [];
+}
+
+export function specTools(spec: Obj): (ToolRef | null)[] {
+  return entries<ToolRef>(spec.tools);
+}
+
+/** The triggers; a draft without the list has the server's default, one manual trigger. */
+export function specTriggers(spec: Obj): (Trigger | null)[] {
+  return spec.triggers === undefined ? [{ kind: "manual" }] : entries<Trigger>(spec.triggers);
+}
+
+export function specOverride(spec: Obj, tool: string): ToolOverride | undefined {
+  const all = spec.tool_overrides;
+  const one = isObj(all) ? all[tool] : undefined;
+  return isObj(one) ? (one as ToolOverride) : undefined;
 }
 
 export function getIn(root: JsonValue | undefined, path: Path): JsonValue | undefined {
@@ -125,7 +169,7 @@ export function errorUnder(errors: Map<string, string>, prefix: string): string 
 }
 
 export function blankSpec(): Obj {
-  return {
+  return asDraft({
     name: "",
     description: "",
     instructions: "",
@@ -133,7 +177,7 @@ export function blankSpec(): Obj {
     tools: [],
     limits: { max_steps: 25 },
     triggers: [{ kind: "manual" }],
-  };
+  });
 }
 
 /** TOML or JSON, by its first character. */

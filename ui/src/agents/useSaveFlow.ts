@@ -3,7 +3,7 @@
 // field errors go to the form, and the first field at fault is brought into view.
 import { useState } from "react";
 import { ApiFailure, useTransport } from "../transport";
-import { fieldErrors, isObj, pretty, type Obj } from "./spec";
+import { asDraft, fieldErrors, pretty, type Obj } from "./spec";
 import { asFailure } from "./failure";
 import { focusField } from "./focusField";
 import type { Review } from "./ReviewDialog";
@@ -75,7 +75,7 @@ export function useSaveFlow({
     else if (agentNames.includes(specName)) {
       try {
         const other = await transport.call("agents_get", { name: specName });
-        before = isObj(other.spec) ? other.spec : null;
+        before = asDraft(other.spec);
       } catch (e) {
         setSaveError(asFailure(e));
         return;

@@ -3,6 +3,7 @@ import type { JsonValue } from "./serde_json/JsonValue";
 
 export type AgentSaveRequest = { 
 /**
- * The spec, as in docs/agent-spec.md (JSON form).
+ * The spec, as in docs/agent-spec.md (JSON form). Plain JSON rather than an `AgentSpec`,
+ * so that a malformed spec is refused by `agents_save` naming the field at fault.
  */
 spec: JsonValue, };

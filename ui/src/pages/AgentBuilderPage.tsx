@@ -11,7 +11,7 @@ import { useTransport } from "../transport";
 import { ErrorBanner, formatTime } from "../components/common";
 import { StartRunDialog } from "../components/StartRunDialog";
 import { ExportDialog } from "../agents/ExportDialog";
-import { blankSpec, isObj, pathKey, pretty, setIn, type Obj, type Path } from "../agents/spec";
+import { asDraft, blankSpec, pathKey, pretty, setIn, specModel, specName as nameOf, type Obj, type Path } from "../agents/spec";
 import type { Editor } from "../agents/fields";
 import { pickedToolNames, useServerTools } from "../agents/ToolPicker";
 import { demoInputFor, useDemo } from "../agents/demo";
@@ -64,7 +64,7 @@ function Builder({ name }: { name: string | null }) {
   useEffect(() => {
     if (!name || !saved.data || loadedFor.current === name) return;
     loadedFor.current = name;
-    const s = isObj(saved.data.spec) ? saved.data.spec : {};
+    const s = asDraft(saved.data.spec);
     setSpec(s);
     setSavedSpec(s);
     setBaseline(pretty(s));
@@ -97,7 +97,7 @@ function Builder({ name }: { name: string | null }) {
   const ed: Editor = { spec, set, errors, drafted };
 
   const agentNames = (agentsList.data?.agents ?? []).map((a) => a.name);
-  const specName = typeof spec.name === "string" ? spec.name : "";
+  const specName = nameOf(spec);
 
   const { saving, saveError, saveFieldsFailed, review, closeReview, clearSaveError, save, onSave } = useSaveFlow({
     name,
@@ -120,7 +120,7 @@ function Builder({ name }: { name: string | null }) {
     setRedraftError(null);
     try {
       const d = await transport.call("agents_draft", lastDraft);
-      const fresh = isObj(d.spec) ? d.spec : {};
+      const fresh = asDraft(d.spec);
       const keys = SECTIONS[section] ?? [];
       setSpec((cur) => {
         let next = cur;
@@ -143,7 +143,7 @@ function Builder({ name }: { name: string | null }) {
 
   const onDrafted = (d: AgentsDraftResponse, request: DraftRequest) => {
     setLastDraft(request);
-    const s = isObj(d.spec) ? d.spec : blankSpec();
+    const s = asDraft(d.spec);
     setSpec(s);
     setDrafted(new Set(Object.keys(s)));
     setDraftInfo({ notes: d.notes, repairs: d.repairs });
@@ -211,7 +211,7 @@ function Builder({ name }: { name: string | null }) {
       {step === "form" ? (
         <>
           {draftInfo ? <DraftNotes info={draftInfo} /> : null}
-          <KeyDestination model={spec.model} />
+          <KeyDestination model={specModel(spec)} />
 
           <ViewToggle spec={spec} raw={raw} setRaw={setRaw} tomlView={tomlView} setTomlView={setTomlView} toolNames={toolsSummary} />
 
@@ -249,7 +249,7 @@ function Builder({ name }: { name: string | null }) {
         </>
       ) : null}
 
-      {review ? <ReviewDialog review={review} name={specName} model={spec.model} saving={saving} onClose={closeReview} onConfirm={() => void save()} /> : null}
+      {review ? <ReviewDialog review={review} name={specName} model={specModel(spec)} saving={saving} onClose={closeReview} onConfirm={() => void save()} /> : null}
       {exporting && name ? <ExportDialog name={name} onClose={() => setExporting(false)} /> : null}
       {running && name ? <StartRunDialog agents={agentNames} initialAgent={name} initialInput={demoInputFor(demo, name)} onClose={() => setRunning(false)} /> : null}
     </div>

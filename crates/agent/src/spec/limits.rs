@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// Bounds on one run; reaching any of them ends the run, naming the limit.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct Limits {
     /// The most model calls in one run. Always set: it stops a model that never gives a final
@@ -14,15 +14,19 @@ pub struct Limits {
     pub max_steps: u32,
     /// The most tokens (input plus output, summed over the run's model calls).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub max_tokens: Option<u64>,
     /// The most the run's model calls may cost, in US dollars, by the price table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub max_cost_usd: Option<f64>,
     /// The most wall time from the run's start to its end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub deadline_secs: Option<u64>,
     /// The most runs of this agent at once; more wait their turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub max_concurrent_runs: Option<u32>,
 }
 

@@ -47,7 +47,18 @@ impl ProviderKind {
 }
 
 /// What to do when the conversation no longer fits the model's context window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ts_rs::TS,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ContextOverflow {
     /// End the run with the provider's context-length error.
@@ -65,7 +76,7 @@ impl ContextOverflow {
 
 /// The model: provider, model id and call parameters. It holds no key: only the *name* of the
 /// environment variable that has it, so a spec file can be shared and stored as it is.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct ModelSpec {
     pub provider: ProviderKind,
@@ -75,23 +86,29 @@ pub struct ModelSpec {
     pub model: String,
     /// The API root, up to and including its version segment; the provider's own when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub base_url: Option<String>,
     /// The name of the environment variable that holds the API key (never the key itself).
     /// When absent: `OPENAI_API_KEY` / `ANTHROPIC_API_KEY` if `base_url` is absent too, else no
     /// key; an unset variable means no key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub api_key_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub temperature: Option<f32>,
     /// The most tokens one model call may generate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub max_tokens: Option<u32>,
     /// How long one model call may take, from connecting to its last streamed byte.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub timeout_secs: Option<u64>,
     /// The turns file of a `scripted` model; a relative path is resolved against the spec
     /// file's folder (see [`ModelSpec::script_path`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub script: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "ContextOverflow::is_default")]
     pub on_context_overflow: ContextOverflow,

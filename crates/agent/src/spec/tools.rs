@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use waymark_engine::{RetryPolicy, SafetyClass};
 
 /// One source of tools.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ToolRef {
     /// Tools of an MCP server, by the server's name in the MCP hub.
@@ -24,12 +24,15 @@ pub enum ToolRef {
         /// What the parent model is told the sub-agent does; the sub-agent's own description
         /// when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         description: Option<String>,
     },
 }
 
 /// Which tools of an MCP server: all of them (`"*"`) or those named.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, ts_rs::TS)]
+// Serialized by hand (below) as `"*"` or a list of names; the TypeScript says the same.
+#[ts(type = "\"*\" | Array<string>")]
 pub enum ToolSelection {
     All,
     Named(Vec<String>),
@@ -82,8 +85,39 @@ impl<'de> Deserialize<'de> for ToolSelection {
     }
 }
 
+impl schemars::JsonSchema for ToolSelection {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ToolSelection".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // What the hand-written serde above reads and writes.
+        schemars::json_schema!({
+            "description": "Every tool of the server (`\"*\"`, including ones it adds later) or the tools named.",
+            "oneOf": [
+                {"const": "*"},
+                {"type": "array", "items": {"type": "string"}}
+            ]
+        })
+    }
+}
+
+/// The engine's `SafetyClass` as a spec writes it, for the spec's TypeScript and JSON Schema
+/// only: the engine derives neither (it stays free of the API's tooling). Inlined where used,
+/// so it adds no second `SafetyClass` beside the API's; a test keeps it in step.
+#[derive(Serialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(inline)]
+#[allow(dead_code)] // Never built outside the test: only its shape is read, by the derives.
+enum SafetyClassWire {
+    RetrySafe,
+    AtMostOnce,
+}
+
 /// The tools built into the agent crate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BuiltinTool {
     /// Pause the run until a person answers a question.
@@ -109,19 +143,25 @@ impl BuiltinTool {
 }
 
 /// What the spec changes about one tool's calls.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct ToolOverride {
     /// Replaces the class derived from the tool's MCP annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<SafetyClassWire>", optional, inline)]
+    #[schemars(with = "Option<SafetyClassWire>")]
     pub safety: Option<SafetyClass>,
     /// Each call waits for a person to approve it before it runs.
     #[serde(default, skip_serializing_if = "is_false")]
     pub needs_approval: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub retry: Option<RetryOverride>,
     /// How long one attempt of the call may take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub timeout_secs: Option<u64>,
 }
 
@@ -130,20 +170,27 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// Changes to a retry policy; each field left out keeps the default's value.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct RetryOverride {
     /// Total attempts including the first; 1 means no retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub max_attempts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub initial_interval_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub backoff_coefficient: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub max_interval_ms: Option<u64>,
     /// Fraction (0..=1) of each delay that is randomised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub jitter: Option<f64>,
 }
 
@@ -157,6 +204,26 @@ impl RetryOverride {
             max_interval_ms: self.max_interval_ms.unwrap_or(base.max_interval_ms),
             jitter: self.jitter.unwrap_or(base.jitter),
             non_retryable_kinds: base.non_retryable_kinds,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_safety_class_stand_in_writes_what_the_engine_does() {
+        // An exhaustive match: a new engine class fails to compile here until it is mirrored.
+        let wire = |c: SafetyClass| match c {
+            SafetyClass::RetrySafe => SafetyClassWire::RetrySafe,
+            SafetyClass::AtMostOnce => SafetyClassWire::AtMostOnce,
+        };
+        for c in [SafetyClass::RetrySafe, SafetyClass::AtMostOnce] {
+            assert_eq!(
+                serde_json::to_value(c).ok(),
+                serde_json::to_value(wire(c)).ok()
+            );
         }
     }
 }

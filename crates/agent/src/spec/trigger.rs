@@ -7,25 +7,39 @@ use crate::triggers::WebhookAuth;
 /// A trigger as the spec file writes it. `Trigger` keeps a variant per webhook scheme (so code
 /// that builds `Trigger::Webhook { secret_ref }` keeps compiling), while the file says
 /// `kind = "webhook"` with an optional `auth`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Its TypeScript and JSON Schema are `Trigger`'s: they describe the file's shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum TriggerFile {
+    /// Started by hand: from the app, the CLI or the API.
     Manual,
+    /// Started by an HTTP POST whose body becomes the run's input; `auth` says how the sender
+    /// proves it knows the secret (`hmac_sha256` when absent).
     Webhook {
+        /// The *name* of the secret (kept in the secret store or the environment), never its
+        /// value.
         secret_ref: String,
         // Left out when default, so specs written before `auth` existed keep their hash.
         #[serde(default, skip_serializing_if = "WebhookAuth::is_default")]
         auth: WebhookAuth,
     },
+    /// Started on a schedule.
     Cron {
+        /// A cron expression of 5 fields (minute hour day-of-month month day-of-week) or 6
+        /// (with seconds first).
         schedule: String,
+        /// An IANA time zone name (`Europe/Paris`); UTC when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         timezone: Option<String>,
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What starts a run of an agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(from = "TriggerFile", into = "TriggerFile")]
+// On the wire a trigger is its file form (schemars follows `from`/`into` by itself).
+#[ts(as = "TriggerFile")]
 pub enum Trigger {
     /// Started by hand: from the app, the CLI or the API.
     Manual,
