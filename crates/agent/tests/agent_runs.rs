@@ -209,9 +209,10 @@ async fn rate_limit_waits_for_retry_after_and_server_errors_retry() {
     assert_eq!(a.len(), 3, "{a:?}");
     let first_error = error_of(&a[0]);
     assert_eq!(first_error.retry_after_ms, Some(1000));
-    // Retry-After (1 s) won over the 50 ms backoff.
+    // Retry-After (1 s) won over the 50 ms backoff. The delay counts from the failure;
+    // `finished_at` is the commit's time, a moment later (1 ms was seen under load).
     let waited = a[1].started_at - a[0].finished_at.expect("finished");
-    assert!(waited >= 1000, "waited {waited} ms");
+    assert!(waited >= 950, "waited {waited} ms");
     assert!(error_of(&a[1]).message.contains("boom"));
     assert_eq!(server.requests().len(), 3);
 }
