@@ -85,6 +85,27 @@ pub fn event_name(meta: &Value, input: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The model call a tool call's steps serve: `approval/N.I` and `tool/N.I` are the `I`-th
+/// tool call of `llm/N`. Its key and the call's index (from 0).
+pub fn model_call_of(key: &str) -> Option<(String, usize)> {
+    let n_i = key
+        .strip_prefix("approval/")
+        .or_else(|| key.strip_prefix("tool/"))?;
+    let (n, i) = n_i.split_once('.')?;
+    let (n, i): (u64, usize) = (n.parse().ok()?, i.parse().ok()?);
+    Some((format!("llm/{n}"), i.checked_sub(1)?))
+}
+
+/// The `index`-th tool call a model call's recorded output asked for: its tool and arguments.
+pub fn tool_call_in(model_output: &Value, index: usize) -> Option<(String, Value)> {
+    let call = model_output
+        .pointer("/response/tool_calls")?
+        .as_array()?
+        .get(index)?;
+    let tool = call.get("name")?.as_str()?.to_string();
+    Some((tool, call.get("arguments").cloned().unwrap_or(Value::Null)))
+}
+
 /// Tokens and cost of a model call, as its output records them.
 #[derive(
     Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema,
@@ -153,6 +174,33 @@ mod tests {
             StepRole::from_parts(EngineKind::Task, "charge", &none, &none),
             StepRole::Task
         );
+    }
+
+    #[test]
+    fn a_tool_call_step_names_its_model_call() {
+        assert_eq!(model_call_of("approval/4.1"), Some(("llm/4".into(), 0)));
+        assert_eq!(model_call_of("tool/12.3"), Some(("llm/12".into(), 2)));
+        for other in [
+            "llm/4",
+            "tool/4",
+            "tool/4.0",
+            "approval/x.1",
+            "tool/4.1.2",
+            "child/1",
+        ] {
+            assert_eq!(model_call_of(other), None, "{other}");
+        }
+        let out = json!({"response": {"tool_calls": [
+            {"id": "c1", "name": "lookup", "arguments": {"id": 7}},
+            {"id": "c2", "name": "send"},
+        ]}});
+        assert_eq!(
+            tool_call_in(&out, 0),
+            Some(("lookup".into(), json!({"id": 7})))
+        );
+        assert_eq!(tool_call_in(&out, 1), Some(("send".into(), Value::Null)));
+        assert_eq!(tool_call_in(&out, 2), None);
+        assert_eq!(tool_call_in(&json!({"response": {}}), 0), None);
     }
 
     #[test]

@@ -382,9 +382,15 @@ impl Api {
                 Change::StepProgress { .. } | Change::EventConsumed { .. } => {}
                 c if c.step_key().is_some() => {
                     if let Some(key) = c.step_key() {
-                        step = engine.step_trace(run_id, key.engine()).await?.map(|t| {
-                            StepView::from_trace(t).without_large_payloads(EVENT_PAYLOAD_LIMIT)
-                        });
+                        step = match engine.step_trace(run_id, key.engine()).await? {
+                            Some(t) => {
+                                let mut view = [StepView::from_trace(t)];
+                                self.attach_calls(run_id.into(), &mut view).await?;
+                                let [view] = view;
+                                Some(view.without_large_payloads(EVENT_PAYLOAD_LIMIT))
+                            }
+                            None => None,
+                        };
                     }
                 }
                 Change::RunClaimed { .. } => {}

@@ -333,22 +333,29 @@ impl Api {
             .trace(req.run_id.into())
             .await?
             .ok_or_else(|| ApiError::not_found(format!("run {} not found", req.run_id)))?;
+        let mut steps: Vec<StepView> = trace.steps.into_iter().map(StepView::from_trace).collect();
+        self.attach_calls(req.run_id, &mut steps).await?;
         Ok(RunGetResponse {
             run: RunView::from_record(trace.run),
-            steps: trace.steps.into_iter().map(StepView::from_trace).collect(),
+            steps,
             children: trace.children.into_iter().map(Into::into).collect(),
         })
     }
 
     pub async fn runs_get_step(&self, req: RunsGetStepRequest) -> Result<StepView, ApiError> {
-        self.app()
+        let step = self
+            .app()
             .engine
             .step_trace(req.run_id.into(), req.step.engine())
             .await?
             .map(StepView::from_trace)
             .ok_or_else(|| {
                 ApiError::not_found(format!("run {} has no step {}", req.run_id, req.step))
-            })
+            })?;
+        let mut steps = [step];
+        self.attach_calls(req.run_id, &mut steps).await?;
+        let [step] = steps;
+        Ok(step)
     }
 
     pub async fn runs_get_page(
@@ -370,9 +377,11 @@ impl Api {
             .await?
             .ok_or_else(|| ApiError::not_found(format!("run {} not found", req.run_id)))?;
         let total_steps = usize::try_from(trace.run.step_count).unwrap_or(0);
+        let mut steps: Vec<StepView> = trace.steps.into_iter().map(StepView::from_trace).collect();
+        self.attach_calls(req.run_id, &mut steps).await?;
         Ok(RunGetPageResponse {
             run: RunView::from_record(trace.run),
-            steps: trace.steps.into_iter().map(StepView::from_trace).collect(),
+            steps,
             children: trace.children.into_iter().map(Into::into).collect(),
             total_steps,
             offset: req.offset,
@@ -493,6 +502,37 @@ impl Api {
 }
 
 impl Api {
+    /// Gives approvals and questions their tool call, from the model calls among `steps` or,
+    /// for those not among them (another page), read from the run.
+    pub(crate) async fn attach_calls(
+        &self,
+        run: RunId,
+        steps: &mut [StepView],
+    ) -> Result<(), ApiError> {
+        let mut outputs: std::collections::HashMap<String, Option<Value>> = steps
+            .iter()
+            .filter(|s| s.kind == crate::views::StepKind::ModelCall)
+            .map(|s| (s.key.as_str().to_string(), s.output.clone()))
+            .collect();
+        for step in steps.iter_mut() {
+            let Some((llm, index)) = step.needs_call() else {
+                continue;
+            };
+            if !outputs.contains_key(&llm) {
+                let read = self
+                    .app()
+                    .engine
+                    .step_trace(run.into(), waymark_engine::StepKey::new(llm.clone()))
+                    .await?;
+                outputs.insert(llm.clone(), read.and_then(|t| t.step.output));
+            }
+            if let Some(Some(output)) = outputs.get(&llm) {
+                step.set_call_from(output, index);
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until the run has finished or needs a person, and returns it then.
     pub async fn wait_settled(&self, run_id: RunId) -> Result<RunView, ApiError> {
         let run = self.app().engine.wait_settled(run_id.into()).await?;

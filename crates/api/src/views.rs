@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use waymark_agent::step_role::{event_name, StepRole, StepUsage};
+use waymark_agent::step_role::{event_name, model_call_of, tool_call_in, StepRole, StepUsage};
 use waymark_engine as engine;
 
 use crate::ids::{RunId, StepKey};
@@ -202,6 +202,14 @@ impl From<engine::AttemptRecord> for AttemptView {
     }
 }
 
+/// The model's tool call a step is about (an approval waits to let it run; a question is
+/// one): the tool and the arguments the model gave.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct ToolCallView {
+    pub tool: String,
+    pub arguments: Value,
+}
+
 /// One step of a run with its attempts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct StepView {
@@ -238,6 +246,8 @@ pub struct StepView {
     pub child_run_id: Option<RunId>,
     /// The event an event wait (approval, question, named event) waits for.
     pub event_name: Option<String>,
+    /// An approval's or a question's tool call, from the model call that asked for it.
+    pub call: Option<ToolCallView>,
     /// Kind-specific facts as recorded.
     pub meta: Value,
     pub attempt_list: Vec<AttemptView>,
@@ -293,10 +303,27 @@ impl StepView {
             usage,
             child_run_id,
             event_name,
+            call: None,
             meta: s.meta,
             attempt_list: trace.attempt_list.into_iter().map(Into::into).collect(),
             payloads_omitted: false,
         }
+    }
+
+    /// The model call whose tool call this step is about, when it is an approval or a
+    /// question without its call yet: the model call's key and the call's index.
+    pub fn needs_call(&self) -> Option<(String, usize)> {
+        let about_a_call = matches!(self.kind, StepRole::Approval | StepRole::Question);
+        if !about_a_call || self.call.is_some() {
+            return None;
+        }
+        model_call_of(self.key.as_str())
+    }
+
+    /// Takes the tool call from the model call's recorded output (`llm/N`'s).
+    pub fn set_call_from(&mut self, model_output: &Value, index: usize) {
+        self.call = tool_call_in(model_output, index)
+            .map(|(tool, arguments)| ToolCallView { tool, arguments });
     }
 
     /// Leaves out the input, the output, or both, where one passes `max_bytes` of JSON.

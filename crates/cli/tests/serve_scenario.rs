@@ -94,7 +94,19 @@ async fn every_command_succeeds_on_a_real_scenario() {
     let run = run!("runs_start", json!({"agent": "asker", "input": "hi"}))["run_id"].clone();
     until_status(&s.base, &run, &["waiting"]).await;
     run!("runs_list", json!({}));
-    run!("runs_get", json!({"run_id": run}));
+    let got = run!("runs_get", json!({"run_id": run}));
+    // The question's view carries the model's call it is about.
+    let asked = got["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|st| st["key"] == "tool/1.1"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(asked["kind"], "question", "{asked}");
+    assert_eq!(asked["call"]["tool"], "ask_human", "{asked}");
+    assert_eq!(
+        asked["call"]["arguments"], ask[0]["tool_calls"][0]["arguments"],
+        "{asked}"
+    );
     run!(
         "runs_get_page",
         json!({"run_id": run, "offset": 1, "limit": 2})

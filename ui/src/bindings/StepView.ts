@@ -7,6 +7,7 @@ import type { StepKey } from "./StepKey";
 import type { StepKind } from "./StepKind";
 import type { StepStatus } from "./StepStatus";
 import type { StepUsage } from "./StepUsage";
+import type { ToolCallView } from "./ToolCallView";
 import type { JsonValue } from "./serde_json/JsonValue";
 
 /**
@@ -58,6 +59,10 @@ child_run_id: RunId | null,
  * The event an event wait (approval, question, named event) waits for.
  */
 event_name: string | null, 
+/**
+ * An approval's or a question's tool call, from the model call that asked for it.
+ */
+call: ToolCallView | null, 
 /**
  * Kind-specific facts as recorded.
  */

@@ -10,7 +10,7 @@ import { useNow } from "../run/clock";
 import { makeScale } from "../run/scale";
 import { isTerminal, totals } from "../run/facts";
 import { Timeline } from "../run/timeline";
-import { Inspector, formatCost, toolCallOf } from "../run/inspector";
+import { Inspector, formatCost } from "../run/inspector";
 import { ApprovalDialog, CancelRun, ResolveBanner, type ApprovalMode } from "../run/actions";
 import { KEY_HINT, KeyHelp, bindingFor, isTyping, type KeyAction } from "../run/keys";
 import "../run/run.css";
@@ -374,7 +374,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           runId={asking.row.runId}
           stepKey={asking.row.step.key}
           mode={asking.mode}
-          toolInput={toolCallOf(store.stepsOf(asking.row.runId), asking.row.step.key)?.arguments ?? null}
+          toolInput={asking.row.step.call?.arguments ?? null}
           onClose={closeAsking}
           onDone={resume}
         />

@@ -22,16 +22,6 @@ export function formatCost(cost: number | null): string {
   return cost < 0.01 ? `$${cost.toFixed(4)}` : `$${cost.toFixed(2)}`;
 }
 
-/** The tool call an approval or question is about: `llm/N`'s `i`-th tool call. The approval's
- * own view does not hold the call's arguments, so they are read from the model call's answer. */
-export function toolCallOf(steps: readonly StepView[] | undefined, key: string): { name: string; arguments: JsonValue } | null {
-  const m = /^(?:approval|tool)\/(\d+)\.(\d+)$/.exec(key);
-  if (!m || !steps) return null;
-  const llm = steps.find((s) => s.kind === "model_call" && s.key === `llm/${m[1]}`);
-  const calls = (llm?.output as { response?: { tool_calls?: { name: string; arguments: JsonValue }[] } } | null)?.response?.tool_calls;
-  return calls?.[Number(m[2]) - 1] ?? null;
-}
-
 export function Inspector({
   row,
   run,
@@ -63,7 +53,6 @@ export function Inspector({
       key={row.id}
       row={row}
       step={row.step}
-      steps={steps}
       progress={progress}
       now={now}
       attemptParam={attemptParam}
@@ -124,7 +113,6 @@ function ErrorBox({ error }: { error: Pick<StepError, "kind" | "message" | "retr
 function StepInspector({
   row,
   step,
-  steps,
   progress,
   now,
   attemptParam,
@@ -134,7 +122,6 @@ function StepInspector({
 }: {
   row: Row;
   step: StepView;
-  steps: readonly StepView[];
   progress: JsonValue | undefined;
   now: number;
   attemptParam: number | null;
@@ -156,7 +143,8 @@ function StepInspector({
   const usage = usageOf(step);
   const max = step.max_attempts;
   const wait = step.kind;
-  const call = wait === "approval" || wait === "question" ? toolCallOf(steps, step.key) : null;
+  // An approval's or a question's tool call comes with the step's view.
+  const call = step.call;
   const live = progress ?? step.progress;
   const partial = (live as { partial?: string } | null)?.partial;
   const answerText = step.kind === "model_call" ? ((step.output as { response?: { text?: string } } | null)?.response?.text ?? partial ?? null) : null;
@@ -289,7 +277,7 @@ function StepInspector({
           <AttemptPanel step={step} attempt={current} isLast={!current || current.number === last?.number} now={now} />
         )}
       </div>
-      {tab !== "input" && call ? <JsonView value={call.arguments} label={`Tool call: ${call.name}`} defaultDepth={2} /> : null}
+      {tab !== "input" && call ? <JsonView value={call.arguments} label={`Tool call: ${call.tool}`} defaultDepth={2} /> : null}
       <details className="meta">
         <summary>Step facts</summary>
         <JsonView value={step.meta} label="Meta" />

@@ -183,7 +183,7 @@ pub fn parked(api: &Api, id: RunId) -> BoxFuture<'_, anyhow::Result<Option<Vec<B
                     blockers.push(Blocker::Attention { run: id, key });
                 }
                 (StepKind::Approval | StepKind::Question, StepStatus::Waiting) => {
-                    match human_wait(&steps, id, st) {
+                    match human_wait(id, st) {
                         Some(b) => blockers.push(b),
                         None => return Ok(None),
                     }
@@ -225,31 +225,25 @@ fn attention_steps(steps: &[StepView]) -> Vec<String> {
         .collect()
 }
 
-/// An agent loop's wait for a person: `approval/N.I` before a gated call, `tool/N.I` for
-/// ask_human (the key names the model's call `N.I`).
-fn human_wait(steps: &[StepView], run: RunId, step: &StepView) -> Option<Blocker> {
-    let key = step.key.as_str();
-    if step.kind == StepKind::Approval {
-        let n = key.strip_prefix("approval/")?;
-        let call = model_call(steps, n);
-        return Some(Blocker::Approval {
+/// An agent loop's wait for a person: an approval before a gated call, or ask_human's
+/// question; the step's view carries the model's call it is about.
+fn human_wait(run: RunId, step: &StepView) -> Option<Blocker> {
+    let key = step.key.to_string();
+    let call = step.call.as_ref();
+    match step.kind {
+        StepKind::Approval => Some(Blocker::Approval {
             run,
-            key: key.to_string(),
-            tool: call
-                .and_then(|c| c.get("name"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            arguments: call.and_then(|c| c.get("arguments")).cloned(),
-        });
+            key,
+            tool: call.map(|c| c.tool.clone()),
+            arguments: call.map(|c| c.arguments.clone()),
+        }),
+        StepKind::Question => Some(Blocker::Answer {
+            run,
+            key,
+            question: call.map(|c| c.arguments.clone()),
+        }),
+        _ => None,
     }
-    let n = key.strip_prefix("tool/")?;
-    Some(Blocker::Answer {
-        run,
-        key: key.to_string(),
-        question: model_call(steps, n)
-            .and_then(|c| c.get("arguments"))
-            .cloned(),
-    })
 }
 
 /// The tool call `N.I` as the model asked for it, from the output of step `llm/N`.

@@ -11,7 +11,6 @@ use waymark_api::{
     StepStatus, StepView,
 };
 
-use super::follow::model_call;
 use super::{api_error, open_api, parse_run_id};
 use crate::cli::{AnswerArgs, ApproveArgs, RejectArgs};
 use crate::output::{emit, short_json};
@@ -51,10 +50,11 @@ async fn decide(
         .await
     };
     decided.map_err(api_error)?;
-    let tool = model_call(&steps, n)
-        .and_then(|c| c.get("name"))
-        .and_then(|v| v.as_str())
-        .map(|t| format!(" ({t})"))
+    let tool = steps
+        .iter()
+        .find(|s| s.key.as_str() == key)
+        .and_then(|s| s.call.as_ref())
+        .map(|c| format!(" ({})", c.tool))
         .unwrap_or_default();
     let verb = if approved { "approved" } else { "rejected" };
     emit(&format!(
