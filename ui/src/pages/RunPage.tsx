@@ -38,7 +38,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     const q = filterText.toLowerCase();
     return allRows.filter(
       (r) =>
-        (!failedOnly || FAILURE.has(r.status) || r.childFailure || r.step.attempt_list.some((a) => a.outcome !== "ok" && a.outcome !== "started")) &&
+        (!failedOnly || FAILURE.has(r.step.status) || r.childFailure || r.step.attempt_list.some((a) => a.outcome !== "ok" && a.outcome !== "started")) &&
         (!q || r.step.key.toLowerCase().includes(q) || (r.step.name ?? "").toLowerCase().includes(q)),
     );
   }, [allRows, filterText, failedOnly]);
@@ -69,11 +69,11 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     let failed = 0;
     let attention = 0;
     for (const r of allRows) {
-      if (r.status === "failed") failed++;
-      if (r.status === "needs_attention") attention++;
+      if (r.step.status === "failed") failed++;
+      if (r.step.status === "needs_attention") attention++;
     }
     rows.forEach((r, i) => {
-      if (!r.attempt && (FAILURE.has(r.status) || r.childFailure)) list.push(i);
+      if (!r.attempt && (FAILURE.has(r.step.status) || r.childFailure)) list.push(i);
     });
     return { list, failed, attention };
   }, [rows, allRows]);
@@ -196,7 +196,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   }
   const end = t1;
   const topCount = allRows.reduce((n, r) => n + (r.depth === 0 ? 1 : 0), 0);
-  const attention = allRows.filter((r) => r.depth === 0 && r.status === "needs_attention");
+  const attention = allRows.filter((r) => r.depth === 0 && r.step.status === "needs_attention");
   void version;
 
   return (

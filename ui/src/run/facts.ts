@@ -3,13 +3,13 @@
 import type { RunStatus } from "../bindings/RunStatus";
 import type { StepView } from "../bindings/StepView";
 
-export const TERMINAL: readonly RunStatus[] = ["succeeded", "failed", "cancelled"];
+const TERMINAL: readonly RunStatus[] = ["succeeded", "failed", "cancelled"];
 
 export function isTerminal(status: RunStatus): boolean {
   return TERMINAL.includes(status);
 }
 
-export type Usage = { input: number; output: number; cost: number | null };
+type Usage = { input: number; output: number; cost: number | null };
 
 export function usageOf(step: StepView): Usage | null {
   const u = step.usage;
@@ -21,11 +21,11 @@ export function totals(steps: readonly StepView[]): { tokens: number; cost: numb
   let cost: number | null = null;
   let hasUsage = false;
   for (const s of steps) {
-    const u = s.usage;
+    const u = usageOf(s);
     if (!u) continue;
     hasUsage = true;
-    tokens += u.input_tokens + u.output_tokens;
-    if (u.cost_usd !== undefined) cost = (cost ?? 0) + u.cost_usd;
+    tokens += u.input + u.output;
+    if (u.cost !== null) cost = (cost ?? 0) + u.cost;
   }
   return { tokens, cost, hasUsage };
 }

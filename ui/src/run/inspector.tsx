@@ -148,7 +148,7 @@ function StepInspector({
   const live = progress ?? step.progress;
   const partial = (live as { partial?: string } | null)?.partial;
   const answerText = step.kind === "model_call" ? ((step.output as { response?: { text?: string } } | null)?.response?.text ?? partial ?? null) : null;
-  const status = row.status;
+  const status = step.status;
   const question = call ? firstString(call.arguments) : null;
   return (
     <div className="inspector-body stack" aria-label={`Step ${step.key}`}>

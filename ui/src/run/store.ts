@@ -10,7 +10,6 @@ import type { RunGetResponse } from "../bindings/RunGetResponse";
 import type { RunStatus } from "../bindings/RunStatus";
 import type { RunSummary } from "../bindings/RunSummary";
 import type { RunView } from "../bindings/RunView";
-import type { StepStatus } from "../bindings/StepStatus";
 import type { StepView } from "../bindings/StepView";
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import type { StreamState, Transport } from "../transport";
@@ -25,8 +24,8 @@ export type Row = {
   /** Unique across the tree: the StepKey for this run's steps, `child|key` below. */
   id: string;
   runId: string;
+  /** The step's view (its status is the row's). */
   step: StepView;
-  status: StepStatus;
   depth: number;
   /** For child steps: the child run's id (loaded on demand when expanded). */
   childRunId: string | null;
@@ -145,7 +144,7 @@ export class RunStore {
       }
     } catch (e) {
       if (!this.live(gen)) return;
-      this.error = e instanceof Error ? e : new Error(String(e));
+      this.error = toError(e);
       this.bump();
     } finally {
       if (this.loadingGen === gen) this.loadingGen = -1;
@@ -266,7 +265,7 @@ export class RunStore {
       if (end.total_steps > this.steps.length) void this.load(gen);
     } catch (e) {
       if (!this.live(gen)) return;
-      this.error = e instanceof Error ? e : new Error(String(e));
+      this.error = toError(e);
     }
     this.bump();
   }
@@ -285,7 +284,7 @@ export class RunStore {
         if (this.table.putWhole(full, seqBefore)) this.bump();
       })
       .catch((e: unknown) => {
-        if (this.live(gen)) this.error = e instanceof Error ? e : new Error(String(e));
+        if (this.live(gen)) this.error = toError(e);
         this.bump();
       })
       .finally(() => this.completing.delete(key));
@@ -296,30 +295,20 @@ export class RunStore {
   }
 
   toggleAttempts(rowId: string, open?: boolean) {
-    const isOpen = this.attemptsOpen.has(rowId);
-    const want = open ?? !isOpen;
-    if (want === isOpen) return;
-    if (want) this.attemptsOpen.add(rowId);
-    else this.attemptsOpen.delete(rowId);
-    this.bump();
+    if (setMember(this.attemptsOpen, rowId, open)) this.bump();
   }
 
   toggle(childRunId: string, open?: boolean) {
-    const isOpen = this.expanded.has(childRunId);
-    const want = open ?? !isOpen;
-    if (want === isOpen) return;
-    if (want) {
-      this.expanded.add(childRunId);
-      if (!this.children.has(childRunId)) void this.loadChild(childRunId);
-    } else this.expanded.delete(childRunId);
+    if (!setMember(this.expanded, childRunId, open)) return;
+    if (this.expanded.has(childRunId) && !this.children.has(childRunId)) void this.loadChild(childRunId);
     this.bump();
   }
 
   /** Expanded child runs still going are re-read when their parent's events arrive. */
   private refreshChildren() {
     for (const id of this.expanded) {
-      const c = this.children.get(id);
-      if (c && c !== "loading" && !(c instanceof Error) && !isTerminal(c.run.status)) void this.loadChild(id, true);
+      const c = this.loadedChild(id);
+      if (c && !isTerminal(c.run.status)) void this.loadChild(id, true);
     }
   }
 
@@ -335,18 +324,22 @@ export class RunStore {
       const c = await this.transport.call("runs_get", { run_id: id });
       this.children.set(id, c);
     } catch (e) {
-      this.children.set(id, e instanceof Error ? e : new Error(String(e)));
+      this.children.set(id, toError(e));
     } finally {
       this.childLoads.delete(id);
     }
     this.bump();
   }
 
+  /** A child run once read (not loading, not failed). */
+  private loadedChild(id: string): RunGetResponse | null {
+    const c = this.children.get(id);
+    return c && c !== "loading" && !(c instanceof Error) ? c : null;
+  }
+
   /** The steps of this run or of a loaded child run. */
   stepsOf(runId: string): readonly StepView[] | undefined {
-    if (runId === this.runId) return this.steps;
-    const c = this.children.get(runId);
-    return c && c !== "loading" && !(c instanceof Error) ? c.steps : undefined;
+    return runId === this.runId ? this.steps : this.loadedChild(runId)?.steps;
   }
 
   /** The axis' origin: the run's start, or earlier when a fork copied older steps. */
@@ -372,9 +365,7 @@ export class RunStore {
     for (const step of steps) {
       const childRunId = step.kind === "child_run" ? step.child_run_id : null;
       const expanded = !!childRunId && this.expanded.has(childRunId);
-      const child = childRunId ? this.children.get(childRunId) : undefined;
-      const loaded = child && child !== "loading" && !(child instanceof Error) ? child : null;
-      const status = step.status;
+      const loaded = childRunId ? this.loadedChild(childRunId) : null;
       const id = prefix + step.key;
       const retried = !childRunId && step.attempt_list.length > 1;
       const attemptsOpen = retried && this.attemptsOpen.has(id);
@@ -382,7 +373,6 @@ export class RunStore {
         id,
         runId,
         step,
-        status,
         depth,
         childRunId,
         expanded: expanded || attemptsOpen,
@@ -392,10 +382,24 @@ export class RunStore {
       });
       if (attemptsOpen)
         for (const a of step.attempt_list)
-          out.push({ id: `${id}#${a.number}`, runId, step, status, depth: depth + 1, childRunId: null, expanded: false, childFailure: false, attempt: a, expandable: false });
+          out.push({ id: `${id}#${a.number}`, runId, step, depth: depth + 1, childRunId: null, expanded: false, childFailure: false, attempt: a, expandable: false });
       if (expanded && loaded && childRunId) this.flatten(loaded.steps, childRunId, depth + 1, `${childRunId}|`, out);
     }
   }
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/** Adds `key` to `set` or removes it (`open` unset: the other way); whether that changed it. */
+function setMember(set: Set<string>, key: string, open?: boolean): boolean {
+  const isOpen = set.has(key);
+  const want = open ?? !isOpen;
+  if (want === isOpen) return false;
+  if (want) set.add(key);
+  else set.delete(key);
+  return true;
 }
 
 /** Re-renders on every batch of the store. */

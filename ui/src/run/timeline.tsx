@@ -68,7 +68,8 @@ const StepRow = memo(function StepRow({
   onApproval?: (row: Row, mode: "approve" | "reject") => void;
 }) {
   if (row.attempt) return <AttemptRow row={row} selected={selected} scale={scale} now={now} top={top} onSelect={onSelect} />;
-  const { step, status } = row;
+  const { step } = row;
+  const status = step.status;
   const retried = step.attempt_list.length > 1 || step.attempts > 1;
   const n = Math.max(step.attempt_list.length, step.attempts);
   const segs = segments(step, status, scale, now || step.finished_at || step.updated_at);
@@ -350,9 +351,9 @@ export function Overview({ rows, scale, onPick }: { rows: Row[]; scale: Scale; o
         const b = scale.pos(s.finished_at ?? scale.t1);
         const x = (Math.max(0, a) / 100) * w;
         const width = Math.max(1, ((Math.min(100, b) - Math.max(0, a)) / 100) * w);
-        const bad = r.status === "failed" || r.status === "needs_attention";
-        g.globalAlpha = bad ? 1 : r.status === "succeeded" ? 0.35 : 0.8;
-        g.fillStyle = color(r.status);
+        const bad = s.status === "failed" || s.status === "needs_attention";
+        g.globalAlpha = bad ? 1 : s.status === "succeeded" ? 0.35 : 0.8;
+        g.fillStyle = color(s.status);
         g.fillRect(x, (i % 4) * 4, width, bad ? 16 - (i % 4) * 4 : 3);
         i++;
       }
