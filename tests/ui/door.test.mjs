@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { join } from "node:path";
-import { startServer, launchBrowser, openApp, until } from "./harness.mjs";
+import { startServer, launchBrowser, openApp, until, stepRow, waitingStep } from "./harness.mjs";
 
 let server, browser, other;
 const recorded = [];
@@ -88,10 +88,7 @@ test("the live stream reconnects after a server restart with Last-Event-ID", asy
       spec: { name: "asker", instructions: "Ask twice.", model: { provider: "scripted", script }, tools: [{ kind: "builtin", name: "ask_human" }] },
     });
     const { run_id } = await first.api("runs_start", { agent: "asker", input: "Where is my order?" });
-    const waiting = async (server) => {
-      const got = await server.api("runs_get", { run_id });
-      return got.run.status === "waiting" && got.steps.find((s) => s.status === "waiting")?.key;
-    };
+    const waiting = (server) => waitingStep(server, run_id);
     const q1 = await until(() => waiting(first), { what: "the first question" });
     const page = await openApp(browser, first);
     const streams = [];
@@ -106,7 +103,7 @@ test("the live stream reconnects after a server restart with Last-Event-ID", asy
     // listener was attached: reload, so every stream of this run page is seen (the token
     // stays in sessionStorage).
     await page.reload();
-    const row = (key) => page.locator(`[data-testid=step-row][aria-level="1"][data-key="${key}"]`);
+    const row = (key) => stepRow(page, key);
     await row(q1).waitFor();
     // The run page may open its stream twice while it loads (a first fetch, then a follow).
     await until(() => streams.length >= 1, { what: "the page's event stream" });

@@ -152,6 +152,22 @@ export async function openApp(browser, server, { colorScheme = "light", viewport
   return page;
 }
 
+/** A top-level step's row on the run page. */
+export function stepRow(page, key) {
+  return page.locator(`[data-testid=step-row][aria-level="1"][data-key="${key}"]`);
+}
+
+/** The run status the run page shows. */
+export function runStatusOf(page) {
+  return page.getByTestId("run-status").textContent();
+}
+
+/** The key of the step a run waits on once the run is waiting (for `until`), else false. */
+export async function waitingStep(server, run_id) {
+  const got = await server.api("runs_get", { run_id });
+  return got.run.status === "waiting" && got.steps.find((s) => s.status === "waiting")?.key;
+}
+
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);

@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startServer, launchBrowser, openApp, screenshot, until } from "./harness.mjs";
+import { startServer, launchBrowser, openApp, screenshot, until, stepRow as row, runStatusOf, waitingStep } from "./harness.mjs";
 
 const STEPS = 1000;
 const ROW = 28;
@@ -22,7 +22,15 @@ after(async () => {
 });
 
 const keyOf = (i) => `item/${String(i).padStart(5, "0")}`;
-const row = (page, key) => page.locator(`[data-testid=step-row][aria-level="1"][data-key="${key}"]`);
+
+/** Opens a run's page by a hash change (no reload: the document and its streams stay). */
+async function goToRun(page, runId) {
+  await page.evaluate((id) => (window.location.hash = `#/runs/${id}`), runId);
+}
+
+async function untilSucceededOnPage(page, timeout = 30000) {
+  await until(async () => (await runStatusOf(page)) === "succeeded", { timeout, what: "the run to succeed on the page" });
+}
 
 /** Records the page's trace reads (runs_get, runs_get_page) of one run, with what each returned. */
 function recordTraceReads(page) {
@@ -49,7 +57,7 @@ function recordTraceReads(page) {
  * (a hash change: no reload). */
 async function openLiveRun(page, api = server.api) {
   const { run_id } = await api("runs_start_function", { function: "example.batch", input: { steps: STEPS, step_ms: 5 } });
-  await page.evaluate((id) => (window.location.hash = `#/runs/${id}`), run_id);
+  await goToRun(page, run_id);
   return run_id;
 }
 
@@ -96,8 +104,7 @@ test("a 1,000-step run streams into its page with no trace refetch", async () =>
   const page = await openApp(browser, server);
   const readsOf = recordTraceReads(page);
   const runId = await openLiveRun(page);
-  const status = page.getByTestId("run-status");
-  await until(async () => (await status.textContent()) === "succeeded", { timeout: 120000, what: "the run to succeed on the page" });
+  await untilSucceededOnPage(page, 120000);
   // The run's output (with nothing selected, the inspector shows the run) comes with the last read.
   await runOutputShown(page);
   const reads = readsOf(runId);
@@ -140,8 +147,7 @@ async function dropMidRun(skip) {
     await first.stop({ keepHome: true, signal: "SIGKILL" });
     const stoppedAt = Date.now();
     second = await startServer({ addr: new URL(first.base).host, home: first.home, token: first.token });
-    const status = page.getByTestId("run-status");
-    await until(async () => (await status.textContent()) === "succeeded", { timeout: 120000, what: "the run to succeed on the page" });
+    await untilSucceededOnPage(page, 120000);
     const run = (await second.api("runs_get_page", { run_id: runId, offset: 0, limit: 1 })).run;
     assert.ok(run.finished_at > stoppedAt, "the run was stopped mid-way (it finished after the restart)");
     assert.ok(reconnects.length >= 1, "the page reconnected");
@@ -175,20 +181,17 @@ test("a step whose payloads the event left out is completed when inspected", asy
     spec: { name: "long-answer", instructions: "Ask, then answer at length.", model: { provider: "scripted", script }, tools: [{ kind: "builtin", name: "ask_human" }] },
   });
   const { run_id } = await server.api("runs_start", { agent: "long-answer", input: "Where is my order?" });
-  const question = await until(async () => {
-    const got = await server.api("runs_get", { run_id });
-    return got.run.status === "waiting" && got.steps.find((s) => s.status === "waiting")?.key;
-  }, { what: "the question" });
+  const question = await until(() => waitingStep(server, run_id), { what: "the question" });
   const page = await openApp(browser, server);
   const stepReads = [];
   page.on("request", (r) => {
     if (r.url().endsWith("/api/v1/runs_get_step")) stepReads.push(JSON.parse(r.postData() || "{}"));
   });
-  await page.evaluate((id) => (window.location.hash = `#/runs/${id}`), run_id);
+  await goToRun(page, run_id);
   await row(page, question).waitFor();
   // The answer's step arrives by event only, without its output.
   await server.api("runs_answer", { run_id, step: question, text: "A-1001" });
-  await until(async () => (await page.getByTestId("run-status").textContent()) === "succeeded", { what: "the run to succeed on the page" });
+  await untilSucceededOnPage(page);
   const llm = (await server.api("runs_get", { run_id })).steps.filter((s) => s.kind === "model_call").at(-1);
   await row(page, llm.key).click();
   await until(async () => /END-OF-ANSWER/.test((await page.getByTestId("model-answer").textContent()) ?? ""), { what: "the full answer in the inspector" });

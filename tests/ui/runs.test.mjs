@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, openApp, screenshot, until } from "./harness.mjs";
+import { startServer, launchBrowser, openApp, screenshot, until, stepRow as row, runStatusOf as statusOf } from "./harness.mjs";
 
 let server, browser;
 before(async () => {
@@ -20,8 +20,6 @@ after(async () => {
   await server?.stop();
 });
 
-const statusOf = (page) => page.getByTestId("run-status").textContent();
-const row = (page, key) => page.locator(`[data-testid=step-row][aria-level="1"][data-key="${key}"]`);
 const runIdOf = (page) => /#\/runs\/([^?]+)/.exec(page.url())?.[1];
 
 let demoRun = null;
