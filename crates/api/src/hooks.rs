@@ -130,15 +130,18 @@ impl Api {
 
     /// The agents with a webhook trigger: a receiver is needed while there is one.
     pub async fn webhook_agents(&self) -> Result<Vec<String>, ApiError> {
-        let mut names = Vec::new();
-        for summary in self.app().catalog.agents()? {
-            let Some(spec) = self.app().catalog.agent(&summary.name)? else {
-                continue;
-            };
-            if spec.triggers.iter().any(|t| t.webhook().is_some()) {
-                names.push(summary.name);
-            }
-        }
-        Ok(names)
+        // One read of every current spec (the desktop asks every 2 s); a spec that does not
+        // parse has no trigger anyone could reach.
+        Ok(self
+            .app()
+            .catalog
+            .current_agents()?
+            .into_iter()
+            .filter(|(_, spec)| {
+                spec.as_ref()
+                    .is_ok_and(|s| s.triggers.iter().any(|t| t.webhook().is_some()))
+            })
+            .map(|(name, _)| name)
+            .collect())
     }
 }

@@ -7,7 +7,7 @@ use waymark_engine::{RunFilter, RunRecord};
 
 use crate::commands::OkResponse;
 use crate::ids::{RunId, StepKey};
-use crate::views::{input_text, RunStatus, RunView, StepError, StepView};
+use crate::views::{input_text, RunStatus, RunView, StepError, StepView, ToolCallView};
 use crate::{Api, ApiError};
 
 const DEFAULT_PAGE: usize = 50;
@@ -509,26 +509,35 @@ impl Api {
         run: RunId,
         steps: &mut [StepView],
     ) -> Result<(), ApiError> {
-        let mut outputs: std::collections::HashMap<String, Option<Value>> = steps
+        let wanted: Vec<(usize, String, usize)> = steps
             .iter()
-            .filter(|s| s.kind == crate::views::StepKind::ModelCall)
-            .map(|s| (s.key.as_str().to_string(), s.output.clone()))
+            .enumerate()
+            .filter_map(|(at, s)| s.needs_call().map(|(llm, index)| (at, llm, index)))
             .collect();
-        for step in steps.iter_mut() {
-            let Some((llm, index)) = step.needs_call() else {
-                continue;
+        // Model calls read from the run because the page does not hold them, by key.
+        let mut read: std::collections::HashMap<String, Option<Value>> = Default::default();
+        for (at, llm, index) in wanted {
+            let on_page = steps.iter().find(|s| s.key.as_str() == llm);
+            let call = match on_page {
+                Some(model_call) => model_call
+                    .output
+                    .as_ref()
+                    .and_then(|o| ToolCallView::from_model_output(o, index)),
+                None => {
+                    if !read.contains_key(&llm) {
+                        let trace = self
+                            .app()
+                            .engine
+                            .step_trace(run.into(), waymark_engine::StepKey::new(llm.clone()))
+                            .await?;
+                        read.insert(llm.clone(), trace.and_then(|t| t.step.output));
+                    }
+                    read.get(&llm)
+                        .and_then(Option::as_ref)
+                        .and_then(|o| ToolCallView::from_model_output(o, index))
+                }
             };
-            if !outputs.contains_key(&llm) {
-                let read = self
-                    .app()
-                    .engine
-                    .step_trace(run.into(), waymark_engine::StepKey::new(llm.clone()))
-                    .await?;
-                outputs.insert(llm.clone(), read.and_then(|t| t.step.output));
-            }
-            if let Some(Some(output)) = outputs.get(&llm) {
-                step.set_call_from(output, index);
-            }
+            steps[at].call = call;
         }
         Ok(())
     }

@@ -210,6 +210,13 @@ pub struct ToolCallView {
     pub arguments: Value,
 }
 
+impl ToolCallView {
+    /// The `index`-th tool call of a model call's recorded output (`llm/N`'s).
+    pub fn from_model_output(output: &Value, index: usize) -> Option<Self> {
+        tool_call_in(output, index).map(|(tool, arguments)| ToolCallView { tool, arguments })
+    }
+}
+
 /// One step of a run with its attempts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct StepView {
@@ -328,7 +335,7 @@ impl StepView {
 
     /// Leaves out the input, the output, or both, where one passes `max_bytes` of JSON.
     pub fn without_large_payloads(mut self, max_bytes: usize) -> Self {
-        let large = |v: &Value| serde_json::to_vec(v).map_or(true, |b| b.len() > max_bytes);
+        let large = |v: &Value| json_longer_than(v, max_bytes);
         if large(&self.input) {
             self.input = Value::Null;
             self.payloads_omitted = true;
@@ -339,6 +346,25 @@ impl StepView {
         }
         self
     }
+}
+
+/// Whether `v`'s JSON passes `max` bytes, without writing it all: a model call's input can
+/// be megabytes, and this runs for each event about it.
+fn json_longer_than(v: &Value, max: usize) -> bool {
+    struct Budget(usize);
+    impl std::io::Write for Budget {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self
+                .0
+                .checked_sub(buf.len())
+                .ok_or_else(|| std::io::Error::other("over budget"))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Budget(max), v).is_err()
 }
 
 /// A run: what it runs, where it stands, how it started and ended.
@@ -417,5 +443,30 @@ pub(crate) fn input_text(input: &Value) -> String {
     match input.get("input") {
         Some(Value::String(s)) => s.clone(),
         _ => input.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_longer_than;
+    use serde_json::json;
+
+    #[test]
+    fn a_payload_is_measured_up_to_the_limit() {
+        let v = json!({"a": "x".repeat(100)});
+        let len = v.to_string().len();
+        assert!(
+            !json_longer_than(&v, len),
+            "exactly the limit is not longer"
+        );
+        assert!(json_longer_than(&v, len - 1));
+        assert!(!json_longer_than(&json!(null), 4));
+        assert!(json_longer_than(&json!(null), 3));
+        // A deep value stops being written once it is over.
+        let mut deep = json!("end");
+        for _ in 0..100 {
+            deep = json!([deep]);
+        }
+        assert!(json_longer_than(&deep, 10));
     }
 }

@@ -8,16 +8,10 @@ use serde_json::Value;
 use waymark_api::{
     ApiEvent, AttemptOutcome, AttemptView, RunGetResponse, StepError, StepKind, StepView,
 };
+use waymark_host::system_now_ms;
 
 /// Milliseconds since the Unix epoch, as the API's times are.
 type Millis = i64;
-
-fn system_now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// Long JSON values are cut to this many characters in human output.
 const MAX_JSON_CHARS: usize = 200;

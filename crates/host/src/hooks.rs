@@ -59,15 +59,10 @@ impl Hooks {
         }
     }
 
-    fn remember(&self, agent: &str, answer: &HookAnswer) {
-        let run_id = answer
-            .body
-            .get("run_id")
-            .and_then(Value::as_str)
-            .and_then(|t| waymark_api::RunId::parse(t).ok());
+    fn remember(&self, agent: &str, status: u16, run_id: Option<waymark_api::RunId>) {
         let delivery = WebhookDelivery {
-            at: now_ms(),
-            status: answer.status,
+            at: waymark_engine::clock::system_now_ms(),
+            status,
             run_id,
         };
         let mut map = lock(&self.deliveries);
@@ -93,30 +88,36 @@ impl Hooks {
         headers: &[(String, String)],
         body: &[u8],
     ) -> HookAnswer {
-        let answer = self.answer(agent, headers, body).await;
-        self.remember(agent, &answer);
-        answer
-    }
-
-    async fn answer(&self, agent: &str, headers: &[(String, String)], body: &[u8]) -> HookAnswer {
-        match self.receiver.start(agent, headers, body).await {
-            Ok(Delivered::Started(run_id)) => HookAnswer {
-                status: 201,
-                body: json!({"run_id": run_id, "created": true}),
-            },
-            Ok(Delivered::Repeated(run_id)) => HookAnswer {
-                status: 200,
-                body: json!({"run_id": run_id, "created": false}),
-            },
-            Ok(Delivered::Ping) => HookAnswer {
-                status: 200,
-                body: json!({"ping": true, "created": false}),
-            },
-            Err(e) => HookAnswer {
-                status: e.http_status(),
-                body: refusal(agent, &e),
-            },
-        }
+        let (status, body, run_id) = match self.receiver.start(agent, headers, body).await {
+            Ok(Delivered::Started(run_id)) => (
+                201,
+                json!({"run_id": run_id, "created": true}),
+                Some(run_id),
+            ),
+            Ok(Delivered::Repeated(run_id)) => (
+                200,
+                json!({"run_id": run_id, "created": false}),
+                Some(run_id),
+            ),
+            Ok(Delivered::Ping) => (200, json!({"ping": true, "created": false}), None),
+            Err(e) => {
+                let status = e.http_status();
+                // A name with no webhook behind it is a stranger's probe: nothing to show
+                // anyone, and remembering it would let probes push real agents out.
+                if matches!(
+                    e,
+                    WebhookError::UnknownAgent(_) | WebhookError::NoWebhookTrigger(_)
+                ) {
+                    return HookAnswer {
+                        status,
+                        body: refusal(agent, &e),
+                    };
+                }
+                (status, refusal(agent, &e), None)
+            }
+        };
+        self.remember(agent, status, run_id.map(Into::into));
+        HookAnswer { status, body }
     }
 }
 
@@ -140,13 +141,6 @@ fn listening_at(addr: SocketAddr) -> HooksListening {
 /// A panic while holding a lock leaves plain data behind: keep using it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// What an unauthenticated sender learns: no agent names, no secret names, no paths, and one

@@ -18,6 +18,8 @@ use waymark_api::Api;
 use waymark_engine::{Worker, WorkerConfig};
 
 pub use hooks::{HookAnswer, Hooks};
+/// Milliseconds since the Unix epoch: the clock every record's times are on.
+pub use waymark_engine::clock::system_now_ms;
 
 /// How long [`Host::shutdown`] waits by default for attempts in flight and MCP servers.
 pub const DEFAULT_SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);

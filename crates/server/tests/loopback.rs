@@ -10,7 +10,9 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
-use waymark_api::{AgentNameRequest, AgentSaveRequest, Api, SettingsSetHooksPortRequest};
+use waymark_api::{
+    AgentNameRequest, AgentSaveRequest, Api, HooksStatus as _, SettingsSetHooksPortRequest,
+};
 use waymark_host::{Host, HostOptions};
 
 /// Polls `probe` until it answers, for at most 20 s (the controller looks every 2 s).
@@ -131,6 +133,23 @@ async fn the_loopback_receiver_follows_the_agents_that_need_it() {
         last.run_id.map(|r| r.to_string()),
         answer["run_id"].as_str().map(str::to_string)
     );
+
+    // A stranger's probe of a name with no webhook is answered but not remembered; a bad
+    // signature on a real one is (the Triggers section shows it).
+    let probe = url.replace("/hooks/hooked", "/hooks/nobody");
+    let refused = reqwest::Client::new().post(&probe).body(body).send().await;
+    assert_eq!(refused.expect("an answer").status().as_u16(), 401);
+    assert_eq!(host.hooks().last_delivery("nobody"), None);
+    let mut forged = reqwest::Client::new().post(&url).body(body);
+    for (name, value) in signed("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "msg_forged", body) {
+        forged = forged.header(name, value);
+    }
+    assert_eq!(
+        forged.send().await.expect("an answer").status().as_u16(),
+        401
+    );
+    let last = host.hooks().last_delivery("hooked").expect("remembered");
+    assert_eq!((last.status, last.run_id), (401, None));
 
     // No agent needs a receiver any more: it stops listening, and the port refuses.
     api.call("agents_delete", json!({"name": "hooked"}))
