@@ -28,7 +28,7 @@ pub use settings::SettingsStore;
 pub use sqlite::SqliteAgentStore;
 pub use triggers::TriggerStateStore;
 
-use crate::secrets::SecretRef;
+use crate::secrets::{SecretRef, SecretStore};
 
 /// Every agent-side store of one backend, as trait objects. Cheap to clone.
 #[derive(Clone)]
@@ -69,6 +69,16 @@ impl std::fmt::Debug for AgentStores {
 pub struct Removed {
     pub existed: bool,
     pub secrets: Vec<SecretRef>,
+}
+
+impl Removed {
+    /// Deletes the removed references' values from `secrets`. Best effort, after the change
+    /// stands: a value left behind is harmless.
+    pub(crate) fn delete_values(&self, secrets: &SecretStore) {
+        for r in &self.secrets {
+            let _ = secrets.delete(r);
+        }
+    }
 }
 
 /// Why a backend's database failed, by cause, so callers decide without the backend's types.

@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use waymark_agent::app::AgentApp;
 use waymark_agent::triggers::{
     generate_webhook_secret, CronEvent, CronScheduler, Delivered, WebhookReceiver,
+    MAX_IDEMPOTENCY_KEY_LEN,
 };
 use waymark_agent::{AgentSpec, Secret};
 use waymark_engine::{ManualClock, Millis, Registry, RunFilter, RunId, RunRecord};
@@ -589,4 +590,37 @@ async fn github_deliveries_and_pings() {
         Err(401)
     );
     assert_eq!(runs(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn delivery_ids_too_long_or_with_control_characters_start_nothing() {
+    let env = Env::new("2026-01-01T00:00:00Z");
+    let app = env.open();
+    app.catalog
+        .put_agent(&env.spec("orders", STANDARD_HOOK))
+        .expect("save");
+    let hooks = WebhookReceiver::new(app.clone()).expect("receiver");
+    let secret = generate_webhook_secret();
+    hooks
+        .set_secret("ORDERS_STD_SECRET", &secret)
+        .expect("store the secret");
+    let now = ms("2026-01-01T00:00:00Z") / 1000;
+    let body = b"{}";
+    let too_long = "m".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1);
+    for id in [too_long.as_str(), "msg\0nul", "msg\nline", "msg\u{7f}"] {
+        let h = standard_headers(secret.expose(), id, now, body);
+        let e = hooks.start("orders", &h, body).await.expect_err("bad id");
+        assert_eq!((e.kind(), e.http_status()), ("bad_body", 400), "{id:?}");
+    }
+    assert!(runs(&app).await.is_empty());
+    // At the limit it is accepted, and is the run's key.
+    let longest = "m".repeat(MAX_IDEMPOTENCY_KEY_LEN);
+    let h = standard_headers(secret.expose(), &longest, now, body);
+    let started = hooks.start("orders", &h, body).await.expect("at the limit");
+    assert!(matches!(started, Delivered::Started(_)));
+    let runs = runs(&app).await;
+    assert_eq!(
+        runs[0].idempotency_key.as_deref(),
+        Some(format!("webhook:orders:{longest}").as_str())
+    );
 }

@@ -6,7 +6,6 @@ use super::{now_ms, Catalog, CatalogError};
 use crate::key_hosts::{normalize_host, EnvKeyHost, BUILTIN_ENV_KEY_HOSTS};
 use crate::secret::Secret;
 use crate::spec::ProviderKind;
-use crate::stores::Removed;
 
 impl Catalog {
     /// Stores `key` as `provider`'s API key, replacing the one before.
@@ -29,7 +28,7 @@ impl Catalog {
             .set_provider_key_ref(provider, &new, now_ms())
         {
             Ok(old) => {
-                self.delete_secrets(old);
+                old.delete_values(self.secrets());
                 Ok(())
             }
             Err(e) => {
@@ -56,16 +55,8 @@ impl Catalog {
     /// Forgets `provider`'s key; `false` when none was stored.
     pub fn delete_provider_key(&self, provider: ProviderKind) -> Result<bool, CatalogError> {
         let old = self.stores.settings.delete_provider_key_ref(provider)?;
-        let existed = old.existed;
-        self.delete_secrets(old);
-        Ok(existed)
-    }
-
-    /// Best effort, after the change stands: a value left behind is harmless.
-    pub(super) fn delete_secrets(&self, removed: Removed) {
-        for r in &removed.secrets {
-            let _ = self.secrets().delete(r);
-        }
+        old.delete_values(self.secrets());
+        Ok(old.existed)
     }
 }
 

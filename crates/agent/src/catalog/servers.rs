@@ -45,7 +45,7 @@ impl Catalog {
         };
         match self.stores.servers.put_server(&record, now_ms()) {
             Ok(old) => {
-                self.delete_secrets(old);
+                old.delete_values(self.secrets());
                 Ok(())
             }
             Err(e) => {
@@ -70,9 +70,8 @@ impl Catalog {
     /// Removes a server and its secrets; whether it existed.
     pub fn delete_server(&self, name: &str) -> Result<bool, CatalogError> {
         let old: Removed = self.stores.servers.delete_server(name)?;
-        let existed = old.existed;
-        self.delete_secrets(old);
-        Ok(existed)
+        old.delete_values(self.secrets());
+        Ok(old.existed)
     }
 
     fn store_secrets(

@@ -9,7 +9,7 @@ use waymark_engine::{Millis, RunId};
 use super::TriggerError;
 use crate::secret::Secret;
 use crate::secrets::SecretStore;
-use crate::stores::{Removed, TriggerStateStore};
+use crate::stores::TriggerStateStore;
 
 /// Trigger bookkeeping over the app's [`TriggerStateStore`]. Cheap to clone.
 #[derive(Clone)]
@@ -74,7 +74,7 @@ impl TriggerStore {
         let now = waymark_engine::clock::system_now_ms();
         match self.state.set_webhook_secret_ref(name, &new, now) {
             Ok(old) => {
-                delete_secrets(secrets, old);
+                old.delete_values(secrets);
                 Ok(())
             }
             Err(e) => {
@@ -104,15 +104,7 @@ impl TriggerStore {
         name: &str,
     ) -> Result<bool, TriggerError> {
         let old = self.state.delete_webhook_secret_ref(name)?;
-        let existed = old.existed;
-        delete_secrets(secrets, old);
-        Ok(existed)
-    }
-}
-
-/// Best effort, after the change stands: a value left behind is harmless.
-fn delete_secrets(secrets: &SecretStore, removed: Removed) {
-    for r in &removed.secrets {
-        let _ = secrets.delete(r);
+        old.delete_values(secrets);
+        Ok(old.existed)
     }
 }

@@ -410,4 +410,20 @@ mod tests {
         }
         assert_eq!(WebhookError::Unavailable("k".into()).http_status(), 503);
     }
+
+    #[test]
+    fn odd_bodies_become_inputs_without_failing() {
+        // Nested past the JSON parser's limit: not JSON, so the text as it is (no overflow).
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(webhook_input(deep.as_bytes()).ok(), Some(deep));
+        // A number past f64's range is not JSON to the parser either.
+        assert_eq!(webhook_input(b"1e400").ok().as_deref(), Some("1e400"));
+        // NUL bytes are text.
+        assert_eq!(webhook_input(b"a\0b").ok().as_deref(), Some("a\0b"));
+        assert_eq!(
+            webhook_input(br#"{"k":"\u0000"}"#).ok().as_deref(),
+            Some("{\n  \"k\": \"\\u0000\"\n}")
+        );
+        assert_eq!(webhook_input(b"").ok().as_deref(), Some(""));
+    }
 }

@@ -23,7 +23,7 @@ pub use settings::{servers, settings};
 pub use triggers::triggers;
 
 /// Names a backend must store and return as given: SQL words, quotes, wildcards, escapes,
-/// spaces, case, non-ASCII, control characters, and a long one.
+/// spaces, case, non-ASCII, control characters (NUL too), and a long one.
 pub fn odd_names() -> Vec<String> {
     let mut names: Vec<String> = [
         "select",
@@ -44,6 +44,7 @@ pub fn odd_names() -> Vec<String> {
         "emoji 🦀",
         "tab\there",
         "line\nbreak",
+        "nul\0byte",
         "json {\"a\": [1]}",
         "$1",
         "?1",

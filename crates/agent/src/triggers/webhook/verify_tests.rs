@@ -176,3 +176,83 @@ fn generated_secrets_are_standard_and_distinct() {
     assert!(a.expose().starts_with("whsec_"));
     assert_eq!(standard_key(&a).map(|k| k.len()).ok(), Some(32));
 }
+
+/// Timestamps at and past `i64`'s ends, signs and padding: refused, never a panic.
+#[test]
+fn standard_webhooks_timestamps_out_of_range() {
+    let auth = WebhookAuth::StandardWebhooks;
+    for ts in [
+        "9223372036854775807",
+        "-9223372036854775808",
+        "99999999999999999999999999",
+        "1614265330.0",
+        "1e9",
+        "",
+        "1614265330\0",
+    ] {
+        let headers = h(&[
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", ts),
+            ("webhook-signature", "v1,AAAA"),
+        ]);
+        assert_eq!(
+            precheck_webhook(auth, &headers, NOW).map_err(|e| e.kind()),
+            Err("unauthorized"),
+            "{ts:?}"
+        );
+    }
+}
+
+/// A repeated header counts once, the first: a good signature after a bad one does not help.
+#[test]
+fn repeated_headers_use_the_first() {
+    let auth = WebhookAuth::HmacSha256;
+    let secret = Secret::new("s3cret");
+    let body = b"x";
+    let good = format!("sha256={}", hmac_hex("s3cret", body));
+    let bad = format!("sha256={}", hmac_hex("other", body));
+    let mut headers: Vec<(String, String)> = (0..1_000)
+        .map(|_| ("X-Waymark-Signature".to_string(), bad.clone()))
+        .collect();
+    headers.push(("X-Waymark-Signature".to_string(), good.clone()));
+    assert!(verify_webhook(auth, &headers, body, &secret, NOW).is_err());
+    headers.insert(0, ("x-waymark-signature".to_string(), good));
+    assert!(verify_webhook(auth, &headers, body, &secret, NOW).is_ok());
+}
+
+/// Very long or odd header values are refused (and cheaply), whatever they hold.
+#[test]
+fn long_and_odd_header_values_are_refused() {
+    let secret = Secret::new("s3cret");
+    let body = b"x";
+    let long_hex = format!("sha256={}", "ab".repeat(100_000));
+    let nul = format!("sha256={}\0", hmac_hex("s3cret", body));
+    for value in [long_hex.as_str(), nul.as_str(), "sha256=", "\0"] {
+        let headers = h(&[("X-Waymark-Signature", value)]);
+        let e = verify_webhook(WebhookAuth::HmacSha256, &headers, body, &secret, NOW);
+        assert_eq!(kind(e), Err("unauthorized"), "{} bytes", value.len());
+    }
+    let long_token = format!("Bearer {}", "s".repeat(1 << 20));
+    let nul_token = "Bearer s3cret\0";
+    for value in [long_token.as_str(), nul_token] {
+        let headers = h(&[("Authorization", value)]);
+        let e = verify_webhook(WebhookAuth::Bearer, &headers, body, &secret, NOW);
+        assert_eq!(kind(e), Err("unauthorized"), "{} bytes", value.len());
+    }
+    // Thousands of listed Standard Webhooks signatures, none matching.
+    let std_secret = generate_webhook_secret();
+    let many = vec!["v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; 10_000].join(" ");
+    let headers = h(&[
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", "1614265330"),
+        ("webhook-signature", &many),
+    ]);
+    let e = verify_webhook(
+        WebhookAuth::StandardWebhooks,
+        &headers,
+        body,
+        &std_secret,
+        NOW,
+    );
+    assert_eq!(kind(e), Err("unauthorized"));
+}
