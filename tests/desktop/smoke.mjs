@@ -11,11 +11,11 @@
 //    post it to the app's loopback receiver; the run it starts shows in the Runs page.
 
 import { execFileSync, spawn } from "node:child_process";
-import { createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { postSignedWebhook } from "../ui/standard-webhooks.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const app = process.env.WAYMARK_DESKTOP_BIN ?? join(root, "target/debug/waymark-desktop");
@@ -140,27 +140,6 @@ async function waitForApproval(runId) {
       fail(`the run ended as ${got.run.status} before asking for approval: ${JSON.stringify(got.run.error)}`);
     return got.steps.find((st) => st.kind === "approval" && st.status === "waiting")?.key;
   });
-}
-
-// A webhook as a Standard Webhooks sender posts it: `v1,` base64 HMAC-SHA256 of
-// "id.timestamp.body" under the secret's bytes (after `whsec_`).
-async function postSignedWebhook(url, secret, body) {
-  const id = `msg_${randomUUID()}`;
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
-  const signature = createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest("base64");
-  const res = await fetch(url, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "webhook-id": id,
-      "webhook-timestamp": timestamp,
-      "webhook-signature": `v1,${signature}`,
-    },
-    body,
-    signal: AbortSignal.timeout(30_000),
-  });
-  return { status: res.status, body: await res.json().catch(() => ({})) };
 }
 
 async function webhookThroughLoopback() {

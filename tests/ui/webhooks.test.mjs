@@ -3,8 +3,8 @@
 // delivery's status once a sender has posted a signed request.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac, randomUUID } from "node:crypto";
 import { startServer, launchBrowser, openApp, screenshot, until } from "./harness.mjs";
+import { postSignedWebhook } from "./standard-webhooks.mjs";
 
 let server, browser;
 before(async () => {
@@ -15,20 +15,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-/** A Standard Webhooks sender's request: `v1,` base64 HMAC-SHA256 of "id.timestamp.body". */
-async function postSigned(url, secret, body) {
-  const id = `msg_${randomUUID()}`;
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
-  const signature = createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest("base64");
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "webhook-id": id, "webhook-timestamp": timestamp, "webhook-signature": `v1,${signature}` },
-    body,
-  });
-  return { status: res.status, body: await res.json() };
-}
 
 test("the Triggers section gives the URL, a secret once, and the last delivery", async () => {
   const demo = await server.api("agents_get", { name: "demo-support" });
@@ -47,7 +33,7 @@ test("the Triggers section gives the URL, a secret once, and the last delivery",
   const secret = await panel.getByTestId("webhook-generated-secret").textContent();
   assert.match(secret, /^whsec_[A-Za-z0-9+/=]{40,}$/);
 
-  const sent = await postSigned(url, secret, JSON.stringify({ event: "order.paid", order: "A-1001" }));
+  const sent = await postSignedWebhook(url, secret, JSON.stringify({ event: "order.paid", order: "A-1001" }));
   assert.equal(sent.status, 201, JSON.stringify(sent.body));
   await panel.getByRole("button", { name: "Refresh" }).click();
   await until(async () => /: 201/.test(await panel.getByTestId("webhook-last-delivery").textContent()), { what: "the last delivery's status" });
