@@ -4,13 +4,15 @@
 #     packages (ui/) and the browser tests' playwright-core (tests/ui/), each `npm ci` from its
 #     committed lock;
 #   - PyPI: mcp-server-time (a real MCP server) and standardwebhooks (signs the webhook tests'
-#     requests as senders do) into the venv target/test-deps/py.
+#     requests as senders do) and aiosmtpd (the mail tests' SMTP server, tests/mail/mail_lab.py)
+#     into the venv target/test-deps/py.
 # Idempotent and quick when everything is in place; needs only the npm registry and PyPI.
 # Usage (from anywhere): bash scripts/setup-test-deps.sh
 set -euo pipefail
 
 MCP_SERVER_TIME_VERSION="2026.10.19"
 STANDARDWEBHOOKS_VERSION="1.1.0"
+AIOSMTPD_VERSION="1.4.6"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 servers="$root/tests/mcp-servers"
@@ -65,12 +67,14 @@ installed_version() {
 
 if [ -x "$venv/bin/python" ] \
     && [ "$(installed_version mcp-server-time)" = "$MCP_SERVER_TIME_VERSION" ] \
-    && [ "$(installed_version standardwebhooks)" = "$STANDARDWEBHOOKS_VERSION" ]; then
-    echo "setup-test-deps: mcp-server-time $MCP_SERVER_TIME_VERSION, standardwebhooks $STANDARDWEBHOOKS_VERSION up to date"
+    && [ "$(installed_version standardwebhooks)" = "$STANDARDWEBHOOKS_VERSION" ] \
+    && [ "$(installed_version aiosmtpd)" = "$AIOSMTPD_VERSION" ]; then
+    echo "setup-test-deps: mcp-server-time $MCP_SERVER_TIME_VERSION, standardwebhooks $STANDARDWEBHOOKS_VERSION, aiosmtpd $AIOSMTPD_VERSION up to date"
 else
-    echo "setup-test-deps: installing mcp-server-time $MCP_SERVER_TIME_VERSION, standardwebhooks $STANDARDWEBHOOKS_VERSION into $venv"
+    echo "setup-test-deps: installing mcp-server-time $MCP_SERVER_TIME_VERSION, standardwebhooks $STANDARDWEBHOOKS_VERSION, aiosmtpd $AIOSMTPD_VERSION into $venv"
     mkdir -p "$(dirname "$venv")"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "mcp-server-time==$MCP_SERVER_TIME_VERSION" "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
+        "mcp-server-time==$MCP_SERVER_TIME_VERSION" "standardwebhooks==$STANDARDWEBHOOKS_VERSION" \
+        "aiosmtpd==$AIOSMTPD_VERSION"
 fi
