@@ -1,0 +1,14 @@
+//! Email for Waymark: account settings, IMAP (watch, fetch, file away), message parsing and
+//! SMTP sending. It knows nothing of the engine, agents or where secrets are kept: callers pass
+//! a resolved [`Credential`].
+
+pub mod account;
+pub mod error;
+pub mod message;
+
+pub use account::{
+    is_loopback, xoauth2_token, Credential, ImapSettings, MailAccount, MailAuth, Security,
+    SmtpSettings,
+};
+pub use error::MailError;
+pub use message::{parse_message, Address, Attachment, IncomingEmail, MessageError, MessageLimits};
