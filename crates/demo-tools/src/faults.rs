@@ -42,6 +42,7 @@ pub const FAULTS_ENV: &str = "DEMO_TOOLS_FAULTS";
 /// control channel a test needs to switch faults off again.
 pub const FAULTABLE_TOOLS: &[&str] = &[
     "lookup_order",
+    "lookup_company",
     "set_order_note",
     "send_email",
     "slow_report",

@@ -1,13 +1,15 @@
 //! `waymark-demo-tools`: a small MCP server of our own, for the demo and for fault tests.
 //!
-//! Tools: `lookup_order` (read-only), `set_order_note` (idempotent), `send_email`
-//! (destructive: appends one JSON line to the outbox file, the side-effect ledger),
-//! `slow_report` (progress notifications), and `configure_faults` (test control).
+//! Tools: `lookup_order` (read-only), `lookup_company` (read-only: enriches a sales lead from
+//! a domain or an email address, see [`companies`]), `set_order_note` (idempotent),
+//! `send_email` (destructive: appends one JSON line to the outbox file, the side-effect
+//! ledger), `slow_report` (progress notifications), and `configure_faults` (test control).
 //! Fault switches per tool are described in [`faults`].
 //!
 //! Served over stdio ([`serve_stdio`]) or Streamable HTTP ([`serve_http`], endpoint
 //! [`MCP_PATH`]). In stdio mode stdout is the protocol: log to stderr only.
 
+pub mod companies;
 pub mod error;
 pub mod faults;
 pub mod orders;

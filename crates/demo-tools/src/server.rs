@@ -18,6 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::companies::{self, CompanyDetails};
 use crate::faults::{
     injected_failure, invalid_answer, CallPlan, FaultSwitches, FaultTable, EXIT_MID_CALL_CODE,
     FAULTABLE_TOOLS,
@@ -77,6 +78,13 @@ pub struct LookupOrderArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+pub struct LookupCompanyArgs {
+    /// The company's domain, for example "acme.test", or an email address at it
+    /// ("ann@acme.test": the part after '@' is used). Case and surrounding spaces are ignored.
+    pub domain: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct SetOrderNoteArgs {
     /// The order id, for example "A-1001".
     pub order_id: String,
@@ -120,7 +128,8 @@ pub struct SlowReport {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ConfigureFaultsArgs {
-    /// The tool whose switches to change: lookup_order, set_order_note, send_email or slow_report.
+    /// The tool whose switches to change: lookup_order, lookup_company, set_order_note,
+    /// send_email or slow_report.
     pub tool: String,
     /// Switch every fault of the tool off before applying the other fields.
     pub clear: Option<bool>,
@@ -167,6 +176,21 @@ impl DemoTools {
         Parameters(args): Parameters<LookupOrderArgs>,
     ) -> Result<Json<OrderDetails>, String> {
         self.state.orders.lookup(&args.order_id).map(Json)
+    }
+
+    /// Look up a company by its domain or by an email address at it, to enrich a sales lead:
+    /// name, industry, employees, country, the plan that fits it, and what sales knows.
+    #[tool(annotations(
+        title = "Look up a company",
+        read_only_hint = true,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn lookup_company(
+        &self,
+        Parameters(args): Parameters<LookupCompanyArgs>,
+    ) -> Result<Json<CompanyDetails>, String> {
+        companies::lookup_company(&args.domain).map(Json)
     }
 
     /// Set the note of an order. Setting the same note again changes nothing.
@@ -311,8 +335,8 @@ impl ServerHandler for DemoTools {
                 env!("CARGO_PKG_VERSION"),
             ))
             .with_instructions(
-                "Demo shop tools: look up orders, note them, email customers. \
-                 configure_faults injects failures for tests.",
+                "Demo shop tools: look up orders, note them, email customers, look up the \
+                 company of a sales lead. configure_faults injects failures for tests.",
             )
     }
 

@@ -61,6 +61,7 @@ async fn lists_tools_with_schemas_and_annotations() {
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     for expected in [
         "lookup_order",
+        "lookup_company",
         "set_order_note",
         "send_email",
         "slow_report",
@@ -75,6 +76,8 @@ async fn lists_tools_with_schemas_and_annotations() {
     let hints = |name: &str| tool(name).annotations.clone().unwrap();
 
     assert_eq!(hints("lookup_order").read_only_hint, Some(true));
+    assert_eq!(hints("lookup_company").read_only_hint, Some(true));
+    assert_eq!(hints("lookup_company").idempotent_hint, Some(true));
     assert_eq!(hints("set_order_note").idempotent_hint, Some(true));
     assert_eq!(hints("set_order_note").destructive_hint, Some(false));
     assert_eq!(hints("send_email").destructive_hint, Some(true));
@@ -87,6 +90,67 @@ async fn lists_tools_with_schemas_and_annotations() {
         "{schema}"
     );
     assert!(tool("lookup_order").output_schema.is_some());
+
+    let schema = serde_json::Value::Object((*tool("lookup_company").input_schema).clone());
+    assert_eq!(schema["required"], json!(["domain"]), "{schema}");
+    assert!(tool("lookup_company").output_schema.is_some());
+}
+
+#[tokio::test]
+async fn lookup_company_answers_domains_and_email_addresses() {
+    let h = Harness::healthy().await;
+    let found = call(&h.client, "lookup_company", json!({"domain": "acme.test"})).await;
+    assert!(!is_error(&found));
+    let company = structured(&found);
+    assert_eq!(company["name"], "Acme Corp");
+    assert_eq!(company["plan_fit"], "Enterprise");
+    assert_eq!(company["employees"], 1200);
+    // The same data as JSON text, for clients that read only the text.
+    let as_text: serde_json::Value = serde_json::from_str(&text(&found)).unwrap();
+    assert_eq!(as_text, company);
+
+    let by_email = call(
+        &h.client,
+        "lookup_company",
+        json!({"domain": " Ann@ACME.test "}),
+    )
+    .await;
+    assert_eq!(structured(&by_email), company);
+}
+
+#[tokio::test]
+async fn lookup_company_answers_a_tool_error_naming_an_unknown_domain() {
+    let h = Harness::healthy().await;
+    let missing = call(
+        &h.client,
+        "lookup_company",
+        json!({"domain": "bob@nowhere.test"}),
+    )
+    .await;
+    assert!(is_error(&missing));
+    assert!(
+        text(&missing).contains("\"nowhere.test\""),
+        "{}",
+        text(&missing)
+    );
+}
+
+#[tokio::test]
+async fn lookup_company_fails_n_times_with_fail_next() {
+    let h = Harness::healthy().await;
+    configure_faults(&h.client, json!({"tool": "lookup_company", "fail_next": 2})).await;
+    let args = json!({"domain": "globex.test"});
+    for _ in 0..2 {
+        let failed = call(&h.client, "lookup_company", args.clone()).await;
+        assert!(is_error(&failed));
+        assert!(
+            text(&failed).contains("injected fault: lookup_company"),
+            "{}",
+            text(&failed)
+        );
+    }
+    let company = structured(&call(&h.client, "lookup_company", args).await);
+    assert_eq!(company["name"], "Globex Corporation");
 }
 
 #[tokio::test]

@@ -81,7 +81,8 @@ async fn lists_tools_with_annotations() {
     assert_eq!(hints("lookup_order").read_only_hint, Some(true));
     assert_eq!(hints("set_order_note").idempotent_hint, Some(true));
     assert_eq!(hints("send_email").destructive_hint, Some(true));
-    assert_eq!(tools.len(), 5);
+    assert_eq!(hints("lookup_company").read_only_hint, Some(true));
+    assert_eq!(tools.len(), 6);
 }
 
 #[tokio::test]
