@@ -3,7 +3,7 @@
 //! and tool call is a journaled step, so a replay never sends a finished call again.
 
 mod model_step;
-mod tool_step;
+pub(crate) mod tool_step;
 mod toolset;
 
 use std::sync::Mutex;
@@ -153,6 +153,7 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
                 format!("tool/{n}.{}", i + 1),
                 &repairs,
                 replay,
+                &input.input,
             )
         });
         let results = ctx.join(calls).await;

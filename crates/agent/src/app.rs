@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use waymark_engine::{
-    Engine, EngineError, Registry, RunId, SharedClock, SharedStore, SqliteStore, StoreError,
-    SystemClock,
+    Engine, EngineError, Registry, RunId, SharedClock, SharedStore, SqliteStore, StepKey,
+    StoreError, SystemClock,
 };
 
 use crate::agent_loop::{ANSWER_EVENT, APPROVAL_EVENT};
@@ -109,6 +109,7 @@ impl AgentApp {
         let runtime = crate::demo::with_embedded_scripts(AgentRuntime::builder(hub))
             .directory(Arc::new(catalog.clone()))
             .keys(Arc::new(catalog.clone()))
+            .mail(Arc::new(catalog.clone()))
             .build();
         runtime.register(&mut registry);
         let engine = Engine::new(stores.engine.clone(), registry).with_clock(clock);
@@ -174,6 +175,71 @@ impl AgentApp {
         self.engine
             .send_event(APPROVAL_EVENT, payload, HUMAN_EVENT_TTL)
             .await?;
+        Ok(())
+    }
+
+    /// Approves the call waiting at `step` with the reviewer's `arguments` in place of the
+    /// model's: checked here against the tool's input schema (the run checks them again), so
+    /// a bad edit is refused before the run sees it.
+    pub async fn approve_edited_by(
+        &self,
+        run: RunId,
+        step: &str,
+        arguments: &Value,
+        by: Option<&str>,
+    ) -> Result<(), AppError> {
+        let step = tool_step_key(step, "approval/")?;
+        self.check_edit(run, &step, arguments).await?;
+        let mut payload =
+            json!({ "run": run, "step": step, "approved": true, "arguments": arguments });
+        if let Some(by) = by {
+            payload["by"] = json!(by);
+        }
+        self.engine
+            .send_event(APPROVAL_EVENT, payload, HUMAN_EVENT_TTL)
+            .await?;
+        Ok(())
+    }
+
+    /// The edited `arguments` of the call at `tool_key` (`tool/N.I`) against its tool's schema.
+    async fn check_edit(
+        &self,
+        run: RunId,
+        tool_key: &str,
+        arguments: &Value,
+    ) -> Result<(), AppError> {
+        let invalid = |m: String| AppError::Invalid(m);
+        let (n, i) = tool_key
+            .trim_start_matches("tool/")
+            .split_once('.')
+            .and_then(|(n, i)| Some((n.to_string(), i.parse::<usize>().ok()?)))
+            .ok_or_else(|| invalid(format!("{tool_key} is not a tool call's step")))?;
+        let output_of = |key: String| async move {
+            Ok::<_, AppError>(
+                self.engine
+                    .step_trace(run, StepKey::new(key))
+                    .await?
+                    .and_then(|t| t.step.output),
+            )
+        };
+        let model_output = output_of(format!("llm/{n}"))
+            .await?
+            .ok_or_else(|| invalid(format!("run {run} has no model call llm/{n}")))?;
+        let (name, _) = crate::step_role::tool_call_in(&model_output, i.saturating_sub(1))
+            .ok_or_else(|| invalid(format!("llm/{n} asked for no call {i}")))?;
+        let tools: crate::agent_loop::ToolSet =
+            output_of(crate::agent_loop::TOOLS_STEP.to_string())
+                .await?
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or_else(|| invalid(format!("run {run} has no tool list")))?;
+        let tool = tools
+            .get(&name)
+            .ok_or_else(|| invalid(format!("the run has no tool named {name:?}")))?;
+        if let Ok(validator) = crate::arguments::ArgumentValidator::new(&name, &tool.input_schema) {
+            validator
+                .check(arguments)
+                .map_err(|v| invalid(format!("the edited arguments: {v}")))?;
+        }
         Ok(())
     }
 

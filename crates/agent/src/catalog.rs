@@ -5,6 +5,7 @@
 //! engine's SQLite file, see [`crate::stores::sqlite`]).
 
 mod keys;
+pub mod mail;
 mod memory;
 mod servers;
 
@@ -167,7 +168,8 @@ fn parse_spec(json: &str) -> Result<AgentSpec, CatalogError> {
     Ok(AgentSpec::from_json_str(json)?)
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, on the system clock (0 before it).
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

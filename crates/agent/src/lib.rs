@@ -9,6 +9,7 @@ pub mod builder;
 pub mod catalog;
 pub mod demo;
 mod directory;
+pub mod email;
 mod http;
 pub mod key_hosts;
 pub mod mcp;

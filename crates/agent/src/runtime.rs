@@ -95,6 +95,8 @@ struct Inner {
     hub: McpHub,
     directory: Option<Arc<dyn AgentDirectory>>,
     keys: Option<Arc<dyn KeySource>>,
+    /// Mail accounts for `send_email`.
+    mail: Option<Arc<dyn crate::email::MailAccess>>,
     prices: PriceTable,
     /// Scripts that ship inside the binary, by file name (the offline demo's).
     embedded_scripts: HashMap<String, &'static str>,
@@ -120,6 +122,11 @@ impl AgentRuntimeBuilder {
 
     pub fn keys(mut self, keys: Arc<dyn KeySource>) -> Self {
         self.inner.keys = Some(keys);
+        self
+    }
+
+    pub fn mail(mut self, mail: Arc<dyn crate::email::MailAccess>) -> Self {
+        self.inner.mail = Some(mail);
         self
     }
 
@@ -170,6 +177,7 @@ impl AgentRuntime {
                 hub,
                 directory: None,
                 keys: None,
+                mail: None,
                 prices: PriceTable::builtin(),
                 embedded_scripts: HashMap::new(),
                 script_dir: None,
@@ -183,6 +191,10 @@ impl AgentRuntime {
 
     pub fn hub(&self) -> &McpHub {
         &self.inner.hub
+    }
+
+    pub fn mail(&self) -> Option<&Arc<dyn crate::email::MailAccess>> {
+        self.inner.mail.as_ref()
     }
 
     pub fn directory(&self) -> Option<&Arc<dyn AgentDirectory>> {

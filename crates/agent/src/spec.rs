@@ -6,6 +6,7 @@
 //! behaving the same when the agent is edited; [`AgentSpec::content_hash`] tells whether two
 //! specs are the same.
 
+mod email;
 mod error;
 mod limits;
 mod model;
@@ -20,6 +21,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use waymark_engine::{RetryPolicy, SafetyClass};
 
+pub use email::{
+    is_account_name, EmailSettings, EmailTrigger, DEFAULT_FOLDER, DEFAULT_POLL_SECS, MAX_POLL_SECS,
+    MIN_POLL_SECS,
+};
 pub use error::{Format, Problem, SpecError};
 pub use limits::{LimitReached, Limits, RunUsage, DEFAULT_MAX_STEPS};
 pub use model::{ContextOverflow, ModelSpec, ProviderKind};
@@ -52,6 +57,11 @@ pub struct AgentSpec {
     pub retry: Option<RetryOverride>,
     #[serde(default = "default_triggers")]
     pub triggers: Vec<Trigger>,
+    /// The terms of the `send_email` tool. Left out when absent, so specs without it keep
+    /// their hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub email: Option<EmailSettings>,
 }
 
 fn default_triggers() -> Vec<Trigger> {
@@ -140,6 +150,28 @@ impl AgentSpec {
     /// Whether each call of `tool` waits for a person's approval.
     pub fn needs_approval(&self, tool: &str) -> bool {
         self.tool_override(tool).is_some_and(|o| o.needs_approval)
+            || (tool == BuiltinTool::SendEmail.name()
+                && self.uses_builtin(BuiltinTool::SendEmail)
+                && !self.email.as_ref().is_some_and(|e| e.send_without_approval))
+    }
+
+    fn uses_builtin(&self, builtin: BuiltinTool) -> bool {
+        self.tools
+            .iter()
+            .any(|t| matches!(t, ToolRef::Builtin { name } if *name == builtin))
+    }
+
+    /// The account `send_email` sends from: `[email] account`, else the email trigger's.
+    pub fn sending_account(&self) -> Option<&str> {
+        self.email
+            .as_ref()
+            .and_then(|e| e.account.as_deref())
+            .or_else(|| {
+                self.triggers
+                    .iter()
+                    .find_map(|t| t.email())
+                    .map(|t| t.account.as_str())
+            })
     }
 
     /// The tool's safety class: the spec's override, else `derived` (from its annotations).

@@ -1,4 +1,4 @@
-//! What starts agent runs without a person: cron schedules and webhooks.
+//! What starts agent runs without a person: cron schedules, webhooks and email.
 //!
 //! - [`CronScheduler`]: a task that fires each saved agent's cron triggers on the engine's
 //!   clock. Each tick starts a run with the idempotency key `cron:<agent>:<scheduled_ms>`, so
@@ -11,6 +11,7 @@
 //!   deliveries are replay-safe: their signed delivery id is the run's idempotency key.
 
 mod cron;
+mod email;
 mod schedule;
 mod state;
 mod webhook;
@@ -18,6 +19,10 @@ mod webhook;
 use serde::{Deserialize, Serialize};
 
 pub use cron::{cron_run_input, cron_run_key, CronEvent, CronScheduler, POLL_INTERVAL};
+pub use email::{
+    email_run_key, stored_folder_status, EmailEvent, EmailWatchOptions, EmailWatcher, FolderStatus,
+    WatchState,
+};
 pub use schedule::{parse_time_zone, CronSchedule, ScheduleError};
 pub use state::TriggerStore;
 pub use webhook::verify::{

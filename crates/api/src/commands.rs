@@ -11,6 +11,7 @@ use crate::database::*;
 use crate::demo::*;
 use crate::engine_cmds::*;
 use crate::hooks::*;
+use crate::mail::*;
 use crate::mcp::*;
 use crate::replay::*;
 use crate::runs::*;
@@ -159,6 +160,8 @@ commands! {
     runs_resolve(RunsResolveRequest) -> OkResponse;
     /// Approve a tool call that waits for approval.
     runs_approve(RunStepRequest) -> OkResponse;
+    /// Settle an interrupted send_email step by looking its Message-ID up in Sent (found: done; not found: sent now; pending there: a person decides).
+    runs_settle_send(RunsSettleSendRequest) -> RunsSettleSendResponse;
     /// Reject a tool call that waits for approval (the model is told why).
     runs_reject(RunsRejectRequest) -> OkResponse;
     /// Answer the question an agent asked with ask_human.
@@ -183,6 +186,16 @@ commands! {
     settings_set_webhook_secret(SettingsSetWebhookSecretRequest) -> OkResponse;
     /// Generate a webhook trigger's secret (`whsec_…`, Standard Webhooks), store it, and show it once.
     settings_generate_webhook_secret(SettingsGenerateWebhookSecretRequest) -> WebhookSecretResponse;
+    /// The mail accounts (never their passwords), with the live state of watched folders.
+    mail_accounts_list(MailRequest) -> MailAccountsResponse;
+    /// Add or change a mail account; its password goes to the secret store (or names an environment variable), never the database.
+    mail_account_save(MailAccountSaveRequest) -> OkResponse;
+    /// Remove a mail account and its stored password.
+    mail_account_delete(MailAccountNameRequest) -> DeletedResponse;
+    /// Sign in to the account's IMAP and SMTP servers and say how each went.
+    mail_account_test(MailAccountNameRequest) -> MailAccountTestResponse;
+    /// Every agent's triggers with their live state (email folders, webhooks' last delivery).
+    triggers_list(MailRequest) -> TriggersResponse;
     /// Set the loopback port the desktop app receives webhooks on (absent: the default, 4681).
     settings_set_hooks_port(SettingsSetHooksPortRequest) -> OkResponse;
     /// Forget a provider's stored API key.

@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod hooks;
 mod ids;
+mod mail;
 mod mcp;
 pub mod openapi;
 mod replay;
@@ -36,6 +37,7 @@ pub use hooks::{
     WebhookDelivery, WebhookTriggerInfo, DEFAULT_HOOKS_PORT,
 };
 pub use ids::{RunId, StepKey};
+pub use mail::*;
 pub use mcp::*;
 pub use replay::*;
 pub use runs::*;
@@ -43,6 +45,10 @@ pub use settings::*;
 pub use views::*;
 /// Tools as MCP servers describe them: wire types defined once, in the agent crate.
 pub use waymark_agent::mcp::{McpTool, ToolAnnotations};
+/// Mail accounts as the API reads and writes them: wire types defined once, in the mail crate.
+pub use waymark_mail::{
+    ImapSettings, IncomingEmail, MailAccount, MailAuth, Security, SmtpSettings,
+};
 
 /// The API over one open database. Cheap to clone.
 #[derive(Clone)]
@@ -50,6 +56,7 @@ pub struct Api {
     app: AgentApp,
     actor: String,
     hooks: Option<std::sync::Arc<dyn HooksStatus>>,
+    mail: Option<std::sync::Arc<dyn MailStatus>>,
 }
 
 impl Api {
@@ -58,7 +65,18 @@ impl Api {
             app,
             actor: "api".into(),
             hooks: None,
+            mail: None,
         }
+    }
+
+    /// What the email triggers of this process know (each watched folder's state).
+    pub fn with_mail_status(mut self, mail: std::sync::Arc<dyn MailStatus>) -> Self {
+        self.mail = Some(mail);
+        self
+    }
+
+    pub(crate) fn mail_status(&self) -> Option<&dyn MailStatus> {
+        self.mail.as_deref()
     }
 
     /// What the webhook receiver of this process knows (its URL, the last deliveries).

@@ -201,6 +201,11 @@ pub struct RunStepRequest {
     pub run_id: RunId,
     /// `tool/N.I` or `approval/N.I`.
     pub step: String,
+    /// Approve with these arguments in place of the model's (checked against the tool's
+    /// input schema; the step records who changed what, and the model is told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub arguments: Option<Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -319,7 +324,7 @@ impl Api {
     }
 
     /// Not found unless `run` exists: one row read, not its whole trace.
-    async fn require_run(&self, run: RunId) -> Result<(), ApiError> {
+    pub(crate) async fn require_run(&self, run: RunId) -> Result<(), ApiError> {
         match self.app().engine.run(run.into()).await? {
             Some(_) => Ok(()),
             None => Err(ApiError::not_found(format!("run {run} not found"))),
@@ -416,9 +421,18 @@ impl Api {
 
     pub async fn runs_approve(&self, req: RunStepRequest) -> Result<OkResponse, ApiError> {
         self.require_run(req.run_id).await?;
-        self.app()
-            .decide_by(req.run_id.into(), &req.step, true, None, Some(self.actor()))
-            .await?;
+        match &req.arguments {
+            Some(arguments) => {
+                self.app()
+                    .approve_edited_by(req.run_id.into(), &req.step, arguments, Some(self.actor()))
+                    .await?
+            }
+            None => {
+                self.app()
+                    .decide_by(req.run_id.into(), &req.step, true, None, Some(self.actor()))
+                    .await?
+            }
+        }
         Ok(OkResponse::ok())
     }
 

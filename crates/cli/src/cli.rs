@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
 mod agent_args;
+mod mail_args;
 
 pub use agent_args::*;
+pub use mail_args::*;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +49,12 @@ pub enum Command {
     /// Store, list and remove model providers' API keys (kept in the OS keychain)
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Mail accounts for email triggers and the send_email tool
+    #[command(subcommand)]
+    Mail(MailCommand),
+    /// List agents' triggers (cron, webhook, email) and their state
+    #[command(subcommand)]
+    Triggers(TriggersCommand),
     /// Start, list, inspect, cancel, resolve, fork and wait for runs
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -164,7 +172,7 @@ pub struct CancelArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("resolution").required(true).args(["retry", "done", "fail"])))]
+#[command(group(ArgGroup::new("resolution").required(true).args(["retry", "done", "fail", "look_in_sent"])))]
 pub struct ResolveArgs {
     pub run: String,
     /// The step's key, as `runs show` prints it
@@ -178,6 +186,10 @@ pub struct ResolveArgs {
     /// Fail the step with this message
     #[arg(long, value_name = "MESSAGE")]
     pub fail: Option<String>,
+    /// A send_email step: look its Message-ID up in the account's Sent folder; found, it is
+    /// done; not found, it is sent now; still pending there, you decide
+    #[arg(long)]
+    pub look_in_sent: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod events;
 mod follow;
 mod human;
 mod keys;
+mod mail;
 mod mcp;
 mod replay;
 mod run;
@@ -26,7 +27,8 @@ use waymark_host::{Host, HostOptions};
 pub use serve::ServeArgs;
 
 use crate::cli::{
-    AgentsCommand, Cli, Command, DbCommand, EventsCommand, McpCommand, MemoryCommand, RunsCommand,
+    AgentsCommand, Cli, Command, DbCommand, EventsCommand, MailCommand, McpCommand, MemoryCommand,
+    RunsCommand,
 };
 
 /// The run ended without succeeding (failed, cancelled, or needs a human): not an error of
@@ -76,6 +78,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Memory(MemoryCommand::List(a)) => agents::memory(&db, a).await,
         Command::Keys(c) => keys::keys(&db, c).await,
+        Command::Mail(MailCommand::Account(c)) => mail::account(&db, c).await,
+        Command::Triggers(c) => mail::triggers(&db, c).await,
         Command::Serve(a) => serve::serve(&db, a).await,
         Command::DemoTools(a) => demo_tools(a).await,
     }

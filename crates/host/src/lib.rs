@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use waymark_agent::app::{AgentApp, AppError};
-use waymark_agent::triggers::CronScheduler;
+use waymark_agent::triggers::{CronScheduler, EmailWatchOptions, EmailWatcher, FolderStatus};
 use waymark_api::Api;
 use waymark_engine::{Worker, WorkerConfig};
 
@@ -37,7 +37,8 @@ pub struct HostOptions {
     pub demo_exe: Option<PathBuf>,
     /// Execute runs in this process.
     pub worker: Option<WorkerOptions>,
-    /// Fire cron triggers while the host runs (a tick missed while stopped fires once).
+    /// Run the triggers while the host runs: cron (a tick missed while stopped fires once)
+    /// and email (mail that arrived while stopped starts its runs at the start).
     pub cron: bool,
 }
 
@@ -102,6 +103,7 @@ pub struct Host {
     app: AgentApp,
     worker: Option<Worker>,
     cron: Option<CronScheduler>,
+    mail: Option<Arc<MailWatch>>,
     hooks: Arc<Hooks>,
     /// The database file it was started on (the stores themselves are behind traits).
     db: PathBuf,
@@ -134,16 +136,26 @@ impl Host {
         } else {
             None
         };
+        let mail = options.cron.then(|| {
+            Arc::new(MailWatch(EmailWatcher::spawn(
+                app.clone(),
+                EmailWatchOptions::default(),
+            )))
+        });
         let hooks =
             Arc::new(Hooks::new(app.clone()).map_err(|e| HostError::Triggers(e.to_string()))?);
-        let api = Api::new(app.clone())
+        let mut api = Api::new(app.clone())
             .with_actor(options.actor)
             .with_hooks_status(hooks.clone());
+        if let Some(mail) = &mail {
+            api = api.with_mail_status(mail.clone());
+        }
         Ok(Host {
             api,
             app,
             worker,
             cron,
+            mail,
             hooks,
             db: db_path,
         })
@@ -177,17 +189,29 @@ impl Host {
         &self.app.data_dir
     }
 
-    /// Stops in order: cron first (no new runs), then the worker (attempts in flight
+    /// The email triggers' watchers, when this host runs triggers.
+    pub fn email(&self) -> Option<&EmailWatcher> {
+        self.mail.as_deref().map(|m| &m.0)
+    }
+
+    /// Stops in order: the triggers first (no new runs), then the worker (attempts in flight
     /// finish, held runs are given back), then the MCP servers the runs started. Whatever is
     /// still running after `limit` is abandoned: its leases expire and another worker takes
     /// its runs.
     pub async fn shutdown(self, limit: Duration) {
         let Host {
-            app, worker, cron, ..
+            app,
+            worker,
+            cron,
+            mail,
+            ..
         } = self;
         let ordered = async move {
             if let Some(cron) = cron {
                 cron.stop().await;
+            }
+            if let Some(mail) = mail {
+                mail.0.stop().await;
             }
             if let Some(worker) = worker {
                 worker.shutdown().await;
@@ -200,6 +224,19 @@ impl Host {
                 "shutdown took too long; leaving the rest to lease expiry"
             );
         }
+    }
+}
+
+/// The email watchers, as the API sees them.
+pub struct MailWatch(EmailWatcher);
+
+impl waymark_api::MailStatus for MailWatch {
+    fn folders(&self) -> Vec<FolderStatus> {
+        self.0.status()
+    }
+
+    fn reload(&self) {
+        self.0.reload();
     }
 }
 

@@ -37,7 +37,7 @@ pub struct ToolStepOutput {
 }
 
 impl ToolStepOutput {
-    fn error(content: impl Into<String>) -> Self {
+    pub(crate) fn error(content: impl Into<String>) -> Self {
         ToolStepOutput {
             content: content.into(),
             is_error: true,
@@ -71,6 +71,7 @@ pub(crate) async fn run_tool_call(
     key: String,
     repairs: &std::sync::Mutex<RepairBudget>,
     replay: Option<&ReplayData>,
+    run_input: &str,
 ) -> Result<(ToolResult, Option<String>), RunError> {
     let result = |out: ToolStepOutput| ToolResult {
         tool_call_id: call.id.clone(),
@@ -111,6 +112,10 @@ pub(crate) async fn run_tool_call(
         let out = recorded_answer(ctx, &key, &call.name, out).await?;
         return Ok(from(out, &key));
     }
+    // A reviewer may edit the arguments before approving: the call is made with theirs,
+    // checked against the schema again, and the model is told what changed.
+    let mut edited: Option<ToolCall> = None;
+    let mut edit: Option<Value> = None;
     if tool.needs_approval {
         let approval_key = key.replacen("tool/", "approval/", 1);
         let (matcher, wait) = human_wait(ctx, replay, &approval_key, &key);
@@ -134,9 +139,118 @@ pub(crate) async fn run_tool_call(
                     "a person rejected this call{reason}; it was not made"
                 ))));
             }
-            Some(_) => {}
+            Some(p) => {
+                if let Some(arguments) = p.get("arguments").filter(|a| **a != call.arguments) {
+                    let changed = ToolCall {
+                        arguments: arguments.clone(),
+                        arguments_error: None,
+                        ..call.clone()
+                    };
+                    if let Some(violation) = check_arguments(tool, &changed) {
+                        return Ok(inline(ToolStepOutput::error(format!(
+                            "a person approved this call with arguments the tool refuses, so it was not made: {violation}"
+                        ))));
+                    }
+                    edit = Some(json!({
+                        "by": p.get("by").cloned().unwrap_or(Value::Null),
+                        "changes": changes(&call.arguments, arguments),
+                        "original": call.arguments,
+                    }));
+                    edited = Some(changed);
+                }
+            }
         }
     }
+    let call = edited.as_ref().unwrap_or(call);
+    let (result, from_step) = dispatch(
+        rt,
+        ctx,
+        spec,
+        tool,
+        call,
+        key,
+        replay,
+        run_input,
+        edit.as_ref(),
+    )
+    .await?;
+    Ok(match edit {
+        None => (result, from_step),
+        Some(edit) => (
+            ToolResult {
+                content: format!(
+                    "{}\n\n(Before this call was made, a person changed its arguments: {}.)",
+                    result.content,
+                    edit.get("changes")
+                        .map(describe_changes)
+                        .unwrap_or_default()
+                ),
+                ..result
+            },
+            // The model reads more than the step's output: the note is inline.
+            None,
+        ),
+    })
+}
+
+/// Each top-level argument a reviewer changed: `{field: {from, to}}`.
+fn changes(before: &Value, after: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    let empty = serde_json::Map::new();
+    let (b, a) = (
+        before.as_object().unwrap_or(&empty),
+        after.as_object().unwrap_or(&empty),
+    );
+    for (k, v) in a {
+        if b.get(k) != Some(v) {
+            out.insert(k.clone(), json!({"from": b.get(k), "to": v}));
+        }
+    }
+    for (k, v) in b {
+        if !a.contains_key(k) {
+            out.insert(k.clone(), json!({"from": v, "to": null}));
+        }
+    }
+    Value::Object(out)
+}
+
+fn describe_changes(changes: &Value) -> String {
+    let Some(map) = changes.as_object() else {
+        return String::new();
+    };
+    map.iter()
+        .map(|(k, c)| {
+            let show = |v: Option<&Value>| match v {
+                Some(Value::String(s)) => format!("{s:?}"),
+                Some(Value::Null) | None => "nothing".to_string(),
+                Some(other) => other.to_string(),
+            };
+            format!("{k} from {} to {}", show(c.get("from")), show(c.get("to")))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The call itself, once approved: an MCP tool, a built-in or a sub-agent.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(
+    rt: &AgentRuntime,
+    ctx: &RunContext,
+    spec: &AgentSpec,
+    tool: &AgentTool,
+    call: &ToolCall,
+    key: String,
+    replay: Option<&ReplayData>,
+    run_input: &str,
+    edit: Option<&Value>,
+) -> Result<(ToolResult, Option<String>), RunError> {
+    let result = |out: ToolStepOutput| ToolResult {
+        tool_call_id: call.id.clone(),
+        content: out.content,
+        is_error: out.is_error,
+    };
+    let from = |out: ToolStepOutput, key: &str| (result(out), Some(key.to_string()));
+    let inline = |out: ToolStepOutput| (result(out), None);
     Ok(match &tool.source {
         ToolSource::Mcp {
             server, tool: name, ..
@@ -148,6 +262,29 @@ pub(crate) async fn run_tool_call(
             ))),
             Err(other) => return Err(other),
         },
+        ToolSource::Builtin {
+            builtin: BuiltinTool::SendEmail,
+        } => {
+            let out = crate::email::send_email_step(
+                rt,
+                ctx,
+                spec,
+                &call.arguments,
+                key.clone(),
+                run_input,
+                edit,
+                replay,
+            )
+            .await;
+            match out {
+                Ok(out) => from(out, &key),
+                Err(RunError::Step(e)) => inline(ToolStepOutput::error(format!(
+                    "the email was not sent: {}",
+                    e.message
+                ))),
+                Err(other) => return Err(other),
+            }
+        }
         ToolSource::Builtin { builtin } => {
             let out = builtin_step(rt, ctx, spec, *builtin, call, key.clone(), replay).await?;
             // A person's answer is the wait's payload, not its output verbatim.
@@ -251,7 +388,7 @@ async fn recorded_answer(
 
 /// A step whose outcome is known before it runs (a check's verdict, a replay's record):
 /// journaled like any other, so the trace shows it.
-async fn settled_step(
+pub(crate) async fn settled_step(
     ctx: &RunContext,
     spec: StepSpec,
     outcome: Result<ToolStepOutput, StepError>,
@@ -436,7 +573,7 @@ fn memory_call(
                 format!("there was no note \"{key}\"")
             }
         }
-        BuiltinTool::AskHuman => String::new(),
+        BuiltinTool::AskHuman | BuiltinTool::SendEmail => String::new(),
     })
 }
 

@@ -204,5 +204,10 @@ fn builtin(tool: BuiltinTool) -> (&'static str, Value, SafetyClass) {
             json!({"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]}),
             SafetyClass::RetrySafe,
         ),
+        BuiltinTool::SendEmail => (
+            "Send a plain-text email. A reply to the message that started the run threads under it. A person reviews each email before it goes out unless the agent's settings say otherwise.",
+            crate::email::send_email_schema(),
+            SafetyClass::AtMostOnce,
+        ),
     }
 }

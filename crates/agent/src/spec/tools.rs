@@ -128,6 +128,9 @@ pub enum BuiltinTool {
     Recall,
     /// Delete a note from the agent's memory.
     Forget,
+    /// Send an email from the agent's mail account (`[email]` in the spec): at most once,
+    /// after a person approves the draft unless the spec says otherwise.
+    SendEmail,
 }
 
 impl BuiltinTool {
@@ -138,6 +141,7 @@ impl BuiltinTool {
             BuiltinTool::Remember => "remember",
             BuiltinTool::Recall => "recall",
             BuiltinTool::Forget => "forget",
+            BuiltinTool::SendEmail => "send_email",
         }
     }
 }

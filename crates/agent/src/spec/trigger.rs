@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::email::EmailTrigger;
 use crate::triggers::WebhookAuth;
 
 /// A trigger as the spec file writes it. `Trigger` keeps a variant per webhook scheme (so code
@@ -33,6 +34,8 @@ enum TriggerFile {
         #[ts(optional)]
         timezone: Option<String>,
     },
+    /// Started by each new message in a mail folder; the message is the run's input.
+    Email(EmailTrigger),
 }
 
 /// What starts a run of an agent.
@@ -74,6 +77,8 @@ pub enum Trigger {
         /// An IANA time zone name (`Europe/Paris`); UTC when absent.
         timezone: Option<String>,
     },
+    /// Started by each new message in a mail folder (`kind = "email"`).
+    Email(EmailTrigger),
 }
 
 impl Trigger {
@@ -85,6 +90,7 @@ impl Trigger {
             | Trigger::StandardWebhook { .. }
             | Trigger::GithubWebhook { .. } => "webhook",
             Trigger::Cron { .. } => "cron",
+            Trigger::Email(_) => "email",
         }
     }
 
@@ -97,7 +103,15 @@ impl Trigger {
                 Some((secret_ref, WebhookAuth::StandardWebhooks))
             }
             Trigger::GithubWebhook { secret_ref } => Some((secret_ref, WebhookAuth::Github)),
-            Trigger::Manual | Trigger::Cron { .. } => None,
+            Trigger::Manual | Trigger::Cron { .. } | Trigger::Email(_) => None,
+        }
+    }
+
+    /// The email trigger's terms, for an email trigger.
+    pub fn email(&self) -> Option<&EmailTrigger> {
+        match self {
+            Trigger::Email(t) => Some(t),
+            _ => None,
         }
     }
 }
@@ -123,6 +137,7 @@ impl From<TriggerFile> for Trigger {
                 auth: WebhookAuth::Github,
             } => Trigger::GithubWebhook { secret_ref },
             TriggerFile::Cron { schedule, timezone } => Trigger::Cron { schedule, timezone },
+            TriggerFile::Email(t) => Trigger::Email(t),
         }
     }
 }
@@ -148,6 +163,7 @@ impl From<Trigger> for TriggerFile {
                 auth: WebhookAuth::Github,
             },
             Trigger::Cron { schedule, timezone } => TriggerFile::Cron { schedule, timezone },
+            Trigger::Email(t) => TriggerFile::Email(t),
         }
     }
 }
@@ -155,6 +171,27 @@ impl From<Trigger> for TriggerFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_email_trigger_reads_from_toml_with_defaults() {
+        let t: Trigger =
+            toml::from_str("kind = \"email\"\naccount = \"sales\"\nmark_seen = true\n")
+                .expect("parses");
+        let email = t.email().expect("an email trigger");
+        assert_eq!(email.folder, "INBOX");
+        assert!(email.mark_seen && !email.unseen_only);
+        assert_eq!(email.poll_secs(), super::super::email::DEFAULT_POLL_SECS);
+        assert_eq!(t.kind(), "email");
+        let json = serde_json::to_string(&t).expect("json");
+        assert_eq!(
+            json,
+            r#"{"kind":"email","account":"sales","folder":"INBOX","mark_seen":true}"#
+        );
+        assert!(
+            toml::from_str::<Trigger>("kind = \"email\"\naccount = \"a\"\nfolderr = \"x\"\n")
+                .is_err()
+        );
+    }
 
     #[test]
     fn webhook_auth_round_trips_and_defaults_to_hmac() {

@@ -6,7 +6,7 @@ use waymark_engine::limits;
 
 use super::error::Problem;
 use super::model::ProviderKind;
-use super::tools::{RetryOverride, ToolRef, ToolSelection};
+use super::tools::{BuiltinTool, RetryOverride, ToolRef, ToolSelection};
 use super::trigger::Trigger;
 use super::AgentSpec;
 use crate::triggers::{parse_time_zone, CronSchedule, ScheduleError};
@@ -33,6 +33,23 @@ pub(super) fn problems(spec: &AgentSpec) -> Vec<Problem> {
         check_retry("retry", retry, &mut out);
     }
     check_triggers(spec, &mut out);
+    if let Some(email) = &spec.email {
+        email.check(&mut out);
+    }
+    let sends = spec.tools.iter().any(|t| {
+        matches!(
+            t,
+            ToolRef::Builtin {
+                name: BuiltinTool::SendEmail
+            }
+        )
+    });
+    if sends && spec.sending_account().is_none() {
+        out.push(Problem::new(
+            "email.account",
+            "send_email needs a mail account: set [email] account, or give the agent an email trigger",
+        ));
+    }
     out
 }
 
@@ -337,6 +354,7 @@ fn check_triggers(spec: &AgentSpec, out: &mut Vec<Problem>) {
                     }
                 }
             }
+            Trigger::Email(t) => t.check(&format!("triggers[{i}]"), out),
         }
     }
 }

@@ -150,6 +150,7 @@ async fn approve(api: &Api, b: &Blocker, yes: bool) -> anyhow::Result<()> {
         let request = RunStepRequest {
             run_id: *run,
             step: key.to_string(),
+            arguments: None,
         };
         api.runs_approve(request).await
     } else {

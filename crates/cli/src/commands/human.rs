@@ -39,6 +39,7 @@ async fn decide(
         api.runs_approve(RunStepRequest {
             run_id: id,
             step: key.clone(),
+            arguments: None,
         })
         .await
     } else {

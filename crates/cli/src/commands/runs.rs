@@ -225,14 +225,37 @@ pub async fn cancel(db: &Path, a: CancelArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn resolve(db: &Path, a: ResolveArgs) -> anyhow::Result<ExitCode> {
     let id = parse_run_id(&a.run)?;
-    // clap's group guarantees exactly one of the three.
+    if a.look_in_sent {
+        let api = open_api(db).await?;
+        let settled = api
+            .runs_settle_send(waymark_api::RunsSettleSendRequest {
+                run_id: id,
+                step: StepKey::new(a.step.clone()),
+            })
+            .await
+            .map_err(api_error)?;
+        let text = match settled.outcome.as_str() {
+            "sent" => format!("{} is in Sent: step {} of run {id} is done", settled.message_id, a.step),
+            "not_sent" => format!("{} is not in Sent, so it never went out: step {} of run {id} sends it now", settled.message_id, a.step),
+            _ => format!("{} is in Sent but still marked pending: the SMTP server may or may not have taken it. Ask the recipient, then `waymark runs resolve {id} {} --done '{{}}'` or `--retry`", settled.message_id, a.step),
+        };
+        emit(&text)?;
+        return Ok(if settled.outcome == "in_doubt" {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    // clap's group guarantees exactly one of the four.
     let resolution = match (a.retry, a.done, a.fail) {
         (true, _, _) => Resolution::Retry,
         (_, Some(done), _) => Resolution::Done {
             output: parse_json("--done", &done)?,
         },
         (_, _, Some(message)) => Resolution::Fail { message },
-        (false, None, None) => bail!("give one of --retry, --done JSON or --fail MESSAGE"),
+        (false, None, None) => {
+            bail!("give one of --retry, --done JSON, --fail MESSAGE or --look-in-sent")
+        }
     };
     let label = match &resolution {
         Resolution::Retry => "retry",

@@ -1,0 +1,440 @@
+//! Email in and out on a real host, against a real IMAP server (Dovecot) and a real SMTP
+//! server (aiosmtpd) on loopback: the trigger starts one run per message (never two), the
+//! lead-reply workflow drafts, waits for approval (with an edit), sends exactly once with the
+//! thread's headers, and keeps a copy in Sent.
+
+#[path = "../../../tests/mail/lab.rs"]
+mod lab;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lab::MailLab;
+use serde_json::{json, Value};
+use waymark_agent::triggers::EmailEvent;
+use waymark_api::{Api, EventFilter, RunId};
+use waymark_host::{Host, HostOptions};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .expect("the workspace root")
+}
+
+/// The demo tool server of this build (`cargo test --workspace` builds it first).
+fn demo_tools_bin() -> PathBuf {
+    let bin = workspace_root().join("target/debug/waymark-demo-tools");
+    if !bin.exists() || std::env::var_os("WAYMARK_DEMO_TOOLS_BUILT").is_none() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "waymark-demo-tools",
+                "--bin",
+                "waymark-demo-tools",
+            ])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building waymark-demo-tools failed");
+    }
+    bin
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    data: PathBuf,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("waymark.db");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    Setup {
+        _dir: dir,
+        db,
+        data,
+    }
+}
+
+async fn start_host(s: &Setup) -> Host {
+    let mut options = HostOptions::new(&s.db);
+    options.data_dir = s.data.clone();
+    options.worker = Some(Default::default());
+    options.cron = true;
+    // The file secret store: no keychain in tests.
+    std::env::set_var("WAYMARK_SECRET_BACKEND", "file");
+    Host::start(options).await.expect("host starts")
+}
+
+async fn call(api: &Api, command: &str, request: Value) -> Value {
+    match api.call(command, request.clone()).await {
+        Ok(v) => v,
+        Err(e) => panic!("{command} {request}: {}", e.message),
+    }
+}
+
+async fn add_account(api: &Api, lab: &MailLab, password: &str) {
+    call(
+        api,
+        "mail_account_save",
+        json!({
+            "account": {
+                "name": "sales",
+                "address": lab.address,
+                "display_name": "Sales",
+                "imap": {"host": "127.0.0.1", "port": lab.imap_port, "security": "plain", "user": lab.user},
+                "smtp": {"host": "127.0.0.1", "port": lab.smtp_port, "security": "plain", "user": lab.user},
+                "auth": {"kind": "password", "secret_ref": ""}
+            },
+            "password": password,
+        }),
+    )
+    .await;
+}
+
+/// The lead-reply example, with its script and the demo tools of this build.
+async fn add_lead_agent(api: &Api, extra: &str) {
+    call(
+        api,
+        "mcp_add",
+        json!({"name": "demo-tools", "command": demo_tools_bin().to_string_lossy()}),
+    )
+    .await;
+    let dir = workspace_root().join("examples/lead-reply");
+    let text = std::fs::read_to_string(dir.join("lead-reply.toml")).expect("the example");
+    call(
+        api,
+        "agents_import",
+        json!({
+            "text": format!("{text}\n{extra}"),
+            "format": "toml",
+            "file_name": "lead-reply.toml",
+            "base_dir": dir.to_string_lossy(),
+        }),
+    )
+    .await;
+}
+
+fn lead_email(n: usize) -> Vec<u8> {
+    lab::email(
+        "Ann Buyer <ann@acme.test>",
+        "lead@example.test",
+        "Pricing question",
+        &format!("<lead-{n}@acme.test>"),
+        "Hello, what does the Scheduler cost for 50 people?",
+    )
+}
+
+/// Waits for `n` runs started by the email trigger; their ids.
+async fn started(
+    events: &mut tokio::sync::broadcast::Receiver<EmailEvent>,
+    n: usize,
+) -> Vec<RunId> {
+    let mut runs = Vec::new();
+    while runs.len() < n {
+        match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
+            Ok(Ok(EmailEvent::Started { run, .. })) => runs.push(run.into()),
+            Ok(Ok(EmailEvent::Failed { error, .. })) => eprintln!("email trigger: {error}"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("email events: {e}"),
+            Err(_) => panic!("only {} of {n} runs started within a minute", runs.len()),
+        }
+    }
+    runs
+}
+
+/// Waits for the next time the watcher has read the folder to its end.
+async fn checked(events: &mut tokio::sync::broadcast::Receiver<EmailEvent>) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
+            Ok(Ok(EmailEvent::Checked { .. })) => return,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("email events: {e}"),
+            Err(_) => panic!("the folder was not read within a minute"),
+        }
+    }
+}
+
+/// Waits until `run` has a step `key` waiting (an approval).
+async fn wait_for_step(api: &Api, run: RunId, key: &str) {
+    let mut stream = api
+        .subscribe(EventFilter::of(Some(run)), 0)
+        .await
+        .expect("subscribe");
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(60), stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("run {run} never reached {key}"))
+            .expect("event");
+        if event.step.as_ref().is_some_and(|s| s.key.as_str() == key) {
+            return;
+        }
+    }
+}
+
+/// The flags of each copy of `message_id` in the lab's Sent folder.
+async fn sent_copies(lab: &MailLab, message_id: &str) -> Vec<Vec<String>> {
+    let settings = waymark_mail::ImapSettings {
+        host: "127.0.0.1".into(),
+        port: lab.imap_port,
+        security: waymark_mail::Security::Plain,
+        user: lab.user.clone(),
+    };
+    let credential = waymark_mail::Credential::Password(lab.password.clone());
+    let mut imap =
+        waymark_mail::ImapSession::connect(&settings, &credential, Duration::from_secs(20))
+            .await
+            .expect("IMAP");
+    let found = imap
+        .find_message_id("Sent", message_id)
+        .await
+        .expect("search Sent");
+    imap.logout().await;
+    found.into_iter().map(|f| f.flags).collect()
+}
+
+async fn runs_of(api: &Api) -> Vec<Value> {
+    call(api, "runs_list", json!({"agent": "lead-reply"})).await["runs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_email_starts_one_run_and_a_redelivery_or_a_restart_starts_none() {
+    let lab = MailLab::start().await;
+    let s = setup();
+    let host = start_host(&s).await;
+    let api = host.api().clone();
+    add_account(&api, &lab, &lab.password).await;
+    let mut events = host.email().expect("email triggers run").subscribe();
+    add_lead_agent(&api, "").await;
+    host.email().expect("watcher").reload();
+    // The first read sets where the folder starts: old mail starts nothing.
+    checked(&mut events).await;
+    for n in 1..=3 {
+        lab.deliver("INBOX", &lead_email(n)).await;
+    }
+    let runs = started(&mut events, 3).await;
+    assert_eq!(
+        runs.iter().collect::<std::collections::HashSet<_>>().len(),
+        3
+    );
+    // The run's input is the message, parsed.
+    let got = call(&api, "runs_get", json!({"run_id": runs[0]})).await;
+    let input: Value = serde_json::from_str(
+        got["run"]["input"]["input"]
+            .as_str()
+            .expect("the agent's input text"),
+    )
+    .expect("JSON");
+    assert_eq!(input["trigger"], "email");
+    assert_eq!(input["email"]["subject"], "Pricing question");
+    assert_eq!(input["email"]["from"][0]["email"], "ann@acme.test");
+    assert_eq!(input["email"]["message_id"], "<lead-1@acme.test>");
+
+    // The same message again (a redelivery: same Message-ID, new UID) starts nothing.
+    lab.deliver("INBOX", &lead_email(2)).await;
+    checked(&mut events).await;
+    assert_eq!(runs_of(&api).await.len(), 3);
+
+    // Mail that arrives while the host is stopped starts its runs when it starts again.
+    host.shutdown(Duration::from_secs(10)).await;
+    lab.deliver("INBOX", &lead_email(4)).await;
+    lab.deliver("INBOX", &lead_email(5)).await;
+    let host = start_host(&s).await;
+    let mut events = host.email().expect("watcher").subscribe();
+    let later = started(&mut events, 2).await;
+    assert_eq!(later.len(), 2);
+    checked(&mut events).await;
+    assert_eq!(
+        runs_of(host.api()).await.len(),
+        5,
+        "no message started a second run"
+    );
+    host.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_delivery_starts_its_run_though_polling_is_set_to_an_hour() {
+    let lab = MailLab::start().await;
+    let s = setup();
+    let host = start_host(&s).await;
+    let api = host.api().clone();
+    add_account(&api, &lab, &lab.password).await;
+    let mut events = host.email().expect("watcher").subscribe();
+    // Polling every hour: only IDLE can bring the message in time.
+    add_lead_agent(&api, "").await;
+    let spec = call(&api, "agents_get", json!({"name": "lead-reply"})).await["spec"].clone();
+    let mut spec = spec;
+    spec["triggers"][0]["poll_secs"] = json!(3600);
+    call(&api, "agents_save", json!({"spec": spec})).await;
+    host.email().expect("watcher").reload();
+    checked(&mut events).await;
+    let folders =
+        call(&api, "mail_accounts_list", json!({})).await["accounts"][0]["folders"].clone();
+    assert_eq!(folders[0]["state"], "idle", "{folders}");
+    lab.deliver("INBOX", &lead_email(1)).await;
+    let runs = started(&mut events, 1).await;
+    assert_eq!(runs.len(), 1);
+    host.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_workflow_sends_the_approved_edit_once_threaded_with_a_copy_in_sent() {
+    let lab = MailLab::start().await;
+    let s = setup();
+    let host = start_host(&s).await;
+    let api = host.api().clone();
+    add_account(&api, &lab, &lab.password).await;
+    let mut events = host.email().expect("watcher").subscribe();
+    add_lead_agent(&api, "").await;
+    host.email().expect("watcher").reload();
+    checked(&mut events).await;
+    lab.deliver("INBOX", &lead_email(1)).await;
+    let run = started(&mut events, 1).await[0];
+    wait_for_step(&api, run, "approval/2.1").await;
+    // The reviewer sees the draft as the model wrote it.
+    let step = call(
+        &api,
+        "runs_get_step",
+        json!({"run_id": run, "step": "approval/2.1"}),
+    )
+    .await;
+    assert_eq!(step["call"]["tool"], "send_email");
+    let mut arguments = step["call"]["arguments"].clone();
+    assert_eq!(arguments["to"][0], "ann@acme.test");
+    // A bad edit is refused before the run sees it.
+    let bad = api
+        .call(
+            "runs_approve",
+            json!({"run_id": run, "step": "approval/2.1", "arguments": {"to": "ann@acme.test"}}),
+        )
+        .await;
+    assert!(bad.is_err(), "an edit the schema refuses must be refused");
+    arguments["subject"] = json!("Re: Pricing question (Scheduler for 50)");
+    call(
+        &api,
+        "runs_approve",
+        json!({"run_id": run, "step": "approval/2.1", "arguments": arguments}),
+    )
+    .await;
+    let view = api.wait_settled(run).await.expect("settles");
+    assert_eq!(view.status.to_string(), "succeeded");
+
+    let received = lab.received().await;
+    assert_eq!(received.len(), 1, "exactly one email");
+    let mail = &received[0];
+    assert_eq!(mail.rcpt_tos, vec!["ann@acme.test".to_string()]);
+    let text = String::from_utf8_lossy(&mail.raw);
+    assert!(
+        text.contains("Subject: Re: Pricing question (Scheduler for 50)"),
+        "{text}"
+    );
+    assert!(text.contains("In-Reply-To: <lead-1@acme.test>"), "{text}");
+    assert!(text.contains("References: <lead-1@acme.test>"), "{text}");
+    assert!(
+        mail.message_id.starts_with("<waymark."),
+        "{}",
+        mail.message_id
+    );
+
+    // The step records who changed what; the model was told.
+    let tool = call(
+        &api,
+        "runs_get_step",
+        json!({"run_id": run, "step": "tool/2.1"}),
+    )
+    .await;
+    assert_eq!(
+        tool["input"]["edit"]["changes"]["subject"]["to"],
+        "Re: Pricing question (Scheduler for 50)"
+    );
+    assert_eq!(tool["input"]["message_id"], mail.message_id.as_str());
+    let llm3 = call(
+        &api,
+        "runs_get_step",
+        json!({"run_id": run, "step": "llm/3"}),
+    )
+    .await;
+    assert!(
+        llm3.to_string().contains("a person changed its arguments"),
+        "the model is told about the edit"
+    );
+    // A copy in Sent, no longer marked pending.
+    let sent = sent_copies(&lab, &mail.message_id).await;
+    assert_eq!(sent.len(), 1, "one copy in Sent");
+    assert!(!sent[0].iter().any(|f| f == "\\Draft"), "{sent:?}");
+    host.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_outside_the_thread_is_refused_unless_the_spec_allows_it() {
+    let lab = MailLab::start().await;
+    let s = setup();
+    let host = start_host(&s).await;
+    let api = host.api().clone();
+    add_account(&api, &lab, &lab.password).await;
+    let mut events = host.email().expect("watcher").subscribe();
+    add_lead_agent(&api, "").await;
+    host.email().expect("watcher").reload();
+    checked(&mut events).await;
+    lab.deliver("INBOX", &lead_email(1)).await;
+    let run = started(&mut events, 1).await[0];
+    wait_for_step(&api, run, "approval/2.1").await;
+    let step = call(
+        &api,
+        "runs_get_step",
+        json!({"run_id": run, "step": "approval/2.1"}),
+    )
+    .await;
+    let mut arguments = step["call"]["arguments"].clone();
+    arguments["to"] = json!(["boss@elsewhere.test"]);
+    call(
+        &api,
+        "runs_approve",
+        json!({"run_id": run, "step": "approval/2.1", "arguments": arguments}),
+    )
+    .await;
+    api.wait_settled(run).await.expect("settles");
+    let tool = call(
+        &api,
+        "runs_get_step",
+        json!({"run_id": run, "step": "tool/2.1"}),
+    )
+    .await;
+    let out = tool["output"].to_string();
+    assert!(
+        out.contains("boss@elsewhere.test") && out.contains("Nothing was sent"),
+        "{out}"
+    );
+    assert!(lab.received().await.is_empty(), "nothing left");
+
+    // With the address on the spec's allowlist, the same edit goes out.
+    let mut spec = call(&api, "agents_get", json!({"name": "lead-reply"})).await["spec"].clone();
+    spec["email"]["allow_recipients"] = json!(["@elsewhere.test"]);
+    call(&api, "agents_save", json!({"spec": spec})).await;
+    lab.deliver("INBOX", &lead_email(2)).await;
+    let run = started(&mut events, 1).await[0];
+    wait_for_step(&api, run, "approval/2.1").await;
+    call(
+        &api,
+        "runs_approve",
+        json!({"run_id": run, "step": "approval/2.1", "arguments": arguments}),
+    )
+    .await;
+    api.wait_settled(run).await.expect("settles");
+    let received = lab.received().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].rcpt_tos,
+        vec!["boss@elsewhere.test".to_string()]
+    );
+    host.shutdown(Duration::from_secs(10)).await;
+}
