@@ -22,6 +22,8 @@ pub fn export_all(dir: &Path) -> Result<(), ts_rs::ExportError> {
     waymark_agent::spec::ProviderKind::export_all(&cfg)?;
     // What agents_get and agents_draft return; the builder reads specs through it.
     waymark_agent::spec::AgentSpec::export_all(&cfg)?;
+    // An email-triggered run's input carries the message (`{trigger: "email", email}`).
+    waymark_mail::IncomingEmail::export_all(&cfg)?;
     let map = crate::commands::command_map_typescript(&cfg);
     std::fs::write(dir.join("Commands.ts"), map).map_err(ts_rs::ExportError::Io)?;
     Ok(())

@@ -3,4 +3,4 @@
 /**
  * The tools built into the agent crate.
  */
-export type BuiltinTool = "ask_human" | "remember" | "recall" | "forget";
+export type BuiltinTool = "ask_human" | "remember" | "recall" | "forget" | "send_email";
