@@ -6,18 +6,15 @@ use std::time::Duration;
 
 use async_imap::error::Error as ImapError;
 use async_imap::extensions::idle::IdleResponse;
-use async_imap::types::{Capability, Fetch, Flag, UnsolicitedResponse};
-use async_imap::{Client, Session};
+use async_imap::types::{Capability, UnsolicitedResponse};
+use async_imap::Session;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
 
-use crate::account::{Credential, ImapSettings, Security};
-use crate::error::{one_line, MailError};
-use crate::imap_net::{tls_connect, ImapStream};
-
-/// Longest server text kept in an error.
-const ERROR_CHARS: usize = 300;
+use crate::account::{Credential, ImapSettings};
+use crate::error::MailError;
+use crate::imap_args::{check_folder, flag_list, flag_names, quote_message_id};
+use crate::imap_net::{map_error, open, ImapStream};
 
 /// A mailbox's identity and size as SELECT reports them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,8 +316,30 @@ impl ImapSession {
             .await)
         {
             Ok(()) => Ok(()),
+            // async-imap drops the server's text when APPEND is refused before the literal
+            // (a NO [TRYCREATE] for a missing folder): ask whether the folder exists.
+            Err(ImapError::Append) => match self.folder_exists(folder).await? {
+                false => Err(MailError::NoSuchFolder {
+                    folder: folder.to_string(),
+                }),
+                true => Err(MailError::Protocol {
+                    message: format!("the server refused the APPEND to {folder}"),
+                }),
+            },
             Err(e) => Err(self.fail_folder(e, folder)),
         }
+    }
+
+    async fn folder_exists(&mut self, folder: &str) -> Result<bool, MailError> {
+        // LIST takes a pattern: quoted, and compared exactly, so * and % in a name do no harm.
+        let pattern = format!("\"{}\"", folder.replace('\\', "\\\\").replace('"', "\\\""));
+        let names = exchange!(self, "LIST", |s| {
+            s.list(Some(""), Some(&pattern))
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        });
+        Ok(names.iter().any(|n| n.name() == folder))
     }
 
     /// Selects `folder` and finds the messages whose Message-ID header holds `message_id`.
@@ -510,247 +529,4 @@ pub async fn test_imap(
     };
     session.logout().await;
     Ok(probe)
-}
-
-async fn open(
-    settings: &ImapSettings,
-    credential: &Credential,
-) -> Result<Session<ImapStream>, MailError> {
-    let (host, port) = (settings.host.as_str(), settings.port);
-    let connect_error = |message: String| MailError::Connect {
-        host: host.to_string(),
-        port,
-        message,
-    };
-    let tcp = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| connect_error(e.to_string()))?;
-    let stream = match settings.security {
-        Security::Tls => ImapStream::Tls(Box::new(tls_connect(tcp, host).await?)),
-        Security::StartTls | Security::Plain => ImapStream::Plain(tcp),
-    };
-    let mut client = Client::new(stream);
-    greeting(&mut client, host, port).await?;
-    if settings.security == Security::StartTls {
-        client
-            .run_command_and_check_ok("STARTTLS", None)
-            .await
-            .map_err(|e| MailError::Tls {
-                message: format!(
-                    "STARTTLS refused: {}",
-                    one_line(&e.to_string(), ERROR_CHARS)
-                ),
-            })?;
-        let ImapStream::Plain(tcp) = client.into_inner() else {
-            return Err(MailError::Tls {
-                message: "STARTTLS on a connection that is already TLS".into(),
-            });
-        };
-        client = Client::new(ImapStream::Tls(Box::new(tls_connect(tcp, host).await?)));
-    }
-    let result = match credential {
-        Credential::Password(password) => client.login(&settings.user, password).await,
-        Credential::Xoauth2Token(token) => {
-            let auth = Xoauth2 {
-                response: Some(xoauth2_response(&settings.user, token)),
-            };
-            client.authenticate("XOAUTH2", auth).await
-        }
-    };
-    result.map_err(|(e, _client)| login_error(e, host, port))
-}
-
-async fn greeting(client: &mut Client<ImapStream>, host: &str, port: u16) -> Result<(), MailError> {
-    let closed = |message: String| MailError::Connect {
-        host: host.to_string(),
-        port,
-        message,
-    };
-    match client.read_response().await {
-        Ok(Some(response)) => {
-            if let async_imap::imap_proto::Response::Data {
-                status: async_imap::imap_proto::Status::Bye,
-                outcome,
-                ..
-            } = response.parsed()
-            {
-                let text = outcome.information.as_deref().unwrap_or("");
-                return Err(closed(format!(
-                    "server said BYE: {}",
-                    one_line(text, ERROR_CHARS)
-                )));
-            }
-            Ok(())
-        }
-        Ok(None) => Err(closed("closed before its greeting".into())),
-        Err(e) => Err(closed(e.to_string())),
-    }
-}
-
-fn login_error(e: ImapError, host: &str, port: u16) -> MailError {
-    match e {
-        ImapError::No(text) | ImapError::Bad(text) => {
-            let text = one_line(&text, ERROR_CHARS);
-            // [UNAVAILABLE]: the server cannot check passwords right now; worth another try.
-            if text.to_ascii_lowercase().contains("unavailable") {
-                MailError::Connect {
-                    host: host.to_string(),
-                    port,
-                    message: format!("login temporarily unavailable: {text}"),
-                }
-            } else {
-                MailError::Auth { message: text }
-            }
-        }
-        ImapError::Validate(_) => MailError::Auth {
-            message: "the user name or password holds a line break".into(),
-        },
-        other => map_error(other, host, port).0,
-    }
-}
-
-/// Our error for async-imap's, and whether the stream can no longer be trusted.
-fn map_error(e: ImapError, host: &str, port: u16) -> (MailError, bool) {
-    let connect = |message: String| MailError::Connect {
-        host: host.to_string(),
-        port,
-        message,
-    };
-    match e {
-        ImapError::Io(io) => (connect(io.to_string()), true),
-        ImapError::ConnectionLost => (connect("connection lost".into()), true),
-        ImapError::No(text) => (
-            MailError::Protocol {
-                message: format!("server said NO: {}", one_line(&text, ERROR_CHARS)),
-            },
-            false,
-        ),
-        ImapError::Bad(text) => (
-            MailError::Protocol {
-                message: format!("server said BAD: {}", one_line(&text, ERROR_CHARS)),
-            },
-            false,
-        ),
-        ImapError::Validate(v) => (MailError::invalid(format!("IMAP argument: {v}")), false),
-        ImapError::Append => (
-            MailError::Protocol {
-                message: "the server refused the APPEND".into(),
-            },
-            false,
-        ),
-        other => (
-            MailError::Protocol {
-                message: one_line(&other.to_string(), ERROR_CHARS),
-            },
-            true,
-        ),
-    }
-}
-
-struct Xoauth2 {
-    response: Option<String>,
-}
-
-impl async_imap::Authenticator for Xoauth2 {
-    type Response = String;
-
-    /// The first challenge gets the token; a later one carries the server's error (JSON), to
-    /// which the answer must be empty so the server ends the exchange with its NO.
-    fn process(&mut self, _challenge: &[u8]) -> String {
-        self.response.take().unwrap_or_default()
-    }
-}
-
-pub(crate) fn xoauth2_response(user: &str, token: &str) -> String {
-    format!("user={user}\x01auth=Bearer {token}\x01\x01")
-}
-
-fn flag_names(fetch: &Fetch) -> Vec<String> {
-    fetch
-        .flags()
-        .map(|f| match f {
-            Flag::Seen => "\\Seen".to_string(),
-            Flag::Answered => "\\Answered".to_string(),
-            Flag::Flagged => "\\Flagged".to_string(),
-            Flag::Deleted => "\\Deleted".to_string(),
-            Flag::Draft => "\\Draft".to_string(),
-            Flag::Recent => "\\Recent".to_string(),
-            Flag::MayCreate => "\\*".to_string(),
-            Flag::Custom(c) => c.to_string(),
-        })
-        .collect()
-}
-
-/// "(\\Seen $Label)": system flags (one leading backslash) and keywords, atoms only.
-fn flag_list(flags: &[&str]) -> Result<String, MailError> {
-    for flag in flags {
-        let body = flag.strip_prefix('\\').unwrap_or(flag);
-        let atom_char = |c: char| {
-            c.is_ascii_graphic() && !matches!(c, '(' | ')' | '{' | '%' | '*' | '"' | '\\' | ']')
-        };
-        if body.is_empty() || body.len() > 64 || !body.chars().all(atom_char) {
-            return Err(MailError::invalid(format!("IMAP flag {flag:?}")));
-        }
-    }
-    Ok(format!("({})", flags.join(" ")))
-}
-
-/// Folder names go out quoted by async-imap; line breaks and NUL cannot be quoted at all.
-fn check_folder(folder: &str) -> Result<(), MailError> {
-    if folder.is_empty() || folder.len() > 1000 || folder.chars().any(|c| c.is_control()) {
-        return Err(MailError::invalid(format!("folder name {folder:?}")));
-    }
-    Ok(())
-}
-
-/// `"<id>"` for a SEARCH; ids that would need escaping are refused rather than escaped.
-pub(crate) fn quote_message_id(message_id: &str) -> Result<String, MailError> {
-    let bare = message_id.trim();
-    let bare = bare.strip_prefix('<').unwrap_or(bare);
-    let bare = bare.strip_suffix('>').unwrap_or(bare);
-    let ok = |c: char| c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '<' | '>');
-    if bare.is_empty() || bare.len() > 995 || !bare.chars().all(ok) {
-        return Err(MailError::invalid(format!(
-            "Message-ID {:?}: printable ASCII without spaces, quotes or backslashes",
-            one_line(message_id, 100)
-        )));
-    }
-    Ok(format!("\"<{bare}>\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_ids_are_quoted_or_refused() {
-        assert_eq!(quote_message_id("<a.b@c>").expect("ok"), "\"<a.b@c>\"");
-        assert_eq!(quote_message_id("a.b@c").expect("ok"), "\"<a.b@c>\"");
-        for bad in ["x\" OR ALL", "a\\b", "a\r\nb", "", "<>", "a b", "é@x"] {
-            assert_eq!(
-                quote_message_id(bad).expect_err(bad).kind(),
-                "invalid",
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn flags_must_be_atoms() {
-        assert_eq!(
-            flag_list(&["\\Seen", "$Label1"]).expect("ok"),
-            "(\\Seen $Label1)"
-        );
-        for bad in ["", "\\", "a b", "(x", "\\Seen)", "a\"", "x\r\n"] {
-            assert!(flag_list(&[bad]).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn xoauth2_response_format() {
-        assert_eq!(
-            xoauth2_response("me@x.test", "tok"),
-            "user=me@x.test\x01auth=Bearer tok\x01\x01"
-        );
-    }
 }

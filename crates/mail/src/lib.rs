@@ -5,6 +5,7 @@
 pub mod account;
 pub mod error;
 pub mod imap;
+mod imap_args;
 mod imap_net;
 pub mod message;
 pub mod smtp;
