@@ -408,6 +408,11 @@ impl ImapSession {
         stop: impl Future<Output = ()>,
     ) -> Result<(Self, IdleOutcome), MailError> {
         self.usable()?;
+        if !self.supports_idle() {
+            return Err(MailError::Protocol {
+                message: "the server does not offer IDLE: poll with uids_after instead".into(),
+            });
+        }
         self.drain_unsolicited();
         // News that came with an earlier reply would not be announced again in IDLE.
         if std::mem::take(&mut self.new_data) {
