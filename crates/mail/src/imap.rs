@@ -519,7 +519,7 @@ impl ImapSession {
     }
 }
 
-/// Connects, checks, and logs in; also used for nothing else, so `test_imap` stays honest.
+/// An account check: connect, log in, read capabilities and folders, log out.
 pub async fn test_imap(
     settings: &ImapSettings,
     credential: &Credential,
