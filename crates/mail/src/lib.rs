@@ -19,4 +19,4 @@ pub use imap::{
     test_imap, FetchedMessage, FolderState, FoundMessage, IdleOutcome, ImapProbe, ImapSession,
 };
 pub use message::{parse_message, Address, Attachment, IncomingEmail, MessageError, MessageLimits};
-pub use smtp::{smtp_send, test_smtp, OutgoingEmail, SendError};
+pub use smtp::{smtp_send, test_smtp, OutgoingEmail, SendError, SmtpTransaction};

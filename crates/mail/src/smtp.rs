@@ -185,28 +185,71 @@ pub async fn smtp_send(
     raw: &[u8],
     timeout: Duration,
 ) -> Result<(), SendError> {
-    let sender = envelope_address(from)?;
-    if recipients.is_empty() {
-        return Err(SendError::Invalid {
-            what: "envelope: no recipients".into(),
-        });
-    }
-    let rcpts = recipients
-        .iter()
-        .map(|r| envelope_address(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut conn = open(settings, credential, timeout).await?;
-    let result = transfer(&mut conn, sender, &rcpts, recipients, raw, timeout).await;
-    match &result {
-        // Accepted: QUIT politely; its failure changes nothing.
-        Ok(()) => {
-            let _ = tokio::time::timeout(timeout, conn.quit()).await;
+    SmtpTransaction::begin(settings, credential, from, recipients, timeout)
+        .await?
+        .send(raw)
+        .await
+}
+
+/// An SMTP transaction up to the point of no return: connected, signed in, sender and every
+/// recipient accepted, and the server waiting for the message (354). Whatever a caller must
+/// record before the message can go out (a pending copy in Sent) fits between
+/// [`SmtpTransaction::begin`] and [`SmtpTransaction::send`], so the window in which a crash
+/// leaves the outcome unknown is only the message itself.
+pub struct SmtpTransaction {
+    conn: AsyncSmtpConnection,
+    timeout: Duration,
+}
+
+impl SmtpTransaction {
+    /// Everything before the message. An error here means nothing was sent.
+    pub async fn begin(
+        settings: &SmtpSettings,
+        credential: &Credential,
+        from: &str,
+        recipients: &[String],
+        timeout: Duration,
+    ) -> Result<SmtpTransaction, SendError> {
+        let sender = envelope_address(from)?;
+        if recipients.is_empty() {
+            return Err(SendError::Invalid {
+                what: "envelope: no recipients".into(),
+            });
         }
-        Err(_) => {
-            let _ = tokio::time::timeout(timeout, conn.abort()).await;
+        let rcpts = recipients
+            .iter()
+            .map(|r| envelope_address(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = open(settings, credential, timeout).await?;
+        match envelope(&mut conn, sender, &rcpts, recipients, timeout).await {
+            Ok(()) => Ok(SmtpTransaction { conn, timeout }),
+            Err(e) => {
+                let _ = tokio::time::timeout(timeout, conn.abort()).await;
+                Err(e)
+            }
         }
     }
-    result
+
+    /// Sends the message: `Ok` once the server has taken it; [`SendError::InDoubt`] when the
+    /// connection was lost before its answer.
+    pub async fn send(mut self, raw: &[u8]) -> Result<(), SendError> {
+        let result = message(&mut self.conn, raw, self.timeout).await;
+        match &result {
+            // Accepted: QUIT politely; its failure changes nothing.
+            Ok(()) => {
+                let _ = tokio::time::timeout(self.timeout, self.conn.quit()).await;
+            }
+            Err(_) => {
+                let _ = tokio::time::timeout(self.timeout, self.conn.abort()).await;
+            }
+        }
+        result
+    }
+
+    /// Gives up before the message: the server discards the transaction.
+    pub async fn abort(mut self) {
+        let _ = tokio::time::timeout(self.timeout, self.conn.abort()).await;
+    }
 }
 
 fn envelope_address(address: &str) -> Result<lettre::Address, SendError> {
@@ -216,12 +259,11 @@ fn envelope_address(address: &str) -> Result<lettre::Address, SendError> {
     })
 }
 
-async fn transfer(
+async fn envelope(
     conn: &mut AsyncSmtpConnection,
     sender: lettre::Address,
     rcpts: &[lettre::Address],
     names: &[String],
-    raw: &[u8],
     timeout: Duration,
 ) -> Result<(), SendError> {
     let info = conn.server_info();
@@ -239,7 +281,8 @@ async fn transfer(
         }
         params.push(MailParameter::SmtpUtfEight);
     }
-    if !raw.is_ascii() && info.supports_feature(Extension::EightBitMime) {
+    // Declared whenever offered (the message is not known yet): harmless for 7-bit content.
+    if info.supports_feature(Extension::EightBitMime) {
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     step(timeout, conn.command(Mail::new(Some(sender), params)))
@@ -253,6 +296,14 @@ async fn transfer(
     step(timeout, conn.command(Data))
         .await
         .map_err(|e| before_data(e, None))?;
+    Ok(())
+}
+
+async fn message(
+    conn: &mut AsyncSmtpConnection,
+    raw: &[u8],
+    timeout: Duration,
+) -> Result<(), SendError> {
     // From here a lost connection leaves the outcome unknown; a reply is definite.
     match step(timeout, conn.message(raw)).await {
         Ok(_) => Ok(()),
@@ -345,17 +396,51 @@ async fn open(
         Security::Tls => Some(tls()?),
         Security::StartTls | Security::Plain => None,
     };
-    let connected = step(
-        timeout,
-        AsyncSmtpConnection::connect_tokio1(
-            (host, settings.port),
-            Some(timeout),
-            &hello,
-            implicit,
-            None,
-        ),
-    )
-    .await;
+    let connected = match implicit {
+        Some(tls) => {
+            step(
+                timeout,
+                AsyncSmtpConnection::connect_tokio1(
+                    (host, settings.port),
+                    Some(timeout),
+                    &hello,
+                    Some(tls),
+                    None,
+                ),
+            )
+            .await
+        }
+        None => {
+            // Our own socket, without Nagle: lettre writes the message and its final
+            // ".\r\n" separately, and Nagle would hold the second until the server's
+            // delayed ACK (40 ms) — a send in doubt for that long after a crash.
+            let at = format!("{host}:{}", settings.port);
+            let tcp = match tokio::time::timeout(
+                timeout,
+                tokio::net::TcpStream::connect((host, settings.port)),
+            )
+            .await
+            {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => {
+                    return Err(SendError::Unreachable {
+                        message: format!("{at}: {e}"),
+                    })
+                }
+                Err(_) => {
+                    return Err(SendError::Unreachable {
+                        message: format!("{at}: no answer"),
+                    })
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            step(
+                timeout,
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello),
+            )
+            .await
+        }
+    };
     let mut conn = connected.map_err(|failure| greeting_error(failure, settings))?;
     if settings.security == Security::StartTls {
         if !conn.can_starttls() {

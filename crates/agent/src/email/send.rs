@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use waymark_engine::{RetryPolicy, RunContext, RunError, SafetyClass, StepError, StepSpec};
 use waymark_mail::{
-    smtp_send, Address, Credential, ImapSession, MailAccount, OutgoingEmail, SendError,
+    Address, Credential, ImapSession, MailAccount, OutgoingEmail, SendError, SmtpTransaction,
 };
 
 use super::EmailRunInput;
@@ -314,8 +314,9 @@ pub(crate) async fn sent_folder(imap: &mut ImapSession) -> Result<String, waymar
     Ok("Sent".to_string())
 }
 
-/// Sent copy (pending) → SMTP → copy unmarked. A definite SMTP failure removes the copy, so
-/// the next attempt (or a lookup) knows nothing went out.
+/// SMTP up to the message → a pending copy in Sent → the message → the copy unmarked. A
+/// failure before the message removes the copy, so the next attempt (or a lookup) knows
+/// nothing went out; only a crash between the copy and its unmarking leaves a send in doubt.
 async fn send_once(
     account: &MailAccount,
     credential: &Credential,
@@ -329,31 +330,35 @@ async fn send_once(
         .await
         .map_err(mail_step_error)?;
     let sent = sent_folder(&mut imap).await.map_err(mail_step_error)?;
-    let existing = imap
-        .find_message_id(&sent, &email.message_id)
-        .await
-        .map_err(mail_step_error)?;
-    if existing.is_empty() {
-        imap.append(&sent, &["\\Seen", PENDING_FLAG], &raw)
-            .await
-            .map_err(mail_step_error)?;
-    }
-    let outcome = smtp_send(
+    let smtp = SmtpTransaction::begin(
         &account.smtp,
         credential,
         &account.address,
         recipients,
-        &raw,
         NETWORK_TIMEOUT,
     )
-    .await;
-    let copies = imap
+    .await
+    .map_err(send_step_error)?;
+    // The copy is found (by an earlier attempt that failed before the message) or appended;
+    // its UID is known before the message goes out, so unmarking it is one command.
+    let mut copies = imap
         .find_message_id(&sent, &email.message_id)
         .await
-        .unwrap_or_default();
-    match outcome {
+        .map_err(mail_step_error)?;
+    if copies.is_empty() {
+        let appended = imap.append(&sent, &["\\Seen", PENDING_FLAG], &raw).await;
+        if let Err(e) = appended {
+            smtp.abort().await;
+            return Err(mail_step_error(e));
+        }
+        copies = imap
+            .find_message_id(&sent, &email.message_id)
+            .await
+            .map_err(mail_step_error)?;
+    }
+    match smtp.send(&raw).await {
         Ok(()) => {
-            for copy in copies {
+            for copy in &copies {
                 // The message went out; a copy left marked only makes a later lookup ask.
                 let _ = imap.set_flags(copy.uid, &[], &[PENDING_FLAG]).await;
             }
@@ -371,13 +376,17 @@ async fn send_once(
             ))
         }
         Err(e) => {
-            for copy in copies {
+            for copy in &copies {
                 let _ = imap.delete(copy.uid).await;
             }
             imap.logout().await;
-            Err(step_error(e.kind(), e.to_string(), e.is_retryable()))
+            Err(send_step_error(e))
         }
     }
+}
+
+fn send_step_error(e: SendError) -> StepError {
+    step_error(e.kind(), e.to_string(), e.is_retryable())
 }
 
 #[cfg(test)]
