@@ -313,3 +313,52 @@ async fn env_keys_go_only_to_hosts_the_user_allowed() {
 
     assert!(!in_database(dir.path(), KEY), "the key is in the database");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mail_password_goes_to_the_secret_store_never_the_database_or_an_answer() {
+    const PASSWORD: &str = "mail-pw-7c41d2e9-never-stored";
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(dir.path());
+    let account = |port: u16| {
+        json!({
+            "name": "sales", "address": "sales@example.test",
+            "imap": {"host": "127.0.0.1", "port": port, "security": "plain", "user": "sales"},
+            "smtp": {"host": "127.0.0.1", "port": port, "security": "plain", "user": "sales"},
+            "auth": {"kind": "password", "secret_ref": "smuggled-value"}
+        })
+    };
+    api.call(
+        "mail_account_save",
+        json!({"account": account(9), "password": PASSWORD}),
+    )
+    .await
+    .unwrap();
+    // The reference the caller sent is not taken: the server sets it.
+    let listed = api.call("mail_accounts_list", json!({})).await.unwrap();
+    assert!(!listed.to_string().contains(PASSWORD), "{listed}");
+    assert!(!listed.to_string().contains("smuggled-value"), "{listed}");
+    // A change without a password keeps it; the answer of a failed test names no password.
+    api.call("mail_account_save", json!({"account": account(10)}))
+        .await
+        .unwrap();
+    let tested = api
+        .call("mail_account_test", json!({"name": "sales"}))
+        .await
+        .unwrap();
+    assert!(!tested.to_string().contains(PASSWORD), "{tested}");
+    assert_eq!(tested["imap"]["ok"], false);
+    // Plain is refused to anything but loopback, with the reason.
+    let mut remote = account(143);
+    remote["imap"]["host"] = json!("mail.example.com");
+    let e = api
+        .call(
+            "mail_account_save",
+            json!({"account": remote, "password": PASSWORD}),
+        )
+        .await
+        .expect_err("plain to a remote host");
+    assert!(e.message.contains("loopback"), "{e:?}");
+    assert!(!in_database(dir.path(), PASSWORD), "the password is in the database");
+    let secrets = std::fs::read_to_string(dir.path().join("secrets.json")).unwrap_or_default();
+    assert!(secrets.contains(PASSWORD), "the password is in the secret store");
+}
