@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { Bot, Play, Settings as SettingsIcon, Wrench } from "lucide-react";
+import { Bot, Play, Settings as SettingsIcon, Wrench, Zap } from "lucide-react";
 import { useRoute } from "./lib/router";
 import { ApiFailure, useTransport } from "./transport";
 import { AgentsPage } from "./pages/AgentsPage";
@@ -8,10 +8,12 @@ import { ToolsPage } from "./pages/ToolsPage";
 import { RunsPage } from "./pages/RunsPage";
 import { RunPage } from "./pages/RunPage";
 import { SettingsPage } from "./pages/SettingsPage";
+import { TriggersPage } from "./pages/TriggersPage";
 import { SignIn } from "./pages/SignIn";
 
 const SECTIONS = [
   { id: "agents", label: "Agents", icon: Bot },
+  { id: "triggers", label: "Triggers", icon: Zap },
   { id: "tools", label: "Tools", icon: Wrench },
   { id: "runs", label: "Runs", icon: Play },
   { id: "settings", label: "Settings", icon: SettingsIcon },
@@ -40,6 +42,9 @@ export function App({ sessionRefused }: { sessionRefused: boolean }) {
       break;
     case "tools":
       page = <ToolsPage server={rest[0] ?? null} tool={rest[1] ?? null} />;
+      break;
+    case "triggers":
+      page = <TriggersPage />;
       break;
     case "settings":
       page = <SettingsPage />;

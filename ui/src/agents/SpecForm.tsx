@@ -1,4 +1,5 @@
-// The spec as a form: Basics, Model, Tools, Limits, Triggers, and the folded Advanced settings.
+// The spec as a form: Basics, Model, Tools, Limits, Triggers, Email (when the agent reads or
+// sends mail), and the folded Advanced settings.
 import { useMemo } from "react";
 import { specModel, specName } from "./spec";
 import { NumberField, SelectField, TextField, type Editor } from "./fields";
@@ -8,6 +9,7 @@ import { PROVIDERS } from "./providers";
 import { SectionHead } from "./SectionHead";
 import { Triggers } from "./Triggers";
 import { AdvancedSettings } from "./AdvancedSettings";
+import { EmailSection, usesEmail } from "./EmailFields";
 
 export function SpecForm({
   redraft,
@@ -31,8 +33,9 @@ export function SpecForm({
   const unplaced = useMemo(() => {
     // Errors at fields the form does not show still appear, by path.
     const shown = /^(name|description|instructions|model|tools|tool_overrides|limits|retry|triggers)(\.|$)/;
-    return [...ed.errors].filter(([k]) => !shown.test(k));
-  }, [ed.errors]);
+    const email = usesEmail(ed.spec);
+    return [...ed.errors].filter(([k]) => !shown.test(k) && !(email && /^email(\.|$)/.test(k)));
+  }, [ed.errors, ed.spec]);
   return (
     <div className="spec-form stack">
       {unplaced.map(([k, v]) => (
@@ -95,6 +98,8 @@ export function SpecForm({
       </section>
 
       <Triggers ed={ed} redraft={redraft} saved={agentNames.includes(specName(ed.spec))} />
+
+      {usesEmail(ed.spec) ? <EmailSection ed={ed} /> : null}
 
       <AdvancedSettings ed={ed} scripted={scripted} toolNames={toolNames} />
     </div>

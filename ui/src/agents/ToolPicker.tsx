@@ -19,6 +19,7 @@ const BUILTINS: { name: string; what: string }[] = [
   { name: "remember", what: "stores a note in the agent's memory" },
   { name: "recall", what: "searches the agent's memory" },
   { name: "forget", what: "deletes a note from the agent's memory" },
+  { name: "send_email", what: "sends an email from the agent's mail account, on the thread that started the run; a person approves each one (see Email below)" },
 ];
 
 const ANNOTATIONS: { key: keyof ToolAnnotations; label: string; cls: string }[] = [

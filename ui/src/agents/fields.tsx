@@ -186,3 +186,25 @@ export function SelectField({
     </Field>
   );
 }
+
+/** A yes/no field the spec leaves out when false (serde's `skip_serializing_if = "is_false"`),
+ * so unticking restores the spec as it was. */
+export function CheckField({ ed, path, label, hint, testId }: { ed: Editor; path: Path; label: ReactNode; hint?: ReactNode; testId?: string }) {
+  const key = pathKey(path);
+  const error = ed.errors.get(key);
+  return (
+    <label className="check" data-field={key}>
+      <input type="checkbox" checked={getIn(ed.spec, path) === true} onChange={(e) => ed.set(path, e.target.checked ? true : undefined)} data-testid={testId ?? `field-${key}`} />
+      <span>
+        {label}
+        {hint ? <span className="hint"> {hint}</span> : null}
+        {error ? (
+          <span className="field-error" role="alert" data-testid={`error-${key}`}>
+            {" "}
+            {error}
+          </span>
+        ) : null}
+      </span>
+    </label>
+  );
+}

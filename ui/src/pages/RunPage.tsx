@@ -14,6 +14,8 @@ import { Inspector, formatCost } from "../run/inspector";
 import { ApprovalDialog, CancelRun, ResolveBanner, type ApprovalMode } from "../run/actions";
 import { KEY_HINT, KeyHelp, bindingFor, isTyping, type KeyAction } from "../run/keys";
 import "../run/run.css";
+import type { RunsSettleSendResponse } from "../bindings/RunsSettleSendResponse";
+import { settleMessage } from "../mail/SentEmail";
 
 const FAILURE = new Set(["failed", "needs_attention"]);
 
@@ -100,6 +102,9 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const [asking, setAsking] = useState<{ row: Row; mode: ApprovalMode } | null>(null);
   const onApproval = useCallback((row: Row, mode: ApprovalMode) => setAsking({ row, mode }), []);
   const closeAsking = useCallback(() => setAsking(null), []);
+  // What looking a send up in Sent found: kept here, as the step's banner goes once it is settled.
+  const [settled, setSettled] = useState<{ step: string; result: RunsSettleSendResponse }[]>([]);
+  const onSettled = useCallback((step: string, result: RunsSettleSendResponse) => setSettled((l) => [...l.filter((x) => x.step !== step), { step, result }]), []);
   const toggle = useCallback((row: Row) => (row.childRunId ? store.toggle(row.childRunId) : store.toggleAttempts(row.id)), [store]);
   // Every key goes through KEYMAP (run/keys.tsx), which the `?` help is built from.
   const [help, setHelp] = useState(false);
@@ -275,8 +280,20 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             Showing the first {store.steps.length.toLocaleString()} of {store.partial.total.toLocaleString()} steps; loading the rest…
           </p>
         ) : null}
+        {settled
+          .filter((s) => !attention.some((r) => r.step.key === s.step))
+          .map((s) => (
+            <div key={s.step} className={`banner ${s.result.outcome === "in_doubt" ? "warn" : "info"} row`} role="status" data-testid="settle-notice" data-outcome={s.result.outcome}>
+              <span className="grow">
+                <span className="mono">{s.step}</span> ({s.result.message_id}): {settleMessage(s.result)}
+              </span>
+              <button type="button" className="small" onClick={() => setSettled((l) => l.filter((x) => x.step !== s.step))}>
+                Dismiss
+              </button>
+            </div>
+          ))}
         {attention.map((r) => (
-          <ResolveBanner key={r.id} runId={runId} step={r.step} onDone={resume} onSelect={() => select(r.id)} />
+          <ResolveBanner key={r.id} runId={runId} step={r.step} onDone={resume} onSelect={() => select(r.id)} onSettled={onSettled} />
         ))}
       </header>
       <div className="run-body" ref={body} style={{ gridTemplateColumns: `${split}% 6px minmax(0, 1fr)` }}>
@@ -375,6 +392,8 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           stepKey={asking.row.step.key}
           mode={asking.mode}
           toolInput={asking.row.step.call?.arguments ?? null}
+          tool={asking.row.step.call?.tool}
+          runInput={asking.row.runId === runId ? run.input : null}
           onClose={closeAsking}
           onDone={resume}
         />

@@ -1,4 +1,4 @@
-// Settings: providers (base URL, write-only key, where keys from the environment may go), webhook secrets, where the data lives, theme.
+// Settings: providers (base URL, write-only key, where keys from the environment may go), mail accounts, webhook secrets, where the data lives, theme.
 import { useEffect, useState } from "react";
 import type { KeyedProvider } from "../bindings/KeyedProvider";
 import type { ProviderSetting } from "../bindings/ProviderSetting";
@@ -8,6 +8,7 @@ import { ErrorBanner, copyText } from "../components/common";
 import "../agents/agents.css";
 import { chooseTheme, storedTheme, type Theme } from "../lib/theme";
 import { EnvKeyHosts } from "../agents/EnvKeyHosts";
+import { MailAccounts } from "../mail/MailAccounts";
 
 const LABELS: Record<KeyedProvider, { name: string; url: string; local: string }> = {
   openai: { name: "OpenAI (and OpenAI-compatible)", url: "https://api.openai.com/v1", local: "For a local server, e.g. http://127.0.0.1:11434/v1 (Ollama)." },
@@ -31,6 +32,7 @@ export function SettingsPage() {
           {data ? <EnvKeyHosts pairs={data.env_key_hosts} onChanged={() => void settings.reload()} /> : null}
         </div>
       </section>
+      <MailAccounts />
       <WebhookSecrets />
       {data ? <HooksPort port={data.hooks_port} onChanged={() => void settings.reload()} /> : null}
       <section aria-labelledby="set-data">

@@ -8,6 +8,10 @@ import { JsonView } from "../components/JsonView";
 import { useAction } from "../lib/useApi";
 import { href, navigate } from "../lib/router";
 import { useTransport } from "../transport";
+import type { RunsSettleSendResponse } from "../bindings/RunsSettleSendResponse";
+import { CallDraftPreview } from "../mail/EmailApproval";
+import { SettleSend } from "../mail/SentEmail";
+import { draftOf, sentEmailOf } from "../mail/email";
 
 export function CancelRun({ runId, onDone }: { runId: string; onDone: () => void }) {
   const transport = useTransport();
@@ -68,6 +72,8 @@ export function ApprovalDialog({
   stepKey,
   mode,
   toolInput,
+  tool,
+  runInput,
   onClose,
   onDone,
 }: {
@@ -75,9 +81,14 @@ export function ApprovalDialog({
   stepKey: string;
   mode: ApprovalMode;
   toolInput: JsonValue | null;
+  /** The tool called: a send_email draft shows as the email. */
+  tool?: string;
+  /** The run's input (an email's thread and account), when the page has it. */
+  runInput?: JsonValue | null;
   onClose: () => void;
   onDone: () => void;
 }) {
+  const draft = tool === "send_email" ? draftOf(toolInput) : null;
   const transport = useTransport();
   const [reason, setReason] = useState("");
   const act = useAction(async (approve: boolean) => {
@@ -94,7 +105,14 @@ export function ApprovalDialog({
             ? "The tool is called with these arguments as soon as you approve."
             : "The tool is not called; the model is told a person rejected the call, with your reason."}
         </p>
-        {toolInput !== null ? <JsonView value={toolInput} label="Arguments" defaultDepth={2} /> : null}
+        {draft ? (
+          <>
+            <CallDraftPreview draft={draft} runInput={runInput ?? null} />
+            <p className="hint">To change the email before it goes out, select the step and use Edit on its card.</p>
+          </>
+        ) : toolInput !== null ? (
+          <JsonView value={toolInput} label="Arguments" defaultDepth={2} />
+        ) : null}
         {mode === "reject" ? (
           <label>
             Reason
@@ -159,7 +177,20 @@ export function AnswerBox({ runId, step, question, onDone }: { runId: string; st
 }
 
 /** The banner of a step that needs attention: retry anyway / mark done with an output / fail. */
-export function ResolveBanner({ runId, step, onDone, onSelect }: { runId: string; step: StepView; onDone: () => void; onSelect?: () => void }) {
+export function ResolveBanner({
+  runId,
+  step,
+  onDone,
+  onSelect,
+  onSettled,
+}: {
+  runId: string;
+  step: StepView;
+  onDone: () => void;
+  onSelect?: () => void;
+  /** A send_email step was looked up in Sent (the banner may go once it is settled). */
+  onSettled?: (step: string, r: RunsSettleSendResponse) => void;
+}) {
   const transport = useTransport();
   const [mode, setMode] = useState<"retry" | "done" | "fail" | null>(null);
   const [output, setOutput] = useState('{\n  "content": "",\n  "is_error": false\n}');
@@ -191,6 +222,16 @@ export function ResolveBanner({ runId, step, onDone, onSelect }: { runId: string
           needs attention: the call to <code>{tool}</code> was cut off mid-way, so it may or may not have taken effect.
         </strong>
       </div>
+      {sentEmailOf(step.input) ? (
+        <SettleSend
+          runId={runId}
+          step={step}
+          onSettled={(r) => {
+            onSettled?.(step.key, r);
+            onDone();
+          }}
+        />
+      ) : null}
       <div className="row wrap">
         <button type="button" onClick={() => setMode("retry")} data-testid="resolve-retry">
           Retry anyway

@@ -15,6 +15,10 @@ import { KindIcon, kindLabel } from "./kind";
 import { AttemptDiff } from "./attemptDiff";
 import { totals, usageOf } from "./facts";
 import type { Row } from "./store";
+import { emailOfRunInput, sentEmailOf } from "../mail/email";
+import { IncomingEmailInput } from "../mail/EmailView";
+import { EmailApproval } from "../mail/EmailApproval";
+import { SentEmailFacts } from "../mail/SentEmail";
 
 export function formatCost(cost: number | null): string {
   if (cost === null) return "–";
@@ -59,6 +63,7 @@ export function Inspector({
       onAttempt={onAttempt}
       onDone={onDone}
       onNeedPayloads={onNeedPayloads}
+      runInput={row.runId === run.id ? run.input : null}
     />
   );
 }
@@ -66,6 +71,7 @@ export function Inspector({
 function RunOverview({ run, steps, now, status }: { run: RunView; steps: readonly StepView[]; now: number; status: string }) {
   const t = totals(steps);
   const end = run.finished_at ?? (now || run.updated_at);
+  const mail = emailOfRunInput(run.input);
   return (
     <div className="inspector-body stack" aria-label="Run details">
       <h2 className="inspector-title">Run</h2>
@@ -91,7 +97,7 @@ function RunOverview({ run, steps, now, status }: { run: RunView; steps: readonl
       </dl>
       <p className="hint">Select a step on the left (or use ↑/↓) to see its attempts, input and output.</p>
       {run.error ? <ErrorBox error={run.error} /> : null}
-      <JsonView value={run.input} label="Input" defaultDepth={1} />
+      {mail ? <IncomingEmailInput mail={mail} raw={run.input} /> : <JsonView value={run.input} label="Input" defaultDepth={1} />}
       {run.output !== null ? <JsonView value={run.output} label="Output" defaultDepth={2} /> : null}
     </div>
   );
@@ -119,9 +125,12 @@ function StepInspector({
   onAttempt,
   onDone,
   onNeedPayloads,
+  runInput,
 }: {
   row: Row;
   step: StepView;
+  /** The input of the step's run, when the page has it (the top run's): an email's thread. */
+  runInput: JsonValue | null;
   progress: JsonValue | undefined;
   now: number;
   attemptParam: number | null;
@@ -206,7 +215,8 @@ function StepInspector({
         ) : null}
       </dl>
 
-      {status === "waiting" && wait === "approval" ? <ApprovalActions runId={row.runId} step={step} toolInput={call?.arguments ?? null} onDone={onDone} /> : null}
+      {status === "waiting" && wait === "approval" && call?.tool === "send_email" ? <EmailApproval runId={row.runId} step={step} runInput={runInput} onDone={onDone} /> : null}
+      {status === "waiting" && wait === "approval" && call?.tool !== "send_email" ? <ApprovalActions runId={row.runId} step={step} toolInput={call?.arguments ?? null} onDone={onDone} /> : null}
       {status === "waiting" && wait === "question" ? <AnswerBox runId={row.runId} step={step} question={question} onDone={onDone} /> : null}
       {status === "needs_attention" && row.depth === 0 ? <p className="hint">Settle this step with the banner above the timeline.</p> : null}
       {status === "needs_attention" && row.depth > 0 ? <ResolveBanner runId={row.runId} step={step} onDone={onDone} /> : null}
@@ -214,6 +224,8 @@ function StepInspector({
         {status === "failed" ? <RetryStep runId={row.runId} step={step} /> : null}
         {step.finished_at ? <ForkButton runId={row.runId} step={step} /> : null}
       </div>
+
+      {sentEmailOf(step.input) ? <SentEmailFacts step={step} /> : null}
 
       {answerText !== null ? (
         <section aria-label="Model answer" className="answer">
