@@ -23,6 +23,7 @@
 mod agent;
 mod bench_tools;
 mod calls;
+mod email;
 mod figures;
 mod floor;
 mod listing;
@@ -72,6 +73,10 @@ fn main() -> ExitCode {
         None => bench(),
         Some("merge") if args.len() == 1 => merge(),
         Some("agent") if args.len() == 1 => agent_only(),
+        Some("email") if args.len() == 1 => scratch_dir("email-").and_then(|tmp| {
+            email::email_bench(tmp.path(), &workspace_root().join("target/bench"))
+                .map(|()| ExitCode::SUCCESS)
+        }),
         Some("--serve-demo-tools") if args.len() == 2 => {
             bench_tools::serve_demo_tools(PathBuf::from(&args[1])).map(|()| ExitCode::SUCCESS)
         }
@@ -300,5 +305,7 @@ fn bench() -> Result<ExitCode> {
     println!("wrote {}", out.display());
 
     agent::agent_bench(&scratch.join("agent"), Some(floor), &out_dir)?;
+    println!("email: delivery to run through the email trigger (Dovecot, IDLE)");
+    email::email_bench(&scratch.join("email"), &out_dir)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -167,10 +167,7 @@ impl EmailSettings {
             ));
         }
         for (i, a) in self.allow_recipients.iter().enumerate() {
-            let (local, domain) = match a.split_once('@') {
-                Some(parts) => parts,
-                None => ("", ""),
-            };
+            let (local, domain) = a.split_once('@').unwrap_or_default();
             let ok = a.len() <= 254
                 && !domain.is_empty()
                 && !domain.contains('@')

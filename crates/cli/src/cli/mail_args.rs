@@ -13,7 +13,7 @@ pub enum MailCommand {
 pub enum MailAccountCommand {
     /// Add a mail account, or change the one of that name. The password is read from stdin
     /// (or named with --password-env) and kept in the OS keychain, never in the database
-    Add(MailAccountAddArgs),
+    Add(Box<MailAccountAddArgs>),
     /// List the mail accounts (never their passwords) and the folders triggers watch
     List(MailListArgs),
     /// Sign in to the account's IMAP and SMTP servers and say how it went
