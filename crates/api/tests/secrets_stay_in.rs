@@ -358,7 +358,13 @@ async fn a_mail_password_goes_to_the_secret_store_never_the_database_or_an_answe
         .await
         .expect_err("plain to a remote host");
     assert!(e.message.contains("loopback"), "{e:?}");
-    assert!(!in_database(dir.path(), PASSWORD), "the password is in the database");
+    assert!(
+        !in_database(dir.path(), PASSWORD),
+        "the password is in the database"
+    );
     let secrets = std::fs::read_to_string(dir.path().join("secrets.json")).unwrap_or_default();
-    assert!(secrets.contains(PASSWORD), "the password is in the secret store");
+    assert!(
+        secrets.contains(PASSWORD),
+        "the password is in the secret store"
+    );
 }
