@@ -46,6 +46,9 @@ async fn each_email_starts_one_run_and_a_redelivery_or_a_restart_starts_none() {
     assert_eq!(input["email"]["subject"], "Pricing question");
     assert_eq!(input["email"]["from"][0]["email"], "ann@acme.test");
     assert_eq!(input["email"]["message_id"], "<lead-1@acme.test>");
+    // The example's trigger marks a handled message as read.
+    let inbox = copies_in(&lab, "INBOX", "<lead-1@acme.test>").await;
+    assert!(inbox[0].iter().any(|f| f == "\\Seen"), "{inbox:?}");
 
     // The same message again (a redelivery: same Message-ID, new UID) starts nothing.
     lab.deliver("INBOX", &lead_email(2)).await;
@@ -82,6 +85,7 @@ async fn an_idle_delivery_starts_its_run_though_polling_is_set_to_an_hour() {
     let spec = call(&api, "agents_get", json!({"name": "lead-reply"})).await["spec"].clone();
     let mut spec = spec;
     spec["triggers"][0]["poll_secs"] = json!(3600);
+    spec["triggers"][0]["move_to"] = json!("Handled");
     call(&api, "agents_save", json!({"spec": spec})).await;
     host.email().expect("watcher").reload();
     checked(&mut events).await;
@@ -91,6 +95,15 @@ async fn an_idle_delivery_starts_its_run_though_polling_is_set_to_an_hour() {
     lab.deliver("INBOX", &lead_email(1)).await;
     let runs = started(&mut events, 1).await;
     assert_eq!(runs.len(), 1);
+    // Handled, it moved out of the inbox into the trigger's `move_to` folder.
+    checked(&mut events).await;
+    assert!(copies_in(&lab, "INBOX", "<lead-1@acme.test>")
+        .await
+        .is_empty());
+    assert_eq!(
+        copies_in(&lab, "Handled", "<lead-1@acme.test>").await.len(),
+        1
+    );
     host.shutdown(Duration::from_secs(10)).await;
 }
 

@@ -177,6 +177,11 @@ pub async fn wait_for_step(api: &Api, run: RunId, key: &str) {
 
 /// The flags of each copy of `message_id` in the lab's Sent folder.
 pub async fn sent_copies(lab: &MailLab, message_id: &str) -> Vec<Vec<String>> {
+    copies_in(lab, "Sent", message_id).await
+}
+
+/// The flags of each copy of `message_id` in the lab's `folder`.
+pub async fn copies_in(lab: &MailLab, folder: &str, message_id: &str) -> Vec<Vec<String>> {
     let settings = waymark_mail::ImapSettings {
         host: "127.0.0.1".into(),
         port: lab.imap_port,
@@ -189,9 +194,9 @@ pub async fn sent_copies(lab: &MailLab, message_id: &str) -> Vec<Vec<String>> {
             .await
             .expect("IMAP");
     let found = imap
-        .find_message_id("Sent", message_id)
+        .find_message_id(folder, message_id)
         .await
-        .expect("search Sent");
+        .expect("search the folder");
     imap.logout().await;
     found.into_iter().map(|f| f.flags).collect()
 }
