@@ -3,7 +3,8 @@
 // a lead's email starts a lead-reply run whose page shows the email, the draft reply is edited
 // in place (a bad edit is refused by the server, inline) and approved, and exactly one reply
 // leaves, with the edited subject, on the lead's thread. The Triggers page, the account form
-// and the agent form's email fields are checked too.
+// and the agent form's email fields are checked too. Last, a send cut off by a crash (the SMTP
+// server frozen mid-send, `waymark serve` killed) is looked up in Sent from its banner, then retried.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -13,6 +14,7 @@ import { startMailLab, headerOf } from "./mail-lab.mjs";
 
 const EXAMPLE = join(ROOT, "examples/lead-reply");
 const LEAD_ID = `<lead-${Date.now()}-${process.pid}@acme.test>`;
+const SECOND_ID = `<lead-${Date.now()}-${process.pid}-2@acme.test>`;
 const EDITED_SUBJECT = "Re: Pricing question (50 seats)";
 
 let server, browser, lab;
@@ -53,13 +55,13 @@ after(async () => {
 });
 
 /** A lead's email with a small attachment, as a sender's client would write it. */
-function leadEmail() {
+function leadEmail(messageId = LEAD_ID) {
   const pdf = Buffer.from("%PDF-1.4\n% a tiny stand-in for a requirements document\n").toString("base64");
   return [
     "From: Ann Buyer <ann@acme.test>",
     "To: Waymark sales <sales@waymark.test>",
     "Subject: Pricing question",
-    `Message-ID: ${LEAD_ID}`,
+    `Message-ID: ${messageId}`,
     "Date: Mon, 07 Dec 2026 09:00:00 +0000",
     "MIME-Version: 1.0",
     'Content-Type: multipart/mixed; boundary="b1"',
@@ -138,7 +140,7 @@ test("a lead's email: shown as an email, the draft edited in place and approved,
   await stepRow(page, "approval/2.1").click();
   const card = page.getByTestId("email-approval");
   await card.waitFor();
-  assert.equal(await card.getByTestId("draft-from").innerText(), "Waymark sales <sales@waymark.test>");
+  await until(async () => (await card.getByTestId("draft-from").innerText()) === "Waymark sales <sales@waymark.test>", { what: "the From line" });
   assert.equal(await card.getByTestId("draft-to").innerText(), "ann@acme.test");
   assert.equal(await card.getByTestId("draft-subject").innerText(), "Re: Pricing question");
   assert.match(await card.getByTestId("draft-body").innerText(), /Enterprise plan/);
@@ -172,7 +174,7 @@ test("a lead's email: shown as an email, the draft edited in place and approved,
   const raw = readFileSync(received[0].file, "utf8");
   assert.equal(headerOf(raw, "Subject"), EDITED_SUBJECT);
   assert.equal(headerOf(raw, "In-Reply-To"), LEAD_ID);
-  assert.match(headerOf(raw, "References") ?? "", new RegExp(LEAD_ID.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+  assert.ok((headerOf(raw, "References") ?? "").includes(LEAD_ID), "References has the lead's Message-ID");
 
   // The send step: its Message-ID, threading headers, and the reviewer's edit.
   await stepRow(page, "tool/2.1").click();
@@ -184,7 +186,7 @@ test("a lead's email: shown as an email, the draft edited in place and approved,
   const change = sent.getByTestId("sent-change-subject");
   assert.match(await change.innerText(), /Re: Pricing question\s+Re: Pricing question \(50 seats\)/);
   assert.equal(await sent.getByTestId("sent-change-to").count(), 0, "only the subject changed");
-  assert.match(await sent.getByTestId("sent-edit").innerText(), /Edited before sending/);
+  assert.match(await sent.getByTestId("sent-edit").innerText(), /Edited by the reviewer before sending/);
   await screenshot(page, "email-sent-step");
   assert.deepEqual(page.pageErrors, []);
 });
@@ -293,5 +295,63 @@ test("the agent form shows the email trigger, send_email and [email], and saves 
     triggers: [{ ...before.triggers[0], move_to: "Handled" }],
     email: { ...before.email, allow_recipients: ["@acme.test", "boss@waymark.test"] },
   });
+  assert.deepEqual(page.pageErrors, []);
+});
+
+const leadRuns = async () => (await server.api("runs_list", { agent: "lead-reply", include_children: false, offset: 0 })).runs.map((r) => r.id);
+
+test("a send cut off by a crash: it may or may not have gone out, Sent is asked, and it is sent once", async () => {
+  await until(async () => (await server.api("triggers_list")).triggers.find((t) => t.agent === "lead-reply")?.state === "idle", { what: "the INBOX watched again" });
+  const known = await leadRuns();
+  const eml = join(lab.dir, "lead-2.eml");
+  writeFileSync(eml, leadEmail(SECOND_ID));
+  await lab.deliver("INBOX", eml);
+  const runId = await until(async () => (await leadRuns()).find((id) => !known.includes(id)), { what: "the second lead's run" });
+  await until(async () => (await waitingStep(server, runId)) === "approval/2.1", { what: "the second approval", timeout: 60000 });
+
+  // Approved from the timeline row: its confirm dialog shows the draft as an email.
+  let page = await openApp(browser, server);
+  await page.goto(`${server.base}/#/runs/${runId}`);
+  await stepRow(page, "approval/2.1").getByTestId("row-approve").click();
+  const dialog = page.getByRole("dialog");
+  assert.equal(await dialog.getByTestId("draft-subject").innerText(), "Re: Pricing question");
+  await until(async () => (await dialog.getByTestId("draft-from").innerText()) === "Waymark sales <sales@waymark.test>", { what: "the From line" });
+  // The SMTP server stops answering (its greeting never comes): the send hangs; the server dies mid-send.
+  lab.freeze();
+  try {
+    await dialog.getByTestId("confirm-approve").click();
+    await until(async () => (await server.api("runs_get", { run_id: runId })).steps.find((s) => s.key === "tool/2.1")?.status === "running", { what: "the send in flight" });
+    const first = server;
+    await first.stop({ keepHome: true, signal: "SIGKILL" });
+    server = await startServer({ addr: new URL(first.base).host, home: first.home, token: first.token });
+  } finally {
+    lab.thaw();
+  }
+  await until(async () => (await server.api("runs_get", { run_id: runId })).run.status === "needs_attention", { what: "the run to need attention", timeout: 60000 });
+  const step = (await server.api("runs_get", { run_id: runId })).steps.find((s) => s.key === "tool/2.1");
+  assert.equal(step.status, "needs_attention");
+
+  page = await openApp(browser, server);
+  await page.goto(`${server.base}/#/runs/${runId}`);
+  const banner = page.getByTestId("resolve-banner");
+  await banner.waitFor();
+  const settle = banner.getByTestId("settle-send");
+  assert.match(await settle.innerText(), /This email may or may not have been sent/);
+  assert.equal(await settle.getByTestId("settle-message-id").innerText(), step.input.message_id);
+  for (const id of ["resolve-retry", "resolve-done", "resolve-fail"]) assert.ok(await banner.getByTestId(id).isVisible(), `${id} stays available`);
+  await screenshot(page, "email-settle");
+
+  // Not in Sent: it never went out, so it is sent now, once.
+  await settle.getByTestId("settle-send-button").click();
+  const notice = page.getByTestId("settle-notice");
+  await notice.waitFor({ timeout: 60000 });
+  assert.equal(await notice.getAttribute("data-outcome"), "not_sent");
+  assert.match(await notice.innerText(), /had not gone out/);
+  assert.ok((await notice.innerText()).includes(step.input.message_id), "the notice names the Message-ID");
+  await until(async () => (await runStatusOf(page)) === "succeeded", { what: "the run to succeed once sent", timeout: 60000 });
+  const sent = (await lab.received()).filter((m) => m.message_id === step.input.message_id);
+  assert.equal(sent.length, 1, JSON.stringify(sent));
+  assert.equal(headerOf(readFileSync(sent[0].file, "utf8"), "In-Reply-To"), SECOND_ID);
+  await screenshot(page, "email-settled");
   assert.deepEqual(page.pageErrors, []);
 });

@@ -3,7 +3,7 @@
 // command per stdin line, one answer line each. Closing stdin stops both servers.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./harness.mjs";
@@ -68,8 +68,18 @@ export async function startMailLab() {
     deliver: (folder, path) => command(`deliver ${folder} ${path}`),
     /** What the SMTP server took: [{file, mail_from, rcpt_tos, message_id}]. */
     received: async () => JSON.parse(await command("received")),
+    /** Stops the lab's own process (the SMTP server; Dovecot runs on): a connection to SMTP is
+     * accepted by the kernel and then hangs, with no greeting. No command until `thaw`. */
+    freeze: () => process.kill(child.pid, "SIGSTOP"),
+    thaw: () => process.kill(child.pid, "SIGCONT"),
+    /** Copies in Sent still marked pending (\Draft: maildir flag D), as Dovecot stores them. */
+    pendingInSent() {
+      const maildir = join(dir, "dovecot/home/lead/Maildir/.Sent");
+      return ["cur", "new"].flatMap((d) => (existsSync(join(maildir, d)) ? readdirSync(join(maildir, d)) : [])).filter((f) => /:2,[A-Za-z]*D/.test(f));
+    },
     async close() {
       if (!exited) {
+        process.kill(child.pid, "SIGCONT");
         child.stdin.end();
         await new Promise((r) => (exited ? r() : child.on("exit", r)));
       }

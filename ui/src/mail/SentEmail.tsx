@@ -41,7 +41,7 @@ export function SentEmailFacts({ step }: { step: StepView }) {
       {sent.edit ? (
         <div className="banner info stack email-edit" data-testid="sent-edit">
           <strong>
-            Edited before sending{sent.edit.by ? ` (by ${sent.edit.by})` : ""}; the model was told.
+            Edited by the reviewer before sending{sent.edit.by ? ` (via ${sent.edit.by})` : ""}; the model was told.
           </strong>
           <table className="list change-table">
             <thead>
@@ -69,7 +69,7 @@ export function SentEmailFacts({ step }: { step: StepView }) {
 
 const OUTCOMES: Record<string, string> = {
   sent: "Found in Sent: the email went out. The step is marked done and the run goes on.",
-  not_sent: "Not in Sent: the email never went out. It is being sent now.",
+  not_sent: "Not in Sent: the email had not gone out, so it is sent again now.",
   in_doubt:
     "A copy is in Sent but still marked pending: the server may or may not have taken the message. Ask the recipient or check the mail server's log, then use Mark done or Retry anyway.",
 };
@@ -99,7 +99,7 @@ export function SettleSend({ runId, step, onSettled }: { runId: string; step: St
             (“{sent.draft.subject}” to {sent.draft.to.join(", ")})
           </>
         ) : null}
-        ; a copy marked pending went to Sent before the server was asked to deliver it, so Sent tells whether it went out.
+        . Before an email is handed to the mail server, a copy marked pending goes to Sent, so Sent tells whether it went out.
       </div>
       <div className="row wrap">
         <button type="button" className="primary" disabled={act.pending} onClick={() => void act.run()} data-testid="settle-send-button">

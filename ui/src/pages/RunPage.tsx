@@ -104,7 +104,11 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const closeAsking = useCallback(() => setAsking(null), []);
   // What looking a send up in Sent found: kept here, as the step's banner goes once it is settled.
   const [settled, setSettled] = useState<{ step: string; result: RunsSettleSendResponse }[]>([]);
-  const onSettled = useCallback((step: string, result: RunsSettleSendResponse) => setSettled((l) => [...l.filter((x) => x.step !== step), { step, result }]), []);
+  // An in-doubt answer leaves the step waiting for a person: its banner says so itself.
+  const onSettled = useCallback(
+    (step: string, result: RunsSettleSendResponse) => setSettled((l) => [...l.filter((x) => x.step !== step), ...(result.outcome === "in_doubt" ? [] : [{ step, result }])]),
+    [],
+  );
   const toggle = useCallback((row: Row) => (row.childRunId ? store.toggle(row.childRunId) : store.toggleAttempts(row.id)), [store]);
   // Every key goes through KEYMAP (run/keys.tsx), which the `?` help is built from.
   const [help, setHelp] = useState(false);
