@@ -17,13 +17,12 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_email_starts_one_run_and_a_redelivery_or_a_restart_starts_none() {
     let lab = MailLab::start().await;
-    let s = setup();
-    let host = start_host(&s).await;
-    let api = host.api().clone();
-    add_account(&api, &lab, &lab.password).await;
-    let mut events = host.email().expect("email triggers run").subscribe();
-    add_lead_agent(&api, "").await;
-    host.email().expect("watcher").reload();
+    let LeadHost {
+        setup: s,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, &lab.password).await;
     // The first read sets where the folder starts: old mail starts nothing.
     checked(&mut events).await;
     for n in 1..=3 {
@@ -75,15 +74,14 @@ async fn each_email_starts_one_run_and_a_redelivery_or_a_restart_starts_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_delivery_starts_its_run_though_polling_is_set_to_an_hour() {
     let lab = MailLab::start().await;
-    let s = setup();
-    let host = start_host(&s).await;
-    let api = host.api().clone();
-    add_account(&api, &lab, &lab.password).await;
-    let mut events = host.email().expect("watcher").subscribe();
-    // Polling every hour: only IDLE can bring the message in time.
-    add_lead_agent(&api, "").await;
-    let spec = call(&api, "agents_get", json!({"name": "lead-reply"})).await["spec"].clone();
-    let mut spec = spec;
+    let LeadHost {
+        setup: _setup,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, &lab.password).await;
+    // Polling every hour (and moving what it handled): only IDLE can bring the message in time.
+    let mut spec = call(&api, "agents_get", json!({"name": "lead-reply"})).await["spec"].clone();
     spec["triggers"][0]["poll_secs"] = json!(3600);
     spec["triggers"][0]["move_to"] = json!("Handled");
     call(&api, "agents_save", json!({"spec": spec})).await;
@@ -110,13 +108,12 @@ async fn an_idle_delivery_starts_its_run_though_polling_is_set_to_an_hour() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lead_workflow_sends_the_approved_edit_once_threaded_with_a_copy_in_sent() {
     let lab = MailLab::start().await;
-    let s = setup();
-    let host = start_host(&s).await;
-    let api = host.api().clone();
-    add_account(&api, &lab, &lab.password).await;
-    let mut events = host.email().expect("watcher").subscribe();
-    add_lead_agent(&api, "").await;
-    host.email().expect("watcher").reload();
+    let LeadHost {
+        setup: _setup,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, &lab.password).await;
     checked(&mut events).await;
     lab.deliver("INBOX", &lead_email(1)).await;
     let run = started(&mut events, 1).await[0];
@@ -198,13 +195,12 @@ async fn the_lead_workflow_sends_the_approved_edit_once_threaded_with_a_copy_in_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_outside_the_thread_is_refused_unless_the_spec_allows_it() {
     let lab = MailLab::start().await;
-    let s = setup();
-    let host = start_host(&s).await;
-    let api = host.api().clone();
-    add_account(&api, &lab, &lab.password).await;
-    let mut events = host.email().expect("watcher").subscribe();
-    add_lead_agent(&api, "").await;
-    host.email().expect("watcher").reload();
+    let LeadHost {
+        setup: _setup,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, &lab.password).await;
     checked(&mut events).await;
     lab.deliver("INBOX", &lead_email(1)).await;
     let run = started(&mut events, 1).await[0];

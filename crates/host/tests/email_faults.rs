@@ -32,13 +32,12 @@ async fn folder_state(api: &waymark_api::Api) -> Value {
 async fn an_imap_server_down_at_start_is_shown_and_reconnected_when_it_returns() {
     let lab = lab::MailLab::start().await;
     lab.imap_stop().await;
-    let s = setup();
-    let host = start_host(&s).await;
-    let api = host.api().clone();
-    add_account(&api, &lab, &lab.password).await;
-    let mut events = host.email().expect("watcher").subscribe();
-    add_lead_agent(&api, "").await;
-    host.email().expect("watcher").reload();
+    let LeadHost {
+        setup: _setup,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, &lab.password).await;
     let error = next_failure(&mut events).await;
     assert!(
         error.contains("127.0.0.1"),
@@ -64,13 +63,12 @@ async fn an_imap_server_down_at_start_is_shown_and_reconnected_when_it_returns()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_a_clear_error_without_a_retry_storm() {
     let lab = lab::MailLab::start().await;
-    let s = setup();
-    let host = start_host(&s).await;
-    let api = host.api().clone();
-    add_account(&api, &lab, "not-the-password").await;
-    let mut events = host.email().expect("watcher").subscribe();
-    add_lead_agent(&api, "").await;
-    host.email().expect("watcher").reload();
+    let LeadHost {
+        setup: _setup,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, "not-the-password").await;
     let error = next_failure(&mut events).await;
     assert!(
         error.to_lowercase().contains("auth") || error.to_lowercase().contains("sign"),
@@ -112,13 +110,12 @@ fn nested(depth: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_messages_fail_on_the_trigger_or_start_what_could_be_read() {
     let lab = lab::MailLab::start().await;
-    let s = setup();
-    let host = start_host(&s).await;
-    let api = host.api().clone();
-    add_account(&api, &lab, &lab.password).await;
-    let mut events = host.email().expect("watcher").subscribe();
-    add_lead_agent(&api, "").await;
-    host.email().expect("watcher").reload();
+    let LeadHost {
+        setup: _setup,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, &lab.password).await;
     checked(&mut events).await;
 
     // Over the 10 MiB cap: an error on the trigger naming the limit, no run.
@@ -169,13 +166,12 @@ async fn run_waiting_for_approval(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_refusing_the_recipient_is_a_clear_error_that_is_not_retried() {
     let lab = lab::MailLab::start().await;
-    let s = setup();
-    let host = start_host(&s).await;
-    let api = host.api().clone();
-    add_account(&api, &lab, &lab.password).await;
-    let mut events = host.email().expect("watcher").subscribe();
-    add_lead_agent(&api, "").await;
-    host.email().expect("watcher").reload();
+    let LeadHost {
+        setup: _setup,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, &lab.password).await;
     checked(&mut events).await;
     lab.smtp_refuse(Some("ann@")).await;
     let run = run_waiting_for_approval(&host, &lab, 1).await;
@@ -211,13 +207,12 @@ async fn smtp_refusing_the_recipient_is_a_clear_error_that_is_not_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_down_is_retried_by_the_policy_and_still_sends_once() {
     let lab = lab::MailLab::start().await;
-    let s = setup();
-    let host = start_host(&s).await;
-    let api = host.api().clone();
-    add_account(&api, &lab, &lab.password).await;
-    let mut events = host.email().expect("watcher").subscribe();
-    add_lead_agent(&api, "").await;
-    host.email().expect("watcher").reload();
+    let LeadHost {
+        setup: _setup,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, &lab.password).await;
     checked(&mut events).await;
     lab.smtp_stop().await;
     let run = run_waiting_for_approval(&host, &lab, 1).await;

@@ -637,10 +637,8 @@ impl FolderWatch {
         let input = EmailRunInput::new(&self.account, &self.folder, email.clone()).to_input();
         let (mut mark_seen, mut move_to) = (false, None);
         for w in agents.iter() {
-            if !w.trigger.matches(&sender, &email.subject, fetched.seen) {
-                continue;
-            }
-            // The agent as saved now (the list above may be a few seconds old).
+            // The agent as saved now: the list above may be a few seconds old (an agent saved
+            // since, with other filters or actions, is taken as it is now).
             let catalog = self.app.catalog.clone();
             let name = w.spec.name.clone();
             let current = tokio::task::spawn_blocking(move || catalog.agent(&name))
@@ -650,6 +648,18 @@ impl FolderWatch {
             let Some(spec) = current else {
                 continue;
             };
+            let Some(trigger) = spec
+                .triggers
+                .iter()
+                .filter_map(|t| t.email())
+                .find(|t| t.account == self.account && t.folder == self.folder)
+                .cloned()
+            else {
+                continue;
+            };
+            if !trigger.matches(&sender, &email.subject, fetched.seen) {
+                continue;
+            }
             let key = email_run_key(&spec.name, email.message_id.as_deref(), &place);
             let run = self
                 .app
@@ -657,9 +667,9 @@ impl FolderWatch {
                 .start_run(&self.app.engine, &spec, &input, Some(key))
                 .await
                 .map_err(|e| HandleError::Other(format!("starting {}: {e}", w.spec.name)))?;
-            mark_seen |= w.trigger.mark_seen;
+            mark_seen |= trigger.mark_seen;
             if move_to.is_none() {
-                move_to = w.trigger.move_to.clone();
+                move_to = trigger.move_to;
             }
             let now = crate::catalog::now_ms();
             self.update(|s| {

@@ -76,6 +76,34 @@ pub async fn call(api: &Api, command: &str, request: Value) -> Value {
     }
 }
 
+/// A host running triggers, with the lab's account (signing in with `password`) and the
+/// lead-reply agent; its email events subscribed before the watcher looks at the folder.
+pub struct LeadHost {
+    pub setup: Setup,
+    pub host: Host,
+    pub api: Api,
+    pub events: tokio::sync::broadcast::Receiver<EmailEvent>,
+}
+
+pub async fn lead_host(lab: &MailLab, password: &str) -> LeadHost {
+    let setup = setup();
+    let host = start_host(&setup).await;
+    let api = host.api().clone();
+    add_account(&api, lab, password).await;
+    let events = host
+        .email()
+        .expect("the host runs email triggers")
+        .subscribe();
+    add_lead_agent(&api, "").await;
+    host.email().expect("the host runs email triggers").reload();
+    LeadHost {
+        setup,
+        host,
+        api,
+        events,
+    }
+}
+
 pub async fn add_account(api: &Api, lab: &MailLab, password: &str) {
     call(
         api,
