@@ -246,7 +246,8 @@ class Store:
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USER \
         and auth_data.password.decode() == PASSWORD
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd answers the refusal itself (535); True would leave it unanswered.
+    return AuthResult(success=ok, handled=False)
 
 
 class Smtp:
