@@ -1,7 +1,7 @@
 // The step inspector: tabs per attempt (error first: kind, message, retryable; or the output),
 // the input, tokens/cost/progress, a model step's answer streaming in, and the step's actions.
 // With no selection it shows the run: input, output, error, totals.
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import type { AttemptView } from "../bindings/AttemptView";
 import type { RunView } from "../bindings/RunView";
 import type { StepError } from "../bindings/StepError";
@@ -71,7 +71,8 @@ export function Inspector({
 function RunOverview({ run, steps, now, status }: { run: RunView; steps: readonly StepView[]; now: number; status: string }) {
   const t = totals(steps);
   const end = run.finished_at ?? (now || run.updated_at);
-  const mail = emailOfRunInput(run.input);
+  // The email (a pretty-JSON text, possibly large) is parsed once per input, not per clock tick.
+  const mail = useMemo(() => emailOfRunInput(run.input), [run.input]);
   return (
     <div className="inspector-body stack" aria-label="Run details">
       <h2 className="inspector-title">Run</h2>
