@@ -11,11 +11,12 @@
 //    post it to the app's loopback receiver; the run it starts shows in the Runs page.
 
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { postSignedWebhook } from "../ui/standard-webhooks.mjs";
+import { startMailLab } from "../ui/mail-lab.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const app = process.env.WAYMARK_DESKTOP_BIN ?? join(root, "target/debug/waymark-desktop");
@@ -172,6 +173,32 @@ async function webhookThroughLoopback() {
   log("the Runs page lists the webhook's run; the agent's last delivery says 201");
 }
 
+// The lead-reply example with its email trigger on the mail lab (Dovecot on loopback): the
+// app's host watches the inbox, and the Triggers page shows the trigger connected (IDLE).
+async function emailTriggerConnected() {
+  const lab = await startMailLab();
+  try {
+    const { imap_port, smtp_port, user, password, address } = lab.info;
+    const server = (port) => ({ host: "127.0.0.1", port, security: "plain", user });
+    await apiCall("mail_account_save", {
+      account: { name: "sales", address, imap: server(imap_port), smtp: server(smtp_port), auth: { kind: "password", secret_ref: "" } },
+      password,
+    });
+    const dir = join(root, "examples/lead-reply");
+    await apiCall("agents_import", {
+      text: readFileSync(join(dir, "lead-reply.toml"), "utf8"),
+      format: "toml",
+      file_name: "lead-reply.toml",
+      base_dir: dir,
+    });
+    await script(`location.hash = '#/triggers'`);
+    await waitForSelector('[data-testid="trigger-lead-reply-email"][data-state="idle"]', 60_000);
+    log("the Triggers page shows the lead agent's email trigger connected (idle on sales/INBOX)");
+  } finally {
+    await lab.close();
+  }
+}
+
 // What the window showed when the test failed: its address, title, the start of its HTML, and
 // a screenshot next to the success one.
 async function diagnose() {
@@ -227,6 +254,7 @@ async function main() {
     });
     log(`run ${runId}: ${final.run.status} in ${final.run.step_count} steps (confirmed by runs_get)`);
     await webhookThroughLoopback();
+    await emailTriggerConnected();
     // The window with the finished run, as WebDriver renders it and as the display shows it
     // (the X11 framebuffer). Taken at the end: right after the first DOM check the webview may
     // not have painted yet.
@@ -235,7 +263,7 @@ async function main() {
     const x11 = screenshot.replace(/\.png$/, "-x11.png");
     execFileSync("import", ["-window", "root", x11]);
     log(`screenshots: ${screenshot}, ${x11}`);
-    log("PASS (the run started and approved through the UI; a signed webhook reached the app)");
+    log("PASS (the run started and approved through the UI; a signed webhook reached the app; the email trigger is connected)");
   } catch (e) {
     if (session) await diagnose();
     throw e;
