@@ -280,6 +280,10 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     root = os.path.abspath(sys.argv[1])
+    # Dovecot's own users (auth, the mail user) must reach the passwd file and the mailbox
+    # under here: a 0700 temporary directory would refuse every login.
+    os.makedirs(root, exist_ok=True)
+    os.chmod(root, 0o755)
     dovecot = Dovecot(os.path.join(root, "dovecot"))
     store = Store(os.path.join(root, "smtp"))
     smtp = Smtp(store)

@@ -240,6 +240,24 @@ impl AgentApp {
                 .check(arguments)
                 .map_err(|v| invalid(format!("the edited arguments: {v}")))?;
         }
+        let sends_email = matches!(
+            tool.source,
+            crate::agent_loop::ToolSource::Builtin {
+                builtin: crate::spec::BuiltinTool::SendEmail
+            }
+        );
+        if sends_email {
+            // The same rule the send applies, told to the reviewer now rather than to the
+            // model after the approval.
+            let input: crate::agent_loop::AgentRunInput = self
+                .engine
+                .run(run)
+                .await?
+                .and_then(|r| serde_json::from_value(r.input).ok())
+                .ok_or_else(|| invalid(format!("run {run} is not an agent run")))?;
+            crate::email::check_recipients(&input.spec, &input.input, arguments)
+                .map_err(invalid)?;
+        }
         Ok(())
     }
 

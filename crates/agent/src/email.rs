@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use waymark_mail::{Credential, IncomingEmail, MailAccount};
 
-pub use send::{message_id_for, send_email_schema, send_email_step};
+pub use send::{check_recipients, message_id_for, send_email_schema, send_email_step};
 pub use settle::{settle_send, SendSettlement, SettleError};
 
 use crate::catalog::mail::CredentialError;

@@ -213,12 +213,49 @@ async fn a_reply_outside_the_thread_is_refused_unless_the_spec_allows_it() {
     .await;
     let mut arguments = step["call"]["arguments"].clone();
     arguments["to"] = json!(["boss@elsewhere.test"]);
+    // A reviewer's edit to someone outside the thread is refused at once, naming them; the
+    // run still waits for a decision.
+    let refused = api
+        .call(
+            "runs_approve",
+            json!({"run_id": run, "step": "approval/2.1", "arguments": arguments}),
+        )
+        .await
+        .expect_err("an edit outside the thread");
+    assert!(
+        refused.message.contains("boss@elsewhere.test")
+            && refused.message.contains("ann@acme.test"),
+        "{}",
+        refused.message
+    );
     call(
         &api,
-        "runs_approve",
-        json!({"run_id": run, "step": "approval/2.1", "arguments": arguments}),
+        "runs_reject",
+        json!({"run_id": run, "step": "approval/2.1", "reason": "not now"}),
     )
     .await;
+    api.wait_settled(run).await.expect("settles");
+
+    // A model that writes outside the thread by itself (no approval here) is refused at the
+    // send, and told why.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = call(&api, "agents_get", json!({"name": "lead-reply"})).await["spec"].clone();
+    let script_path = spec["model"]["script"]
+        .as_str()
+        .expect("a script")
+        .to_string();
+    let script = std::fs::read_to_string(&script_path).expect("the script");
+    let outside = dir.path().join("outside.json");
+    std::fs::write(
+        &outside,
+        script.replace("\"ann@acme.test\"", "\"boss@elsewhere.test\""),
+    )
+    .expect("script");
+    spec["model"]["script"] = json!(outside);
+    spec["email"]["send_without_approval"] = json!(true);
+    call(&api, "agents_save", json!({"spec": spec})).await;
+    lab.deliver("INBOX", &lead_email(3)).await;
+    let run = started(&mut events, 1).await[0];
     api.wait_settled(run).await.expect("settles");
     let tool = call(
         &api,
@@ -232,6 +269,9 @@ async fn a_reply_outside_the_thread_is_refused_unless_the_spec_allows_it() {
         "{out}"
     );
     assert!(lab.received().await.is_empty(), "nothing left");
+    spec["model"]["script"] = json!(script_path);
+    spec["email"]["send_without_approval"] = json!(false);
+    call(&api, "agents_save", json!({"spec": spec})).await;
 
     // With the address on the spec's allowlist, the same edit goes out.
     let mut spec = call(&api, "agents_get", json!({"name": "lead-reply"})).await["spec"].clone();

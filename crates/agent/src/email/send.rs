@@ -111,6 +111,49 @@ fn bare_address(text: &str) -> Option<String> {
     ok.then(|| address.to_lowercase())
 }
 
+/// The bare addresses `arguments` would send to, or why they may not be written to: each must
+/// be an address, and a participant of the message that started the run (`run_input`) or on
+/// the spec's `[email] allow_recipients`. Hostile mail reaches the model: this is what keeps
+/// it to the thread. The step checks it, and so does an approval with edited arguments.
+pub fn check_recipients(
+    spec: &AgentSpec,
+    run_input: &str,
+    arguments: &Value,
+) -> Result<Vec<String>, String> {
+    let draft = Draft::of(arguments);
+    let mut recipients = Vec::new();
+    for text in draft.to.iter().chain(&draft.cc) {
+        match bare_address(text) {
+            Some(a) => recipients.push(a),
+            None => return Err(format!("{text:?} is not an email address")),
+        }
+    }
+    if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
+        return Err(format!("an email needs 1 to {MAX_RECIPIENTS} recipients"));
+    }
+    let participants = EmailRunInput::of_input(run_input)
+        .map(|t| t.email.participants())
+        .unwrap_or_default();
+    let settings = spec.email.clone().unwrap_or_default();
+    let outside: Vec<&str> = recipients
+        .iter()
+        .filter(|r| !participants.contains(r) && !settings.allows(r))
+        .map(String::as_str)
+        .collect();
+    if outside.is_empty() {
+        return Ok(recipients);
+    }
+    let thread = if participants.is_empty() {
+        "none: this run was not started by an email".to_string()
+    } else {
+        participants.join(", ")
+    };
+    Err(format!(
+        "send_email may write only to the people of the message that started this run ({thread}) or to the addresses in the spec's [email] allow_recipients; not to {}. Nothing was sent.",
+        outside.join(", ")
+    ))
+}
+
 /// Runs one `send_email` call: the recipient check (journaled like any tool answer), then the
 /// send itself as an at-most-once step.
 #[allow(clippy::too_many_arguments)]
@@ -144,38 +187,11 @@ pub async fn send_email_step(
         return settled_step(ctx, spec, recorded).await;
     }
     let draft = Draft::of(arguments);
-    let mut recipients = Vec::new();
-    for text in draft.to.iter().chain(&draft.cc) {
-        match bare_address(text) {
-            Some(a) => recipients.push(a),
-            None => return refuse(format!("{text:?} is not an email address")).await,
-        }
-    }
-    if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
-        return refuse(format!("an email needs 1 to {MAX_RECIPIENTS} recipients")).await;
-    }
-    // Hostile mail reaches the model: it may answer the people of the thread, and the
-    // addresses the spec allows, nobody else.
+    let recipients = match check_recipients(spec, run_input, arguments) {
+        Ok(r) => r,
+        Err(why) => return refuse(why).await,
+    };
     let thread = EmailRunInput::of_input(run_input);
-    let participants = thread
-        .as_ref()
-        .map(|t| t.email.participants())
-        .unwrap_or_default();
-    let settings = spec.email.clone().unwrap_or_default();
-    let outside: Vec<&String> = recipients
-        .iter()
-        .filter(|r| !participants.contains(r) && !settings.allows(r))
-        .collect();
-    if !outside.is_empty() {
-        let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-        let thread_people: Vec<&String> = participants.iter().collect();
-        return refuse(format!(
-            "send_email may write only to the people of the message that started this run ({}) or to the addresses in the spec's [email] allow_recipients; not to {}. Nothing was sent.",
-            if thread_people.is_empty() { "none: this run was not started by an email".to_string() } else { list(&thread_people) },
-            list(&outside)
-        ))
-        .await;
-    }
     let Some(account_name) = spec.sending_account().map(str::to_string) else {
         return refuse("this agent has no mail account to send from ([email] account)".into())
             .await;
