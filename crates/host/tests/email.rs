@@ -113,20 +113,9 @@ async fn the_lead_workflow_sends_the_approved_edit_once_threaded_with_a_copy_in_
         host,
         api,
         mut events,
-    } = lead_host(&lab, &lab.password).await;
-    checked(&mut events).await;
-    lab.deliver("INBOX", &lead_email(1)).await;
-    let run = started(&mut events, 1).await[0];
-    wait_for_step(&api, run, "approval/2.1").await;
+    } = watching_lead_host(&lab).await;
     // The reviewer sees the draft as the model wrote it.
-    let step = call(
-        &api,
-        "runs_get_step",
-        json!({"run_id": run, "step": "approval/2.1"}),
-    )
-    .await;
-    assert_eq!(step["call"]["tool"], "send_email");
-    let mut arguments = step["call"]["arguments"].clone();
+    let (run, mut arguments) = lead_draft(&api, &lab, &mut events, 1).await;
     assert_eq!(arguments["to"][0], "ann@acme.test");
     // A bad edit is refused before the run sees it.
     let bad = api
@@ -200,18 +189,9 @@ async fn a_reply_outside_the_thread_is_refused_unless_the_spec_allows_it() {
         host,
         api,
         mut events,
-    } = lead_host(&lab, &lab.password).await;
-    checked(&mut events).await;
-    lab.deliver("INBOX", &lead_email(1)).await;
-    let run = started(&mut events, 1).await[0];
-    wait_for_step(&api, run, "approval/2.1").await;
-    let step = call(
-        &api,
-        "runs_get_step",
-        json!({"run_id": run, "step": "approval/2.1"}),
-    )
-    .await;
-    let mut arguments = step["call"]["arguments"].clone();
+    } = watching_lead_host(&lab).await;
+    // The reviewer sees the draft as the model wrote it.
+    let (run, mut arguments) = lead_draft(&api, &lab, &mut events, 1).await;
     arguments["to"] = json!(["boss@elsewhere.test"]);
     // A reviewer's edit to someone outside the thread is refused at once, naming them; the
     // run still waits for a decision.

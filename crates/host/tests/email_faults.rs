@@ -115,8 +115,7 @@ async fn hostile_messages_fail_on_the_trigger_or_start_what_could_be_read() {
         host,
         api,
         mut events,
-    } = lead_host(&lab, &lab.password).await;
-    checked(&mut events).await;
+    } = watching_lead_host(&lab).await;
 
     // Over the 10 MiB cap: an error on the trigger naming the limit, no run.
     let mut huge = lead_email(1);
@@ -150,19 +149,6 @@ async fn hostile_messages_fail_on_the_trigger_or_start_what_could_be_read() {
     host.shutdown(Duration::from_secs(10)).await;
 }
 
-/// The lead agent's run for a new email, waiting for its approval.
-async fn run_waiting_for_approval(
-    host: &waymark_host::Host,
-    lab: &lab::MailLab,
-    n: usize,
-) -> waymark_api::RunId {
-    let mut events = host.email().expect("watcher").subscribe();
-    lab.deliver("INBOX", &lead_email(n)).await;
-    let run = started(&mut events, 1).await[0];
-    wait_for_step(host.api(), run, "approval/2.1").await;
-    run
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_refusing_the_recipient_is_a_clear_error_that_is_not_retried() {
     let lab = lab::MailLab::start().await;
@@ -171,10 +157,9 @@ async fn smtp_refusing_the_recipient_is_a_clear_error_that_is_not_retried() {
         host,
         api,
         mut events,
-    } = lead_host(&lab, &lab.password).await;
-    checked(&mut events).await;
+    } = watching_lead_host(&lab).await;
     lab.smtp_refuse(Some("ann@")).await;
-    let run = run_waiting_for_approval(&host, &lab, 1).await;
+    let (run, _) = lead_draft(&api, &lab, &mut events, 1).await;
     call(
         &api,
         "runs_approve",
@@ -212,10 +197,9 @@ async fn smtp_down_is_retried_by_the_policy_and_still_sends_once() {
         host,
         api,
         mut events,
-    } = lead_host(&lab, &lab.password).await;
-    checked(&mut events).await;
+    } = watching_lead_host(&lab).await;
     lab.smtp_stop().await;
-    let run = run_waiting_for_approval(&host, &lab, 1).await;
+    let (run, _) = lead_draft(&api, &lab, &mut events, 1).await;
     // Two failed attempts, awaited on the run's events, then the server comes back.
     let mut stream = api
         .subscribe(waymark_api::EventFilter::of(Some(run)), 0)

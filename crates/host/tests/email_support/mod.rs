@@ -104,6 +104,34 @@ pub async fn lead_host(lab: &MailLab, password: &str) -> LeadHost {
     }
 }
 
+/// [`lead_host`] once its watcher has read the inbox (so a delivery from now on is new mail).
+pub async fn watching_lead_host(lab: &MailLab) -> LeadHost {
+    let mut lead = lead_host(lab, &lab.password).await;
+    checked(&mut lead.events).await;
+    lead
+}
+
+/// Delivers lead email `n` and waits until its run asks for approval of the drafted email:
+/// the run and the draft's arguments.
+pub async fn lead_draft(
+    api: &Api,
+    lab: &MailLab,
+    events: &mut tokio::sync::broadcast::Receiver<EmailEvent>,
+    n: usize,
+) -> (RunId, Value) {
+    lab.deliver("INBOX", &lead_email(n)).await;
+    let run = started(events, 1).await[0];
+    wait_for_step(api, run, "approval/2.1").await;
+    let step = call(
+        api,
+        "runs_get_step",
+        json!({"run_id": run, "step": "approval/2.1"}),
+    )
+    .await;
+    assert_eq!(step["call"]["tool"], "send_email", "{step}");
+    (run, step["call"]["arguments"].clone())
+}
+
 pub async fn add_account(api: &Api, lab: &MailLab, password: &str) {
     call(
         api,
