@@ -169,13 +169,7 @@ impl AgentApp {
         if let Some(reason) = reason {
             payload["reason"] = json!(reason);
         }
-        if let Some(by) = by {
-            payload["by"] = json!(by);
-        }
-        self.engine
-            .send_event(APPROVAL_EVENT, payload, HUMAN_EVENT_TTL)
-            .await?;
-        Ok(())
+        self.send_human_event(APPROVAL_EVENT, payload, by).await
     }
 
     /// Approves the call waiting at `step` with the reviewer's `arguments` in place of the
@@ -190,15 +184,8 @@ impl AgentApp {
     ) -> Result<(), AppError> {
         let step = tool_step_key(step, "approval/")?;
         self.check_edit(run, &step, arguments).await?;
-        let mut payload =
-            json!({ "run": run, "step": step, "approved": true, "arguments": arguments });
-        if let Some(by) = by {
-            payload["by"] = json!(by);
-        }
-        self.engine
-            .send_event(APPROVAL_EVENT, payload, HUMAN_EVENT_TTL)
-            .await?;
-        Ok(())
+        let payload = json!({ "run": run, "step": step, "approved": true, "arguments": arguments });
+        self.send_human_event(APPROVAL_EVENT, payload, by).await
     }
 
     /// The edited `arguments` of the call at `tool_key` (`tool/N.I`) against its tool's schema.
@@ -275,12 +262,22 @@ impl AgentApp {
         by: Option<&str>,
     ) -> Result<(), AppError> {
         let step = tool_step_key(step, "tool/")?;
-        let mut payload = json!({ "run": run, "step": step, "text": text });
+        let payload = json!({ "run": run, "step": step, "text": text });
+        self.send_human_event(ANSWER_EVENT, payload, by).await
+    }
+
+    /// A person's decision or answer to a waiting run, with who gave it (`cli`, `api`, ...).
+    async fn send_human_event(
+        &self,
+        event: &str,
+        mut payload: Value,
+        by: Option<&str>,
+    ) -> Result<(), AppError> {
         if let Some(by) = by {
             payload["by"] = json!(by);
         }
         self.engine
-            .send_event(ANSWER_EVENT, payload, HUMAN_EVENT_TTL)
+            .send_event(event, payload, HUMAN_EVENT_TTL)
             .await?;
         Ok(())
     }
