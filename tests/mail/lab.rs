@@ -52,6 +52,15 @@ pub struct Received {
 
 impl MailLab {
     pub async fn start() -> MailLab {
+        Self::start_with(&[]).await
+    }
+
+    /// A lab whose IMAP server does not offer IDLE (clients must poll).
+    pub async fn start_without_idle() -> MailLab {
+        Self::start_with(&["--no-idle"]).await
+    }
+
+    async fn start_with(flags: &[&str]) -> MailLab {
         let root = workspace_root();
         let python = root.join("target/test-deps/py/bin/python");
         if !python.exists() {
@@ -67,6 +76,7 @@ impl MailLab {
         let stderr = std::fs::File::create(&stderr_path).expect("mail lab: stderr file");
         let mut child = Command::new(&python)
             .arg(root.join("tests/mail/mail_lab.py"))
+            .args(flags)
             .arg(dir.path().join("lab"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

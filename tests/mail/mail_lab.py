@@ -1,7 +1,9 @@
 """A real mail lab for the tests: Debian's Dovecot (IMAP, with IDLE) and an aiosmtpd SMTP server
 that stores what it receives, both on free loopback ports, under one temporary directory.
 
-Usage: target/test-deps/py/bin/python tests/mail/mail_lab.py DIR
+Usage: target/test-deps/py/bin/python tests/mail/mail_lab.py [--no-idle] DIR
+
+--no-idle: the IMAP server does not offer IDLE (clients must poll).
 
 When both servers listen, one JSON line is printed:
   {"imap_port": N, "smtp_port": M, "user": "...", "password": "...", "address": "...",
@@ -61,9 +63,20 @@ def die_with_parent():
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
+# What Dovecot 2.3 offers after login, less IDLE: for --no-idle.
+CAPABILITIES_WITHOUT_IDLE = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT SORT=DISPLAY THREAD=REFERENCES "
+    "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
+    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES "
+    "WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW "
+    "STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE"
+)
+
+
 class Dovecot:
-    def __init__(self, root):
+    def __init__(self, root, idle=True):
         self.root = root
+        self.idle = idle
         self.port = free_port()
         self.proc = None
         pw = pwd.getpwnam(MAIL_USER)
@@ -95,6 +108,7 @@ auth_mechanisms = plain login
 auth_failure_delay = 0
 mail_location = maildir:~/Maildir
 first_valid_uid = 1
+{"" if self.idle else "imap_capability = " + CAPABILITIES_WITHOUT_IDLE}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {r}/passwd
@@ -276,15 +290,18 @@ class Smtp:
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    idle = "--no-idle" not in args
+    args = [a for a in args if a != "--no-idle"]
+    if len(args) != 1:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    root = os.path.abspath(sys.argv[1])
+    root = os.path.abspath(args[0])
     # Dovecot's own users (auth, the mail user) must reach the passwd file and the mailbox
     # under here: a 0700 temporary directory would refuse every login.
     os.makedirs(root, exist_ok=True)
     os.chmod(root, 0o755)
-    dovecot = Dovecot(os.path.join(root, "dovecot"))
+    dovecot = Dovecot(os.path.join(root, "dovecot"), idle=idle)
     store = Store(os.path.join(root, "smtp"))
     smtp = Smtp(store)
 

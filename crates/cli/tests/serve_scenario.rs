@@ -269,7 +269,7 @@ async fn every_command_succeeds_on_a_real_scenario() {
         .filter(|p| *p != "events")
         .map(str::to_string)
         .collect();
-    // runs_settle_send needs a send that a kill -9 interrupted: serve_email_crash.rs.
+    // runs_settle_send needs a send that a kill -9 interrupted: email/kill_9.rs.
     done.insert("runs_settle_send".to_string());
     let missing: Vec<&String> = all.difference(&done).collect();
     assert!(

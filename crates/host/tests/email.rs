@@ -7,6 +7,9 @@
 mod lab;
 
 mod email_support;
+// The fault tests, in this binary too (one link).
+#[path = "email/faults.rs"]
+mod faults;
 
 use std::time::Duration;
 
@@ -273,5 +276,28 @@ async fn a_reply_outside_the_thread_is_refused_unless_the_spec_allows_it() {
         received[0].rcpt_tos,
         vec!["boss@elsewhere.test".to_string()]
     );
+    host.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_idle_is_polled_at_the_triggers_interval() {
+    let lab = MailLab::start_without_idle().await;
+    let LeadHost {
+        setup: _setup,
+        host,
+        api,
+        mut events,
+    } = lead_host(&lab, &lab.password).await;
+    let mut spec = call(&api, "agents_get", json!({"name": "lead-reply"})).await["spec"].clone();
+    spec["triggers"][0]["poll_secs"] = json!(5);
+    call(&api, "agents_save", json!({"spec": spec})).await;
+    host.email().expect("watcher").reload();
+    checked(&mut events).await;
+    let folder =
+        call(&api, "mail_accounts_list", json!({})).await["accounts"][0]["folders"][0].clone();
+    assert_eq!(folder["state"], "polling", "{folder}");
+    lab.deliver("INBOX", &lead_email(1)).await;
+    // Found at the next look, within the 5 s interval.
+    assert_eq!(started(&mut events, 1).await.len(), 1);
     host.shutdown(Duration::from_secs(10)).await;
 }

@@ -2,6 +2,9 @@
 
 #[path = "../../../tests/mail/lab.rs"]
 mod lab;
+// In this binary too: one link for the mail tests.
+#[path = "imap_smtp/smtp_script.rs"]
+mod smtp_script;
 
 use std::time::{Duration, Instant};
 
@@ -313,8 +316,8 @@ fn now() -> chrono::DateTime<chrono::Utc> {
 async fn smtp_sends_and_tells_failures_apart() {
     let lab = MailLab::start().await;
     // AUTH over a plain loopback connection: lettre sends it when the server offers it.
-    // (A wrong password is tested in smtp_script.rs: the lab's aiosmtpd never answers a failed
-    // AUTH, its authenticator returns AuthResult(success=False) with handled=True.)
+    // (A 535 is tested against a scripted server in smtp_script.rs, and against the lab
+    // through the CLI's `mail account test`.)
     test_smtp(&smtp(&lab), &password(&lab), T)
         .await
         .expect("test_smtp");

@@ -540,9 +540,11 @@ impl FolderWatch {
                     return Ok(());
                 }
             } else {
+                // A changed agent (another interval, a new filter) is read at once.
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
                     _ = stop.wait_for(|s| *s) => {}
+                    _ = self.agents.changed() => {}
                 }
             }
             if self.stopped() {

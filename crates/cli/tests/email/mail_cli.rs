@@ -1,12 +1,11 @@
 //! `waymark mail account add|list|test|rm` and `waymark triggers list|status` through the whole
 //! binary, against the real mail lab: the password goes in on stdin and never comes out.
 
-#[path = "../../../tests/mail/lab.rs"]
-mod lab;
-
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+use super::lab;
 
 const BIN: &str = env!("CARGO_BIN_EXE_waymark");
 

@@ -3,18 +3,14 @@
 //! with its Message-ID, and settling it by looking in Sent (`runs_settle_send`) finishes the
 //! run. A real Dovecot and a real SMTP server; a real SIGKILL.
 
-#[path = "../../../tests/mail/lab.rs"]
-mod lab;
-mod support;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use lab::MailLab;
+use super::lab::{self, MailLab};
+use super::support::{call, start, Server, BIN};
 use rand::Rng as _;
 use serde_json::{json, Value};
-use support::{call, start, Server, BIN};
 
 const RUNS: usize = 20;
 
