@@ -256,6 +256,22 @@ fn parse_cursor(text: &str) -> Result<(i64, engine::RunId), ApiError> {
 
 pub(crate) fn summary(run: &RunRecord) -> RunSummary {
     let text = input_text(&run.input);
+    // An email-triggered run reads as its message, not as the start of its JSON.
+    let text = match waymark_agent::email::EmailRunInput::of_input(&text) {
+        Some(e) => {
+            let from = e
+                .email
+                .from
+                .first()
+                .map(|a| match &a.name {
+                    Some(name) if !name.is_empty() => format!("{name} <{}>", a.email),
+                    _ => a.email.clone(),
+                })
+                .unwrap_or_default();
+            format!("Email from {from}: {}", e.email.subject)
+        }
+        None => text,
+    };
     let preview: String = text.chars().take(200).collect();
     RunSummary {
         id: run.id.into(),

@@ -52,6 +52,12 @@ async fn each_email_starts_one_run_and_a_redelivery_or_a_restart_starts_none() {
     let inbox = copies_in(&lab, "INBOX", "<lead-1@acme.test>").await;
     assert!(inbox[0].iter().any(|f| f == "\\Seen"), "{inbox:?}");
 
+    // The runs list shows it as a message.
+    let listed = runs_of(&api).await;
+    assert_eq!(
+        listed[0]["input_preview"],
+        "Email from Ann Buyer <ann@acme.test>: Pricing question"
+    );
     // The same message again (a redelivery: same Message-ID, new UID) starts nothing.
     lab.deliver("INBOX", &lead_email(2)).await;
     checked(&mut events).await;
