@@ -8,7 +8,17 @@ use serde_json::{json, Value};
 
 mod support;
 
-use support::{client, start_with_token, Server};
+use support::{start_with_token, Server};
+
+thread_local! {
+    // One client per test (each runs on its own thread): a client per request cost more than
+    // the request, over the thousand this file sends.
+    static CLIENT: reqwest::Client = support::client();
+}
+
+fn client() -> reqwest::Client {
+    CLIENT.with(Clone::clone)
+}
 
 const TOKEN: &str = "hostile-token-0123456789abcdef";
 
