@@ -73,13 +73,7 @@ pub(crate) async fn run_tool_call(
     replay: Option<&ReplayData>,
     run_input: &str,
 ) -> Result<(ToolResult, Option<String>), RunError> {
-    let result = |out: ToolStepOutput| ToolResult {
-        tool_call_id: call.id.clone(),
-        content: out.content,
-        is_error: out.is_error,
-    };
-    let from = |out: ToolStepOutput, key: &str| (result(out), Some(key.to_string()));
-    let inline = |out: ToolStepOutput| (result(out), None);
+    let (from, inline) = answers(call);
     let Some(tool) = tools.get(&call.name) else {
         let message = format!(
             "there is no tool named \"{}\"; the tools are: {}",
@@ -193,6 +187,26 @@ pub(crate) async fn run_tool_call(
     })
 }
 
+/// What the model is told of a call: `from(out, key)` when it is that step's output verbatim,
+/// `inline(out)` when it is not (a person's answer, a note added).
+#[allow(clippy::type_complexity)]
+fn answers(
+    call: &ToolCall,
+) -> (
+    impl Fn(ToolStepOutput, &str) -> (ToolResult, Option<String>) + '_,
+    impl Fn(ToolStepOutput) -> (ToolResult, Option<String>) + '_,
+) {
+    let result = move |out: ToolStepOutput| ToolResult {
+        tool_call_id: call.id.clone(),
+        content: out.content,
+        is_error: out.is_error,
+    };
+    (
+        move |out: ToolStepOutput, key: &str| (result(out), Some(key.to_string())),
+        move |out: ToolStepOutput| (result(out), None),
+    )
+}
+
 /// Each top-level argument a reviewer changed: `{field: {from, to}}`.
 fn changes(before: &Value, after: &Value) -> Value {
     let mut out = serde_json::Map::new();
@@ -244,13 +258,7 @@ async fn dispatch(
     run_input: &str,
     edit: Option<&Value>,
 ) -> Result<(ToolResult, Option<String>), RunError> {
-    let result = |out: ToolStepOutput| ToolResult {
-        tool_call_id: call.id.clone(),
-        content: out.content,
-        is_error: out.is_error,
-    };
-    let from = |out: ToolStepOutput, key: &str| (result(out), Some(key.to_string()));
-    let inline = |out: ToolStepOutput| (result(out), None);
+    let (from, inline) = answers(call);
     Ok(match &tool.source {
         ToolSource::Mcp {
             server, tool: name, ..

@@ -72,11 +72,10 @@ pub async fn settle_send(
             step: step.to_string(),
         });
     };
-    let status = trace.step.status.to_string();
-    if status != "needs_attention" {
+    if trace.step.status != waymark_engine::StepStatus::NeedsAttention {
         return Err(SettleError::NotInDoubt {
             step: step.to_string(),
-            status,
+            status: trace.step.status.to_string(),
         });
     }
     let (account, credential) = app

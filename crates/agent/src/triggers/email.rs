@@ -190,14 +190,10 @@ async fn supervise(
     let mut tasks: HashMap<(String, String), FolderTask> = HashMap::new();
     let mut generation = None;
     loop {
-        let wanted = match load(&app).await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(error = %e, "email triggers: the agents could not be read");
-                None
-            }
-        };
-        if let Some(wanted) = wanted {
+        let wanted = load(&app).await.map_err(|e| {
+            tracing::warn!(error = %e, "email triggers: the agents could not be read");
+        });
+        if let Ok(wanted) = wanted {
             let changed = generation != Some(app.catalog.generation());
             generation = Some(app.catalog.generation());
             tasks.retain(|key, task| {
@@ -214,10 +210,10 @@ async fn supervise(
                     Some(task) => {
                         task.agents.send_if_modified(|old| {
                             let same = old.len() == agents.len()
-                                && old.iter().zip(&agents).all(|(a, b)| {
-                                    a.spec.content_hash() == b.spec.content_hash()
-                                        && a.trigger == b.trigger
-                                });
+                                && old
+                                    .iter()
+                                    .zip(&agents)
+                                    .all(|(a, b)| a.spec == b.spec && a.trigger == b.trigger);
                             if !same {
                                 *old = Arc::new(agents.clone());
                             }
@@ -297,7 +293,7 @@ async fn supervise(
 type Wanted = HashMap<(String, String), Vec<Watching>>;
 
 /// The folders saved agents watch, with their agents (sorted by name).
-async fn load(app: &AgentApp) -> Result<Option<Wanted>, String> {
+async fn load(app: &AgentApp) -> Result<Wanted, String> {
     let catalog = app.catalog.clone();
     let agents = tokio::task::spawn_blocking(move || catalog.current_agents())
         .await
@@ -325,7 +321,7 @@ async fn load(app: &AgentApp) -> Result<Option<Wanted>, String> {
     for list in wanted.values_mut() {
         list.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
     }
-    Ok(Some(wanted))
+    Ok(wanted)
 }
 
 #[cfg(test)]
