@@ -9,6 +9,10 @@ pub enum DemoToolsError {
     #[error("invalid fault specification: {0}")]
     FaultSpec(String),
 
+    /// The options do not fit together, or one is malformed (a URL that is not one).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
     /// The HTTP listener could not be bound or served.
     #[error("http server on {addr}: {source}")]
     Http {

@@ -8,12 +8,18 @@
 //!
 //! Served over stdio ([`serve_stdio`]) or Streamable HTTP ([`serve_http`], endpoint
 //! [`MCP_PATH`]). In stdio mode stdout is the protocol: log to stderr only.
+//!
+//! For tests of MCP clients it can also narrow the protocol revisions it answers
+//! ([`revision::ProtocolMode`]) and, over HTTP, act as an OAuth 2.1 protected resource
+//! ([`protected`]).
 
 pub mod companies;
 pub mod error;
 pub mod faults;
 pub mod orders;
 pub mod outbox;
+pub mod protected;
+pub mod revision;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -28,16 +34,22 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::DemoToolsError;
 pub use faults::{FaultSwitches, FaultTable, FAULTS_ENV};
+pub use protected::ProtectedResource;
+pub use revision::ProtocolMode;
 pub use server::{DemoTools, SharedState};
 
 /// The path of the Streamable HTTP endpoint.
 pub const MCP_PATH: &str = "/mcp";
 
-/// How to run the server: where the outbox is, and which faults are on at start.
+/// How to run the server: where the outbox is, which faults are on at start, which protocol
+/// revisions it answers, and whether its HTTP endpoint needs OAuth tokens.
 #[derive(Debug)]
 pub struct DemoToolsConfig {
     pub outbox: PathBuf,
     pub faults: FaultTable,
+    pub protocol: ProtocolMode,
+    /// Protected-resource mode; HTTP only.
+    pub protected: Option<ProtectedResource>,
 }
 
 impl DemoToolsConfig {
@@ -46,19 +58,31 @@ impl DemoToolsConfig {
         Self {
             outbox: outbox.into(),
             faults: FaultTable::default(),
+            protocol: ProtocolMode::default(),
+            protected: None,
         }
     }
 
     /// Like [`new`](Self::new), with the faults of [`FAULTS_ENV`] switched on.
     pub fn from_env(outbox: impl Into<PathBuf>) -> Result<Self, DemoToolsError> {
         Ok(Self {
-            outbox: outbox.into(),
             faults: FaultTable::from_env()?,
+            ..Self::new(outbox)
         })
     }
 
     pub fn with_faults(mut self, faults: FaultTable) -> Self {
         self.faults = faults;
+        self
+    }
+
+    pub fn with_protocol(mut self, protocol: ProtocolMode) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    pub fn with_protected_resource(mut self, protected: ProtectedResource) -> Self {
+        self.protected = Some(protected);
         self
     }
 
@@ -68,13 +92,19 @@ impl DemoToolsConfig {
             faults: self.faults,
             orders: Default::default(),
             outbox: self.outbox,
+            protocol: self.protocol,
         })
     }
 }
 
 /// Serves one MCP client on stdin/stdout until it closes the connection.
 pub async fn serve_stdio(config: DemoToolsConfig) -> Result<(), DemoToolsError> {
-    tracing::info!(outbox = %config.outbox.display(), "serving MCP on stdio");
+    if config.protected.is_some() {
+        return Err(DemoToolsError::Config(
+            "protected-resource mode (--authorization-server) needs --http".to_owned(),
+        ));
+    }
+    tracing::info!(outbox = %config.outbox.display(), protocol = %config.protocol, "serving MCP on stdio");
     let server = DemoTools::new(config.into_state());
     let running = server.serve(rmcp::transport::stdio_pipes()).await?;
     let reason = running.waiting().await?;
@@ -149,16 +179,22 @@ pub async fn serve_http_listener(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "unknown address".to_owned());
-    tracing::info!(outbox = %config.outbox.display(), "serving MCP on http://{addr}{MCP_PATH}");
+    tracing::info!(outbox = %config.outbox.display(), protocol = %config.protocol, "serving MCP on http://{addr}{MCP_PATH}");
+    let protected = config.protected.clone();
     let state = config.into_state();
-    let http_config =
-        StreamableHttpServerConfig::default().with_cancellation_token(shutdown.child_token());
+    let http_config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(shutdown.child_token())
+        .with_legacy_session_mode(state.protocol.http_sessions());
     let service = StreamableHttpService::new(
         move || Ok(DemoTools::new(state.clone())),
         Arc::new(LocalSessionManager::default()),
         http_config,
     );
     let router = axum::Router::new().nest_service(MCP_PATH, service);
+    let router = match protected {
+        Some(protected) => protected::protect(router, protected, &format!("http://{addr}"))?,
+        None => router,
+    };
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

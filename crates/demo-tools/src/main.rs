@@ -1,4 +1,5 @@
-//! Thin wrapper around the library: `waymark-demo-tools [--http ADDR] [--outbox FILE]`.
+//! Thin wrapper around the library: `waymark-demo-tools [--http ADDR] [--outbox FILE]
+//! [--protocol both|2026-07-28|2025-06-18] [--authorization-server URL [--scope S]...]`.
 //! Logs go to stderr (stdout is the MCP protocol in stdio mode); RUST_LOG overrides the
 //! default filter `info,rmcp=warn` (rmcp logs every message at info). In HTTP mode the one line on
 //! stdout is the endpoint URL, so a test that asked for port 0 can learn the real port.
@@ -8,7 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use waymark_demo_tools::{serve_until_ctrl_c, DemoToolsConfig, DemoToolsError};
+use waymark_demo_tools::{
+    serve_until_ctrl_c, DemoToolsConfig, DemoToolsError, ProtectedResource, ProtocolMode,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +25,22 @@ struct Args {
     /// The outbox file that send_email appends to.
     #[arg(long, value_name = "FILE", env = "DEMO_TOOLS_OUTBOX")]
     outbox: Option<PathBuf>,
+    /// The protocol revisions to answer: `both` (initialize and server/discover),
+    /// `2026-07-28` (stateless only: initialize is refused) or `2025-06-18` (initialize only,
+    /// answered with that version; server/discover is an unknown method).
+    #[arg(long, value_name = "MODE", default_value = "both")]
+    protocol: ProtocolMode,
+    /// Protected-resource mode: /mcp needs a bearer JWT issued by this OAuth authorization
+    /// server (its issuer URL), with `aud` = this server's /mcp URL.
+    #[arg(long, value_name = "URL", requires = "http")]
+    authorization_server: Option<String>,
+    /// A scope every token must grant (repeatable); needs --authorization-server.
+    #[arg(
+        long = "scope",
+        value_name = "SCOPE",
+        requires = "authorization_server"
+    )]
+    scopes: Vec<String>,
 }
 
 #[tokio::main]
@@ -48,5 +67,12 @@ async fn run(args: Args) -> Result<(), DemoToolsError> {
     let outbox = args
         .outbox
         .unwrap_or_else(waymark_demo_tools::outbox::default_outbox_path);
-    serve_until_ctrl_c(DemoToolsConfig::from_env(outbox)?, args.http).await
+    let mut config = DemoToolsConfig::from_env(outbox)?.with_protocol(args.protocol);
+    if let Some(authorization_server) = args.authorization_server {
+        config = config.with_protected_resource(ProtectedResource {
+            authorization_server,
+            scopes: args.scopes,
+        });
+    }
+    serve_until_ctrl_c(config, args.http).await
 }

@@ -1,5 +1,6 @@
 //! The MCP server: the demo tools, and the fault gate every faultable call passes through.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ProgressNotificationParam,
-    RequestMetaObject, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, DiscoverRequestMethod, DiscoverResult, Implementation,
+    ProgressNotificationParam, ProtocolVersion, RequestMetaObject, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, ErrorData, Peer, RoleServer, ServerHandler};
@@ -25,6 +27,7 @@ use crate::faults::{
 };
 use crate::orders::{OrderBook, OrderDetails};
 use crate::outbox::{append_entry, OutboxEntry};
+use crate::revision::ProtocolMode;
 
 /// `slow_report` refuses more steps than this, so a bad argument cannot keep a call busy
 /// for hours.
@@ -62,6 +65,8 @@ pub struct SharedState {
     pub faults: FaultTable,
     pub orders: OrderBook,
     pub outbox: PathBuf,
+    /// The protocol revisions this process answers.
+    pub protocol: ProtocolMode,
 }
 
 /// The MCP handler. Cheap to clone; all state is behind the shared `Arc`.
@@ -329,7 +334,7 @@ impl DemoTools {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for DemoTools {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(
                 "waymark-demo-tools",
                 env!("CARGO_PKG_VERSION"),
@@ -337,7 +342,29 @@ impl ServerHandler for DemoTools {
             .with_instructions(
                 "Demo shop tools: look up orders, note them, email customers, look up the \
                  company of a sales lead. configure_faults injects failures for tests.",
-            )
+            );
+        match self.state.protocol.info_version() {
+            Some(version) => info.with_protocol_version(version),
+            None => info,
+        }
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        self.state.protocol.supported_versions()
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        if self.state.protocol.refuses_discover() {
+            tracing::info!(protocol = %self.state.protocol, "server/discover refused: this server predates it");
+            return Err(ErrorData::method_not_found::<DiscoverRequestMethod>());
+        }
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ))
     }
 
     async fn call_tool(

@@ -2,6 +2,8 @@
 //! short ways to call a tool and read its answer.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod spawn;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
