@@ -103,6 +103,8 @@ impl AgentApp {
         let triggers = TriggerStore::new(stores.agent.triggers.clone());
         let catalog = Catalog::new(stores.agent, stores.secrets);
         let hub = McpHub::new();
+        // Sign-in tokens live beside the other secrets (keychain or 0600 file), never in SQLite.
+        hub.set_token_vault(Arc::new(catalog.secrets().clone()));
         for def in catalog.servers()? {
             hub.set_server(def);
         }

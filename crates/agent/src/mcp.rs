@@ -21,6 +21,7 @@ use serde_json::Value;
 use waymark_engine::{SafetyClass, StepError};
 
 pub use crate::mcp_import::{McpServerDef, McpTransport};
+pub use oauth::{OAuthClientSettings, SignInStart, SignInState, TokenVault, SIGN_IN_LIMIT};
 
 /// A tool as the server lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -123,8 +124,16 @@ pub enum ServerStatus {
     /// Not connected yet (connections are lazy).
     Idle,
     Connected {
+        /// The protocol revision agreed on (`2026-07-28`, `2025-11-25`, …).
         protocol_version: String,
         tool_count: usize,
+        /// The server's name and version as it gave them (a 2026-07-28 server may not).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        server_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        server_version: Option<String>,
     },
     /// The last connection attempt failed, or the process exited; the next use retries
     /// after `retry_in_ms` (backoff).
@@ -169,6 +178,10 @@ pub enum McpError {
         tool: String,
         message: String,
     },
+    /// The server wants a signed-in client: someone must sign in (Tools page, `waymark mcp
+    /// login`) before it can be used.
+    #[error("MCP server \"{server}\" needs a sign-in: {reason}; sign in on the Tools page or with `waymark mcp login {server}`")]
+    SignInRequired { server: String, reason: String },
     #[error("MCP server \"{server}\" sent an invalid answer to {tool}: {message}")]
     InvalidResponse {
         server: String,
@@ -201,6 +214,8 @@ impl McpError {
             }
             McpError::Rpc { .. } => StepError::fatal("mcp_rpc_error", message),
             McpError::UnknownServer(_) => StepError::fatal("mcp_unknown_server", message),
+            // Nothing a retry can change until a person signs in.
+            McpError::SignInRequired { .. } => StepError::fatal("mcp_sign_in_required", message),
             McpError::UnknownTool { .. } => StepError::fatal("mcp_unknown_tool", message),
             McpError::InvalidArguments { .. } => StepError::fatal("mcp_invalid_arguments", message),
             McpError::InvalidResponse { .. } => StepError::fatal("mcp_invalid_response", message),
@@ -212,9 +227,10 @@ mod call;
 mod connection;
 mod handler;
 mod hub;
+mod oauth;
 mod process;
 mod slot;
 mod stderr_tail;
 mod tools;
 
-pub use hub::{McpHub, DEFAULT_MAX_CONCURRENT_CALLS};
+pub use hub::{McpHub, DEFAULT_MAX_CONCURRENT_CALLS, TRIED_SERVER_PREFIX};

@@ -59,6 +59,9 @@ pub enum McpTransport {
     Http {
         url: String,
         headers: BTreeMap<String, SecretValue>,
+        /// How the server is signed in to when it asks for OAuth (the default: on its 401,
+        /// with dynamic registration where the server offers it).
+        oauth: crate::mcp::OAuthClientSettings,
     },
 }
 
@@ -81,10 +84,15 @@ impl fmt::Debug for McpTransport {
                 .field("env", &names(env))
                 .field("cwd", cwd)
                 .finish(),
-            McpTransport::Http { url, headers } => f
+            McpTransport::Http {
+                url,
+                headers,
+                oauth,
+            } => f
                 .debug_struct("Http")
                 .field("url", &url_for_display(url))
                 .field("headers", &names(headers))
+                .field("oauth", oauth)
                 .finish(),
         }
     }
@@ -237,7 +245,7 @@ impl fmt::Display for McpServerDef {
                     extras.push(format!("env: {}", masked(env)));
                 }
             }
-            McpTransport::Http { url, headers } => {
+            McpTransport::Http { url, headers, .. } => {
                 write!(f, "{url}")?;
                 if !headers.is_empty() {
                     extras.push(format!("headers: {}", masked(headers)));

@@ -236,6 +236,37 @@ impl SecretStore {
         Ok(reference)
     }
 
+    /// Stores `value` at a fixed id (`key`, cleaned like a hint), replacing what is there: for
+    /// values found again by their key rather than by a stored reference (sign-in tokens).
+    pub fn put_at(&self, key: &str, value: &Secret) -> Result<SecretRef, SecretError> {
+        let id = sanitize(key);
+        let reference = SecretRef(format!("{}:{id}", self.inner.primary));
+        if self.inner.primary == keychain::BACKEND {
+            self.keychain().put(reference.as_str(), &id, value)?;
+        } else {
+            self.file_backend(&reference)?
+                .put(&id, value)
+                .map_err(|e| with_ref(e, &reference))?;
+        }
+        Ok(reference)
+    }
+
+    /// The value stored at the fixed id `key` by [`SecretStore::put_at`], if any.
+    pub fn get_at(&self, key: &str) -> Result<Option<Secret>, SecretError> {
+        let reference = SecretRef(format!("{}:{}", self.inner.primary, sanitize(key)));
+        match self.get(&reference) {
+            Ok(value) => Ok(Some(value)),
+            Err(SecretError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the value at the fixed id `key` (nothing there is not an error).
+    pub fn delete_at(&self, key: &str) -> Result<(), SecretError> {
+        let reference = SecretRef(format!("{}:{}", self.inner.primary, sanitize(key)));
+        self.delete(&reference)
+    }
+
     /// The value behind `r`, from whichever backend its prefix names.
     pub fn get(&self, r: &SecretRef) -> Result<Secret, SecretError> {
         let (backend, id) = r.split();

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 pub use agents::{AgentStore, AgentSummary, AgentVersion, NewAgentVersion};
 pub use memory::{MemoryEntry, MemoryStore};
-pub use servers::{ServerRecord, ServerStore, ServerTransport};
+pub use servers::{ServerRecord, ServerStore, ServerTransport, StoredOAuthClient};
 pub use settings::SettingsStore;
 pub use sqlite::SqliteAgentStore;
 pub use triggers::TriggerStateStore;

@@ -104,6 +104,7 @@ fn http_server(name: &str) -> McpServerDef {
         transport: McpTransport::Http {
             url: "https://mcp.example.com/mcp".into(),
             headers: BTreeMap::from([("Authorization".to_string(), Secret::new(HEADER))]),
+            oauth: Default::default(),
         },
     }
 }

@@ -197,6 +197,7 @@ async fn mcp_headers_are_not_followed_to_another_origin() {
         transport: McpTransport::Http {
             url,
             headers: BTreeMap::from([("X-Api-Token".into(), Secret::new(MCP_HEADER))]),
+            oauth: Default::default(),
         },
     });
     let error = guarded("connecting", hub.tools("remote"))

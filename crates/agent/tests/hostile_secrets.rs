@@ -211,6 +211,7 @@ async fn secrets_a_failing_server_writes_to_stderr_are_redacted_everywhere_it_is
         transport: McpTransport::Http {
             url: "http://127.0.0.1:9/mcp".into(),
             headers: BTreeMap::from([("Authorization".into(), Secret::new(header_secret))]),
+            oauth: Default::default(),
         },
     });
 
@@ -287,6 +288,7 @@ fn configs_print_names_but_never_secret_values() {
                 "Authorization".into(),
                 Secret::new("Bearer debug-header-secret-9012"),
             )]),
+            oauth: Default::default(),
         },
     };
     let stdio = stdio_def(

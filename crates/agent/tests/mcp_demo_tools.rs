@@ -105,9 +105,13 @@ async fn lists_tools_with_annotations_and_safety_classes() {
         Some(ServerStatus::Connected {
             protocol_version,
             tool_count,
+            server_name,
+            ..
         }) => {
-            assert_eq!(protocol_version, "2025-11-25");
+            // demo-tools speaks both revisions: the client's first offer, 2026-07-28, wins.
+            assert_eq!(protocol_version, "2026-07-28");
             assert_eq!(tool_count, tools.len());
+            assert_eq!(server_name.as_deref(), Some("waymark-demo-tools"));
         }
         other => panic!("expected Connected, got {other:?}"),
     }

@@ -67,6 +67,7 @@ fn claude_desktop_config() {
                 transport: McpTransport::Http {
                     url: "https://mcp.example.com/mcp".into(),
                     headers: secrets(&[("Authorization", "Bearer tok-claude-secret-456")]),
+                    oauth: Default::default(),
                 },
             },
         ]
@@ -118,6 +119,7 @@ fn vscode_mcp_json_with_comments_placeholders_and_sse() {
                 transport: McpTransport::Http {
                     url: "https://api.githubcopilot.com/mcp/".into(),
                     headers: secrets(&[("Authorization", "Bearer ${input:github-token}")]),
+                    oauth: Default::default(),
                 },
             },
             McpServerDef {
@@ -125,6 +127,7 @@ fn vscode_mcp_json_with_comments_placeholders_and_sse() {
                 transport: McpTransport::Http {
                     url: "http://localhost:3001/sse".into(),
                     headers: BTreeMap::new(),
+                    oauth: Default::default(),
                 },
             },
         ]

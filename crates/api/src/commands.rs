@@ -13,6 +13,7 @@ use crate::engine_cmds::*;
 use crate::hooks::*;
 use crate::mail::*;
 use crate::mcp::*;
+use crate::mcp_auth::*;
 use crate::replay::*;
 use crate::runs::*;
 use crate::settings::*;
@@ -134,10 +135,18 @@ commands! {
     mcp_remove(McpServerRequest) -> DeletedResponse;
     /// Import MCP servers from a Claude Desktop / Cursor or VS Code config file's text.
     mcp_import(McpImportRequest) -> McpImportResponse;
-    /// List a server's tools with their schemas, annotations and safety class.
+    /// List a server's tools with their schemas, annotations and safety class, and the protocol revision it speaks.
     mcp_tools(McpServerRequest) -> McpToolsResponse;
     /// Call a tool by hand (arguments checked against its input schema first).
     mcp_call(McpCallRequest) -> McpCallResponse;
+    /// Use a server given by URL or command without saving it: returns the name that mcp_tools, mcp_call and the sign-in commands take.
+    mcp_try(McpTryRequest) -> McpTryResponse;
+    /// Start an OAuth sign-in to an HTTP server: the authorization URL to open in a browser.
+    mcp_sign_in_start(McpServerRequest) -> McpSignInStartResponse;
+    /// Wait for a started sign-in's browser redirect and store its tokens in the keychain.
+    mcp_sign_in_finish(McpSignInFinishRequest) -> McpSignInStateResponse;
+    /// Sign out of an HTTP server (its tokens leave the keychain).
+    mcp_sign_out(McpServerRequest) -> McpSignInStateResponse;
     /// Start a run of a saved agent.
     runs_start(RunsStartRequest) -> RunIdResponse;
     /// Start a run of a registered durable function by name (the engine's own examples).

@@ -23,6 +23,9 @@ pub enum ErrorCode {
     /// Something this depends on failed: an MCP server that cannot start or answer, a model
     /// provider (HTTP 424).
     Upstream,
+    /// An MCP server wants a signed-in client: start a sign-in (`mcp_sign_in_start`), then
+    /// try again (HTTP 424).
+    SignInRequired,
     /// A bug: the server could not do what it should have (HTTP 500).
     Internal,
 }
@@ -34,7 +37,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::NotFound | ErrorCode::UnknownCommand => 404,
             ErrorCode::Conflict => 409,
-            ErrorCode::Upstream => 424,
+            ErrorCode::Upstream | ErrorCode::SignInRequired => 424,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }

@@ -16,6 +16,7 @@ mod hooks;
 mod ids;
 mod mail;
 mod mcp;
+mod mcp_auth;
 pub mod openapi;
 mod replay;
 mod runs;
@@ -39,12 +40,15 @@ pub use hooks::{
 pub use ids::{RunId, StepKey};
 pub use mail::*;
 pub use mcp::*;
+pub use mcp_auth::*;
 pub use replay::*;
 pub use runs::*;
 pub use settings::*;
 pub use views::*;
 /// Tools as MCP servers describe them: wire types defined once, in the agent crate.
-pub use waymark_agent::mcp::{McpTool, ToolAnnotations};
+pub use waymark_agent::mcp::{
+    McpTool, ServerStatus, SignInState, ToolAnnotations, TRIED_SERVER_PREFIX,
+};
 /// Mail accounts as the API reads and writes them: wire types defined once, in the mail crate.
 pub use waymark_mail::{
     ImapSettings, IncomingEmail, MailAccount, MailAuth, Security, SmtpSettings,

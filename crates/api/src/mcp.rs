@@ -7,11 +7,13 @@ use crate::views::SafetyClass;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use waymark_agent::arguments::ArgumentValidator;
-use waymark_agent::mcp::{CallOptions, McpServerDef, McpTool, McpTransport, ServerStatus};
+use waymark_agent::mcp::{
+    CallOptions, McpServerDef, McpTool, McpTransport, ServerStatus, SignInState,
+};
 use waymark_agent::Secret;
 
 use crate::commands::DeletedResponse;
-use crate::{Api, ApiError, ErrorCode};
+use crate::{Api, ApiError};
 
 /// How long a call made by hand may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -41,6 +43,12 @@ pub struct McpServerInfo {
     /// Names of the env variables (stdio) or headers (http) that have a stored value.
     pub secret_names: Vec<String>,
     pub status: ServerStatus,
+    /// Where its OAuth sign-in stands (HTTP servers; `not_needed` for stdio).
+    pub sign_in: SignInState,
+    /// A pre-registered OAuth client id, if one is set (its secret is never shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub oauth_client_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -70,6 +78,11 @@ pub struct McpAddRequest {
     /// Headers of an HTTP server; the values go to the secret store.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// How an HTTP server is signed in to when it asks (the client secret goes to the secret
+    /// store).
+    #[serde(default)]
+    #[ts(optional)]
+    pub oauth: Option<crate::mcp_auth::McpOAuthClient>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -143,6 +156,15 @@ pub struct McpToolInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 pub struct McpToolsResponse {
     pub tools: Vec<McpToolInfo>,
+    /// The protocol revision agreed on (`2026-07-28`, `2025-11-25`, …).
+    pub protocol_version: String,
+    /// The server's own name and version, as it gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub server_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub server_version: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -166,12 +188,13 @@ pub struct McpCallResponse {
     pub text: String,
 }
 
-fn info(api: &Api, def: &McpServerDef) -> McpServerInfo {
-    let status = api
-        .app()
-        .hub()
-        .status(&def.name)
-        .unwrap_or(ServerStatus::Idle);
+async fn info(api: &Api, def: &McpServerDef) -> McpServerInfo {
+    let hub = api.app().hub();
+    let status = hub.status(&def.name).unwrap_or(ServerStatus::Idle);
+    let sign_in = hub
+        .sign_in_state(&def.name)
+        .await
+        .unwrap_or(SignInState::NotNeeded);
     let describe = def.describe();
     let describe = describe
         .strip_prefix(&format!("{}: ", def.name))
@@ -189,8 +212,14 @@ fn info(api: &Api, def: &McpServerDef) -> McpServerInfo {
             url: None,
             secret_names: env.keys().cloned().collect(),
             status,
+            sign_in,
+            oauth_client_id: None,
         },
-        McpTransport::Http { url, headers } => McpServerInfo {
+        McpTransport::Http {
+            url,
+            headers,
+            oauth,
+        } => McpServerInfo {
             name: def.name.clone(),
             transport: "http".into(),
             describe,
@@ -199,6 +228,8 @@ fn info(api: &Api, def: &McpServerDef) -> McpServerInfo {
             url: Some(url.clone()),
             secret_names: headers.keys().cloned().collect(),
             status,
+            sign_in,
+            oauth_client_id: oauth.client_id.clone(),
         },
     }
 }
@@ -213,9 +244,11 @@ fn secrets(values: BTreeMap<String, String>) -> BTreeMap<String, Secret> {
 impl Api {
     pub async fn mcp_list(&self, _: McpListRequest) -> Result<McpListResponse, ApiError> {
         let servers = self.app().catalog.servers()?;
-        Ok(McpListResponse {
-            servers: servers.iter().map(|d| info(self, d)).collect(),
-        })
+        let mut infos = Vec::with_capacity(servers.len());
+        for def in &servers {
+            infos.push(info(self, def).await);
+        }
+        Ok(McpListResponse { servers: infos })
     }
 
     pub async fn mcp_add(&self, req: McpAddRequest) -> Result<McpAddResponse, ApiError> {
@@ -233,6 +266,7 @@ impl Api {
                 McpTransport::Http {
                     url,
                     headers: secrets(req.headers),
+                    oauth: req.oauth.unwrap_or_default().settings()?,
                 }
             }
             (None, Some(_)) => {
@@ -261,13 +295,22 @@ impl Api {
         self.app().catalog.put_server(&def)?;
         self.app().hub().set_server(def.clone());
         Ok(McpAddResponse {
-            server: info(self, &def),
+            server: info(self, &def).await,
         })
     }
 
     pub async fn mcp_remove(&self, req: McpServerRequest) -> Result<DeletedResponse, ApiError> {
+        let old = self.app().catalog.server(&req.server)?;
         let deleted = self.app().catalog.delete_server(&req.server)?;
         self.app().hub().remove_server(&req.server);
+        if let Some(McpServerDef {
+            transport: McpTransport::Http { url, .. },
+            ..
+        }) = old
+        {
+            // Its sign-in goes with it (best effort: a token left behind is no longer used).
+            let _ = self.app().hub().forget_sign_in(&req.server, &url).await;
+        }
         Ok(DeletedResponse { deleted })
     }
 
@@ -309,6 +352,16 @@ impl Api {
 
     pub async fn mcp_tools(&self, req: McpServerRequest) -> Result<McpToolsResponse, ApiError> {
         let tools = self.tools_of(&req.server).await?;
+        let (protocol_version, server_name, server_version) =
+            match self.app().hub().status(&req.server) {
+                Some(ServerStatus::Connected {
+                    protocol_version,
+                    server_name,
+                    server_version,
+                    ..
+                }) => (protocol_version, server_name, server_version),
+                _ => (String::new(), None, None),
+            };
         Ok(McpToolsResponse {
             tools: tools
                 .into_iter()
@@ -317,24 +370,45 @@ impl Api {
                     tool,
                 })
                 .collect(),
+            protocol_version,
+            server_name,
+            server_version,
         })
     }
 
     async fn tools_of(&self, server: &str) -> Result<Vec<McpTool>, ApiError> {
-        if self.app().catalog.server(server)?.is_none() {
-            return Err(ApiError::not_found(format!(
-                "no MCP server named \"{server}\""
-            )));
-        }
+        self.known_server(server)?;
         self.app()
             .hub()
             .tools(server)
             .await
-            .map_err(|e| ApiError::new(ErrorCode::Upstream, e.to_string()))
+            .map_err(crate::mcp_auth::hub_error)
     }
 
     pub async fn mcp_call(&self, req: McpCallRequest) -> Result<McpCallResponse, ApiError> {
-        let tools = self.tools_of(&req.server).await?;
+        self.tools_of(&req.server).await?;
+        self.call_by_hand(&req.server, &req.tool, &req.arguments)
+            .await
+    }
+
+    /// A call by hand: the tool looked up, the arguments checked against its schema first.
+    pub(crate) async fn call_by_hand(
+        &self,
+        server: &str,
+        tool_name: &str,
+        arguments: &Value,
+    ) -> Result<McpCallResponse, ApiError> {
+        let req = McpCallRequest {
+            server: server.to_string(),
+            tool: tool_name.to_string(),
+            arguments: arguments.clone(),
+        };
+        let tools = self
+            .app()
+            .hub()
+            .tools(server)
+            .await
+            .map_err(crate::mcp_auth::hub_error)?;
         let tool = tools.iter().find(|t| t.name == req.tool).ok_or_else(|| {
             let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
             ApiError::invalid(
@@ -373,7 +447,7 @@ impl Api {
             .hub()
             .call_tool(&req.server, &req.tool, arguments, options)
             .await
-            .map_err(|e| ApiError::new(ErrorCode::Upstream, e.to_string()))?;
+            .map_err(crate::mcp_auth::hub_error)?;
         Ok(McpCallResponse {
             text: out.text(),
             content: out.content,

@@ -9,6 +9,7 @@ mod human;
 mod keys;
 mod mail;
 mod mcp;
+mod mcp_sign_in;
 mod replay;
 mod run;
 mod runs;
@@ -75,6 +76,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             McpCommand::Rm(a) => mcp::rm(&db, a).await,
             McpCommand::Tools(a) => mcp::tools(&db, a).await,
             McpCommand::Call(a) => mcp::call(&db, a).await,
+            McpCommand::Login(a) => mcp_sign_in::login(&db, a).await,
+            McpCommand::Logout(a) => mcp_sign_in::logout(&db, a).await,
         },
         Command::Memory(MemoryCommand::List(a)) => agents::memory(&db, a).await,
         Command::Keys(c) => keys::keys(&db, c).await,

@@ -89,6 +89,16 @@ async fn every_command_succeeds_on_a_real_scenario() {
         json!({"text": "{\"mcpServers\": {\"x\": {\"command\": \"true\"}}}", "save": false})
     );
     run!("mcp_remove", json!({"server": "extra"}));
+    // A server used without saving it: its tools under the name it is given.
+    let tried = run!(
+        "mcp_try",
+        json!({"target": {"command": BIN, "args": ["demo-tools", "--outbox", dir.join("t.jsonl")]}})
+    );
+    let tried = tried["server"].as_str().unwrap_or_default().to_string();
+    let tools = run!("mcp_tools", json!({"server": tried}));
+    assert_eq!(tools["protocol_version"], "2026-07-28", "{tools}");
+    let signed = run!("mcp_sign_out", json!({"server": "demo-tools"}));
+    assert_eq!(signed["sign_in"]["state"], "not_needed", "{signed}");
 
     // Runs: a question answered, exported, replayed, forked.
     let run = run!("runs_start", json!({"agent": "asker", "input": "hi"}))["run_id"].clone();
@@ -271,6 +281,10 @@ async fn every_command_succeeds_on_a_real_scenario() {
         .collect();
     // runs_settle_send needs a send that a kill -9 interrupted: email/kill_9.rs.
     done.insert("runs_settle_send".to_string());
+    // A sign-in needs an authorization server in front of a protected server: mcp_oauth.rs
+    // signs in through this door.
+    done.insert("mcp_sign_in_start".to_string());
+    done.insert("mcp_sign_in_finish".to_string());
     let missing: Vec<&String> = all.difference(&done).collect();
     assert!(
         missing.is_empty(),

@@ -3,4 +3,12 @@
 /**
  * Where a server's connection is.
  */
-export type ServerStatus = { "state": "idle" } | { "state": "connected", protocol_version: string, tool_count: number, } | { "state": "failed", error: string, stderr_tail?: string | null, retry_in_ms: number, };
+export type ServerStatus = { "state": "idle" } | { "state": "connected", 
+/**
+ * The protocol revision agreed on (`2026-07-28`, `2025-11-25`, …).
+ */
+protocol_version: string, tool_count: number, 
+/**
+ * The server's name and version as it gave them (a 2026-07-28 server may not).
+ */
+server_name?: string, server_version?: string, } | { "state": "failed", error: string, stderr_tail?: string | null, retry_in_ms: number, };

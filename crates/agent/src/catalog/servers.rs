@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use super::{now_ms, Catalog, CatalogError};
+use crate::mcp::OAuthClientSettings;
 use crate::mcp_import::{McpServerDef, McpTransport};
 use crate::secret::Secret;
 use crate::secrets::SecretRef;
-use crate::stores::{Removed, ServerRecord, ServerTransport};
+use crate::stores::{Removed, ServerRecord, ServerTransport, StoredOAuthClient};
 
 impl Catalog {
     /// Adds or replaces a server. Every env and header value goes to the secret store first;
@@ -20,9 +21,12 @@ impl Catalog {
             });
         }
         let mut refs = BTreeMap::new();
-        let stored = self.store_secrets(def, &mut refs);
+        let mut client_secret = None;
+        let stored = self
+            .store_secrets(def, &mut refs)
+            .and_then(|()| self.store_client_secret(def, &mut client_secret));
         if let Err(e) = stored {
-            self.delete_refs(refs.values());
+            self.delete_refs(refs.values().chain(&client_secret));
             return Err(e);
         }
         let transport = match &def.transport {
@@ -34,9 +38,16 @@ impl Catalog {
                 cwd: cwd.clone(),
                 env: refs.clone(),
             },
-            McpTransport::Http { url, .. } => ServerTransport::Http {
+            McpTransport::Http { url, oauth, .. } => ServerTransport::Http {
                 url: url.clone(),
                 headers: refs.clone(),
+                oauth: StoredOAuthClient {
+                    client_id: oauth.client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    scopes: oauth.scopes.clone(),
+                    client_credentials: oauth.client_credentials,
+                    client_metadata_url: oauth.client_metadata_url.clone(),
+                },
             },
         };
         let record = ServerRecord {
@@ -49,7 +60,7 @@ impl Catalog {
                 Ok(())
             }
             Err(e) => {
-                self.delete_refs(refs.values());
+                self.delete_refs(refs.values().chain(&client_secret));
                 Err(e)
             }
         }
@@ -91,6 +102,27 @@ impl Catalog {
         Ok(())
     }
 
+    /// An HTTP server's OAuth client secret goes to the secret store like a header value.
+    fn store_client_secret(
+        &self,
+        def: &McpServerDef,
+        stored: &mut Option<SecretRef>,
+    ) -> Result<(), CatalogError> {
+        if let McpTransport::Http {
+            oauth:
+                OAuthClientSettings {
+                    client_secret: Some(secret),
+                    ..
+                },
+            ..
+        } = &def.transport
+        {
+            let hint = format!("mcp.{}.oauth.client_secret", def.name);
+            *stored = Some(self.secrets().put(&hint, secret)?);
+        }
+        Ok(())
+    }
+
     /// Best effort: a secret left behind is harmless, and the caller's change already stands.
     fn delete_refs<'a>(&self, refs: impl Iterator<Item = &'a SecretRef>) {
         for r in refs {
@@ -117,9 +149,24 @@ impl Catalog {
                 env: fetch(env)?,
                 cwd: cwd.clone(),
             },
-            ServerTransport::Http { url, headers } => McpTransport::Http {
+            ServerTransport::Http {
+                url,
+                headers,
+                oauth,
+            } => McpTransport::Http {
                 url: url.clone(),
                 headers: fetch(headers)?,
+                oauth: OAuthClientSettings {
+                    client_id: oauth.client_id.clone(),
+                    client_secret: oauth
+                        .client_secret
+                        .as_ref()
+                        .map(|r| self.secrets().get(r))
+                        .transpose()?,
+                    scopes: oauth.scopes.clone(),
+                    client_credentials: oauth.client_credentials,
+                    client_metadata_url: oauth.client_metadata_url.clone(),
+                },
             },
         };
         Ok(McpServerDef {

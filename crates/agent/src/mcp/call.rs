@@ -29,6 +29,11 @@ pub(crate) enum CallFailure {
     },
     Timeout,
     Invalid(String),
+    /// The server refused the request for want of a (better) sign-in: 401, or 403
+    /// `insufficient_scope`, with its challenge.
+    SignIn {
+        challenge: Option<String>,
+    },
 }
 
 pub(crate) async fn call(
@@ -113,6 +118,11 @@ fn to_output(result: CallToolResult) -> Result<ToolCallOutput, CallFailure> {
 }
 
 fn map_service_error(e: ServiceError) -> CallFailure {
+    if e.is_authorization_required() || e.auth_challenge().is_some() {
+        return CallFailure::SignIn {
+            challenge: e.auth_challenge().map(str::to_string),
+        };
+    }
     match e {
         ServiceError::McpError(data) => CallFailure::Rpc {
             code: i64::from(data.code.0),

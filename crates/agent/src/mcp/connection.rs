@@ -7,13 +7,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::service::{RunningService, ServiceError};
+use rmcp::model::ProtocolVersion;
+use rmcp::service::{
+    ClientInitializeError, ClientLifecycleMode, ClientServiceExt, RunningService, ServiceError,
+};
+use rmcp::transport::auth::AuthClient;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{Peer, RoleClient, ServiceExt};
+use rmcp::{Peer, RoleClient};
 use tokio::sync::{watch, Mutex};
 
 use super::handler::{ConnEvents, HubClient};
+use super::oauth::{ConnectAuthError, OAuthBroker, SignInNeeded};
 use super::process::{stdio_command, ProcessGroup};
 use super::stderr_tail::{wait_eof, StderrTail};
 use super::tools::ToolCache;
@@ -28,10 +33,38 @@ pub(crate) const STDERR_GRACE: Duration = Duration::from_millis(500);
 /// How long `shutdown` waits for a server to close before its process is killed.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why a connection could not be opened.
+pub(crate) enum OpenError {
+    Failed(String),
+    /// The server wants a signed-in client (its 401), or the stored sign-in no longer holds.
+    SignIn(SignInNeeded),
+}
+
+impl From<String> for OpenError {
+    fn from(message: String) -> Self {
+        OpenError::Failed(message)
+    }
+}
+
+/// What a connection needs of the hub to authorize itself.
+pub(crate) struct AuthContext<'a> {
+    pub(crate) broker: &'a OAuthBroker,
+    /// Whether the server's tokens go to the keychain (a saved server) or stay in memory.
+    pub(crate) persist: bool,
+}
+
+/// Who answered: the server's identity as it gave it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct ServerIdentity {
+    pub(crate) name: String,
+    pub(crate) version: String,
+}
+
 pub(crate) struct Connection {
     pub(crate) peer: Peer<RoleClient>,
     pub(crate) events: Arc<ConnEvents>,
     pub(crate) protocol_version: String,
+    pub(crate) server: Option<ServerIdentity>,
     service: Mutex<Option<RunningService<RoleClient, HubClient>>>,
     tools: Mutex<Arc<ToolCache>>,
     tool_count: AtomicUsize,
@@ -41,8 +74,13 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Starts the transport, runs the `initialize` handshake and lists the tools.
-    pub(crate) async fn open(def: &McpServerDef, tail: &StderrTail) -> Result<Self, String> {
+    /// Starts the transport, agrees on a protocol revision (2026-07-28's `server/discover`,
+    /// else an older revision's `initialize`) and lists the tools.
+    pub(crate) async fn open(
+        def: &McpServerDef,
+        tail: &StderrTail,
+        auth: AuthContext<'_>,
+    ) -> Result<Self, OpenError> {
         // `${env:NAME}` references are resolved only here, so their values are never stored.
         let def = &def
             .resolve_env(&|name| std::env::var(name).ok())
@@ -66,32 +104,82 @@ impl Connection {
                 group = ProcessGroup::led_by(transport.id());
                 let eof = stderr.map(|s| tail.drain(s));
                 (
-                    client.serve(transport).await.map_err(|e| e.to_string()),
+                    client
+                        .serve_with_lifecycle(transport, lifecycle())
+                        .await
+                        .map_err(|e| e.to_string()),
                     eof,
                 )
             }
-            McpTransport::Http { url, headers } => {
+            McpTransport::Http {
+                url,
+                headers,
+                oauth,
+            } => {
                 let refused = RefusedRedirect::default();
-                let transport = http_transport(url, headers, refused.clone())?;
-                let served = client.serve(transport).await.map_err(|e| {
-                    // rmcp keeps only reqwest's top text, which does not say where it pointed.
-                    match refused.take() {
-                        Some(redirect) => format!("{redirect} ({e})"),
-                        None => e.to_string(),
+                let manager = auth
+                    .broker
+                    .connect_manager(&def.name, url, oauth, auth.persist)
+                    .await
+                    .map_err(|e| match e {
+                        ConnectAuthError::SignIn(needed) => OpenError::SignIn(needed),
+                        ConnectAuthError::Failed(m) => OpenError::Failed(format!("sign-in: {m}")),
+                    })?;
+                let (http, config) = http_transport(url, headers, refused.clone())?;
+                let served = match manager {
+                    Some(manager) => {
+                        let transport = StreamableHttpClientTransport::with_client(
+                            AuthClient::new(http, manager),
+                            config,
+                        );
+                        client.serve_with_lifecycle(transport, lifecycle()).await
                     }
-                });
-                (served, None)
+                    None => {
+                        let transport = StreamableHttpClientTransport::with_client(http, config);
+                        client.serve_with_lifecycle(transport, lifecycle()).await
+                    }
+                };
+                match served {
+                    Ok(service) => (Ok(service), None),
+                    Err(e) => {
+                        if let Some(needed) = sign_in_needed(&e) {
+                            let challenge = e.auth_challenge();
+                            auth.broker.note_refused(
+                                &def.name,
+                                url,
+                                auth.persist,
+                                &needed.reason,
+                                challenge,
+                            );
+                            return Err(OpenError::SignIn(needed));
+                        }
+                        // rmcp keeps only reqwest's top text, which does not say where it
+                        // pointed.
+                        let text = match refused.take() {
+                            Some(redirect) => format!("{redirect} ({e})"),
+                            None => e.to_string(),
+                        };
+                        (Err(text), None)
+                    }
+                }
             }
         };
         let service = match served {
             Ok(service) => service,
-            Err(e) => return Err(with_tail(e, stderr_eof, tail).await),
+            Err(e) => return Err(with_tail(e, stderr_eof, tail).await.into()),
         };
         let peer = service.peer().clone();
         let protocol_version = peer
             .peer_info()
             .map(|info| info.protocol_version.to_string())
             .unwrap_or_default();
+        let server = peer
+            .peer_info()
+            .and_then(|info| info.server_info.clone())
+            .map(|i| ServerIdentity {
+                name: i.name,
+                version: i.version,
+            });
         // A server without the tools capability (resources or prompts only) has no tools.
         let has_tools = peer
             .peer_info()
@@ -101,11 +189,11 @@ impl Connection {
                 Ok(Ok(listed)) => listed,
                 Ok(Err(e)) => {
                     let error = format!("tools/list failed: {e}");
-                    return Err(with_tail(error, stderr_eof, tail).await);
+                    return Err(with_tail(error, stderr_eof, tail).await.into());
                 }
                 Err(_) => {
                     let secs = LIST_TIMEOUT.as_secs();
-                    return Err(format!("tools/list got no answer in {secs} s"));
+                    return Err(format!("tools/list got no answer in {secs} s").into());
                 }
             }
         } else {
@@ -116,6 +204,7 @@ impl Connection {
             peer,
             events,
             protocol_version,
+            server,
             tool_count: AtomicUsize::new(cache.tools.len()),
             tools: Mutex::new(Arc::new(cache)),
             service: Mutex::new(Some(service)),
@@ -199,11 +288,40 @@ async fn with_tail(error: String, eof: Option<watch::Receiver<bool>>, tail: &Std
     }
 }
 
+/// 2026-07-28 first (`server/discover`); a server that does not know it (an error, an HTTP 4xx
+/// other than 401/403, or no answer within 10 s) gets the newest revision with `initialize`,
+/// and may answer an older one.
+fn lifecycle() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
+    }
+}
+
+/// Whether the handshake failed because the server wants a (new) sign-in.
+fn sign_in_needed(e: &ClientInitializeError) -> Option<SignInNeeded> {
+    if !e.is_authorization_required() && e.auth_challenge().is_none() {
+        return None;
+    }
+    let scope = e
+        .auth_challenge()
+        .filter(|c| c.contains("insufficient_scope"))
+        .map(|_| " with more scopes");
+    Some(SignInNeeded {
+        reason: format!(
+            "the server asks for a sign-in{} (HTTP 401/403 with an OAuth challenge)",
+            scope.unwrap_or("")
+        ),
+    })
+}
+
+type HttpParts = (reqwest::Client, StreamableHttpClientTransportConfig);
+
 fn http_transport(
     url: &str,
     headers: &std::collections::BTreeMap<String, crate::secret::Secret>,
     refused: RefusedRedirect,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, String> {
+) -> Result<HttpParts, String> {
     // Same-origin redirects only: the custom headers are credentials for this origin.
     let http = crate::http::client_builder_noting(refused)
         .build()
@@ -220,5 +338,5 @@ fn http_transport(
     }
     let config =
         StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(custom);
-    Ok(StreamableHttpClientTransport::with_client(http, config))
+    Ok((http, config))
 }

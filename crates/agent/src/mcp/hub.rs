@@ -9,8 +9,12 @@ use tokio::time::Instant;
 
 use super::call::{call, CallFailure};
 use super::connection::Connection;
+use super::oauth::OAuthBroker;
 use super::slot::{ServerSlot, SlotError};
-use super::{CallOptions, McpError, McpServerDef, McpTool, ServerStatus, ToolCallOutput};
+use super::{
+    CallOptions, McpError, McpServerDef, McpTool, McpTransport, ServerStatus, SignInStart,
+    SignInState, TokenVault, ToolCallOutput,
+};
 
 /// Calls in flight per server unless [`McpHub::with_max_concurrent_calls`] says otherwise.
 pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 8;
@@ -25,7 +29,13 @@ pub struct McpHub {
 struct HubInner {
     servers: Mutex<BTreeMap<String, Arc<ServerSlot>>>,
     max_calls: usize,
+    oauth: Arc<OAuthBroker>,
 }
+
+/// Servers tried without being saved are kept this many at most (the oldest goes first).
+const MAX_TRIED_SERVERS: usize = 16;
+/// The name prefix of a server tried without being saved (never a saved server's name).
+pub const TRIED_SERVER_PREFIX: &str = "~try:";
 
 impl Default for McpHub {
     fn default() -> Self {
@@ -44,19 +54,70 @@ impl McpHub {
             inner: Arc::new(HubInner {
                 servers: Mutex::new(BTreeMap::new()),
                 max_calls: limit.max(1),
+                oauth: Arc::new(OAuthBroker::default()),
             }),
         }
+    }
+
+    /// Where sign-in tokens of saved servers are kept (the keychain or the 0600 file); without
+    /// one they live in memory.
+    pub fn set_token_vault(&self, vault: Arc<dyn TokenVault>) {
+        self.inner.oauth.set_vault(vault);
+    }
+
+    /// The HTTPS URL of the client's metadata document (a Client ID Metadata Document), used
+    /// to register with authorization servers that accept one; `None`: not used.
+    pub fn set_client_metadata_url(&self, url: Option<String>) {
+        self.inner.oauth.set_client_metadata_url(url);
     }
 
     /// Adds or replaces a server's definition (a replaced one is disconnected; the same
     /// definition again keeps its connection).
     pub fn set_server(&self, def: McpServerDef) {
+        self.put_slot(def, true);
+    }
+
+    /// Adds a server to try without saving it: named `~try:<hash of the definition>` (the
+    /// returned name), its sign-in tokens kept in memory only. The same definition again is
+    /// the same server, so a sign-in carries over to the next call.
+    pub fn set_tried_server(&self, mut def: McpServerDef) -> String {
+        use sha2::{Digest, Sha256};
+        let described = format!("{:?}|{}", def.transport, def.describe());
+        let digest = Sha256::digest(described.as_bytes());
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        def.name = format!("{TRIED_SERVER_PREFIX}{hex}");
+        let name = def.name.clone();
+        let evicted = {
+            let mut servers = self.lock();
+            let tried: Vec<String> = servers
+                .keys()
+                .filter(|k| k.starts_with(TRIED_SERVER_PREFIX) && **k != name)
+                .cloned()
+                .collect();
+            let excess = tried.len().saturating_sub(MAX_TRIED_SERVERS - 1);
+            tried
+                .into_iter()
+                .take(excess)
+                .filter_map(|k| servers.remove(&k))
+                .collect::<Vec<_>>()
+        };
+        evicted.into_iter().for_each(close_in_background);
+        self.put_slot(def, false);
+        name
+    }
+
+    fn put_slot(&self, def: McpServerDef, persist_tokens: bool) {
         let old = {
             let mut servers = self.lock();
             if servers.get(&def.name).is_some_and(|s| s.def == def) {
                 return;
             }
-            let slot = Arc::new(ServerSlot::new(def.clone(), self.inner.max_calls));
+            let slot = Arc::new(ServerSlot::new(
+                def.clone(),
+                self.inner.max_calls,
+                self.inner.oauth.clone(),
+                persist_tokens,
+            ));
             servers.insert(def.name, slot)
         };
         if let Some(old) = old {
@@ -100,6 +161,9 @@ impl McpHub {
         };
         match listed {
             Ok(cache) => Ok(cache.tools.clone()),
+            Err(e) if wants_sign_in(&e) => {
+                Err(self.refused(&slot, &conn, e.auth_challenge()).await)
+            }
             Err(e) => Err(list_error(&slot, &conn, server, e).await),
         }
     }
@@ -161,6 +225,9 @@ impl McpHub {
         let tools = tokio::select! {
             tools = conn.tools() => match tools {
                 Ok(tools) => tools,
+                Err(e) if wants_sign_in(&e) => {
+                    return Err(self.refused(&slot, &conn, e.auth_challenge()).await)
+                }
                 Err(e) => return Err(list_error(&slot, &conn, server, e).await),
             },
             _ = until(deadline) => return Err(timeout()),
@@ -186,11 +253,90 @@ impl McpHub {
                 message,
             }),
             Err(CallFailure::Closed(message)) => Err(lost(&slot, &conn, server, message).await),
+            Err(CallFailure::SignIn { challenge }) => {
+                Err(self.refused(&slot, &conn, challenge.as_deref()).await)
+            }
         }
     }
 
     pub fn status(&self, server: &str) -> Option<ServerStatus> {
         self.lock().get(server).map(|slot| slot.status())
+    }
+
+    /// Where the server's sign-in stands (stdio servers never sign in).
+    pub async fn sign_in_state(&self, server: &str) -> Result<SignInState, McpError> {
+        let slot = self.slot(server)?;
+        match &slot.def.transport {
+            McpTransport::Http { url, .. } => Ok(self
+                .inner
+                .oauth
+                .state(server, url, slot.persist_tokens)
+                .await),
+            McpTransport::Stdio { .. } => Ok(SignInState::NotNeeded),
+        }
+    }
+
+    /// Starts a browser sign-in to an HTTP server: the URL to open, and the id that
+    /// [`McpHub::finish_sign_in`] waits on.
+    pub async fn begin_sign_in(&self, server: &str) -> Result<SignInStart, McpError> {
+        let slot = self.slot(server)?;
+        let McpTransport::Http { url, oauth, .. } = &slot.def.transport else {
+            return Err(McpError::Connect {
+                server: server.to_string(),
+                message: "a stdio server has no sign-in (its credentials are its environment)"
+                    .into(),
+            });
+        };
+        self.inner
+            .oauth
+            .begin(server, url, oauth, slot.persist_tokens)
+            .await
+            .map_err(|message| McpError::Connect {
+                server: server.to_string(),
+                message: format!("cannot start the sign-in: {message}"),
+            })
+    }
+
+    /// Waits for a started sign-in's redirect (at most `wait`), stores its tokens and
+    /// reconnects the server with them on its next use. Returns the server's name.
+    pub async fn finish_sign_in(
+        &self,
+        id: &str,
+        wait: std::time::Duration,
+    ) -> Result<String, McpError> {
+        let server =
+            self.inner
+                .oauth
+                .finish(id, wait)
+                .await
+                .map_err(|message| McpError::Connect {
+                    server: String::new(),
+                    message,
+                })?;
+        if let Ok(slot) = self.slot(&server) {
+            slot.shutdown().await;
+        }
+        Ok(server)
+    }
+
+    /// Forgets the server's sign-in (its tokens leave the keychain) and disconnects it.
+    pub async fn sign_out(&self, server: &str) -> Result<(), McpError> {
+        let slot = self.slot(server)?;
+        self.inner
+            .oauth
+            .sign_out(server)
+            .await
+            .map_err(|message| McpError::Connect {
+                server: server.to_string(),
+                message: format!("cannot forget the sign-in: {message}"),
+            })?;
+        slot.shutdown().await;
+        Ok(())
+    }
+
+    /// Forgets a saved server's tokens by its name and URL (after the server is removed).
+    pub async fn forget_sign_in(&self, server: &str, url: &str) -> Result<(), String> {
+        self.inner.oauth.forget(server, url, true).await
     }
 
     /// The last ~4 KB the server's process wrote to stderr (stdio servers; across restarts).
@@ -210,6 +356,35 @@ impl McpHub {
     pub async fn shutdown(&self) {
         let slots: Vec<Arc<ServerSlot>> = self.lock().values().cloned().collect();
         futures::future::join_all(slots.iter().map(|slot| slot.shutdown())).await;
+    }
+
+    /// A request refused for want of a sign-in: noted (with the challenge, which carries the
+    /// scopes to ask for), and the connection dropped so the next use signs in anew.
+    async fn refused(
+        &self,
+        slot: &ServerSlot,
+        conn: &Arc<Connection>,
+        challenge: Option<&str>,
+    ) -> McpError {
+        let reason = if challenge.is_some_and(|c| c.contains("insufficient_scope")) {
+            "the server needs more scopes than the sign-in granted (HTTP 403 insufficient_scope)"
+        } else {
+            "the server refused the sign-in's token (HTTP 401), and it could not be refreshed"
+        };
+        if let McpTransport::Http { url, .. } = &slot.def.transport {
+            self.inner.oauth.note_refused(
+                &slot.def.name,
+                url,
+                slot.persist_tokens,
+                reason,
+                challenge,
+            );
+        }
+        slot.connection_lost(conn, reason.to_string()).await;
+        McpError::SignInRequired {
+            server: slot.def.name.clone(),
+            reason: reason.to_string(),
+        }
     }
 
     fn slot(&self, server: &str) -> Result<Arc<ServerSlot>, McpError> {
@@ -232,8 +407,18 @@ fn close_in_background(slot: Arc<ServerSlot>) {
     }
 }
 
+fn wants_sign_in(e: &ServiceError) -> bool {
+    e.is_authorization_required() || e.auth_challenge().is_some()
+}
+
 fn connect_error(server: &str, e: SlotError) -> McpError {
     let message = match e {
+        SlotError::SignIn(reason) => {
+            return McpError::SignInRequired {
+                server: server.to_string(),
+                reason,
+            }
+        }
         SlotError::Connect(message) => message,
         SlotError::Deadline => "the caller's deadline passed while connecting".into(),
     };

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
-use super::connection::Connection;
+use super::connection::{AuthContext, Connection, OpenError};
+use super::oauth::OAuthBroker;
 use super::stderr_tail::StderrTail;
 use super::{McpServerDef, ServerStatus};
 
@@ -22,6 +23,9 @@ pub(crate) struct ServerSlot {
     pub(crate) calls: Arc<Semaphore>,
     pub(crate) max_calls: usize,
     pub(crate) tail: StderrTail,
+    pub(crate) broker: Arc<OAuthBroker>,
+    /// A saved server's tokens go to the keychain; a tried one's stay in memory.
+    pub(crate) persist_tokens: bool,
     /// Held while connecting, so concurrent first uses wait for one attempt.
     state: Mutex<SlotState>,
     /// What `status` (a sync fn) reports, updated with `state`.
@@ -47,18 +51,27 @@ enum Snapshot {
 pub(crate) enum SlotError {
     /// The attempt failed, or the server is in backoff past the caller's deadline.
     Connect(String),
+    /// The server wants a sign-in first (no retry helps until someone signs in).
+    SignIn(String),
     /// The caller's deadline passed while connecting.
     Deadline,
 }
 
 impl ServerSlot {
-    pub(crate) fn new(def: McpServerDef, max_calls: usize) -> Self {
+    pub(crate) fn new(
+        def: McpServerDef,
+        max_calls: usize,
+        broker: Arc<OAuthBroker>,
+        persist_tokens: bool,
+    ) -> Self {
         let max_calls = max_calls.max(1);
         Self {
             def,
             calls: Arc::new(Semaphore::new(max_calls)),
             max_calls,
             tail: StderrTail::default(),
+            broker,
+            persist_tokens,
             state: Mutex::new(SlotState::default()),
             snapshot: std::sync::Mutex::new(Snapshot::Idle),
         }
@@ -98,9 +111,12 @@ impl ServerSlot {
             }
             let limit = Instant::now() + CONNECT_TIMEOUT;
             let until = deadline.map_or(limit, |d| d.min(limit));
-            return match tokio::time::timeout_at(until, Connection::open(&self.def, &self.tail))
-                .await
-            {
+            let auth = AuthContext {
+                broker: &self.broker,
+                persist: self.persist_tokens,
+            };
+            let opened = Connection::open(&self.def, &self.tail, auth);
+            return match tokio::time::timeout_at(until, opened).await {
                 Ok(Ok(conn)) => {
                     let conn = Arc::new(conn);
                     state.conn = Some(conn.clone());
@@ -111,9 +127,18 @@ impl ServerSlot {
                     self.set_snapshot(Snapshot::Connected(conn.clone()));
                     Ok(conn)
                 }
-                Ok(Err(error)) => {
+                Ok(Err(OpenError::Failed(error))) => {
                     self.record_failure(&mut state, error.clone());
                     Err(SlotError::Connect(error))
+                }
+                Ok(Err(OpenError::SignIn(needed))) => {
+                    // No backoff: nothing changes until someone signs in, and then the next
+                    // use should connect at once.
+                    self.set_snapshot(Snapshot::Failed {
+                        error: needed.reason.clone(),
+                        retry_at: Instant::now(),
+                    });
+                    Err(SlotError::SignIn(needed.reason))
                 }
                 Err(_) if until == limit => {
                     let error = format!(
@@ -172,6 +197,8 @@ impl ServerSlot {
             Snapshot::Connected(conn) => ServerStatus::Connected {
                 protocol_version: conn.protocol_version.clone(),
                 tool_count: conn.tool_count(),
+                server_name: conn.server.as_ref().map(|s| s.name.clone()),
+                server_version: conn.server.as_ref().map(|s| s.version.clone()),
             },
             Snapshot::Failed { error, retry_at } => ServerStatus::Failed {
                 error,

@@ -153,7 +153,7 @@ impl McpServerDef {
                     fields.push((format!("env.{k}"), v.expose()));
                 }
             }
-            McpTransport::Http { url, headers } => {
+            McpTransport::Http { url, headers, .. } => {
                 fields.push(("url".into(), url));
                 for (k, v) in headers {
                     fields.push((format!("headers.{k}"), v.expose()));
@@ -215,9 +215,14 @@ impl McpServerDef {
                 env: map("env", vars)?,
                 cwd: cwd.as_deref().map(|c| one("cwd", c)).transpose()?,
             },
-            McpTransport::Http { url, headers } => McpTransport::Http {
+            McpTransport::Http {
+                url,
+                headers,
+                oauth,
+            } => McpTransport::Http {
                 url: one("url", url)?,
                 headers: map("headers", headers)?,
+                oauth: oauth.clone(),
             },
         };
         Ok(McpServerDef {

@@ -183,7 +183,11 @@ impl Ctx<'_> {
                 .opt_string(obj, "url", name, path)?
                 .ok_or_else(|| self.field(&format!("{path}.url"), "is missing"))?;
             let headers = self.secrets(obj.get("headers"), name, &format!("{path}.headers"))?;
-            McpTransport::Http { url, headers }
+            McpTransport::Http {
+                url,
+                headers,
+                oauth: Default::default(),
+            }
         };
         Ok(McpServerDef {
             name: name.to_string(),

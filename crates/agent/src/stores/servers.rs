@@ -24,7 +24,29 @@ pub enum ServerTransport {
     Http {
         url: String,
         headers: BTreeMap<String, SecretRef>,
+        oauth: StoredOAuthClient,
     },
+}
+
+/// An HTTP server's sign-in settings as stored: the client secret by reference.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredOAuthClient {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<SecretRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_credentials: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_metadata_url: Option<String>,
+}
+
+impl StoredOAuthClient {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl ServerRecord {
@@ -32,7 +54,11 @@ impl ServerRecord {
     pub fn secrets(&self) -> Vec<SecretRef> {
         match &self.transport {
             ServerTransport::Stdio { env, .. } => env.values().cloned().collect(),
-            ServerTransport::Http { headers, .. } => headers.values().cloned().collect(),
+            ServerTransport::Http { headers, oauth, .. } => headers
+                .values()
+                .cloned()
+                .chain(oauth.client_secret.clone())
+                .collect(),
         }
     }
 }

@@ -33,6 +33,7 @@ fn http(name: &str, headers: &[(&str, &str)]) -> ServerRecord {
                 .iter()
                 .map(|(k, id)| (k.to_string(), secret_ref(id)))
                 .collect(),
+            oauth: Default::default(),
         },
     }
 }

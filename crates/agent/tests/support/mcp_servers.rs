@@ -85,6 +85,7 @@ pub fn http_def(name: &str, url: &str) -> McpServerDef {
         transport: McpTransport::Http {
             url: url.into(),
             headers: BTreeMap::new(),
+            oauth: Default::default(),
         },
     }
 }

@@ -140,10 +140,17 @@ pub enum McpCommand {
     List(JsonFlag),
     /// Remove a server and its secrets
     Rm(McpNameArgs),
-    /// Connect to a server and list its tools with their safety class
+    /// Connect to a server and list its tools with their safety class: a saved one by NAME, or
+    /// one not saved with `--url URL` or `-- COMMAND ARGS...`
     Tools(McpToolsArgs),
-    /// Call a tool by hand; the arguments are checked against its input schema first
+    /// Call a tool by hand (`NAME TOOL [JSON]`, or `TOOL [JSON]` with `--url` or `--
+    /// COMMAND`); the arguments are checked against its input schema first. Exits non-zero on
+    /// an error or an isError result
     Call(McpCallArgs),
+    /// Sign in to a saved HTTP server that asks for OAuth (opens or prints the sign-in URL)
+    Login(McpLoginArgs),
+    /// Sign out of a saved HTTP server: its tokens leave the keychain
+    Logout(McpNameArgs),
 }
 
 #[derive(Debug, Args)]
@@ -183,7 +190,10 @@ pub struct McpNameArgs {
 
 #[derive(Debug, Args)]
 pub struct McpToolsArgs {
-    pub name: String,
+    /// A saved server's name (leave out with --url or -- COMMAND)
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub target: McpTargetArgs,
     /// Print the tool list as JSON, each tool with a `safety` field
     #[arg(long)]
     pub json: bool,
@@ -191,18 +201,76 @@ pub struct McpToolsArgs {
 
 #[derive(Debug, Args)]
 pub struct McpCallArgs {
-    /// The server
-    pub name: String,
-    pub tool: String,
-    /// The arguments as a JSON object, or @FILE
-    #[arg(value_name = "JSON", default_value = "{}")]
-    pub arguments: String,
+    /// NAME TOOL [JSON] for a saved server; TOOL [JSON] with --url or -- COMMAND. JSON is the
+    /// arguments object, or @FILE
+    #[arg(value_name = "NAME TOOL JSON", num_args = 1..=3, required = true)]
+    pub words: Vec<String>,
+    #[command(flatten)]
+    pub target: McpTargetArgs,
     /// Give up (and cancel the call) after this many seconds
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_secs: u64,
     /// Print the whole result (content blocks, structured content, isError) as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// A server to try without saving it, and how to sign in to it.
+#[derive(Debug, Args)]
+pub struct McpTargetArgs {
+    /// A Streamable HTTP server's endpoint (not saved)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// An HTTP header sent with every request (repeatable)
+    #[arg(long = "header", value_name = "K=V", requires = "url")]
+    pub headers: Vec<String>,
+    /// An environment variable of the command (repeatable)
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    #[command(flatten)]
+    pub sign_in: SignInArgs,
+    /// The command that starts a stdio server (not saved), and its arguments, after `--`
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// How to sign in when an HTTP server asks for OAuth.
+#[derive(Debug, Args)]
+pub struct SignInArgs {
+    /// A client id registered with the server's authorization server beforehand
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// That client's secret
+    #[arg(long, value_name = "SECRET", requires = "client_id")]
+    pub client_secret: Option<String>,
+    /// A scope to ask for (repeatable; default: what the server names)
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Sign in as a machine with the client-credentials grant (no browser)
+    #[arg(long, requires = "client_secret")]
+    pub client_credentials: bool,
+    /// Register with this Client ID Metadata Document (an https:// URL)
+    #[arg(long, value_name = "URL")]
+    pub client_metadata_url: Option<String>,
+    /// Open the sign-in URL with this command (the URL is its last argument); default:
+    /// $BROWSER, else the URL is printed for you to open
+    #[arg(long, value_name = "CMD")]
+    pub open_with: Option<String>,
+    /// How long to wait for the browser's sign-in
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub sign_in_wait_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct McpLoginArgs {
+    pub name: String,
+    /// Open the sign-in URL with this command (the URL is its last argument); default:
+    /// $BROWSER, else the URL is printed for you to open
+    #[arg(long, value_name = "CMD")]
+    pub open_with: Option<String>,
+    /// How long to wait for the browser's sign-in
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub sign_in_wait_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]

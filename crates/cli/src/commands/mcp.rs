@@ -9,13 +9,16 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 use waymark_api::{
-    Api, ErrorCode, McpAddRequest, McpCallRequest, McpImportRequest, McpListRequest, McpServerInfo,
-    McpServerRequest, McpTool,
+    Api, ErrorCode, McpAddRequest, McpCallRequest, McpImportRequest, McpListRequest,
+    McpOAuthClient, McpServerInfo, McpServerRequest, McpTarget, McpTool, McpTryRequest,
 };
 use waymark_host::{Host, DEFAULT_SHUTDOWN_LIMIT};
 
+use super::mcp_sign_in::{describe_state, with_sign_in, Opener};
 use super::{api_error, open_api, open_host, parse_json, EXIT_RUN_UNSUCCESSFUL};
-use crate::cli::{JsonFlag, McpAddArgs, McpCallArgs, McpImportArgs, McpNameArgs, McpToolsArgs};
+use crate::cli::{
+    JsonFlag, McpAddArgs, McpCallArgs, McpImportArgs, McpNameArgs, McpTargetArgs, McpToolsArgs,
+};
 use crate::output::{emit, json, table};
 
 pub async fn add(db: &Path, a: McpAddArgs) -> anyhow::Result<ExitCode> {
@@ -27,6 +30,7 @@ pub async fn add(db: &Path, a: McpAddArgs) -> anyhow::Result<ExitCode> {
         cwd: None,
         url: None,
         headers: BTreeMap::new(),
+        oauth: None,
     };
     match (a.url, a.command.split_first()) {
         (Some(url), None) => {
@@ -184,9 +188,19 @@ pub async fn list(db: &Path, a: JsonFlag) -> anyhow::Result<ExitCode> {
     } else {
         let rows: Vec<Vec<String>> = servers
             .iter()
-            .map(|d| vec![d.name.clone(), d.transport.clone(), d.describe.clone()])
+            .map(|d| {
+                vec![
+                    d.name.clone(),
+                    d.transport.clone(),
+                    d.describe.clone(),
+                    describe_state(&d.sign_in),
+                ]
+            })
             .collect();
-        emit(&table(&["NAME", "TRANSPORT", "DEFINITION"], &rows))?;
+        emit(&table(
+            &["NAME", "TRANSPORT", "DEFINITION", "SIGN-IN"],
+            &rows,
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -224,19 +238,84 @@ pub async fn rm(db: &Path, a: McpNameArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The server a tools/call command names: a saved one, or one given by `--url` / `-- COMMAND`
+/// (made usable without saving it).
+async fn resolve_server(
+    api: &Api,
+    name: Option<&str>,
+    t: &McpTargetArgs,
+) -> anyhow::Result<String> {
+    let given = t.url.is_some() || !t.command.is_empty();
+    match (name, given) {
+        (Some(name), false) => Ok(name.to_string()),
+        (None, true) => {
+            let (command, args) = match t.command.split_first() {
+                Some((c, rest)) => (Some(c.clone()), rest.to_vec()),
+                None => (None, Vec::new()),
+            };
+            if t.url.is_some() && command.is_some() {
+                bail!("give either --url URL or `-- COMMAND ARGS...`, not both");
+            }
+            let s = &t.sign_in;
+            let target = McpTarget {
+                url: t.url.clone(),
+                headers: pairs("--header", &t.headers)?,
+                command,
+                args,
+                env: pairs("--env", &t.env)?,
+                cwd: None,
+                oauth: Some(McpOAuthClient {
+                    client_id: s.client_id.clone(),
+                    client_secret: s.client_secret.clone(),
+                    scopes: s.scopes.clone(),
+                    client_credentials: s.client_credentials,
+                    client_metadata_url: s.client_metadata_url.clone(),
+                }),
+            };
+            let tried = api.mcp_try(McpTryRequest { target }).await;
+            Ok(tried.map_err(api_error)?.server)
+        }
+        (Some(_), true) => bail!("give a saved server's NAME, or --url / -- COMMAND, not both"),
+        (None, false) => bail!("name a saved server, or give --url URL or `-- COMMAND ARGS...`"),
+    }
+}
+
+fn opener(t: &McpTargetArgs) -> Opener<'_> {
+    Opener {
+        open_with: t.sign_in.open_with.as_deref(),
+        wait_secs: t.sign_in.sign_in_wait_secs,
+    }
+}
+
 pub async fn tools(db: &Path, a: McpToolsArgs) -> anyhow::Result<ExitCode> {
     let host = open_host(db).await?;
-    let request = McpServerRequest {
-        server: a.name.clone(),
+    stopping(host, |api| async move { tools_listed(&api, a).await }).await
+}
+
+async fn tools_listed(api: &Api, a: McpToolsArgs) -> anyhow::Result<ExitCode> {
+    let server = resolve_server(api, a.name.as_deref(), &a.target).await?;
+    let opener = opener(&a.target);
+    let listed = with_sign_in(api, &server, &opener, || {
+        api.mcp_tools(McpServerRequest {
+            server: server.clone(),
+        })
+    })
+    .await?;
+    let listed = listed.map_err(api_error)?;
+    let identity = match (&listed.server_name, &listed.server_version) {
+        (Some(n), Some(v)) => format!("{n} {v}, "),
+        (Some(n), None) => format!("{n}, "),
+        _ => String::new(),
     };
-    let listed = stopping(host, |api| async move { api.mcp_tools(request).await }).await;
-    let tools = listed.map_err(api_error)?.tools;
+    eprintln!("{identity}protocol {}", listed.protocol_version);
+    let tools = listed.tools;
+    let shown = a.name.as_deref().unwrap_or("the server");
     if a.json {
         emit(&json(&tools)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if tools.is_empty() {
-        emit(&format!("{} lists no tools", a.name))?;
+        emit(&format!("{shown} lists no tools"))?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = tools
@@ -292,44 +371,75 @@ async fn stopping<T, F: std::future::Future<Output = T>>(
 }
 
 pub async fn call(db: &Path, a: McpCallArgs) -> anyhow::Result<ExitCode> {
-    let raw = parse_json("the arguments", &a.arguments)?;
+    let given = a.target.url.is_some() || !a.target.command.is_empty();
+    let words = a.words.clone();
+    let (name, tool, arguments) = match (given, words.as_slice()) {
+        (false, [name, tool]) => (Some(name.clone()), tool.clone(), "{}".to_string()),
+        (false, [name, tool, json]) => (Some(name.clone()), tool.clone(), json.clone()),
+        (true, [tool]) => (None, tool.clone(), "{}".to_string()),
+        (true, [tool, json]) => (None, tool.clone(), json.clone()),
+        (false, _) => bail!("give NAME TOOL [JSON] (or TOOL [JSON] with --url or -- COMMAND)"),
+        (true, _) => bail!("with --url or -- COMMAND, give TOOL [JSON]"),
+    };
+    let raw = parse_json("the arguments", &arguments)?;
     let host = open_host(db).await?;
-    stopping(host, |api| async move { call_checked(&api, a, raw).await }).await
+    stopping(host, |api| async move {
+        let server = resolve_server(&api, name.as_deref(), &a.target).await?;
+        let shown = name.unwrap_or_else(|| "the server".to_string());
+        call_checked(&api, &a, &server, &shown, &tool, raw).await
+    })
+    .await
 }
 
-async fn call_checked(api: &Api, a: McpCallArgs, raw: Value) -> anyhow::Result<ExitCode> {
-    let request = McpServerRequest {
-        server: a.name.clone(),
-    };
-    let tools = api.mcp_tools(request).await.map_err(api_error)?.tools;
-    if !tools.iter().any(|t| t.tool.name == a.tool) {
+async fn call_checked(
+    api: &Api,
+    a: &McpCallArgs,
+    server: &str,
+    shown: &str,
+    tool: &str,
+    raw: Value,
+) -> anyhow::Result<ExitCode> {
+    let opener = opener(&a.target);
+    let listed = with_sign_in(api, server, &opener, || {
+        api.mcp_tools(McpServerRequest {
+            server: server.to_string(),
+        })
+    })
+    .await?;
+    let tools = listed.map_err(api_error)?.tools;
+    if !tools.iter().any(|t| t.tool.name == tool) {
         let names: Vec<&str> = tools.iter().map(|t| t.tool.name.as_str()).collect();
         bail!(
-            "MCP server \"{}\" has no tool named \"{}\"; its tools: {}",
-            a.name,
-            a.tool,
+            "MCP server {shown} has no tool named \"{tool}\"; its tools: {}",
             names.join(", ")
         );
     }
     // A string holding an object is taken as the object; the API checks the schema.
     let request = McpCallRequest {
-        server: a.name.clone(),
-        tool: a.tool.clone(),
+        server: server.to_string(),
+        tool: tool.to_string(),
         arguments: raw,
     };
     let limit = Duration::from_secs(a.timeout_secs);
-    let out = match tokio::time::timeout(limit, api.mcp_call(request)).await {
-        Ok(Ok(out)) => out,
-        Ok(Err(e)) if e.code == ErrorCode::Upstream => {
-            bail!("calling {}/{}: {}", a.name, a.tool, e.message)
+    let called = with_sign_in(api, server, &opener, || {
+        let request = request.clone();
+        async move {
+            match tokio::time::timeout(limit, api.mcp_call(request)).await {
+                Ok(out) => out,
+                Err(_) => Err(waymark_api::ApiError::new(
+                    ErrorCode::Upstream,
+                    format!("no answer within {}s", a.timeout_secs),
+                )),
+            }
         }
-        Ok(Err(e)) => return Err(api_error(e)),
-        Err(_) => bail!(
-            "calling {}/{}: no answer within {}s",
-            a.name,
-            a.tool,
-            a.timeout_secs
-        ),
+    })
+    .await?;
+    let out = match called {
+        Ok(out) => out,
+        Err(e) if e.code == ErrorCode::Upstream => {
+            bail!("calling {shown}/{tool}: {}", e.message)
+        }
+        Err(e) => return Err(api_error(e)),
     };
     if a.json {
         emit(&json(&out)?)?;

@@ -8,15 +8,18 @@ use serde::{Deserialize, Serialize};
 use super::SqliteAgentStore;
 use crate::catalog::CatalogError;
 use crate::secrets::SecretRef;
-use crate::stores::{Removed, ServerRecord, ServerStore, ServerTransport};
+use crate::stores::{Removed, ServerRecord, ServerStore, ServerTransport, StoredOAuthClient};
 
-/// What `secrets_json` holds: names to references.
+/// What `secrets_json` holds: names to references, and an HTTP server's sign-in settings (whose
+/// client secret is a reference too).
 #[derive(Default, Serialize, Deserialize)]
 struct SecretRefs {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     env: BTreeMap<String, SecretRef>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     headers: BTreeMap<String, SecretRef>,
+    #[serde(default, skip_serializing_if = "StoredOAuthClient::is_default")]
+    oauth: StoredOAuthClient,
 }
 
 impl SecretRefs {
@@ -24,6 +27,7 @@ impl SecretRefs {
         self.env
             .into_values()
             .chain(self.headers.into_values())
+            .chain(self.oauth.client_secret)
             .collect()
     }
 }
@@ -80,6 +84,7 @@ fn decode(row: Row7) -> Result<ServerRecord, CatalogError> {
                 .clone()
                 .ok_or_else(|| corrupt("url", "missing".into()))?,
             headers: refs.headers,
+            oauth: refs.oauth,
         },
         other => return Err(corrupt("transport", format!("unknown {other:?}"))),
     };
@@ -134,8 +139,13 @@ impl ServerStore for SqliteAgentStore {
                     None,
                 )
             }
-            ServerTransport::Http { url, headers } => {
+            ServerTransport::Http {
+                url,
+                headers,
+                oauth,
+            } => {
                 refs.headers = headers.clone();
+                refs.oauth = oauth.clone();
                 ("http", None, None, None, Some(url.as_str()))
             }
         };
