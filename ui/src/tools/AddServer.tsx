@@ -1,8 +1,10 @@
 // Adding an MCP server: a local command (stdio: command, arguments, environment) or an HTTP URL
-// (with headers). Environment and header values go to the secret store and are never shown again.
+// (with headers, and optionally the OAuth client it signs in with). Environment and header values
+// and the client secret go to the secret store and are never shown again.
 import { useState, type FormEvent, type ReactNode } from "react";
 import { Plus, X } from "lucide-react";
 import type { McpAddRequest } from "../bindings/McpAddRequest";
+import type { McpOAuthClient } from "../bindings/McpOAuthClient";
 import { ApiFailure, useTransport } from "../transport";
 import { ErrorBanner } from "../components/common";
 
@@ -10,7 +12,27 @@ type Pair = { name: string; value: string };
 
 type Errors = Partial<Record<string, string>>;
 
-function validate(kind: "stdio" | "http", name: string, command: string, url: string, pairs: Pair[], taken: string[]): Errors {
+/** The Sign-in (OAuth) section as typed. */
+type OAuthDraft = { clientId: string; clientSecret: string; scopes: string; clientCredentials: boolean };
+
+const NO_OAUTH: OAuthDraft = { clientId: "", clientSecret: "", scopes: "", clientCredentials: false };
+
+/** `oauth` of the request, or undefined when the section was left empty. */
+function oauthOf(d: OAuthDraft): McpOAuthClient | undefined {
+  const scopes = d.scopes.split(/\s+/).filter(Boolean);
+  if (!d.clientId.trim() && !d.clientSecret && !scopes.length && !d.clientCredentials) return undefined;
+  return {
+    ...(d.clientId.trim() ? { client_id: d.clientId.trim() } : {}),
+    ...(d.clientSecret ? { client_secret: d.clientSecret } : {}),
+    scopes,
+    client_credentials: d.clientCredentials,
+  };
+}
+
+/** Fields the form shows an API error on (else the error is a banner). */
+const FIELDS = new Set(["name", "command", "url", "client_id", "client_secret", "scopes", "client_credentials"]);
+
+function validate(kind: "stdio" | "http", name: string, command: string, url: string, pairs: Pair[], taken: string[], oauth: OAuthDraft): Errors {
   const e: Errors = {};
   if (!name.trim()) e.name = "give the server a name";
   else if (/[/\s]/.test(name.trim())) e.name = "no spaces or slashes in the name";
@@ -19,6 +41,8 @@ function validate(kind: "stdio" | "http", name: string, command: string, url: st
   if (kind === "http") {
     if (!url.trim()) e.url = "the server's URL, e.g. http://127.0.0.1:3001/mcp";
     else if (!/^https?:\/\/\S+$/.test(url.trim())) e.url = "the URL must start with http:// or https://";
+    if (oauth.clientCredentials && (!oauth.clientId.trim() || !oauth.clientSecret))
+      e.client_credentials = "signing in as a machine needs the client id and the client secret";
   }
   const seen = new Set<string>();
   pairs.forEach((p, i) => {
@@ -41,15 +65,20 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
   const [url, setUrl] = useState("");
   const [env, setEnv] = useState<Pair[]>([]);
   const [headers, setHeaders] = useState<Pair[]>([]);
+  const [oauth, setOauth] = useState<OAuthDraft>(NO_OAUTH);
+  const [oauthOpen, setOauthOpen] = useState(false);
   const [submitted, setSubmitted] = useState(false);
   const [pending, setPending] = useState(false);
   const [apiError, setApiError] = useState<ApiFailure | null>(null);
 
   const pairs = kind === "stdio" ? env : headers;
   const setPairs = kind === "stdio" ? setEnv : setHeaders;
-  const errors = validate(kind, name, command, url, pairs, taken);
+  const errors = validate(kind, name, command, url, pairs, taken, oauth);
   const shown: Errors = submitted ? { ...errors } : {};
-  if (apiError?.field && !shown[apiError.field]) shown[apiError.field] = apiError.message;
+  // The API names OAuth fields bare or under `oauth.`.
+  const apiField = apiError?.field?.replace(/^oauth\./, "") ?? null;
+  if (apiError && apiField && FIELDS.has(apiField) && !shown[apiField]) shown[apiField] = apiError.message;
+  const oauthErr = Boolean(shown.client_id || shown.client_secret || shown.scopes || shown.client_credentials);
   const err = (k: string) =>
     shown[k] ? (
       <span className="field-error" id={`add-${k}-err`}>
@@ -67,20 +96,24 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
     setApiError(null);
     if (Object.keys(errors).length) {
       const first = Object.keys(errors)[0];
-      document.getElementById(`add-${first}`)?.focus();
+      if (first.startsWith("client_")) setOauthOpen(true);
+      // After the section opens.
+      window.setTimeout(() => document.getElementById(`add-${first}`)?.focus());
       return;
     }
     const map = Object.fromEntries(pairs.filter((p) => p.name.trim()).map((p) => [p.name.trim(), p.value]));
     const req: McpAddRequest =
       kind === "stdio"
         ? { name: name.trim(), command: command.trim(), args: args.filter((a) => a !== ""), env: map, headers: {} }
-        : { name: name.trim(), url: url.trim(), args: [], env: {}, headers: map };
+        : { name: name.trim(), url: url.trim(), args: [], env: {}, headers: map, ...withOauth(oauthOf(oauth)) };
     setPending(true);
     try {
       const resp = await transport.call("mcp_add", req);
       onAdded(resp.server.name);
     } catch (err) {
-      setApiError(err instanceof ApiFailure ? err : new ApiFailure({ message: String(err) }));
+      const failure = err instanceof ApiFailure ? err : new ApiFailure({ message: String(err) });
+      setApiError(failure);
+      if (/^(oauth\.)?(client_|scopes)/.test(failure.field ?? "")) setOauthOpen(true);
     } finally {
       setPending(false);
     }
@@ -179,7 +212,69 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
           </button>
         </div>
       </div>
-      {apiError && !apiError.field ? <ErrorBanner error={apiError} title="Could not add the server" /> : null}
+      {kind === "http" ? (
+        <details className="add-oauth" open={oauthOpen || oauthErr} onToggle={(e) => setOauthOpen(e.currentTarget.open)}>
+          <summary>
+            Sign-in (OAuth) <span className="hint">optional{oauthOf(oauth) ? " · set" : ""}</span>
+          </summary>
+          <div className="stack add-oauth-body">
+            <p className="hint" style={{ margin: 0 }}>
+              For a server that asks for a sign-in. Leave empty and Waymark registers itself where the authorization server allows it; give a client id when the
+              client was registered beforehand.
+            </p>
+            <FormField id="add-client_id" label="Client id" error={shown.client_id}>
+              <input
+                id="add-client_id"
+                className="mono"
+                value={oauth.clientId}
+                onChange={(e) => setOauth({ ...oauth, clientId: e.target.value })}
+                autoComplete="off"
+                spellCheck={false}
+                {...inv("client_id")}
+              />
+            </FormField>
+            <FormField id="add-client_secret" label="Client secret" hint="Kept in the secret store and never shown again." error={shown.client_secret}>
+              <input
+                id="add-client_secret"
+                type="password"
+                autoComplete="new-password"
+                value={oauth.clientSecret}
+                onChange={(e) => setOauth({ ...oauth, clientSecret: e.target.value })}
+                {...inv("client_secret", true)}
+              />
+            </FormField>
+            <FormField id="add-scopes" label="Scopes" hint="Space-separated; empty asks for what the server advertises." error={shown.scopes}>
+              <input
+                id="add-scopes"
+                className="mono"
+                value={oauth.scopes}
+                onChange={(e) => setOauth({ ...oauth, scopes: e.target.value })}
+                placeholder="read write"
+                autoComplete="off"
+                spellCheck={false}
+                {...inv("scopes", true)}
+              />
+            </FormField>
+            <div className="stack form-field">
+              <label className="radio">
+                <input
+                  id="add-client_credentials"
+                  type="checkbox"
+                  checked={oauth.clientCredentials}
+                  onChange={(e) => setOauth({ ...oauth, clientCredentials: e.target.checked })}
+                  {...inv("client_credentials", true)}
+                />
+                Sign in as a machine (client credentials)
+              </label>
+              <span className="hint" id="add-client_credentials-hint">
+                No browser: the client id and secret get the tokens by themselves.
+              </span>
+              {err("client_credentials")}
+            </div>
+          </div>
+        </details>
+      ) : null}
+      {apiError && !(apiField && FIELDS.has(apiField)) ? <ErrorBanner error={apiError} title="Could not add the server" /> : null}
       <div className="row">
         <button type="submit" className="primary" disabled={pending}>
           {pending ? "Adding…" : "Add server"}
@@ -191,6 +286,10 @@ export function AddServerForm({ taken, onAdded, onCancel }: { taken: string[]; o
       </div>
     </form>
   );
+}
+
+function withOauth(oauth: McpOAuthClient | undefined): { oauth?: McpOAuthClient } {
+  return oauth ? { oauth } : {};
 }
 
 function FormField({ id, label, hint, error, children }: { id: string; label: string; hint?: string; error?: string; children: ReactNode }) {

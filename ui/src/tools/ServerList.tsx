@@ -3,12 +3,28 @@ import type { KeyboardEvent } from "react";
 import type { McpServerInfo } from "../bindings/McpServerInfo";
 import { href } from "../lib/router";
 import { Status } from "../components/common";
+import { SignInHint, signInExplainsFailure } from "./SignIn";
 
 function secs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }
 
-export function ServerStatusLine({ server }: { server: McpServerInfo }) {
+/** "protocol 2026-07-28 · waymark-demo-tools 0.1.0": the revision agreed on and who answered. */
+export function ServerIdentity({ protocol, name, version }: { protocol?: string; name?: string; version?: string }) {
+  if (!protocol && !name) return null;
+  const who = [name, version].filter(Boolean).join(" ");
+  return (
+    <span className="hint server-identity" data-testid="server-identity" title="The protocol revision agreed on, and the server's name and version as it gave them">
+      {protocol ? `protocol ${protocol}` : ""}
+      {protocol && who ? " · " : ""}
+      {who ? <span className="mono">{who}</span> : null}
+    </span>
+  );
+}
+
+/** Connected (tools, protocol), failed (retry), or not yet. `detailed`: the protocol is left to
+ * the identity line below it. */
+export function ServerStatusLine({ server, detailed = false }: { server: McpServerInfo; detailed?: boolean }) {
   const s = server.status;
   switch (s.state) {
     case "connected":
@@ -16,7 +32,8 @@ export function ServerStatusLine({ server }: { server: McpServerInfo }) {
         <span className="row tools-wrap server-status">
           <Status status="ok" label="connected" />
           <span className="hint">
-            {s.tool_count} tool{s.tool_count === 1 ? "" : "s"} · protocol {s.protocol_version}
+            {s.tool_count} tool{s.tool_count === 1 ? "" : "s"}
+            {detailed ? "" : ` · protocol ${s.protocol_version}`}
           </span>
         </span>
       );
@@ -48,10 +65,11 @@ export function ServerList({ servers, selected }: { servers: McpServerInfo[]; se
               <span className="badge">{s.transport}</span>
             </span>
             <ServerStatusLine server={s} />
+            <SignInHint server={s} />
             <code className="tools-cmd tools-cmd-short" title={s.describe}>
               {s.describe}
             </code>
-            {s.status.state === "failed" ? (
+            {s.status.state === "failed" && !signInExplainsFailure(s) ? (
               <span className="field-error server-error" role="status">
                 {s.status.error}
               </span>

@@ -1,4 +1,5 @@
-// One server: its command line or URL, status and last error, its tools (description as text,
+// One server: its command line or URL, status and last error, who answered (protocol revision,
+// name and version), its sign-in (HTTP servers), its tools (description as text,
 // annotation badges, safety class), and the selected tool's schema and try-it form.
 import { useEffect, useState } from "react";
 import { RefreshCw, Trash2 } from "lucide-react";
@@ -11,7 +12,8 @@ import { EmptyState, ErrorBanner, Modal } from "../components/common";
 import { JsonView } from "../components/JsonView";
 import { AnnotationBadges, SafetyBadge } from "./Annotations";
 import { TryIt } from "./TryIt";
-import { ServerStatusLine, arrowNav } from "./ServerList";
+import { ServerIdentity, ServerStatusLine, arrowNav } from "./ServerList";
+import { SignInAction, SignInPanel, SignInProvider, signInExplainsFailure, useSignInFlow } from "./SignIn";
 
 export function ServerView({ server, tool, onChanged }: { server: McpServerInfo; tool: string | null; onChanged: () => void }) {
   const transport = useTransport();
@@ -19,6 +21,11 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
   const [confirmRemove, setConfirmRemove] = useState(false);
   const [removeError, setRemoveError] = useState<Error | null>(null);
   const [removing, setRemoving] = useState(false);
+  // A finished sign-in (or sign-out): the list shows the new state, the tools are listed again.
+  const signIn = useSignInFlow(server.name, (changed) => {
+    onChanged();
+    if (changed) void tools.reload();
+  });
 
   // Listing tools connects the server: refresh the list's status once it answers.
   useEffect(() => {
@@ -32,6 +39,21 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
     if (state === "connected" && tools.error && !tools.loading) void tools.reload();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [state]);
+
+  // A sign-in finished elsewhere (another window, the CLI): list the tools it unlocked.
+  const signInState = server.sign_in.state;
+  useEffect(() => {
+    if (signInState === "signed_in" && tools.error?.code === "sign_in_required" && !tools.loading) void tools.reload();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [signInState]);
+
+  const status = server.status;
+  const identity =
+    status.state === "connected"
+      ? { protocol: status.protocol_version, name: status.server_name, version: status.server_version }
+      : tools.data
+        ? { protocol: tools.data.protocol_version, name: tools.data.server_name, version: tools.data.server_version }
+        : null;
 
   const [filter, setFilter] = useState("");
   const all = tools.data?.tools ?? [];
@@ -55,6 +77,7 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
   };
 
   return (
+    <SignInProvider flow={signIn}>
     <div className="server-view">
       <header className="server-head">
         <div className="row">
@@ -68,7 +91,9 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
             <Trash2 size={14} aria-hidden /> Remove
           </button>
         </div>
-        <ServerStatusLine server={server} />
+        <ServerStatusLine server={server} detailed />
+        {identity ? <ServerIdentity {...identity} /> : null}
+        <SignInPanel server={server} flow={signIn} />
         <code className="tools-cmd" title={server.transport === "stdio" ? "The command line this server runs" : "The URL this server is reached at"}>
           {server.describe}
         </code>
@@ -82,7 +107,15 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
             ))}
           </div>
         ) : null}
-        {server.status.state === "failed" ? (
+        {server.oauth_client_id ? (
+          <div className="row tools-wrap">
+            <span className="hint">OAuth client:</span>
+            <span className="badge mono" data-testid="oauth-client-id">
+              {server.oauth_client_id}
+            </span>
+          </div>
+        ) : null}
+        {server.status.state === "failed" && !signInExplainsFailure(server) ? (
           <div className="banner error" role="alert">
             <strong>Connection failed: </strong>
             {server.status.error}
@@ -100,7 +133,15 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
         <section className="tool-list" aria-label={`Tools of ${server.name}`}>
           <h3>Tools{tools.data ? ` (${tools.data.tools.length})` : ""}</h3>
           {tools.loading && !tools.data ? <p className="muted">Connecting to {server.name} and listing its tools…</p> : null}
-          <ErrorBanner error={tools.error} title="Could not list the tools" />
+          {tools.error?.code === "sign_in_required" ? (
+            <div className="banner warn" role="alert">
+              <strong>{server.name} asks for a sign-in before it lists its tools: </strong>
+              {tools.error.message}
+              <SignInAction />
+            </div>
+          ) : (
+            <ErrorBanner error={tools.error} title="Could not list the tools" />
+          )}
           {tools.data && tools.data.tools.length === 0 ? <EmptyState>This server offers no tools.</EmptyState> : null}
           {all.length > 6 ? (
             <input
@@ -169,6 +210,7 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
         </Modal>
       ) : null}
     </div>
+    </SignInProvider>
   );
 }
 

@@ -1,10 +1,12 @@
 // A tool call's answer: isError first and prominent, each content block (text as text, images and
 // audio as chips, resources by URI), structuredContent, the time it took; or the API's error with
-// the field at fault (a schema error from our validator names the argument).
+// the field at fault (a schema error from our validator names the argument); a server that
+// wants a sign-in offers it right there.
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
 import { JsonView } from "../components/JsonView";
 import { formatDuration } from "../components/common";
 import type { Outcome } from "./TryIt";
+import { SignInAction } from "./SignIn";
 
 type Block = { [key: string]: JsonValue };
 
@@ -76,8 +78,18 @@ export function ToolResult({ outcome }: { outcome: Outcome }) {
           <span className="hint">{formatDuration(outcome.ms)}</span>
         </div>
         <div className="banner error" role="alert">
-          <strong>{schema ? "Rejected by the input schema" : e.code === "upstream" ? "The server failed" : "The call was refused"}: </strong>
+          <strong>
+            {schema
+              ? "Rejected by the input schema"
+              : e.code === "sign_in_required"
+                ? "The server asks for a sign-in"
+                : e.code === "upstream"
+                  ? "The server failed"
+                  : "The call was refused"}
+            :{" "}
+          </strong>
           {e.message}
+          {e.code === "sign_in_required" ? <SignInAction /> : null}
           {e.field ? (
             <div>
               field: <code>{e.field}</code>
