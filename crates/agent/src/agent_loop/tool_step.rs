@@ -34,6 +34,10 @@ pub struct ToolStepOutput {
     /// The MCP result as the server sent it (content blocks, structured content).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<Value>,
+    /// Who answered an MCP call: the protocol revision agreed on and the server's name and
+    /// version, as the trace shows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<Value>,
 }
 
 impl ToolStepOutput {
@@ -42,6 +46,7 @@ impl ToolStepOutput {
             content: content.into(),
             is_error: true,
             raw: None,
+            server: None,
         }
     }
 }
@@ -322,6 +327,7 @@ async fn dispatch(
                             content: o.answer,
                             is_error: false,
                             raw: None,
+                            server: None,
                         },
                         &key,
                     ),
@@ -329,6 +335,7 @@ async fn dispatch(
                         content: v.to_string(),
                         is_error: false,
                         raw: None,
+                        server: None,
                     }),
                 },
                 Err(RunError::Step(e)) => inline(ToolStepOutput::error(format!(
@@ -471,10 +478,28 @@ async fn mcp_step(
                 } else {
                     serde_json::to_value(&output).ok()
                 },
+                server: answered_by(rt, server),
             })
         }
     })
     .await
+}
+
+/// The connection's revision and the server's identity, as the hub has them after the call.
+fn answered_by(rt: &AgentRuntime, server: &str) -> Option<Value> {
+    match rt.hub().status(server)? {
+        crate::mcp::ServerStatus::Connected {
+            protocol_version,
+            server_name,
+            server_version,
+            ..
+        } => Some(json!({
+            "protocol_version": protocol_version,
+            "name": server_name,
+            "version": server_version,
+        })),
+        _ => None,
+    }
 }
 
 async fn builtin_step(
@@ -505,6 +530,7 @@ async fn builtin_step(
                         .unwrap_or_else(|| p.to_string()),
                     is_error: false,
                     raw: None,
+                    server: None,
                 },
                 None => ToolStepOutput::error("nobody answered the question in time"),
             },
@@ -547,6 +573,7 @@ async fn builtin_step(
                     content,
                     is_error: false,
                     raw: None,
+                    server: None,
                 }),
                 // The model asked for something the store refuses: it reads why and may fix it.
                 Err(DirectoryError::Invalid(message)) => Ok(ToolStepOutput::error(message)),

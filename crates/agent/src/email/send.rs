@@ -289,6 +289,7 @@ pub async fn send_email_step(
                     "to": recipients,
                     "subject": email.subject,
                 })),
+                server: None,
             })
         }
     })

@@ -128,16 +128,9 @@ impl Connection {
                 let (http, config) = http_transport(url, headers, refused.clone())?;
                 let served = match manager {
                     Some(manager) => {
-                        let transport = StreamableHttpClientTransport::with_client(
-                            AuthClient::new(http, manager),
-                            config,
-                        );
-                        client.serve_with_lifecycle(transport, lifecycle()).await
+                        http_handshake(&client, AuthClient::new(http, manager), config).await
                     }
-                    None => {
-                        let transport = StreamableHttpClientTransport::with_client(http, config);
-                        client.serve_with_lifecycle(transport, lifecycle()).await
-                    }
+                    None => http_handshake(&client, http, config).await,
                 };
                 match served {
                     Ok(service) => (Ok(service), None),
@@ -295,6 +288,33 @@ fn lifecycle() -> ClientLifecycleMode {
     ClientLifecycleMode::Auto {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
         legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
+    }
+}
+
+/// The HTTP handshake: `server/discover`, else `initialize` on the same connection (rmcp's
+/// Auto mode); a server that answers `server/discover` wrongly (an empty result, as some
+/// older ones answer any unknown method) gets a fresh connection that starts with
+/// `initialize`.
+async fn http_handshake<C>(
+    client: &HubClient,
+    http: C,
+    config: StreamableHttpClientTransportConfig,
+) -> Result<RunningService<RoleClient, HubClient>, ClientInitializeError>
+where
+    C: rmcp::transport::streamable_http_client::StreamableHttpClient
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let transport = StreamableHttpClientTransport::with_client(http.clone(), config.clone());
+    match client.clone().serve_with_lifecycle(transport, lifecycle()).await {
+        Err(e) if sign_in_needed(&e).is_none() => {
+            tracing::debug!(error = %e, "server/discover failed; trying initialize");
+            let transport = StreamableHttpClientTransport::with_client(http, config);
+            rmcp::ServiceExt::serve(client.clone(), transport).await
+        }
+        other => other,
     }
 }
 

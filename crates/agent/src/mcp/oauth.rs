@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::transport::auth::{
-    AuthError, AuthorizationManager, AuthorizationRequest, ClientCredentialsConfig, OAuthState,
-    StoredCredentials,
+    AuthError, AuthorizationManager, AuthorizationMetadata, AuthorizationRequest,
+    AuthorizationSession, ClientCredentialsConfig, OAuthState, StoredCredentials,
 };
 use serde::{Deserialize, Serialize};
 
@@ -188,7 +188,15 @@ impl OAuthBroker {
             .map_err(|e| ConnectAuthError::Failed(describe(&e)))?;
         manager.set_credential_store(auth.store.clone());
         if has_token {
-            match manager.initialize_from_store().await {
+            let mut restored = manager.initialize_from_store().await;
+            if let Err(AuthError::AuthorizationServerMismatch { .. }) = &restored {
+                // A 2025-03-26 server, as in `begin`.
+                if let Some(metadata) = legacy_metadata(url).await {
+                    manager.set_metadata(metadata);
+                    restored = manager.initialize_from_store().await;
+                }
+            }
+            match restored {
                 Ok(true) => {
                     if let (Some(id), Some(secret)) = (&settings.client_id, &settings.client_secret)
                     {
@@ -312,10 +320,25 @@ impl OAuthBroker {
             request = request.with_client_metadata_url(cimd);
         }
         let mut state = OAuthState::Unauthorized(manager);
-        state
-            .start_authorization(request)
-            .await
-            .map_err(|e| describe(&e))?;
+        match state.start_authorization(request.clone()).await {
+            Ok(()) => {}
+            Err(e @ AuthError::AuthorizationServerMismatch { .. }) => {
+                // A 2025-03-26 server (no protected-resource metadata) keeps its authorization
+                // server's metadata at its own origin, whose issuer that revision never tied
+                // to the origin: take it as published there.
+                let (OAuthState::Unauthorized(mut manager), Some(metadata)) =
+                    (state, legacy_metadata(url).await)
+                else {
+                    return Err(describe(&e));
+                };
+                manager.set_metadata(metadata);
+                let session = AuthorizationSession::new(manager, request)
+                    .await
+                    .map_err(|(_, e)| describe(&e))?;
+                state = OAuthState::Session(session);
+            }
+            Err(e) => return Err(describe(&e)),
+        }
         let authorize_url = state
             .get_authorization_url()
             .await
@@ -418,6 +441,37 @@ impl OAuthBroker {
             },
         }
     }
+}
+
+/// The authorization server metadata of a 2025-03-26 server: none of the protected-resource
+/// documents exist, and the server's origin serves RFC 8414 metadata itself.
+async fn legacy_metadata(url: &str) -> Option<AuthorizationMetadata> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let origin = parsed.origin().ascii_serialization();
+    let http = crate::http::client_builder_noting(crate::http::RefusedRedirect::default())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .ok()?;
+    let path = parsed.path().trim_end_matches('/');
+    let resource_docs = [
+        format!("{origin}/.well-known/oauth-protected-resource{path}"),
+        format!("{origin}/.well-known/oauth-protected-resource"),
+    ];
+    for doc in resource_docs {
+        let found = http.get(&doc).send().await.ok()?;
+        if found.status().is_success() {
+            return None;
+        }
+    }
+    let answer = http
+        .get(format!("{origin}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .ok()?;
+    if !answer.status().is_success() {
+        return None;
+    }
+    answer.json::<AuthorizationMetadata>().await.ok()
 }
 
 fn signed_in(credentials: &StoredCredentials) -> SignInState {
