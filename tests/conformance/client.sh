@@ -68,7 +68,8 @@ tools_call)
     status=$?
     ;;
 elicitation-sep1034-client-defaults)
-    call test_client_elicitation_defaults '{}'
+    # The server asks during the call; no person here, so the form's defaults answer it.
+    call --elicitation accept-defaults test_client_elicitation_defaults '{}'
     status=$?
     ;;
 sse-retry)

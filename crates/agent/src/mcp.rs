@@ -117,6 +117,31 @@ pub struct CallOptions {
     pub progress: Option<ProgressCallback>,
 }
 
+/// What the client answers when a server asks the user something during a call
+/// (`elicitation/create`). Durable questions to a person are the interactive-MCP issue's;
+/// until then a server is answered by policy.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ts_rs::TS,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ElicitationPolicy {
+    /// Decline every question (the server goes on without the answer).
+    #[default]
+    Decline,
+    /// Accept a form with its schema's default values (declined when a required field has
+    /// no default).
+    AcceptDefaults,
+}
+
 /// Where a server's connection is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]

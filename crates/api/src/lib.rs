@@ -47,7 +47,7 @@ pub use settings::*;
 pub use views::*;
 /// Tools as MCP servers describe them: wire types defined once, in the agent crate.
 pub use waymark_agent::mcp::{
-    McpTool, ServerStatus, SignInState, ToolAnnotations, TRIED_SERVER_PREFIX,
+    ElicitationPolicy, McpTool, ServerStatus, SignInState, ToolAnnotations, TRIED_SERVER_PREFIX,
 };
 /// Mail accounts as the API reads and writes them: wire types defined once, in the mail crate.
 pub use waymark_mail::{

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use waymark_agent::mcp::{
-    McpError, McpServerDef, McpTransport, OAuthClientSettings, SignInState, SIGN_IN_LIMIT,
+    ElicitationPolicy, McpError, McpServerDef, McpTransport, OAuthClientSettings, SignInState,
+    SIGN_IN_LIMIT,
 };
 use waymark_agent::Secret;
 
@@ -40,6 +41,11 @@ pub struct McpTarget {
     #[serde(default)]
     #[ts(optional)]
     pub cwd: Option<String>,
+    /// What to answer when the server asks the user something during a call (default:
+    /// decline).
+    #[serde(default)]
+    #[ts(optional)]
+    pub elicitation: Option<ElicitationPolicy>,
     /// How to sign in when the server asks (HTTP servers).
     #[serde(default)]
     #[ts(optional)]
@@ -196,7 +202,11 @@ impl Api {
     /// Makes a server usable without saving it (nothing is stored; its sign-in tokens stay in
     /// memory): its tools and calls are then `mcp_tools` and `mcp_call` with the name returned.
     pub async fn mcp_try(&self, req: McpTryRequest) -> Result<McpTryResponse, ApiError> {
-        let server = self.app().hub().set_tried_server(req.target.to_def()?);
+        let policy = req.target.elicitation.unwrap_or_default();
+        let server = self
+            .app()
+            .hub()
+            .set_tried_server(req.target.to_def()?, policy);
         Ok(McpTryResponse { server })
     }
 

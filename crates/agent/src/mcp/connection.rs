@@ -46,11 +46,12 @@ impl From<String> for OpenError {
     }
 }
 
-/// What a connection needs of the hub to authorize itself.
-pub(crate) struct AuthContext<'a> {
+/// What a connection needs of the hub: how to authorize itself, how to answer questions.
+pub(crate) struct OpenContext<'a> {
     pub(crate) broker: &'a OAuthBroker,
     /// Whether the server's tokens go to the keychain (a saved server) or stay in memory.
     pub(crate) persist: bool,
+    pub(crate) elicitation: super::ElicitationPolicy,
 }
 
 /// Who answered: the server's identity as it gave it.
@@ -79,14 +80,14 @@ impl Connection {
     pub(crate) async fn open(
         def: &McpServerDef,
         tail: &StderrTail,
-        auth: AuthContext<'_>,
+        auth: OpenContext<'_>,
     ) -> Result<Self, OpenError> {
         // `${env:NAME}` references are resolved only here, so their values are never stored.
         let def = &def
             .resolve_env(&|name| std::env::var(name).ok())
             .map_err(|e| e.to_string())?;
         let events = Arc::new(ConnEvents::default());
-        let client = HubClient::new(events.clone());
+        let client = HubClient::new(events.clone(), auth.elicitation);
         let mut group = ProcessGroup::led_by(None);
         let (served, stderr_eof) = match &def.transport {
             McpTransport::Stdio {
@@ -308,7 +309,11 @@ where
         + 'static,
 {
     let transport = StreamableHttpClientTransport::with_client(http.clone(), config.clone());
-    match client.clone().serve_with_lifecycle(transport, lifecycle()).await {
+    match client
+        .clone()
+        .serve_with_lifecycle(transport, lifecycle())
+        .await
+    {
         Err(e) if sign_in_needed(&e).is_none() => {
             tracing::debug!(error = %e, "server/discover failed; trying initialize");
             let transport = StreamableHttpClientTransport::with_client(http, config);

@@ -6,13 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken,
-    ProtocolVersion,
+    ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
+    ElicitationCapability, FormElicitationCapability, Implementation, ProgressNotificationParam,
+    ProgressToken, ProtocolVersion,
 };
-use rmcp::service::NotificationContext;
-use rmcp::{ClientHandler, RoleClient};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ClientHandler, ErrorData, RoleClient};
+use serde_json::Value;
 
-use super::{ProgressCallback, ToolProgress};
+use super::{ElicitationPolicy, ProgressCallback, ToolProgress};
 
 /// Progress for tokens nobody registered yet is kept this long (in notifications): rmcp picks
 /// a request's token when it sends it, so the first notification can beat the registration.
@@ -31,19 +33,49 @@ pub(crate) struct ConnEvents {
 pub(crate) struct HubClient {
     config: ClientConfig,
     events: Arc<ConnEvents>,
+    elicitation: ElicitationPolicy,
 }
 
 impl HubClient {
-    pub(crate) fn new(events: Arc<ConnEvents>) -> Self {
-        // rmcp's default version (2026-07-28) has no `initialize`, and published servers refuse
-        // it; the newest version with the handshake is accepted by all of them.
+    pub(crate) fn new(events: Arc<ConnEvents>, elicitation: ElicitationPolicy) -> Self {
+        // A server asks questions only of a client that says it takes them.
+        let mut capabilities = ClientCapabilities::default();
+        if elicitation == ElicitationPolicy::AcceptDefaults {
+            capabilities.elicitation =
+                Some(ElicitationCapability::new().with_form(FormElicitationCapability::default()));
+        }
+        // The `initialize` handshake (servers before 2026-07-28) offers the newest revision
+        // that has it; `server/discover` offers 2026-07-28 (see `connection::lifecycle`).
         let config = ClientConfig::new(
-            ClientCapabilities::default(),
+            capabilities,
             Implementation::new("waymark", env!("CARGO_PKG_VERSION")),
         )
         .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
-        Self { config, events }
+        Self {
+            config,
+            events,
+            elicitation,
+        }
     }
+}
+
+/// A form's answer made of its schema's defaults; `None` when a required field has none.
+fn defaults_of(schema: &Value) -> Option<Value> {
+    let properties = schema.get("properties")?.as_object()?;
+    let mut answer = serde_json::Map::new();
+    for (name, field) in properties {
+        if let Some(default) = field.get("default") {
+            answer.insert(name.clone(), default.clone());
+        }
+    }
+    let required = schema.get("required").and_then(Value::as_array);
+    let complete = required.is_none_or(|names| {
+        names
+            .iter()
+            .filter_map(Value::as_str)
+            .all(|n| answer.contains_key(n))
+    });
+    complete.then_some(Value::Object(answer))
 }
 
 impl ClientHandler for HubClient {
@@ -61,6 +93,29 @@ impl ClientHandler for HubClient {
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.events.tools_changed.store(true, Ordering::SeqCst);
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let decline = ElicitResult::new(ElicitationAction::Decline);
+        if self.elicitation != ElicitationPolicy::AcceptDefaults {
+            return Ok(decline);
+        }
+        let ElicitRequestParams::FormElicitationParams {
+            requested_schema, ..
+        } = request
+        else {
+            // A URL needs a person to open it.
+            return Ok(decline);
+        };
+        let schema = serde_json::to_value(&requested_schema).unwrap_or(Value::Null);
+        Ok(match defaults_of(&schema) {
+            Some(answer) => ElicitResult::new(ElicitationAction::Accept).with_content(answer),
+            None => decline,
+        })
     }
 }
 

@@ -12,8 +12,8 @@ use super::connection::Connection;
 use super::oauth::OAuthBroker;
 use super::slot::{ServerSlot, SlotError};
 use super::{
-    CallOptions, McpError, McpServerDef, McpTool, McpTransport, ServerStatus, SignInStart,
-    SignInState, TokenVault, ToolCallOutput,
+    CallOptions, ElicitationPolicy, McpError, McpServerDef, McpTool, McpTransport, ServerStatus,
+    SignInStart, SignInState, TokenVault, ToolCallOutput,
 };
 
 /// Calls in flight per server unless [`McpHub::with_max_concurrent_calls`] says otherwise.
@@ -74,15 +74,19 @@ impl McpHub {
     /// Adds or replaces a server's definition (a replaced one is disconnected; the same
     /// definition again keeps its connection).
     pub fn set_server(&self, def: McpServerDef) {
-        self.put_slot(def, true);
+        self.put_slot(def, true, ElicitationPolicy::Decline);
     }
 
     /// Adds a server to try without saving it: named `~try:<hash of the definition>` (the
     /// returned name), its sign-in tokens kept in memory only. The same definition again is
     /// the same server, so a sign-in carries over to the next call.
-    pub fn set_tried_server(&self, mut def: McpServerDef) -> String {
+    pub fn set_tried_server(
+        &self,
+        mut def: McpServerDef,
+        elicitation: ElicitationPolicy,
+    ) -> String {
         use sha2::{Digest, Sha256};
-        let described = format!("{:?}|{}", def.transport, def.describe());
+        let described = format!("{:?}|{}|{elicitation:?}", def.transport, def.describe());
         let digest = Sha256::digest(described.as_bytes());
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         def.name = format!("{TRIED_SERVER_PREFIX}{hex}");
@@ -102,11 +106,11 @@ impl McpHub {
                 .collect::<Vec<_>>()
         };
         evicted.into_iter().for_each(close_in_background);
-        self.put_slot(def, false);
+        self.put_slot(def, false, elicitation);
         name
     }
 
-    fn put_slot(&self, def: McpServerDef, persist_tokens: bool) {
+    fn put_slot(&self, def: McpServerDef, persist_tokens: bool, elicitation: ElicitationPolicy) {
         let old = {
             let mut servers = self.lock();
             if servers.get(&def.name).is_some_and(|s| s.def == def) {
@@ -117,6 +121,7 @@ impl McpHub {
                 self.inner.max_calls,
                 self.inner.oauth.clone(),
                 persist_tokens,
+                elicitation,
             ));
             servers.insert(def.name, slot)
         };

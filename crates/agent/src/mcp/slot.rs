@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
-use super::connection::{AuthContext, Connection, OpenError};
+use super::connection::{Connection, OpenContext, OpenError};
 use super::oauth::OAuthBroker;
 use super::stderr_tail::StderrTail;
 use super::{McpServerDef, ServerStatus};
@@ -26,6 +26,7 @@ pub(crate) struct ServerSlot {
     pub(crate) broker: Arc<OAuthBroker>,
     /// A saved server's tokens go to the keychain; a tried one's stay in memory.
     pub(crate) persist_tokens: bool,
+    pub(crate) elicitation: super::ElicitationPolicy,
     /// Held while connecting, so concurrent first uses wait for one attempt.
     state: Mutex<SlotState>,
     /// What `status` (a sync fn) reports, updated with `state`.
@@ -63,6 +64,7 @@ impl ServerSlot {
         max_calls: usize,
         broker: Arc<OAuthBroker>,
         persist_tokens: bool,
+        elicitation: super::ElicitationPolicy,
     ) -> Self {
         let max_calls = max_calls.max(1);
         Self {
@@ -72,6 +74,7 @@ impl ServerSlot {
             tail: StderrTail::default(),
             broker,
             persist_tokens,
+            elicitation,
             state: Mutex::new(SlotState::default()),
             snapshot: std::sync::Mutex::new(Snapshot::Idle),
         }
@@ -111,9 +114,10 @@ impl ServerSlot {
             }
             let limit = Instant::now() + CONNECT_TIMEOUT;
             let until = deadline.map_or(limit, |d| d.min(limit));
-            let auth = AuthContext {
+            let auth = OpenContext {
                 broker: &self.broker,
                 persist: self.persist_tokens,
+                elicitation: self.elicitation,
             };
             let opened = Connection::open(&self.def, &self.tail, auth);
             return match tokio::time::timeout_at(until, opened).await {

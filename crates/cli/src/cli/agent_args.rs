@@ -227,6 +227,10 @@ pub struct McpTargetArgs {
     /// An environment variable of the command (repeatable)
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
+    /// When the server asks a question during a call: decline it, or accept a form with its
+    /// schema's defaults
+    #[arg(long, value_name = "POLICY", default_value = "decline", value_parser = ["decline", "accept-defaults"])]
+    pub elicitation: String,
     #[command(flatten)]
     pub sign_in: SignInArgs,
     /// The command that starts a stdio server (not saved), and its arguments, after `--`

@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 use waymark_api::{
-    Api, ErrorCode, McpAddRequest, McpCallRequest, McpImportRequest, McpListRequest,
-    McpOAuthClient, McpServerInfo, McpServerRequest, McpTarget, McpTool, McpTryRequest,
+    Api, ElicitationPolicy, ErrorCode, McpAddRequest, McpCallRequest, McpImportRequest,
+    McpListRequest, McpOAuthClient, McpServerInfo, McpServerRequest, McpTarget, McpTool,
+    McpTryRequest,
 };
 use waymark_host::{Host, DEFAULT_SHUTDOWN_LIMIT};
 
@@ -264,6 +265,11 @@ async fn resolve_server(
                 args,
                 env: pairs("--env", &t.env)?,
                 cwd: None,
+                elicitation: Some(if t.elicitation == "accept-defaults" {
+                    ElicitationPolicy::AcceptDefaults
+                } else {
+                    ElicitationPolicy::Decline
+                }),
                 oauth: Some(McpOAuthClient {
                     client_id: s.client_id.clone(),
                     client_secret: s.client_secret.clone(),
