@@ -29,6 +29,17 @@ struct Setup {
 /// An agent whose model calls `tool` with `arguments` once, then answers; the demo server
 /// starts with `faults`.
 async fn setup(tool: &str, arguments: Value, faults: Option<&str>, overrides: &str) -> Setup {
+    setup_with_args(tool, arguments, faults, overrides, &[]).await
+}
+
+/// [`setup`] with more arguments for the demo server (`--protocol REVISION`).
+async fn setup_with_args(
+    tool: &str,
+    arguments: Value,
+    faults: Option<&str>,
+    overrides: &str,
+    server_args: &[&str],
+) -> Setup {
     let tmp = tempfile::tempdir().expect("temp dir");
     let outbox = tmp.path().join("outbox.jsonl");
     let outbox_arg = outbox.display().to_string();
@@ -37,12 +48,9 @@ async fn setup(tool: &str, arguments: Value, faults: Option<&str>, overrides: &s
         env.push(("DEMO_TOOLS_FAULTS", f));
     }
     let hub = McpHub::new();
-    hub.set_server(stdio_def(
-        SERVER,
-        &demo_tools_bin(),
-        &["--outbox", &outbox_arg],
-        &env,
-    ));
+    let mut args = vec!["--outbox", outbox_arg.as_str()];
+    args.extend_from_slice(server_args);
+    hub.set_server(stdio_def(SERVER, &demo_tools_bin(), &args, &env));
     let turns = [Turn::call("c1", tool, arguments), Turn::answer("finished")];
     let model = serve_with(Arc::new(move |req: &Received, _| {
         openai_reply(&turns[turn_index(req).min(1)])
@@ -140,6 +148,41 @@ async fn a_tool_that_fails_twice_is_retried_and_each_failure_is_in_the_trace() {
     // The model got the order, not the failures.
     let second = &s.model.requests()[1].body;
     assert!(second.to_string().contains("Ada Lovelace"));
+}
+
+#[tokio::test]
+async fn a_server_of_only_2026_07_28_and_one_of_only_2025_06_18_both_serve_a_run() {
+    for revision in ["2026-07-28", "2025-06-18"] {
+        let s = setup_with_args(
+            "lookup_order",
+            lookup(),
+            None,
+            "",
+            &["--protocol", revision],
+        )
+        .await;
+        let rec = only_run(&s).await;
+        assert_eq!(
+            rec.status,
+            RunStatus::Succeeded,
+            "{revision}: {:?}",
+            rec.error
+        );
+        let trace = s.h.trace(rec.id).await;
+        let out = tool_step(&trace).step.output.clone().unwrap_or_default();
+        assert!(
+            out["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("A-1001"),
+            "{revision}: {out}"
+        );
+        // The step records who answered, in which revision.
+        assert_eq!(out["server"]["protocol_version"], revision, "{out}");
+        if revision == "2025-06-18" {
+            assert_eq!(out["server"]["name"], "waymark-demo-tools", "{out}");
+        }
+    }
 }
 
 #[tokio::test]
