@@ -435,7 +435,13 @@ impl OAuthBroker {
             Ok(Some(credentials)) if credentials.token_response.is_some() => {
                 signed_in(&credentials)
             }
-            Ok(_) => SignInState::NotNeeded,
+            // A sign-in kept without its tokens: they were refused (see TokenStore).
+            Ok(Some(_)) => SignInState::Required {
+                reason: "the stored sign-in can no longer be used (its refresh was refused, or \
+                         the authorization server changed)"
+                    .into(),
+            },
+            Ok(None) => SignInState::NotNeeded,
             Err(e) => SignInState::Required {
                 reason: format!("the stored sign-in cannot be read: {e}"),
             },

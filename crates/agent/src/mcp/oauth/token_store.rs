@@ -99,7 +99,15 @@ impl TokenStore {
     }
 
     async fn write(&self, value: Option<StoredCredentials>) -> Result<(), String> {
-        let mut cache = self.inner.cache.lock().await;
+        let cache = self.inner.cache.lock().await;
+        self.write_locked(cache, value).await
+    }
+
+    async fn write_locked(
+        &self,
+        mut cache: tokio::sync::MutexGuard<'_, Option<Option<StoredCredentials>>>,
+        value: Option<StoredCredentials>,
+    ) -> Result<(), String> {
         if let Some((vault, key)) = &self.inner.vault {
             let (vault, key) = (vault.clone(), key.clone());
             let text = match &value {
@@ -120,6 +128,45 @@ impl TokenStore {
     pub(crate) async fn forget(&self) -> Result<(), String> {
         self.write(None).await
     }
+
+    /// The authorization server refused to refresh `rejected` (`invalid_grant`): its tokens
+    /// are dead. They are dropped and what the sign-in was (client, scopes, issuer) is kept, so
+    /// the server shows as needing a sign-in again, in this process and the next. Credentials
+    /// that replaced `rejected` meanwhile (a new sign-in) are left alone.
+    async fn drop_refused(&self, rejected: &StoredCredentials) -> Result<(), String> {
+        // Loaded into the cache first; then checked and written under one lock.
+        self.current().await?;
+        let mut kept = rejected.clone();
+        kept.token_response = None;
+        self.write_if(Some(kept), |current| {
+            current.is_some_and(|c| same_tokens(c, rejected))
+        })
+        .await
+    }
+
+    /// Writes `value` if `check` holds for what is stored, under the same lock.
+    async fn write_if(
+        &self,
+        value: Option<StoredCredentials>,
+        check: impl FnOnce(Option<&StoredCredentials>) -> bool,
+    ) -> Result<(), String> {
+        let cache = self.inner.cache.lock().await;
+        if !check(cache.as_ref().and_then(Option::as_ref)) {
+            return Ok(());
+        }
+        self.write_locked(cache, value).await
+    }
+}
+
+/// Whether both hold the same access token.
+fn same_tokens(a: &StoredCredentials, b: &StoredCredentials) -> bool {
+    use oauth2::TokenResponse as _;
+    let access = |c: &StoredCredentials| {
+        c.token_response
+            .as_ref()
+            .map(|r| r.access_token().secret().clone())
+    };
+    access(a).is_some() && access(a) == access(b)
 }
 
 /// Tokens are secrets: any log line or error text that quotes one is scrubbed.
@@ -152,6 +199,15 @@ impl CredentialStore for TokenStore {
 
     async fn clear(&self) -> Result<(), AuthError> {
         self.write(None)
+            .await
+            .map_err(AuthError::CredentialStoreError)
+    }
+
+    async fn on_refresh_token_rejected(
+        &self,
+        credentials: &StoredCredentials,
+    ) -> Result<(), AuthError> {
+        self.drop_refused(credentials)
             .await
             .map_err(AuthError::CredentialStoreError)
     }
