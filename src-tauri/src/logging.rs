@@ -10,7 +10,14 @@ const KEEP_LOG_FILES: usize = 14;
 
 /// Keep the guard until the process ends: dropping it flushes the file.
 pub fn init() -> Option<WorkerGuard> {
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // rmcp's OAuth module logs whole token responses at debug level: never below info.
+    let filter = || {
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        match "rmcp::transport::auth=info".parse() {
+            Ok(directive) => filter.add_directive(directive),
+            Err(_) => filter,
+        }
+    };
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)

@@ -207,6 +207,9 @@ pub enum McpError {
     /// login`) before it can be used.
     #[error("MCP server \"{server}\" needs a sign-in: {reason}; sign in on the Tools page or with `waymark mcp login {server}`")]
     SignInRequired { server: String, reason: String },
+    /// A started sign-in came to nothing (no redirect in time, refused, replaced).
+    #[error("{message}")]
+    SignInFailed { message: String },
     #[error("MCP server \"{server}\" sent an invalid answer to {tool}: {message}")]
     InvalidResponse {
         server: String,
@@ -240,7 +243,9 @@ impl McpError {
             McpError::Rpc { .. } => StepError::fatal("mcp_rpc_error", message),
             McpError::UnknownServer(_) => StepError::fatal("mcp_unknown_server", message),
             // Nothing a retry can change until a person signs in.
-            McpError::SignInRequired { .. } => StepError::fatal("mcp_sign_in_required", message),
+            McpError::SignInRequired { .. } | McpError::SignInFailed { .. } => {
+                StepError::fatal("mcp_sign_in_required", message)
+            }
             McpError::UnknownTool { .. } => StepError::fatal("mcp_unknown_tool", message),
             McpError::InvalidArguments { .. } => StepError::fatal("mcp_invalid_arguments", message),
             McpError::InvalidResponse { .. } => StepError::fatal("mcp_invalid_response", message),

@@ -17,7 +17,8 @@ const KEEP_LOG_FILES: usize = 14;
 /// flushes the file writer's queue.
 pub fn init(stderr_level: &str) -> Option<WorkerGuard> {
     let filter = |default: &str| {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+        quiet_token_logs(filter)
     };
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
@@ -81,5 +82,14 @@ fn owner_only_files(dir: &Path) {
         {
             let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600));
         }
+    }
+}
+
+/// rmcp's OAuth module logs whole token responses at debug level (an OIDC `id_token` in full):
+/// it never logs below info, whatever `RUST_LOG` asks.
+pub fn quiet_token_logs(filter: EnvFilter) -> EnvFilter {
+    match "rmcp::transport::auth=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
     }
 }

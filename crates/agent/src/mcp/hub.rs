@@ -314,9 +314,8 @@ impl McpHub {
                 .oauth
                 .finish(id, wait)
                 .await
-                .map_err(|message| McpError::Connect {
-                    server: String::new(),
-                    message,
+                .map_err(|message| McpError::SignInFailed {
+                    message: format!("the sign-in did not finish: {message}"),
                 })?;
         if let Ok(slot) = self.slot(&server) {
             slot.shutdown().await;

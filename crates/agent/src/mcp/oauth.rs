@@ -293,6 +293,22 @@ impl OAuthBroker {
     ) -> Result<SignInStart, String> {
         let auth = self.auth(server, url, persist);
         let challenge = lock(&auth.note).challenge.clone();
+        // A step-up asks for what the last sign-in got and what the server now names, so the
+        // new token still does what the old one did (SEP-2350).
+        let granted = match auth.store.current().await {
+            Ok(Some(credentials)) => credentials.granted_scopes,
+            _ => Vec::new(),
+        };
+        let challenged = challenge
+            .as_deref()
+            .map(challenge_scopes)
+            .unwrap_or_default();
+        let mut step_up = granted.clone();
+        for scope in &challenged {
+            if !step_up.contains(scope) {
+                step_up.push(scope.clone());
+            }
+        }
         let listener = RedirectListener::bind().await?;
         let mut manager = AuthorizationManager::new(url)
             .await
@@ -306,6 +322,8 @@ impl OAuthBroker {
         }
         if !settings.scopes.is_empty() {
             request = request.with_scopes(settings.scopes.iter().cloned());
+        } else if !granted.is_empty() && !challenged.is_empty() {
+            request = request.with_scopes(step_up);
         }
         if let Some(id) = &settings.client_id {
             request = request.with_preregistered_client(id.clone());
@@ -447,6 +465,16 @@ impl OAuthBroker {
             },
         }
     }
+}
+
+/// The `scope` parameter of a `WWW-Authenticate` challenge, split on spaces.
+fn challenge_scopes(challenge: &str) -> Vec<String> {
+    let Some(at) = challenge.find("scope=\"") else {
+        return Vec::new();
+    };
+    let rest = &challenge[at + "scope=\"".len()..];
+    let value = rest.split('"').next().unwrap_or_default();
+    value.split_whitespace().map(str::to_string).collect()
 }
 
 /// The authorization server metadata of a 2025-03-26 server: none of the protected-resource
