@@ -43,6 +43,10 @@ pub enum AppError {
     Invalid(String),
 }
 
+/// The app setting holding the HTTPS URL of Waymark's Client ID Metadata Document: MCP
+/// authorization servers that accept one are registered with it. Unset (the default): not used.
+pub const CLIENT_METADATA_URL_SETTING: &str = "mcp_client_metadata_url";
+
 #[derive(Clone)]
 pub struct AgentApp {
     pub engine: Engine,
@@ -105,6 +109,7 @@ impl AgentApp {
         let hub = McpHub::new();
         // Sign-in tokens live beside the other secrets (keychain or 0600 file), never in SQLite.
         hub.set_token_vault(Arc::new(catalog.secrets().clone()));
+        hub.set_client_metadata_url(catalog.app_setting(CLIENT_METADATA_URL_SETTING)?);
         for def in catalog.servers()? {
             hub.set_server(def);
         }

@@ -147,6 +147,8 @@ commands! {
     mcp_sign_in_finish(McpSignInFinishRequest) -> McpSignInStateResponse;
     /// Sign out of an HTTP server (its tokens leave the keychain).
     mcp_sign_out(McpServerRequest) -> McpSignInStateResponse;
+    /// Set or clear the Client ID Metadata Document URL that MCP sign-ins register with (off by default).
+    settings_set_client_metadata_url(SettingsSetClientMetadataUrlRequest) -> OkResponse;
     /// Start a run of a saved agent.
     runs_start(RunsStartRequest) -> RunIdResponse;
     /// Start a run of a registered durable function by name (the engine's own examples).

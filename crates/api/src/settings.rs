@@ -28,6 +28,20 @@ pub struct SettingsResponse {
     pub env_key_hosts: Vec<EnvKeyHostSetting>,
     /// The loopback port the desktop app receives webhooks on (0: any free port).
     pub hooks_port: u16,
+    /// The HTTPS URL of this client's metadata document (a Client ID Metadata Document) that
+    /// MCP sign-ins register with where the authorization server accepts one; unset: not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub client_metadata_url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsSetClientMetadataUrlRequest {
+    /// An `https://` URL with a path; null or empty: stop using one.
+    #[serde(default)]
+    #[ts(optional)]
+    pub url: Option<String>,
 }
 
 /// One allowed destination of a key from the environment.
@@ -192,7 +206,32 @@ impl Api {
                 })
                 .collect(),
             hooks_port: self.hooks_port().await?,
+            client_metadata_url: catalog
+                .app_setting(waymark_agent::app::CLIENT_METADATA_URL_SETTING)?,
         })
+    }
+
+    /// Sets (or clears) the Client ID Metadata Document URL that MCP sign-ins register with.
+    pub async fn settings_set_client_metadata_url(
+        &self,
+        req: SettingsSetClientMetadataUrlRequest,
+    ) -> Result<crate::commands::OkResponse, ApiError> {
+        let url = req
+            .url
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
+        if let Some(u) = &url {
+            let parsed = check_client_metadata_url(u);
+            if let Err(why) = parsed {
+                return Err(ApiError::invalid("url", why));
+            }
+        }
+        self.app().catalog.set_app_setting(
+            waymark_agent::app::CLIENT_METADATA_URL_SETTING,
+            url.as_deref(),
+        )?;
+        self.app().hub().set_client_metadata_url(url);
+        Ok(crate::commands::OkResponse::ok())
     }
 
     pub async fn settings_set_provider(
@@ -323,4 +362,20 @@ impl Api {
                 .delete_provider_key(req.provider.kind())?,
         })
     }
+}
+
+/// A Client ID Metadata Document's URL is its client id: https, a host, and a path (the spec
+/// refuses a bare origin).
+fn check_client_metadata_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err("a client metadata document must be at an https:// URL".into());
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("the URL has no host".into());
+    }
+    if path.is_empty() || url.contains('#') || url.len() > 2048 {
+        return Err("the URL needs a path to the document (https://HOST/PATH), no fragment".into());
+    }
+    Ok(())
 }

@@ -261,7 +261,16 @@ async fn every_command_succeeds_on_a_real_scenario() {
         "settings_disallow_env_key",
         json!({"variable": "LOCAL_LLM_KEY", "host": "127.0.0.1:8080"})
     );
-    run!("settings_get", json!({}));
+    run!(
+        "settings_set_client_metadata_url",
+        json!({"url": "https://waymark.example/client.json"})
+    );
+    let settings = run!("settings_get", json!({}));
+    assert_eq!(
+        settings["client_metadata_url"], "https://waymark.example/client.json",
+        "{settings}"
+    );
+    run!("settings_set_client_metadata_url", json!({"url": null}));
     run!("settings_delete_key", json!({"provider": "anthropic"}));
     run!("db_check", json!({}));
     run!("db_stats", json!({}));

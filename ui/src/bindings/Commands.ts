@@ -78,6 +78,7 @@ import type { SettingsGenerateWebhookSecretRequest } from "./SettingsGenerateWeb
 import type { SettingsGetRequest } from "./SettingsGetRequest";
 import type { SettingsProviderRequest } from "./SettingsProviderRequest";
 import type { SettingsResponse } from "./SettingsResponse";
+import type { SettingsSetClientMetadataUrlRequest } from "./SettingsSetClientMetadataUrlRequest";
 import type { SettingsSetHooksPortRequest } from "./SettingsSetHooksPortRequest";
 import type { SettingsSetKeyRequest } from "./SettingsSetKeyRequest";
 import type { SettingsSetProviderRequest } from "./SettingsSetProviderRequest";
@@ -107,6 +108,7 @@ export type Commands = {
   mcp_sign_in_start: { request: McpServerRequest; response: McpSignInStartResponse };
   mcp_sign_in_finish: { request: McpSignInFinishRequest; response: McpSignInStateResponse };
   mcp_sign_out: { request: McpServerRequest; response: McpSignInStateResponse };
+  settings_set_client_metadata_url: { request: SettingsSetClientMetadataUrlRequest; response: OkResponse };
   runs_start: { request: RunsStartRequest; response: RunIdResponse };
   runs_start_function: { request: RunsStartFunctionRequest; response: RunIdResponse };
   events_send: { request: EventsSendRequest; response: EventsSendResponse };

@@ -23,4 +23,9 @@ env_key_hosts: Array<EnvKeyHostSetting>,
 /**
  * The loopback port the desktop app receives webhooks on (0: any free port).
  */
-hooks_port: number, };
+hooks_port: number, 
+/**
+ * The HTTPS URL of this client's metadata document (a Client ID Metadata Document) that
+ * MCP sign-ins register with where the authorization server accepts one; unset: not used.
+ */
+client_metadata_url?: string, };

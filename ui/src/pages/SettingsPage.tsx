@@ -35,6 +35,7 @@ export function SettingsPage() {
       <MailAccounts />
       <WebhookSecrets />
       {data ? <HooksPort port={data.hooks_port} onChanged={() => void settings.reload()} /> : null}
+      {data ? <ClientMetadataUrl url={data.client_metadata_url ?? ""} onChanged={() => void settings.reload()} /> : null}
       <section aria-labelledby="set-data">
         <h2 id="set-data">Where the data lives</h2>
         {data ? (
@@ -253,6 +254,48 @@ function HooksPort({ port, onChanged }: { port: number; onChanged: () => void })
         </label>
         <button type="submit" className="primary align-end" disabled={!valid || parsed === port} data-testid="save-hooks-port">
           Save port
+        </button>
+      </form>
+      <ErrorBanner error={op.error} />
+    </section>
+  );
+}
+
+/** MCP sign-ins: the Client ID Metadata Document Waymark registers with, off unless set. */
+function ClientMetadataUrl({ url, onChanged }: { url: string; onChanged: () => void }) {
+  const transport = useTransport();
+  const [value, setValue] = useState(url);
+  const op = useFailure();
+  const trimmed = value.trim();
+  const valid = trimmed === "" || /^https:\/\/[^/\s]+\/\S+$/.test(trimmed);
+  return (
+    <section aria-labelledby="set-cimd">
+      <h2 id="set-cimd">MCP sign-in: client metadata document</h2>
+      <p className="hint">
+        When an MCP server's authorization server accepts a Client ID Metadata Document, Waymark registers with the document at this HTTPS URL instead of registering itself anew. Publish the document first; leave empty (the default) to use dynamic registration or a server's own client id.
+      </p>
+      <form
+        className="card row wrap"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void op
+            .wrap(() => transport.call("settings_set_client_metadata_url", trimmed === "" ? {} : { url: trimmed }))
+            .then((ok) => ok && onChanged());
+        }}
+      >
+        <label className="grow">
+          Document URL
+          <input
+            type="url"
+            placeholder="https://example.com/waymark-client.json"
+            value={value}
+            onChange={(e) => setValue(e.target.value)}
+            aria-invalid={!valid}
+            data-testid="client-metadata-url"
+          />
+        </label>
+        <button type="submit" className="primary align-end" disabled={!valid || trimmed === url} data-testid="save-client-metadata-url">
+          {trimmed === "" && url ? "Stop using it" : "Save URL"}
         </button>
       </form>
       <ErrorBanner error={op.error} />

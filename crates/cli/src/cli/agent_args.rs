@@ -169,6 +169,18 @@ pub struct McpAddArgs {
     /// An HTTP header sent with every request (repeatable); the value is a secret
     #[arg(long = "header", value_name = "K=V", requires = "url")]
     pub headers: Vec<String>,
+    /// OAuth: a client id registered with the server's authorization server beforehand
+    #[arg(long, value_name = "ID", requires = "url")]
+    pub client_id: Option<String>,
+    /// OAuth: that client's secret (kept in the secret store)
+    #[arg(long, value_name = "SECRET", requires = "client_id")]
+    pub client_secret: Option<String>,
+    /// OAuth: a scope to ask for (repeatable; default: what the server names)
+    #[arg(long = "scope", value_name = "SCOPE", requires = "url")]
+    pub scopes: Vec<String>,
+    /// OAuth: sign in as a machine with the client-credentials grant (no browser)
+    #[arg(long, requires = "client_secret")]
+    pub client_credentials: bool,
     /// The command that starts the server, and its arguments, after `--`
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

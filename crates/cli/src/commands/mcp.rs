@@ -37,6 +37,15 @@ pub async fn add(db: &Path, a: McpAddArgs) -> anyhow::Result<ExitCode> {
         (Some(url), None) => {
             req.url = Some(url);
             req.headers = pairs("--header", &a.headers)?;
+            if a.client_id.is_some() || !a.scopes.is_empty() {
+                req.oauth = Some(McpOAuthClient {
+                    client_id: a.client_id.clone(),
+                    client_secret: a.client_secret.clone(),
+                    scopes: a.scopes.clone(),
+                    client_credentials: a.client_credentials,
+                    client_metadata_url: None,
+                });
+            }
         }
         (None, Some((command, args))) => {
             req.command = Some(command.clone());
