@@ -181,6 +181,24 @@ impl Connection {
         let listed = if has_tools {
             match tokio::time::timeout(LIST_TIMEOUT, peer.list_all_tools()).await {
                 Ok(Ok(listed)) => listed,
+                Ok(Err(e)) if e.is_authorization_required() || e.auth_challenge().is_some() => {
+                    // Signed in, yet refused: the token is dead (its authorization server
+                    // moved, it was revoked and cannot be refreshed) or lacks a scope.
+                    let reason = "the server refused the sign-in's token (HTTP 401/403) and it \
+                                  could not be refreshed";
+                    if let McpTransport::Http { url, .. } = &def.transport {
+                        auth.broker.note_refused(
+                            &def.name,
+                            url,
+                            auth.persist,
+                            reason,
+                            e.auth_challenge(),
+                        );
+                    }
+                    return Err(OpenError::SignIn(SignInNeeded {
+                        reason: reason.into(),
+                    }));
+                }
                 Ok(Err(e)) => {
                     let error = format!("tools/list failed: {e}");
                     return Err(with_tail(error, stderr_eof, tail).await.into());
