@@ -5,6 +5,7 @@ fn main() {
         "api_call",
         "events_subscribe",
         "events_unsubscribe",
+        "open_external",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
         .expect("tauri-build: invalid tauri.conf.json, capabilities or icons");

@@ -1,4 +1,5 @@
-//! The three IPC commands: every API command by name, and the event stream per Channel.
+//! The IPC commands: every API command by name, the event stream per Channel, and opening a
+//! page (a sign-in) in the system browser.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,6 +89,13 @@ pub fn events_unsubscribe(state: State<'_, DesktopState>, id: u64) {
     if let Some(task) = lock(&state.subscriptions).remove(&id) {
         task.abort();
     }
+}
+
+/// Opens an `http(s)` URL in the system browser (`$BROWSER`, else the platform's opener) without
+/// waiting for it: the webview's own `window.open` stays inside the app.
+#[tauri::command]
+pub fn open_external(url: String) -> Result<(), ApiError> {
+    crate::external::open(&url)
 }
 
 /// A panic while holding the map cannot leave it inconsistent: keep using it.

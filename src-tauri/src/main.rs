@@ -1,11 +1,13 @@
 //! `waymark-desktop`: the desktop door. A Tauri shell over the one API (`waymark-api`): app
-//! set-up, the tray, OS notifications and three commands. Everything else is in the crates.
+//! set-up, the tray, OS notifications and four commands (the API, events, opening a page in the
+//! browser). Everything else is in the crates.
 
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
 mod demo_tools;
+mod external;
 mod logging;
 mod notify;
 mod tray;
@@ -71,6 +73,7 @@ fn run(started: Instant) -> anyhow::Result<()> {
             commands::api_call,
             commands::events_subscribe,
             commands::events_unsubscribe,
+            commands::open_external,
         ])
         .setup(move |tauri_app| {
             tray::install(tauri_app)?;

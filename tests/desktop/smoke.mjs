@@ -8,7 +8,12 @@
 // 2. run the offline demo agent through the UI: Agents page → run → approve the email → succeeded;
 // 3. confirm through the API that the run succeeded;
 // 4. save an agent with a Standard Webhooks trigger, sign a delivery as a sender would and
-//    post it to the app's loopback receiver; the run it starts shows in the Runs page.
+//    post it to the app's loopback receiver; the run it starts shows in the Runs page;
+// 5. the email trigger of the lead-reply example connects to the mail lab (Triggers page);
+// 6. sign in to an MCP server that asks for OAuth: the Tools page's "Sign in" opens the page in
+//    the system browser (the app's `open_external`, here `$BROWSER`: a headless opener that
+//    follows the redirects back to the app's loopback listener), and the page then shows the
+//    server signed in, with its tools.
 
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
@@ -17,6 +22,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { postSignedWebhook } from "../ui/standard-webhooks.mjs";
 import { startMailLab } from "../ui/mail-lab.mjs";
+import { BROWSER_COMMAND, startOAuthLab } from "./oauth-lab.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const app = process.env.WAYMARK_DESKTOP_BIN ?? join(root, "target/debug/waymark-desktop");
@@ -199,6 +205,47 @@ async function emailTriggerConnected() {
   }
 }
 
+// An HTTP MCP server behind OAuth, added through the API; its sign-in driven from the Tools page.
+// The authorization page opens through the app's `open_external` command with `$BROWSER` (the
+// headless opener), not in the webview: the window stays the only one.
+async function signInFromToolsPage() {
+  const lab = await startOAuthLab();
+  try {
+    const name = "protected";
+    await apiCall("mcp_add", { name, url: lab.url, args: [], env: {}, headers: {} });
+    await script(`location.hash = '#/tools/${name}'`);
+    // Listing its tools meets the 401: the header asks for a sign-in.
+    const required = '[data-testid="sign-in"][data-state="required"]';
+    const button = await waitForSelector(`${required} button`, 60_000);
+    if (!/Sign in/.test(await text(button))) fail(`the sign-in line's button reads "${await text(button)}"`);
+    const handles = (await wd("GET", s("/window/handles"))).length;
+    await click(button);
+    log(`clicked "Sign in" for ${name} (${lab.url}; authorization server ${lab.issuer})`);
+    // The page's own error (the sign-in did not complete, the browser could not be opened) ends the wait.
+    const outcome = await until('the server\'s header to say "Signed in"', 60_000, async () => {
+      const failed = await script(
+        `return [...document.querySelectorAll('[role="alert"]')].map((e) => e.innerText).find((t) => /did not complete|could not be opened/.test(t))`,
+      );
+      if (failed) return { failed };
+      const el = await find('[data-testid="sign-in"][data-state="signed_in"]');
+      return el && { signedIn: await text(el) };
+    });
+    if (outcome.failed) fail(`the sign-in failed: ${outcome.failed}\n${lab.logs()}`);
+    const { signedIn } = outcome;
+    if (!signedIn.includes("Signed in")) fail(`the signed-in line reads "${signedIn}"`);
+    await waitForSelector(`a.tool-item[href="#/tools/${name}/lookup_order"]`, 30_000);
+    const listed = (await apiCall("mcp_list", {})).servers.find((sv) => sv.name === name);
+    if (listed?.sign_in?.state !== "signed_in" || !String(listed.sign_in.issuer).startsWith(lab.issuer))
+      fail(`mcp_list does not show ${name} signed in with ${lab.issuer}: ${JSON.stringify(listed?.sign_in)}`);
+    if (!listed.sign_in.scopes.includes("mcp:tools")) fail(`the scopes granted: ${JSON.stringify(listed.sign_in.scopes)}`);
+    const after = (await wd("GET", s("/window/handles"))).length;
+    if (after !== handles) fail(`the sign-in opened a window in the app (${handles} → ${after}), not the system browser`);
+    log(`the Tools page shows ${name} "${/Signed in( \([^)]*\))?/.exec(signedIn)[0]}" and lists its tools (lookup_order)`);
+  } finally {
+    await lab.close();
+  }
+}
+
 // What the window showed when the test failed: its address, title, the start of its HTML, and
 // a screenshot next to the success one.
 async function diagnose() {
@@ -220,7 +267,8 @@ async function diagnose() {
 async function main() {
   if (!existsSync(app)) fail(`${app} is missing: run \`cargo build -p waymark-desktop\` first`);
   const home = mkdtempSync(join(tmpdir(), "waymark-desktop-smoke-"));
-  const env = { ...process.env, WAYMARK_HOME: home, WAYMARK_SECRET_BACKEND: "file" };
+  // BROWSER: what the app's `open_external` runs (a sign-in page), as the CLI does.
+  const env = { ...process.env, WAYMARK_HOME: home, WAYMARK_SECRET_BACKEND: "file", BROWSER: BROWSER_COMMAND };
   delete env.WAYMARK_DB;
   const driver = spawn("tauri-driver", ["--port", String(port)], {
     env,
@@ -255,6 +303,7 @@ async function main() {
     log(`run ${runId}: ${final.run.status} in ${final.run.step_count} steps (confirmed by runs_get)`);
     await webhookThroughLoopback();
     await emailTriggerConnected();
+    await signInFromToolsPage();
     // The window with the finished run, as WebDriver renders it and as the display shows it
     // (the X11 framebuffer). Taken at the end: right after the first DOM check the webview may
     // not have painted yet.
@@ -263,7 +312,7 @@ async function main() {
     const x11 = screenshot.replace(/\.png$/, "-x11.png");
     execFileSync("import", ["-window", "root", x11]);
     log(`screenshots: ${screenshot}, ${x11}`);
-    log("PASS (the run started and approved through the UI; a signed webhook reached the app; the email trigger is connected)");
+    log("PASS (the run started and approved through the UI; a signed webhook reached the app; the email trigger is connected; an MCP server signed in through the system browser)");
   } catch (e) {
     if (session) await diagnose();
     throw e;

@@ -1,17 +1,18 @@
 // Signing in to an HTTP server that asks for OAuth. `mcp_sign_in_start` gives the authorization
-// URL, which is opened in the system browser; `mcp_sign_in_finish` then waits for the browser's
+// URL, which is opened in the system browser (the desktop app's `open_external` command; in the
+// browser door, a new window); `mcp_sign_in_finish` then waits for the browser's
 // redirect to the host. The UI never sees a token, only the state: signed in (issuer, expiry,
 // refreshed or not), required (why), or waiting (the URL, to open again).
-import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useEffect, useRef, useState, type MouseEvent, type ReactNode } from "react";
 import { ExternalLink, LogIn, LogOut } from "lucide-react";
 import type { McpServerInfo } from "../bindings/McpServerInfo";
 import type { SignInState } from "../bindings/SignInState";
-import { ApiFailure, useTransport } from "../transport";
+import { ApiFailure, useTransport, type Transport } from "../transport";
 import { ErrorBanner, Status } from "../components/common";
 
 /** Opens `url` in a new browser window, not handing it this window (`opener`); false when a
- * pop-up blocker refused. Neither door has an "open in the system browser" command, so this
- * is the web's own way, and the waiting line always offers the URL as a link too. */
+ * pop-up blocker refused. The web's own way, for the browser door; the waiting line always
+ * offers the URL as a link too. */
 export function openInBrowser(url: string): boolean {
   const w = window.open(url, "_blank");
   if (!w) return false;
@@ -23,10 +24,24 @@ export function openInBrowser(url: string): boolean {
   return true;
 }
 
+/** Opens the sign-in page: in the system browser when the transport can (the desktop app, whose
+ * webview keeps `window.open` to itself), else in a new browser window (opened before any
+ * `await`, so a pop-up blocker sees the click's own call). Resolves to null once opened, else
+ * to why not. */
+export function openSignInPage(transport: Transport, url: string): Promise<string | null> {
+  if (transport.openExternal)
+    return transport.openExternal(url).then(
+      () => null,
+      (e: unknown) => `The system browser could not be opened (${failure(e).message}): open the page yourself.`,
+    );
+  return Promise.resolve(openInBrowser(url) ? null : "The browser did not open a window (a pop-up blocker?): use the link above.");
+}
+
 type Flow =
   | { step: "idle" }
   | { step: "starting" }
-  | { step: "waiting"; url: string; blocked: boolean }
+  /** `blocked`: why the page did not open, if it did not. */
+  | { step: "waiting"; url: string; blocked: string | null }
   | { step: "failed"; error: ApiFailure };
 
 export type SignInFlow = {
@@ -74,8 +89,13 @@ export function useSignInFlow(server: string, onDone: (changed: boolean) => void
       try {
         const started = await transport.call("mcp_sign_in_start", { server });
         if (gen !== generation.current) return;
-        const opened = openInBrowser(started.url);
-        setFlow({ step: "waiting", url: started.url, blocked: !opened });
+        const opening = openSignInPage(transport, started.url);
+        setFlow({ step: "waiting", url: started.url, blocked: null });
+        // Not awaited before the wait: the host keeps the browser's answer for the finish.
+        void opening.then((blocked) => {
+          if (blocked && gen === generation.current)
+            setFlow((f) => (f.step === "waiting" && f.url === started.url ? { ...f, blocked } : f));
+        });
         await transport.call("mcp_sign_in_finish", { sign_in_id: started.sign_in_id });
         if (gen !== generation.current) return;
         setFlow({ step: "idle" });
@@ -160,14 +180,25 @@ function SignedInLine({ state, flow }: { state: Extract<SignInState, { state: "s
   );
 }
 
-function WaitingLine({ url, blocked, flow }: { url: string; blocked: boolean; flow: SignInFlow }) {
+function WaitingLine({ url, blocked, flow }: { url: string; blocked: string | null; flow: SignInFlow }) {
+  const transport = useTransport();
+  const [reopenError, setReopenError] = useState<string | null>(null);
+  // The desktop app's webview opens no window for a link: the system browser it is, as at the start.
+  const reopen = transport.openExternal
+    ? (e: MouseEvent<HTMLAnchorElement>) => {
+        e.preventDefault();
+        setReopenError(null);
+        void openSignInPage(transport, url).then(setReopenError);
+      }
+    : undefined;
+  const why = reopenError ?? blocked;
   return (
     <div className="stack sign-in-waiting" data-testid="sign-in" data-state="waiting">
       <div className="row tools-wrap sign-in-line" role="status">
         <Status status="waiting" label="Waiting for sign-in in your browser…" />
         <span className="hint">
           (
-          <a href={url} target="_blank" rel="noopener noreferrer">
+          <a href={url} target="_blank" rel="noopener noreferrer" onClick={reopen} data-testid="sign-in-reopen">
             Open the page again <ExternalLink size={11} aria-hidden />
           </a>
           )
@@ -176,7 +207,19 @@ function WaitingLine({ url, blocked, flow }: { url: string; blocked: boolean; fl
           Cancel
         </button>
       </div>
-      {blocked ? <span className="hint">The browser did not open a window (a pop-up blocker?): use the link above.</span> : null}
+      {why ? (
+        <span className="hint" role="alert">
+          {why}
+          {transport.openExternal ? (
+            <>
+              {" "}
+              <span className="mono" style={{ wordBreak: "break-all", userSelect: "all" }}>
+                {url}
+              </span>
+            </>
+          ) : null}
+        </span>
+      ) : null}
     </div>
   );
 }
@@ -199,7 +242,7 @@ export function SignInPanel({ server, flow }: { server: McpServerInfo; flow: Sig
         return <SignedInLine state={s} flow={flow} />;
       case "waiting":
         // Started elsewhere (another window, `waymark mcp login`), or before Cancel.
-        if (!flow.dismissed) return <WaitingLine url={s.url} blocked={false} flow={flow} />;
+        if (!flow.dismissed) return <WaitingLine url={s.url} blocked={null} flow={flow} />;
         return <RequiredLine reason="the sign-in was not finished" flow={flow} />;
       case "required":
         return <RequiredLine reason={s.reason} flow={flow} />;

@@ -1,5 +1,6 @@
 // The desktop door: one IPC command per API call (`api_call`, dispatched by name through the same
-// command list as the HTTP routes) and a Channel per event subscription.
+// command list as the HTTP routes), a Channel per event subscription, and `open_external` for
+// pages that belong in the system browser (sign-ins).
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { CommandName } from "../bindings/Commands";
 import type { ApiEvent } from "../bindings/ApiEvent";
@@ -13,8 +14,16 @@ export class TauriTransport implements Transport {
     try {
       return await invoke<Response<C>>("api_call", { command, request: request ?? {} });
     } catch (e) {
-      const err = (typeof e === "object" && e !== null ? e : { message: String(e) }) as Partial<ApiError>;
-      throw new ApiFailure({ code: err.code, message: err.message ?? String(e), field: err.field });
+      throw failure(e);
+    }
+  }
+
+  /** The app's `open_external` command: `$BROWSER`, else the platform's opener. */
+  async openExternal(url: string): Promise<void> {
+    try {
+      await invoke("open_external", { url });
+    } catch (e) {
+      throw failure(e);
     }
   }
 
@@ -41,6 +50,12 @@ export class TauriTransport implements Transport {
       onState?.("closed");
     };
   }
+}
+
+/** What a command rejected with (an `ApiError`, or whatever Tauri says) as an ApiFailure. */
+function failure(e: unknown): ApiFailure {
+  const err = (typeof e === "object" && e !== null ? e : { message: String(e) }) as Partial<ApiError>;
+  return new ApiFailure({ code: err.code, message: err.message ?? String(e), field: err.field });
 }
 
 export function inTauri(): boolean {

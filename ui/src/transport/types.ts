@@ -26,6 +26,9 @@ export interface Transport {
     onEvent: (event: ApiEvent) => void,
     onState?: (state: StreamState) => void,
   ): () => void;
+  /** Opens an http(s) page in the system browser (the desktop app, whose webview keeps
+   * `window.open` inside itself). Absent in the browser: `window.open` is the way there. */
+  openExternal?(url: string): Promise<void>;
 }
 
 /** An API error as thrown by `call`: the server's code, message and field at fault. */
