@@ -22,6 +22,10 @@ use waymark_engine::{SafetyClass, StepError};
 
 pub use crate::mcp_import::{McpServerDef, McpTransport};
 pub use oauth::{OAuthClientSettings, SignInStart, SignInState, TokenVault, SIGN_IN_LIMIT};
+pub use resources::{
+    McpPrompt, McpPromptArgument, McpPromptMessage, McpPromptResult, McpResource,
+    McpResourceContent, McpResourceTemplate, MAX_RESOURCE_BYTES,
+};
 
 /// A tool as the server lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -259,6 +263,7 @@ mod handler;
 mod hub;
 mod oauth;
 mod process;
+mod resources;
 mod slot;
 mod stderr_tail;
 mod tools;

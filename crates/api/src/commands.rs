@@ -14,6 +14,7 @@ use crate::hooks::*;
 use crate::mail::*;
 use crate::mcp::*;
 use crate::mcp_auth::*;
+use crate::mcp_resources::*;
 use crate::replay::*;
 use crate::runs::*;
 use crate::settings::*;
@@ -147,6 +148,14 @@ commands! {
     mcp_sign_in_finish(McpSignInFinishRequest) -> McpSignInStateResponse;
     /// Sign out of an HTTP server (its tokens leave the keychain).
     mcp_sign_out(McpServerRequest) -> McpSignInStateResponse;
+    /// List a server's resources and resource templates.
+    mcp_resources(McpServerRequest) -> McpResourcesResponse;
+    /// Read one of a server's resources by its URI (text, or binary as base64, with its MIME type).
+    mcp_read_resource(McpReadResourceRequest) -> McpReadResourceResponse;
+    /// List a server's prompts with their arguments.
+    mcp_prompts(McpServerRequest) -> McpPromptsResponse;
+    /// Get one of a server's prompts with arguments: its messages, and their text.
+    mcp_get_prompt(McpGetPromptRequest) -> McpGetPromptResponse;
     /// Set or clear the Client ID Metadata Document URL that MCP sign-ins register with (off by default).
     settings_set_client_metadata_url(SettingsSetClientMetadataUrlRequest) -> OkResponse;
     /// Start a run of a saved agent.

@@ -17,6 +17,7 @@ mod ids;
 mod mail;
 mod mcp;
 mod mcp_auth;
+mod mcp_resources;
 pub mod openapi;
 mod replay;
 mod runs;
@@ -41,13 +42,16 @@ pub use ids::{RunId, StepKey};
 pub use mail::*;
 pub use mcp::*;
 pub use mcp_auth::*;
+pub use mcp_resources::*;
 pub use replay::*;
 pub use runs::*;
 pub use settings::*;
 pub use views::*;
 /// Tools as MCP servers describe them: wire types defined once, in the agent crate.
 pub use waymark_agent::mcp::{
-    ElicitationPolicy, McpTool, ServerStatus, SignInState, ToolAnnotations, TRIED_SERVER_PREFIX,
+    ElicitationPolicy, McpPrompt, McpPromptArgument, McpPromptMessage, McpPromptResult,
+    McpResource, McpResourceContent, McpResourceTemplate, McpTool, ServerStatus, SignInState,
+    ToolAnnotations, TRIED_SERVER_PREFIX,
 };
 /// Mail accounts as the API reads and writes them: wire types defined once, in the mail crate.
 pub use waymark_mail::{

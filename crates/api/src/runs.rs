@@ -22,6 +22,10 @@ const MAX_STEP_PAGE: usize = 5_000;
 pub struct RunsStartRequest {
     pub agent: String,
     pub input: String,
+    /// MCP resources and prompts to append to the input, read when the run starts.
+    #[serde(default)]
+    #[ts(optional)]
+    pub attach: Option<Vec<crate::mcp_resources::RunAttachment>>,
     /// A second start with the same key returns the first run.
     #[serde(default)]
     #[ts(optional)]
@@ -291,9 +295,15 @@ pub(crate) fn summary(run: &RunRecord) -> RunSummary {
 
 impl Api {
     pub async fn runs_start(&self, req: RunsStartRequest) -> Result<RunIdResponse, ApiError> {
+        let input = match &req.attach {
+            Some(attach) if !attach.is_empty() => {
+                self.input_with_attachments(&req.input, attach).await?
+            }
+            _ => req.input.clone(),
+        };
         let run_id = self
             .app()
-            .start_agent(&req.agent, &req.input, req.idempotency_key)
+            .start_agent(&req.agent, &input, req.idempotency_key)
             .await?;
         Ok(RunIdResponse {
             run_id: run_id.into(),

@@ -9,6 +9,7 @@ mod human;
 mod keys;
 mod mail;
 mod mcp;
+mod mcp_resources;
 mod mcp_sign_in;
 mod replay;
 mod run;
@@ -77,6 +78,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             McpCommand::Tools(a) => mcp::tools(&db, a).await,
             McpCommand::Call(a) => mcp::call(&db, a).await,
             McpCommand::Login(a) => mcp_sign_in::login(&db, a).await,
+            McpCommand::Resources(a) => mcp_resources::resources(&db, a).await,
+            McpCommand::Prompts(a) => mcp_resources::prompts(&db, a).await,
             McpCommand::Logout(a) => mcp_sign_in::logout(&db, a).await,
         },
         Command::Memory(MemoryCommand::List(a)) => agents::memory(&db, a).await,

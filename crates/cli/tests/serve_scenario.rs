@@ -97,6 +97,32 @@ async fn every_command_succeeds_on_a_real_scenario() {
     let tried = tried["server"].as_str().unwrap_or_default().to_string();
     let tools = run!("mcp_tools", json!({"server": tried}));
     assert_eq!(tools["protocol_version"], "2026-07-28", "{tools}");
+    // Resources and prompts, read and got by hand.
+    let listed = run!("mcp_resources", json!({"server": "demo-tools"}));
+    assert!(
+        listed["resources"]
+            .to_string()
+            .contains("demo://orders/A-1001"),
+        "{listed}"
+    );
+    let read = run!(
+        "mcp_read_resource",
+        json!({"server": "demo-tools", "uri": "demo://orders/A-1001"})
+    );
+    assert_eq!(
+        read["contents"][0]["mime_type"], "application/json",
+        "{read}"
+    );
+    let prompts = run!("mcp_prompts", json!({"server": "demo-tools"}));
+    assert_eq!(prompts["prompts"][0]["name"], "order_reply", "{prompts}");
+    let got = run!(
+        "mcp_get_prompt",
+        json!({"server": "demo-tools", "prompt": "order_reply", "arguments": {"order_id": "A-1001"}})
+    );
+    assert!(
+        got["text"].as_str().unwrap_or_default().contains("A-1001"),
+        "{got}"
+    );
     let signed = run!("mcp_sign_out", json!({"server": "demo-tools"}));
     assert_eq!(signed["sign_in"]["state"], "not_needed", "{signed}");
 
@@ -190,8 +216,19 @@ async fn every_command_succeeds_on_a_real_scenario() {
     let r = run!("runs_start", json!({"agent": "short", "input": "x"}))["run_id"].clone();
     until_status(&s.base, &r, &["failed"]).await;
     run!("runs_retry_step", json!({"run_id": r, "step": "llm/2"}));
-    let r = run!("runs_start", json!({"agent": "asker", "input": "bye"}))["run_id"].clone();
+    // A resource attached to the input is read when the run starts and journaled with it.
+    let r = run!(
+        "runs_start",
+        json!({"agent": "asker", "input": "bye", "attach": [{"server": "demo-tools", "uri": "demo://orders/A-1002"}]})
+    )["run_id"]
+        .clone();
     until_status(&s.base, &r, &["waiting"]).await;
+    let got = run!("runs_get", json!({"run_id": r}));
+    assert!(
+        got.to_string()
+            .contains("--- resource demo://orders/A-1002 from demo-tools ---"),
+        "the attachment is in the run's input: {got}"
+    );
     run!("runs_cancel", json!({"run_id": r}));
     run!(
         "runs_start_function",

@@ -13,6 +13,7 @@
 //! ([`revision::ProtocolMode`]) and, over HTTP, act as an OAuth 2.1 protected resource
 //! ([`protected`]).
 
+mod catalog;
 pub mod companies;
 pub mod error;
 pub mod faults;

@@ -225,6 +225,16 @@ impl Connection {
         })
     }
 
+    /// Whether the server declared a capability (`resources`, `prompts`, …).
+    pub(crate) fn has_capability(
+        &self,
+        check: impl Fn(&rmcp::model::ServerCapabilities) -> bool,
+    ) -> bool {
+        self.peer
+            .peer_info()
+            .is_some_and(|info| check(&info.capabilities))
+    }
+
     /// The service loop ended: the process exited, or the HTTP session is gone.
     pub(crate) fn is_closed(&self) -> bool {
         self.peer.is_transport_closed()

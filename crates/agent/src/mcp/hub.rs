@@ -10,6 +10,9 @@ use tokio::time::Instant;
 use super::call::{call, CallFailure};
 use super::connection::Connection;
 use super::oauth::OAuthBroker;
+use super::resources::{
+    self, McpPrompt, McpPromptResult, McpResource, McpResourceContent, McpResourceTemplate,
+};
 use super::slot::{ServerSlot, SlotError};
 use super::{
     CallOptions, ElicitationPolicy, McpError, McpServerDef, McpTool, McpTransport, ServerStatus,
@@ -264,6 +267,107 @@ impl McpHub {
         }
     }
 
+    /// The server's resources and resource templates (none when it has no resources
+    /// capability).
+    pub async fn resources(
+        &self,
+        server: &str,
+    ) -> Result<(Vec<McpResource>, Vec<McpResourceTemplate>), McpError> {
+        self.on_connection(server, "resources/list", |conn| async move {
+            if !conn.has_capability(|c| c.resources.is_some()) {
+                return Ok(Ok((Vec::new(), Vec::new())));
+            }
+            let listed = conn.peer.list_all_resources().await?;
+            // Templates are optional even for a server with resources.
+            let templates = conn
+                .peer
+                .list_all_resource_templates()
+                .await
+                .unwrap_or_default();
+            Ok(Ok((
+                listed.into_iter().map(resources::resource).collect(),
+                templates.into_iter().map(resources::template).collect(),
+            )))
+        })
+        .await
+    }
+
+    /// Reads one resource by its URI.
+    pub async fn read_resource(
+        &self,
+        server: &str,
+        uri: &str,
+    ) -> Result<Vec<McpResourceContent>, McpError> {
+        let params = resources::read_params(uri);
+        self.on_connection(server, "resources/read", |conn| async move {
+            let read = conn.peer.read_resource(params).await?;
+            Ok(resources::contents(read.contents))
+        })
+        .await
+    }
+
+    /// The server's prompts (none when it has no prompts capability).
+    pub async fn prompts(&self, server: &str) -> Result<Vec<McpPrompt>, McpError> {
+        self.on_connection(server, "prompts/list", |conn| async move {
+            if !conn.has_capability(|c| c.prompts.is_some()) {
+                return Ok(Ok(Vec::new()));
+            }
+            let listed = conn.peer.list_all_prompts().await?;
+            Ok(Ok(listed.into_iter().map(resources::prompt).collect()))
+        })
+        .await
+    }
+
+    /// One prompt's messages for the arguments given.
+    pub async fn get_prompt(
+        &self,
+        server: &str,
+        name: &str,
+        arguments: serde_json::Map<String, Value>,
+    ) -> Result<McpPromptResult, McpError> {
+        let params = resources::prompt_params(name, arguments);
+        self.on_connection(server, "prompts/get", |conn| async move {
+            let answer = conn.peer.get_prompt_once(params).await?;
+            Ok(resources::prompt_result(answer))
+        })
+        .await
+    }
+
+    /// Runs `f` on the server's connection (connecting if needed) within the listing timeout,
+    /// with the same error mapping as the tools: a sign-in, a lost connection, the server's
+    /// JSON-RPC error. `f`'s inner `Err` is an answer this client cannot use.
+    async fn on_connection<T, F, Fut>(&self, server: &str, what: &str, f: F) -> Result<T, McpError>
+    where
+        F: FnOnce(Arc<Connection>) -> Fut,
+        Fut: std::future::Future<Output = Result<Result<T, String>, ServiceError>>,
+    {
+        let slot = self.slot(server)?;
+        let conn = slot
+            .connection(None)
+            .await
+            .map_err(|e| connect_error(server, e))?;
+        let answer = tokio::time::timeout(super::connection::LIST_TIMEOUT, f(conn.clone()))
+            .await
+            .map_err(|_| McpError::Timeout {
+                server: server.to_string(),
+                tool: what.to_string(),
+                after_ms: u64::try_from(super::connection::LIST_TIMEOUT.as_millis())
+                    .unwrap_or(u64::MAX),
+            })?;
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(message)) => Err(McpError::InvalidResponse {
+                server: server.to_string(),
+                tool: what.to_string(),
+                message,
+            }),
+            Err(e) if wants_sign_in(&e) => {
+                Err(self.refused(&slot, &conn, e.auth_challenge()).await)
+            }
+            Err(e) => Err(named(list_error(&slot, &conn, server, e).await, what)),
+        }
+    }
+
     pub fn status(&self, server: &str) -> Option<ServerStatus> {
         self.lock().get(server).map(|slot| slot.status())
     }
@@ -408,6 +512,38 @@ impl McpHub {
 fn close_in_background(slot: Arc<ServerSlot>) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move { slot.shutdown().await });
+    }
+}
+
+/// `list_error` names what failed `tools/list`; another request names itself.
+fn named(error: McpError, what: &str) -> McpError {
+    match error {
+        McpError::Rpc {
+            server,
+            code,
+            message,
+            ..
+        } => McpError::Rpc {
+            server,
+            tool: what.to_string(),
+            code,
+            message,
+        },
+        McpError::Timeout {
+            server, after_ms, ..
+        } => McpError::Timeout {
+            server,
+            tool: what.to_string(),
+            after_ms,
+        },
+        McpError::InvalidResponse {
+            server, message, ..
+        } => McpError::InvalidResponse {
+            server,
+            tool: what.to_string(),
+            message,
+        },
+        other => other,
     }
 }
 

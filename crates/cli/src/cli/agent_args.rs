@@ -100,6 +100,19 @@ pub struct RunAgentArgs {
     /// A second start with the same key returns the first run instead of starting another
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
+    /// Append an MCP server's resource to the input, read when the run starts (repeatable)
+    #[arg(long = "attach", value_name = "SERVER:URI", conflicts_with = "replay")]
+    pub attach: Vec<String>,
+    /// Append an MCP server's prompt (with `--prompt-arg K=V`) to the input (repeatable)
+    #[arg(
+        long = "attach-prompt",
+        value_name = "SERVER:PROMPT",
+        conflicts_with = "replay"
+    )]
+    pub attach_prompt: Vec<String>,
+    /// An argument of the attached prompts (repeatable)
+    #[arg(long = "prompt-arg", value_name = "K=V", requires = "attach_prompt")]
+    pub prompt_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +162,10 @@ pub enum McpCommand {
     Call(McpCallArgs),
     /// Sign in to a saved HTTP server that asks for OAuth (opens or prints the sign-in URL)
     Login(McpLoginArgs),
+    /// List a saved server's resources and templates, or read one with --read URI
+    Resources(McpResourcesArgs),
+    /// List a saved server's prompts, or get one with --get NAME [--arg K=V]...
+    Prompts(McpPromptsArgs),
     /// Sign out of a saved HTTP server: its tokens leave the keychain
     Logout(McpNameArgs),
 }
@@ -275,6 +292,29 @@ pub struct SignInArgs {
     /// How long to wait for the browser's sign-in
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub sign_in_wait_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct McpResourcesArgs {
+    pub name: String,
+    /// Read this resource and print its contents
+    #[arg(long, value_name = "URI")]
+    pub read: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct McpPromptsArgs {
+    pub name: String,
+    /// Get this prompt and print its messages
+    #[arg(long, value_name = "PROMPT")]
+    pub get: Option<String>,
+    /// An argument of the prompt (repeatable)
+    #[arg(long = "arg", value_name = "K=V", requires = "get")]
+    pub args: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

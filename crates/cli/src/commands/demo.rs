@@ -75,6 +75,7 @@ async fn drive(api: &Api, a: &DemoArgs) -> anyhow::Result<(RunId, Stop)> {
     let request = RunsStartRequest {
         agent: demo.agent.clone(),
         input: demo.input.clone(),
+        attach: None,
         idempotency_key: None,
     };
     let id = api.runs_start(request).await.map_err(api_error)?.run_id;

@@ -20,6 +20,7 @@ use crate::output::{emit, json};
 const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
+    let attach = super::mcp_resources::attachments(&a)?;
     let mut host = open_host(db).await?;
     let start = |api: waymark_api::Api| {
         let (agent, input, key, replay) = (
@@ -35,6 +36,7 @@ pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
                     let request = RunsStartRequest {
                         agent,
                         input,
+                        attach: Some(attach),
                         idempotency_key: key,
                     };
                     Ok(api.runs_start(request).await.map_err(api_error)?.run_id)
