@@ -400,3 +400,78 @@ async fn mcp_server_time_from_pypi() {
     );
     guarded("shutdown", hub.shutdown()).await;
 }
+
+#[tokio::test]
+async fn server_everything_resources_templates_and_prompts() {
+    let hub = McpHub::new();
+    everything_stdio(&hub, "ev");
+    let (resources, templates) = guarded("resources", hub.resources("ev"))
+        .await
+        .expect("resources listed");
+    let text = resources
+        .iter()
+        .find(|r| r.mime_type.as_deref() == Some("text/markdown"))
+        .expect("a markdown resource");
+    assert!(
+        templates
+            .iter()
+            .any(|t| t.uri_template.contains("{resourceId}")),
+        "{templates:?}"
+    );
+    let read = guarded("read", hub.read_resource("ev", &text.uri))
+        .await
+        .expect("read");
+    assert!(
+        read[0].text.as_deref().is_some_and(|t| !t.is_empty()),
+        "{read:?}"
+    );
+    // A binary resource from a template comes back as base64 with its type.
+    let blob_uri = templates
+        .iter()
+        .find(|t| t.uri_template.contains("/blob/"))
+        .map(|t| t.uri_template.replace("{resourceId}", "1"))
+        .expect("the blob template");
+    let blob = guarded("read blob", hub.read_resource("ev", &blob_uri))
+        .await
+        .expect("read blob");
+    assert!(
+        blob[0].blob.as_deref().is_some_and(|b| !b.is_empty()) && blob[0].text.is_none(),
+        "{blob:?}"
+    );
+    // An unknown URI is the server's answer, named as the request that failed.
+    let unknown = guarded("unknown", hub.read_resource("ev", "demo://no/such"))
+        .await
+        .expect_err("an unknown resource is refused")
+        .to_string();
+    assert!(unknown.contains("resources/read"), "{unknown}");
+
+    let prompts = guarded("prompts", hub.prompts("ev"))
+        .await
+        .expect("prompts");
+    let args_prompt = prompts
+        .iter()
+        .find(|p| p.name == "args-prompt")
+        .expect("args-prompt");
+    assert!(
+        args_prompt
+            .arguments
+            .iter()
+            .any(|a| a.name == "city" && a.required),
+        "{args_prompt:?}"
+    );
+    let mut arguments = serde_json::Map::new();
+    arguments.insert("city".into(), json!("Paris"));
+    let got = guarded("get", hub.get_prompt("ev", "args-prompt", arguments))
+        .await
+        .expect("got the prompt");
+    assert!(got.text().contains("Paris"), "{got:?}");
+    assert_eq!(got.messages[0].role, "user", "{got:?}");
+    // A required argument left out is refused by the server, not sent as empty.
+    let missing = guarded(
+        "missing",
+        hub.get_prompt("ev", "args-prompt", serde_json::Map::new()),
+    )
+    .await;
+    assert!(missing.is_err(), "{missing:?}");
+    hub.shutdown().await;
+}
