@@ -12,6 +12,7 @@ import { EmptyState, ErrorBanner, Modal } from "../components/common";
 import { JsonView } from "../components/JsonView";
 import { AnnotationBadges, SafetyBadge } from "./Annotations";
 import { TryIt } from "./TryIt";
+import { PromptsView, ResourcesView } from "./ResourcesPrompts";
 import { ServerIdentity, ServerStatusLine, arrowNav } from "./ServerList";
 import { SignInAction, SignInPanel, SignInProvider, signInExplainsFailure, useSignInFlow } from "./SignIn";
 
@@ -56,6 +57,7 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
         : null;
 
   const [filter, setFilter] = useState("");
+  const [tab, setTab] = useState<"tools" | "resources" | "prompts">("tools");
   const all = tools.data?.tools ?? [];
   const needle = filter.trim().toLowerCase();
   const shown = needle ? all.filter((t) => `${t.name} ${t.title ?? ""} ${t.description}`.toLowerCase().includes(needle)) : all;
@@ -129,6 +131,17 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
         ) : null}
       </header>
 
+      <div className="server-tabs" role="tablist" aria-label={`What ${server.name} offers`}>
+        {(["tools", "resources", "prompts"] as const).map((t) => (
+          <button key={t} type="button" role="tab" className="server-tab" aria-selected={tab === t} onClick={() => setTab(t)}>
+            {t === "tools" ? `Tools${tools.data ? ` (${tools.data.tools.length})` : ""}` : t === "resources" ? "Resources" : "Prompts"}
+          </button>
+        ))}
+      </div>
+
+      {tab === "resources" ? <ResourcesView server={server.name} /> : null}
+      {tab === "prompts" ? <PromptsView server={server.name} /> : null}
+      {tab === "tools" ? (
       <div className="tools-split">
         <section className="tool-list" aria-label={`Tools of ${server.name}`}>
           <h3>Tools{tools.data ? ` (${tools.data.tools.length})` : ""}</h3>
@@ -191,6 +204,7 @@ export function ServerView({ server, tool, onChanged }: { server: McpServerInfo;
           ) : null}
         </section>
       </div>
+      ) : null}
 
       {confirmRemove ? (
         <Modal title={`Remove ${server.name}?`} onClose={() => setConfirmRemove(false)}>
