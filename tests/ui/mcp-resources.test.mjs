@@ -81,3 +81,35 @@ test("demo-tools: get the order_reply prompt; a missing required argument is a c
   await screenshot(page, "tools-prompts");
   assert.deepEqual(page.pageErrors, []);
 });
+
+test("start a run with a resource and a prompt attached to its input", async () => {
+  const page = await openApp(browser, server);
+  await page.getByTestId("run-demo").click();
+  const dialog = page.getByRole("dialog", { name: "Start a run" });
+  await dialog.getByRole("button", { name: "Attach a resource or prompt" }).click();
+  const picker = dialog.getByTestId("attach-picker");
+  await picker.getByLabel("Server").selectOption("demo-tools");
+  await picker.getByLabel("Resource URI").fill("demo://orders/A-1002");
+  await picker.getByRole("button", { name: "Add resource" }).click();
+  await dialog.getByText("demo-tools: demo://orders/A-1002").waitFor();
+
+  await dialog.getByRole("button", { name: "Attach a resource or prompt" }).click();
+  await picker.getByLabel("Server").selectOption("demo-tools");
+  await picker.getByLabel("Kind").selectOption("prompt");
+  const add = picker.getByRole("button", { name: "Add prompt" });
+  await picker.getByLabel(/order_id/).waitFor({ timeout: 30000 });
+  assert.equal(await add.isDisabled(), true, "order_id is required");
+  await picker.getByLabel(/order_id/).fill("A-1003");
+  await add.click();
+  await dialog.getByText("demo-tools: prompt order_reply (order_id=A-1003)").waitFor();
+  await screenshot(page, "start-run-attach");
+
+  await dialog.getByTestId("start-run-submit").click();
+  await page.waitForURL(/#\/runs\/[0-9a-f-]+/);
+  const run_id = decodeURIComponent(/#\/runs\/([^?]+)/.exec(page.url())[1]);
+  const got = await server.api("runs_get", { run_id });
+  const text = JSON.stringify(got.run);
+  assert.match(text, /Grace Hopper/, "the resource was appended to the input");
+  assert.match(text, /order A-1003/, "the prompt was appended to the input");
+  assert.deepEqual(page.pageErrors, []);
+});

@@ -3,6 +3,8 @@ import { useEffect, useRef, useState } from "react";
 import { Modal, ErrorBanner } from "./common";
 import { useTransport, ApiFailure } from "../transport";
 import { navigate, href } from "../lib/router";
+import type { RunAttachment } from "../bindings/RunAttachment";
+import { AttachList } from "../tools/AttachPicker";
 
 export function StartRunDialog({
   agents,
@@ -23,12 +25,13 @@ export function StartRunDialog({
   useEffect(() => {
     if (!typed.current) setInput(initialInput);
   }, [initialInput]);
+  const [attach, setAttach] = useState<RunAttachment[]>([]);
   const [error, setError] = useState<ApiFailure | null>(null);
   const [pending, setPending] = useState(false);
   const start = async () => {
     setPending(true);
     try {
-      const { run_id } = await transport.call("runs_start", { agent, input });
+      const { run_id } = await transport.call("runs_start", attach.length ? { agent, input, attach } : { agent, input });
       onClose();
       navigate(href(["runs", run_id]));
     } catch (e) {
@@ -70,6 +73,7 @@ export function StartRunDialog({
             aria-invalid={error?.field === "input"}
           />
         </label>
+        <AttachList value={attach} onChange={setAttach} />
         <ErrorBanner error={error} />
         <div className="row">
           <div className="grow" />
