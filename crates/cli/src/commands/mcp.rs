@@ -376,7 +376,7 @@ fn annotations(t: &McpTool) -> String {
 
 /// Runs `f` on the host's API, then stops the host (and the server processes it started),
 /// whatever `f` returned.
-async fn stopping<T, F: std::future::Future<Output = T>>(
+pub(super) async fn stopping<T, F: std::future::Future<Output = T>>(
     host: Host,
     f: impl FnOnce(Api) -> F,
 ) -> T {

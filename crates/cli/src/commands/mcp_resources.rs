@@ -7,25 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use waymark_api::{McpGetPromptRequest, McpReadResourceRequest, McpServerRequest, RunAttachment};
-use waymark_host::{Host, DEFAULT_SHUTDOWN_LIMIT};
 
+use super::mcp::stopping;
 use super::{api_error, open_host};
 use crate::cli::{McpPromptsArgs, McpResourcesArgs, RunAgentArgs};
 use crate::output::{emit, json, table};
 
-/// Runs `f` on the host's API, then stops the host whatever `f` returned.
-async fn with_host<T, F: std::future::Future<Output = anyhow::Result<T>>>(
-    host: Host,
-    f: impl FnOnce(waymark_api::Api) -> F,
-) -> anyhow::Result<T> {
-    let out = f(host.api().clone()).await;
-    host.shutdown(DEFAULT_SHUTDOWN_LIMIT).await;
-    out
-}
-
 pub async fn resources(db: &Path, a: McpResourcesArgs) -> anyhow::Result<ExitCode> {
     let host = open_host(db).await?;
-    with_host(host, |api| async move {
+    stopping(host, |api| async move {
         if let Some(uri) = &a.read {
             let read = api
                 .mcp_read_resource(McpReadResourceRequest {
@@ -92,7 +82,7 @@ pub async fn resources(db: &Path, a: McpResourcesArgs) -> anyhow::Result<ExitCod
 pub async fn prompts(db: &Path, a: McpPromptsArgs) -> anyhow::Result<ExitCode> {
     let arguments = pairs(&a.args)?;
     let host = open_host(db).await?;
-    with_host(host, |api| async move {
+    stopping(host, |api| async move {
         if let Some(prompt) = &a.get {
             let got = api
                 .mcp_get_prompt(McpGetPromptRequest {
