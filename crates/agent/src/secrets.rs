@@ -225,6 +225,11 @@ impl SecretStore {
     /// Stores `value` under a new id (`hint`, cleaned to `[A-Za-z0-9._-]`, then a UUID).
     pub fn put(&self, hint: &str, value: &Secret) -> Result<SecretRef, SecretError> {
         let id = format!("{}.{}", sanitize(hint), uuid::Uuid::now_v7().simple());
+        self.store(id, value)
+    }
+
+    /// Writes `value` at `id` in the primary backend.
+    fn store(&self, id: String, value: &Secret) -> Result<SecretRef, SecretError> {
         let reference = SecretRef(format!("{}:{id}", self.inner.primary));
         if self.inner.primary == keychain::BACKEND {
             self.keychain().put(reference.as_str(), &id, value)?;
@@ -234,27 +239,22 @@ impl SecretStore {
                 .map_err(|e| with_ref(e, &reference))?;
         }
         Ok(reference)
+    }
+
+    /// The reference of the fixed id `key` in the primary backend.
+    fn at(&self, key: &str) -> SecretRef {
+        SecretRef(format!("{}:{}", self.inner.primary, sanitize(key)))
     }
 
     /// Stores `value` at a fixed id (`key`, cleaned like a hint), replacing what is there: for
     /// values found again by their key rather than by a stored reference (sign-in tokens).
     pub fn put_at(&self, key: &str, value: &Secret) -> Result<SecretRef, SecretError> {
-        let id = sanitize(key);
-        let reference = SecretRef(format!("{}:{id}", self.inner.primary));
-        if self.inner.primary == keychain::BACKEND {
-            self.keychain().put(reference.as_str(), &id, value)?;
-        } else {
-            self.file_backend(&reference)?
-                .put(&id, value)
-                .map_err(|e| with_ref(e, &reference))?;
-        }
-        Ok(reference)
+        self.store(sanitize(key), value)
     }
 
     /// The value stored at the fixed id `key` by [`SecretStore::put_at`], if any.
     pub fn get_at(&self, key: &str) -> Result<Option<Secret>, SecretError> {
-        let reference = SecretRef(format!("{}:{}", self.inner.primary, sanitize(key)));
-        match self.get(&reference) {
+        match self.get(&self.at(key)) {
             Ok(value) => Ok(Some(value)),
             Err(SecretError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -263,8 +263,7 @@ impl SecretStore {
 
     /// Removes the value at the fixed id `key` (nothing there is not an error).
     pub fn delete_at(&self, key: &str) -> Result<(), SecretError> {
-        let reference = SecretRef(format!("{}:{}", self.inner.primary, sanitize(key)));
-        self.delete(&reference)
+        self.delete(&self.at(key))
     }
 
     /// The value behind `r`, from whichever backend its prefix names.
