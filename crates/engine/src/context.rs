@@ -1,7 +1,10 @@
 //! The run context: what a durable function's code calls. Each call is matched by key against
 //! the journal loaded when the execution began; recorded results are returned without running.
 
+mod pause;
 mod step;
+
+pub use pause::TimeoutPause;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -27,9 +30,22 @@ pub struct Attempt {
     pub key: StepKey,
     ctx: RunContext,
     progress: Arc<ProgressGate>,
+    pause: Arc<pause::PauseClock>,
 }
 
 impl Attempt {
+    /// Suspends this attempt's timeout until the guard is dropped: the work is waiting for a
+    /// person, whose reply the attempt timeout was never meant to bound.
+    pub fn pause_timeout(&self) -> TimeoutPause {
+        TimeoutPause::new(self.pause.clone())
+    }
+
+    /// The run this attempt belongs to, for work that opens steps of its own (a question
+    /// asked in the middle of a call).
+    pub fn run(&self) -> &RunContext {
+        &self.ctx
+    }
+
     /// Records progress on the step (shown live; the journal keeps the latest value).
     pub fn progress(&self, progress: Value) {
         let mut gate = self
@@ -325,7 +341,32 @@ impl RunContext {
         matcher: Value,
         timeout: Duration,
     ) -> Result<Option<Value>, RunError> {
-        let key = key.into();
+        self.wait_event(key.into(), name, matcher, timeout, None)
+            .await
+    }
+
+    /// [`RunContext::wait_for_event`] for a question put to a person: `about` (what is asked,
+    /// by whom) is kept in the step's input, so a reader of the run sees the question.
+    pub async fn ask(
+        &self,
+        key: impl Into<StepKey>,
+        name: &str,
+        matcher: Value,
+        timeout: Duration,
+        about: Value,
+    ) -> Result<Option<Value>, RunError> {
+        self.wait_event(key.into(), name, matcher, timeout, Some(about))
+            .await
+    }
+
+    async fn wait_event(
+        &self,
+        key: StepKey,
+        name: &str,
+        matcher: Value,
+        timeout: Duration,
+        about: Option<Value>,
+    ) -> Result<Option<Value>, RunError> {
         let timeout_at = match self.lookup(&key, StepKind::Event).await? {
             Some(rec) if rec.status == StepStatus::Succeeded => {
                 return Ok(event_output(rec.output))
@@ -340,10 +381,14 @@ impl RunContext {
                 .unwrap_or_else(|| crate::clock::after(self.now(), timeout)),
             None => {
                 let at = crate::clock::after(self.now(), timeout);
-                let input = json!({ "name": name, "match": matcher, "timeout_ms": u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX) });
+                let meta = json!({ "name": name, "match": matcher, "timeout_ms": u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX) });
+                let mut input = meta.clone();
+                if let Some(about) = about {
+                    input["about"] = about;
+                }
                 let t = Transition::OpenWait {
                     fence: self.inner.fence.clone(),
-                    step: wait_step(&key, StepKind::Event, input.clone(), Some(at), input),
+                    step: wait_step(&key, StepKind::Event, input, Some(at), meta),
                     run_waiting: self.waiting_flag(),
                 };
                 self.submit(t, Durability::Durable).await?;
@@ -380,6 +425,48 @@ impl RunContext {
                 why = self.stopped(false) => return Err(self.interrupted(why)),
             }
         }
+    }
+
+    /// Claims every recorded step whose key starts with `prefix`, a path the code no longer
+    /// takes (the questions of an attempt that was interrupted), so replay does not take them
+    /// for a change of code; closes the waits among them still open with `output`. Returns
+    /// the keys it closed.
+    pub async fn settle_recorded(
+        &self,
+        prefix: &str,
+        output: Value,
+    ) -> Result<Vec<StepKey>, RunError> {
+        self.check()?;
+        let open: Vec<StepKey> = {
+            let mut j = self.inner.journal.lock().unwrap_or_else(|e| e.into_inner());
+            let keys: Vec<StepKey> = j
+                .recorded
+                .keys()
+                .filter(|k| k.as_str().starts_with(prefix) && !j.claimed.contains(*k))
+                .cloned()
+                .collect();
+            let mut open = Vec::new();
+            for key in keys {
+                if let Some(rec) = j.recorded.get(&key) {
+                    let waiting = matches!(rec.kind, StepKind::Event | StepKind::Sleep)
+                        && matches!(rec.status, StepStatus::Waiting | StepStatus::Pending);
+                    if waiting {
+                        open.push(key.clone());
+                    }
+                }
+                j.claimed.insert(key);
+            }
+            open
+        };
+        for key in &open {
+            let t = Transition::CompleteStep {
+                fence: self.inner.fence.clone(),
+                key: key.clone(),
+                result: Ok(output.clone()),
+            };
+            self.submit(t, Durability::Durable).await?;
+        }
+        Ok(open)
     }
 
     /// Starts `function` as a durable child run and waits for its result. Its failure

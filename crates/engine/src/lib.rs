@@ -19,7 +19,7 @@ pub mod store;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, Millis, SharedClock, SystemClock};
-pub use context::{Attempt, RunContext};
+pub use context::{Attempt, RunContext, TimeoutPause};
 pub use engine::{CancelOutcome, Engine, StartOptions, Subscription};
 pub use error::{EngineError, Interrupt, RunError, StepError, StoreError};
 pub use ids::{RunId, StepKey, WorkerId};

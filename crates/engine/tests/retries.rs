@@ -303,3 +303,62 @@ async fn an_at_most_once_step_in_doubt_waits_for_a_person_and_a_retry_safe_one_r
         assert_eq!(done.output, Some(json!({ "attempt": 2 })));
     }
 }
+
+#[tokio::test]
+async fn a_question_asked_inside_an_attempt_suspends_its_timeout() {
+    let dropped = Arc::new(AtomicU32::new(0));
+    let d = dropped.clone();
+    let mut reg = Registry::new();
+    reg.register(DurableFunction::new(
+        "asks_mid_call",
+        1,
+        move |ctx: RunContext, _| {
+            let d = d.clone();
+            async move {
+                let spec = StepSpec::retry_safe("call")
+                    .with_retry(policy(1, 1000, 1.0))
+                    .attempt_timeout(Duration::from_secs(5));
+                ctx.step(spec, |attempt| {
+                    let d = d.clone();
+                    async move {
+                        {
+                            let _paused = attempt.pause_timeout();
+                            let answer = attempt
+                                .run()
+                                .ask(
+                                    "question/1",
+                                    "answer",
+                                    json!({"q": 1}),
+                                    Duration::from_secs(100),
+                                    json!({"message": "Go on?"}),
+                                )
+                                .await
+                                .map_err(|e| StepError::fatal("ask", e.to_string()))?;
+                            assert_eq!(answer, None, "nobody answered");
+                        }
+                        hang_until_dropped(&d).await
+                    }
+                })
+                .await?;
+                Ok(Value::Null)
+            }
+        },
+    ));
+    let (h, clock) = manual(reg).await;
+    let run = h.start("asks_mid_call", json!({})).await;
+    // While the question is open only its own timeout runs, not the attempt's 5 s.
+    assert_eq!(clock.advance_to_next_sleep().await - T0, 100_000);
+    // The attempt's count resumes where it stopped: 5 s of work time in all.
+    assert_eq!(clock.advance_to_next_sleep().await - T0, 105_000);
+    let done = h.settled(run).await;
+    assert_eq!(done.status, RunStatus::Failed);
+    assert_eq!(done.error.map(|e| e.kind), Some("timeout".into()));
+    let trace = h.trace(run).await;
+    let question = trace
+        .steps
+        .iter()
+        .find(|s| s.step.key.as_str() == "question/1")
+        .expect("the question is journaled");
+    assert_eq!(question.step.input["about"]["message"], "Go on?");
+    assert_eq!(question.step.output, Some(json!({"timed_out": true})));
+}

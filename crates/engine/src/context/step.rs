@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use std::sync::Arc;
 
+use super::pause::PauseClock;
 use super::{Attempt, ProgressGate, RunContext};
 use crate::error::{Interrupt, RunError, StepError};
 use crate::model::{AttemptOutcome, StepKind, StepStatus};
@@ -145,23 +146,20 @@ impl RunContext {
                     self.submit(*t, Durability::Durable).await?;
                 }
             }
+            let pause = PauseClock::new(self.shared().clock.clone());
             let attempt = Attempt {
                 number,
                 run_id: self.inner.run_id,
                 key: key.clone(),
                 ctx: self.clone(),
                 progress: gate.clone(),
+                pause: pause.clone(),
             };
             let started = self.now();
-            let attempt_deadline = match (
-                spec.timeouts
-                    .attempt
-                    .map(|d| crate::clock::after(started, d)),
-                step_deadline,
-            ) {
-                (Some(a), Some(s)) => Some(a.min(s)),
-                (a, s) => a.or(s),
-            };
+            let attempt_deadline = spec
+                .timeouts
+                .attempt
+                .map(|d| crate::clock::after(started, d));
             self.inner
                 .in_flight
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -194,17 +192,30 @@ impl RunContext {
                                     .submit(with_progress(*t, held), Durability::Relaxed)
                             }));
                         }
-                        let timeout = async {
+                        // The attempt's own deadline moves back while its work waits for a
+                        // person; the step's deadline does not.
+                        let attempt_timeout = async {
                             match attempt_deadline {
+                                Some(at) => pause.sleep_past(at).await,
+                                None => futures::future::pending().await,
+                            }
+                        };
+                        let step_timeout = async {
+                            match step_deadline {
                                 Some(at) => self.shared().clock.sleep_until(at).await,
                                 None => futures::future::pending().await,
                             }
                         };
                         tokio::select! {
+                            biased;
                             r = work => AttemptResult::Finished(r),
-                            _ = timeout => AttemptResult::TimedOut {
+                            _ = step_timeout => AttemptResult::TimedOut {
                                 after_ms: (self.now() - started).max(0) as u64,
-                                step_deadline: step_deadline.is_some() && attempt_deadline == step_deadline,
+                                step_deadline: true,
+                            },
+                            _ = attempt_timeout => AttemptResult::TimedOut {
+                                after_ms: (self.now() - started).max(0) as u64,
+                                step_deadline: false,
                             },
                             why = self.stopped(true) => AttemptResult::Stopped(why),
                         }
