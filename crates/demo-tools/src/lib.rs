@@ -6,6 +6,13 @@
 //! ledger), `slow_report` (progress notifications), and `configure_faults` (test control).
 //! Fault switches per tool are described in [`faults`].
 //!
+//! For tests of MCP's interactive parts: `confirm_refund` (form elicitation), `link_account`
+//! (URL elicitation) and `summarize_order` (sampling) ask the client mid-call, by
+//! `input_required` on 2026-07-28 and by a request to the client on older revisions
+//! ([`interactive`]); `build_report` runs as a task when the client declares the tasks
+//! extension ([`tasks`]). Every `tools/call` is recorded ([`calls`]); over HTTP the record,
+//! the tasks and the links are served beside `/mcp` ([`admin`]).
+//!
 //! Served over stdio ([`serve_stdio`]) or Streamable HTTP ([`serve_http`], endpoint
 //! [`MCP_PATH`]). In stdio mode stdout is the protocol: log to stderr only.
 //!
@@ -13,15 +20,19 @@
 //! ([`revision::ProtocolMode`]) and, over HTTP, act as an OAuth 2.1 protected resource
 //! ([`protected`]).
 
+pub mod admin;
+pub mod calls;
 mod catalog;
 pub mod companies;
 pub mod error;
 pub mod faults;
+pub mod interactive;
 pub mod orders;
 pub mod outbox;
 pub mod protected;
 pub mod revision;
 pub mod server;
+pub mod tasks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,11 +100,19 @@ impl DemoToolsConfig {
 
     /// The state every connection of the process shares.
     pub fn into_state(self) -> Arc<SharedState> {
+        self.into_state_at(None)
+    }
+
+    /// The same, for a server whose HTTP origin (`http://HOST:PORT`) is known.
+    fn into_state_at(self, http_origin: Option<String>) -> Arc<SharedState> {
         Arc::new(SharedState {
             faults: self.faults,
             orders: Default::default(),
             outbox: self.outbox,
             protocol: self.protocol,
+            calls: Default::default(),
+            tasks: Default::default(),
+            http_origin,
         })
     }
 }
@@ -182,7 +201,9 @@ pub async fn serve_http_listener(
         .unwrap_or_else(|_| "unknown address".to_owned());
     tracing::info!(outbox = %config.outbox.display(), protocol = %config.protocol, "serving MCP on http://{addr}{MCP_PATH}");
     let protected = config.protected.clone();
-    let state = config.into_state();
+    let origin = format!("http://{addr}");
+    let state = config.into_state_at(Some(origin.clone()));
+    let admin = admin::routes(state.clone());
     let http_config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown.child_token())
         .with_legacy_session_mode(state.protocol.http_sessions());
@@ -193,9 +214,10 @@ pub async fn serve_http_listener(
     );
     let router = axum::Router::new().nest_service(MCP_PATH, service);
     let router = match protected {
-        Some(protected) => protected::protect(router, protected, &format!("http://{addr}"))?,
+        Some(protected) => protected::protect(router, protected, &origin)?,
         None => router,
     };
+    let router = router.merge(admin);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

@@ -10,11 +10,11 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, DiscoverRequestMethod, DiscoverResult,
-    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    RequestMetaObject, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, DiscoverRequestMethod,
+    DiscoverResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, RequestMetaObject, ServerCapabilities, ServerConfig, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, ErrorData, Peer, RoleServer, ServerHandler};
@@ -22,6 +22,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::calls::{CallLog, CallRecord};
 use crate::catalog;
 use crate::companies::{self, CompanyDetails};
 use crate::faults::{
@@ -31,6 +32,7 @@ use crate::faults::{
 use crate::orders::{OrderBook, OrderDetails};
 use crate::outbox::{append_entry, OutboxEntry};
 use crate::revision::ProtocolMode;
+use crate::tasks::{run_steps, TaskBook};
 
 /// `slow_report` refuses more steps than this, so a bad argument cannot keep a call busy
 /// for hours.
@@ -70,12 +72,18 @@ pub struct SharedState {
     pub outbox: PathBuf,
     /// The protocol revisions this process answers.
     pub protocol: ProtocolMode,
+    /// Every `tools/call` received.
+    pub calls: CallLog,
+    /// The tasks of `build_report`.
+    pub tasks: TaskBook,
+    /// `http://HOST:PORT` when serving HTTP: the origin of `link_account`'s links.
+    pub http_origin: Option<String>,
 }
 
 /// The MCP handler. Cheap to clone; all state is behind the shared `Arc`.
 #[derive(Debug, Clone)]
 pub struct DemoTools {
-    state: Arc<SharedState>,
+    pub(crate) state: Arc<SharedState>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -166,7 +174,7 @@ impl DemoTools {
     pub fn new(state: Arc<SharedState>) -> Self {
         Self {
             state,
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::interactive_router() + Self::task_router(),
         }
     }
 }
@@ -271,24 +279,11 @@ impl DemoTools {
             ));
         }
         let step = Duration::from_millis(args.step_ms.unwrap_or(DEFAULT_STEP_MS));
-        let token = meta.get_progress_token();
-        for done in 1..=args.steps {
-            tokio::select! {
-                _ = ct.cancelled() => return Err("slow_report cancelled".to_owned()),
-                _ = tokio::time::sleep(step) => {}
-            }
-            if let Some(token) = &token {
-                let progress = ProgressNotificationParam::new(token.clone(), f64::from(done))
-                    .with_total(f64::from(args.steps))
-                    .with_message(format!("step {done} of {}", args.steps));
-                // A client that went away cannot be told; the call still finishes.
-                let _ = peer.notify_progress(progress).await;
-            }
-        }
-        Ok(Json(SlowReport {
-            steps_done: args.steps,
-            report: format!("report complete after {} steps", args.steps),
-        }))
+        let progress = meta.get_progress_token().map(|token| (token, &peer));
+        let report = run_steps(args.steps, step, &ct, progress).await;
+        report
+            .map(Json)
+            .ok_or_else(|| "slow_report cancelled".to_owned())
     }
 
     /// Switch injected faults of one tool on or off (test control; not itself faultable).
@@ -341,6 +336,7 @@ impl ServerHandler for DemoTools {
             .enable_tools()
             .enable_resources()
             .enable_prompts()
+            .enable_tasks()
             .build();
         let info = ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
@@ -419,12 +415,49 @@ impl ServerHandler for DemoTools {
         )
     }
 
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.state
+            .tasks
+            .get(&request.task_id)
+            .map(GetTaskResult::new)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.state.tasks.cancel(&request.task_id)
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.state
+            .tasks
+            .update(&request.task_id, request.input_responses)
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.to_string();
+        self.state.calls.record(CallRecord {
+            tool: tool.clone(),
+            input_responses: request.input_responses.is_some(),
+            task: context
+                .client_capabilities()
+                .is_some_and(|caps| caps.supports_tasks()),
+            request_state: request.request_state.is_some(),
+        });
         if !FAULTABLE_TOOLS.contains(&tool.as_str()) {
             return self.run_tool(request, context).await;
         }

@@ -78,7 +78,7 @@ async fn lists_tools_and_calls_them_with_the_initialize_handshake() {
     let server = start_server().await;
     let client = connect(&server, RecordingClient::with_initialize()).await;
     let tools = client.list_all_tools().await.unwrap();
-    assert_eq!(tools.len(), 6);
+    assert_eq!(tools.len(), 10);
     let send = tools.iter().find(|t| t.name == "send_email").unwrap();
     assert_eq!(
         send.annotations.as_ref().unwrap().destructive_hint,

@@ -59,7 +59,7 @@ async fn a_stateless_only_server_answers_discover_and_refuses_initialize_over_ht
         .unwrap();
     assert_eq!(negotiated(&client), Some(ProtocolVersion::V_2026_07_28));
     lookup_works(&client).await;
-    assert_eq!(client.list_all_tools().await.unwrap().len(), 6);
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 10);
 
     // The handshake is refused whatever version it asks for.
     for initialize in [RecordingClient::with_initialize(), RecordingClient::plain()] {

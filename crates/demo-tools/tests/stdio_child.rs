@@ -82,7 +82,7 @@ async fn lists_tools_with_annotations() {
     assert_eq!(hints("set_order_note").idempotent_hint, Some(true));
     assert_eq!(hints("send_email").destructive_hint, Some(true));
     assert_eq!(hints("lookup_company").read_only_hint, Some(true));
-    assert_eq!(tools.len(), 6);
+    assert_eq!(tools.len(), 10);
 }
 
 #[tokio::test]
