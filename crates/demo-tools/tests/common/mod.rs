@@ -2,6 +2,7 @@
 //! short ways to call a tool and read its answer.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod asker;
 pub mod spawn;
 
 use std::sync::{Arc, Mutex};

@@ -71,6 +71,18 @@ impl HttpServer {
         self.log.lock().unwrap().clone()
     }
 
+    /// `GET` (or `POST` with no body) of a JSON endpoint beside `/mcp`, e.g. `/admin/calls`.
+    pub async fn admin(&self, method: reqwest::Method, path: &str) -> serde_json::Value {
+        let url = format!("{}{path}", self.origin());
+        let response = http_client().request(method, &url).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        serde_json::from_str(&response.text().await.unwrap()).unwrap()
+    }
+
     /// A transport to the server, with a bearer token if given.
     pub fn transport(&self, token: Option<&str>) -> StreamableHttpClientTransport<reqwest::Client> {
         let mut config = StreamableHttpClientTransportConfig::with_uri(self.url.clone());
