@@ -2,7 +2,9 @@
 //! calls `tool/N.i` in parallel → `llm/N+1` … until a final answer or a limit. Every model
 //! and tool call is a journaled step, so a replay never sends a finished call again.
 
+mod mcp_step;
 mod model_step;
+pub(crate) mod questions;
 pub(crate) mod tool_step;
 mod toolset;
 
@@ -15,6 +17,7 @@ use waymark_engine::{DurableFunction, RunContext, RunError, StepError, StepSpec}
 pub use model_step::{
     compact, default_model_retry, rebuild_request, ModelStepInput, ModelStepOutput, TOOLS_STEP,
 };
+pub use questions::{ELICITATION_EVENT, LOST_QUESTION};
 pub use tool_step::{
     default_tool_retry, ToolStepOutput, ANSWER_EVENT, APPROVAL_EVENT, DEFAULT_TOOL_TIMEOUT,
 };

@@ -4,6 +4,10 @@
 //! behind traits ([`waymark_engine::Store`], [`crate::stores`]); [`AgentApp::open`] picks the
 //! SQLite ones, [`AgentApp::with_stores`] takes any.
 
+mod elicitation;
+
+pub use elicitation::{ElicitationAnswer, MAX_ANSWER_BYTES};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -21,6 +21,7 @@ use serde_json::Value;
 use waymark_engine::{SafetyClass, StepError};
 
 pub use crate::mcp_import::{McpServerDef, McpTransport};
+pub use interaction::{CallInteraction, InputRequired, InputResume, MAX_INPUT_ROUNDS};
 pub use oauth::{OAuthClientSettings, SignInStart, SignInState, TokenVault, SIGN_IN_LIMIT};
 pub use resources::{
     McpPrompt, McpPromptArgument, McpPromptMessage, McpPromptResult, McpResource,
@@ -77,6 +78,11 @@ pub struct ToolCallOutput {
     /// `isError: true`: an answer for the model, not a transport failure.
     #[serde(default)]
     pub is_error: bool,
+    /// Set instead of a result when the server needs input first (2026-07-28), for a caller
+    /// that asked to answer it itself ([`CallOptions::return_input_required`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub input_required: Option<InputRequired>,
 }
 
 impl ToolCallOutput {
@@ -116,14 +122,22 @@ pub type ProgressCallback = Arc<dyn Fn(ToolProgress) + Send + Sync>;
 /// Options of one call.
 #[derive(Clone, Default)]
 pub struct CallOptions {
-    /// When it passes, the request is cancelled on the wire (`notifications/cancelled`).
+    /// When it passes, the request is cancelled on the wire (`notifications/cancelled`). It
+    /// waits while a person answers a question the server asked inside the call.
     pub timeout: Option<Duration>,
     pub progress: Option<ProgressCallback>,
+    /// Who answers the server's questions during the call (see [`ElicitationPolicy::Ask`]).
+    pub interaction: Option<Arc<dyn CallInteraction>>,
+    /// This call is the next round of one that needed input: its answers and state.
+    pub resume: Option<InputResume>,
+    /// An `input_required` result comes back to the caller (in
+    /// [`ToolCallOutput::input_required`]) to answer durably, rather than being answered
+    /// here through `interaction` and sent again.
+    pub return_input_required: bool,
 }
 
 /// What the client answers when a server asks the user something during a call
-/// (`elicitation/create`). Durable questions to a person are the interactive-MCP issue's;
-/// until then a server is answered by policy.
+/// (`elicitation/create`), and which kinds of questions it says it takes.
 #[derive(
     Clone,
     Copy,
@@ -138,12 +152,15 @@ pub struct CallOptions {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum ElicitationPolicy {
-    /// Decline every question (the server goes on without the answer).
+    /// Says it takes no questions: the server must do without.
     #[default]
     Decline,
-    /// Accept a form with its schema's default values (declined when a required field has
-    /// no default).
+    /// Takes form questions and answers them with the form's defaults (declines when a
+    /// required field has none), with nobody asked.
     AcceptDefaults,
+    /// Takes form and URL questions and puts them to a person through the call's
+    /// [`CallInteraction`]; a call without one declines.
+    Ask,
 }
 
 /// Where a server's connection is.
@@ -261,6 +278,7 @@ mod call;
 mod connection;
 mod handler;
 mod hub;
+pub mod interaction;
 mod oauth;
 mod process;
 mod resources;

@@ -6,6 +6,7 @@
 //! behaving the same when the agent is edited; [`AgentSpec::content_hash`] tells whether two
 //! specs are the same.
 
+mod elicitation;
 mod email;
 mod error;
 mod limits;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use waymark_engine::{RetryPolicy, SafetyClass};
 
+pub use elicitation::{ElicitationSettings, DEFAULT_QUESTION_SECS, MAX_QUESTION_SECS};
 pub use email::{
     is_account_name, EmailSettings, EmailTrigger, DEFAULT_FOLDER, DEFAULT_POLL_SECS, MAX_POLL_SECS,
     MIN_POLL_SECS,
@@ -62,6 +64,11 @@ pub struct AgentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub email: Option<EmailSettings>,
+    /// How the servers' questions during tool calls are answered. Left out when absent, so
+    /// specs without it keep their hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub elicitation: Option<ElicitationSettings>,
 }
 
 fn default_triggers() -> Vec<Trigger> {
@@ -145,6 +152,14 @@ impl AgentSpec {
     /// The override for a tool, if the spec has one.
     pub fn tool_override(&self, tool: &str) -> Option<&ToolOverride> {
         self.tool_overrides.get(tool)
+    }
+
+    /// How questions from `server` during a call are answered.
+    pub fn elicitation_policy(&self, server: &str) -> crate::mcp::ElicitationPolicy {
+        self.elicitation
+            .as_ref()
+            .map(|e| e.policy_for(server))
+            .unwrap_or(crate::mcp::ElicitationPolicy::Ask)
     }
 
     /// Whether each call of `tool` waits for a person's approval.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use waymark_engine::{StepKind as EngineKind, StepRecord};
 
-use crate::agent_loop::{ANSWER_EVENT, APPROVAL_EVENT};
+use crate::agent_loop::{ANSWER_EVENT, APPROVAL_EVENT, ELICITATION_EVENT};
 
 /// A step's role in a run.
 #[derive(
@@ -25,6 +25,8 @@ pub enum StepRole {
     Approval,
     /// A question to a person (`ask_human`).
     Question,
+    /// A question an MCP server asked during a tool call (`elicitation/create`).
+    Elicitation,
     /// A durable sleep.
     Timer,
     /// A wait for a named event.
@@ -42,6 +44,7 @@ impl StepRole {
             StepRole::ToolCall => "tool_call",
             StepRole::Approval => "approval",
             StepRole::Question => "question",
+            StepRole::Elicitation => "elicitation",
             StepRole::Timer => "timer",
             StepRole::EventWait => "event_wait",
             StepRole::ChildRun => "child_run",
@@ -61,6 +64,7 @@ impl StepRole {
             EngineKind::Event => match event_name(meta, input).as_deref() {
                 Some(APPROVAL_EVENT) => StepRole::Approval,
                 Some(ANSWER_EVENT) => StepRole::Question,
+                Some(ELICITATION_EVENT) => StepRole::Elicitation,
                 _ if key.starts_with("approval/") => StepRole::Approval,
                 _ => StepRole::EventWait,
             },

@@ -70,6 +70,7 @@ fn with_timeout(ms: u64) -> CallOptions {
     CallOptions {
         timeout: Some(Duration::from_millis(ms)),
         progress: None,
+        ..CallOptions::default()
     }
 }
 
@@ -275,6 +276,7 @@ async fn progress_is_forwarded_to_the_callback() {
     let options = CallOptions {
         timeout: Some(Duration::from_secs(60)),
         progress: Some(Arc::new(move |p| sink.lock().unwrap().push(p))),
+        ..CallOptions::default()
     };
     let call = demo.hub.call_tool(
         SERVER,
@@ -399,6 +401,7 @@ async fn streamable_http_transport() {
     let options = CallOptions {
         timeout: None,
         progress: Some(Arc::new(move |p| sink.lock().unwrap().push(p))),
+        ..CallOptions::default()
     };
     let call = hub.call_tool(
         SERVER,

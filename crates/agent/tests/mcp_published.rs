@@ -65,6 +65,7 @@ fn progress_sink() -> (Arc<Mutex<Vec<ToolProgress>>>, CallOptions) {
     let options = CallOptions {
         timeout: Some(Duration::from_secs(60)),
         progress: Some(Arc::new(move |p| sink.lock().unwrap().push(p))),
+        ..CallOptions::default()
     };
     (seen, options)
 }
@@ -195,6 +196,7 @@ async fn a_timeout_cancels_on_the_wire_over_stdio() {
     let options = CallOptions {
         timeout: Some(Duration::from_millis(1500)),
         progress: None,
+        ..CallOptions::default()
     };
     let pending = hub.call_tool(
         "everything",
@@ -247,6 +249,7 @@ async fn server_everything_over_streamable_http() {
     let options = CallOptions {
         timeout: Some(Duration::from_millis(1500)),
         progress: None,
+        ..CallOptions::default()
     };
     let pending = hub.call_tool(
         "everything",

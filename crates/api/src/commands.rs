@@ -15,6 +15,7 @@ use crate::mail::*;
 use crate::mcp::*;
 use crate::mcp_auth::*;
 use crate::mcp_resources::*;
+use crate::questions::*;
 use crate::replay::*;
 use crate::runs::*;
 use crate::settings::*;
@@ -186,6 +187,8 @@ commands! {
     runs_reject(RunsRejectRequest) -> OkResponse;
     /// Answer the question an agent asked with ask_human.
     runs_answer(RunsAnswerRequest) -> OkResponse;
+    /// Answer an MCP server's question during a tool call (elicitation): accept with the form's fields, decline, or cancel.
+    runs_elicitation_answer(RunsElicitationAnswerRequest) -> OkResponse;
     /// Fork a run at a step, optionally with an edited output for it; returns the new run.
     runs_fork(RunsForkRequest) -> RunIdResponse;
     /// Retry a failed step: a new run from the journal before it (the failed run is kept).

@@ -440,7 +440,7 @@ impl Api {
         }
         let options = CallOptions {
             timeout: Some(CALL_TIMEOUT),
-            progress: None,
+            ..CallOptions::default()
         };
         let out = self
             .app()

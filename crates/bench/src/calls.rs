@@ -52,6 +52,7 @@ impl Callee {
         let options = CallOptions {
             timeout: Some(CALL_TIMEOUT),
             progress: None,
+            ..CallOptions::default()
         };
         let out = self
             .hub

@@ -38,7 +38,8 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Reject a tool call that waits for a person's approval (the model is told it was not made)
     Reject(RejectArgs),
-    /// Answer the question an agent asked with its ask_human tool
+    /// Answer the question an agent asked with its ask_human tool, or a server's question
+    /// during a tool call (elicit/...: --accept [JSON] | --decline | --cancel)
     Answer(AnswerArgs),
     /// Add, import, list and remove MCP servers; list their tools, call one by hand
     #[command(subcommand)]

@@ -264,7 +264,7 @@ fn step_details(out: &mut String, s: &StepView) {
                 detail("wakes at", time(w));
             }
         }
-        StepKind::Approval | StepKind::Question | StepKind::EventWait => {
+        StepKind::Approval | StepKind::Question | StepKind::Elicitation | StepKind::EventWait => {
             if let Some(w) = st.wake_at {
                 detail("times out", time(w));
             }

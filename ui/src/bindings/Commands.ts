@@ -63,6 +63,7 @@ import type { RunStepRequest } from "./RunStepRequest";
 import type { RunsAnswerRequest } from "./RunsAnswerRequest";
 import type { RunsCancelResponse } from "./RunsCancelResponse";
 import type { RunsDeleteRequest } from "./RunsDeleteRequest";
+import type { RunsElicitationAnswerRequest } from "./RunsElicitationAnswerRequest";
 import type { RunsExportRequest } from "./RunsExportRequest";
 import type { RunsExportResponse } from "./RunsExportResponse";
 import type { RunsForkRequest } from "./RunsForkRequest";
@@ -133,6 +134,7 @@ export type Commands = {
   runs_settle_send: { request: RunsSettleSendRequest; response: RunsSettleSendResponse };
   runs_reject: { request: RunsRejectRequest; response: OkResponse };
   runs_answer: { request: RunsAnswerRequest; response: OkResponse };
+  runs_elicitation_answer: { request: RunsElicitationAnswerRequest; response: OkResponse };
   runs_fork: { request: RunsForkRequest; response: RunIdResponse };
   runs_retry_step: { request: RunsRetryStepRequest; response: RunIdResponse };
   runs_export: { request: RunsExportRequest; response: RunsExportResponse };

@@ -2,7 +2,6 @@
 
 /**
  * What the client answers when a server asks the user something during a call
- * (`elicitation/create`). Durable questions to a person are the interactive-MCP issue's;
- * until then a server is answered by policy.
+ * (`elicitation/create`), and which kinds of questions it says it takes.
  */
-export type ElicitationPolicy = "decline" | "accept_defaults";
+export type ElicitationPolicy = "decline" | "accept_defaults" | "ask";

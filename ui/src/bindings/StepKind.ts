@@ -3,4 +3,4 @@
 /**
  * A step's role in a run.
  */
-export type StepKind = "model_call" | "tool_call" | "approval" | "question" | "timer" | "event_wait" | "child_run" | "task";
+export type StepKind = "model_call" | "tool_call" | "approval" | "question" | "elicitation" | "timer" | "event_wait" | "child_run" | "task";

@@ -10,7 +10,6 @@ use waymark_engine::{RetryPolicy, RunContext, RunError, StepError, StepSpec};
 use super::toolset::{AgentTool, ToolSet, ToolSource};
 use super::{AgentRunInput, AgentRunOutput, AGENT_FUNCTION};
 use crate::arguments::{ArgumentValidator, RepairBudget, RepairDecision};
-use crate::mcp::{CallOptions, ToolProgress};
 use crate::model::{ToolCall, ToolResult};
 use crate::replay::ReplayData;
 use crate::runtime::{AgentDirectory, AgentRuntime, DirectoryError};
@@ -26,7 +25,7 @@ const HUMAN_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A tool step's journaled output: what the model is told.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolStepOutput {
     pub content: String,
     #[serde(default)]
@@ -38,6 +37,10 @@ pub struct ToolStepOutput {
     /// version, as the trace shows them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<Value>,
+    /// The server needs input before it finishes the call (2026-07-28): what it asks and
+    /// the state to send back. The call goes on in the next round's step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_required: Option<crate::mcp::InputRequired>,
 }
 
 impl ToolStepOutput {
@@ -45,8 +48,7 @@ impl ToolStepOutput {
         ToolStepOutput {
             content: content.into(),
             is_error: true,
-            raw: None,
-            server: None,
+            ..Default::default()
         }
     }
 }
@@ -267,8 +269,20 @@ async fn dispatch(
     Ok(match &tool.source {
         ToolSource::Mcp {
             server, tool: name, ..
-        } => match mcp_step(rt, ctx, spec, tool, server, name, call, key.clone(), replay).await {
-            Ok(out) => from(out, &key),
+        } => match super::mcp_step::mcp_step(
+            rt,
+            ctx,
+            spec,
+            tool,
+            server,
+            name,
+            call,
+            key.clone(),
+            replay,
+        )
+        .await
+        {
+            Ok((out, last)) => from(out, &last),
             Err(RunError::Step(e)) => inline(ToolStepOutput::error(format!(
                 "the tool failed: {}",
                 e.message
@@ -328,6 +342,7 @@ async fn dispatch(
                             is_error: false,
                             raw: None,
                             server: None,
+                            input_required: None,
                         },
                         &key,
                     ),
@@ -336,6 +351,7 @@ async fn dispatch(
                         is_error: false,
                         raw: None,
                         server: None,
+                        input_required: None,
                     }),
                 },
                 Err(RunError::Step(e)) => inline(ToolStepOutput::error(format!(
@@ -415,93 +431,6 @@ pub(crate) async fn settled_step(
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn mcp_step(
-    rt: &AgentRuntime,
-    ctx: &RunContext,
-    spec: &AgentSpec,
-    tool: &AgentTool,
-    server: &str,
-    name: &str,
-    call: &ToolCall,
-    key: String,
-    replay: Option<&ReplayData>,
-) -> Result<ToolStepOutput, RunError> {
-    let timeout = spec
-        .tool_override(&tool.name)
-        .and_then(|o| o.timeout_secs)
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_TOOL_TIMEOUT);
-    let recorded = replay.map(|r| r.tool_result(&key));
-    let step = StepSpec {
-        safety: tool.safety,
-        ..StepSpec::retry_safe(key)
-    }
-    .with_name(format!("{server}/{name}"))
-    .with_input(json!({ "server": server, "tool": name, "arguments": call.arguments }))
-    .with_retry(tool_retry(spec, &tool.name, replay))
-    .attempt_timeout(timeout);
-    if let Some(recorded) = recorded {
-        return settled_step(ctx, step, recorded).await;
-    }
-    ctx.step(step, |attempt| {
-        let arguments = call.arguments.clone();
-        async move {
-            let progress_attempt = attempt.clone();
-            let options = CallOptions {
-                // The engine's attempt timeout drops this future, which cancels the request
-                // on the wire; the hub's own timeout is a backstop just past it.
-                timeout: Some(timeout + Duration::from_secs(1)),
-                progress: Some(std::sync::Arc::new(move |p: ToolProgress| {
-                    progress_attempt.progress(json!({
-                        "progress": p.progress, "total": p.total, "message": p.message
-                    }));
-                })),
-            };
-            let output = rt
-                .hub()
-                .call_tool(server, name, arguments, options)
-                .await
-                .map_err(|e| e.to_step_error())?;
-            // The raw result is kept only when it holds more than its text (structured
-            // content, images, resources): the text alone would be stored twice.
-            let only_text = output.structured_content.is_none()
-                && output
-                    .content
-                    .iter()
-                    .all(|b| b.get("type").and_then(Value::as_str) == Some("text"));
-            Ok(ToolStepOutput {
-                content: output.text(),
-                is_error: output.is_error,
-                raw: if only_text {
-                    None
-                } else {
-                    serde_json::to_value(&output).ok()
-                },
-                server: answered_by(rt, server),
-            })
-        }
-    })
-    .await
-}
-
-/// The connection's revision and the server's identity, as the hub has them after the call.
-fn answered_by(rt: &AgentRuntime, server: &str) -> Option<Value> {
-    match rt.hub().status(server)? {
-        crate::mcp::ServerStatus::Connected {
-            protocol_version,
-            server_name,
-            server_version,
-            ..
-        } => Some(json!({
-            "protocol_version": protocol_version,
-            "name": server_name,
-            "version": server_version,
-        })),
-        _ => None,
-    }
-}
-
 async fn builtin_step(
     rt: &AgentRuntime,
     ctx: &RunContext,
@@ -531,6 +460,7 @@ async fn builtin_step(
                     is_error: false,
                     raw: None,
                     server: None,
+                    input_required: None,
                 },
                 None => ToolStepOutput::error("nobody answered the question in time"),
             },
@@ -574,6 +504,7 @@ async fn builtin_step(
                     is_error: false,
                     raw: None,
                     server: None,
+                    input_required: None,
                 }),
                 // The model asked for something the store refuses: it reads why and may fix it.
                 Err(DirectoryError::Invalid(message)) => Ok(ToolStepOutput::error(message)),
@@ -613,7 +544,7 @@ fn memory_call(
 }
 
 /// A replayed failure is the recorded one: trying it again could only give the same answer.
-fn tool_retry(spec: &AgentSpec, tool: &str, replay: Option<&ReplayData>) -> RetryPolicy {
+pub(crate) fn tool_retry(spec: &AgentSpec, tool: &str, replay: Option<&ReplayData>) -> RetryPolicy {
     match replay {
         Some(_) => RetryPolicy::no_retries(),
         None => spec.tool_retry(tool, default_tool_retry()),

@@ -290,6 +290,7 @@ pub async fn send_email_step(
                     "subject": email.subject,
                 })),
                 server: None,
+                input_required: None,
             })
         }
     })

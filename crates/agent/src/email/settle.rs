@@ -110,6 +110,7 @@ pub async fn settle_send(
                 is_error: false,
                 raw: Some(json!({ "message_id": message_id, "found_in": sent })),
                 server: None,
+                input_required: None,
             };
             Some(Resolution::Done {
                 output: serde_json::to_value(output).unwrap_or(Value::Null),

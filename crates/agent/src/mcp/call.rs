@@ -1,5 +1,6 @@
 //! One `tools/call` on a live connection: progress forwarded, the timeout enforced by
-//! cancelling on the wire, the answer mapped and checked.
+//! cancelling on the wire, rounds of `input_required` answered or handed back, the answer
+//! mapped and checked.
 
 use std::time::Duration;
 
@@ -10,9 +11,11 @@ use rmcp::model::{
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use rmcp::{Peer, RoleClient};
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::connection::Connection;
+use super::interaction::{answer_locally, InputRequired, InputResume, MAX_INPUT_ROUNDS};
 use super::tools::ToolCache;
 use super::{CallOptions, ToolCallOutput};
 
@@ -44,25 +47,71 @@ pub(crate) async fn call(
     options: &CallOptions,
     deadline: Option<Instant>,
 ) -> Result<ToolCallOutput, CallFailure> {
+    // Questions asked inside the call go to its interaction while it is in flight.
+    let _questions = options
+        .interaction
+        .clone()
+        .map(|sink| conn.events.interactions.register(sink));
+    let mut resume = options.resume.clone();
+    for _round in 0..=MAX_INPUT_ROUNDS {
+        let output = round(
+            conn,
+            tool,
+            arguments.clone(),
+            resume.take(),
+            options,
+            deadline,
+        )
+        .await?;
+        let Some(required) = &output.input_required else {
+            tools
+                .check_output(tool, &output)
+                .map_err(CallFailure::Invalid)?;
+            return Ok(output);
+        };
+        if options.return_input_required {
+            return Ok(output);
+        }
+        resume = Some(
+            answer_locally(
+                required,
+                options.interaction.as_ref(),
+                conn.events.elicitation,
+            )
+            .await
+            .map_err(CallFailure::Invalid)?,
+        );
+    }
+    Err(CallFailure::Invalid(format!(
+        "the server still wanted input after {MAX_INPUT_ROUNDS} rounds"
+    )))
+}
+
+/// One `tools/call` request and its answer: a result, or the input the server needs first.
+async fn round(
+    conn: &Connection,
+    tool: &str,
+    arguments: Option<serde_json::Map<String, Value>>,
+    resume: Option<InputResume>,
+    options: &CallOptions,
+    deadline: Option<Instant>,
+) -> Result<ToolCallOutput, CallFailure> {
     let mut params = CallToolRequestParams::new(tool.to_string());
     if let Some(arguments) = arguments {
         params = params.with_arguments(arguments);
     }
+    if let Some(resume) = resume {
+        // The state is echoed exactly, and only when the server sent one.
+        params = params.with_input_responses(resume.responses);
+        params.request_state = resume.request_state;
+    }
+    if deadline.is_some_and(|d| d <= Instant::now()) {
+        return Err(CallFailure::Timeout);
+    }
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-    // rmcp's own timeout sends `notifications/cancelled` (and awaits sending it) when it fires.
-    let request_options = match deadline {
-        Some(deadline) => {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(CallFailure::Timeout);
-            }
-            PeerRequestOptions::with_timeout(left)
-        }
-        None => PeerRequestOptions::no_options(),
-    };
     let handle = conn
         .peer
-        .send_request_with_option(request, request_options)
+        .send_request_with_option(request, PeerRequestOptions::no_options())
         .await
         .map_err(map_service_error)?;
     let progress = options.progress.clone().map(|cb| {
@@ -70,11 +119,18 @@ pub(crate) async fn call(
             .progress
             .register(handle.progress_token.clone(), cb)
     });
+    // Dropping the call before its answer (the deadline below, an outer timeout) cancels
+    // the request on the wire.
     let mut abandoned = AbandonGuard {
         peer: conn.peer.clone(),
         id: Some(handle.id.clone()),
     };
-    let answer = handle.await_response().await;
+    let answer = tokio::select! {
+        answer = handle.await_response() => answer,
+        _ = sleep_past(deadline, conn.events.interactions.watch_asking()) => {
+            return Err(CallFailure::Timeout)
+        }
+    };
     abandoned.id = None;
     if let Some(registration) = progress {
         // rmcp handles each notification in a task of its own, so progress sent just before
@@ -86,6 +142,25 @@ pub(crate) async fn call(
     }
     let result = match answer.map_err(map_service_error)? {
         ServerResult::CallToolResult(result) => result,
+        ServerResult::InputRequiredResult(required) => {
+            let required = InputRequired::from_result(required).map_err(CallFailure::Invalid)?;
+            if required.requests.is_empty() && required.request_state.is_none() {
+                return Err(CallFailure::Invalid(
+                    "an input_required result without input requests or request state".into(),
+                ));
+            }
+            return Ok(ToolCallOutput {
+                content: Vec::new(),
+                structured_content: None,
+                is_error: false,
+                input_required: Some(required),
+            });
+        }
+        ServerResult::CreateTaskResult(_) => {
+            return Err(CallFailure::Invalid(
+                "the server made the call a task, which was not asked for".into(),
+            ))
+        }
         // rmcp's untagged decoding lands a malformed result here: say what is wrong with it.
         ServerResult::CustomResult(custom) => serde_json::from_value::<CallToolResult>(custom.0)
             .map_err(|e| CallFailure::Invalid(format!("not a tools/call result: {e}")))?,
@@ -96,11 +171,38 @@ pub(crate) async fn call(
             ))
         }
     };
-    let output = to_output(result)?;
-    tools
-        .check_output(tool, &output)
-        .map_err(CallFailure::Invalid)?;
-    Ok(output)
+    to_output(result)
+}
+
+/// Resolves when `deadline` has passed, pushed back by the time a person spent answering
+/// the connection's questions meanwhile; never without a deadline.
+async fn sleep_past(deadline: Option<Instant>, mut asking: watch::Receiver<u32>) {
+    let Some(deadline) = deadline else {
+        return std::future::pending().await;
+    };
+    let mut paused = Duration::ZERO;
+    loop {
+        if *asking.borrow_and_update() > 0 {
+            let since = Instant::now();
+            while *asking.borrow_and_update() > 0 {
+                if asking.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+            paused += since.elapsed();
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline + paused) => return,
+            changed = asking.changed() => {
+                if changed.is_err() {
+                    // The connection is gone; the call's own answer ends the wait.
+                    tokio::time::sleep_until(deadline + paused).await;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn to_output(result: CallToolResult) -> Result<ToolCallOutput, CallFailure> {
@@ -114,6 +216,7 @@ fn to_output(result: CallToolResult) -> Result<ToolCallOutput, CallFailure> {
         content,
         structured_content: result.structured_content,
         is_error: result.is_error.unwrap_or(false),
+        input_required: None,
     })
 }
 

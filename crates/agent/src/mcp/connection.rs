@@ -86,7 +86,10 @@ impl Connection {
         let def = &def
             .resolve_env(&|name| std::env::var(name).ok())
             .map_err(|e| e.to_string())?;
-        let events = Arc::new(ConnEvents::default());
+        let events = Arc::new(ConnEvents {
+            elicitation: auth.elicitation,
+            ..ConnEvents::default()
+        });
         let client = HubClient::new(events.clone(), auth.elicitation);
         let mut group = ProcessGroup::led_by(None);
         let (served, stderr_eof) = match &def.transport {

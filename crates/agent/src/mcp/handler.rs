@@ -6,14 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
-    ElicitationCapability, FormElicitationCapability, Implementation, ProgressNotificationParam,
-    ProgressToken, ProtocolVersion,
+    ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationCapability,
+    FormElicitationCapability, Implementation, ProgressNotificationParam, ProgressToken,
+    ProtocolVersion, UrlElicitationCapability,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ClientHandler, ErrorData, RoleClient};
 use serde_json::Value;
 
+use super::interaction::{policy_answer, InteractionRouter};
 use super::{ElicitationPolicy, ProgressCallback, ToolProgress};
 
 /// Progress for tokens nobody registered yet is kept this long (in notifications): rmcp picks
@@ -26,6 +27,10 @@ pub(crate) struct ConnEvents {
     pub(crate) progress: Arc<ProgressRouter>,
     /// Set by `notifications/tools/list_changed`; the next `tools` use lists again.
     pub(crate) tools_changed: AtomicBool,
+    /// The calls in flight that take the server's questions.
+    pub(crate) interactions: Arc<InteractionRouter>,
+    /// What the connection answers when no call takes a question.
+    pub(crate) elicitation: ElicitationPolicy,
 }
 
 /// The hub's rmcp client handler (one per connection).
@@ -40,10 +45,18 @@ impl HubClient {
     pub(crate) fn new(events: Arc<ConnEvents>, elicitation: ElicitationPolicy) -> Self {
         // A server asks questions only of a client that says it takes them.
         let mut capabilities = ClientCapabilities::default();
-        if elicitation == ElicitationPolicy::AcceptDefaults {
-            capabilities.elicitation =
-                Some(ElicitationCapability::new().with_form(FormElicitationCapability::default()));
-        }
+        capabilities.elicitation = match elicitation {
+            ElicitationPolicy::Decline => None,
+            ElicitationPolicy::AcceptDefaults => {
+                Some(ElicitationCapability::new().with_form(FormElicitationCapability::default()))
+            }
+            // A person can open a link as well as fill in a form.
+            ElicitationPolicy::Ask => Some(
+                ElicitationCapability::new()
+                    .with_form(FormElicitationCapability::default())
+                    .with_url(UrlElicitationCapability::default()),
+            ),
+        };
         // The `initialize` handshake (servers before 2026-07-28) offers the newest revision
         // that has it; `server/discover` offers 2026-07-28 (see `connection::lifecycle`).
         let config = ClientConfig::new(
@@ -57,25 +70,6 @@ impl HubClient {
             elicitation,
         }
     }
-}
-
-/// A form's answer made of its schema's defaults; `None` when a required field has none.
-fn defaults_of(schema: &Value) -> Option<Value> {
-    let properties = schema.get("properties")?.as_object()?;
-    let mut answer = serde_json::Map::new();
-    for (name, field) in properties {
-        if let Some(default) = field.get("default") {
-            answer.insert(name.clone(), default.clone());
-        }
-    }
-    let required = schema.get("required").and_then(Value::as_array);
-    let complete = required.is_none_or(|names| {
-        names
-            .iter()
-            .filter_map(Value::as_str)
-            .all(|n| answer.contains_key(n))
-    });
-    complete.then_some(Value::Object(answer))
 }
 
 impl ClientHandler for HubClient {
@@ -100,21 +94,24 @@ impl ClientHandler for HubClient {
         request: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
-        let decline = ElicitResult::new(ElicitationAction::Decline);
-        if self.elicitation != ElicitationPolicy::AcceptDefaults {
-            return Ok(decline);
-        }
-        let ElicitRequestParams::FormElicitationParams {
-            requested_schema, ..
-        } = request
-        else {
-            // A URL needs a person to open it.
-            return Ok(decline);
+        let params = serde_json::to_value(&request).unwrap_or(Value::Null);
+        let sink = match self.elicitation {
+            ElicitationPolicy::Ask => self.events.interactions.current(),
+            _ => None,
         };
-        let schema = serde_json::to_value(&requested_schema).unwrap_or(Value::Null);
-        Ok(match defaults_of(&schema) {
-            Some(answer) => ElicitResult::new(ElicitationAction::Accept).with_content(answer),
-            None => decline,
+        let answer = match sink {
+            Some(sink) => {
+                // The call's own deadline waits while a person is asked.
+                let _asking = self.events.interactions.asking();
+                sink.elicit(params).await
+            }
+            None => policy_answer(self.elicitation, &params),
+        };
+        serde_json::from_value(answer).map_err(|e| {
+            ErrorData::internal_error(
+                format!("the answer to the question is malformed: {e}"),
+                None,
+            )
         })
     }
 }

@@ -77,7 +77,7 @@ impl McpHub {
     /// Adds or replaces a server's definition (a replaced one is disconnected; the same
     /// definition again keeps its connection).
     pub fn set_server(&self, def: McpServerDef) {
-        self.put_slot(def, true, ElicitationPolicy::Decline);
+        self.put_slot(def, true, ElicitationPolicy::Ask);
     }
 
     /// Adds a server to try without saving it: named `~try:<hash of the definition>` (the

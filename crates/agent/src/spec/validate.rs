@@ -33,6 +33,9 @@ pub(super) fn problems(spec: &AgentSpec) -> Vec<Problem> {
         check_retry("retry", retry, &mut out);
     }
     check_triggers(spec, &mut out);
+    if let Some(elicitation) = &spec.elicitation {
+        elicitation.check(&mut out);
+    }
     if let Some(email) = &spec.email {
         email.check(&mut out);
     }

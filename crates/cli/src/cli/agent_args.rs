@@ -135,10 +135,20 @@ pub struct RejectArgs {
 #[derive(Debug, Args)]
 pub struct AnswerArgs {
     pub run: String,
-    /// The ask_human call's step: tool/N.I (or N.I)
+    /// The ask_human call's step, tool/N.I (or N.I); or a server's question, elicit/...
     pub step: String,
-    /// The answer, as the agent reads it
-    pub text: String,
+    /// The answer to ask_human, as the agent reads it
+    pub text: Option<String>,
+    /// A server's question: accept it, a form with its fields as a JSON object (a link
+    /// without any)
+    #[arg(long, value_name = "JSON", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["decline", "cancel", "text"])]
+    pub accept: Option<String>,
+    /// A server's question: say no to it
+    #[arg(long, conflicts_with_all = ["cancel", "text"])]
+    pub decline: bool,
+    /// A server's question: dismiss it
+    #[arg(long, conflicts_with = "text")]
+    pub cancel: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -220,6 +220,9 @@ async fn describe(api: &Api, e: &ApiEvent, sub: bool) -> anyhow::Result<Option<S
             match kind {
                 StepKind::Approval => format!("{key:<12} waits for a person's approval"),
                 StepKind::Question => format!("{key:<12} waits for a person's answer"),
+                StepKind::Elicitation => {
+                    format!("{key:<12} waits for a person to answer the server's question")
+                }
                 StepKind::ChildRun => format!("{key:<12} waits for its sub-agent"),
                 _ => return Ok(None),
             }

@@ -29,6 +29,13 @@ pub enum Blocker {
         key: String,
         question: Option<Value>,
     },
+    /// An MCP server's question during a tool call (`elicit/...`) waits for `waymark answer`.
+    Elicitation {
+        run: RunId,
+        key: String,
+        /// The question as journaled: server, tool, mode, message, form or link.
+        about: Value,
+    },
     /// An at_most_once step was interrupted: `waymark runs resolve`.
     Attention { run: RunId, key: String },
 }
@@ -38,6 +45,7 @@ impl Blocker {
         match self {
             Blocker::Approval { run, .. }
             | Blocker::Answer { run, .. }
+            | Blocker::Elicitation { run, .. }
             | Blocker::Attention { run, .. } => *run,
         }
     }
@@ -46,6 +54,7 @@ impl Blocker {
         match self {
             Blocker::Approval { key, .. }
             | Blocker::Answer { key, .. }
+            | Blocker::Elicitation { key, .. }
             | Blocker::Attention { key, .. } => key,
         }
     }
@@ -182,12 +191,13 @@ pub fn parked(api: &Api, id: RunId) -> BoxFuture<'_, anyhow::Result<Option<Vec<B
                 (_, StepStatus::NeedsAttention) => {
                     blockers.push(Blocker::Attention { run: id, key });
                 }
-                (StepKind::Approval | StepKind::Question, StepStatus::Waiting) => {
-                    match human_wait(id, st) {
-                        Some(b) => blockers.push(b),
-                        None => return Ok(None),
-                    }
-                }
+                (
+                    StepKind::Approval | StepKind::Question | StepKind::Elicitation,
+                    StepStatus::Waiting,
+                ) => match human_wait(id, st) {
+                    Some(b) => blockers.push(b),
+                    None => return Ok(None),
+                },
                 (StepKind::ChildRun, StepStatus::Waiting) => {
                     let Some(child) = st.child_run_id else {
                         return Ok(None);
@@ -241,6 +251,11 @@ fn human_wait(run: RunId, step: &StepView) -> Option<Blocker> {
             run,
             key,
             question: call.map(|c| c.arguments.clone()),
+        }),
+        StepKind::Elicitation => Some(Blocker::Elicitation {
+            run,
+            key,
+            about: step.input.get("about").cloned().unwrap_or(Value::Null),
         }),
         _ => None,
     }

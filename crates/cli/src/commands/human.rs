@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use waymark_api::{
-    Api, RunId, RunIdRequest, RunStepRequest, RunsAnswerRequest, RunsRejectRequest, StepKind,
-    StepStatus, StepView,
+    Api, ElicitationAnswer, RunId, RunIdRequest, RunStepRequest, RunsAnswerRequest,
+    RunsElicitationAnswerRequest, RunsRejectRequest, StepKind, StepStatus, StepView,
 };
 
 use super::{api_error, open_api, parse_run_id};
@@ -66,6 +66,15 @@ async fn decide(
 
 pub async fn answer(db: &Path, a: AnswerArgs) -> anyhow::Result<ExitCode> {
     let id = parse_run_id(&a.run)?;
+    if a.step.trim().starts_with("elicit/") {
+        return answer_server(db, id, a).await;
+    }
+    if a.accept.is_some() || a.decline || a.cancel {
+        bail!("--accept, --decline and --cancel answer a server's question (elicit/...); {} is not one", a.step);
+    }
+    let Some(text) = a.text else {
+        bail!("the answer's TEXT is missing: waymark answer RUN STEP TEXT");
+    };
     let n = call_number(&a.step, &["tool/"], "tool/N.I")?;
     let api = open_api(db).await?;
     let key = format!("tool/{n}");
@@ -73,12 +82,53 @@ pub async fn answer(db: &Path, a: AnswerArgs) -> anyhow::Result<ExitCode> {
     api.runs_answer(RunsAnswerRequest {
         run_id: id,
         step: key.clone(),
-        text: a.text,
+        text,
     })
     .await
     .map_err(api_error)?;
     emit(&format!(
         "answered {key} of run {id}; a worker on this database continues the run"
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A server's question (`elicit/...`): accepted (with a form's fields), declined or cancelled.
+async fn answer_server(db: &Path, id: RunId, a: AnswerArgs) -> anyhow::Result<ExitCode> {
+    let key = a.step.trim().to_string();
+    let (action, content) = match (&a.accept, a.decline, a.cancel) {
+        (Some(json), false, false) if json.trim().is_empty() => (ElicitationAnswer::Accept, None),
+        (Some(json), false, false) => {
+            let content: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+                anyhow::anyhow!("--accept takes the form's fields as a JSON object: {e}")
+            })?;
+            (ElicitationAnswer::Accept, Some(content))
+        }
+        (None, true, false) => (ElicitationAnswer::Decline, None),
+        (None, false, true) => (ElicitationAnswer::Cancel, None),
+        _ => bail!("a server's question takes one of --accept [JSON], --decline or --cancel"),
+    };
+    if a.text.is_some() {
+        bail!(
+            "a server's question is answered with --accept [JSON], --decline or --cancel, not TEXT"
+        );
+    }
+    let api = open_api(db).await?;
+    waiting_step(&api, id, &key, "an answer").await?;
+    api.runs_elicitation_answer(RunsElicitationAnswerRequest {
+        run_id: id,
+        step: key.clone(),
+        action,
+        content,
+    })
+    .await
+    .map_err(api_error)?;
+    emit(&format!(
+        "{} the question at {key} of run {id}; the call goes on",
+        match action {
+            ElicitationAnswer::Accept => "accepted",
+            ElicitationAnswer::Decline => "declined",
+            ElicitationAnswer::Cancel => "cancelled",
+        }
     ))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -147,7 +197,10 @@ async fn waiting_step(
 
 /// An approval or a question that is waiting: what a person's decision settles.
 fn waits_for_person(s: &StepView) -> bool {
-    matches!(s.kind, StepKind::Approval | StepKind::Question) && s.status == StepStatus::Waiting
+    matches!(
+        s.kind,
+        StepKind::Approval | StepKind::Question | StepKind::Elicitation
+    ) && s.status == StepStatus::Waiting
 }
 
 #[cfg(test)]

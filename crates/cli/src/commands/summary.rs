@@ -127,6 +127,17 @@ pub fn commands_for(b: &Blocker, db_flag: &str) -> Vec<String> {
             format!("waymark {db_flag}reject {run} {key} --reason TEXT"),
         ],
         Blocker::Answer { .. } => vec![format!("waymark {db_flag}answer {run} {key} TEXT")],
+        Blocker::Elicitation { about, .. } => {
+            let accept = if about.get("mode").and_then(Value::as_str) == Some("url") {
+                format!("waymark {db_flag}answer {run} {key} --accept")
+            } else {
+                format!("waymark {db_flag}answer {run} {key} --accept JSON")
+            };
+            vec![
+                accept,
+                format!("waymark {db_flag}answer {run} {key} --decline | --cancel"),
+            ]
+        }
         Blocker::Attention { .. } => vec![format!(
             "waymark {db_flag}runs resolve {run} {key} --retry | --done JSON | --fail MESSAGE"
         )],
@@ -139,6 +150,7 @@ fn blocker_json(b: &Blocker, db_flag: &str) -> Value {
             tool, arguments, ..
         } => json!({ "kind": "approval", "tool": tool, "arguments": arguments }),
         Blocker::Answer { question, .. } => json!({ "kind": "answer", "question": question }),
+        Blocker::Elicitation { about, .. } => json!({ "kind": "elicitation", "question": about }),
         Blocker::Attention { .. } => json!({ "kind": "needs_attention" }),
     };
     v["run"] = json!(b.run());
@@ -163,6 +175,27 @@ pub fn blocker_text(b: &Blocker, db_flag: &str) -> String {
             b.key(),
             question.as_ref().map(question_text).unwrap_or_default()
         ),
+        Blocker::Elicitation { about, .. } => {
+            let text = |k: &str| about.get(k).and_then(Value::as_str).unwrap_or_default();
+            let mut what = format!(
+                "step {} asks for {} on behalf of {}/{}: {}",
+                b.key(),
+                if text("mode") == "url" {
+                    "a visit to a link"
+                } else {
+                    "a form"
+                },
+                text("server"),
+                text("tool"),
+                text("message")
+            );
+            if text("mode") == "url" {
+                let _ = write!(what, "\n  link: {}", text("url"));
+            } else if let Some(schema) = about.get("requested_schema") {
+                let _ = write!(what, "\n  form: {}", short_json(schema));
+            }
+            what
+        }
         Blocker::Attention { .. } => format!(
             "step {} was interrupted and may or may not have taken effect",
             b.key()

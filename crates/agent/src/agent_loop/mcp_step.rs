@@ -1,0 +1,239 @@
+//! An MCP tool call as durable steps: `tool/N.I` is the call; when the server answers
+//! `input_required` (2026-07-28), its questions are asked as waits on the run and the call
+//! goes on in `tool/N.I/round-R` with the answers, so a restart in between loses nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use waymark_engine::{RunContext, RunError, StepError, StepSpec};
+
+use super::questions::{self, AttemptQuestions, QuestionSource, LOST_QUESTION};
+use super::tool_step::{settled_step, tool_retry, ToolStepOutput, DEFAULT_TOOL_TIMEOUT};
+use super::toolset::AgentTool;
+use crate::mcp::interaction::InputRequestKind;
+use crate::mcp::{CallOptions, InputRequired, InputResume, ToolProgress, MAX_INPUT_ROUNDS};
+use crate::model::ToolCall;
+use crate::replay::ReplayData;
+use crate::runtime::AgentRuntime;
+use crate::spec::AgentSpec;
+
+/// Runs an MCP tool call; returns the output the model reads and the key of the step whose
+/// output it is.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn mcp_step(
+    rt: &AgentRuntime,
+    ctx: &RunContext,
+    spec: &AgentSpec,
+    tool: &AgentTool,
+    server: &str,
+    name: &str,
+    call: &ToolCall,
+    key: String,
+    replay: Option<&ReplayData>,
+) -> Result<(ToolStepOutput, String), RunError> {
+    let n_i = key.trim_start_matches("tool/").to_string();
+    // Questions asked inside an attempt that ended with its process cannot be answered any
+    // more: close them, saying why, before the call is settled by its safety class.
+    ctx.settle_recorded(
+        &questions::lost_prefix(&n_i),
+        json!({ "lost": true, "reason": LOST_QUESTION }),
+    )
+    .await?;
+    let source = QuestionSource {
+        server: server.to_string(),
+        tool: name.to_string(),
+        tool_step: key.clone(),
+        policy: spec.elicitation_policy(server),
+        timeout: spec
+            .elicitation
+            .as_ref()
+            .map(|e| e.question_timeout())
+            .unwrap_or(Duration::from_secs(crate::spec::DEFAULT_QUESTION_SECS)),
+    };
+    let mut round = 1;
+    let mut step_key = key.clone();
+    let mut resume: Option<InputResume> = None;
+    loop {
+        let mut out = call_round(
+            rt,
+            ctx,
+            spec,
+            tool,
+            (server, name),
+            call,
+            &step_key,
+            round,
+            resume.take(),
+            &source,
+            replay,
+        )
+        .await?;
+        let Some(required) = out.input_required.take() else {
+            return Ok((out, step_key));
+        };
+        if round > MAX_INPUT_ROUNDS {
+            return Err(RunError::Step(StepError::fatal(
+                "mcp_input_rounds",
+                format!("{server}/{name} still wanted input after {MAX_INPUT_ROUNDS} rounds"),
+            )));
+        }
+        resume = Some(answer_round(ctx, &source, &n_i, round, &required, replay).await?);
+        round += 1;
+        step_key = format!("{key}/round-{round}");
+    }
+}
+
+/// Answers one round's input requests, each a journaled wait (or the policy's answer).
+async fn answer_round(
+    ctx: &RunContext,
+    source: &QuestionSource,
+    n_i: &str,
+    round: usize,
+    required: &InputRequired,
+    replay: Option<&ReplayData>,
+) -> Result<InputResume, RunError> {
+    let mut responses = std::collections::BTreeMap::new();
+    for (k, (id, request)) in required.requests.iter().enumerate() {
+        let answer = match InputRequestKind::of(request) {
+            InputRequestKind::Elicitation(params) => {
+                let wait = format!("elicit/{n_i}/r{round}.{}", k + 1);
+                questions::ask(ctx, source, wait, &params, true, replay).await?
+            }
+            InputRequestKind::Roots => json!({ "roots": [] }),
+            InputRequestKind::Sampling(_) => {
+                return Err(RunError::Step(StepError::fatal(
+                    "mcp_sampling",
+                    format!(
+                        "{}/{} asked for a model completion ({id}), which this agent cannot give",
+                        source.server, source.tool
+                    ),
+                )))
+            }
+            InputRequestKind::Unknown(method) => {
+                return Err(RunError::Step(StepError::fatal(
+                    "mcp_input_request",
+                    format!(
+                        "{}/{} sent an input request ({id}) of an unknown kind: {method}",
+                        source.server, source.tool
+                    ),
+                )))
+            }
+        };
+        responses.insert(id.clone(), answer);
+    }
+    Ok(InputResume {
+        responses,
+        request_state: required.request_state.clone(),
+    })
+}
+
+/// One round of the call as a step: the first is `tool/N.I`, later ones carry the answers.
+#[allow(clippy::too_many_arguments)]
+async fn call_round(
+    rt: &AgentRuntime,
+    ctx: &RunContext,
+    spec: &AgentSpec,
+    tool: &AgentTool,
+    (server, name): (&str, &str),
+    call: &ToolCall,
+    key: &str,
+    round: usize,
+    resume: Option<InputResume>,
+    source: &QuestionSource,
+    replay: Option<&ReplayData>,
+) -> Result<ToolStepOutput, RunError> {
+    let timeout = spec
+        .tool_override(&tool.name)
+        .and_then(|o| o.timeout_secs)
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TOOL_TIMEOUT);
+    let mut input = json!({ "server": server, "tool": name, "arguments": call.arguments });
+    if let Some(resume) = &resume {
+        input["round"] = json!(round);
+        input["input_responses"] = json!(resume.responses);
+        if let Some(state) = &resume.request_state {
+            input["request_state"] = json!(state);
+        }
+    }
+    let step = StepSpec {
+        safety: tool.safety,
+        ..StepSpec::retry_safe(key.to_string())
+    }
+    .with_name(format!("{server}/{name}"))
+    .with_input(input)
+    .with_retry(tool_retry(spec, &tool.name, replay))
+    .attempt_timeout(timeout);
+    if let Some(replay) = replay {
+        return settled_step(ctx, step, replay.tool_result(key)).await;
+    }
+    ctx.step(step, |attempt| {
+        let arguments = call.arguments.clone();
+        let resume = resume.clone();
+        let questions = AttemptQuestions::new(attempt.clone(), source.clone(), round);
+        async move {
+            let progress_attempt = attempt.clone();
+            let options = CallOptions {
+                // The engine's attempt timeout drops this future, which cancels the request
+                // on the wire; the hub's own timeout is a backstop just past it.
+                timeout: Some(timeout + Duration::from_secs(1)),
+                progress: Some(Arc::new(move |p: ToolProgress| {
+                    progress_attempt.progress(json!({
+                        "progress": p.progress, "total": p.total, "message": p.message
+                    }));
+                })),
+                interaction: Some(questions),
+                resume,
+                return_input_required: true,
+            };
+            let output = rt
+                .hub()
+                .call_tool(server, name, arguments, options)
+                .await
+                .map_err(|e| e.to_step_error())?;
+            if let Some(required) = output.input_required {
+                return Ok(ToolStepOutput {
+                    input_required: Some(required),
+                    server: answered_by(rt, server),
+                    ..Default::default()
+                });
+            }
+            // The raw result is kept only when it holds more than its text (structured
+            // content, images, resources): the text alone would be stored twice.
+            let only_text = output.structured_content.is_none()
+                && output
+                    .content
+                    .iter()
+                    .all(|b| b.get("type").and_then(Value::as_str) == Some("text"));
+            Ok(ToolStepOutput {
+                content: output.text(),
+                is_error: output.is_error,
+                raw: if only_text {
+                    None
+                } else {
+                    serde_json::to_value(&output).ok()
+                },
+                server: answered_by(rt, server),
+                input_required: None,
+            })
+        }
+    })
+    .await
+}
+
+/// The connection's revision and the server's identity, as the hub has them after the call.
+fn answered_by(rt: &AgentRuntime, server: &str) -> Option<Value> {
+    match rt.hub().status(server)? {
+        crate::mcp::ServerStatus::Connected {
+            protocol_version,
+            server_name,
+            server_version,
+            ..
+        } => Some(json!({
+            "protocol_version": protocol_version,
+            "name": server_name,
+            "version": server_version,
+        })),
+        _ => None,
+    }
+}

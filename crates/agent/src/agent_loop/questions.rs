@@ -1,0 +1,137 @@
+//! A server's questions during a tool call (`elicitation/create`) as durable waits on the run:
+//! a card on the run page, `waymark answer`, `runs_elicitation_answer`. The question and its
+//! answer are journaled on the wait step `elicit/N.I/...`.
+//!
+//! They come two ways. Under 2026-07-28 a call answers `input_required`; the questions are
+//! asked between two journaled rounds of the call (`elicit/N.I/rR.K`), so they survive a
+//! restart and the call goes on with its answers. Up to 2025-11-25 a question is a request
+//! inside the open call (`elicit/N.I/aR.A.K`): it lives only as long as the process that holds
+//! the call, so after a restart it is closed as lost and the call is settled by its safety
+//! class.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use waymark_engine::{Attempt, RunContext, RunError};
+
+use crate::mcp::interaction::{declined, policy_answer};
+use crate::mcp::{CallInteraction, ElicitationPolicy};
+use crate::replay::ReplayData;
+
+/// The event a person's answer to a server's question is sent as.
+pub const ELICITATION_EVENT: &str = "elicitation";
+
+/// What the closed wait of a question lost with its process says.
+pub const LOST_QUESTION: &str = "This question was asked inside the server's open request (MCP 2025-11-25 and older), which ended with the process that held it. The call was settled by its safety class: retried if it is safe to repeat, otherwise left for you to decide.";
+
+/// Where the question comes from, for the person reading it.
+#[derive(Clone)]
+pub(crate) struct QuestionSource {
+    pub(crate) server: String,
+    pub(crate) tool: String,
+    /// The tool step the question belongs to (`tool/N.I`).
+    pub(crate) tool_step: String,
+    pub(crate) policy: ElicitationPolicy,
+    pub(crate) timeout: Duration,
+}
+
+/// Asks a person `params` (an `elicitation/create` request's params) at wait `key`, or answers
+/// by policy. Returns the `ElicitResult` to send: a question nobody answered in time is
+/// cancelled.
+pub(crate) async fn ask(
+    ctx: &RunContext,
+    source: &QuestionSource,
+    key: String,
+    params: &Value,
+    survives_restart: bool,
+    replay: Option<&ReplayData>,
+) -> Result<Value, RunError> {
+    if source.policy != ElicitationPolicy::Ask {
+        return Ok(policy_answer(source.policy, params));
+    }
+    let url_mode = params.get("mode").and_then(Value::as_str) == Some("url");
+    let about = json!({
+        "server": source.server,
+        "tool": source.tool,
+        "tool_step": source.tool_step,
+        "mode": if url_mode { "url" } else { "form" },
+        "message": params.get("message").cloned().unwrap_or(Value::Null),
+        "requested_schema": params.get("requestedSchema").cloned().unwrap_or(Value::Null),
+        "url": params.get("url").cloned().unwrap_or(Value::Null),
+        "elicitation_id": params.get("elicitationId").cloned().unwrap_or(Value::Null),
+        "survives_restart": survives_restart,
+    });
+    let (matcher, timeout) = match replay.and_then(|r| r.human_wait(&key)) {
+        Some(token) => (json!({ "run": token, "step": key }), source.timeout),
+        None if replay.is_some() => (json!({ "run": ctx.run_id(), "step": key }), Duration::ZERO),
+        None => (json!({ "run": ctx.run_id(), "step": key }), source.timeout),
+    };
+    let answer = ctx
+        .ask(key, ELICITATION_EVENT, matcher, timeout, about)
+        .await?;
+    Ok(match answer {
+        None => json!({ "action": "cancel" }),
+        Some(p) => to_elicit_result(&p),
+    })
+}
+
+/// The `ElicitResult` of a person's answer event (`{action, content}`); anything else is a
+/// cancel, never an accept.
+fn to_elicit_result(payload: &Value) -> Value {
+    match payload.get("action").and_then(Value::as_str) {
+        Some("accept") => json!({
+            "action": "accept",
+            "content": payload.get("content").cloned().unwrap_or_else(|| json!({})),
+        }),
+        Some("decline") => declined(),
+        _ => json!({ "action": "cancel" }),
+    }
+}
+
+/// Takes the questions a server asks inside one attempt of a call (2025-11-25 and older):
+/// each is a wait on the run while the attempt's timeout stands still.
+pub(crate) struct AttemptQuestions {
+    pub(crate) attempt: Attempt,
+    pub(crate) source: QuestionSource,
+    /// `elicit/N.I/aR.A`: the round and attempt the questions belong to.
+    pub(crate) prefix: String,
+    pub(crate) asked: AtomicU32,
+}
+
+impl AttemptQuestions {
+    pub(crate) fn new(attempt: Attempt, source: QuestionSource, round: usize) -> Arc<Self> {
+        let n_i = source.tool_step.trim_start_matches("tool/").to_string();
+        let prefix = format!("{}{round}.{}", lost_prefix(&n_i), attempt.number);
+        Arc::new(AttemptQuestions {
+            attempt,
+            source,
+            prefix,
+            asked: AtomicU32::new(0),
+        })
+    }
+}
+
+/// The keys of questions asked inside an attempt of call `N.I` start with this.
+pub(crate) fn lost_prefix(n_i: &str) -> String {
+    format!("elicit/{n_i}/a")
+}
+
+impl CallInteraction for AttemptQuestions {
+    fn elicit(&self, params: Value) -> BoxFuture<'static, Value> {
+        let k = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let key = format!("{}.{k}", self.prefix);
+        let attempt = self.attempt.clone();
+        let source = self.source.clone();
+        Box::pin(async move {
+            let _paused = attempt.pause_timeout();
+            match ask(attempt.run(), &source, key, &params, false, None).await {
+                Ok(answer) => answer,
+                // The run is stopping: the call is abandoned with it.
+                Err(_) => json!({ "action": "cancel" }),
+            }
+        })
+    }
+}
