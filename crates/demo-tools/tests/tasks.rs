@@ -10,10 +10,10 @@ use common::asker::{tool_params, AskedClient, Asker, Declares, Revision};
 use common::spawn::HttpServer;
 use common::{call, structured, RecordingClient};
 use rmcp::model::{
-    CallToolResponse, CancelTaskParams, CreateTaskResult, ErrorCode, GetTaskParams, GetTaskResult,
-    TaskPayload, TaskStatus,
+    CallToolResponse, CancelTaskParams, ClientRequest, CreateTaskResult, ErrorCode, GetTaskParams,
+    GetTaskResult, Request, RequestMetaObject, ServerResult, TaskPayload, TaskStatus,
 };
-use rmcp::service::ServiceError;
+use rmcp::service::{PeerRequestOptions, ServiceError};
 use rmcp::ServiceExt;
 use serde_json::{json, Value};
 
@@ -173,6 +173,58 @@ async fn tasks_work_over_stdio_too() {
         .connect_stdio()
         .await;
     let created = start(&client, 2, 10).await;
+    let (done, _) = poll_to_end(&client, &created.task.task_id).await;
+    assert_eq!(done.task.status(), TaskStatus::Completed);
+}
+
+#[tokio::test]
+async fn one_call_can_ask_for_a_task_through_its_own_meta() {
+    // The client's config does not declare the extension; this one request does, by replacing
+    // the clientCapabilities rmcp puts in its `_meta`.
+    let server = HttpServer::start(&[]).await;
+    let client = Asker::new(Revision::Stateless, Declares::NOTHING)
+        .connect_http(&server)
+        .await;
+    let mut meta = RequestMetaObject::new();
+    meta.set_client_capabilities(Declares::TASKS.capabilities());
+    let params = tool_params("build_report", json!({"steps": 1, "step_ms": 10}));
+    let request = ClientRequest::CallToolRequest(Request::new(params.clone()));
+    let options = PeerRequestOptions::no_options().with_meta(meta);
+    let answer = client
+        .send_request_with_option(request, options)
+        .await
+        .unwrap()
+        .await_response()
+        .await
+        .unwrap();
+    let ServerResult::CreateTaskResult(created) = answer else {
+        panic!("expected a task, got {answer:?}")
+    };
+    // Polling needs the extension declared too: without it, -32021.
+    match client
+        .get_task(GetTaskParams::new(&created.task.task_id))
+        .await
+    {
+        Err(ServiceError::McpError(error)) => {
+            assert_eq!(error.code, ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY)
+        }
+        other => panic!("expected -32021, got {other:?}"),
+    }
+    // The same call without the override runs inline.
+    let inline = client.call_tool_once(params).await.unwrap();
+    assert!(
+        matches!(inline, CallToolResponse::Complete(_)),
+        "{inline:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_client_that_declared_the_extension_at_initialize_gets_tasks_too() {
+    let server = HttpServer::start(&[]).await;
+    let client = Asker::new(Revision::Session, Declares::TASKS)
+        .connect_http(&server)
+        .await;
+    let created = start(&client, 1, 10).await;
     let (done, _) = poll_to_end(&client, &created.task.task_id).await;
     assert_eq!(done.task.status(), TaskStatus::Completed);
 }
