@@ -2,7 +2,9 @@
 //! [--protocol both|2026-07-28|2025-06-18] [--authorization-server URL [--scope S]...]`.
 //! Logs go to stderr (stdout is the MCP protocol in stdio mode); RUST_LOG overrides the
 //! default filter `info,rmcp=warn` (rmcp logs every message at info). In HTTP mode the one line on
-//! stdout is the endpoint URL, so a test that asked for port 0 can learn the real port.
+//! stdout is the endpoint URL, so a test that asked for port 0 can learn the real port; beside
+//! `/mcp` it serves `GET /admin/calls`, `GET /admin/tasks`, `POST /admin/expire-tasks` and the
+//! `GET /link/{id}` pages of `link_account` (see the library's `admin` module).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
