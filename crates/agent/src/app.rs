@@ -6,7 +6,9 @@
 
 mod elicitation;
 
-pub use elicitation::{ElicitationAnswer, MAX_ANSWER_BYTES};
+pub use elicitation::{
+    check_answer as check_elicitation_answer, ElicitationAnswer, MAX_ANSWER_BYTES,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -83,6 +83,20 @@ pub struct ToolCallOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub input_required: Option<InputRequired>,
+    /// The structured content checked against the tool's output schema, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub output_check: Option<OutputCheck>,
+}
+
+/// A result's structured content against the tool's `outputSchema`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
+pub struct OutputCheck {
+    pub valid: bool,
+    /// What breaks the schema, when it is not valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub problem: Option<String>,
 }
 
 impl ToolCallOutput {
@@ -134,6 +148,10 @@ pub struct CallOptions {
     /// [`ToolCallOutput::input_required`]) to answer durably, rather than being answered
     /// here through `interaction` and sent again.
     pub return_input_required: bool,
+    /// A result that breaks the tool's output schema is returned with the problem in
+    /// [`ToolCallOutput::output_check`] (a person trying the tool wants to see it) instead
+    /// of failing the call (a model must not read it).
+    pub keep_invalid_output: bool,
 }
 
 /// What the client answers when a server asks the user something during a call

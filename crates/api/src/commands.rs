@@ -14,6 +14,7 @@ use crate::hooks::*;
 use crate::mail::*;
 use crate::mcp::*;
 use crate::mcp_auth::*;
+use crate::mcp_calls::*;
 use crate::mcp_resources::*;
 use crate::questions::*;
 use crate::replay::*;
@@ -141,6 +142,14 @@ commands! {
     mcp_tools(McpServerRequest) -> McpToolsResponse;
     /// Call a tool by hand (arguments checked against its input schema first).
     mcp_call(McpCallRequest) -> McpCallResponse;
+    /// Start a call by hand and return at once; follow it (progress, a server's question, the result) with mcp_call_status.
+    mcp_call_start(McpCallRequest) -> McpCallStartResponse;
+    /// Where a call by hand is; with seen and wait_ms, wait for news first (long poll).
+    mcp_call_status(McpCallStatusRequest) -> McpCallStatus;
+    /// Answer the question a call by hand waits on: accept with the form's fields, decline, or cancel.
+    mcp_call_answer(McpCallAnswerRequest) -> OkResponse;
+    /// Cancel a call by hand; the server is told (notifications/cancelled).
+    mcp_call_cancel(McpCallIdRequest) -> OkResponse;
     /// Use a server given by URL or command without saving it: returns the name that mcp_tools, mcp_call and the sign-in commands take.
     mcp_try(McpTryRequest) -> McpTryResponse;
     /// Start an OAuth sign-in to an HTTP server: the authorization URL to open in a browser.

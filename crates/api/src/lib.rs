@@ -17,6 +17,7 @@ mod ids;
 mod mail;
 mod mcp;
 mod mcp_auth;
+mod mcp_calls;
 mod mcp_resources;
 pub mod openapi;
 mod questions;
@@ -43,6 +44,7 @@ pub use ids::{RunId, StepKey};
 pub use mail::*;
 pub use mcp::*;
 pub use mcp_auth::*;
+pub use mcp_calls::*;
 pub use mcp_resources::*;
 pub use questions::*;
 pub use replay::*;
@@ -64,6 +66,7 @@ pub use waymark_mail::{
 #[derive(Clone)]
 pub struct Api {
     app: AgentApp,
+    hand_calls: std::sync::Arc<mcp_calls::HandCalls>,
     actor: String,
     hooks: Option<std::sync::Arc<dyn HooksStatus>>,
     mail: Option<std::sync::Arc<dyn MailStatus>>,
@@ -73,6 +76,7 @@ impl Api {
     pub fn new(app: AgentApp) -> Self {
         Api {
             app,
+            hand_calls: Default::default(),
             actor: "api".into(),
             hooks: None,
             mail: None,
@@ -104,6 +108,10 @@ impl Api {
     pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = actor.into();
         self
+    }
+
+    pub(crate) fn hand_calls(&self) -> &mcp_calls::HandCalls {
+        &self.hand_calls
     }
 
     pub fn actor(&self) -> &str {

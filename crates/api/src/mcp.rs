@@ -174,6 +174,11 @@ pub struct McpCallRequest {
     pub tool: String,
     #[serde(default)]
     pub arguments: Value,
+    /// Send the arguments as given, without checking them against the tool's input schema
+    /// first: to see what the server itself does with them.
+    #[serde(default)]
+    #[ts(optional)]
+    pub unchecked: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -186,6 +191,22 @@ pub struct McpCallResponse {
     pub is_error: bool,
     /// The text the model would see.
     pub text: String,
+    /// The structured content checked against the tool's output schema, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub output_check: Option<waymark_agent::mcp::OutputCheck>,
+}
+
+impl McpCallResponse {
+    pub(crate) fn from_output(out: waymark_agent::mcp::ToolCallOutput) -> Self {
+        McpCallResponse {
+            text: out.text(),
+            content: out.content,
+            structured_content: out.structured_content,
+            is_error: out.is_error,
+            output_check: out.output_check,
+        }
+    }
 }
 
 async fn info(api: &Api, def: &McpServerDef) -> McpServerInfo {
@@ -376,7 +397,7 @@ impl Api {
         })
     }
 
-    async fn tools_of(&self, server: &str) -> Result<Vec<McpTool>, ApiError> {
+    pub(crate) async fn tools_of(&self, server: &str) -> Result<Vec<McpTool>, ApiError> {
         self.known_server(server)?;
         self.app()
             .hub()
@@ -387,26 +408,27 @@ impl Api {
 
     pub async fn mcp_call(&self, req: McpCallRequest) -> Result<McpCallResponse, ApiError> {
         self.tools_of(&req.server).await?;
-        self.call_by_hand(&req.server, &req.tool, &req.arguments)
+        let arguments = self.checked_arguments(&req).await?;
+        let options = CallOptions {
+            timeout: Some(CALL_TIMEOUT),
+            ..CallOptions::default()
+        };
+        let out = self
+            .app()
+            .hub()
+            .call_tool(&req.server, &req.tool, arguments, options)
             .await
+            .map_err(crate::mcp_auth::hub_error)?;
+        Ok(McpCallResponse::from_output(out))
     }
 
-    /// A call by hand: the tool looked up, the arguments checked against its schema first.
-    pub(crate) async fn call_by_hand(
-        &self,
-        server: &str,
-        tool_name: &str,
-        arguments: &Value,
-    ) -> Result<McpCallResponse, ApiError> {
-        let req = McpCallRequest {
-            server: server.to_string(),
-            tool: tool_name.to_string(),
-            arguments: arguments.clone(),
-        };
+    /// The arguments of a call by hand, once its tool is found: checked against the tool's
+    /// input schema unless the caller asked otherwise.
+    pub(crate) async fn checked_arguments(&self, req: &McpCallRequest) -> Result<Value, ApiError> {
         let tools = self
             .app()
             .hub()
-            .tools(server)
+            .tools(&req.server)
             .await
             .map_err(crate::mcp_auth::hub_error)?;
         let tool = tools.iter().find(|t| t.name == req.tool).ok_or_else(|| {
@@ -428,6 +450,9 @@ impl Api {
             waymark_agent::arguments::normalize_arguments(&req.arguments)
                 .map_err(|v| ApiError::invalid("arguments", v.message))?
         };
+        if req.unchecked == Some(true) {
+            return Ok(arguments);
+        }
         if let Ok(validator) = ArgumentValidator::new(&tool.name, &tool.input_schema) {
             if let Err(v) = validator.check(&arguments) {
                 let at = v
@@ -438,21 +463,6 @@ impl Api {
                 return Err(ApiError::invalid(at, v.summary()));
             }
         }
-        let options = CallOptions {
-            timeout: Some(CALL_TIMEOUT),
-            ..CallOptions::default()
-        };
-        let out = self
-            .app()
-            .hub()
-            .call_tool(&req.server, &req.tool, arguments, options)
-            .await
-            .map_err(crate::mcp_auth::hub_error)?;
-        Ok(McpCallResponse {
-            text: out.text(),
-            content: out.content,
-            structured_content: out.structured_content,
-            is_error: out.is_error,
-        })
+        Ok(arguments)
     }
 }

@@ -333,6 +333,15 @@ async fn every_command_succeeds_on_a_real_scenario() {
     done.insert("mcp_sign_in_finish".to_string());
     // A server's question needs a server that asks one: mcp_interactive.rs answers them.
     done.insert("runs_elicitation_answer".to_string());
+    // Calls by hand with progress, a question and a cancel: mcp_interactive.rs again.
+    for command in [
+        "mcp_call_start",
+        "mcp_call_status",
+        "mcp_call_answer",
+        "mcp_call_cancel",
+    ] {
+        done.insert(command.to_string());
+    }
     let missing: Vec<&String> = all.difference(&done).collect();
     assert!(
         missing.is_empty(),

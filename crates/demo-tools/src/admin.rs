@@ -1,5 +1,5 @@
 //! Plain HTTP endpoints beside `/mcp` (HTTP mode only), for tests to look inside the server:
-//! - `GET /admin/calls`: `{"calls": [{tool, input_responses, task, request_state}]}`, every
+//! - `GET /admin/calls`: `{"calls": [{tool, input_responses, task, request_state, cancelled}]}`, every
 //!   `tools/call` of the process in order;
 //! - `GET /admin/tasks`: `{"tasks": [{id, tool, status, cancelled, status_message}]}`;
 //! - `POST /admin/expire-tasks`: drops every task, answers `{"expired": N}`;

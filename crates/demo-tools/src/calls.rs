@@ -17,6 +17,8 @@ pub struct CallRecord {
     pub task: bool,
     /// The call echoed a `requestState`.
     pub request_state: bool,
+    /// The client cancelled the call (`notifications/cancelled`) before it was answered.
+    pub cancelled: bool,
 }
 
 /// Every call of the process, in the order received.
@@ -26,8 +28,9 @@ pub struct CallLog {
 }
 
 impl CallLog {
-    /// Keeps `call` and logs it as `tools/call received tool=NAME input_responses=B task=B`.
-    pub fn record(&self, call: CallRecord) {
+    /// Keeps `call` and logs it as `tools/call received tool=NAME input_responses=B task=B`;
+    /// returns its place in the record.
+    pub fn record(&self, call: CallRecord) -> usize {
         tracing::info!(
             "tools/call received tool={} input_responses={} task={}",
             call.tool,
@@ -37,6 +40,16 @@ impl CallLog {
         // A poisoned lock only means another call panicked mid-push; the list is still usable.
         let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         calls.push(call);
+        calls.len() - 1
+    }
+
+    /// Marks call `index` as cancelled by the client (and logs it).
+    pub fn cancelled(&self, index: usize) {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(call) = calls.get_mut(index) {
+            tracing::info!("tools/call cancelled by the client tool={}", call.tool);
+            call.cancelled = true;
+        }
     }
 
     /// A copy of every call so far.

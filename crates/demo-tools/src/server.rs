@@ -449,15 +449,33 @@ impl ServerHandler for DemoTools {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let tool = request.name.to_string();
-        self.state.calls.record(CallRecord {
-            tool: tool.clone(),
+        let record = self.state.calls.record(CallRecord {
+            tool: request.name.to_string(),
             input_responses: request.input_responses.is_some(),
             task: context
                 .client_capabilities()
                 .is_some_and(|caps| caps.supports_tasks()),
             request_state: request.request_state.is_some(),
+            cancelled: false,
         });
+        // rmcp cancels a request's token when the client cancels it, and again once its answer
+        // is sent: before the answer, a cancelled token is the client's doing.
+        let ct = context.ct.clone();
+        let answer = self.answer_call(request, context).await;
+        if ct.is_cancelled() {
+            self.state.calls.cancelled(record);
+        }
+        answer
+    }
+}
+
+impl DemoTools {
+    async fn answer_call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let tool = request.name.to_string();
         if !FAULTABLE_TOOLS.contains(&tool.as_str()) {
             return self.run_tool(request, context).await;
         }
@@ -516,9 +534,7 @@ impl ServerHandler for DemoTools {
             }
         }
     }
-}
 
-impl DemoTools {
     async fn run_tool(
         &self,
         request: CallToolRequestParams,

@@ -224,7 +224,7 @@ async fn every_question_round_trips_over_http() {
     assert_eq!(refunds.len(), 9, "{calls}");
     assert_eq!(
         *refunds[0],
-        json!({"tool": "confirm_refund", "input_responses": false, "task": false, "request_state": false})
+        json!({"tool": "confirm_refund", "input_responses": false, "task": false, "request_state": false, "cancelled": false})
     );
     assert_eq!(refunds[1]["request_state"], true);
     assert_eq!(refunds[1]["input_responses"], false);

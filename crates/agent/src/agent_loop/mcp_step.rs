@@ -185,6 +185,7 @@ async fn call_round(
                 interaction: Some(questions),
                 resume,
                 return_input_required: true,
+                keep_invalid_output: false,
             };
             let output = rt
                 .hub()

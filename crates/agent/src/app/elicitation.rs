@@ -88,8 +88,9 @@ impl AgentApp {
     }
 }
 
-/// An answer against its question: only an accepted form has content, and it fits the form.
-fn check_answer(
+/// An answer against its question (`about`: its `mode` and `requested_schema`): only an
+/// accepted form has content, and it fits the form.
+pub fn check_answer(
     about: &Value,
     action: ElicitationAnswer,
     content: Option<&Value>,

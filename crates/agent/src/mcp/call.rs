@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::connection::Connection;
 use super::interaction::{answer_locally, InputRequired, InputResume, MAX_INPUT_ROUNDS};
 use super::tools::ToolCache;
-use super::{CallOptions, ToolCallOutput};
+use super::{CallOptions, OutputCheck, ToolCallOutput};
 
 /// How long a call's progress callback outlives its answer.
 const PROGRESS_LINGER: Duration = Duration::from_millis(250);
@@ -64,9 +64,17 @@ pub(crate) async fn call(
         )
         .await?;
         let Some(required) = &output.input_required else {
-            tools
-                .check_output(tool, &output)
-                .map_err(CallFailure::Invalid)?;
+            let mut output = output;
+            if tools.has_output_schema(tool) {
+                let checked = tools.check_output(tool, &output);
+                if !options.keep_invalid_output {
+                    checked.clone().map_err(CallFailure::Invalid)?;
+                }
+                output.output_check = Some(OutputCheck {
+                    valid: checked.is_ok(),
+                    problem: checked.err(),
+                });
+            }
             return Ok(output);
         };
         if options.return_input_required {
@@ -154,6 +162,7 @@ async fn round(
                 structured_content: None,
                 is_error: false,
                 input_required: Some(required),
+                output_check: None,
             });
         }
         ServerResult::CreateTaskResult(_) => {
@@ -217,6 +226,7 @@ fn to_output(result: CallToolResult) -> Result<ToolCallOutput, CallFailure> {
         structured_content: result.structured_content,
         is_error: result.is_error.unwrap_or(false),
         input_required: None,
+        output_check: None,
     })
 }
 

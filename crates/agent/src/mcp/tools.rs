@@ -34,6 +34,10 @@ impl ToolCache {
         self.tools.iter().any(|t| t.name == name)
     }
 
+    pub(crate) fn has_output_schema(&self, tool: &str) -> bool {
+        self.outputs.contains_key(tool)
+    }
+
     /// A tool that declares an output schema must answer (unless `isError`) structured
     /// content that conforms to it (MCP: clients should validate it).
     pub(crate) fn check_output(&self, tool: &str, output: &ToolCallOutput) -> Result<(), String> {

@@ -167,7 +167,7 @@ pub enum McpCommand {
     /// one not saved with `--url URL` or `-- COMMAND ARGS...`
     Tools(McpToolsArgs),
     /// Call a tool by hand (`NAME TOOL [JSON]`, or `TOOL [JSON]` with `--url` or `--
-    /// COMMAND`); the arguments are checked against its input schema first. Exits non-zero on
+    /// COMMAND`); the arguments are checked against its input schema first (not with --unchecked). Exits non-zero on
     /// an error or an isError result
     Call(McpCallArgs),
     /// Sign in to a saved HTTP server that asks for OAuth (opens or prints the sign-in URL)
@@ -252,6 +252,10 @@ pub struct McpCallArgs {
     /// Print the whole result (content blocks, structured content, isError) as JSON
     #[arg(long)]
     pub json: bool,
+    /// Send the arguments as given, without checking them against the tool's input schema
+    /// first: to see what the server itself does with them
+    #[arg(long)]
+    pub unchecked: bool,
 }
 
 /// A server to try without saving it, and how to sign in to it.

@@ -434,6 +434,7 @@ async fn call_checked(
         server: server.to_string(),
         tool: tool.to_string(),
         arguments: raw,
+        unchecked: a.unchecked.then_some(true),
     };
     let limit = Duration::from_secs(a.timeout_secs);
     let called = with_sign_in(api, server, &opener, || {
