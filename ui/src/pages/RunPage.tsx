@@ -16,6 +16,8 @@ import { KEY_HINT, KeyHelp, bindingFor, isTyping, type KeyAction } from "../run/
 import "../run/run.css";
 import type { RunsSettleSendResponse } from "../bindings/RunsSettleSendResponse";
 import { settleMessage } from "../mail/SentEmail";
+import { ElicitationCard } from "../run/ElicitationCard";
+import { isOpenQuestion, lostReasonFor } from "../run/elicitation";
 
 const FAILURE = new Set(["failed", "needs_attention"]);
 
@@ -192,6 +194,11 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
     if (row.runId === runId) store.complete(row.step.key);
   }, [store, runId]);
 
+  // A question's card needs its input: an event may have left it out (it is large).
+  useEffect(() => {
+    for (const r of allRows) if (r.runId === runId && !r.attempt && r.step.payloads_omitted && isOpenQuestion(r.step)) store.complete(r.step.key);
+  }, [allRows, runId, store]);
+
   const [split, setSplit] = useState(() => Number(localStorage.getItem("waymark.run.split")) || 55);
   useEffect(() => localStorage.setItem("waymark.run.split", String(split)), [split]);
   const body = useRef<HTMLDivElement>(null);
@@ -206,6 +213,9 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const end = t1;
   const topCount = allRows.reduce((n, r) => n + (r.depth === 0 ? 1 : 0), 0);
   const attention = allRows.filter((r) => r.depth === 0 && r.step.status === "needs_attention");
+  // A server's question waits on its step whatever the run's status says (an older server's
+  // question keeps the run `running`): each gets its card.
+  const questions = allRows.filter((r) => !r.attempt && isOpenQuestion(r.step));
   void version;
 
   return (
@@ -297,8 +307,23 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             </div>
           ))}
         {attention.map((r) => (
-          <ResolveBanner key={r.id} runId={runId} step={r.step} onDone={resume} onSelect={() => select(r.id)} onSettled={onSettled} />
+          <ResolveBanner
+            key={r.id}
+            runId={runId}
+            step={r.step}
+            onDone={resume}
+            onSelect={() => select(r.id)}
+            onSettled={onSettled}
+            lostQuestion={lostReasonFor(r.step.key, store.steps)}
+          />
         ))}
+        {questions.length ? (
+          <div className="elicit-cards" role="region" aria-label="Questions from servers">
+            {questions.map((r) => (
+              <ElicitationCard key={r.id} runId={r.runId} step={r.step} onDone={resume} onSelect={() => select(r.id)} />
+            ))}
+          </div>
+        ) : null}
       </header>
       <div className="run-body" ref={body} style={{ gridTemplateColumns: `${split}% 6px minmax(0, 1fr)` }}>
         <section className="run-timeline" aria-label="Timeline">

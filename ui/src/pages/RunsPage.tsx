@@ -1,9 +1,12 @@
 // The runs list: status chips, search, paging, Start run; re-read every 1.5 s while visible.
-// Running runs show "retrying" while one of their steps waits to retry (from their events).
+// Running runs show "retrying" while one of their steps waits to retry, and "waiting" while a
+// server's question asked inside an open call waits for a person (from their events).
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Play, Search } from "lucide-react";
 import type { RunStatus } from "../bindings/RunStatus";
 import type { RunSummary } from "../bindings/RunSummary";
+import type { StepView } from "../bindings/StepView";
+import { isOpenQuestion } from "../run/elicitation";
 import { useTransport } from "../transport";
 import { useApi } from "../lib/useApi";
 import { href, navigate } from "../lib/router";
@@ -48,7 +51,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
   }, [reload]);
 
   const list = runs.data?.runs ?? [];
-  const retrying = useRetrying(list);
+  const { retrying, asking } = useStepFlags(list);
   const agentNames = (agents.data?.agents ?? []).map((a) => a.name);
   const filtered = !!status || !!search;
   const [anyRuns, setAnyRuns] = useState<boolean | null>(null);
@@ -116,7 +119,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
           </thead>
           <tbody>
             {list.map((r) => (
-              <RunRow key={r.id} run={r} retrying={retrying.has(r.id)} />
+              <RunRow key={r.id} run={r} retrying={retrying.has(r.id)} asking={asking.has(r.id)} />
             ))}
           </tbody>
         </table>
@@ -141,8 +144,9 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
   );
 }
 
-function RunRow({ run, retrying }: { run: RunSummary; retrying: boolean }) {
-  const shown = (run.status === "running" || run.status === "waiting") && retrying ? "retrying" : run.status;
+function RunRow({ run, retrying, asking }: { run: RunSummary; retrying: boolean; asking: boolean }) {
+  // A question asked inside an open call leaves the run `running`, yet it waits for a person.
+  const shown = (run.status === "running" || run.status === "waiting") && retrying ? "retrying" : run.status === "running" && asking ? "waiting" : run.status;
   const link = href(["runs", run.id]);
   const dur = (run.finished_at ?? Date.now()) - run.created_at;
   return (
@@ -159,7 +163,7 @@ function RunRow({ run, retrying }: { run: RunSummary; retrying: boolean }) {
         {run.forked_from ? <span className="badge" title={`forked from ${run.forked_from}`}>fork</span> : null}
       </td>
       <td>
-        <span className={`status ${shown}`} data-status={shown}>
+        <span className={`status ${shown}`} data-status={shown} title={asking ? "A server's question waits for your answer" : undefined}>
           {shown === "needs_attention" ? "needs attention" : shown}
         </span>
       </td>
@@ -175,11 +179,14 @@ function RunRow({ run, retrying }: { run: RunSummary; retrying: boolean }) {
   );
 }
 
-/** Which of the listed running or waiting runs have a step waiting to retry: followed through their events
- * (at most 3 streams, small runs only: browsers allow few connections per server). */
-function useRetrying(list: RunSummary[]): Set<string> {
+type Flags = { retrying: Set<string>; asking: Set<string> };
+
+/** Which of the listed running or waiting runs have a step waiting to retry, or a server's
+ * question waiting for a person: followed through their events (at most 3 streams, small runs
+ * only: browsers allow few connections per server). */
+function useStepFlags(list: RunSummary[]): Flags {
   const transport = useTransport();
-  const [retrying, setRetrying] = useState<Set<string>>(new Set());
+  const [flags, setFlags] = useState<Flags>({ retrying: new Set(), asking: new Set() });
   const watched = useMemo(
     () =>
       list
@@ -189,28 +196,32 @@ function useRetrying(list: RunSummary[]): Set<string> {
         .join(","),
     [list],
   );
-  const state = useRef(new Map<string, Map<string, string>>());
+  const state = useRef(new Map<string, Map<string, StepView>>());
   useEffect(() => {
     if (!watched) return;
     const ids = watched.split(",");
     const stops = ids.map((id) => {
-      const steps = new Map<string, string>();
+      const steps = new Map<string, StepView>();
       state.current.set(id, steps);
       return transport.subscribe({ run: id }, (e) => {
         // Every step change carries the step's new view.
         if (!e.step) return;
-        steps.set(e.step.key, e.step.status);
-        const now = [...steps.values()].includes("retrying");
-        setRetrying((prev) => {
-          if (prev.has(id) === now) return prev;
-          const next = new Set(prev);
-          if (now) next.add(id);
-          else next.delete(id);
-          return next;
+        steps.set(e.step.key, e.step);
+        const views = [...steps.values()];
+        const now = { retrying: views.some((s) => s.status === "retrying"), asking: views.some(isOpenQuestion) };
+        setFlags((prev) => {
+          if (prev.retrying.has(id) === now.retrying && prev.asking.has(id) === now.asking) return prev;
+          const set = (old: Set<string>, on: boolean) => {
+            const next = new Set(old);
+            if (on) next.add(id);
+            else next.delete(id);
+            return next;
+          };
+          return { retrying: set(prev.retrying, now.retrying), asking: set(prev.asking, now.asking) };
         });
       });
     });
     return () => stops.forEach((s) => s());
   }, [watched, transport]);
-  return retrying;
+  return flags;
 }

@@ -12,6 +12,7 @@ import type { RunsSettleSendResponse } from "../bindings/RunsSettleSendResponse"
 import { CallDraftPreview } from "../mail/EmailApproval";
 import { SettleSend } from "../mail/SentEmail";
 import { draftOf, sentEmailOf } from "../mail/email";
+import { LostReason } from "./ElicitationFacts";
 
 export function CancelRun({ runId, onDone }: { runId: string; onDone: () => void }) {
   const transport = useTransport();
@@ -183,11 +184,14 @@ export function ResolveBanner({
   onDone,
   onSelect,
   onSettled,
+  lostQuestion,
 }: {
   runId: string;
   step: StepView;
   onDone: () => void;
   onSelect?: () => void;
+  /** Why a server's question asked inside this call was lost (it is why the call stopped here). */
+  lostQuestion?: string | null;
   /** A send_email step was looked up in Sent (the banner may go once it is settled). */
   onSettled?: (step: string, r: RunsSettleSendResponse) => void;
 }) {
@@ -222,6 +226,7 @@ export function ResolveBanner({
           needs attention: the call to <code>{tool}</code> was cut off mid-way, so it may or may not have taken effect.
         </strong>
       </div>
+      {lostQuestion ? <LostReason reason={lostQuestion} compact /> : null}
       {sentEmailOf(step.input) ? (
         <SettleSend
           runId={runId}

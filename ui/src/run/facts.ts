@@ -32,5 +32,17 @@ export function totals(steps: readonly StepView[]): { tokens: number; cost: numb
 
 /** Steps that wait rather than work: their bars are patterned, their rows may carry actions. */
 export function isWait(step: StepView): boolean {
-  return step.kind === "approval" || step.kind === "question" || step.kind === "timer" || step.kind === "event_wait";
+  switch (step.kind) {
+    case "approval":
+    case "question":
+    case "elicitation":
+    case "timer":
+    case "event_wait":
+      return true;
+    case "model_call":
+    case "tool_call":
+    case "child_run":
+    case "task":
+      return false;
+  }
 }

@@ -19,6 +19,9 @@ import { emailOfRunInput, sentEmailOf } from "../mail/email";
 import { IncomingEmailInput } from "../mail/EmailView";
 import { EmailApproval } from "../mail/EmailApproval";
 import { SentEmailFacts } from "../mail/SentEmail";
+import { ElicitationFacts } from "./ElicitationFacts";
+import { ToolRoundFacts } from "./ToolRoundFacts";
+import { lostReasonFor } from "./elicitation";
 
 export function formatCost(cost: number | null): string {
   if (cost === null) return "–";
@@ -64,6 +67,7 @@ export function Inspector({
       onDone={onDone}
       onNeedPayloads={onNeedPayloads}
       runInput={row.runId === run.id ? run.input : null}
+      steps={steps}
     />
   );
 }
@@ -127,9 +131,12 @@ function StepInspector({
   onDone,
   onNeedPayloads,
   runInput,
+  steps,
 }: {
   row: Row;
   step: StepView;
+  /** The steps of the step's run: a call's questions, a question's call. */
+  steps: readonly StepView[];
   /** The input of the step's run, when the page has it (the top run's): an email's thread. */
   runInput: JsonValue | null;
   progress: JsonValue | undefined;
@@ -219,8 +226,10 @@ function StepInspector({
       {status === "waiting" && wait === "approval" && call?.tool === "send_email" ? <EmailApproval runId={row.runId} step={step} runInput={runInput} onDone={onDone} /> : null}
       {status === "waiting" && wait === "approval" && call?.tool !== "send_email" ? <ApprovalActions runId={row.runId} step={step} toolInput={call?.arguments ?? null} onDone={onDone} /> : null}
       {status === "waiting" && wait === "question" ? <AnswerBox runId={row.runId} step={step} question={question} onDone={onDone} /> : null}
+      {step.kind === "elicitation" ? <ElicitationFacts runId={row.runId} step={step} /> : null}
+      {step.kind === "tool_call" ? <ToolRoundFacts runId={row.runId} step={step} steps={steps} /> : null}
       {status === "needs_attention" && row.depth === 0 ? <p className="hint">Settle this step with the banner above the timeline.</p> : null}
-      {status === "needs_attention" && row.depth > 0 ? <ResolveBanner runId={row.runId} step={step} onDone={onDone} /> : null}
+      {status === "needs_attention" && row.depth > 0 ? <ResolveBanner runId={row.runId} step={step} onDone={onDone} lostQuestion={lostReasonFor(step.key, steps)} /> : null}
       <div className="row wrap">
         {status === "failed" ? <RetryStep runId={row.runId} step={step} /> : null}
         {step.finished_at ? <ForkButton runId={row.runId} step={step} /> : null}

@@ -1,7 +1,7 @@
 // A step's role as an icon (colour is for status only). One entry per generated StepKind, so a
 // new kind fails the type check until it has an icon.
 import type { ReactElement } from "react";
-import { Bell, Box, MessageCircleQuestion, ShieldCheck, Sparkles, Timer, Workflow, Wrench } from "lucide-react";
+import { Bell, Box, ClipboardList, MessageCircleQuestion, ShieldCheck, Sparkles, Timer, Workflow, Wrench } from "lucide-react";
 import type { StepKind } from "../bindings/StepKind";
 import type { StepView } from "../bindings/StepView";
 
@@ -12,6 +12,7 @@ const KINDS: Record<StepKind, { icon: ReactElement; label: string }> = {
   tool_call: { icon: <Wrench {...props} />, label: "tool call" },
   approval: { icon: <ShieldCheck {...props} />, label: "approval" },
   question: { icon: <MessageCircleQuestion {...props} />, label: "question to a person" },
+  elicitation: { icon: <ClipboardList {...props} />, label: "server's question to a person" },
   timer: { icon: <Timer {...props} />, label: "timer" },
   event_wait: { icon: <Bell {...props} />, label: "event wait" },
   child_run: { icon: <Workflow {...props} />, label: "child run" },

@@ -7,6 +7,7 @@ import { ChevronDown, ChevronRight } from "lucide-react";
 import type { StepView } from "../bindings/StepView";
 import { formatDuration } from "../components/common";
 import { isWait } from "./facts";
+import { outcomeOf, questionLabel, toolRoundOf } from "./elicitation";
 import { KindIcon, kindLabel } from "./kind";
 import type { Scale } from "./scale";
 import type { Row } from "./store";
@@ -74,6 +75,10 @@ const StepRow = memo(function StepRow({
   const n = Math.max(step.attempt_list.length, step.attempts);
   const segs = segments(step, status, scale, now || step.finished_at || step.updated_at);
   const dur = stepDuration(step, now);
+  // A server's question is labelled with what it asks; an MCP call's rounds say so.
+  const label = step.name ?? (step.kind === "elicitation" ? questionLabel(step) : null);
+  const round = toolRoundOf(step);
+  const lost = step.kind === "elicitation" && outcomeOf(step)?.kind === "lost";
   return (
     <div
       className={`step-row${selected ? " selected" : ""}`}
@@ -110,7 +115,24 @@ const StepRow = memo(function StepRow({
         <span className="step-key mono" title={step.name ? `${step.key} · ${step.name}` : step.key}>
           {step.key}
         </span>
-        {step.name ? <span className="step-label muted">{step.name}</span> : <span className="step-label" />}
+        {label ? (
+          <span className="step-label muted" title={label}>
+            {label}
+          </span>
+        ) : (
+          <span className="step-label" />
+        )}
+        {round?.needsInput ? (
+          <span className="badge wait-badge" title="The server needed input: its questions follow">
+            needs input
+          </span>
+        ) : null}
+        {round && round.round > 1 ? <span className="badge" title="A later round of the call, with the answers to the server's questions">round {round.round}</span> : null}
+        {lost ? (
+          <span className="badge attempts red" title="Lost when the process that held its call ended">
+            lost
+          </span>
+        ) : null}
         {status === "waiting" && step.kind === "approval" && onApproval ? (
           <span className="row-actions" role="group" aria-label={`Approval of ${step.key}`}>
             {(["approve", "reject"] as const).map((m) => (
@@ -131,7 +153,7 @@ const StepRow = memo(function StepRow({
             ))}
           </span>
         ) : null}
-        {status === "waiting" && step.kind === "question" ? <span className="badge wait-badge">answer?</span> : null}
+        {status === "waiting" && (step.kind === "question" || step.kind === "elicitation") ? <span className="badge wait-badge">answer?</span> : null}
         {row.childFailure ? <span className="badge fail-mark" title="a step inside failed">!</span> : null}
         {retried ? (
           <span className={`badge attempts ${status === "succeeded" ? "amber" : status === "failed" || status === "needs_attention" ? "red" : "amber"}`} title={`${n} attempts`}>
