@@ -3,8 +3,10 @@
 //! and tool call is a journaled step, so a replay never sends a finished call again.
 
 mod mcp_step;
+mod meter;
 mod model_step;
 pub(crate) mod questions;
+mod sampling;
 pub(crate) mod tool_step;
 mod toolset;
 
@@ -27,7 +29,7 @@ use crate::arguments::RepairBudget;
 use crate::model::{ChatMessage, Usage};
 use crate::replay::ReplayData;
 use crate::runtime::AgentRuntime;
-use crate::spec::{AgentSpec, RunUsage};
+use crate::spec::AgentSpec;
 
 /// The durable function every agent run executes.
 pub const AGENT_FUNCTION: &str = "agent";
@@ -113,10 +115,10 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
 
     let mut convo = model_step::Conversation::new(spec, &input.input);
     let repairs = Mutex::new(RepairBudget::new(MAX_REPAIRS));
-    let mut usage = RunUsage::default();
+    let meter = meter::RunMeter::default();
     let mut output = AgentRunOutput::default();
     for n in 1u32.. {
-        if let Some(limit) = spec.limits.reached(&usage) {
+        if let Some(limit) = spec.limits.reached(&meter.usage()) {
             return Err(StepError::fatal("limit_reached", limit.to_string()).into());
         }
         let step = model_step::call_model(
@@ -130,13 +132,10 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
         )
         .await?;
         let response = step.response;
-        usage.steps += 1;
-        usage.tokens += response.usage.input_tokens + response.usage.output_tokens;
-        usage.cost_usd += step.cost_usd.unwrap_or(0.0);
+        meter.add_model_call(response.usage, step.cost_usd);
         output.model_calls += 1;
-        output.usage.input_tokens += response.usage.input_tokens;
-        output.usage.output_tokens += response.usage.output_tokens;
-        output.cost_usd = usage.cost_usd;
+        (output.usage.input_tokens, output.usage.output_tokens) = meter.tokens();
+        output.cost_usd = meter.usage().cost_usd;
         convo.push(
             ChatMessage::assistant(response.text.clone(), response.tool_calls.clone()),
             convo.last_key.clone(),
@@ -157,6 +156,7 @@ async fn run_agent(rt: AgentRuntime, ctx: RunContext, input: Value) -> Result<Va
                 &repairs,
                 replay,
                 &input.input,
+                &meter,
             )
         });
         let results = ctx.join(calls).await;

@@ -177,7 +177,12 @@ impl AgentApp {
         reason: Option<&str>,
         by: Option<&str>,
     ) -> Result<(), AppError> {
-        let step = tool_step_key(step, "approval/")?;
+        // A server's sampling request waits at `sample/.../approval`, keyed as itself.
+        let step = match step.strip_prefix("sample/") {
+            Some(rest) if rest.ends_with("/approval") => step.to_string(),
+            Some(_) => format!("{step}/approval"),
+            None => tool_step_key(step, "approval/")?,
+        };
         let mut payload = json!({ "run": run, "step": step, "approved": approved });
         if let Some(reason) = reason {
             payload["reason"] = json!(reason);

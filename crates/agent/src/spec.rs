@@ -11,6 +11,7 @@ mod email;
 mod error;
 mod limits;
 mod model;
+mod sampling;
 mod tools;
 mod trigger;
 mod validate;
@@ -30,6 +31,9 @@ pub use email::{
 pub use error::{Format, Problem, SpecError};
 pub use limits::{LimitReached, Limits, RunUsage, DEFAULT_MAX_STEPS};
 pub use model::{ContextOverflow, ModelSpec, ProviderKind};
+pub use sampling::{
+    SamplingPolicy, SamplingSettings, DEFAULT_SAMPLING_MAX_TOKENS, MAX_SAMPLING_MAX_TOKENS,
+};
 pub use tools::{BuiltinTool, RetryOverride, ToolOverride, ToolRef, ToolSelection};
 pub use trigger::Trigger;
 pub use validate::is_env_name;
@@ -69,6 +73,11 @@ pub struct AgentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub elicitation: Option<ElicitationSettings>,
+    /// How the servers' requests for a completion during tool calls are answered. Left out
+    /// when absent, so specs without it keep their hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub sampling: Option<SamplingSettings>,
 }
 
 fn default_triggers() -> Vec<Trigger> {
@@ -160,6 +169,14 @@ impl AgentSpec {
             .as_ref()
             .map(|e| e.policy_for(server))
             .unwrap_or(crate::mcp::ElicitationPolicy::Ask)
+    }
+
+    /// How requests for a completion from `server` during a call are answered.
+    pub fn sampling_policy(&self, server: &str) -> SamplingPolicy {
+        self.sampling
+            .as_ref()
+            .map(|s| s.policy_for(server))
+            .unwrap_or(SamplingPolicy::Ask)
     }
 
     /// Whether each call of `tool` waits for a person's approval.

@@ -68,7 +68,10 @@ impl StepRole {
                 _ if key.starts_with("approval/") => StepRole::Approval,
                 _ => StepRole::EventWait,
             },
-            EngineKind::Task if key.starts_with("llm/") => StepRole::ModelCall,
+            // `sample/...`: the model answering a server's sampling request.
+            EngineKind::Task if key.starts_with("llm/") || key.starts_with("sample/") => {
+                StepRole::ModelCall
+            }
             EngineKind::Task if key.starts_with("tool/") => StepRole::ToolCall,
             EngineKind::Task => StepRole::Task,
         }

@@ -428,16 +428,17 @@ impl RunContext {
     }
 
     /// Claims every recorded step whose key starts with `prefix`, a path the code no longer
-    /// takes (the questions of an attempt that was interrupted), so replay does not take them
-    /// for a change of code; closes the waits among them still open with `output`. Returns
-    /// the keys it closed.
+    /// takes (what an interrupted attempt asked for), so replay does not take them for a
+    /// change of code. Closes those still open: a wait with `output`, a task with its
+    /// interrupted attempt ended and the error `abandoned` (its message `output.reason`).
+    /// Returns the keys it closed.
     pub async fn settle_recorded(
         &self,
         prefix: &str,
         output: Value,
     ) -> Result<Vec<StepKey>, RunError> {
         self.check()?;
-        let open: Vec<StepKey> = {
+        let open: Vec<StepRecord> = {
             let mut j = self.inner.journal.lock().unwrap_or_else(|e| e.into_inner());
             let keys: Vec<StepKey> = j
                 .recorded
@@ -448,25 +449,48 @@ impl RunContext {
             let mut open = Vec::new();
             for key in keys {
                 if let Some(rec) = j.recorded.get(&key) {
-                    let waiting = matches!(rec.kind, StepKind::Event | StepKind::Sleep)
-                        && matches!(rec.status, StepStatus::Waiting | StepStatus::Pending);
-                    if waiting {
-                        open.push(key.clone());
+                    if !rec.status.is_terminal() {
+                        open.push(rec.clone());
                     }
                 }
                 j.claimed.insert(key);
             }
             open
         };
-        for key in &open {
-            let t = Transition::CompleteStep {
-                fence: self.inner.fence.clone(),
-                key: key.clone(),
-                result: Ok(output.clone()),
+        let reason = output
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("abandoned")
+            .to_string();
+        for rec in &open {
+            let fence = self.inner.fence.clone();
+            let key = rec.key.clone();
+            let t = match (rec.kind, rec.status) {
+                (StepKind::Event | StepKind::Sleep, _) => Transition::CompleteStep {
+                    fence,
+                    key,
+                    result: Ok(output.clone()),
+                },
+                (_, StepStatus::Running) => Transition::FinishAttempt {
+                    fence,
+                    key,
+                    attempt: rec.attempts,
+                    outcome: crate::model::AttemptOutcome::Interrupted,
+                    update: crate::store::StepUpdate::Failed(StepError::fatal(
+                        "abandoned",
+                        reason.clone(),
+                    )),
+                    run_waiting: false,
+                },
+                _ => Transition::CompleteStep {
+                    fence,
+                    key,
+                    result: Err(StepError::fatal("abandoned", reason.clone())),
+                },
             };
             self.submit(t, Durability::Durable).await?;
         }
-        Ok(open)
+        Ok(open.into_iter().map(|r| r.key).collect())
     }
 
     /// Starts `function` as a durable child run and waits for its result. Its failure

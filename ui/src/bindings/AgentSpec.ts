@@ -4,6 +4,7 @@ import type { EmailSettings } from "./EmailSettings";
 import type { Limits } from "./Limits";
 import type { ModelSpec } from "./ModelSpec";
 import type { RetryOverride } from "./RetryOverride";
+import type { SamplingSettings } from "./SamplingSettings";
 import type { ToolOverride } from "./ToolOverride";
 import type { ToolRef } from "./ToolRef";
 import type { Trigger } from "./Trigger";
@@ -38,4 +39,9 @@ email?: EmailSettings,
  * How the servers' questions during tool calls are answered. Left out when absent, so
  * specs without it keep their hash.
  */
-elicitation?: ElicitationSettings, };
+elicitation?: ElicitationSettings, 
+/**
+ * How the servers' requests for a completion during tool calls are answered. Left out
+ * when absent, so specs without it keep their hash.
+ */
+sampling?: SamplingSettings, };

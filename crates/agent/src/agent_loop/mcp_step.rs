@@ -8,10 +8,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use waymark_engine::{RunContext, RunError, StepError, StepSpec};
 
+use super::meter::RunMeter;
 use super::questions::{self, AttemptQuestions, QuestionSource, LOST_QUESTION};
+use super::sampling::{sample, Lender};
 use super::tool_step::{settled_step, tool_retry, ToolStepOutput, DEFAULT_TOOL_TIMEOUT};
 use super::toolset::AgentTool;
-use crate::mcp::interaction::InputRequestKind;
+use crate::mcp::interaction::{sampling_refused, InputRequestKind};
 use crate::mcp::{CallOptions, InputRequired, InputResume, ToolProgress, MAX_INPUT_ROUNDS};
 use crate::model::ToolCall;
 use crate::replay::ReplayData;
@@ -31,15 +33,20 @@ pub(crate) async fn mcp_step(
     call: &ToolCall,
     key: String,
     replay: Option<&ReplayData>,
+    meter: &RunMeter,
 ) -> Result<(ToolStepOutput, String), RunError> {
     let n_i = key.trim_start_matches("tool/").to_string();
-    // Questions asked inside an attempt that ended with its process cannot be answered any
+    // Requests made inside an attempt that ended with its process cannot be answered any
     // more: close them, saying why, before the call is settled by its safety class.
-    ctx.settle_recorded(
-        &questions::lost_prefix(&n_i),
-        json!({ "lost": true, "reason": LOST_QUESTION }),
-    )
-    .await?;
+    for prefix in questions::lost_prefixes(&n_i) {
+        ctx.settle_recorded(&prefix, json!({ "lost": true, "reason": LOST_QUESTION }))
+            .await?;
+    }
+    let lender = Lender {
+        rt: rt.clone(),
+        spec: Arc::new(spec.clone()),
+        meter: meter.clone(),
+    };
     let source = QuestionSource {
         server: server.to_string(),
         tool: name.to_string(),
@@ -65,10 +72,13 @@ pub(crate) async fn mcp_step(
             &step_key,
             round,
             resume.take(),
-            &source,
+            (&source, &lender),
             replay,
         )
         .await?;
+        if let Some(why) = meter.halted() {
+            return Err(RunError::Step(why));
+        }
         let Some(required) = out.input_required.take() else {
             return Ok((out, step_key));
         };
@@ -78,7 +88,7 @@ pub(crate) async fn mcp_step(
                 format!("{server}/{name} still wanted input after {MAX_INPUT_ROUNDS} rounds"),
             )));
         }
-        resume = Some(answer_round(ctx, &source, &n_i, round, &required, replay).await?);
+        resume = Some(answer_round(ctx, (&source, &lender), &n_i, round, &required, replay).await?);
         round += 1;
         step_key = format!("{key}/round-{round}");
     }
@@ -87,7 +97,7 @@ pub(crate) async fn mcp_step(
 /// Answers one round's input requests, each a journaled wait (or the policy's answer).
 async fn answer_round(
     ctx: &RunContext,
-    source: &QuestionSource,
+    (source, lender): (&QuestionSource, &Lender),
     n_i: &str,
     round: usize,
     required: &InputRequired,
@@ -101,14 +111,12 @@ async fn answer_round(
                 questions::ask(ctx, source, wait, &params, true, replay).await?
             }
             InputRequestKind::Roots => json!({ "roots": [] }),
-            InputRequestKind::Sampling(_) => {
-                return Err(RunError::Step(StepError::fatal(
-                    "mcp_sampling",
-                    format!(
-                        "{}/{} asked for a model completion ({id}), which this agent cannot give",
-                        source.server, source.tool
-                    ),
-                )))
+            InputRequestKind::Sampling(params) => {
+                let step = format!("sample/{n_i}/r{round}.{}", k + 1);
+                match sample(lender, ctx, source, step, &params).await? {
+                    Ok(answer) => answer,
+                    Err(refused) => sampling_refused(&refused),
+                }
             }
             InputRequestKind::Unknown(method) => {
                 return Err(RunError::Step(StepError::fatal(
@@ -140,7 +148,7 @@ async fn call_round(
     key: &str,
     round: usize,
     resume: Option<InputResume>,
-    source: &QuestionSource,
+    (source, lender): (&QuestionSource, &Lender),
     replay: Option<&ReplayData>,
 ) -> Result<ToolStepOutput, RunError> {
     let timeout = spec
@@ -170,7 +178,8 @@ async fn call_round(
     ctx.step(step, |attempt| {
         let arguments = call.arguments.clone();
         let resume = resume.clone();
-        let questions = AttemptQuestions::new(attempt.clone(), source.clone(), round);
+        let questions =
+            AttemptQuestions::new(attempt.clone(), source.clone(), lender.clone(), round);
         async move {
             let progress_attempt = attempt.clone();
             let options = CallOptions {

@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use waymark_engine::{Attempt, RunContext, RunError};
 
+use super::sampling::{sample, Lender};
 use crate::mcp::interaction::{declined, policy_answer};
 use crate::mcp::{CallInteraction, ElicitationPolicy};
 use crate::replay::ReplayData;
@@ -96,33 +97,41 @@ fn to_elicit_result(payload: &Value) -> Value {
 pub(crate) struct AttemptQuestions {
     pub(crate) attempt: Attempt,
     pub(crate) source: QuestionSource,
-    /// `elicit/N.I/aR.A`: the round and attempt the questions belong to.
-    pub(crate) prefix: String,
+    pub(crate) lender: Lender,
+    /// `N.I/aR.A`: the call, round and attempt the requests belong to.
+    pub(crate) at: String,
     pub(crate) asked: AtomicU32,
 }
 
 impl AttemptQuestions {
-    pub(crate) fn new(attempt: Attempt, source: QuestionSource, round: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        attempt: Attempt,
+        source: QuestionSource,
+        lender: Lender,
+        round: usize,
+    ) -> Arc<Self> {
         let n_i = source.tool_step.trim_start_matches("tool/").to_string();
-        let prefix = format!("{}{round}.{}", lost_prefix(&n_i), attempt.number);
+        let at = format!("{n_i}/a{round}.{}", attempt.number);
         Arc::new(AttemptQuestions {
             attempt,
             source,
-            prefix,
+            lender,
+            at,
             asked: AtomicU32::new(0),
         })
     }
 }
 
-/// The keys of questions asked inside an attempt of call `N.I` start with this.
-pub(crate) fn lost_prefix(n_i: &str) -> String {
-    format!("elicit/{n_i}/a")
+/// The keys of requests made inside an attempt of call `N.I` start with these: they die with
+/// the attempt's process.
+pub(crate) fn lost_prefixes(n_i: &str) -> [String; 2] {
+    [format!("elicit/{n_i}/a"), format!("sample/{n_i}/a")]
 }
 
 impl CallInteraction for AttemptQuestions {
     fn elicit(&self, params: Value) -> BoxFuture<'static, Value> {
         let k = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
-        let key = format!("{}.{k}", self.prefix);
+        let key = format!("elicit/{}.{k}", self.at);
         let attempt = self.attempt.clone();
         let source = self.source.clone();
         Box::pin(async move {
@@ -131,6 +140,27 @@ impl CallInteraction for AttemptQuestions {
                 Ok(answer) => answer,
                 // The run is stopping: the call is abandoned with it.
                 Err(_) => json!({ "action": "cancel" }),
+            }
+        })
+    }
+
+    fn sample(&self, params: Value) -> BoxFuture<'static, Result<Value, String>> {
+        let k = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let key = format!("sample/{}.{k}", self.at);
+        let attempt = self.attempt.clone();
+        let source = self.source.clone();
+        let lender = self.lender.clone();
+        Box::pin(async move {
+            let _paused = attempt.pause_timeout();
+            match sample(&lender, attempt.run(), &source, key, &params).await {
+                Ok(answer) => answer,
+                Err(RunError::Step(e)) => {
+                    // A limit: the call is told, and the run ends once the call returns.
+                    let told = e.message.clone();
+                    lender.meter.halt(e);
+                    Err(told)
+                }
+                Err(_) => Err("the run is stopping".into()),
             }
         })
     }

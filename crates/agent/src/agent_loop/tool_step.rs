@@ -79,6 +79,7 @@ pub(crate) async fn run_tool_call(
     repairs: &std::sync::Mutex<RepairBudget>,
     replay: Option<&ReplayData>,
     run_input: &str,
+    meter: &super::meter::RunMeter,
 ) -> Result<(ToolResult, Option<String>), RunError> {
     let (from, inline) = answers(call);
     let Some(tool) = tools.get(&call.name) else {
@@ -173,6 +174,7 @@ pub(crate) async fn run_tool_call(
         replay,
         run_input,
         edit.as_ref(),
+        meter,
     )
     .await?;
     Ok(match edit {
@@ -264,6 +266,7 @@ async fn dispatch(
     replay: Option<&ReplayData>,
     run_input: &str,
     edit: Option<&Value>,
+    meter: &super::meter::RunMeter,
 ) -> Result<(ToolResult, Option<String>), RunError> {
     let (from, inline) = answers(call);
     Ok(match &tool.source {
@@ -279,10 +282,13 @@ async fn dispatch(
             call,
             key.clone(),
             replay,
+            meter,
         )
         .await
         {
             Ok((out, last)) => from(out, &last),
+            // A limit reached by a model answering the server's request ends the run.
+            Err(RunError::Step(e)) if e.kind == "limit_reached" => return Err(RunError::Step(e)),
             Err(RunError::Step(e)) => inline(ToolStepOutput::error(format!(
                 "the tool failed: {}",
                 e.message

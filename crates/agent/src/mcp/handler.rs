@@ -5,10 +5,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+#[allow(deprecated)]
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationCapability,
-    FormElicitationCapability, Implementation, ProgressNotificationParam, ProgressToken,
-    ProtocolVersion, UrlElicitationCapability,
+    ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
+    ElicitRequestParams, ElicitResult, ElicitationCapability, ErrorCode, FormElicitationCapability,
+    Implementation, ProgressNotificationParam, ProgressToken, ProtocolVersion, SamplingCapability,
+    UrlElicitationCapability,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ClientHandler, ErrorData, RoleClient};
@@ -57,6 +59,13 @@ impl HubClient {
                     .with_url(UrlElicitationCapability::default()),
             ),
         };
+        // The hub's own connections lend the agent's model (with tools, 2025-11-25), subject to
+        // the agent's sampling policy; tried servers do not.
+        if elicitation == ElicitationPolicy::Ask {
+            let mut sampling = SamplingCapability::default();
+            sampling.tools = Some(Default::default());
+            capabilities.sampling = Some(sampling);
+        }
         // The `initialize` handshake (servers before 2026-07-28) offers the newest revision
         // that has it; `server/discover` offers 2026-07-28 (see `connection::lifecycle`).
         let config = ClientConfig::new(
@@ -112,6 +121,27 @@ impl ClientHandler for HubClient {
                 format!("the answer to the question is malformed: {e}"),
                 None,
             )
+        })
+    }
+
+    // Sampling is deprecated by SEP-2577 but still in 2025-11-25 and 2026-07-28, which the
+    // interactive-MCP issue asks for.
+    #[allow(deprecated)]
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let refused = |m: String| ErrorData::new(ErrorCode(-1), m, None);
+        let Some(sink) = self.events.interactions.current() else {
+            return Err(refused("no call here lends a model".into()));
+        };
+        let params = serde_json::to_value(&params).unwrap_or(Value::Null);
+        // A person may be asked to approve the request first: the call's deadline waits.
+        let _asking = self.events.interactions.asking();
+        let answer = sink.sample(params).await.map_err(refused)?;
+        serde_json::from_value(answer).map_err(|e| {
+            ErrorData::internal_error(format!("the model's answer is malformed: {e}"), None)
         })
     }
 }

@@ -24,6 +24,23 @@ pub const MAX_INPUT_ROUNDS: usize = 10;
 pub trait CallInteraction: Send + Sync {
     /// Answers an `elicitation/create` request, given its params (form or URL mode).
     fn elicit(&self, params: Value) -> BoxFuture<'static, Value>;
+
+    /// Answers a `sampling/createMessage` request, given its params: a `CreateMessageResult`,
+    /// or why the request is refused (sent to the server as an error).
+    fn sample(&self, _params: Value) -> BoxFuture<'static, Result<Value, String>> {
+        Box::pin(async {
+            Err(
+                "this call has no model to lend: only a call made by an agent run answers sampling"
+                    .to_string(),
+            )
+        })
+    }
+}
+
+/// A refused sampling request, as an input response (MRTR has no error slot of its own: the
+/// JSON-RPC error object stands in the result's place).
+pub fn sampling_refused(message: &str) -> Value {
+    json!({ "code": -1, "message": message })
 }
 
 /// A call the server wants input for before it can finish (2026-07-28): what it asks, keyed
@@ -137,10 +154,12 @@ pub(crate) async fn answer_locally(
                 None => policy_answer(policy, &params),
             },
             InputRequestKind::Roots => json!({ "roots": [] }),
-            InputRequestKind::Sampling(_) => {
-                return Err(format!(
-                    "the server asked for a model completion ({id}), which a call outside an agent run cannot give"
-                ))
+            InputRequestKind::Sampling(params) => {
+                let answer = match interaction {
+                    Some(sink) => sink.sample(params).await,
+                    None => Err("this client lends no model here".to_string()),
+                };
+                answer.unwrap_or_else(|e| sampling_refused(&e))
             }
             InputRequestKind::Unknown(method) => {
                 return Err(format!(

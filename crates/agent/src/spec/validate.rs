@@ -25,7 +25,7 @@ pub(super) fn problems(spec: &AgentSpec) -> Vec<Problem> {
     if spec.instructions.trim().is_empty() {
         out.push(Problem::new("instructions", "must not be empty"));
     }
-    check_model(spec, &mut out);
+    check_model("model", &spec.model, &mut out);
     let tool_names = check_tools(spec, &mut out);
     check_overrides(spec, &tool_names, &mut out);
     check_limits(spec, &mut out);
@@ -35,6 +35,12 @@ pub(super) fn problems(spec: &AgentSpec) -> Vec<Problem> {
     check_triggers(spec, &mut out);
     if let Some(elicitation) = &spec.elicitation {
         elicitation.check(&mut out);
+    }
+    if let Some(sampling) = &spec.sampling {
+        sampling.check(&mut out);
+        for (server, model) in &sampling.models {
+            check_model(&format!("sampling.models.{server}"), model, &mut out);
+        }
     }
     if let Some(email) = &spec.email {
         email.check(&mut out);
@@ -76,36 +82,35 @@ pub fn is_env_name(s: &str) -> bool {
         && s.len() <= 128
 }
 
-fn check_model(spec: &AgentSpec, out: &mut Vec<Problem>) {
-    let m = &spec.model;
+fn check_model(field: &str, m: &super::ModelSpec, out: &mut Vec<Problem>) {
     let scripted = m.provider == ProviderKind::Scripted;
     if !scripted && m.model.trim().is_empty() {
         out.push(Problem::new(
-            "model.model",
+            format!("{field}.model"),
             format!("must name the model for provider {}", m.provider.as_str()),
         ));
     }
     if scripted && m.script.is_none() {
         out.push(Problem::new(
-            "model.script",
+            format!("{field}.script"),
             "is required for provider scripted: the file of turns to replay",
         ));
     }
     if !scripted && m.script.is_some() {
         out.push(Problem::new(
-            "model.script",
+            format!("{field}.script"),
             "is only for provider scripted",
         ));
     }
     if let Some(url) = &m.base_url {
         if scripted {
             out.push(Problem::new(
-                "model.base_url",
+                format!("{field}.base_url"),
                 "is not for provider scripted",
             ));
         } else if !(url.starts_with("http://") || url.starts_with("https://")) {
             out.push(Problem::new(
-                "model.base_url",
+                format!("{field}.base_url"),
                 format!("must start with http:// or https:// (got {url:?})"),
             ));
         }
@@ -113,13 +118,13 @@ fn check_model(spec: &AgentSpec, out: &mut Vec<Problem>) {
     if let Some(var) = &m.api_key_env {
         if scripted {
             out.push(Problem::new(
-                "model.api_key_env",
+                format!("{field}.api_key_env"),
                 "is not for provider scripted",
             ));
         } else if !is_env_name(var) {
             // Not echoed: it may be the key itself.
             out.push(Problem::new(
-                "model.api_key_env",
+                format!("{field}.api_key_env"),
                 "must be the name of an environment variable (like OPENAI_API_KEY), never the key itself",
             ));
         }
@@ -127,14 +132,18 @@ fn check_model(spec: &AgentSpec, out: &mut Vec<Problem>) {
     if let Some(t) = m.temperature {
         if !(0.0..=2.0).contains(&t) {
             out.push(Problem::new(
-                "model.temperature",
+                format!("{field}.temperature"),
                 format!("must be between 0 and 2 (got {t})"),
             ));
         }
     }
-    at_least_one("model.max_tokens", m.max_tokens.map(u64::from), out);
+    at_least_one(
+        &format!("{field}.max_tokens"),
+        m.max_tokens.map(u64::from),
+        out,
+    );
     duration(
-        "model.timeout_secs",
+        &format!("{field}.timeout_secs"),
         m.timeout_secs,
         limits::MAX_TIMEOUT_SECS,
         out,

@@ -31,9 +31,16 @@ async fn decide(
     reason: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let id = parse_run_id(run)?;
-    let n = call_number(step, &["approval/", "tool/"], "approval/N.I")?;
+    // A server's sampling request waits at sample/.../approval.
+    let key = match step.trim().strip_prefix("sample/") {
+        Some(rest) if rest.ends_with("/approval") => step.trim().to_string(),
+        Some(_) => format!("{}/approval", step.trim()),
+        None => format!(
+            "approval/{}",
+            call_number(step, &["approval/", "tool/"], "approval/N.I")?
+        ),
+    };
     let api = open_api(db).await?;
-    let key = format!("approval/{n}");
     let steps = waiting_step(&api, id, &key, "approval").await?;
     let decided = if approved {
         api.runs_approve(RunStepRequest {
