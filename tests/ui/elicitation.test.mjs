@@ -215,7 +215,8 @@ test("an older server's question: a card while the run says running, lost when W
     await banner.getByTestId("elicitation-lost").getByText(/A server's question in this call was lost\./).waitFor();
     await banner.getByText(/asked inside the server's open request/).waitFor();
     assert.equal(await after.getByTestId("elicitation-card").count(), 0, "a lost question has no card");
-    await row(after, key).getByText("lost").waitFor();
+    await row(after, "tool/1.1").getByText("question lost").waitFor();
+    await row(after, key).getByText("lost", { exact: true }).waitFor();
     await row(after, key).click();
     const lost = after.getByTestId("inspector").getByTestId("elicitation-lost");
     await lost.getByText("This question was lost.").waitFor();

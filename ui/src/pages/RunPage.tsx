@@ -17,7 +17,7 @@ import "../run/run.css";
 import type { RunsSettleSendResponse } from "../bindings/RunsSettleSendResponse";
 import { settleMessage } from "../mail/SentEmail";
 import { ElicitationCard } from "../run/ElicitationCard";
-import { isOpenQuestion, lostReasonFor } from "../run/elicitation";
+import { isOpenQuestion, lostQuestionCalls, lostReasonFor } from "../run/elicitation";
 
 const FAILURE = new Set(["failed", "needs_attention"]);
 
@@ -189,6 +189,8 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const scale = useMemo(() => makeScale(store.steps, t0, t1), [version, t0, t1]);
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const t = useMemo(() => totals(store.steps), [version]);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const lostCalls = useMemo(() => lostQuestionCalls(store.steps), [version]);
   const resume = useCallback(() => store.resume(), [store]);
   const needPayloads = useCallback((row: Row) => {
     if (row.runId === runId) store.complete(row.step.key);
@@ -367,6 +369,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
               onKeyDown={onKeyDown}
               onApproval={onApproval}
               live={live}
+              lostCalls={lostCalls}
             />
           )}
         </section>

@@ -20,6 +20,11 @@ export function ElicitationForm({ fields, drafts, onChange, errors, disabled }: 
       {fields.map((f, i) => (
         <FieldView key={f.name} id={`${prefix}-${i}`} field={f} draft={drafts[f.name]} error={errors.get(f.name) ?? null} disabled={disabled} onChange={(v) => onChange(f.name, v)} />
       ))}
+      {fields.some((f) => f.required) ? (
+        <p className="hint elicit-required-note" aria-hidden>
+          <span className="required-mark">*</span> required
+        </p>
+      ) : null}
     </div>
   );
 }
@@ -53,14 +58,16 @@ function FieldView({
     "aria-required": f.required || undefined,
     "data-field": f.name,
   };
+  // The star is for the eye; inputs say "required" through aria-required, a group in words.
+  const star = f.required ? (
+    <span className="required-mark" title="required" aria-hidden>
+      {" "}*
+    </span>
+  ) : null;
   const label = (
     <>
       {f.label}
-      {f.required ? (
-        <span className="required-mark" title="required">
-          {" "}*<span className="sr-only"> (required)</span>
-        </span>
-      ) : null}
+      {star}
     </>
   );
   const errorLine = error ? (
@@ -82,7 +89,8 @@ function FieldView({
       return (
         <div className="elicit-field">
           <label className="inline-check row">
-            <input type="checkbox" checked={draft === true} onChange={(e) => onChange(e.target.checked)} {...a11y} /> {label}
+            <input type="checkbox" checked={draft === true} onChange={(e) => onChange(e.target.checked)} {...a11y} />
+            {label}
           </label>
           {hint}
           {errorLine}
@@ -92,14 +100,21 @@ function FieldView({
       const picked = Array.isArray(draft) ? draft : [];
       return (
         <fieldset className="elicit-field elicit-multi" aria-describedby={a11y["aria-describedby"]} aria-invalid={a11y["aria-invalid"]} data-field={f.name} disabled={disabled}>
-          <legend>{label}</legend>
+          <legend>
+            {label}
+            {f.required ? <span className="sr-only"> (required)</span> : null}
+          </legend>
           {f.choices.map((c) => (
             <label key={c.value} className="inline-check row">
               <input
                 type="checkbox"
                 checked={picked.includes(c.value)}
-                onChange={(e) => onChange(e.target.checked ? [...picked, c.value] : picked.filter((v) => v !== c.value))}
-              />{" "}
+                onChange={(e) => {
+                  // Sent in the schema's order, whatever the order of the clicks.
+                  const on = (v: string) => (v === c.value ? e.target.checked : picked.includes(v));
+                  onChange(f.choices.map((x) => x.value).filter(on));
+                }}
+              />
               {c.label}
             </label>
           ))}

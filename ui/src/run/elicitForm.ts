@@ -106,7 +106,8 @@ export function parseForm(schema: JsonValue): ParsedForm {
   }
   const missing = [...required].filter((r) => !(r in props));
   if (missing.length) return { ok: false, reason: `the form requires ${capText(missing.join(", "), 200)}, which it does not describe` };
-  return { ok: true, fields };
+  // Required fields first, each group in the order the step kept.
+  return { ok: true, fields: [...fields.filter((f) => f.required), ...fields.filter((f) => !f.required)] };
 }
 
 /** The drafts a form opens with: the schema's defaults. */

@@ -140,6 +140,17 @@ export function lostReasonFor(toolKey: string, steps: readonly StepView[]): stri
   return null;
 }
 
+/** The calls (`tool/...`) with a question lost with its process. */
+export function lostQuestionCalls(steps: readonly StepView[]): Set<string> {
+  const out = new Set<string>();
+  for (const s of steps) {
+    if (s.kind !== "elicitation" || outcomeOf(s)?.kind !== "lost") continue;
+    const call = toolStepOfQuestion(s.key);
+    if (call) out.add(call);
+  }
+  return out;
+}
+
 /** A link a server asks the person to open: only http(s), with its host shown on its own
  * (punycode, as the URL parser gives it, so a look-alike name shows as what it is). */
 export function safeLink(url: string | null): { href: string; host: string } | null {

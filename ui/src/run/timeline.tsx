@@ -58,6 +58,7 @@ const StepRow = memo(function StepRow({
   onSelect,
   onToggle,
   onApproval,
+  lostQuestion,
 }: {
   row: Row;
   selected: boolean;
@@ -67,6 +68,8 @@ const StepRow = memo(function StepRow({
   onSelect: (id: string) => void;
   onToggle: (row: Row) => void;
   onApproval?: (row: Row, mode: "approve" | "reject") => void;
+  /** A server's question asked in this call was lost with its process. */
+  lostQuestion: boolean;
 }) {
   if (row.attempt) return <AttemptRow row={row} selected={selected} scale={scale} now={now} top={top} onSelect={onSelect} />;
   const { step } = row;
@@ -133,6 +136,11 @@ const StepRow = memo(function StepRow({
             lost
           </span>
         ) : null}
+        {lostQuestion ? (
+          <span className="badge attempts red" title="A server's question asked in this call was lost when the process that held it ended">
+            question lost
+          </span>
+        ) : null}
         {status === "waiting" && step.kind === "approval" && onApproval ? (
           <span className="row-actions" role="group" aria-label={`Approval of ${step.key}`}>
             {(["approve", "reject"] as const).map((m) => (
@@ -153,7 +161,7 @@ const StepRow = memo(function StepRow({
             ))}
           </span>
         ) : null}
-        {status === "waiting" && (step.kind === "question" || step.kind === "elicitation") ? <span className="badge wait-badge">answer?</span> : null}
+        {status === "waiting" && (step.kind === "question" || step.kind === "elicitation") ? <span className="badge wait-badge answer-badge">answer?</span> : null}
         {row.childFailure ? <span className="badge fail-mark" title="a step inside failed">!</span> : null}
         {retried ? (
           <span className={`badge attempts ${status === "succeeded" ? "amber" : status === "failed" || status === "needs_attention" ? "red" : "amber"}`} title={`${n} attempts`}>
@@ -223,6 +231,7 @@ export function Timeline({
   onKeyDown,
   onApproval,
   live,
+  lostCalls,
 }: {
   rows: Row[];
   selectedId: string | null;
@@ -234,6 +243,8 @@ export function Timeline({
   /** Approve / Reject on a waiting approval's row: opens the confirm dialog. */
   onApproval?: (row: Row, mode: "approve" | "reject") => void;
   live: boolean;
+  /** This run's calls (`tool/...`) whose server's question was lost with its process. */
+  lostCalls?: ReadonlySet<string>;
 }) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const v = useVirtualizer({
@@ -326,6 +337,7 @@ export function Timeline({
                 onSelect={onSelect}
                 onToggle={onToggle}
                 onApproval={onApproval}
+                lostQuestion={row.depth === 0 && !!lostCalls?.has(row.step.key)}
               />
             );
           })}
