@@ -7,6 +7,7 @@ mod meter;
 mod model_step;
 pub(crate) mod questions;
 mod sampling;
+mod task_step;
 pub(crate) mod tool_step;
 mod toolset;
 

@@ -27,6 +27,7 @@ pub use resources::{
     McpPrompt, McpPromptArgument, McpPromptMessage, McpPromptResult, McpResource,
     McpResourceContent, McpResourceTemplate, MAX_RESOURCE_BYTES,
 };
+pub use tasks::McpTaskHandle;
 
 /// A tool as the server lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -87,6 +88,11 @@ pub struct ToolCallOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub output_check: Option<OutputCheck>,
+    /// The task the server runs the call as: set alone (no result yet) for a caller that
+    /// asked to poll it itself ([`CallOptions::return_task`]), beside the result otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub task: Option<McpTaskHandle>,
 }
 
 /// A result's structured content against the tool's `outputSchema`.
@@ -152,6 +158,10 @@ pub struct CallOptions {
     /// [`ToolCallOutput::output_check`] (a person trying the tool wants to see it) instead
     /// of failing the call (a model must not read it).
     pub keep_invalid_output: bool,
+    /// A call the server makes a task comes back with its handle at once (in
+    /// [`ToolCallOutput::task`]) for the caller to journal and poll
+    /// ([`McpHub::follow_task`]), rather than being followed here to its end.
+    pub return_task: bool,
 }
 
 /// What the client answers when a server asks the user something during a call
@@ -249,6 +259,18 @@ pub enum McpError {
     /// A started sign-in came to nothing (no redirect in time, refused, replaced).
     #[error("{message}")]
     SignInFailed { message: String },
+    #[error("MCP server \"{server}\" lost the task of {tool}: {message}")]
+    TaskLost {
+        server: String,
+        tool: String,
+        message: String,
+    },
+    #[error("MCP server \"{server}\" ended the task of {tool}: {message}")]
+    TaskEnded {
+        server: String,
+        tool: String,
+        message: String,
+    },
     #[error("MCP server \"{server}\" sent an invalid answer to {tool}: {message}")]
     InvalidResponse {
         server: String,
@@ -288,6 +310,10 @@ impl McpError {
             McpError::UnknownTool { .. } => StepError::fatal("mcp_unknown_tool", message),
             McpError::InvalidArguments { .. } => StepError::fatal("mcp_invalid_arguments", message),
             McpError::InvalidResponse { .. } => StepError::fatal("mcp_invalid_response", message),
+            // Polling a task the server forgot cannot bring it back: the step's safety class
+            // decides what happens to the call.
+            McpError::TaskLost { .. } => StepError::fatal("mcp_task_lost", message),
+            McpError::TaskEnded { .. } => StepError::fatal("mcp_task_ended", message),
         }
     }
 }
@@ -302,6 +328,7 @@ mod process;
 mod resources;
 mod slot;
 mod stderr_tail;
+mod tasks;
 mod tools;
 
 pub use hub::{McpHub, DEFAULT_MAX_CONCURRENT_CALLS, TRIED_SERVER_PREFIX};

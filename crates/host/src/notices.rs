@@ -33,6 +33,14 @@ pub fn notice_of(event: &ApiEvent) -> Option<(&'static str, String)> {
             kind: StepKind::Question,
             ..
         } => ("Question", format!("the agent asks you something ({key})")),
+        Change::StepWaiting {
+            key,
+            kind: StepKind::Elicitation,
+            ..
+        } => (
+            "A tool asks you something",
+            format!("an MCP server asks a question during a tool call ({key})"),
+        ),
         Change::StepNeedsAttention { key, .. } => (
             "Step needs attention",
             format!("step {key} was interrupted and needs your decision"),
@@ -140,6 +148,10 @@ mod tests {
         assert_eq!(
             notice_of(&waiting(StepKind::Question)).map(|n| n.0),
             Some("Question")
+        );
+        assert_eq!(
+            notice_of(&waiting(StepKind::Elicitation)).map(|n| n.0),
+            Some("A tool asks you something")
         );
         assert_eq!(notice_of(&waiting(StepKind::EventWait)), None);
         assert_eq!(notice_of(&waiting(StepKind::Timer)), None);

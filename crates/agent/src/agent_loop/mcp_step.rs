@@ -6,7 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use waymark_engine::{RunContext, RunError, StepError, StepSpec};
+use waymark_engine::{RetryPolicy, RunContext, RunError, SafetyClass, StepError, StepSpec};
+
+use super::task_step;
+
+/// A call whose task the server loses is made again at most this many times.
+const MAX_TASK_RESTARTS: usize = 3;
 
 use super::meter::RunMeter;
 use super::questions::{self, AttemptQuestions, QuestionSource, LOST_QUESTION};
@@ -14,7 +19,9 @@ use super::sampling::{sample, Lender};
 use super::tool_step::{settled_step, tool_retry, ToolStepOutput, DEFAULT_TOOL_TIMEOUT};
 use super::toolset::AgentTool;
 use crate::mcp::interaction::{sampling_refused, InputRequestKind};
-use crate::mcp::{CallOptions, InputRequired, InputResume, ToolProgress, MAX_INPUT_ROUNDS};
+use crate::mcp::{
+    CallOptions, InputRequired, InputResume, ToolCallOutput, ToolProgress, MAX_INPUT_ROUNDS,
+};
 use crate::model::ToolCall;
 use crate::replay::ReplayData;
 use crate::runtime::AgentRuntime;
@@ -58,48 +65,98 @@ pub(crate) async fn mcp_step(
             .map(|e| e.question_timeout())
             .unwrap_or(Duration::from_secs(crate::spec::DEFAULT_QUESTION_SECS)),
     };
-    let mut round = 1;
-    let mut step_key = key.clone();
-    let mut resume: Option<InputResume> = None;
+    // A task the server lost is settled by the call's safety class: a call safe to repeat
+    // is made again (`tool/N.I/again-K`), any other waits for a person.
+    let mut again = 0;
     loop {
-        let mut out = call_round(
-            rt,
-            ctx,
-            spec,
-            tool,
-            (server, name),
-            call,
-            &step_key,
-            round,
-            resume.take(),
-            (&source, &lender),
-            replay,
-        )
-        .await?;
-        if let Some(why) = meter.halted() {
-            return Err(RunError::Step(why));
-        }
-        let Some(required) = out.input_required.take() else {
-            return Ok((out, step_key));
+        let base = match again {
+            0 => key.clone(),
+            k => format!("{key}/again-{k}"),
         };
-        if round > MAX_INPUT_ROUNDS {
-            return Err(RunError::Step(StepError::fatal(
-                "mcp_input_rounds",
-                format!("{server}/{name} still wanted input after {MAX_INPUT_ROUNDS} rounds"),
-            )));
+        let label = |what: &str, n: usize| match again {
+            0 => format!("{what}{n}"),
+            k => format!("g{k}{what}{n}"),
+        };
+        let mut round = 1;
+        let mut step_key = base.clone();
+        let mut resume: Option<InputResume> = None;
+        let finished = loop {
+            let mut out = call_round(
+                rt,
+                ctx,
+                spec,
+                tool,
+                (server, name),
+                call,
+                &step_key,
+                round,
+                resume.take(),
+                (&source, &lender),
+                replay,
+            )
+            .await?;
+            if let Some(why) = meter.halted() {
+                return Err(RunError::Step(why));
+            }
+            if let Some(handle) = out.task.take() {
+                let asked = |seg: usize| label("t", seg);
+                break task_step::follow(
+                    rt,
+                    ctx,
+                    (server, name),
+                    &handle,
+                    &base,
+                    &asked,
+                    (&source, &lender),
+                    &n_i,
+                    replay,
+                )
+                .await?;
+            }
+            let Some(required) = out.input_required.take() else {
+                break Some((out, step_key));
+            };
+            if round > MAX_INPUT_ROUNDS {
+                return Err(RunError::Step(StepError::fatal(
+                    "mcp_input_rounds",
+                    format!("{server}/{name} still wanted input after {MAX_INPUT_ROUNDS} rounds"),
+                )));
+            }
+            let at = label("r", round);
+            resume =
+                Some(answer_round(ctx, (&source, &lender), &n_i, &at, &required, replay).await?);
+            round += 1;
+            step_key = format!("{base}/round-{round}");
+        };
+        if let Some(done) = finished {
+            return Ok(done);
         }
-        resume = Some(answer_round(ctx, (&source, &lender), &n_i, round, &required, replay).await?);
-        round += 1;
-        step_key = format!("{key}/round-{round}");
+        // The server lost the call's task.
+        if tool.safety != SafetyClass::RetrySafe || again >= MAX_TASK_RESTARTS {
+            let lost = StepSpec {
+                safety: SafetyClass::AtMostOnce,
+                ..StepSpec::retry_safe(format!("{base}/task-lost"))
+            }
+            .with_name(format!("{server}/{name}"))
+            .with_input(json!({ "server": server, "tool": name, "arguments": call.arguments }))
+            .with_retry(RetryPolicy::no_retries());
+            let why = StepError::in_doubt(
+                "mcp_task_lost",
+                format!("{server} no longer knows the task of this call, which may or may not have taken effect; it is {} to repeat, so a person decides", if tool.safety == SafetyClass::RetrySafe { "safe but was repeated too often" } else { "not safe" }),
+            );
+            let out = settled_step(ctx, lost, Err(why)).await?;
+            return Ok((out, format!("{base}/task-lost")));
+        }
+        again += 1;
     }
 }
 
 /// Answers one round's input requests, each a journaled wait (or the policy's answer).
-async fn answer_round(
+pub(crate) async fn answer_round(
     ctx: &RunContext,
     (source, lender): (&QuestionSource, &Lender),
     n_i: &str,
-    round: usize,
+    at: &str,
     required: &InputRequired,
     replay: Option<&ReplayData>,
 ) -> Result<InputResume, RunError> {
@@ -107,12 +164,12 @@ async fn answer_round(
     for (k, (id, request)) in required.requests.iter().enumerate() {
         let answer = match InputRequestKind::of(request) {
             InputRequestKind::Elicitation(params) => {
-                let wait = format!("elicit/{n_i}/r{round}.{}", k + 1);
+                let wait = format!("elicit/{n_i}/{at}.{}", k + 1);
                 questions::ask(ctx, source, wait, &params, true, replay).await?
             }
             InputRequestKind::Roots => json!({ "roots": [] }),
             InputRequestKind::Sampling(params) => {
-                let step = format!("sample/{n_i}/r{round}.{}", k + 1);
+                let step = format!("sample/{n_i}/{at}.{}", k + 1);
                 match sample(lender, ctx, source, step, &params).await? {
                     Ok(answer) => answer,
                     Err(refused) => sampling_refused(&refused),
@@ -195,40 +252,59 @@ async fn call_round(
                 resume,
                 return_input_required: true,
                 keep_invalid_output: false,
+                // The task's handle is journaled with this step, then polled by its own.
+                return_task: true,
             };
             let output = rt
                 .hub()
                 .call_tool(server, name, arguments, options)
                 .await
                 .map_err(|e| e.to_step_error())?;
-            if let Some(required) = output.input_required {
-                return Ok(ToolStepOutput {
-                    input_required: Some(required),
-                    server: answered_by(rt, server),
-                    ..Default::default()
-                });
-            }
-            // The raw result is kept only when it holds more than its text (structured
-            // content, images, resources): the text alone would be stored twice.
-            let only_text = output.structured_content.is_none()
-                && output
-                    .content
-                    .iter()
-                    .all(|b| b.get("type").and_then(Value::as_str) == Some("text"));
-            Ok(ToolStepOutput {
-                content: output.text(),
-                is_error: output.is_error,
-                raw: if only_text {
-                    None
-                } else {
-                    serde_json::to_value(&output).ok()
-                },
-                server: answered_by(rt, server),
-                input_required: None,
-            })
+            Ok(step_output(rt, server, output))
         }
     })
     .await
+}
+
+/// A call's output as its step journals it.
+pub(crate) fn step_output(
+    rt: &AgentRuntime,
+    server: &str,
+    output: ToolCallOutput,
+) -> ToolStepOutput {
+    let server = answered_by(rt, server);
+    // A task's handle alone (no result yet) is what the step journals for its polls.
+    let handle_only = output
+        .task
+        .as_ref()
+        .is_some_and(|t| !matches!(t.status.as_str(), "completed" | "failed" | "cancelled"));
+    if output.input_required.is_some() || handle_only {
+        return ToolStepOutput {
+            input_required: output.input_required,
+            task: output.task,
+            server,
+            ..Default::default()
+        };
+    }
+    // The raw result is kept only when it holds more than its text (structured content,
+    // images, resources): the text alone would be stored twice.
+    let only_text = output.structured_content.is_none()
+        && output
+            .content
+            .iter()
+            .all(|b| b.get("type").and_then(Value::as_str) == Some("text"));
+    ToolStepOutput {
+        content: output.text(),
+        is_error: output.is_error,
+        raw: if only_text {
+            None
+        } else {
+            serde_json::to_value(&output).ok()
+        },
+        server,
+        input_required: None,
+        task: output.task,
+    }
 }
 
 /// The connection's revision and the server's identity, as the hub has them after the call.

@@ -41,6 +41,10 @@ pub struct ToolStepOutput {
     /// the state to send back. The call goes on in the next round's step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_required: Option<crate::mcp::InputRequired>,
+    /// The task the server runs the call as (its handle, journaled as soon as it arrives);
+    /// the task's own steps poll it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<crate::mcp::McpTaskHandle>,
 }
 
 impl ToolStepOutput {
@@ -349,6 +353,7 @@ async fn dispatch(
                             raw: None,
                             server: None,
                             input_required: None,
+                            task: None,
                         },
                         &key,
                     ),
@@ -358,6 +363,7 @@ async fn dispatch(
                         raw: None,
                         server: None,
                         input_required: None,
+                        task: None,
                     }),
                 },
                 Err(RunError::Step(e)) => inline(ToolStepOutput::error(format!(
@@ -467,6 +473,7 @@ async fn builtin_step(
                     raw: None,
                     server: None,
                     input_required: None,
+                    task: None,
                 },
                 None => ToolStepOutput::error("nobody answered the question in time"),
             },
@@ -511,6 +518,7 @@ async fn builtin_step(
                     raw: None,
                     server: None,
                     input_required: None,
+                    task: None,
                 }),
                 // The model asked for something the store refuses: it reads why and may fix it.
                 Err(DirectoryError::Invalid(message)) => Ok(ToolStepOutput::error(message)),

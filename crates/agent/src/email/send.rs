@@ -291,6 +291,7 @@ pub async fn send_email_step(
                 })),
                 server: None,
                 input_required: None,
+                task: None,
             })
         }
     })

@@ -111,6 +111,7 @@ pub async fn settle_send(
                 raw: Some(json!({ "message_id": message_id, "found_in": sent })),
                 server: None,
                 input_required: None,
+                task: None,
             };
             Some(Resolution::Done {
                 output: serde_json::to_value(output).unwrap_or(Value::Null),

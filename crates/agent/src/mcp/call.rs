@@ -37,6 +37,10 @@ pub(crate) enum CallFailure {
     SignIn {
         challenge: Option<String>,
     },
+    /// The server no longer knows the call's task (it expired it, or forgot it).
+    TaskLost(String),
+    /// The server ended the call's task without a result (cancelled it).
+    TaskEnded(String),
 }
 
 pub(crate) async fn call(
@@ -63,19 +67,14 @@ pub(crate) async fn call(
             deadline,
         )
         .await?;
-        let Some(required) = &output.input_required else {
-            let mut output = output;
-            if tools.has_output_schema(tool) {
-                let checked = tools.check_output(tool, &output);
-                if !options.keep_invalid_output {
-                    checked.clone().map_err(CallFailure::Invalid)?;
-                }
-                output.output_check = Some(OutputCheck {
-                    valid: checked.is_ok(),
-                    problem: checked.err(),
-                });
+        if let Some(handle) = &output.task {
+            if options.return_task {
+                return Ok(output);
             }
-            return Ok(output);
+            return super::tasks::follow(conn, tools, tool, handle, options).await;
+        }
+        let Some(required) = &output.input_required else {
+            return checked(tools, tool, output, options);
         };
         if options.return_input_required {
             return Ok(output);
@@ -93,6 +92,27 @@ pub(crate) async fn call(
     Err(CallFailure::Invalid(format!(
         "the server still wanted input after {MAX_INPUT_ROUNDS} rounds"
     )))
+}
+
+/// The result checked against the tool's output schema: a failing check fails the call, or
+/// with `keep_invalid_output` is reported in the output.
+pub(crate) fn checked(
+    tools: &ToolCache,
+    tool: &str,
+    mut output: ToolCallOutput,
+    options: &CallOptions,
+) -> Result<ToolCallOutput, CallFailure> {
+    if tools.has_output_schema(tool) {
+        let checked = tools.check_output(tool, &output);
+        if !options.keep_invalid_output {
+            checked.clone().map_err(CallFailure::Invalid)?;
+        }
+        output.output_check = Some(OutputCheck {
+            valid: checked.is_ok(),
+            problem: checked.err(),
+        });
+    }
+    Ok(output)
 }
 
 /// One `tools/call` request and its answer: a result, or the input the server needs first.
@@ -163,12 +183,19 @@ async fn round(
                 is_error: false,
                 input_required: Some(required),
                 output_check: None,
+                task: None,
             });
         }
-        ServerResult::CreateTaskResult(_) => {
-            return Err(CallFailure::Invalid(
-                "the server made the call a task, which was not asked for".into(),
-            ))
+        // The server runs the call as a task: its handle now, the result by polling.
+        ServerResult::CreateTaskResult(created) => {
+            return Ok(ToolCallOutput {
+                content: Vec::new(),
+                structured_content: None,
+                is_error: false,
+                input_required: None,
+                output_check: None,
+                task: Some(super::tasks::handle_of(&created.task)),
+            });
         }
         // rmcp's untagged decoding lands a malformed result here: say what is wrong with it.
         ServerResult::CustomResult(custom) => serde_json::from_value::<CallToolResult>(custom.0)
@@ -214,7 +241,7 @@ async fn sleep_past(deadline: Option<Instant>, mut asking: watch::Receiver<u32>)
     }
 }
 
-fn to_output(result: CallToolResult) -> Result<ToolCallOutput, CallFailure> {
+pub(crate) fn to_output(result: CallToolResult) -> Result<ToolCallOutput, CallFailure> {
     let content = result
         .content
         .iter()
@@ -227,10 +254,11 @@ fn to_output(result: CallToolResult) -> Result<ToolCallOutput, CallFailure> {
         is_error: result.is_error.unwrap_or(false),
         input_required: None,
         output_check: None,
+        task: None,
     })
 }
 
-fn map_service_error(e: ServiceError) -> CallFailure {
+pub(crate) fn map_service_error(e: ServiceError) -> CallFailure {
     if e.is_authorization_required() || e.auth_challenge().is_some() {
         return CallFailure::SignIn {
             challenge: e.auth_challenge().map(str::to_string),

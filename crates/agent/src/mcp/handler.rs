@@ -65,6 +65,15 @@ impl HubClient {
             let mut sampling = SamplingCapability::default();
             sampling.tools = Some(Default::default());
             capabilities.sampling = Some(sampling);
+            // A long call may come back as a task: its handle is journaled and polled.
+            capabilities.extensions = Some(
+                [(
+                    rmcp::model::TASKS_EXTENSION_ID.to_string(),
+                    Default::default(),
+                )]
+                .into_iter()
+                .collect(),
+            );
         }
         // The `initialize` handshake (servers before 2026-07-28) offers the newest revision
         // that has it; `server/discover` offers 2026-07-28 (see `connection::lifecycle`).

@@ -8,6 +8,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::call::{call, CallFailure};
+
+mod tasks;
 use super::connection::Connection;
 use super::oauth::OAuthBroker;
 use super::resources::{
@@ -249,20 +251,51 @@ impl McpHub {
         match call(&conn, &tools, tool, arguments, &options, deadline).await {
             Ok(output) => Ok(output),
             Err(CallFailure::Timeout) => Err(timeout()),
-            Err(CallFailure::Rpc { code, message }) => Err(McpError::Rpc {
-                server: server.to_string(),
-                tool: tool.to_string(),
+            Err(failure) => Err(self.failed(&slot, &conn, server, tool, failure).await),
+        }
+    }
+
+    /// A call's failure as the hub reports it, with the server's name (and stderr when it
+    /// closed the connection).
+    async fn failed(
+        &self,
+        slot: &ServerSlot,
+        conn: &Arc<Connection>,
+        server: &str,
+        tool: &str,
+        failure: CallFailure,
+    ) -> McpError {
+        let (server_name, tool) = (server.to_string(), tool.to_string());
+        match failure {
+            CallFailure::Timeout => McpError::Timeout {
+                server: server_name,
+                tool,
+                after_ms: 0,
+            },
+            CallFailure::Rpc { code, message } => McpError::Rpc {
+                server: server_name,
+                tool,
                 code,
                 message,
-            }),
-            Err(CallFailure::Invalid(message)) => Err(McpError::InvalidResponse {
-                server: server.to_string(),
-                tool: tool.to_string(),
+            },
+            CallFailure::Invalid(message) => McpError::InvalidResponse {
+                server: server_name,
+                tool,
                 message,
-            }),
-            Err(CallFailure::Closed(message)) => Err(lost(&slot, &conn, server, message).await),
-            Err(CallFailure::SignIn { challenge }) => {
-                Err(self.refused(&slot, &conn, challenge.as_deref()).await)
+            },
+            CallFailure::TaskLost(message) => McpError::TaskLost {
+                server: server_name,
+                tool,
+                message,
+            },
+            CallFailure::TaskEnded(message) => McpError::TaskEnded {
+                server: server_name,
+                tool,
+                message,
+            },
+            CallFailure::Closed(message) => lost(slot, conn, server, message).await,
+            CallFailure::SignIn { challenge } => {
+                self.refused(slot, conn, challenge.as_deref()).await
             }
         }
     }
