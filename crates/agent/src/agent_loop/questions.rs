@@ -25,8 +25,8 @@ use crate::replay::ReplayData;
 /// The event a person's answer to a server's question is sent as.
 pub const ELICITATION_EVENT: &str = "elicitation";
 
-/// What the closed wait of a question lost with its process says.
-pub const LOST_QUESTION: &str = "This question was asked inside the server's open request (MCP 2025-11-25 and older), which ended with the process that held it. The call was settled by its safety class: retried if it is safe to repeat, otherwise left for you to decide.";
+/// What a question or sampling request lost with its process is closed with.
+pub const LOST_QUESTION: &str = "This was asked inside the server's open request (MCP 2025-11-25 and older), which ended with the process that held it. The call was settled by its safety class: retried if it is safe to repeat, otherwise left for you to decide.";
 
 /// Where the question comes from, for the person reading it.
 #[derive(Clone)]
