@@ -690,3 +690,41 @@ async fn a_task_the_server_expired_is_settled_by_the_safety_class() {
         "not called again"
     );
 }
+
+#[tokio::test]
+async fn a_call_by_hand_that_becomes_a_task_streams_its_status_and_a_cancel_cancels_the_task() {
+    let home = tempfile::tempdir().expect("home");
+    let tools = ToolsServer::start("both", home.path());
+    let server: Server = start(home.path());
+    ok(
+        &server.base,
+        "mcp_add",
+        json!({"name": "shop", "url": tools.url}),
+    )
+    .await;
+    let started = ok(
+        &server.base,
+        "mcp_call_start",
+        json!({"server": "shop", "tool": "build_report", "arguments": {"steps": 500, "step_ms": 100}}),
+    )
+    .await;
+    let id = started["call_id"].clone();
+    let running = hand_call_until(&server.base, &id, |s| {
+        s["progress"]
+            .as_array()
+            .and_then(|p| p.last())
+            .and_then(|p| p["message"].as_str())
+            .is_some_and(|m| m.starts_with("step ") && !m.starts_with("step 0 "))
+    })
+    .await;
+    assert_eq!(running["state"], "running", "{running}");
+    ok(&server.base, "mcp_call_cancel", json!({"call_id": id})).await;
+    until("the task to be cancelled", async || {
+        tasks_of(&tools)
+            .await
+            .iter()
+            .any(|t| t["cancelled"] == true)
+            .then_some(())
+    })
+    .await;
+}

@@ -71,7 +71,15 @@ pub(crate) async fn call(
             if options.return_task {
                 return Ok(output);
             }
-            return super::tasks::follow(conn, tools, tool, handle, options).await;
+            // Followed here to its end; a caller that stops waiting cancels the task, as it
+            // would a request.
+            let mut abandoned = TaskGuard {
+                peer: conn.peer.clone(),
+                task_id: Some(handle.task_id.clone()),
+            };
+            let followed = super::tasks::follow(conn, tools, tool, handle, options).await;
+            abandoned.task_id = None;
+            return followed;
         }
         let Some(required) = &output.input_required else {
             return checked(tools, tool, output, options);
@@ -302,6 +310,28 @@ impl Drop for AbandonGuard {
             );
             let _ =
                 tokio::time::timeout(Duration::from_secs(5), peer.notify_cancelled(params)).await;
+        });
+    }
+}
+
+/// Cancels a task followed in place when its caller drops the call before its end.
+struct TaskGuard {
+    peer: Peer<RoleClient>,
+    task_id: Option<String>,
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let Some(task_id) = self.task_id.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let peer = self.peer.clone();
+        runtime.spawn(async move {
+            let params = rmcp::model::CancelTaskParams::new(task_id);
+            let _ = tokio::time::timeout(Duration::from_secs(5), peer.cancel_task(params)).await;
         });
     }
 }
