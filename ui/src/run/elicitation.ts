@@ -64,6 +64,23 @@ export function questionOf(step: StepView): ElicitationQuestion | null {
   };
 }
 
+/** A question as the server sent it (`elicitation/create` params), asked during a call that
+ * is not journaled (a call by hand): it dies with the call. */
+export function questionOfParams(params: Record<string, unknown>, server: string, tool: string): ElicitationQuestion {
+  const p = params as JsonObject;
+  return {
+    server,
+    tool,
+    toolStep: "",
+    mode: p.mode === "url" ? "url" : "form",
+    message: str(p.message) ?? "",
+    schema: p.requestedSchema ?? null,
+    url: str(p.url),
+    elicitationId: str(p.elicitationId),
+    survivesRestart: false,
+  };
+}
+
 const ACTIONS: readonly ElicitationAnswer[] = ["accept", "decline", "cancel"];
 
 /** How a finished elicitation step ended; null while it waits (or for other steps). */

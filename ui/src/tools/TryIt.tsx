@@ -1,14 +1,16 @@
 // Try a tool: the form generated from its inputSchema (or the whole arguments as JSON), a live
-// preview of the exact arguments, client-side checks inline, "Send anyway" so the server's
-// validator answers, recent inputs recalled, and the result.
+// preview of the exact arguments, client-side checks inline, "Send anyway" so our validator
+// answers, "unchecked" so the server's does, recent inputs recalled; then the call as it happens
+// (progress, a question answered in place, Cancel) and its result.
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from "react";
 import type { McpToolInfo } from "../bindings/McpToolInfo";
-import type { McpCallResponse } from "../bindings/McpCallResponse";
 import type { JsonValue } from "../bindings/serde_json/JsonValue";
-import { ApiFailure, useTransport } from "../transport";
+import { ApiFailure } from "../transport";
 import { analyze, checkValue, draftFromValue, evaluate, initialDraft, serverFieldKey, type Draft, type Errors } from "./schema";
 import { SchemaForm } from "./SchemaForm";
-import { ToolResult } from "./ToolResult";
+import { ToolResult, type Outcome } from "./ToolResult";
+import { CallProgress } from "./CallProgress";
+import { isLive, useHandCall, type HandCall } from "./useHandCall";
 import { copyText } from "../components/common";
 
 /** A word for a POSIX shell: bare when safe, else single-quoted. */
@@ -46,13 +48,19 @@ function withoutRequired(errors: Errors): Errors {
   return new Map([...errors].filter(([, m]) => m !== "required"));
 }
 
-type Outcome =
-  | { kind: "result"; result: McpCallResponse; ms: number; sent: JsonValue | undefined }
-  | { kind: "error"; error: ApiFailure; ms: number; sent: JsonValue | undefined };
+/** What the result panel shows of a call: its result or error once it has one. */
+function outcomeOf(call: HandCall | null): Outcome | null {
+  if (!call || call.endedAt === null) return null;
+  const ms = call.endedAt - call.startedAt;
+  if (call.refused) return { kind: "error", error: call.refused, ms };
+  const st = call.status;
+  if (st?.state === "succeeded" && st.result) return { kind: "result", result: st.result, ms };
+  if (st?.state === "failed") return { kind: "error", error: new ApiFailure(st.error ?? { message: "the call failed without saying why" }), ms };
+  return null;
+}
 
 /** Mount with `key={server + tool}`: a new tool starts from its own defaults. */
 export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
-  const transport = useTransport();
   const root = useMemo(() => analyze(tool.input_schema), [tool.input_schema]);
   const [draft, setDraft] = useState<Draft>(() => initialDraft(root, true));
   const [mode, setMode] = useState<"form" | "json">(root.kind === "object" ? "form" : "json");
@@ -60,9 +68,11 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
   const [jsonError, setJsonError] = useState<string | null>(null);
   const [recent, setRecent] = useState<string[]>(() => loadRecent(server, tool.name));
   const [recentAt, setRecentAt] = useState(-1);
-  const [pending, setPending] = useState(false);
-  const [outcome, setOutcome] = useState<Outcome | null>(null);
-  const callSeq = useRef(0);
+  const [unchecked, setUnchecked] = useState(false);
+  const hand = useHandCall(server, tool.name);
+  const call = hand.call;
+  const pending = isLive(call);
+  const outcome = useMemo(() => outcomeOf(call), [call]);
   const resultRef = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (outcome) resultRef.current?.scrollIntoView?.({ block: "nearest" });
@@ -95,12 +105,12 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
   const serverErrors = useMemo(() => {
     const m: Errors = new Map();
     // Shown on the field only while the arguments are still the ones the server judged.
-    if (outcome?.kind === "error" && JSON.stringify(outcome.sent ?? {}) === JSON.stringify(args ?? {})) {
+    if (outcome?.kind === "error" && JSON.stringify(call?.sent ?? {}) === JSON.stringify(args ?? {})) {
       const k = serverFieldKey(outcome.error.field);
       if (k !== null) m.set(k, outcome.error.message);
     }
     return m;
-  }, [outcome, args]);
+  }, [outcome, call?.sent, args]);
 
   const switchMode = (to: "form" | "json") => {
     if (to === mode) return;
@@ -143,31 +153,10 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
 
   const send = async () => {
     setTouched(true);
-    const seq = ++callSeq.current;
     const sent = args === undefined ? {} : args;
-    setPending(true);
-    setOutcome(null);
-    const t0 = performance.now();
-    try {
-      const result = await transport.call("mcp_call", { server, tool: tool.name, arguments: sent });
-      if (seq !== callSeq.current) return;
-      setOutcome({ kind: "result", result, ms: performance.now() - t0, sent });
-    } catch (e) {
-      if (seq !== callSeq.current) return;
-      setOutcome({ kind: "error", error: e instanceof ApiFailure ? e : new ApiFailure({ message: String(e) }), ms: performance.now() - t0, sent });
-    } finally {
-      if (seq === callSeq.current) setPending(false);
-    }
-    const list = saveRecent(server, tool.name, JSON.stringify(sent));
-    if (seq === callSeq.current) {
-      setRecent(list);
-      setRecentAt(-1);
-    }
-  };
-
-  const cancel = () => {
-    callSeq.current++;
-    setPending(false);
+    await hand.start(sent, unchecked);
+    setRecent(saveRecent(server, tool.name, JSON.stringify(sent)));
+    setRecentAt(-1);
   };
 
   const onKeyDown = (e: KeyboardEvent) => {
@@ -264,7 +253,7 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
             <button
               type="button"
               className="small"
-              onClick={() => void copyText(`waymark mcp call ${shellWord(server)} ${shellWord(tool.name)} ${shellWord(JSON.stringify(args ?? {}))}`)}
+              onClick={() => void copyText(`waymark mcp call ${unchecked ? "--unchecked " : ""}${shellWord(server)} ${shellWord(tool.name)} ${shellWord(JSON.stringify(args ?? {}))}`)}
               title="Copy the same call as a waymark CLI command"
             >
               Copy as command
@@ -275,6 +264,13 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
           </pre>
         </div>
 
+        <label className="row inline-check tryit-unchecked">
+          <input type="checkbox" checked={unchecked} onChange={(e) => setUnchecked(e.target.checked)} data-testid="tryit-unchecked" />
+          <span>
+            Unchecked <span className="hint">— send the arguments without checking them against the input schema first, to see what the server itself does with them.</span>
+          </span>
+        </label>
+
         <div className="row tryit-actions">
           <button type="submit" className="primary" disabled={pending || problems > 0}>
             {pending ? "Calling…" : `Call ${tool.name}`}
@@ -284,18 +280,13 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
               Send anyway
             </button>
           ) : null}
-          {pending ? (
-            <button type="button" onClick={cancel}>
-              Stop waiting
-            </button>
-          ) : null}
           <button
             type="button"
             onClick={() => {
               setDraft(initialDraft(root, true));
               setTouched(false);
               setJsonText("");
-              setOutcome(null);
+              hand.clear();
             }}
           >
             Reset
@@ -304,9 +295,10 @@ export function TryIt({ server, tool }: { server: string; tool: McpToolInfo }) {
         </div>
       </form>
 
-      <div ref={resultRef}>{outcome ? <ToolResult outcome={outcome} /> : null}</div>
+      <div ref={resultRef} className="stack">
+        {call && !outcome ? <CallProgress server={server} tool={tool.name} call={call} onCancel={() => void hand.cancel()} onAnswer={hand.answer} /> : null}
+        {outcome ? <ToolResult outcome={outcome} /> : null}
+      </div>
     </section>
   );
 }
-
-export type { Outcome };
