@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::call::{call, CallFailure};
 
+mod failure;
 mod tasks;
 use super::connection::Connection;
 use super::oauth::OAuthBroker;
@@ -252,51 +253,6 @@ impl McpHub {
             Ok(output) => Ok(output),
             Err(CallFailure::Timeout) => Err(timeout()),
             Err(failure) => Err(self.failed(&slot, &conn, server, tool, failure).await),
-        }
-    }
-
-    /// A call's failure as the hub reports it, with the server's name (and stderr when it
-    /// closed the connection).
-    async fn failed(
-        &self,
-        slot: &ServerSlot,
-        conn: &Arc<Connection>,
-        server: &str,
-        tool: &str,
-        failure: CallFailure,
-    ) -> McpError {
-        let (server_name, tool) = (server.to_string(), tool.to_string());
-        match failure {
-            CallFailure::Timeout => McpError::Timeout {
-                server: server_name,
-                tool,
-                after_ms: 0,
-            },
-            CallFailure::Rpc { code, message } => McpError::Rpc {
-                server: server_name,
-                tool,
-                code,
-                message,
-            },
-            CallFailure::Invalid(message) => McpError::InvalidResponse {
-                server: server_name,
-                tool,
-                message,
-            },
-            CallFailure::TaskLost(message) => McpError::TaskLost {
-                server: server_name,
-                tool,
-                message,
-            },
-            CallFailure::TaskEnded(message) => McpError::TaskEnded {
-                server: server_name,
-                tool,
-                message,
-            },
-            CallFailure::Closed(message) => lost(slot, conn, server, message).await,
-            CallFailure::SignIn { challenge } => {
-                self.refused(slot, conn, challenge.as_deref()).await
-            }
         }
     }
 
