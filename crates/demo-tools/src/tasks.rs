@@ -113,8 +113,9 @@ impl TaskBook {
         Ok(())
     }
 
-    /// `tasks/update`: our tasks never ask for input, so answers are ignored (as the spec
-    /// says for keys that are not outstanding); an unknown id is still an error.
+    /// `tasks/update`: answers to what a task asks (`build_report` with `ask_title`); answers
+    /// to keys that are not outstanding are ignored, as the spec says; an unknown id is an
+    /// error.
     pub fn update(&self, task_id: &str, responses: InputResponses) -> Result<(), ErrorData> {
         self.manager.update_task(task_id, responses)
     }
@@ -160,6 +161,9 @@ pub struct BuildReportArgs {
     pub steps: u32,
     /// Milliseconds per step (default 200, at most 60000).
     pub step_ms: Option<u64>,
+    /// As a task, ask the client for the report's title (a form) after the first step: the
+    /// task is `input_required` until `tasks/update` answers.
+    pub ask_title: Option<bool>,
 }
 
 impl BuildReportArgs {
@@ -199,6 +203,7 @@ impl DemoTools {
             Err(problem) => return Ok(tool_error(problem)),
         };
         let steps = args.steps;
+        let ask_title = args.ask_title == Some(true);
         let wants_task = context
             .client_capabilities()
             .is_some_and(|caps| caps.supports_tasks());
@@ -220,17 +225,58 @@ impl DemoTools {
             .state
             .tasks
             .start("build_report", options, move |task| async move {
+                let mut title = None;
                 for done in 1..=steps {
                     tokio::select! {
                         _ = task.cancelled() => return Err(TaskExit::Cancelled),
                         _ = tokio::time::sleep(step) => {}
                     }
                     task.set_status_message(format!("step {done} of {steps}"));
+                    if ask_title && done == 1 {
+                        task.set_status_message("waiting for the report's title");
+                        let answer = task.request_input("title", title_question()).await?;
+                        title = Some(title_of(&answer));
+                    }
                 }
-                Ok(report_result_of(steps))
+                Ok(match title {
+                    Some(title) => report_result(&SlowReport {
+                        steps_done: steps,
+                        report: format!("{title}: report complete after {steps} steps"),
+                    }),
+                    None => report_result_of(steps),
+                })
             });
         Ok(CreateTaskResult::new(task).into())
     }
+}
+
+/// The form a task asks when the call wants a title.
+fn title_question() -> rmcp::model::InputRequest {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"title": {"type": "string", "title": "Report title", "maxLength": 80}},
+        "required": ["title"]
+    });
+    // A constant: failing to parse it is a bug, not bad input.
+    let schema = serde_json::from_value(schema).expect("the title form schema is valid");
+    rmcp::model::InputRequest::Elicitation(rmcp::model::ElicitRequest::new(
+        rmcp::model::ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: "What should the report be called?".into(),
+            requested_schema: schema,
+        },
+    ))
+}
+
+/// The title from the client's answer; "Untitled" for a decline, a cancel or anything odd.
+fn title_of(answer: &serde_json::Value) -> String {
+    let accepted = answer.get("action").and_then(serde_json::Value::as_str) == Some("accept");
+    answer
+        .pointer("/content/title")
+        .and_then(serde_json::Value::as_str)
+        .filter(|t| accepted && !t.trim().is_empty())
+        .map(|t| t.chars().take(80).collect())
+        .unwrap_or_else(|| "Untitled".into())
 }
 
 fn report_result_of(steps: u32) -> CallToolResult {

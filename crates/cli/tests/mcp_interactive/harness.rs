@@ -131,12 +131,17 @@ pub async fn tasks_of(tools: &ToolsServer) -> Vec<Value> {
 
 /// Saves server `shop` at `url` and agent `reporter`, which calls build_report (the demo
 /// server runs it as a task) then answers; starts a run.
-pub async fn report_run(base: &str, dir: &Path, url: &str, steps: u32, extra: Value) -> Value {
+pub async fn report_run(
+    base: &str,
+    dir: &Path,
+    url: &str,
+    arguments: Value,
+    extra: Value,
+) -> Value {
     ok(base, "mcp_add", json!({"name": "shop", "url": url})).await;
     let script = dir.join("reporter.json");
     let turns = json!([
-        {"tool_calls": [{"id": "c1", "name": "build_report",
-                         "arguments": {"steps": steps, "step_ms": 100}}]},
+        {"tool_calls": [{"id": "c1", "name": "build_report", "arguments": arguments}]},
         {"text": "Reported."}
     ]);
     std::fs::write(&script, json!({ "turns": turns }).to_string()).expect("script");
@@ -170,4 +175,25 @@ pub async fn polling(base: &str, run: &Value, tools: &ToolsServer) -> String {
             .then_some(handle)
     })
     .await
+}
+
+/// `waymark answer ARGS` on the data in `home`.
+pub fn answer(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("answer")
+        .args(args)
+        .env("WAYMARK_HOME", home)
+        .env("WAYMARK_SECRET_BACKEND", "file")
+        .env_remove("WAYMARK_DB")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run waymark answer")
+}
+
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }

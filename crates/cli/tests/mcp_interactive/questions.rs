@@ -1,12 +1,11 @@
 //! Questions (elicitation) in agent runs: each revision across kill -9, each policy.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
 use super::harness::*;
-use crate::support::{call, start, Server, BIN};
+use crate::support::{call, start, Server};
 
 /// Saves server `shop` at `url` and agent `refunder`, which calls confirm_refund then answers;
 /// `elicitation` is the spec's `[elicitation]` table (JSON), if any. Starts a run.
@@ -33,26 +32,6 @@ async fn refund_run(base: &str, dir: &Path, url: &str, elicitation: Option<Value
     )
     .await["run_id"]
         .clone()
-}
-
-fn answer(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .arg("answer")
-        .args(args)
-        .env("WAYMARK_HOME", home)
-        .env("WAYMARK_SECRET_BACKEND", "file")
-        .env_remove("WAYMARK_DB")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run waymark answer")
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test]

@@ -10,7 +10,14 @@ async fn after_kill_9_the_run_polls_the_same_task_and_the_tool_is_called_once() 
     let home = tempfile::tempdir().expect("home");
     let tools = ToolsServer::start("both", home.path());
     let mut server: Server = start(home.path());
-    let run = report_run(&server.base, home.path(), &tools.url, 30, json!({})).await;
+    let run = report_run(
+        &server.base,
+        home.path(),
+        &tools.url,
+        json!({"steps": 30, "step_ms": 100}),
+        json!({}),
+    )
+    .await;
     let task = polling(&server.base, &run, &tools).await;
     let _ = server.child.kill();
     let _ = server.child.wait();
@@ -48,7 +55,14 @@ async fn cancelling_a_run_cancels_its_task() {
     let home = tempfile::tempdir().expect("home");
     let tools = ToolsServer::start("both", home.path());
     let server: Server = start(home.path());
-    let run = report_run(&server.base, home.path(), &tools.url, 1000, json!({})).await;
+    let run = report_run(
+        &server.base,
+        home.path(),
+        &tools.url,
+        json!({"steps": 1000, "step_ms": 100}),
+        json!({}),
+    )
+    .await;
     let task = polling(&server.base, &run, &tools).await;
     ok(&server.base, "runs_cancel", json!({"run_id": run})).await;
     until("the task to be cancelled", async || {
@@ -69,7 +83,14 @@ async fn a_task_the_server_expired_is_settled_by_the_safety_class() {
     let origin = tools.url.trim_end_matches("/mcp").to_string();
     let server: Server = start(home.path());
     // build_report is read-only: safe to repeat, so it is called again.
-    let run = report_run(&server.base, home.path(), &tools.url, 40, json!({})).await;
+    let run = report_run(
+        &server.base,
+        home.path(),
+        &tools.url,
+        json!({"steps": 40, "step_ms": 100}),
+        json!({}),
+    )
+    .await;
     polling(&server.base, &run, &tools).await;
     let expired = support::client()
         .post(format!("{origin}/admin/expire-tasks"))
@@ -95,7 +116,7 @@ async fn a_task_the_server_expired_is_settled_by_the_safety_class() {
         &server.base,
         home.path(),
         &tools.url,
-        40,
+        json!({"steps": 40, "step_ms": 100}),
         json!({"tool_overrides": {"build_report": {"safety": "at_most_once"}}}),
     )
     .await;
@@ -124,4 +145,57 @@ async fn a_task_the_server_expired_is_settled_by_the_safety_class() {
         3,
         "not called again"
     );
+}
+
+#[tokio::test]
+async fn a_task_that_asks_for_input_waits_for_a_person_across_kill_9_and_goes_on() {
+    let home = tempfile::tempdir().expect("home");
+    let tools = ToolsServer::start("both", home.path());
+    let mut server: Server = start(home.path());
+    let arguments = json!({"steps": 3, "step_ms": 100, "ask_title": true});
+    let run = report_run(&server.base, home.path(), &tools.url, arguments, json!({})).await;
+    let key = "elicit/1.1/t1.1";
+    let question = until("the task's question", async || {
+        step(&server.base, &run, key)
+            .await
+            .filter(|s| s["status"] == "waiting")
+    })
+    .await;
+    assert_eq!(
+        question["input"]["about"]["survives_restart"], true,
+        "{question}"
+    );
+    assert_eq!(status_of(&server.base, &run).await, "waiting");
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    server = start(home.path());
+    let out = answer(
+        home.path(),
+        &[
+            run.as_str().expect("id"),
+            key,
+            "--accept",
+            r#"{"title": "Q4 numbers"}"#,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    until("the run to finish", async || {
+        (status_of(&server.base, &run).await == "succeeded").then_some(())
+    })
+    .await;
+    let last = step(&server.base, &run, "tool/1.1/task-2")
+        .await
+        .expect("second poll");
+    assert!(
+        last["output"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Q4 numbers: report complete after 3 steps"),
+        "{last}"
+    );
+    assert_eq!(
+        last["input"]["input_responses"]["title"]["action"], "accept",
+        "{last}"
+    );
+    assert_eq!(tools.calls("build_report").await.len(), 1, "one tools/call");
 }
