@@ -18,9 +18,12 @@ use serde_json::{json, Value};
 use waymark_engine::{Attempt, RunContext, RunError};
 
 use super::sampling::{sample, Lender};
-use crate::mcp::interaction::{declined, policy_answer};
+use crate::mcp::interaction::{declined, policy_answer, MAX_INPUT_REQUEST_BYTES};
 use crate::mcp::{CallInteraction, ElicitationPolicy};
 use crate::replay::ReplayData;
+
+/// Questions and sampling requests one attempt of a call may make; more are refused.
+const MAX_ASKED_PER_ATTEMPT: u32 = 64;
 
 /// The event a person's answer to a server's question is sent as.
 pub const ELICITATION_EVENT: &str = "elicitation";
@@ -52,6 +55,11 @@ pub(crate) async fn ask(
 ) -> Result<Value, RunError> {
     if source.policy != ElicitationPolicy::Ask {
         return Ok(policy_answer(source.policy, params));
+    }
+    // A question too big to show is declined rather than journaled.
+    if params.to_string().len() > MAX_INPUT_REQUEST_BYTES {
+        tracing::warn!(server = %source.server, "declined a question of more than {MAX_INPUT_REQUEST_BYTES} bytes");
+        return Ok(declined());
     }
     let url_mode = params.get("mode").and_then(Value::as_str) == Some("url");
     let about = json!({
@@ -131,6 +139,10 @@ pub(crate) fn lost_prefixes(n_i: &str) -> [String; 2] {
 impl CallInteraction for AttemptQuestions {
     fn elicit(&self, params: Value) -> BoxFuture<'static, Value> {
         let k = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        if k > MAX_ASKED_PER_ATTEMPT {
+            // A server that keeps asking inside one call is told no.
+            return Box::pin(async { declined() });
+        }
         let key = format!("elicit/{}.{k}", self.at);
         let attempt = self.attempt.clone();
         let source = self.source.clone();
@@ -146,6 +158,9 @@ impl CallInteraction for AttemptQuestions {
 
     fn sample(&self, params: Value) -> BoxFuture<'static, Result<Value, String>> {
         let k = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        if k > MAX_ASKED_PER_ATTEMPT {
+            return Box::pin(async { Err("too many requests in one call".to_string()) });
+        }
         let key = format!("sample/{}.{k}", self.at);
         let attempt = self.attempt.clone();
         let source = self.source.clone();

@@ -18,6 +18,11 @@ use super::ElicitationPolicy;
 /// At most this many rounds of `input_required` answered in one call: a server that keeps
 /// asking must not keep a call alive for ever.
 pub const MAX_INPUT_ROUNDS: usize = 10;
+/// A round asks at most this many things at once, each at most this big (JSON), with a
+/// request state at most this big: all of it is journaled, and a person reads the questions.
+pub const MAX_INPUT_REQUESTS: usize = 16;
+pub const MAX_INPUT_REQUEST_BYTES: usize = 256 * 1024;
+pub const MAX_REQUEST_STATE_BYTES: usize = 256 * 1024;
 
 /// Who answers a call's server-side requests. The answer is the result object the protocol
 /// expects (an `ElicitResult`: `{"action": "accept", "content": {...}}`).
@@ -57,14 +62,34 @@ pub struct InputRequired {
 
 impl InputRequired {
     pub(crate) fn from_result(result: InputRequiredResult) -> Result<Self, String> {
-        let requests = result
-            .input_requests
-            .unwrap_or_default()
+        let asked = result.input_requests.unwrap_or_default();
+        if asked.len() > MAX_INPUT_REQUESTS {
+            return Err(format!(
+                "the server asked {} things at once; at most {MAX_INPUT_REQUESTS} are taken",
+                asked.len()
+            ));
+        }
+        if let Some(state) = &result.request_state {
+            if state.len() > MAX_REQUEST_STATE_BYTES {
+                return Err(format!(
+                    "the server's requestState is {} bytes; at most {MAX_REQUEST_STATE_BYTES} are kept",
+                    state.len()
+                ));
+            }
+        }
+        let requests = asked
             .into_iter()
             .map(|(id, request)| {
-                serde_json::to_value(&request)
-                    .map(|v| (id.clone(), v))
-                    .map_err(|e| format!("input request {id:?} does not serialize: {e}"))
+                let value = serde_json::to_value(&request)
+                    .map_err(|e| format!("input request {id:?} does not serialize: {e}"))?;
+                let size = value.to_string().len();
+                if size > MAX_INPUT_REQUEST_BYTES || id.len() > 256 {
+                    return Err(format!(
+                        "input request {:?} is {size} bytes; at most {MAX_INPUT_REQUEST_BYTES} are taken",
+                        id.chars().take(64).collect::<String>()
+                    ));
+                }
+                Ok((id, value))
             })
             .collect::<Result<_, _>>()?;
         Ok(InputRequired {
@@ -251,6 +276,34 @@ mod tests {
         assert_eq!(defaults_of(&schema), Some(json!({"a": 1})));
         let schema = json!({"properties": {"a": {"default": 1}, "b": {}}, "required": ["a", "b"]});
         assert_eq!(defaults_of(&schema), None);
+    }
+
+    #[test]
+    fn too_many_or_too_big_requests_are_refused_naming_the_limit() {
+        let ask = |n: usize| {
+            let requests: rmcp::model::InputRequests = (0..n)
+                .map(|i| {
+                    let params = serde_json::from_value(json!({
+                        "message": "?", "requestedSchema": {"type": "object", "properties": {}}
+                    }))
+                    .unwrap();
+                    (
+                        format!("q{i}"),
+                        rmcp::model::InputRequest::Elicitation(rmcp::model::ElicitRequest::new(
+                            params,
+                        )),
+                    )
+                })
+                .collect();
+            InputRequiredResult::from_input_requests(requests)
+        };
+        assert!(InputRequired::from_result(ask(MAX_INPUT_REQUESTS)).is_ok());
+        let e = InputRequired::from_result(ask(MAX_INPUT_REQUESTS + 1)).unwrap_err();
+        assert!(e.contains("at most 16"), "{e}");
+        let big = InputRequiredResult::from_request_state("x".repeat(MAX_REQUEST_STATE_BYTES + 1));
+        assert!(InputRequired::from_result(big)
+            .unwrap_err()
+            .contains("requestState"));
     }
 
     #[test]
