@@ -106,6 +106,21 @@ pub struct OutputCheck {
 }
 
 impl ToolCallOutput {
+    /// No result yet: the input the server waits for, or the task it runs the call as.
+    pub(crate) fn pending(
+        input_required: Option<InputRequired>,
+        task: Option<McpTaskHandle>,
+    ) -> Self {
+        ToolCallOutput {
+            content: Vec::new(),
+            structured_content: None,
+            is_error: false,
+            input_required,
+            output_check: None,
+            task,
+        }
+    }
+
     /// The text the model sees: text blocks joined by newlines; other blocks as compact JSON.
     pub fn text(&self) -> String {
         let parts: Vec<String> = self

@@ -109,15 +109,10 @@ async fn approval(
     Ok(match decision {
         None => Err("nobody approved the request in time".into()),
         Some(p) if p.get("approved").and_then(Value::as_bool) == Some(true) => Ok(()),
-        Some(p) => {
-            let reason = p
-                .get("reason")
-                .and_then(Value::as_str)
-                .filter(|r| !r.is_empty())
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default();
-            Err(format!("a person refused the request{reason}"))
-        }
+        Some(p) => Err(format!(
+            "a person refused the request{}",
+            super::tool_step::rejection_reason(&p)
+        )),
     })
 }
 

@@ -135,12 +135,7 @@ pub(crate) async fn run_tool_call(
                 )))
             }
             Some(p) if p.get("approved").and_then(Value::as_bool) != Some(true) => {
-                let reason = p
-                    .get("reason")
-                    .and_then(Value::as_str)
-                    .filter(|r| !r.is_empty())
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default();
+                let reason = rejection_reason(&p);
                 return Ok(inline(ToolStepOutput::error(format!(
                     "a person rejected this call{reason}; it was not made"
                 ))));
@@ -198,6 +193,16 @@ pub(crate) async fn run_tool_call(
             None,
         ),
     })
+}
+
+/// `: REASON` from a person's rejection that gave one, else nothing.
+pub(crate) fn rejection_reason(decision: &Value) -> String {
+    decision
+        .get("reason")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default()
 }
 
 /// What the model is told of a call: `from(out, key)` when it is that step's output verbatim,

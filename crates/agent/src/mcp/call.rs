@@ -185,25 +185,14 @@ async fn round(
                     "an input_required result without input requests or request state".into(),
                 ));
             }
-            return Ok(ToolCallOutput {
-                content: Vec::new(),
-                structured_content: None,
-                is_error: false,
-                input_required: Some(required),
-                output_check: None,
-                task: None,
-            });
+            return Ok(ToolCallOutput::pending(Some(required), None));
         }
         // The server runs the call as a task: its handle now, the result by polling.
         ServerResult::CreateTaskResult(created) => {
-            return Ok(ToolCallOutput {
-                content: Vec::new(),
-                structured_content: None,
-                is_error: false,
-                input_required: None,
-                output_check: None,
-                task: Some(super::tasks::handle_of(&created.task)),
-            });
+            return Ok(ToolCallOutput::pending(
+                None,
+                Some(super::tasks::handle_of(&created.task)),
+            ));
         }
         // rmcp's untagged decoding lands a malformed result here: say what is wrong with it.
         ServerResult::CustomResult(custom) => serde_json::from_value::<CallToolResult>(custom.0)

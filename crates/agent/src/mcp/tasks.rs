@@ -120,14 +120,10 @@ pub(crate) async fn follow(
                 )
                 .map_err(CallFailure::Invalid)?;
                 if options.return_input_required {
-                    return Ok(ToolCallOutput {
-                        content: Vec::new(),
-                        structured_content: None,
-                        is_error: false,
-                        input_required: Some(required),
-                        output_check: None,
-                        task: Some(handle_of(&detailed.task)),
-                    });
+                    return Ok(ToolCallOutput::pending(
+                        Some(required),
+                        Some(handle_of(&detailed.task)),
+                    ));
                 }
                 inputs += 1;
                 if inputs > MAX_TASK_INPUTS {
