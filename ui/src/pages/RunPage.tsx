@@ -18,6 +18,8 @@ import type { RunsSettleSendResponse } from "../bindings/RunsSettleSendResponse"
 import { settleMessage } from "../mail/SentEmail";
 import { ElicitationCard } from "../run/ElicitationCard";
 import { isOpenQuestion, lostQuestionCalls, lostReasonFor } from "../run/elicitation";
+import { SamplingCard } from "../run/SamplingCard";
+import { isOpenSamplingApproval, samplingRequestOf } from "../run/sampling";
 
 const FAILURE = new Set(["failed", "needs_attention"]);
 
@@ -195,10 +197,19 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   const needPayloads = useCallback((row: Row) => {
     if (row.runId === runId) store.complete(row.step.key);
   }, [store, runId]);
+  // A running step's latest progress message (a task's status), from the stream or its view.
+  const liveMessageOf = useCallback(
+    (row: Row): string | null => {
+      const p = (row.runId === runId ? store.progress.get(row.step.key) : undefined) ?? row.step.progress;
+      return p && typeof p === "object" && !Array.isArray(p) && typeof p.message === "string" ? p.message : null;
+    },
+    [store, runId],
+  );
 
   // A question's card needs its input: an event may have left it out (it is large).
   useEffect(() => {
-    for (const r of allRows) if (r.runId === runId && !r.attempt && r.step.payloads_omitted && isOpenQuestion(r.step)) store.complete(r.step.key);
+    for (const r of allRows)
+      if (r.runId === runId && !r.attempt && r.step.payloads_omitted && (isOpenQuestion(r.step) || isOpenSamplingApproval(r.step))) store.complete(r.step.key);
   }, [allRows, runId, store]);
 
   const [split, setSplit] = useState(() => Number(localStorage.getItem("waymark.run.split")) || 55);
@@ -218,6 +229,8 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   // A server's question waits on its step whatever the run's status says (an older server's
   // question keeps the run `running`): each gets its card.
   const questions = allRows.filter((r) => !r.attempt && isOpenQuestion(r.step));
+  // Likewise a server's request for a completion that waits for a person's approval.
+  const samplings = allRows.filter((r) => !r.attempt && isOpenSamplingApproval(r.step));
   void version;
 
   return (
@@ -326,6 +339,13 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
             ))}
           </div>
         ) : null}
+        {samplings.length ? (
+          <div className="elicit-cards" role="region" aria-label="Requests for the agent's model">
+            {samplings.map((r) => (
+              <SamplingCard key={r.id} runId={r.runId} step={r.step} onDone={resume} onSelect={() => select(r.id)} />
+            ))}
+          </div>
+        ) : null}
       </header>
       <div className="run-body" ref={body} style={{ gridTemplateColumns: `${split}% 6px minmax(0, 1fr)` }}>
         <section className="run-timeline" aria-label="Timeline">
@@ -370,6 +390,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
               onApproval={onApproval}
               live={live}
               lostCalls={lostCalls}
+              liveMessageOf={liveMessageOf}
             />
           )}
         </section>
@@ -425,6 +446,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
           mode={asking.mode}
           toolInput={asking.row.step.call?.arguments ?? null}
           tool={asking.row.step.call?.tool}
+          sampling={samplingRequestOf(asking.row.step)}
           runInput={asking.row.runId === runId ? run.input : null}
           onClose={closeAsking}
           onDone={resume}

@@ -7,6 +7,7 @@ import type { RunStatus } from "../bindings/RunStatus";
 import type { RunSummary } from "../bindings/RunSummary";
 import type { StepView } from "../bindings/StepView";
 import { isOpenQuestion } from "../run/elicitation";
+import { isOpenSamplingApproval } from "../run/sampling";
 import { useTransport } from "../transport";
 import { useApi } from "../lib/useApi";
 import { href, navigate } from "../lib/router";
@@ -208,7 +209,7 @@ function useStepFlags(list: RunSummary[]): Flags {
         if (!e.step) return;
         steps.set(e.step.key, e.step);
         const views = [...steps.values()];
-        const now = { retrying: views.some((s) => s.status === "retrying"), asking: views.some(isOpenQuestion) };
+        const now = { retrying: views.some((s) => s.status === "retrying"), asking: views.some((s) => isOpenQuestion(s) || isOpenSamplingApproval(s)) };
         setFlags((prev) => {
           if (prev.retrying.has(id) === now.retrying && prev.asking.has(id) === now.asking) return prev;
           const set = (old: Set<string>, on: boolean) => {

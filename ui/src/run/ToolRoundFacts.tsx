@@ -33,8 +33,7 @@ export function ToolRoundFacts({ runId, step, steps }: { runId: string; step: St
       ) : null}
       {round?.needsInput ? (
         <p className="hint" data-testid="tool-needs-input">
-          The server needed input: {round.requests === 1 ? "it asked a question" : `it asked ${round.requests} questions`}; the call goes on in round {round.round + 1} once{" "}
-          {round.requests === 1 ? "it is" : "they are"} answered.
+          The server needed input: {askedText(round.requests, round.samplings)}; the call goes on in round {round.round + 1} once {round.requests === 1 ? "it is" : "they are"} answered.
         </p>
       ) : null}
       {questions.length ? (
@@ -55,4 +54,12 @@ export function ToolRoundFacts({ runId, step, steps }: { runId: string; step: St
       ) : null}
     </section>
   );
+}
+
+/** "it asked a question", "it asked for a completion", "it made 3 requests (1 for a completion)". */
+function askedText(requests: number, samplings: number): string {
+  if (requests === 1) return samplings ? "it asked the agent's model for a completion (sampling)" : "it asked a question";
+  if (samplings === 0) return `it asked ${requests} questions`;
+  if (samplings === requests) return `it asked the agent's model for ${requests} completions (sampling)`;
+  return `it made ${requests} requests (${samplings} for a completion)`;
 }

@@ -13,6 +13,9 @@ import { CallDraftPreview } from "../mail/EmailApproval";
 import { SettleSend } from "../mail/SentEmail";
 import { draftOf, sentEmailOf } from "../mail/email";
 import { LostReason } from "./ElicitationFacts";
+import { taskRoleOf } from "./mcpTask";
+import type { SamplingRequest } from "./sampling";
+import { SamplingRequestView } from "./SamplingRequestView";
 
 export function CancelRun({ runId, onDone }: { runId: string; onDone: () => void }) {
   const transport = useTransport();
@@ -74,6 +77,7 @@ export function ApprovalDialog({
   mode,
   toolInput,
   tool,
+  sampling,
   runInput,
   onClose,
   onDone,
@@ -84,6 +88,8 @@ export function ApprovalDialog({
   toolInput: JsonValue | null;
   /** The tool called: a send_email draft shows as the email. */
   tool?: string;
+  /** A server's request for a completion, when that is what waits (not a tool call). */
+  sampling?: SamplingRequest | null;
   /** The run's input (an email's thread and account), when the page has it. */
   runInput?: JsonValue | null;
   onClose: () => void;
@@ -98,15 +104,22 @@ export function ApprovalDialog({
     onClose();
     onDone();
   });
+  const what = sampling ? "request" : "call";
   return (
-    <Modal title={mode === "approve" ? "Approve this call?" : "Reject this call?"} onClose={onClose}>
+    <Modal title={mode === "approve" ? `Approve this ${what}?` : `Reject this ${what}?`} onClose={onClose}>
       <div className="stack">
         <p>
-          {mode === "approve"
-            ? "The tool is called with these arguments as soon as you approve."
-            : "The tool is not called; the model is told a person rejected the call, with your reason."}
+          {sampling
+            ? mode === "approve"
+              ? `${sampling.model} is sent these messages for ${sampling.server}; its answer goes to the server.`
+              : `The model is not asked; ${sampling.server} is told a person refused the request, with your reason.`
+            : mode === "approve"
+              ? "The tool is called with these arguments as soon as you approve."
+              : "The tool is not called; the model is told a person rejected the call, with your reason."}
         </p>
-        {draft ? (
+        {sampling ? (
+          <SamplingRequestView request={sampling} compact />
+        ) : draft ? (
           <>
             <CallDraftPreview draft={draft} runInput={runInput ?? null} />
             <p className="hint">To change the email before it goes out, select the step and use Edit on its card.</p>
@@ -117,7 +130,7 @@ export function ApprovalDialog({
         {mode === "reject" ? (
           <label>
             Reason
-            <span className="hint">Optional; the model sees it.</span>
+            <span className="hint">{sampling ? "Optional; the server is told." : "Optional; the model sees it."}</span>
             <input value={reason} onChange={(e) => setReason(e.target.value)} data-testid="reject-reason" />
           </label>
         ) : null}
@@ -212,6 +225,7 @@ export function ResolveBanner({
     onDone();
   });
   const tool = step.name ?? step.key;
+  const lostTask = taskRoleOf(step)?.kind === "lost";
   return (
     <div className="banner warn stack resolve-banner" role="region" aria-label={`Step ${step.key} needs attention`} data-testid="resolve-banner">
       <div className="row">
@@ -223,7 +237,16 @@ export function ResolveBanner({
           ) : (
             step.key
           )}{" "}
-          needs attention: the call to <code>{tool}</code> was cut off mid-way, so it may or may not have taken effect.
+          {lostTask ? (
+            <>
+              needs attention: the server no longer knows the task of the call to <code>{tool}</code>, so it may or may not have taken effect; it is not safe to repeat on
+              its own, so a person decides.
+            </>
+          ) : (
+            <>
+              needs attention: the call to <code>{tool}</code> was cut off mid-way, so it may or may not have taken effect.
+            </>
+          )}
         </strong>
       </div>
       {lostQuestion ? <LostReason reason={lostQuestion} compact /> : null}
@@ -238,9 +261,14 @@ export function ResolveBanner({
         />
       ) : null}
       <div className="row wrap">
-        <button type="button" onClick={() => setMode("retry")} data-testid="resolve-retry">
-          Retry anyway
-        </button>
+        {lostTask ? (
+          // Retrying the settled step only settles it the same way again: the task is gone.
+          <span className="hint">The task is gone: say what it did (an output) or fail the step.</span>
+        ) : (
+          <button type="button" onClick={() => setMode("retry")} data-testid="resolve-retry">
+            Retry anyway
+          </button>
+        )}
         <button type="button" onClick={() => setMode("done")} data-testid="resolve-done">
           Mark done with an output
         </button>

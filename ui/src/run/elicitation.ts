@@ -121,6 +121,8 @@ export type ToolRound = {
   needsInput: boolean;
   /** How many requests the server made in that `input_required`. */
   requests: number;
+  /** How many of them ask the agent's model for a completion (sampling), not a person. */
+  samplings: number;
   /** A later round's answers, by request id. */
   responses: { id: string; action: string; content: JsonObject | null }[];
 };
@@ -131,7 +133,9 @@ export function toolRoundOf(step: StepView): ToolRound | null {
   const input = isObject(step.input) ? step.input : {};
   const round = m ? Number(m[1]) : typeof input.round === "number" ? input.round : 1;
   const required = isObject(step.output) ? step.output.input_required : undefined;
-  const requests = isObject(required) && isObject(required.requests) ? Object.keys(required.requests).length : 0;
+  const asked = isObject(required) && isObject(required.requests) ? Object.values(required.requests) : [];
+  const requests = asked.length;
+  const samplings = asked.filter((r) => isObject(r) && r.method === "sampling/createMessage").length;
   const responses = isObject(input.input_responses)
     ? Object.entries(input.input_responses).map(([id, r]) => ({
         id,
@@ -140,7 +144,7 @@ export function toolRoundOf(step: StepView): ToolRound | null {
       }))
     : [];
   if (round === 1 && !isObject(required) && responses.length === 0) return null;
-  return { round, needsInput: isObject(required), requests, responses };
+  return { round, needsInput: isObject(required), requests, samplings, responses };
 }
 
 /** The elicitation steps that belong to tool step `toolKey` (asked in it or after it). */

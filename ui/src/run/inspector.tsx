@@ -22,6 +22,9 @@ import { SentEmailFacts } from "../mail/SentEmail";
 import { ElicitationFacts } from "./ElicitationFacts";
 import { ToolRoundFacts } from "./ToolRoundFacts";
 import { lostReasonFor } from "./elicitation";
+import { McpTaskFacts } from "./McpTaskFacts";
+import { SamplingFacts } from "./SamplingFacts";
+import { isSamplingApproval, samplingModelStepOf } from "./sampling";
 
 export function formatCost(cost: number | null): string {
   if (cost === null) return "–";
@@ -224,10 +227,12 @@ function StepInspector({
       </dl>
 
       {status === "waiting" && wait === "approval" && call?.tool === "send_email" ? <EmailApproval runId={row.runId} step={step} runInput={runInput} onDone={onDone} /> : null}
-      {status === "waiting" && wait === "approval" && call?.tool !== "send_email" ? <ApprovalActions runId={row.runId} step={step} toolInput={call?.arguments ?? null} onDone={onDone} /> : null}
+      {isSamplingApproval(step) || samplingModelStepOf(step) ? <SamplingFacts runId={row.runId} step={step} steps={steps} /> : null}
+      {status === "waiting" && wait === "approval" && call?.tool !== "send_email" && !isSamplingApproval(step) ? <ApprovalActions runId={row.runId} step={step} toolInput={call?.arguments ?? null} onDone={onDone} /> : null}
       {status === "waiting" && wait === "question" ? <AnswerBox runId={row.runId} step={step} question={question} onDone={onDone} /> : null}
       {step.kind === "elicitation" ? <ElicitationFacts runId={row.runId} step={step} /> : null}
       {step.kind === "tool_call" ? <ToolRoundFacts runId={row.runId} step={step} steps={steps} /> : null}
+      {step.kind === "tool_call" ? <McpTaskFacts runId={row.runId} step={step} steps={steps} live={progress} /> : null}
       {status === "needs_attention" && row.depth === 0 ? <p className="hint">Settle this step with the banner above the timeline.</p> : null}
       {status === "needs_attention" && row.depth > 0 ? <ResolveBanner runId={row.runId} step={step} onDone={onDone} lostQuestion={lostReasonFor(step.key, steps)} /> : null}
       <div className="row wrap">

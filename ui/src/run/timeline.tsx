@@ -7,7 +7,9 @@ import { ChevronDown, ChevronRight } from "lucide-react";
 import type { StepView } from "../bindings/StepView";
 import { formatDuration } from "../components/common";
 import { isWait } from "./facts";
-import { outcomeOf, questionLabel, toolRoundOf } from "./elicitation";
+import { capText, outcomeOf, questionLabel, toolRoundOf } from "./elicitation";
+import { lostTask, taskHandleOf, taskRoleOf } from "./mcpTask";
+import { samplingLabel } from "./sampling";
 import { KindIcon, kindLabel } from "./kind";
 import type { Scale } from "./scale";
 import type { Row } from "./store";
@@ -59,6 +61,7 @@ const StepRow = memo(function StepRow({
   onToggle,
   onApproval,
   lostQuestion,
+  liveMessage,
 }: {
   row: Row;
   selected: boolean;
@@ -70,6 +73,8 @@ const StepRow = memo(function StepRow({
   onApproval?: (row: Row, mode: "approve" | "reject") => void;
   /** A server's question asked in this call was lost with its process. */
   lostQuestion: boolean;
+  /** The latest progress message of a running step (a task's status). */
+  liveMessage: string | null;
 }) {
   if (row.attempt) return <AttemptRow row={row} selected={selected} scale={scale} now={now} top={top} onSelect={onSelect} />;
   const { step } = row;
@@ -78,10 +83,15 @@ const StepRow = memo(function StepRow({
   const n = Math.max(step.attempt_list.length, step.attempts);
   const segs = segments(step, status, scale, now || step.finished_at || step.updated_at);
   const dur = stepDuration(step, now);
-  // A server's question is labelled with what it asks; an MCP call's rounds say so.
-  const label = step.name ?? (step.kind === "elicitation" ? questionLabel(step) : null);
+  // A server's question or request is labelled with what it asks; an MCP call's rounds and
+  // task say so; a running task poll shows the task's latest status.
+  const name = step.name ?? (step.kind === "elicitation" ? questionLabel(step) : step.kind === "approval" ? samplingLabel(step) : null);
+  const label = liveMessage && !step.finished_at ? capText(liveMessage, 160) : name;
   const round = toolRoundOf(step);
   const lost = step.kind === "elicitation" && outcomeOf(step)?.kind === "lost";
+  const task = taskRoleOf(step);
+  const handle = task?.kind === "poll" ? null : taskHandleOf(step);
+  const taskLost = task?.kind === "lost" || (task?.kind === "poll" && lostTask(step));
   return (
     <div
       className={`step-row${selected ? " selected" : ""}`}
@@ -119,7 +129,7 @@ const StepRow = memo(function StepRow({
           {step.key}
         </span>
         {label ? (
-          <span className="step-label muted" title={label}>
+          <span className={`step-label muted${label !== name ? " live-message" : ""}`} title={name && name !== label ? `${name} · ${label}` : label} data-testid={label !== name ? "step-live-message" : undefined}>
             {label}
           </span>
         ) : (
@@ -131,6 +141,26 @@ const StepRow = memo(function StepRow({
           </span>
         ) : null}
         {round && round.round > 1 ? <span className="badge" title="A later round of the call, with the answers to the server's questions">round {round.round}</span> : null}
+        {handle ? (
+          <span className="badge task-badge" title={`The server runs this call as task ${handle.taskId}; the steps below poll it`} data-testid="runs-as-task">
+            runs as task
+          </span>
+        ) : null}
+        {task?.kind === "poll" ? (
+          <span className="badge task-badge" title={`Polls task ${task.taskId ?? ""} of ${task.call}`}>
+            task{task.segment > 1 ? ` ${task.segment}` : ""}
+          </span>
+        ) : null}
+        {task?.kind === "again" ? (
+          <span className="badge" title="The server lost the task of the call: it was made again">
+            made again
+          </span>
+        ) : null}
+        {taskLost ? (
+          <span className="badge attempts red" title="The server no longer knows the task">
+            task lost
+          </span>
+        ) : null}
         {lost ? (
           <span className="badge attempts red" title="Lost when the process that held its call ended">
             lost
@@ -232,6 +262,7 @@ export function Timeline({
   onApproval,
   live,
   lostCalls,
+  liveMessageOf,
 }: {
   rows: Row[];
   selectedId: string | null;
@@ -245,6 +276,8 @@ export function Timeline({
   live: boolean;
   /** This run's calls (`tool/...`) whose server's question was lost with its process. */
   lostCalls?: ReadonlySet<string>;
+  /** The latest progress message of a row's running step, if it has one. */
+  liveMessageOf?: (row: Row) => string | null;
 }) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const v = useVirtualizer({
@@ -338,6 +371,7 @@ export function Timeline({
                 onToggle={onToggle}
                 onApproval={onApproval}
                 lostQuestion={row.depth === 0 && !!lostCalls?.has(row.step.key)}
+                liveMessage={!row.attempt && !row.step.finished_at ? (liveMessageOf?.(row) ?? null) : null}
               />
             );
           })}
