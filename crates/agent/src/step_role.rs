@@ -65,6 +65,14 @@ impl StepRole {
                 Some(APPROVAL_EVENT) => StepRole::Approval,
                 Some(ANSWER_EVENT) => StepRole::Question,
                 Some(ELICITATION_EVENT) => StepRole::Elicitation,
+                // An event names no wait: the loop's key conventions say what it is.
+                None if key.starts_with("approval/")
+                    || (key.starts_with("sample/") && key.ends_with("/approval")) =>
+                {
+                    StepRole::Approval
+                }
+                None if key.starts_with("elicit/") => StepRole::Elicitation,
+                None if key.starts_with("tool/") => StepRole::Question,
                 _ if key.starts_with("approval/") => StepRole::Approval,
                 _ => StepRole::EventWait,
             },
@@ -168,6 +176,25 @@ mod tests {
         assert_eq!(
             StepRole::from_parts(EngineKind::Event, "wait", &json!({"name": "paid"}), &none),
             StepRole::EventWait
+        );
+        // Events carry no wait's name: the key says what waits.
+        let events = [
+            ("elicit/2.1/r1.1", StepRole::Elicitation),
+            ("sample/2.1/r1.1/approval", StepRole::Approval),
+            ("tool/2.1", StepRole::Question),
+            ("approval/2.1", StepRole::Approval),
+            ("wait", StepRole::EventWait),
+        ];
+        for (key, role) in events {
+            assert_eq!(
+                StepRole::from_parts(EngineKind::Event, key, &none, &none),
+                role,
+                "{key}"
+            );
+        }
+        assert_eq!(
+            StepRole::from_parts(EngineKind::Task, "sample/2.1/r1.1", &none, &none),
+            StepRole::ModelCall
         );
         assert_eq!(
             StepRole::from_parts(EngineKind::Sleep, "nap", &none, &none),

@@ -133,19 +133,50 @@ pub(crate) async fn mcp_step(
         }
         // The server lost the call's task.
         if tool.safety != SafetyClass::RetrySafe || again >= MAX_TASK_RESTARTS {
+            let lost_key = format!("{base}/task-lost");
             let lost = StepSpec {
                 safety: SafetyClass::AtMostOnce,
-                ..StepSpec::retry_safe(format!("{base}/task-lost"))
+                ..StepSpec::retry_safe(lost_key.clone())
             }
             .with_name(format!("{server}/{name}"))
             .with_input(json!({ "server": server, "tool": name, "arguments": call.arguments }))
             .with_retry(RetryPolicy::no_retries());
-            let why = StepError::in_doubt(
-                "mcp_task_lost",
-                format!("{server} no longer knows the task of this call, which may or may not have taken effect; it is {} to repeat, so a person decides", if tool.safety == SafetyClass::RetrySafe { "safe but was repeated too often" } else { "not safe" }),
-            );
-            let out = settled_step(ctx, lost, Err(why)).await?;
-            return Ok((out, format!("{base}/task-lost")));
+            let why = StepError {
+                in_doubt: true,
+                ..StepError::fatal(
+                    "mcp_task_lost",
+                    format!(
+                        "{server} no longer knows the task of this call, which may or may not have taken effect; it is {}, so a person decides: retry makes the call again",
+                        if tool.safety == SafetyClass::RetrySafe {
+                            "safe to repeat but was made again too often"
+                        } else {
+                            "not safe to repeat"
+                        }
+                    ),
+                )
+            };
+            // The first attempt puts the question to a person; "retry anyway" (a later
+            // attempt) makes the call again; "mark done" is the call's output.
+            let out: ToolStepOutput = ctx
+                .step(lost, |attempt| {
+                    let why = why.clone();
+                    async move {
+                        if attempt.number == 1 {
+                            return Err(why);
+                        }
+                        Ok(ToolStepOutput {
+                            content: "a person chose to make the call again".into(),
+                            raw: Some(json!({ "call_again": true })),
+                            ..Default::default()
+                        })
+                    }
+                })
+                .await?;
+            let call_again =
+                out.raw.as_ref().and_then(|r| r.get("call_again")) == Some(&json!(true));
+            if !call_again {
+                return Ok((out, lost_key));
+            }
         }
         again += 1;
     }

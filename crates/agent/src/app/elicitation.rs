@@ -138,9 +138,10 @@ pub fn check_answer(
         .unwrap_or(Value::Null);
     if schema.is_object() {
         if let Ok(validator) = crate::arguments::ArgumentValidator::new("the form", &schema) {
-            validator
-                .check(content)
-                .map_err(|v| format!("the answer does not fit the form: {v}"))?;
+            validator.check(content).map_err(|v| {
+                let listed: Vec<String> = v.violations.iter().map(ToString::to_string).collect();
+                format!("the answer does not fit the form: {}", listed.join("; "))
+            })?;
         }
     }
     Ok(())

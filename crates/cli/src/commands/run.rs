@@ -68,7 +68,24 @@ pub async fn run(db: &Path, a: RunAgentArgs) -> anyhow::Result<ExitCode> {
             Stop::Settled(Box::new(api.wait_settled(id).await.map_err(api_error)?))
         } else {
             let mut follower = Follower::new(&api, id, after).await?;
-            follower.next_stop(&api, |_, _| {}).await?
+            // A server's question inside an open call does not stop the run (this process
+            // holds the call): say where to answer it meanwhile.
+            let flag = db_flag(db);
+            follower
+                .next_stop(&api, |e, _| {
+                    if let waymark_api::Change::StepWaiting {
+                        key,
+                        kind: waymark_api::StepKind::Elicitation,
+                        ..
+                    } = &e.change
+                    {
+                        let run = e.run_id.map(|r| r.to_string()).unwrap_or_default();
+                        eprintln!(
+                            "step {key} asks a question from the MCP server; answer it on the run page or with\n  waymark {flag}answer {run} {key} --accept [JSON] | --decline | --cancel"
+                        );
+                    }
+                })
+                .await?
         };
         anyhow::Ok((id, stop))
     }

@@ -277,3 +277,77 @@ async fn each_policy_answers_without_a_person_or_asks_one() {
     assert_eq!(status, 400, "{got}");
     assert!(got.to_string().contains("no longer waits"), "{got}");
 }
+
+#[tokio::test]
+async fn run_wait_tells_where_to_answer_a_question_inside_an_open_call() {
+    let home = tempfile::tempdir().expect("home");
+    let tools = ToolsServer::start("2025-06-18", home.path());
+    {
+        // Set up through the API, then let the CLI run the agent itself.
+        let server: Server = start(home.path());
+        ok(
+            &server.base,
+            "mcp_add",
+            json!({"name": "shop", "url": tools.url}),
+        )
+        .await;
+        let script = home.path().join("refunder.json");
+        let turns = json!([
+            {"tool_calls": [{"id": "c1", "name": "confirm_refund",
+                             "arguments": {"order_id": "A-1001", "amount_cents": 500}}]},
+            {"text": "Done."}
+        ]);
+        std::fs::write(&script, json!({ "turns": turns }).to_string()).expect("script");
+        let spec = json!({"name": "refunder", "instructions": "Refund.",
+            "model": {"provider": "scripted", "script": script},
+            "tools": [{"kind": "mcp", "server": "shop", "tools": ["confirm_refund"]}]});
+        ok(&server.base, "agents_save", json!({ "spec": spec })).await;
+    }
+    let mut run = std::process::Command::new(crate::support::BIN)
+        .args(["run", "refunder", "--input", "Refund A-1001", "--wait"])
+        .env("WAYMARK_HOME", home.path())
+        .env("WAYMARK_SECRET_BACKEND", "file")
+        .env_remove("WAYMARK_DB")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("waymark run");
+    let stderr = run.stderr.take().expect("stderr");
+    let (run_id, key) = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(rest) = line.trim().strip_prefix("waymark answer ") {
+                let mut words = rest.split_whitespace();
+                let run = words.next().unwrap_or_default().to_string();
+                let key = words.next().unwrap_or_default().to_string();
+                return (run, key);
+            }
+        }
+        panic!("waymark run never said where to answer");
+    })
+    .await
+    .expect("reader");
+    assert!(key.starts_with("elicit/1.1/a"), "{key}");
+    let out = answer(
+        home.path(),
+        &[
+            &run_id,
+            &key,
+            "--accept",
+            r#"{"approve": false, "channel": "email"}"#,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let done = tokio::task::spawn_blocking(move || run.wait_with_output())
+        .await
+        .expect("join")
+        .expect("run output");
+    assert!(done.status.success(), "{done:?}");
+    assert!(
+        String::from_utf8_lossy(&done.stdout).contains("Done."),
+        "{done:?}"
+    );
+    assert_eq!(tools.calls("confirm_refund").await.len(), 1);
+}

@@ -145,6 +145,25 @@ async fn a_task_the_server_expired_is_settled_by_the_safety_class() {
         3,
         "not called again"
     );
+    // "Retry anyway" makes the call again, and the run goes on.
+    ok(
+        &server.base,
+        "runs_resolve",
+        json!({"run_id": run, "step": "tool/1.1/task-lost", "resolution": {"resolution": "retry"}}),
+    )
+    .await;
+    until("the run to finish", async || {
+        (status_of(&server.base, &run).await == "succeeded").then_some(())
+    })
+    .await;
+    assert_eq!(
+        tools.calls("build_report").await.len(),
+        4,
+        "called again once"
+    );
+    assert!(step(&server.base, &run, "tool/1.1/again-1/task")
+        .await
+        .is_some());
 }
 
 #[tokio::test]
