@@ -274,13 +274,16 @@ test("a task the server forgets, of a call not safe to repeat: a person decides,
   const banner = page.getByRole("region", { name: "Step tool/1.1/task-lost needs attention" });
   await banner.getByText(/the server no longer knows the task of the call to/).waitFor();
   await row(page, "tool/1.1/task-lost").getByText("task lost").waitFor();
-  // Retrying would only settle the step the same way again (the task is gone): not offered.
-  assert.equal(await banner.getByTestId("resolve-retry").count(), 0);
   await banner.getByTestId("resolve-done").waitFor();
   const inspector = await selectRow(page, "tool/1.1/task");
   await inspector.getByTestId("task-lost").getByText(/not safe to repeat, so a person decides/).waitFor();
   await selectRow(page, "tool/1.1/task-lost");
   await inspector.getByTestId("task-facts").getByText(/The server no longer knows the task of/).waitFor();
   await screenshot(page, "task-lost-attention");
+  // The person chooses to make the call again: a new call (and task), and the run goes on.
+  await banner.getByTestId("resolve-retry").getByText("Make the call again").click();
+  await page.getByRole("dialog").getByRole("button", { name: "Retry anyway" }).click();
+  await untilStatus(page, "succeeded");
+  await row(page, "tool/1.1/again-1").waitFor();
   assert.deepEqual(page.pageErrors, []);
 });

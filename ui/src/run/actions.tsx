@@ -261,14 +261,9 @@ export function ResolveBanner({
         />
       ) : null}
       <div className="row wrap">
-        {lostTask ? (
-          // Retrying the settled step only settles it the same way again: the task is gone.
-          <span className="hint">The task is gone: say what it did (an output) or fail the step.</span>
-        ) : (
-          <button type="button" onClick={() => setMode("retry")} data-testid="resolve-retry">
-            Retry anyway
-          </button>
-        )}
+        <button type="button" onClick={() => setMode("retry")} data-testid="resolve-retry">
+          {lostTask ? "Make the call again" : "Retry anyway"}
+        </button>
         <button type="button" onClick={() => setMode("done")} data-testid="resolve-done">
           Mark done with an output
         </button>
