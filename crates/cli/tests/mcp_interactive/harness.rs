@@ -89,6 +89,14 @@ pub async fn step(base: &str, run: &Value, key: &str) -> Option<Value> {
         .cloned()
 }
 
+/// Polls until the run's status is `want`.
+pub async fn until_status(base: &str, run: &Value, want: &str) {
+    until(&format!("the run to be {want}"), async || {
+        (status_of(base, run).await == want).then_some(())
+    })
+    .await;
+}
+
 pub async fn status_of(base: &str, run: &Value) -> String {
     let (_, got) = call(base, "runs_get", json!({"run_id": run})).await;
     got["run"]["status"]

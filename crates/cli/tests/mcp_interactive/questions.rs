@@ -99,10 +99,7 @@ async fn a_2026_07_28_question_survives_kill_9_and_the_call_goes_on_with_its_ans
         text(&out)
     );
 
-    until("the run to finish", async || {
-        (status_of(&server.base, &run).await == "succeeded").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "succeeded").await;
     let first = step(&server.base, &run, "tool/1.1").await.expect("round 1");
     assert!(
         first["output"]["input_required"]["requests"].is_object(),
@@ -156,10 +153,7 @@ async fn a_2025_11_25_question_dies_with_its_process_and_the_call_is_settled_by_
     server = start(home.path());
 
     // confirm_refund is not read-only nor idempotent: at_most_once, so a person decides.
-    until("needs_attention", async || {
-        (status_of(&server.base, &run).await == "needs_attention").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "needs_attention").await;
     let lost = step(&server.base, &run, key).await.expect("question");
     assert_eq!(lost["status"], "succeeded", "{lost}");
     assert_eq!(lost["output"]["lost"], true, "{lost}");
@@ -205,10 +199,7 @@ async fn each_policy_answers_without_a_person_or_asks_one() {
         Some(json!({"servers": {"shop": "accept_defaults"}})),
     )
     .await;
-    until("the run to finish", async || {
-        (status_of(&server.base, &run).await == "succeeded").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "succeeded").await;
     let done = step(&server.base, &run, "tool/1.1/round-2")
         .await
         .expect("round 2");
@@ -227,10 +218,7 @@ async fn each_policy_answers_without_a_person_or_asks_one() {
         Some(json!({"policy": "decline"})),
     )
     .await;
-    until("the run to finish", async || {
-        (status_of(&server.base, &run).await == "succeeded").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "succeeded").await;
     let done = step(&server.base, &run, "tool/1.1/round-2")
         .await
         .expect("round 2");
@@ -264,10 +252,7 @@ async fn each_policy_answers_without_a_person_or_asks_one() {
         json!({"run_id": run, "step": key, "action": "decline"}),
     )
     .await;
-    until("the run to finish", async || {
-        (status_of(&server.base, &run).await == "succeeded").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "succeeded").await;
     let (status, got) = call(
         &server.base,
         "runs_elicitation_answer",

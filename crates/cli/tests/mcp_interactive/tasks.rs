@@ -22,10 +22,7 @@ async fn after_kill_9_the_run_polls_the_same_task_and_the_tool_is_called_once() 
     let _ = server.child.kill();
     let _ = server.child.wait();
     server = start(home.path());
-    until("the run to finish", async || {
-        (status_of(&server.base, &run).await == "succeeded").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "succeeded").await;
     assert_eq!(
         tools.calls("build_report").await.len(),
         1,
@@ -98,10 +95,7 @@ async fn a_task_the_server_expired_is_settled_by_the_safety_class() {
         .await
         .expect("expire");
     assert!(expired.status().is_success());
-    until("the run to finish", async || {
-        (status_of(&server.base, &run).await == "succeeded").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "succeeded").await;
     assert_eq!(tools.calls("build_report").await.len(), 2, "called again");
     let lost = step(&server.base, &run, "tool/1.1/task")
         .await
@@ -126,10 +120,7 @@ async fn a_task_the_server_expired_is_settled_by_the_safety_class() {
         .send()
         .await
         .expect("expire");
-    until("needs_attention", async || {
-        (status_of(&server.base, &run).await == "needs_attention").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "needs_attention").await;
     let lost = step(&server.base, &run, "tool/1.1/task-lost")
         .await
         .expect("the lost task's step");
@@ -152,10 +143,7 @@ async fn a_task_the_server_expired_is_settled_by_the_safety_class() {
         json!({"run_id": run, "step": "tool/1.1/task-lost", "resolution": {"resolution": "retry"}}),
     )
     .await;
-    until("the run to finish", async || {
-        (status_of(&server.base, &run).await == "succeeded").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "succeeded").await;
     assert_eq!(
         tools.calls("build_report").await.len(),
         4,
@@ -198,10 +186,7 @@ async fn a_task_that_asks_for_input_waits_for_a_person_across_kill_9_and_goes_on
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
-    until("the run to finish", async || {
-        (status_of(&server.base, &run).await == "succeeded").then_some(())
-    })
-    .await;
+    until_status(&server.base, &run, "succeeded").await;
     let last = step(&server.base, &run, "tool/1.1/task-2")
         .await
         .expect("second poll");
