@@ -316,9 +316,8 @@ async fn retention_can_count_per_value_in_the_input() {
 #[tokio::test]
 async fn a_shared_blob_is_collected_only_when_no_run_refers_to_it_then_vacuum_shrinks_the_file() {
     let h = Harness::new(reg()).await;
-    let doc: String = (0..50_000)
-        .map(|i| (b'a' + (i % 26) as u8) as char)
-        .collect();
+    // Blobs are compressed: random letters and digits keep about 60 KB of the 80 KB.
+    let doc = noise(80_000, 7);
     let first = finished(&h, "big", json!({ "doc": doc })).await;
     let second = finished(&h, "big", json!({ "doc": doc })).await;
     assert_eq!(
@@ -407,6 +406,140 @@ async fn collecting_garbage_while_runs_write_blobs_keeps_every_referenced_one() 
     assert!(h.store.check().await.expect("check").is_empty());
 }
 
+/// `len` pseudo-random letters and digits: text that compresses to about 3/4 of its size.
+fn noise(len: usize, seed: u64) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ALPHABET[((x >> 33) % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+/// Blobs as they are stored: (hash, codec, logical size, stored bytes, holds markers).
+fn blob_rows(h: &Harness) -> Vec<(String, i64, i64, i64, i64)> {
+    h.store
+        .with_connection(|c| {
+            let mut stmt = c.prepare(
+                "SELECT hash, codec, size, length(data), nested FROM blobs ORDER BY hash",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })
+        .expect("blobs")
+}
+
+#[tokio::test]
+async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_upgrades() {
+    let h = Harness::new(reg()).await;
+    // A list of large parts: each part is a blob, and so is the list of their markers.
+    // Twelve markers make the list itself larger than the blob threshold.
+    let parts: Vec<String> = (0..12)
+        .map(|i| "record ".repeat(800) + &i.to_string())
+        .collect();
+    let old = finished(&h, "big", json!({ "doc": parts })).await;
+    let blobs = blob_rows(&h);
+    assert_eq!(blobs.len(), 13, "{blobs:?}");
+    for (hash, codec, size, stored, nested) in &blobs {
+        assert_eq!(*codec, 1, "blob {hash} is compressed");
+        // The list of hashes compresses about 2x; the repetitive parts far more.
+        let factor = if *nested == 1 { 1 } else { 4 };
+        assert!(
+            stored * factor < *size,
+            "blob {hash}: {stored} bytes stored for {size}"
+        );
+    }
+    assert_eq!(
+        blobs.iter().filter(|b| b.4 == 1).count(),
+        1,
+        "only the list holds markers"
+    );
+    let dir = h.crash().await;
+    {
+        // Version 4 wrote every blob as plain JSON and had no codec or marker column.
+        let conn = rusqlite::Connection::open(db_path(&dir)).expect("open");
+        for (hash, ..) in &blobs {
+            let data: Vec<u8> = conn
+                .query_row("SELECT data FROM blobs WHERE hash = ?1", [hash], |r| {
+                    r.get(0)
+                })
+                .expect("blob");
+            let plain = zstd::bulk::decompress(&data, 1 << 20).expect("zstd");
+            conn.execute(
+                "UPDATE blobs SET data = ?1 WHERE hash = ?2",
+                rusqlite::params![plain, hash],
+            )
+            .expect("plain");
+        }
+        conn.execute_batch(
+            "ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
+             PRAGMA user_version = 4;",
+        )
+        .expect("downgrade");
+    }
+    let h = Harness::open(dir, reg(), Arc::new(SystemClock)).await;
+    let upgraded = blob_rows(&h);
+    assert!(
+        upgraded.iter().all(|b| b.1 == 0 && b.2 == b.3),
+        "kept plain: {upgraded:?}"
+    );
+    assert_eq!(
+        upgraded.iter().filter(|b| b.4 == 1).count(),
+        1,
+        "the list found by its markers"
+    );
+    let trace = h.trace(old).await;
+    assert_eq!(trace.run.input, json!({ "doc": parts }));
+    assert_eq!(trace.steps[0].step.output, Some(json!(parts)));
+    let gc = h.engine.collect_garbage().await.expect("gc");
+    assert_eq!(
+        (gc.blobs_deleted, gc.blobs_kept),
+        (0, 13),
+        "the parts stay reachable"
+    );
+
+    // New payloads beside the old ones are compressed; a damaged one is named when read.
+    let doc = "ledger entry ".repeat(500);
+    let new = finished(&h, "big", json!({ "doc": doc })).await;
+    let fresh: Vec<_> = blob_rows(&h)
+        .into_iter()
+        .filter(|b| !upgraded.iter().any(|u| u.0 == b.0))
+        .collect();
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    assert_eq!(fresh[0].1, 1);
+    assert_eq!(h.trace(new).await.steps[0].step.output, Some(json!(doc)));
+    h.store
+        .with_connection(|c| {
+            c.execute(
+                "UPDATE blobs SET data = x'28b52ffd0000deadbeef' WHERE hash = ?1",
+                [&fresh[0].0],
+            )
+        })
+        .expect("damage");
+    let listed = h
+        .engine
+        .list_runs(RunFilter::default())
+        .await
+        .expect("list");
+    let broken = listed.iter().find(|r| r.id == new).expect("listed");
+    let err = broken.error.as_ref().expect("marked unreadable");
+    assert!(
+        err.message.contains(&fresh[0].0) && err.message.contains("decompress"),
+        "{}",
+        err.message
+    );
+    let fine = listed.iter().find(|r| r.id == old).expect("listed");
+    assert!(fine.error.is_none(), "{:?}", fine.error);
+}
+
 #[tokio::test]
 async fn a_backup_taken_while_a_run_executes_opens_and_passes_the_check() {
     let stop = Arc::new(AtomicBool::new(false));
@@ -449,11 +582,12 @@ async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
     ];
     let dir = h.crash().await;
     {
-        // Version 1: without the pinned column (2) and the run labels (4).
+        // Version 1: without the pinned column (2), the run labels (4) and compressed blobs (5).
         let conn = rusqlite::Connection::open(db_path(&dir)).expect("open");
         conn.execute_batch(
             "DROP INDEX runs_newest; DROP INDEX runs_by_label;
              ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN search_text;
+             ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
              ALTER TABLE runs DROP COLUMN pinned; PRAGMA user_version = 1;",
         )
         .expect("downgrade");
@@ -464,7 +598,7 @@ async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
         .with_connection(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
         .expect("version");
     assert_eq!(version, waymark_engine::store::sqlite::SCHEMA_VERSION);
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     for run in &runs {
         let r = h.engine.run(*run).await.expect("read").expect("kept");
         assert_eq!(r.status, RunStatus::Succeeded);

@@ -36,7 +36,9 @@ pub struct SqliteConfig {
     /// How often an idle writer looks for commits by other processes.
     pub poll_interval: Duration,
     pub max_batch: usize,
-    /// Payloads larger than this (bytes of JSON) go to the content-addressed blob table.
+    /// Payloads larger than this (bytes of JSON) go to the content-addressed blob table,
+    /// compressed. Below about 1 KB a step's row stays within its b-tree page (the `steps`
+    /// table is WITHOUT ROWID: a longer row spills into an overflow page of its own).
     pub blob_threshold: usize,
     /// A cap on the file's size in pages (`PRAGMA max_page_count`), to test a full disk.
     pub max_page_count: Option<u64>,
@@ -49,7 +51,7 @@ impl Default for SqliteConfig {
             busy_timeout: Duration::from_secs(5),
             poll_interval: Duration::from_millis(50),
             max_batch: 512,
-            blob_threshold: 4096,
+            blob_threshold: 768,
             max_page_count: None,
         }
     }

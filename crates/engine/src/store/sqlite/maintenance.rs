@@ -10,7 +10,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::rows::{self, sql_err, BLOB_MARKER};
+use super::rows::{self, blob_data, sql_err, BLOB_MARKER};
 use super::{check_connection, writer, SqliteStore};
 use crate::error::StoreError;
 use crate::ids::RunId;
@@ -61,19 +61,16 @@ fn markers(text: &str) -> impl Iterator<Item = &str> + '_ {
 /// The hashes of blobs whose data itself holds markers (a large value with large parts).
 fn nesting_blobs(conn: &Connection) -> Result<HashSet<String>, StoreError> {
     let mut stmt = conn
-        .prepare("SELECT hash FROM blobs WHERE instr(data, CAST(?1 AS BLOB)) > 0")
+        .prepare("SELECT hash FROM blobs WHERE nested != 0")
         .map_err(sql_err)?;
     let rows = stmt
-        .query_map([BLOB_MARKER], |r| r.get::<_, String>(0))
+        .query_map([], |r| r.get::<_, String>(0))
         .map_err(sql_err)?;
     rows.collect::<Result<_, _>>().map_err(sql_err)
 }
 
 fn blob_text(conn: &Connection, hash: &str) -> Result<String, StoreError> {
-    let data: Vec<u8> = conn
-        .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")
-        .and_then(|mut s| s.query_row([hash], |r| r.get(0)))
-        .map_err(sql_err)?;
+    let data = blob_data(conn, hash)?;
     Ok(String::from_utf8_lossy(&data).into_owned())
 }
 
@@ -266,7 +263,7 @@ fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {
 fn largest_runs(conn: &Connection, limit: usize) -> Result<Vec<RunSize>, StoreError> {
     let sizes: HashMap<String, u64> = {
         let mut stmt = conn
-            .prepare("SELECT hash, length(data) FROM blobs")
+            .prepare("SELECT hash, size FROM blobs")
             .map_err(sql_err)?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))

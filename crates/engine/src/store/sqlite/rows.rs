@@ -47,16 +47,87 @@ pub(crate) fn escape_markers(value: &Value) -> Value {
     }
 }
 
+/// How a blob's `data` is encoded (`blobs.codec`).
+const CODEC_RAW: i64 = 0;
+const CODEC_ZSTD: i64 = 1;
+
+/// zstd's default level: most of the gain of higher levels at a fraction of their time.
+const ZSTD_LEVEL: i32 = 3;
+
+/// Stores `text` once under its SHA-256 (of the text, so a value's hash does not depend on how
+/// it is encoded): zstd-compressed when that saves space, as written otherwise.
 fn store_blob(conn: &Connection, text: &str) -> Result<String, StoreError> {
     let hash = Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
-    conn.prepare_cached("INSERT OR IGNORE INTO blobs(hash, size, data) VALUES (?1, ?2, ?3)")
-        .and_then(|mut s| s.execute(params![hash, text.len() as i64, text.as_bytes()]))
-        .map_err(sql_err)?;
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM blobs WHERE hash = ?1")
+        .and_then(|mut s| s.query_row([&hash], |_| Ok(())).optional())
+        .map_err(sql_err)?
+        .is_some();
+    if exists {
+        return Ok(hash);
+    }
+    let compressed = zstd::bulk::compress(text.as_bytes(), ZSTD_LEVEL)
+        .map_err(|e| StoreError::Sqlite(format!("cannot compress a payload: {e}")))?;
+    let (codec, data) = if compressed.len() < text.len() {
+        (CODEC_ZSTD, compressed.as_slice())
+    } else {
+        (CODEC_RAW, text.as_bytes())
+    };
+    let nested = text.contains(BLOB_MARKER);
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO blobs(hash, size, data, codec, nested) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| s.execute(params![hash, text.len() as i64, data, codec, nested]))
+    .map_err(sql_err)?;
     Ok(hash)
 }
+
+/// A blob's bytes as they were stored: the JSON text, decompressed. A codec this build does
+/// not know, or data that does not decode, is a damaged file.
+pub(crate) fn blob_data(conn: &Connection, hash: &str) -> Result<Vec<u8>, StoreError> {
+    let (codec, size, data): (i64, i64, Vec<u8>) = conn
+        .prepare_cached("SELECT codec, size, data FROM blobs WHERE hash = ?1")
+        .and_then(|mut s| s.query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
+        // A busy or locked file is no sign of damage: it stays transient (a run whose journal
+        // reads as corrupt is failed for good).
+        .map_err(|e| match StoreError::from_sqlite_or_corrupt(e, 0, "") {
+            StoreError::Corrupt { path, detail } => StoreError::Corrupt {
+                path,
+                detail: format!("payload blob {hash} is missing: {detail}"),
+            },
+            typed => typed,
+        })?;
+    let corrupt = |detail: String| StoreError::Corrupt {
+        path: String::new(),
+        detail: format!("payload blob {hash} {detail}"),
+    };
+    match codec {
+        CODEC_RAW => Ok(data),
+        CODEC_ZSTD => {
+            // The recorded size bounds the output: a damaged size cannot make it allocate more.
+            let size = usize::try_from(size)
+                .ok()
+                .filter(|n| *n <= MAX_BLOB_BYTES)
+                .ok_or_else(|| corrupt(format!("has an impossible size {size}")))?;
+            let out = zstd::bulk::decompress(&data, size)
+                .map_err(|e| corrupt(format!("does not decompress: {e}")))?;
+            if out.len() != size {
+                return Err(corrupt(format!(
+                    "decompresses to {} bytes, not the {size} recorded",
+                    out.len()
+                )));
+            }
+            Ok(out)
+        }
+        other => Err(corrupt(format!("has an unknown encoding {other}"))),
+    }
+}
+
+/// SQLite's own limit on a value's size; a blob claiming more is damaged.
+const MAX_BLOB_BYTES: usize = 1_000_000_000;
 
 /// Moves every large part of `value` to the blob table, bottom-up, so that a part repeated
 /// across payloads (an agent's instructions, a shared document) is stored once.
@@ -111,18 +182,7 @@ pub(crate) fn put_payload(
 }
 
 fn load_blob(conn: &Connection, hash: &str, depth: usize) -> Result<Value, StoreError> {
-    let bytes: Vec<u8> = conn
-        .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")
-        .and_then(|mut s| s.query_row([hash], |r| r.get(0)))
-        // A busy or locked file is no sign of damage: it stays transient (a run whose journal
-        // reads as corrupt is failed for good).
-        .map_err(|e| match StoreError::from_sqlite_or_corrupt(e, 0, "") {
-            StoreError::Corrupt { path, detail } => StoreError::Corrupt {
-                path,
-                detail: format!("payload blob {hash} is missing: {detail}"),
-            },
-            typed => typed,
-        })?;
+    let bytes = blob_data(conn, hash)?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
         path: String::new(),
         detail: format!("payload blob {hash} is not JSON: {e}"),

@@ -132,6 +132,15 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX runs_by_label ON runs(label, created_at DESC, id DESC) WHERE label IS NOT NULL;
     "#,
     ),
+    // 5: payload blobs compressed (zstd), and whether a blob holds markers recorded when it is
+    // written (a scan of compressed data cannot find them). `size` stays the JSON's length.
+    Migration::Sql(
+        r#"
+    ALTER TABLE blobs ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE blobs ADD COLUMN nested INTEGER NOT NULL DEFAULT 0;
+    UPDATE blobs SET nested = 1 WHERE instr(data, CAST('$waymark_blob' AS BLOB)) > 0;
+    "#,
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
