@@ -10,8 +10,8 @@ use rusqlite::Connection;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 use waymark_engine::{
-    DurableFunction, Engine, Registry, RunContext, RunStatus, SharedStore, SqliteStore,
-    StartOptions, StepError, StepSpec, Worker,
+    DurableFunction, Engine, Registry, RunContext, RunStatus, SharedStore, SqliteConfig,
+    SqliteStore, StartOptions, StepError, StepSpec, SystemClock, Worker,
 };
 
 /// Sequential steps in one run, for the per-step figures.
@@ -29,8 +29,16 @@ pub(crate) struct Bed {
 
 impl Bed {
     pub(crate) async fn open(dir: &Path, registry: Registry) -> Result<Bed> {
+        Bed::open_with(dir, registry, SqliteConfig::default()).await
+    }
+
+    pub(crate) async fn open_with(
+        dir: &Path,
+        registry: Registry,
+        config: SqliteConfig,
+    ) -> Result<Bed> {
         std::fs::create_dir_all(dir)?;
-        let store = SqliteStore::open(dir.join("waymark.db"))?;
+        let store = SqliteStore::open_with(dir.join("waymark.db"), config, Arc::new(SystemClock))?;
         let engine = Engine::new(store.clone() as SharedStore, registry);
         let worker = engine.start_worker().await?;
         Ok(Bed {
@@ -140,6 +148,36 @@ pub(crate) async fn seq_step_us(dir: &Path, at_most_once: bool) -> Result<f64> {
     }
     bed.close().await;
     Ok(us / SEQ_STEPS as f64)
+}
+
+/// WAL frames (pages) a sequential no-op retry_safe step appends, with checkpoints off so the
+/// WAL only grows: its growth over a `SEQ_STEPS`-step run ÷ (page size + frame header).
+pub(crate) async fn wal_frames_per_step(dir: &Path) -> Result<f64> {
+    let config = SqliteConfig {
+        wal_autocheckpoint: 0,
+        ..SqliteConfig::default()
+    };
+    let bed = Bed::open_with(dir, bench_registry(), config).await?;
+    let settled = Settled::open(bed.store.path())?;
+    let page_size: u64 = settled
+        .conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let wal = bed.store.path().with_extension("db-wal");
+    let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    // A first run, so that the tables' first pages exist and the figure is a step's own.
+    for (i, n) in [100, SEQ_STEPS].into_iter().enumerate() {
+        let before = wal_len();
+        bed.engine
+            .start_run("seq", json!({ "n": n }), StartOptions::default())
+            .await?;
+        settled.until(i + 1).await?;
+        if n == SEQ_STEPS {
+            let frames = (wal_len() - before) as f64 / (page_size + 24) as f64;
+            bed.close().await;
+            return Ok(frames / SEQ_STEPS as f64);
+        }
+    }
+    bail!("no measured run")
 }
 
 /// µs from `start_run` to `wait_settled` returning, one-step runs one after another.

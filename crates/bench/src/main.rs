@@ -42,7 +42,7 @@ use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Map, Value};
 use tokio::runtime::Runtime;
 
-use crate::figures::{one_step_run_us, seq_step_us, steps_per_s};
+use crate::figures::{one_step_run_us, seq_step_us, steps_per_s, wal_frames_per_step};
 use crate::floor::floor_commit_us;
 use crate::merge::merge;
 use crate::probe::probe;
@@ -56,8 +56,9 @@ const LEVELS: [usize; 3] = [1, 8, 64];
 const LEVEL_TARGET: Duration = Duration::from_millis(1500);
 
 /// The figures `engine.json` holds; `merge` insists on every one.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "floor_commit_us",
+    "wal_frames_per_step",
     "retry_safe_step_us",
     "at_most_once_step_us",
     "one_step_run_us",
@@ -198,6 +199,10 @@ fn bench() -> Result<ExitCode> {
         add(
             "one_step_run_us",
             rt.block_on(one_step_run_us(&d.join("one_step")))?,
+        );
+        add(
+            "wal_frames_per_step",
+            rt.block_on(wal_frames_per_step(&d.join("wal_frames")))?,
         );
     }
 

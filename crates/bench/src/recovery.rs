@@ -64,7 +64,12 @@ pub(crate) fn hold_runs(db: &Path, n: usize) -> Result<()> {
         let mut started = HashSet::new();
         let count = || {
             store.with_connection(|c| {
-                c.query_row("SELECT count(*) FROM attempts", [], |r| r.get::<_, i64>(0))
+                c.query_row(
+                    "SELECT (SELECT count(*) FROM attempts)
+                        + (SELECT count(*) FROM steps WHERE inline_attempt IS NOT NULL)",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
             })
         };
         while started.len() < n {

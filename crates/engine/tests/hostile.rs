@@ -75,6 +75,7 @@ async fn markers_forged_under_an_older_version_become_plain_data_when_upgraded()
         "DROP INDEX runs_newest; DROP INDEX runs_by_label;
          ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN search_text;
          ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
+             ALTER TABLE steps DROP COLUMN inline_attempt;
          PRAGMA user_version = 2;",
     )
     .expect("downgrade");

@@ -479,8 +479,13 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
             )
             .expect("plain");
         }
+        // It had every attempt in `attempts`, too (6 keeps a succeeded first one on its step).
         conn.execute_batch(
-            "ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
+            "INSERT INTO attempts(run_id, step_key, number, lease_epoch, outcome_json, started_at, finished_at)
+                SELECT run_id, key, 1, inline_attempt, '{\"outcome\":\"ok\"}', created_at, finished_at
+                FROM steps WHERE inline_attempt IS NOT NULL;
+             ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
+             ALTER TABLE steps DROP COLUMN inline_attempt;
              PRAGMA user_version = 4;",
         )
         .expect("downgrade");
@@ -499,6 +504,9 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
     let trace = h.trace(old).await;
     assert_eq!(trace.run.input, json!({ "doc": parts }));
     assert_eq!(trace.steps[0].step.output, Some(json!(parts)));
+    let attempts = &trace.steps[0].attempt_list;
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0].outcome, AttemptOutcome::Ok);
     let gc = h.engine.collect_garbage().await.expect("gc");
     assert_eq!(
         (gc.blobs_deleted, gc.blobs_kept),
@@ -515,7 +523,31 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
         .collect();
     assert_eq!(fresh.len(), 1, "{fresh:?}");
     assert_eq!(fresh[0].1, 1);
-    assert_eq!(h.trace(new).await.steps[0].step.output, Some(json!(doc)));
+    let trace = h.trace(new).await;
+    assert_eq!(trace.steps[0].step.output, Some(json!(doc)));
+    // Its one successful attempt is on the step's row, and reads as any other.
+    let attempt = &trace.steps[0].attempt_list;
+    assert_eq!(attempt.len(), 1);
+    assert_eq!(
+        (
+            attempt[0].number,
+            &attempt[0].outcome,
+            attempt[0].lease_epoch
+        ),
+        (1, &AttemptOutcome::Ok, 1)
+    );
+    assert_eq!(attempt[0].finished_at, trace.steps[0].step.finished_at);
+    let rows: i64 = h
+        .store
+        .with_connection(|c| {
+            c.query_row(
+                "SELECT count(*) FROM attempts WHERE run_id = ?1",
+                [new.to_string()],
+                |r| r.get(0),
+            )
+        })
+        .expect("count");
+    assert_eq!(rows, 0, "no attempt row for a first attempt that succeeded");
     h.store
         .with_connection(|c| {
             c.execute(
@@ -582,12 +614,14 @@ async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
     ];
     let dir = h.crash().await;
     {
-        // Version 1: without the pinned column (2), the run labels (4) and compressed blobs (5).
+        // Version 1: without the pinned column (2), the run labels (4), compressed blobs (5) and
+        // first attempts on their steps' rows (6).
         let conn = rusqlite::Connection::open(db_path(&dir)).expect("open");
         conn.execute_batch(
             "DROP INDEX runs_newest; DROP INDEX runs_by_label;
              ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN search_text;
              ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
+             ALTER TABLE steps DROP COLUMN inline_attempt;
              ALTER TABLE runs DROP COLUMN pinned; PRAGMA user_version = 1;",
         )
         .expect("downgrade");
@@ -598,7 +632,7 @@ async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
         .with_connection(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
         .expect("version");
     assert_eq!(version, waymark_engine::store::sqlite::SCHEMA_VERSION);
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     for run in &runs {
         let r = h.engine.run(*run).await.expect("read").expect("kept");
         assert_eq!(r.status, RunStatus::Succeeded);

@@ -42,6 +42,9 @@ pub struct SqliteConfig {
     pub blob_threshold: usize,
     /// A cap on the file's size in pages (`PRAGMA max_page_count`), to test a full disk.
     pub max_page_count: Option<u64>,
+    /// WAL pages after which a commit checkpoints (`PRAGMA wal_autocheckpoint`); 0: never
+    /// (the benchmark counts a step's WAL frames that way).
+    pub wal_autocheckpoint: u32,
 }
 
 impl Default for SqliteConfig {
@@ -53,6 +56,9 @@ impl Default for SqliteConfig {
             max_batch: 512,
             blob_threshold: 768,
             max_page_count: None,
+            // Less often than SQLite's 1000 pages: many runs' steps rewrite the same pages, and
+            // a longer interval copies each of them to the main file once instead of many times.
+            wal_autocheckpoint: 4000,
         }
     }
 }
@@ -114,9 +120,7 @@ fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection, Sto
         if config.full_sync { "FULL" } else { "NORMAL" },
     )
     .map_err(classify)?;
-    // Checkpoint less often than every 1000 pages: many runs' steps rewrite the same pages,
-    // and a longer interval copies each of them to the main file once instead of many times.
-    conn.pragma_update(None, "wal_autocheckpoint", 4000)
+    conn.pragma_update(None, "wal_autocheckpoint", config.wal_autocheckpoint)
         .map_err(classify)?;
     // Reading the schema catches a file that is not a database before anything else does.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {

@@ -129,7 +129,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             run_waiting,
         } => {
             tx.fence(fence)?;
-            tx.finish_attempt(fence, key, attempt, outcome, update, run_waiting)?;
+            tx.finish_attempt(fence, key, attempt, outcome, update, run_waiting, None)?;
             Ok(Applied::Done)
         }
 
@@ -143,8 +143,16 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             run_waiting,
         } => {
             let run_status = tx.fence(fence)?;
-            tx.start_attempt(fence, run_status, step, attempt)?;
-            tx.finish_attempt(fence, &step.key, attempt, outcome, update, run_waiting)?;
+            let inline = tx.start_attempt(fence, run_status, step, attempt)?;
+            tx.finish_attempt(
+                fence,
+                &step.key,
+                attempt,
+                outcome,
+                update,
+                run_waiting,
+                Some(inline),
+            )?;
             Ok(Applied::Done)
         }
 
@@ -486,7 +494,7 @@ fn open_wait(
     run_waiting: bool,
 ) -> Result<(), StoreError> {
     tx.fence(fence)?;
-    tx.insert_step(fence.run, step, StepStatus::Waiting, 0)?;
+    tx.insert_step(fence.run, step, StepStatus::Waiting, 0, None)?;
     tx.emit(
         Some(fence.run),
         EventKind::StepWaiting {

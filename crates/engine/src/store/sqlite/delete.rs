@@ -52,6 +52,15 @@ pub(super) fn delete_runs(
     for id in &doomed {
         let id = id.to_string();
         out.attempts += exec("DELETE FROM attempts WHERE run_id = ?1", &id)?;
+        // First attempts kept on their steps' rows go with the steps.
+        out.attempts += tx
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM steps WHERE run_id = ?1 AND inline_attempt IS NOT NULL",
+            )
+            .and_then(|mut s| s.query_row([&id], |r| r.get::<_, i64>(0)))
+            .map(|n| n.max(0) as u64)
+            .map_err(sql_err)?;
         out.steps += exec("DELETE FROM steps WHERE run_id = ?1", &id)?;
         out.events += exec("DELETE FROM events WHERE run_id = ?1", &id)?;
         // An external event a run consumed is part of that run's story (its payload is the

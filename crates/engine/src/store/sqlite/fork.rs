@@ -44,9 +44,11 @@ pub(super) fn fork(
     tx.conn
         .prepare_cached(
             "INSERT INTO steps(run_id, key, ordinal, kind, safety, status, name, input_json, input_blob, output_json,
-                output_blob, error_json, attempts, created_at, updated_at, finished_at, wake_at, deadline_at, progress_json, meta_json)
+                output_blob, error_json, attempts, created_at, updated_at, finished_at, wake_at, deadline_at, progress_json, meta_json,
+                inline_attempt)
              SELECT ?2, key, ordinal, kind, safety, status, name, input_json, input_blob, output_json, output_blob, error_json,
-                attempts, created_at, updated_at, finished_at, wake_at, deadline_at, progress_json, meta_json
+                attempts, created_at, updated_at, finished_at, wake_at, deadline_at, progress_json, meta_json,
+                CASE WHEN inline_attempt IS NOT NULL AND status = 'succeeded' THEN 0 END
              FROM steps WHERE run_id = ?1 AND ordinal <= ?3 AND (status IN ('succeeded', 'failed') OR key = ?4)",
         )
         .and_then(|mut s| s.execute(params![src, dst, keep_through, at.as_str()]))

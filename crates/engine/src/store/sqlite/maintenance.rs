@@ -367,7 +367,11 @@ fn stats(conn: &Connection, path: &Path) -> Result<DbStats, StoreError> {
         freelist_pages: count(&tx, "PRAGMA freelist_count")?,
         runs: count(&tx, "SELECT count(*) FROM runs")?,
         steps: count(&tx, "SELECT count(*) FROM steps")?,
-        attempts: count(&tx, "SELECT count(*) FROM attempts")?,
+        attempts: count(
+            &tx,
+            "SELECT (SELECT count(*) FROM attempts)
+                + (SELECT count(*) FROM steps WHERE inline_attempt IS NOT NULL)",
+        )?,
         events: count(&tx, "SELECT count(*) FROM events")?,
         blobs: count(&tx, "SELECT count(*) FROM blobs")?,
         blob_bytes: count(&tx, "SELECT COALESCE(SUM(length(data)), 0) FROM blobs")?,

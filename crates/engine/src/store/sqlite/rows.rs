@@ -589,16 +589,29 @@ pub(crate) fn load_attempts(
     run: RunId,
 ) -> Result<Vec<AttemptRecord>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT step_key, number, lease_epoch, outcome_json, started_at, finished_at
-             FROM attempts WHERE run_id = ?1 ORDER BY started_at, step_key, number",
-        )
+             FROM attempts WHERE run_id = ?1
+             UNION ALL {INLINE_ATTEMPTS} WHERE run_id = ?1 AND inline_attempt IS NOT NULL
+             ORDER BY 5, 1, 2"
+        ))
         .map_err(sql_err)?;
     let rows = stmt
         .query_map([run.to_string()], attempt_row)
         .map_err(sql_err)?;
     decode_attempts(run, rows)
 }
+
+/// A step's first attempt kept on its row (schema 6), as an attempt row: started when the
+/// step was created; `ok` once the step succeeded, `cancelled` if its run ended meanwhile,
+/// else still started. Any other end moved it to `attempts`.
+const INLINE_ATTEMPTS: &str = "SELECT key, 1, inline_attempt,
+        CASE status WHEN 'succeeded' THEN '{\"outcome\":\"ok\"}'
+            WHEN 'cancelled' THEN '{\"outcome\":\"cancelled\"}'
+            ELSE '{\"outcome\":\"started\"}' END,
+        created_at,
+        CASE WHEN status IN ('succeeded', 'cancelled') THEN finished_at END
+    FROM steps";
 
 /// One step's attempts, by number.
 pub(crate) fn load_attempts_of_step(
@@ -607,10 +620,13 @@ pub(crate) fn load_attempts_of_step(
     key: &StepKey,
 ) -> Result<Vec<AttemptRecord>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT step_key, number, lease_epoch, outcome_json, started_at, finished_at
-             FROM attempts WHERE run_id = ?1 AND step_key = ?2 ORDER BY number",
-        )
+             FROM attempts WHERE run_id = ?1 AND step_key = ?2
+             UNION ALL {INLINE_ATTEMPTS}
+                WHERE run_id = ?1 AND key = ?2 AND inline_attempt IS NOT NULL
+             ORDER BY 2"
+        ))
         .map_err(sql_err)?;
     let rows = stmt
         .query_map(params![run.to_string(), key.as_str()], attempt_row)

@@ -141,6 +141,14 @@ const MIGRATIONS: &[Migration] = &[
     UPDATE blobs SET nested = 1 WHERE instr(data, CAST('$waymark_blob' AS BLOB)) > 0;
     "#,
     ),
+    // 6: a step's first attempt lives on the step's row (its lease epoch here) while it is
+    // running or has succeeded: the common step writes no attempt row, one page fewer per
+    // commit. Any other outcome, or a second attempt, moves it to `attempts` (see tx.rs).
+    Migration::Sql(
+        r#"
+    ALTER TABLE steps ADD COLUMN inline_attempt INTEGER;
+    "#,
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

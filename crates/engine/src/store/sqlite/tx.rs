@@ -175,13 +175,15 @@ impl Tx<'_> {
         })
     }
 
-    /// Inserts the step if it is new; returns whether it was.
+    /// Inserts the step if it is new; returns whether it was. `inline_attempt`: the lease
+    /// epoch of a first attempt kept on the new row (see [`Tx::start_attempt`]).
     pub(super) fn insert_step(
         &mut self,
         run: RunId,
         s: &NewStep,
         status: StepStatus,
         attempts: u32,
+        inline_attempt: Option<i64>,
     ) -> Result<bool, StoreError> {
         let exists: bool = self
             .conn
@@ -223,8 +225,9 @@ impl Tx<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO steps(run_id, key, ordinal, kind, safety, status, name, input_json, input_blob,
-                    attempts, created_at, updated_at, wake_at, deadline_at, meta_json, progress_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)",
+                    attempts, created_at, updated_at, wake_at, deadline_at, meta_json, progress_json,
+                    inline_attempt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -242,7 +245,8 @@ impl Tx<'_> {
                     s.wake_at,
                     s.deadline_at,
                     s.meta.to_string(),
-                    s.progress.as_ref().map(|p| p.to_string())
+                    s.progress.as_ref().map(|p| p.to_string()),
+                    inline_attempt
                 ])
             })
             .map_err(sql_err)?;
@@ -392,23 +396,33 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Journals an attempt's start. A new step's first attempt is kept on the step's row
+    /// (`inline_attempt`, its lease epoch) rather than as a row of `attempts`; returns whether
+    /// it was. Readers show it as attempt 1 started when the step was created.
     pub(super) fn start_attempt(
         &mut self,
         fence: &Fence,
         run_status: RunStatus,
         step: &NewStep,
         attempt: &u32,
-    ) -> Result<(), StoreError> {
-        self.insert_step(fence.run, step, StepStatus::Running, *attempt)?;
-        let started = serde_json::to_string(&AttemptOutcome::Started)
-            .map_err(|e| StoreError::Sqlite(e.to_string()))?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO attempts(run_id, step_key, number, lease_epoch, outcome_json, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut s| s.execute(params![fence.run.to_string(), step.key.as_str(), attempt, fence.epoch, started, self.now]))
-            .map_err(sql_err)?;
+    ) -> Result<bool, StoreError> {
+        let inline = (*attempt == 1).then_some(fence.epoch);
+        let new = self.insert_step(fence.run, step, StepStatus::Running, *attempt, inline)?;
+        let inlined = new && inline.is_some();
+        if !inlined {
+            if !new {
+                self.materialize_inline_attempt(fence.run, &step.key, None)?;
+            }
+            let started = serde_json::to_string(&AttemptOutcome::Started)
+                .map_err(|e| StoreError::Sqlite(e.to_string()))?;
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO attempts(run_id, step_key, number, lease_epoch, outcome_json, started_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut s| s.execute(params![fence.run.to_string(), step.key.as_str(), attempt, fence.epoch, started, self.now]))
+                .map_err(sql_err)?;
+        }
         self.emit(
             Some(fence.run),
             EventKind::AttemptStarted {
@@ -420,9 +434,50 @@ impl Tx<'_> {
         if run_status != RunStatus::Running {
             self.set_run_status(fence.run, RunStatus::Running, None)?;
         }
-        Ok(())
+        Ok(inlined)
     }
 
+    /// Moves a step's inline first attempt to `attempts`, ended with `finished` (outcome and
+    /// time) or still started; returns whether the step had one.
+    fn materialize_inline_attempt(
+        &self,
+        run: RunId,
+        key: &StepKey,
+        finished: Option<(&AttemptOutcome, Millis)>,
+    ) -> Result<bool, StoreError> {
+        let outcome = finished.map_or(&AttemptOutcome::Started, |f| f.0);
+        let outcome =
+            serde_json::to_string(outcome).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        let moved = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO attempts(run_id, step_key, number, lease_epoch, outcome_json, started_at, finished_at)
+                 SELECT run_id, key, 1, inline_attempt, ?3, created_at, ?4
+                 FROM steps WHERE run_id = ?1 AND key = ?2 AND inline_attempt IS NOT NULL",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    run.to_string(),
+                    key.as_str(),
+                    outcome,
+                    finished.map(|f| f.1)
+                ])
+            })
+            .map_err(sql_err)?;
+        if moved > 0 {
+            self.conn
+                .prepare_cached(
+                    "UPDATE steps SET inline_attempt = NULL WHERE run_id = ?1 AND key = ?2",
+                )
+                .and_then(|mut s| s.execute(params![run.to_string(), key.as_str()]))
+                .map_err(sql_err)?;
+        }
+        Ok(moved > 0)
+    }
+
+    /// Journals an attempt's end. `inline`: whether the attempt is known to be kept on the
+    /// step's row (just started by the same transition); `None`: look. An inline attempt stays
+    /// there only when it succeeded.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn finish_attempt(
         &mut self,
@@ -432,25 +487,42 @@ impl Tx<'_> {
         outcome: &AttemptOutcome,
         update: &StepUpdate,
         run_waiting: &bool,
+        inline: Option<bool>,
     ) -> Result<(), StoreError> {
-        let outcome_json =
-            serde_json::to_string(outcome).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE attempts SET outcome_json = ?4, finished_at = ?5
-                 WHERE run_id = ?1 AND step_key = ?2 AND number = ?3",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    fence.run.to_string(),
-                    key.as_str(),
-                    attempt,
-                    outcome_json,
-                    self.now
-                ])
-            })
-            .map_err(sql_err)?;
+        let inline = match inline {
+            Some(known) => known,
+            None if *attempt == 1 => self.has_inline_attempt(fence.run, key)?,
+            None => false,
+        };
+        let stays_inline =
+            matches!(outcome, AttemptOutcome::Ok) && matches!(update, StepUpdate::Succeeded(_));
+        let n = if inline && stays_inline {
+            1
+        } else if inline {
+            usize::from(self.materialize_inline_attempt(
+                fence.run,
+                key,
+                Some((outcome, self.now)),
+            )?)
+        } else {
+            let outcome_json =
+                serde_json::to_string(outcome).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+            self.conn
+                .prepare_cached(
+                    "UPDATE attempts SET outcome_json = ?4, finished_at = ?5
+                     WHERE run_id = ?1 AND step_key = ?2 AND number = ?3",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        fence.run.to_string(),
+                        key.as_str(),
+                        attempt,
+                        outcome_json,
+                        self.now
+                    ])
+                })
+                .map_err(sql_err)?
+        };
         if n == 0 {
             return Err(StoreError::StepNotFound {
                 run: fence.run,
@@ -519,6 +591,18 @@ impl Tx<'_> {
             self.set_run_status(fence.run, RunStatus::Waiting, None)?;
         }
         Ok(())
+    }
+
+    fn has_inline_attempt(&self, run: RunId, key: &StepKey) -> Result<bool, StoreError> {
+        let epoch: Option<Option<i64>> = self
+            .conn
+            .prepare_cached("SELECT inline_attempt FROM steps WHERE run_id = ?1 AND key = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![run.to_string(), key.as_str()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(sql_err)?;
+        Ok(epoch.flatten().is_some())
     }
 
     pub(super) fn descendants(&self, run: RunId) -> Result<Vec<TreeRow>, StoreError> {
