@@ -30,6 +30,7 @@ if [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ]; then
     echo "bench-peers: venv ready in $((SECONDS - t0)) s"
 fi
 py=$venv/bin/python
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 
 mkdir -p target/bench-tmp target/bench
 scratch=$(mktemp -d target/bench-tmp/peers-XXXX)

@@ -5,34 +5,16 @@ Usage: python3 dbos_bench.py SCRATCH_DIR  -> one JSON line on stdout, notes on s
 
 import json
 import os
-import statistics
+import sqlite3
 import sys
-import time
 
 from dbos import DBOS, DBOSConfig
 
-REPS = 5
-TARGET_S = 1.0  # wall time of one repetition
+from timing import measure
 
 
 def note(msg):
     print(f"dbos: {msg}", file=sys.stderr, flush=True)
-
-
-def measure(once, units):
-    """`once(n)` does n units; a warm-up sizes n to about TARGET_S, then the median of REPS
-    repetitions, in µs per unit."""
-    n = units
-    t = time.perf_counter()
-    once(n)
-    per = (time.perf_counter() - t) / n
-    n = max(20, round(TARGET_S / per))
-    walls = []
-    for _ in range(REPS):
-        t = time.perf_counter()
-        once(n)
-        walls.append(time.perf_counter() - t)
-    return statistics.median(walls) / n * 1e6, n, walls
 
 
 @DBOS.step()
@@ -76,7 +58,6 @@ def main():
     DBOS(config=config)
     DBOS.launch()
     try:
-        import sqlite3
         note(f"system database {sqlite_settings()}, SQLite {sqlite3.sqlite_version}")
 
         # Calling a workflow function runs it to completion in this thread, checkpointing
@@ -84,14 +65,14 @@ def main():
         def steps(n):
             assert steps_workflow(n) == n
 
-        step_us, n, walls = measure(steps, 100)
+        step_us, n, walls = measure(steps, 50)
         note(f"workflow of {n} steps: {step_us:.1f} µs/step (walls {', '.join(f'{w:.2f}' for w in walls)} s)")
 
         def runs(n):
             for _ in range(n):
                 assert one_step_workflow() == 1
 
-        run_us, n, walls = measure(runs, 50)
+        run_us, n, walls = measure(runs, 20)
         note(f"{n} one-step workflows: {run_us:.1f} µs/workflow (walls {', '.join(f'{w:.2f}' for w in walls)} s)")
     finally:
         DBOS.destroy()

@@ -7,7 +7,6 @@ Usage: python3 langgraph_bench.py SCRATCH_DIR  -> one JSON line on stdout, notes
 import json
 import os
 import sqlite3
-import statistics
 import sys
 import time
 import uuid
@@ -19,10 +18,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 import conversation
-
-REPS = 5
-TARGET_S = 1.0  # wall time of one repetition
-
+from timing import measure
 
 def note(msg):
     print(f"langgraph: {msg}", file=sys.stderr, flush=True)
@@ -41,22 +37,6 @@ def sync_mode(conn):
     jm = conn.execute("PRAGMA journal_mode").fetchone()[0]
     sync = conn.execute("PRAGMA synchronous").fetchone()[0]
     return f"journal_mode={jm}, synchronous={ {0: 'OFF', 1: 'NORMAL', 2: 'FULL', 3: 'EXTRA'}[sync] }"
-
-
-def measure(once, units):
-    """`once(n)` does n units; a warm-up sizes n to about TARGET_S, then the median of REPS
-    repetitions, in µs per unit."""
-    n = units
-    t = time.perf_counter()
-    once(n)
-    per = (time.perf_counter() - t) / n
-    n = max(20, round(TARGET_S / per))
-    walls = []
-    for _ in range(REPS):
-        t = time.perf_counter()
-        once(n)
-        walls.append(time.perf_counter() - t)
-    return statistics.median(walls) / n * 1e6, n, walls
 
 
 class Counter(TypedDict):
@@ -85,6 +65,22 @@ def config():
     return {"configurable": {"thread_id": uuid.uuid4().hex}}
 
 
+def commit_floor(scratch):
+    """µs per fsynced 256-byte commit (WAL, synchronous=FULL), as Waymark's floor_commit_us:
+    says how busy the disk was while the peers ran."""
+    path = os.path.join(scratch, "floor.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    n = 300
+    t = time.perf_counter()
+    for _ in range(n):
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 256,))
+    conn.close()
+    return (time.perf_counter() - t) / n * 1e6
+
+
 def bench_steps(scratch):
     s = saver(os.path.join(scratch, "lg-steps.db"))
     note(f"SqliteSaver {sync_mode(s.conn)}, SQLite {sqlite3.sqlite_version}")
@@ -96,7 +92,7 @@ def bench_steps(scratch):
         out = graph.invoke({"i": 0, "n": n}, cfg, durability="sync")
         assert out["i"] == n, out
 
-    us, n, walls = measure(once, 100)
+    us, n, walls = measure(once, 50)
     note(f"loop of {n} steps: {us:.1f} µs/step (walls {', '.join(f'{w:.2f}' for w in walls)} s)")
     s.conn.close()
     return us
@@ -111,7 +107,7 @@ def bench_runs(scratch):
             out = graph.invoke({"i": 0, "n": 1}, config(), durability="sync")
             assert out["i"] == 1, out
 
-    us, n, walls = measure(once, 50)
+    us, n, walls = measure(once, 20)
     note(f"{n} one-step runs: {us:.1f} µs/run (walls {', '.join(f'{w:.2f}' for w in walls)} s)")
     s.conn.close()
     return us
@@ -186,6 +182,7 @@ def bench_storage(scratch):
 def main():
     scratch = sys.argv[1]
     os.makedirs(scratch, exist_ok=True)
+    note(f"the disk now: {commit_floor(scratch):.0f} µs per fsynced SQLite commit")
     step_us = bench_steps(scratch)
     run_us = bench_runs(scratch)
     growth, unique = bench_storage(scratch)
