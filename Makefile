@@ -73,10 +73,14 @@ desktop-smoke:
 bindings: setup
 	WAYMARK_UPDATE_BINDINGS=1 $(CARGO) test -p waymark-api --test bindings
 
-## make bench: release-build benchmarks; figures in target/bench.json.
+## make bench: one release build of the whole workspace (every binary with the same features),
+## then the figures: the engine, agents, email, the UI, the desktop app beside a bare Tauri
+## window, and the peers (LangGraph, DBOS) in a venv under target/. The merge prints every
+## target MET or MISSED; the figures are in target/bench.json.
 bench: setup ui
-	$(CARGO) run --release -p waymark-bench
-	$(CARGO) build --release -p waymark-cli
+	$(CARGO) build --release --workspace --bins
+	target/release/waymark-bench
 	WAYMARK_BIN=target/release/waymark node tests/ui/bench-trace.mjs
-	bash scripts/desktop.sh bench
-	$(CARGO) run --release -p waymark-bench -- merge
+	WAYMARK_RELEASE_BUILT=1 bash scripts/desktop.sh bench
+	bash scripts/bench-peers.sh
+	target/release/waymark-bench merge

@@ -26,7 +26,7 @@ pub(crate) const AGENT_KEYS: [&str; 7] = [
 /// A journaled call may cost this many floor commits more than the direct call.
 const CALL_OVERHEAD_FLOORS: f64 = 1.3;
 /// The most database growth per byte of unique content.
-const STORAGE_RATIO_LIMIT: f64 = 1.6;
+const STORAGE_RATIO_LIMIT: f64 = 1.0;
 
 /// Measures the agent figures, prints them with their targets and writes `agent.json` under
 /// `out_dir`. `engine_floor_us` is the engine figures' floor commit of this invocation, which

@@ -180,6 +180,52 @@ pub(crate) async fn wal_frames_per_step(dir: &Path) -> Result<f64> {
     bail!("no measured run")
 }
 
+/// WAL commits per one-step run, start to settled (checkpoints off; a commit is a WAL frame
+/// whose header records the database size).
+pub(crate) async fn one_step_run_commits(dir: &Path) -> Result<f64> {
+    let config = SqliteConfig {
+        wal_autocheckpoint: 0,
+        ..SqliteConfig::default()
+    };
+    let bed = Bed::open_with(dir, bench_registry(), config).await?;
+    let wal = bed.store.path().with_extension("db-wal");
+    let once = || async {
+        let id = bed
+            .engine
+            .start_run("one", Value::Null, StartOptions::default())
+            .await?;
+        settle(&bed.engine, id).await.map(|_| ())
+    };
+    for _ in 0..10 {
+        once().await?;
+    }
+    let before = wal_commits(&wal)?;
+    const RUNS: usize = 100;
+    for _ in 0..RUNS {
+        once().await?;
+    }
+    let commits = wal_commits(&wal)? - before;
+    bed.close().await;
+    Ok(commits as f64 / RUNS as f64)
+}
+
+/// Commit frames in a WAL file (frame header bytes 4..8: the database size after a commit,
+/// zero in the other frames of a transaction).
+fn wal_commits(wal: &Path) -> Result<usize> {
+    let data = std::fs::read(wal)?;
+    ensure!(data.len() >= 32, "{} has no WAL header", wal.display());
+    let page_size = u32::from_be_bytes([data[8], data[9], data[10], data[11]]) as usize;
+    let mut commits = 0;
+    let mut at = 32;
+    while at + 24 + page_size <= data.len() {
+        if data[at + 4..at + 8] != [0, 0, 0, 0] {
+            commits += 1;
+        }
+        at += 24 + page_size;
+    }
+    Ok(commits)
+}
+
 /// µs from `start_run` to `wait_settled` returning, one-step runs one after another.
 pub(crate) async fn one_step_run_us(dir: &Path) -> Result<f64> {
     let bed = Bed::open(dir, bench_registry()).await?;

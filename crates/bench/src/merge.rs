@@ -8,6 +8,7 @@ use anyhow::{ensure, Context, Result};
 use serde_json::{Map, Value};
 
 use crate::agent::AGENT_KEYS;
+use crate::targets::{print_targets, APP_KEYS, PEER_KEYS};
 use crate::{workspace_root, KEYS};
 
 pub(crate) fn merge() -> Result<ExitCode> {
@@ -57,9 +58,12 @@ pub(crate) fn merge() -> Result<ExitCode> {
     for (k, v) in &merged {
         println!("  {k:<28} {v}");
     }
+    print_targets(&merged);
     let missing: Vec<&str> = KEYS
         .iter()
         .chain(AGENT_KEYS.iter())
+        .chain(PEER_KEYS.iter())
+        .chain(APP_KEYS.iter())
         .copied()
         .filter(|k| !merged.get(*k).is_some_and(Value::is_number))
         .collect();

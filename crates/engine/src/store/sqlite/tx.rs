@@ -24,8 +24,15 @@ pub(crate) struct Tx<'a> {
 impl Tx<'_> {
     pub(super) fn emit(&mut self, run: Option<RunId>, kind: EventKind) -> Result<(), StoreError> {
         let run_seq = match run {
-            Some(run) => Some(
-                self.conn
+            // The same run's previous event in this transition: the next number, unread.
+            Some(run) => Some(match self.events.last() {
+                Some(Event {
+                    run_id: Some(last),
+                    run_seq: Some(seq),
+                    ..
+                }) if *last == run => seq + 1,
+                _ => self
+                    .conn
                     // Read from the run's index, not kept on the run's row: a step then
                     // dirties no page of the runs table, one page fewer per commit.
                     .prepare_cached(
@@ -33,7 +40,7 @@ impl Tx<'_> {
                     )
                     .and_then(|mut s| s.query_row([run.to_string()], |r| r.get::<_, i64>(0)))
                     .map_err(sql_err)?,
-            ),
+            }),
             None => None,
         };
         let data = serde_json::to_string(&kind).map_err(|e| StoreError::Sqlite(e.to_string()))?;
