@@ -83,9 +83,14 @@ cmd_smoke() {
     headless node tests/desktop/smoke.mjs
 }
 
-# One sample: cold start until the UI's first successful backend call, then PSS after ~5 s idle.
+# One sample of $1, started cold with an empty data directory: the time until it prints a line
+# matching $2 (the app: the UI's first successful backend call; the floor: its page loaded), then,
+# after ~5 s idle, the memory of it and every process below it (WebKitWebProcess,
+# WebKitNetworkProcess, MCP servers) from /proc/PID/smaps_rollup: PSS, private
+# (Private_Clean + Private_Dirty) and the rest of PSS, its proportional share of shared pages.
+# Prints "ms pss_kb private_kb"; the per-process figures go to stderr.
 bench_once() {
-    local bin=$1 home out pid t0 t1 line ms pss
+    local bin=$1 ready=$2 home out pid t0 t1 line ms
     home=$(mktemp -d)
     out="$home/stdout"
     t0=$(date +%s%N)
@@ -93,28 +98,31 @@ bench_once() {
     pid=$!
     line=""
     for _ in $(seq 1 600); do
-        line=$(grep -m1 'first api call ok' "$out" 2>/dev/null || true)
+        line=$(grep -m1 "$ready" "$out" 2>/dev/null || true)
         [ -n "$line" ] && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
     t1=$(date +%s%N)
     if [ -z "$line" ]; then
-        echo "bench: the app made no successful API call within 30 s; its stderr:" >&2
+        echo "bench: $(basename "$bin") did not print '$ready' within 30 s; its stderr:" >&2
         tail -n 20 "$home/stderr" >&2
         kill "$pid" 2>/dev/null || true
         return 1
     fi
     ms=$(( (t1 - t0) / 1000000 ))
     sleep 5
-    pss=0
-    for p in $pid $(descendants "$pid"); do
-        local kb
-        kb=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
-        pss=$(( pss + ${kb:-0} ))
-    done
-    local all
+    local all p pss=0 private=0 procs="" figures
     all="$pid $(descendants "$pid")"
+    for p in $all; do
+        # "pss_kb private_kb" of one process (0 0 if it is gone).
+        figures=$(awk '/^Pss:/ {pss = $2} /^Private_(Clean|Dirty):/ {priv += $2}
+            END {print pss + 0, priv + 0}' "/proc/$p/smaps_rollup" 2>/dev/null || echo "0 0")
+        pss=$(( pss + ${figures% *} ))
+        private=$(( private + ${figures#* } ))
+        procs="$procs $(cat "/proc/$p/comm" 2>/dev/null || echo "?") $(( ${figures% *} / 1024 ))/$(( ${figures#* } / 1024 ))"
+    done
+    echo "bench:   $(basename "$bin"): ready after $ms ms; idle PSS $(( pss / 1024 )) MiB, private $(( private / 1024 )), shared $(( (pss - private) / 1024 )); per process (PSS/private MiB):$procs" >&2
     # shellcheck disable=SC2086
     kill $all 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
@@ -122,7 +130,7 @@ bench_once() {
     kill -9 $all 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     rm -rf "$home"
-    echo "$ms $pss"
+    echo "$ms $pss $private"
 }
 
 # Every process below $1 (WebKitWebProcess, WebKitNetworkProcess, MCP servers).
@@ -135,29 +143,60 @@ descendants() {
     done
 }
 
+# The sample of median PSS among "ms pss private" lines on stdin (its private and shared add up
+# to its PSS), with the median start time in place of its own.
+median_sample() {
+    local samples start
+    samples=$(cat)
+    start=$(cut -d' ' -f1 <<<"$samples" | sort -n | sed -n 3p)
+    sort -n -k2,2 <<<"$samples" | sed -n 3p | awk -v ms="$start" '{print ms, $2, $3}'
+}
+
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# The app and the floor (a bare Tauri window on an empty page), 5 samples each, alternating so
+# that a busy machine weighs on both alike.
 bench_inner() {
-    local bin=$1 starts=() psss=() r
+    local app=$1 floor=$2 app_samples="" floor_samples="" r i
     for i in 1 2 3 4 5; do
-        r=$(bench_once "$bin")
-        starts+=("${r% *}")
-        psss+=("${r#* }")
-        echo "bench: run $i: first API call after ${r% *} ms, idle PSS $(( ${r#* } / 1024 )) MiB" >&2
+        echo "bench: sample $i of 5" >&2
+        r=$(bench_once "$floor" 'page loaded')
+        floor_samples+="$r"$'\n'
+        r=$(bench_once "$app" 'first api call ok')
+        app_samples+="$r"$'\n'
     done
-    median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
-    local start_ms pss_kb
-    start_ms=$(median "${starts[@]}")
-    pss_kb=$(median "${psss[@]}")
+    local a f a_ms a_pss a_priv f_pss f_priv
+    a=$(printf '%s' "$app_samples" | median_sample)
+    f=$(printf '%s' "$floor_samples" | median_sample)
+    read -r a_ms a_pss a_priv <<<"$a"
+    read -r _ f_pss f_priv <<<"$f"
     mkdir -p target/bench
-    printf '{"app_start_ms": %s, "app_idle_rss_mb": %s}\n' "$start_ms" \
-        "$(awk -v k="$pss_kb" 'BEGIN { printf "%.1f", k / 1024 }')" >target/bench/desktop.json
+    printf '{"app_start_ms": %s, "app_idle_pss_mb": %s, "app_idle_private_mb": %s, "app_idle_shared_pss_mb": %s, "app_floor_pss_mb": %s, "app_floor_private_mb": %s, "app_floor_shared_pss_mb": %s}\n' \
+        "$a_ms" "$(mb "$a_pss")" "$(mb "$a_priv")" "$(mb $(( a_pss - a_priv )))" \
+        "$(mb "$f_pss")" "$(mb "$f_priv")" "$(mb $(( f_pss - f_priv )))" >target/bench/desktop.json
+    awk -v a="$a_pss" -v ap="$a_priv" -v f="$f_pss" -v fp="$f_priv" 'BEGIN {
+        printf "\n%-28s %10s %10s %10s\n", "idle memory (MiB, median)", "PSS", "private", "shared"
+        printf "%-28s %10.1f %10.1f %10.1f\n", "floor (bare Tauri window)", f / 1024, fp / 1024, (f - fp) / 1024
+        printf "%-28s %10.1f %10.1f %10.1f\n", "app", a / 1024, ap / 1024, (a - ap) / 1024
+        printf "%-28s %10.2f %10s %10s   %s (target <= 1.25)\n\n", "ratio app / floor", a / f, "", "", (a <= 1.25 * f) ? "MET" : "MISSED"
+    }'
     cat target/bench/desktop.json
 }
 
 cmd_bench() {
     ensure_packages
-    ensure_ui
-    cargo build --release -p waymark-desktop
-    headless bash scripts/desktop.sh _bench-inner "$PWD/target/release/waymark-desktop"
+    if [ "${WAYMARK_RELEASE_BUILT:-}" = 1 ]; then
+        # `make bench` has built the whole workspace in release (the app and the floor with it).
+        local b
+        for b in waymark-desktop waymark-desktop-floor; do
+            [ -x "target/release/$b" ] || { say "WAYMARK_RELEASE_BUILT=1 but target/release/$b is missing"; exit 1; }
+        done
+    else
+        ensure_ui
+        cargo build --release -p waymark-desktop -p waymark-desktop-floor
+    fi
+    headless bash scripts/desktop.sh _bench-inner "$PWD/target/release/waymark-desktop" \
+        "$PWD/target/release/waymark-desktop-floor"
 }
 
 case "${1:-}" in
@@ -166,6 +205,6 @@ case "${1:-}" in
     package) cmd_package ;;
     smoke) cmd_smoke ;;
     bench) cmd_bench ;;
-    _bench-inner) bench_inner "$2" ;;
+    _bench-inner) bench_inner "$2" "$3" ;;
     *) echo "usage: bash scripts/desktop.sh build|run|package|smoke|bench" >&2; exit 2 ;;
 esac
