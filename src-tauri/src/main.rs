@@ -11,6 +11,7 @@ mod external;
 mod logging;
 mod notify;
 mod tray;
+mod webview;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -76,6 +77,7 @@ fn run(started: Instant) -> anyhow::Result<()> {
             commands::open_external,
         ])
         .setup(move |tauri_app| {
+            webview::tune(tauri_app);
             tray::install(tauri_app)?;
             notify::spawn(notice_api);
             Ok(())
