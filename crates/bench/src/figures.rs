@@ -120,7 +120,21 @@ pub(crate) async fn settle(
 const WARMUP_STEPS: u64 = 1000;
 
 pub(crate) async fn seq_step_us(dir: &Path, at_most_once: bool) -> Result<f64> {
-    let bed = Bed::open(dir, bench_registry()).await?;
+    seq_step_us_with(dir, at_most_once, SqliteConfig::default()).await
+}
+
+/// A sequential retry_safe step with commits at synchronous=NORMAL (no fsync): everything a
+/// step costs but waiting for the disk.
+pub(crate) async fn seq_step_unsynced_us(dir: &Path) -> Result<f64> {
+    let config = SqliteConfig {
+        full_sync: false,
+        ..SqliteConfig::default()
+    };
+    seq_step_us_with(dir, false, config).await
+}
+
+async fn seq_step_us_with(dir: &Path, at_most_once: bool, config: SqliteConfig) -> Result<f64> {
+    let bed = Bed::open_with(dir, bench_registry(), config).await?;
     let settled = Settled::open(bed.store.path())?;
     let mut us = 0.0;
     // The first run warms the file up to its steady state: the WAL has wrapped around once,

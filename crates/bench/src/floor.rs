@@ -41,6 +41,7 @@ pub(crate) fn floor_commit_us(dir: &Path) -> Result<f64> {
 
 /// Bare SQL, µs per step: each commit inserts one 256 B row into each of `k` tables, so it
 /// dirties `k` pages; `split` does that twice per step, the first commit with synchronous=NORMAL.
+/// With `k` = the pages a step's commit writes, this is what those pages cost on this disk.
 pub(crate) fn sql_pages_us(dir: &Path, k: usize, split: bool) -> Result<f64> {
     std::fs::create_dir_all(dir)?;
     let conn = Connection::open(dir.join("pages.db"))?;
@@ -68,7 +69,8 @@ pub(crate) fn sql_pages_us(dir: &Path, k: usize, split: bool) -> Result<f64> {
         }
         commit("FULL")
     };
-    for _ in 0..20 {
+    // Warmed up as the floor is: past the first checkpoint, the WAL wraps instead of growing.
+    for _ in 0..FLOOR_WARMUP {
         step()?;
     }
     let t0 = Instant::now();

@@ -44,9 +44,10 @@ use serde_json::{json, Map, Value};
 use tokio::runtime::Runtime;
 
 use crate::figures::{
-    one_step_run_commits, one_step_run_us, seq_step_us, steps_per_s, wal_frames_per_step,
+    one_step_run_commits, one_step_run_us, seq_step_unsynced_us, seq_step_us, steps_per_s,
+    wal_frames_per_step,
 };
-use crate::floor::floor_commit_us;
+use crate::floor::{floor_commit_us, sql_pages_us};
 use crate::merge::merge;
 use crate::probe::probe;
 use crate::recovery::{hold_runs, recovery_ms, RECOVERY_RUNS};
@@ -59,8 +60,10 @@ const LEVELS: [usize; 3] = [1, 8, 64];
 const LEVEL_TARGET: Duration = Duration::from_millis(1500);
 
 /// The figures `engine.json` holds; `merge` insists on every one.
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 12] = [
     "floor_commit_us",
+    "commit_step_pages_us",
+    "retry_safe_step_unsynced_us",
     "wal_frames_per_step",
     "one_step_run_commits",
     "retry_safe_step_us",
@@ -204,9 +207,17 @@ fn bench() -> Result<ExitCode> {
             "one_step_run_us",
             rt.block_on(one_step_run_us(&d.join("one_step")))?,
         );
+        let frames = rt.block_on(wal_frames_per_step(&d.join("wal_frames")))?;
+        add("wal_frames_per_step", frames);
+        // Where a step's time goes: a bare commit of as many pages as the step writes, and
+        // the step without its fsync.
         add(
-            "wal_frames_per_step",
-            rt.block_on(wal_frames_per_step(&d.join("wal_frames")))?,
+            "commit_step_pages_us",
+            sql_pages_us(&d.join("pages"), (frames.round() as usize).max(1), false)?,
+        );
+        add(
+            "retry_safe_step_unsynced_us",
+            rt.block_on(seq_step_unsynced_us(&d.join("unsynced")))?,
         );
         add(
             "one_step_run_commits",
@@ -293,6 +304,23 @@ fn bench() -> Result<ExitCode> {
         fig["steps_per_s_c8"] / c1,
         fig["wal_frames_per_step"]
     );
+    let step = fig["retry_safe_step_us"];
+    let pages = fig["commit_step_pages_us"];
+    let unsynced = fig["retry_safe_step_unsynced_us"];
+    println!();
+    println!("where a sequential retry_safe step's time goes (us):");
+    println!("  the floor: a bare commit of one 256 B row          {floor:>8.1}");
+    println!(
+        "  + the step's {:.1} pages in a bare commit instead   {:>8.1}",
+        fig["wal_frames_per_step"],
+        pages - floor
+    );
+    println!("  the step without fsync (CPU, statements, threads) {unsynced:>8.1}");
+    println!(
+        "  the step's fsync and disk wait (step - unsynced)  {:>8.1}",
+        step - unsynced
+    );
+    println!("  the step                                          {step:>8.1}");
     if recovery > 15_000.0 {
         println!(
             "note: recovery took about a lease (30 s): the dead worker was not detected through its lock file"

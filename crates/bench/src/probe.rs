@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use waymark_engine::{DurableFunction, Registry, RunContext, StartOptions, StepError, StepSpec};
 
 use crate::figures::{
-    one_step_run_commits, one_step_run_us, seq_step_us, settle, steps_per_s, wal_frames_per_step,
-    Bed,
+    one_step_run_commits, one_step_run_us, seq_step_unsynced_us, seq_step_us, settle, steps_per_s,
+    wal_frames_per_step, Bed,
 };
 use crate::floor::{floor_commit_us, sql_pages_us};
 use crate::recovery::recovery_ms;
@@ -80,6 +80,7 @@ pub(crate) fn probe(what: &str, dir: &Path) -> Result<ExitCode> {
         "at_most_once" => rt.block_on(seq_step_us(dir, true))?,
         "one_step" => rt.block_on(one_step_run_us(dir))?,
         "wal_frames" => rt.block_on(wal_frames_per_step(dir))?,
+        "retry_safe_unsynced" => rt.block_on(seq_step_unsynced_us(dir))?,
         "one_step_commits" => rt.block_on(one_step_run_commits(dir))?,
         "c1" => rt.block_on(steps_per_s(dir, 1, 2000))?,
         "c8" => rt.block_on(steps_per_s(dir, 8, 500))?,
