@@ -257,10 +257,17 @@ async fn two_schedulers_on_one_tick_start_one_run() {
     env.clock.advance_to_next_sleep().await;
     let fa = fired(&one_pass(&mut ra).await.0);
     let fb = fired(&one_pass(&mut rb).await.0);
-    assert_eq!(fa.len(), 1);
-    assert_eq!(fb.len(), 1);
-    assert_eq!(fa[0].2, fb[0].2, "both name the same run");
-    assert_eq!(runs(&a).await.len(), 1);
+    // Whether the second scheduler fires too (and names the run the idempotency key gives
+    // back) or finds the tick already recorded depends on which commits first.
+    let all: Vec<_> = fa.iter().chain(&fb).collect();
+    assert!(!all.is_empty() && all.len() <= 2, "{all:?}");
+    assert!(
+        all.iter().all(|f| f.2 == all[0].2),
+        "one run named: {all:?}"
+    );
+    let started = runs(&a).await;
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].id, all[0].2);
 }
 
 #[tokio::test]

@@ -12,7 +12,6 @@ mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,7 +64,7 @@ impl Default for SqliteConfig {
 
 pub struct SqliteStore {
     path: PathBuf,
-    jobs: Mutex<Option<mpsc::Sender<writer::Queued>>>,
+    writer_shared: Arc<writer::Shared>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     live: broadcast::Sender<Arc<Event>>,
@@ -167,30 +166,32 @@ impl SqliteStore {
             conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
                 .map_err(|e| StoreError::from_sqlite(e, 0))?;
         }
-        let (tx, rx) = mpsc::channel();
         let (live, _) = broadcast::channel(1 << 16);
-        let w = writer::Writer {
+        let core = writer::Writer {
             conn,
-            jobs: rx,
             live: live.clone(),
             clock,
             full_sync: config.full_sync,
             busy_timeout_ms: config.busy_timeout.as_millis() as u64,
-            poll: config.poll_interval,
             max_batch: config.max_batch,
             blob_threshold: config.blob_threshold,
             path: shown.clone(),
+            published: 0,
+            data_version: 0,
+            synchronous_full: true,
         };
+        let shared = writer::Shared::new(core, config.poll_interval);
+        let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("waymark-store-writer".into())
-            .spawn(move || w.run())
+            .spawn(move || thread_shared.run())
             .map_err(|e| StoreError::Open {
                 path: shown,
                 detail: format!("cannot start the writer thread: {e}"),
             })?;
         Ok(Arc::new(SqliteStore {
             path,
-            jobs: Mutex::new(Some(tx)),
+            writer_shared: shared,
             writer: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
             live,
@@ -204,7 +205,7 @@ impl SqliteStore {
 
     /// Stops the writer after it has drained what was queued.
     pub fn close(&self) {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.writer_shared.close();
         if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
@@ -361,12 +362,7 @@ impl Store for SqliteStore {
             durability,
             reply,
         };
-        let sent = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|j| j.send(writer::Queued::Apply(job)).is_ok());
+        let sent = self.writer_shared.submit(job);
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::WriterGone);

@@ -450,12 +450,7 @@ impl SqliteStore {
         let work: writer::Exclusive = Box::new(move |conn| {
             let _ = reply.send(f(conn));
         });
-        let sent = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|j| j.send(writer::Queued::Exclusive(work)).is_ok());
+        let sent = self.writer_shared.exclusive(work);
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::WriterGone);

@@ -1,11 +1,13 @@
 //! The one writer: drains queued transitions into one transaction (group commit), then
-//! publishes their events. While idle it polls `PRAGMA data_version`, so commits by other
-//! processes on the same file reach this process's subscribers within a poll interval.
+//! publishes their events. A transition queued while the writer is idle is committed by the
+//! thread that queued it (no thread hop each way); otherwise the writer thread takes it with the
+//! next batch. While idle the thread polls `PRAGMA data_version`, so commits by other processes
+//! on the same file reach this process's subscribers within a poll interval.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
@@ -18,22 +20,22 @@ use crate::error::StoreError;
 use crate::model::Event;
 use crate::store::{Applied, Durability, Transition};
 
-/// How long an idle writer looks for the next job before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
-
 /// How long a batch that creates a locally leased run waits for that run's first write.
 const LINGER: Duration = Duration::from_micros(100);
 
+fn awaits_follow_up(transition: &Transition) -> bool {
+    matches!(
+        transition,
+        Transition::CreateRun(crate::store::NewRun {
+            lease_to: Some(_),
+            idempotency_key: None,
+            ..
+        })
+    )
+}
+
 fn batch_awaits_follow_up(batch: &[Job]) -> bool {
-    batch.len() == 1
-        && matches!(
-            &batch[0].transition,
-            Transition::CreateRun(crate::store::NewRun {
-                lease_to: Some(_),
-                idempotency_key: None,
-                ..
-            })
-        )
+    batch.len() == 1 && awaits_follow_up(&batch[0].transition)
 }
 
 /// Work that needs the writer's connection to itself, outside any transaction (VACUUM,
@@ -53,125 +55,241 @@ pub(crate) struct Job {
     pub reply: oneshot::Sender<Result<Applied, StoreError>>,
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Queue {
+    jobs: VecDeque<Queued>,
+    closed: bool,
+}
+
+/// What the store and the writer thread share: the queue, and the writer's connection with
+/// its state (whoever holds `core` commits).
+pub(crate) struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    core: Mutex<Writer>,
+    poll: Duration,
+}
+
+impl Shared {
+    pub fn new(writer: Writer, poll: Duration) -> Arc<Shared> {
+        Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                closed: false,
+            }),
+            wake: Condvar::new(),
+            core: Mutex::new(writer),
+            poll,
+        })
+    }
+
+    /// Queues a transition; false once the store is closed. When nothing else is queued and
+    /// no batch is being committed, it is committed here and now: its reply is ready when
+    /// this returns. A run's creation is left to the writer thread, which waits a moment for
+    /// the run's first step so that both share one commit.
+    pub fn submit(&self, job: Job) -> bool {
+        let here = !awaits_follow_up(&job.transition);
+        {
+            let mut q = lock(&self.queue);
+            if q.closed {
+                return false;
+            }
+            let idle = q.jobs.is_empty();
+            q.jobs.push_back(Queued::Apply(job));
+            if !(here && idle) {
+                drop(q);
+                self.wake.notify_one();
+                return true;
+            }
+        }
+        match self.core.try_lock() {
+            Ok(mut core) => core.drain(self, true),
+            Err(TryLockError::Poisoned(p)) => p.into_inner().drain(self, true),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        // Whatever is left (queued meanwhile, or the batch in progress kept this one out)
+        // is the thread's.
+        if !lock(&self.queue).jobs.is_empty() {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Queues upkeep work for the writer thread; false once the store is closed.
+    pub fn exclusive(&self, work: Exclusive) -> bool {
+        let mut q = lock(&self.queue);
+        if q.closed {
+            return false;
+        }
+        q.jobs.push_back(Queued::Exclusive(work));
+        drop(q);
+        self.wake.notify_one();
+        true
+    }
+
+    /// No more jobs; the thread commits what is queued, then stops.
+    pub fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.wake.notify_all();
+    }
+
+    /// The writer thread: commits what the submitting threads left, runs upkeep, and polls
+    /// for other processes' commits while idle.
+    pub fn run(self: Arc<Self>) {
+        {
+            let mut core = lock(&self.core);
+            core.published = core
+                .conn
+                .query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap_or(0);
+            core.data_version = core.read_data_version();
+        }
+        loop {
+            {
+                let mut q = lock(&self.queue);
+                while q.jobs.is_empty() {
+                    if q.closed {
+                        // The file is closed as it was when the thread owned the connection
+                        // (the last connection to close checkpoints and removes the WAL).
+                        let mut core = lock(&self.core);
+                        match Connection::open_in_memory() {
+                            Ok(placeholder) => drop(std::mem::replace(&mut core.conn, placeholder)),
+                            Err(e) => tracing::warn!(error = %e, "could not close the journal"),
+                        }
+                        tracing::debug!(path = %core.path, "store writer stopped");
+                        return;
+                    }
+                    let (next, waited) = self
+                        .wake
+                        .wait_timeout(q, self.poll)
+                        .unwrap_or_else(|e| e.into_inner());
+                    q = next;
+                    if waited.timed_out() && q.jobs.is_empty() {
+                        drop(q);
+                        self.poll_other_processes();
+                        q = lock(&self.queue);
+                    }
+                }
+            }
+            lock(&self.core).drain(&self, false);
+        }
+    }
+
+    /// While idle: events committed by other processes reach this process's subscribers.
+    fn poll_other_processes(&self) {
+        // A batch in progress publishes them itself.
+        let Ok(mut core) = self.core.try_lock() else {
+            return;
+        };
+        let v = core.read_data_version();
+        if v != core.data_version {
+            core.data_version = v;
+            let mut published = core.published;
+            core.publish_from_db(&mut published, i64::MAX);
+            core.published = published;
+        }
+    }
+}
+
 pub(crate) struct Writer {
     pub conn: Connection,
-    pub jobs: Receiver<Queued>,
     pub live: broadcast::Sender<Arc<Event>>,
     pub clock: SharedClock,
     pub full_sync: bool,
     pub busy_timeout_ms: u64,
-    pub poll: Duration,
     pub max_batch: usize,
     pub blob_threshold: usize,
     pub path: String,
+    /// The last event sent to subscribers.
+    pub published: i64,
+    /// `PRAGMA data_version` when last looked at (changes with other processes' commits).
+    pub data_version: i64,
+    /// The connection's current `synchronous` setting (FULL at open).
+    pub synchronous_full: bool,
 }
 
 impl Writer {
-    pub fn run(mut self) {
-        let mut published = self
-            .conn
-            .query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .unwrap_or(0);
-        let mut data_version = self.data_version();
-        let mut synchronous_full = true;
+    /// Takes queued jobs and commits them, batch after batch, until the queue is empty or, for
+    /// a submitting thread (`leader`), after one batch: it has its own reply to return.
+    /// Upkeep work is the thread's: a leader stops in front of it.
+    fn drain(&mut self, shared: &Shared, leader: bool) {
         loop {
-            let first = match self.next_job() {
-                Ok(Queued::Apply(job)) => job,
-                Ok(Queued::Exclusive(work)) => {
-                    self.exclusive(work);
-                    continue;
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let v = self.data_version();
-                    if v != data_version {
-                        data_version = v;
-                        self.publish_from_db(&mut published, i64::MAX);
-                    }
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let mut batch = vec![first];
+            let mut batch: Vec<Job> = Vec::new();
+            let mut exclusive = None;
+            {
+                let mut q = lock(&shared.queue);
+                take_jobs(&mut q, &mut batch, &mut exclusive, self.max_batch, leader);
+            }
+            if batch.is_empty() && exclusive.is_none() {
+                return;
+            }
             // A run created for a worker in this process starts executing at once: give its
             // first transition a moment to arrive, so that both share one fsync.
-            let linger_until =
-                batch_awaits_follow_up(&batch).then(|| std::time::Instant::now() + LINGER);
-            let mut exclusive = None;
-            while batch.len() < self.max_batch {
-                match self.jobs.try_recv() {
-                    Ok(Queued::Apply(job)) => batch.push(job),
-                    // Queued after the batch's jobs: it runs once they are committed.
-                    Ok(Queued::Exclusive(work)) => {
-                        exclusive = Some(work);
+            if exclusive.is_none() && batch_awaits_follow_up(&batch) {
+                let until = Instant::now() + LINGER;
+                while Instant::now() < until {
+                    std::thread::yield_now();
+                    let mut q = lock(&shared.queue);
+                    if !q.jobs.is_empty() {
+                        take_jobs(&mut q, &mut batch, &mut exclusive, self.max_batch, leader);
                         break;
                     }
-                    Err(_) if linger_until.is_some_and(|t| std::time::Instant::now() < t) => {
-                        std::thread::yield_now();
-                    }
-                    Err(_) => break,
                 }
             }
-            let want_full =
-                self.full_sync && batch.iter().any(|j| j.durability == Durability::Durable);
-            if want_full != synchronous_full {
-                // Allowed between transactions; in WAL mode a NORMAL commit still survives a process crash.
-                let mode = if want_full { "FULL" } else { "NORMAL" };
-                match self.conn.pragma_update(None, "synchronous", mode) {
-                    Ok(()) => synchronous_full = want_full,
-                    // A durable commit that could not be made durable is refused, not
-                    // silently made at NORMAL.
-                    Err(e) if want_full => {
-                        let msg = format!("cannot make the commit durable (synchronous=FULL): {e}");
-                        tracing::error!(error = %msg, "journal commit refused");
-                        // Classified by the code: a lock stays a lock (transient) for callers.
-                        let error = match self.sql_error(e) {
-                            typed @ (StoreError::Locked { .. } | StoreError::Full(_)) => typed,
-                            _ => StoreError::Sqlite(msg),
-                        };
-                        for job in batch {
-                            let _ = job.reply.send(Err(error.clone()));
-                        }
-                        if let Some(work) = exclusive {
-                            self.exclusive(work);
-                        }
-                        continue;
-                    }
-                    Err(_) => {}
-                }
+            if !batch.is_empty() {
+                self.commit_durably(batch);
             }
-            // data_version is deliberately not re-read here: a foreign commit that landed during
-            // this batch must still be noticed by the next idle poll (publishing is idempotent).
-            self.commit_batch(batch, &mut published);
             if let Some(work) = exclusive {
                 self.exclusive(work);
             }
-        }
-        tracing::debug!(path = %self.path, "store writer stopped");
-    }
-
-    /// The next queued job. A run's next transition usually follows the reply to its last one
-    /// within microseconds: look for it briefly before sleeping, which saves a thread wake-up
-    /// on each side of every sequential step.
-    fn next_job(&self) -> Result<Queued, RecvTimeoutError> {
-        let spin_until = std::time::Instant::now() + SPIN;
-        loop {
-            match self.jobs.try_recv() {
-                Ok(job) => return Ok(job),
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    return Err(RecvTimeoutError::Disconnected)
-                }
-                Err(std::sync::mpsc::TryRecvError::Empty)
-                    if std::time::Instant::now() < spin_until =>
-                {
-                    std::thread::yield_now();
-                }
-                Err(std::sync::mpsc::TryRecvError::Empty) => {
-                    return self.jobs.recv_timeout(self.poll)
-                }
+            if leader {
+                return;
             }
         }
+    }
+
+    /// Sets `synchronous` for the batch, then commits it.
+    fn commit_durably(&mut self, batch: Vec<Job>) {
+        let want_full = self.full_sync && batch.iter().any(|j| j.durability == Durability::Durable);
+        if want_full != self.synchronous_full {
+            // Allowed between transactions; in WAL mode a NORMAL commit still survives a process crash.
+            let mode = if want_full { "FULL" } else { "NORMAL" };
+            match self.conn.pragma_update(None, "synchronous", mode) {
+                Ok(()) => self.synchronous_full = want_full,
+                // A durable commit that could not be made durable is refused, not
+                // silently made at NORMAL.
+                Err(e) if want_full => {
+                    let msg = format!("cannot make the commit durable (synchronous=FULL): {e}");
+                    tracing::error!(error = %msg, "journal commit refused");
+                    // Classified by the code: a lock stays a lock (transient) for callers.
+                    let error = match self.sql_error(e) {
+                        typed @ (StoreError::Locked { .. } | StoreError::Full(_)) => typed,
+                        _ => StoreError::Sqlite(msg),
+                    };
+                    for job in batch {
+                        let _ = job.reply.send(Err(error.clone()));
+                    }
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+        // data_version is deliberately not re-read here: a foreign commit that landed during
+        // this batch must still be noticed by the next idle poll (publishing is idempotent).
+        let mut published = self.published;
+        self.commit_batch(batch, &mut published);
+        self.published = published;
+    }
+
+    fn read_data_version(&self) -> i64 {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .unwrap_or(0)
     }
 
     /// Upkeep work; a panic in it is logged and the writer goes on.
@@ -183,12 +301,6 @@ impl Writer {
                 let _ = self.exec("ROLLBACK");
             }
         }
-    }
-
-    fn data_version(&self) -> i64 {
-        self.conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .unwrap_or(0)
     }
 
     fn commit_batch(&mut self, mut batch: Vec<Job>, published: &mut i64) {
@@ -334,6 +446,35 @@ impl Writer {
             if n < 1000 {
                 return;
             }
+        }
+    }
+}
+
+/// Moves queued jobs into `batch` (up to `max`), stopping at upkeep work: taken into
+/// `exclusive` when nothing is batched yet, unless a `leader` is taking (it leaves upkeep to
+/// the thread).
+fn take_jobs(
+    q: &mut Queue,
+    batch: &mut Vec<Job>,
+    exclusive: &mut Option<Exclusive>,
+    max: usize,
+    leader: bool,
+) {
+    while batch.len() < max {
+        match q.jobs.front() {
+            Some(Queued::Apply(_)) => {
+                if let Some(Queued::Apply(job)) = q.jobs.pop_front() {
+                    batch.push(job);
+                }
+            }
+            // Queued after the batch's jobs: it runs once they are committed.
+            Some(Queued::Exclusive(_)) if !leader && exclusive.is_none() => {
+                if let Some(Queued::Exclusive(work)) = q.jobs.pop_front() {
+                    *exclusive = Some(work);
+                }
+                return;
+            }
+            _ => return,
         }
     }
 }
