@@ -1,20 +1,15 @@
-import { lazy, Suspense, useEffect, useState } from "react";
+import { useEffect, useState } from "react";
 import { Bot, Play, Settings as SettingsIcon, Wrench, Zap } from "lucide-react";
 import { useRoute } from "./lib/router";
 import { ApiFailure, useTransport } from "./transport";
+import { AgentsPage } from "./pages/AgentsPage";
+import { AgentBuilderPage } from "./pages/AgentBuilderPage";
+import { ToolsPage } from "./pages/ToolsPage";
 import { RunsPage } from "./pages/RunsPage";
+import { RunPage } from "./pages/RunPage";
+import { SettingsPage } from "./pages/SettingsPage";
+import { TriggersPage } from "./pages/TriggersPage";
 import { SignIn } from "./pages/SignIn";
-
-// Only the start page (the runs list) loads with the app: every other page's code loads the
-// first time it is shown (less script for the desktop window to parse and hold while idle).
-const AgentsPage = lazy(() => import("./pages/AgentsPage").then((m) => ({ default: m.AgentsPage })));
-const AgentBuilderPage = lazy(() =>
-  import("./pages/AgentBuilderPage").then((m) => ({ default: m.AgentBuilderPage })),
-);
-const ToolsPage = lazy(() => import("./pages/ToolsPage").then((m) => ({ default: m.ToolsPage })));
-const RunPage = lazy(() => import("./pages/RunPage").then((m) => ({ default: m.RunPage })));
-const SettingsPage = lazy(() => import("./pages/SettingsPage").then((m) => ({ default: m.SettingsPage })));
-const TriggersPage = lazy(() => import("./pages/TriggersPage").then((m) => ({ default: m.TriggersPage })));
 
 const SECTIONS = [
   { id: "agents", label: "Agents", icon: Bot },
@@ -74,9 +69,7 @@ export function App({ sessionRefused }: { sessionRefused: boolean }) {
         <div className="spacer" />
         <div className="door">{transport.kind === "tauri" ? "Desktop" : "Browser"}</div>
       </nav>
-      <main className="main">
-        <Suspense fallback={null}>{page}</Suspense>
-      </main>
+      <main className="main">{page}</main>
     </div>
   );
 }
