@@ -194,6 +194,15 @@ pub(crate) async fn wal_frames_per_step(dir: &Path) -> Result<f64> {
     bail!("no measured run")
 }
 
+/// One run of the one-step function, started and waited for.
+async fn one_step_run(bed: &Bed) -> Result<()> {
+    let id = bed
+        .engine
+        .start_run("one", Value::Null, StartOptions::default())
+        .await?;
+    settle(&bed.engine, id).await.map(|_| ())
+}
+
 /// WAL commits per one-step run, start to settled (checkpoints off; a commit is a WAL frame
 /// whose header records the database size).
 pub(crate) async fn one_step_run_commits(dir: &Path) -> Result<f64> {
@@ -203,13 +212,7 @@ pub(crate) async fn one_step_run_commits(dir: &Path) -> Result<f64> {
     };
     let bed = Bed::open_with(dir, bench_registry(), config).await?;
     let wal = bed.store.path().with_extension("db-wal");
-    let once = || async {
-        let id = bed
-            .engine
-            .start_run("one", Value::Null, StartOptions::default())
-            .await?;
-        settle(&bed.engine, id).await.map(|_| ())
-    };
+    let once = || one_step_run(&bed);
     for _ in 0..10 {
         once().await?;
     }
@@ -243,13 +246,7 @@ fn wal_commits(wal: &Path) -> Result<usize> {
 /// µs from `start_run` to `wait_settled` returning, one-step runs one after another.
 pub(crate) async fn one_step_run_us(dir: &Path) -> Result<f64> {
     let bed = Bed::open(dir, bench_registry()).await?;
-    let once = || async {
-        let id = bed
-            .engine
-            .start_run("one", Value::Null, StartOptions::default())
-            .await?;
-        settle(&bed.engine, id).await.map(|_| ())
-    };
+    let once = || one_step_run(&bed);
     // Warm the file up as the other figures do (the WAL wraps once), then a few runs.
     let warm = bed
         .engine
