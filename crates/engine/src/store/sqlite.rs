@@ -167,7 +167,7 @@ impl SqliteStore {
                 .map_err(|e| StoreError::from_sqlite(e, 0))?;
         }
         let (live, _) = broadcast::channel(1 << 16);
-        let core = writer::Writer {
+        let mut core = writer::Writer {
             conn,
             live: live.clone(),
             clock,
@@ -180,6 +180,7 @@ impl SqliteStore {
             data_version: 0,
             synchronous_full: true,
         };
+        core.start_from_journal();
         let shared = writer::Shared::new(core, config.poll_interval);
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()

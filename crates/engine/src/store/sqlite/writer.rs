@@ -139,16 +139,6 @@ impl Shared {
     /// The writer thread: commits what the submitting threads left, runs upkeep, and polls
     /// for other processes' commits while idle.
     pub fn run(self: Arc<Self>) {
-        {
-            let mut core = lock(&self.core);
-            core.published = core
-                .conn
-                .query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .unwrap_or(0);
-            core.data_version = core.read_data_version();
-        }
         loop {
             {
                 let mut q = lock(&self.queue);
@@ -284,6 +274,18 @@ impl Writer {
         let mut published = self.published;
         self.commit_batch(batch, &mut published);
         self.published = published;
+    }
+
+    /// Reads where the journal stands (the newest event, `data_version`): before the first
+    /// commit, whichever thread makes it, so that only newer events are published.
+    pub fn start_from_journal(&mut self) {
+        self.published = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap_or(0);
+        self.data_version = self.read_data_version();
     }
 
     fn read_data_version(&self) -> i64 {
