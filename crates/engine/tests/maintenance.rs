@@ -548,28 +548,54 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
         })
         .expect("count");
     assert_eq!(rows, 0, "no attempt row for a first attempt that succeeded");
-    h.store
+    // Each damage, on the blob's real compressed data unless it replaces it: the run lists as
+    // unreadable with the blob named and why, and the other run still reads.
+    let (codec, size, data): (i64, i64, Vec<u8>) = h
+        .store
         .with_connection(|c| {
-            c.execute(
-                "UPDATE blobs SET data = x'28b52ffd0000deadbeef' WHERE hash = ?1",
+            c.query_row(
+                "SELECT codec, size, data FROM blobs WHERE hash = ?1",
                 [&fresh[0].0],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
         })
-        .expect("damage");
-    let listed = h
-        .engine
-        .list_runs(RunFilter::default())
-        .await
-        .expect("list");
-    let broken = listed.iter().find(|r| r.id == new).expect("listed");
-    let err = broken.error.as_ref().expect("marked unreadable");
-    assert!(
-        err.message.contains(&fresh[0].0) && err.message.contains("decompress"),
-        "{}",
-        err.message
-    );
-    let fine = listed.iter().find(|r| r.id == old).expect("listed");
-    assert!(fine.error.is_none(), "{:?}", fine.error);
+        .expect("blob");
+    let damages: [(i64, i64, Vec<u8>, &str); 5] = [
+        (
+            codec,
+            size,
+            b"\x28\xb5\x2f\xfd\x00\x00\xde\xad".to_vec(),
+            "decompress",
+        ),
+        (7, size, data.clone(), "unknown encoding 7"),
+        (codec, -1, data.clone(), "impossible size -1"),
+        (codec, i64::MAX, data.clone(), "impossible size"),
+        (codec, size - 1, data.clone(), "decompress"),
+    ];
+    for (codec, size, data, why) in damages {
+        h.store
+            .with_connection(|c| {
+                c.execute(
+                    "UPDATE blobs SET codec = ?2, size = ?3, data = ?4 WHERE hash = ?1",
+                    rusqlite::params![&fresh[0].0, codec, size, data],
+                )
+            })
+            .expect("damage");
+        let listed = h
+            .engine
+            .list_runs(RunFilter::default())
+            .await
+            .expect("list");
+        let broken = listed.iter().find(|r| r.id == new).expect("listed");
+        let err = broken.error.as_ref().expect("marked unreadable");
+        assert!(
+            err.message.contains(&fresh[0].0) && err.message.contains(why),
+            "{why}: {}",
+            err.message
+        );
+        let fine = listed.iter().find(|r| r.id == old).expect("listed");
+        assert!(fine.error.is_none(), "{:?}", fine.error);
+    }
 }
 
 #[tokio::test]
