@@ -1,7 +1,7 @@
 // The sign-in lab of the desktop smoke test: an OAuth authorization server (tests/oauth/
 // auth_server.mjs, npm oauth2-mock-server, whose /authorize redirects at once) and the demo
 // tools as a protected MCP server of it (waymark-demo-tools --http … --authorization-server …),
-// both on 127.0.0.1, as crates/cli/tests/mcp_oauth/harness.rs starts them.
+// both on 127.0.0.1, as crates/cli/tests/it/mcp_oauth/harness.rs starts them.
 //
 // The "browser" is BROWSER_COMMAND: the CLI tests' headless opener, which GETs the URL given as
 // its last argument and follows the redirects back to the app's loopback listener.
@@ -13,7 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const OPENER = join(root, "crates/cli/tests/mcp_oauth/open.mjs");
+const OPENER = join(root, "crates/cli/tests/it/mcp_oauth/open.mjs");
 const AUTH_SERVER = join(root, "tests/oauth/auth_server.mjs");
 const DEMO_TOOLS = join(root, "target/debug/waymark-demo-tools");
 /** The scope the protected server asks every token for. */

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 // The agent tests' helper: the demo-tools binary that `make test`'s build already made.
-#[path = "../../agent/tests/support/mcp_servers.rs"]
+#[path = "../../agent/tests/it/support/mcp_servers.rs"]
 mod mcp_servers;
 
 use mcp_servers::demo_tools_bin;
