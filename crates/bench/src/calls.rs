@@ -45,6 +45,9 @@ struct Callee {
     hub: McpHub,
     provider: Arc<Provider>,
     request: Arc<ModelRequest>,
+    /// One answer of each call, kept for the breakdown's steps that journal a call's output
+    /// without making the call.
+    answers: Option<Arc<(ToolCallOutput, ModelResponse)>>,
 }
 
 impl Callee {
@@ -77,6 +80,13 @@ impl Callee {
             .map_err(|e| e.to_step_error())
     }
 
+    fn answer<T>(&self, pick: impl Fn(&(ToolCallOutput, ModelResponse)) -> T) -> Result<T, StepError> {
+        self.answers
+            .as_deref()
+            .map(pick)
+            .ok_or_else(|| StepError::fatal("no_answers", "the breakdown's answers were not kept"))
+    }
+
     async fn call(&self, what: &str) -> Result<(), StepError> {
         match what {
             "mcp" => self.mcp().await.map(|_| ()),
@@ -106,6 +116,20 @@ fn registry(callee: Callee) -> Registry {
                         }
                         "model" => {
                             ctx.step(spec, |_| callee.model()).await?;
+                        }
+                        // The breakdown's parts: the call made but its output not journaled,
+                        // and the output journaled without the call.
+                        "mcp_unit" | "model_unit" => {
+                            let call = &what[..what.len() - "_unit".len()];
+                            ctx.step(spec, |_| callee.call(call)).await?;
+                        }
+                        "mcp_output" => {
+                            let out = callee.answer(|a| a.0.clone())?;
+                            ctx.step(spec, |_| async { Ok::<_, StepError>(out) }).await?;
+                        }
+                        "model_output" => {
+                            let out = callee.answer(|a| a.1.clone())?;
+                            ctx.step(spec, |_| async { Ok::<_, StepError>(out) }).await?;
                         }
                         _ => {
                             ctx.step(spec, |_| async { Ok::<(), StepError>(()) })
@@ -180,9 +204,9 @@ async fn direct(callee: &Callee, what: &str, n: u64) -> Result<f64> {
     Ok(t0.elapsed().as_secs_f64() * 1e6 / n as f64)
 }
 
-/// Measures both calls, direct and journaled, `REPS` rounds each, interleaved so a drift in
-/// the machine's speed hits both alike. `exe` serves the demo MCP server.
-pub(crate) async fn call_samples(dir: &Path, exe: &Path) -> Result<CallSamples> {
+/// The demo MCP server (served by `exe`) and the loopback model server, ready to call; the
+/// model server stops when its handle is dropped.
+async fn callee(dir: &Path, exe: &Path) -> Result<(Callee, model_server::ModelServer)> {
     let hub = McpHub::new();
     let outbox = dir.join("outbox.jsonl");
     std::fs::create_dir_all(dir)?;
@@ -210,8 +234,16 @@ pub(crate) async fn call_samples(dir: &Path, exe: &Path) -> Result<CallSamples> 
         hub: hub.clone(),
         provider: Arc::new(Provider::OpenAi(provider)),
         request: Arc::new(request),
+        answers: None,
     };
+    Ok((callee, server))
+}
 
+/// Measures both calls, direct and journaled, `REPS` rounds each, interleaved so a drift in
+/// the machine's speed hits both alike. `exe` serves the demo MCP server.
+pub(crate) async fn call_samples(dir: &Path, exe: &Path) -> Result<CallSamples> {
+    let (callee, _server) = callee(dir, exe).await?;
+    let hub = callee.hub.clone();
     for what in ["mcp", "model"] {
         direct(&callee, what, WARMUP_CALLS).await?;
     }
@@ -243,4 +275,47 @@ pub(crate) async fn call_samples(dir: &Path, exe: &Path) -> Result<CallSamples> 
     hub.shutdown().await;
     ensure!(s.mcp_direct.len() == REPS, "missing rounds");
     Ok(s)
+}
+
+/// Where a journaled call's time goes, in µs per call (`waymark-bench --probe calls DIR`):
+/// the direct call, a no-op step, the call as a step whose output is not journaled, the
+/// output journaled without the call, and the whole journaled call, each in the same journal.
+pub(crate) async fn calls_breakdown(dir: &Path, exe: &Path) -> Result<f64> {
+    let (mut callee, _server) = callee(dir, exe).await?;
+    for what in ["mcp", "model"] {
+        direct(&callee, what, WARMUP_CALLS).await?;
+    }
+    let mcp_out = callee.mcp().await.map_err(|e| anyhow!("{}", e.message))?;
+    let model_out = callee.model().await.map_err(|e| anyhow!("{}", e.message))?;
+    println!(
+        "  outputs as JSON: MCP {} bytes, model {} bytes",
+        serde_json::to_string(&mcp_out)?.len(),
+        serde_json::to_string(&model_out)?.len()
+    );
+    callee.answers = Some(Arc::new((mcp_out, model_out)));
+    let mut journal = Journal::open(&dir.join("journal"), callee.clone()).await?;
+    let parts = [
+        "noop",
+        "mcp_unit",
+        "mcp_output",
+        "mcp",
+        "model_unit",
+        "model_output",
+        "model",
+    ];
+    let mut sums = vec![0.0; parts.len() + 2];
+    for _ in 0..REPS {
+        sums[0] += direct(&callee, "mcp", CALLS).await?;
+        sums[1] += direct(&callee, "model", CALLS).await?;
+        for (k, what) in parts.iter().enumerate() {
+            sums[k + 2] += journal.run(what, CALLS).await?;
+        }
+    }
+    let names = ["mcp direct", "model direct"].iter().chain(parts.iter());
+    for (name, sum) in names.zip(&sums) {
+        println!("  {name:<24} {:>8.1} µs", sum / REPS as f64);
+    }
+    journal.bed.close().await;
+    callee.hub.shutdown().await;
+    Ok((sums[5] - sums[0]) / REPS as f64)
 }

@@ -87,6 +87,10 @@ pub(crate) fn probe(what: &str, dir: &Path) -> Result<ExitCode> {
         "c64" => rt.block_on(steps_per_s(dir, 64, 100))?,
         "recovery" => recovery_ms(&rt, dir)?,
         "one_step_breakdown" => rt.block_on(one_step_breakdown(dir))?,
+        "calls" => {
+            let exe = std::env::current_exe()?;
+            rt.block_on(crate::calls::calls_breakdown(dir, &exe))?
+        }
         _ => {
             // `sql-K`: one FULL commit dirtying K pages; `sql-split-K`: a NORMAL commit of K
             // pages, then a FULL one of K pages (a marker and a result in separate commits).
