@@ -80,7 +80,10 @@ impl Callee {
             .map_err(|e| e.to_step_error())
     }
 
-    fn answer<T>(&self, pick: impl Fn(&(ToolCallOutput, ModelResponse)) -> T) -> Result<T, StepError> {
+    fn answer<T>(
+        &self,
+        pick: impl Fn(&(ToolCallOutput, ModelResponse)) -> T,
+    ) -> Result<T, StepError> {
         self.answers
             .as_deref()
             .map(pick)
@@ -125,11 +128,19 @@ fn registry(callee: Callee) -> Registry {
                         }
                         "mcp_output" => {
                             let out = callee.answer(|a| a.0.clone())?;
-                            ctx.step(spec, |_| async { Ok::<_, StepError>(out) }).await?;
+                            ctx.step(spec, |_| {
+                                let out = out.clone();
+                                async { Ok::<_, StepError>(out) }
+                            })
+                            .await?;
                         }
                         "model_output" => {
                             let out = callee.answer(|a| a.1.clone())?;
-                            ctx.step(spec, |_| async { Ok::<_, StepError>(out) }).await?;
+                            ctx.step(spec, |_| {
+                                let out = out.clone();
+                                async { Ok::<_, StepError>(out) }
+                            })
+                            .await?;
                         }
                         _ => {
                             ctx.step(spec, |_| async { Ok::<(), StepError>(()) })

@@ -3,8 +3,6 @@
 //! process group, and what it writes to stderr reaches error texts with every secret Waymark
 //! holds redacted.
 
-use crate::support;
-
 use crate::mcp_servers;
 
 use std::collections::BTreeMap;

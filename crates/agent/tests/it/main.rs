@@ -2,10 +2,10 @@
 //! One test binary for the crate (one link, one copy of every dependency's generic code);
 //! each module is what was one test file.
 
-mod store_contract;
-mod support;
 #[path = "support/mcp_servers.rs"]
 mod mcp_servers;
+mod store_contract;
+mod support;
 
 mod agent_app;
 mod agent_mcp;

@@ -3,8 +3,6 @@
 //! calls it saw): a server's questions in agent runs (`questions`), calls by hand (`hand_calls`)
 //! and durable tasks (`tasks`).
 
-use crate::support;
-
 #[path = "mcp_interactive/hand_calls.rs"]
 mod hand_calls;
 #[path = "mcp_interactive/harness.rs"]

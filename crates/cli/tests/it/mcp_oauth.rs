@@ -6,8 +6,6 @@
 //! Needs the binaries (`cargo build -p waymark-cli -p waymark-demo-tools`), Node.js, and the npm
 //! packages of tests/oauth (`bash scripts/setup-test-deps.sh`).
 
-use crate::support;
-
 #[path = "mcp_oauth/harness.rs"]
 mod harness;
 
