@@ -14,7 +14,7 @@ use waymark_agent::{
 use waymark_engine::{DurableFunction, Registry, RunContext, StartOptions, StepError, StepSpec};
 
 use crate::figures::{Bed, Settled};
-use crate::floor::floor_commit_us;
+use crate::floor::{floor_commit_us, FloorFile};
 use crate::{model_server, REPS};
 
 /// Calls per measured round, direct or journaled.
@@ -35,8 +35,11 @@ pub(crate) struct CallSamples {
     pub(crate) floor: Vec<f64>,
     pub(crate) mcp_direct: Vec<f64>,
     pub(crate) mcp_journaled: Vec<f64>,
+    /// The direct call followed by the floor's bare commit: the least a journal adds.
+    pub(crate) mcp_bare_commit: Vec<f64>,
     pub(crate) model_direct: Vec<f64>,
     pub(crate) model_journaled: Vec<f64>,
+    pub(crate) model_bare_commit: Vec<f64>,
 }
 
 /// What a step calls.
@@ -250,6 +253,24 @@ async fn callee(dir: &Path, exe: &Path) -> Result<(Callee, model_server::ModelSe
     Ok((callee, server))
 }
 
+/// µs per call of `n` direct calls, each followed by a bare commit of the floor's file.
+async fn direct_then_commit(
+    callee: &Callee,
+    what: &str,
+    n: u64,
+    floor: &mut FloorFile,
+) -> Result<f64> {
+    let t0 = Instant::now();
+    for _ in 0..n {
+        callee
+            .call(what)
+            .await
+            .map_err(|e| anyhow!("direct {what} call failed: {}", e.message))?;
+        tokio::task::block_in_place(|| floor.commit())?;
+    }
+    Ok(t0.elapsed().as_secs_f64() * 1e6 / n as f64)
+}
+
 /// Measures both calls, direct and journaled, `REPS` rounds each, interleaved so a drift in
 /// the machine's speed hits both alike. `exe` serves the demo MCP server.
 pub(crate) async fn call_samples(dir: &Path, exe: &Path) -> Result<CallSamples> {
@@ -260,6 +281,8 @@ pub(crate) async fn call_samples(dir: &Path, exe: &Path) -> Result<CallSamples> 
     }
     let mut mcp = Journal::open(&dir.join("mcp"), callee.clone()).await?;
     let mut model = Journal::open(&dir.join("model"), callee.clone()).await?;
+    let mut floor = FloorFile::open(&dir.join("calls-floor"))?;
+    floor.warm_up()?;
     let mut s = CallSamples::default();
     let show = |key: &str, v: f64| println!("  {key:<24} {v:>12.1}");
     for rep in 0..REPS {
@@ -274,12 +297,18 @@ pub(crate) async fn call_samples(dir: &Path, exe: &Path) -> Result<CallSamples> 
         let v = mcp.run("mcp", CALLS).await?;
         show("mcp_call_journaled_us", v);
         s.mcp_journaled.push(v);
+        let v = direct_then_commit(&callee, "mcp", CALLS, &mut floor).await?;
+        show("mcp_call_bare_commit_us", v);
+        s.mcp_bare_commit.push(v);
         let v = direct(&callee, "model", CALLS).await?;
         show("model_call_direct_us", v);
         s.model_direct.push(v);
         let v = model.run("model", CALLS).await?;
         show("model_call_journaled_us", v);
         s.model_journaled.push(v);
+        let v = direct_then_commit(&callee, "model", CALLS, &mut floor).await?;
+        show("model_call_bare_commit_us", v);
+        s.model_bare_commit.push(v);
     }
     mcp.bed.close().await;
     model.bed.close().await;
@@ -314,19 +343,40 @@ pub(crate) async fn calls_breakdown(dir: &Path, exe: &Path) -> Result<f64> {
         "model_output",
         "model",
     ];
-    let mut sums = vec![0.0; parts.len() + 2];
+    // The floor's bare commit alone, and after each direct call: what a commit's wait does to
+    // the call that follows it, with no engine in between.
+    let mut floor = FloorFile::open(&dir.join("floor"))?;
+    floor.warm_up()?;
+    let mut sums = vec![0.0; parts.len() + 5];
     for _ in 0..REPS {
         sums[0] += direct(&callee, "mcp", CALLS).await?;
         sums[1] += direct(&callee, "model", CALLS).await?;
+        sums[2] += tokio::task::block_in_place(|| -> Result<f64> {
+            let t0 = Instant::now();
+            for _ in 0..CALLS {
+                floor.commit()?;
+            }
+            Ok(t0.elapsed().as_secs_f64() * 1e6 / CALLS as f64)
+        })?;
+        sums[3] += direct_then_commit(&callee, "mcp", CALLS, &mut floor).await?;
+        sums[4] += direct_then_commit(&callee, "model", CALLS, &mut floor).await?;
         for (k, what) in parts.iter().enumerate() {
-            sums[k + 2] += journal.run(what, CALLS).await?;
+            sums[k + 5] += journal.run(what, CALLS).await?;
         }
     }
-    let names = ["mcp direct", "model direct"].iter().chain(parts.iter());
+    let names = [
+        "mcp direct",
+        "model direct",
+        "bare commit",
+        "mcp direct + bare commit",
+        "model direct + bare commit",
+    ]
+    .iter()
+    .chain(parts.iter());
     for (name, sum) in names.zip(&sums) {
         println!("  {name:<24} {:>8.1} µs", sum / REPS as f64);
     }
     journal.bed.close().await;
     callee.hub.shutdown().await;
-    Ok((sums[5] - sums[0]) / REPS as f64)
+    Ok((sums[8] - sums[0]) / REPS as f64)
 }

@@ -1,13 +1,16 @@
 //! Probes: one measurement alone, on files in a given directory, for a profiler.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use waymark_engine::{DurableFunction, Registry, RunContext, StartOptions, StepError, StepSpec};
+use waymark_engine::{
+    DurableFunction, EventKind, Registry, RunContext, StartOptions, StepError, StepSpec,
+};
 
 use crate::figures::{
     one_step_run_commits, one_step_run_us, seq_step_unsynced_us, seq_step_us, settle, steps_per_s,
@@ -20,6 +23,7 @@ use crate::runtime;
 /// Where a one-step run's time goes: µs since `start_run` was called, averaged.
 async fn one_step_breakdown(dir: &Path) -> Result<f64> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, Instant)>();
+    let tx_events = tx.clone();
     let mut registry = Registry::new();
     registry.register(DurableFunction::new(
         "one",
@@ -38,7 +42,25 @@ async fn one_step_breakdown(dir: &Path) -> Result<f64> {
         },
     ));
     let bed = Bed::open(dir, registry).await?;
-    let mut sums: Vec<(&'static str, f64)> = Vec::new();
+    // When the run's commits reach subscribers: its creation, and its end.
+    let mut events = bed
+        .engine
+        .subscribe_all(bed.engine.current_global_seq().await?);
+    let marks = tx_events;
+    let listener = tokio::spawn(async move {
+        while let Ok(e) = events.next().await {
+            let mark = match e.kind {
+                EventKind::RunCreated { .. } => "creation published",
+                EventKind::RunStatusChanged { status, .. } if status.is_terminal() => {
+                    "end published"
+                }
+                _ => continue,
+            };
+            let _ = marks.send((mark, Instant::now()));
+        }
+    });
+    // By name: a run's marks, µs after its `start_run` was called, summed over the runs.
+    let mut sums: BTreeMap<&'static str, f64> = BTreeMap::new();
     let runs = 200;
     for i in 0..runs + 10 {
         let t0 = Instant::now();
@@ -49,26 +71,29 @@ async fn one_step_breakdown(dir: &Path) -> Result<f64> {
         let t1 = Instant::now();
         settle(&bed.engine, id).await?;
         let t2 = Instant::now();
-        let mut marks = vec![("start_run returned", t1)];
-        while let Ok(m) = rx.try_recv() {
+        let mut marks = vec![("start_run returned", t1), ("wait_settled returned", t2)];
+        // Every mark of this run, the listener's last one included, before the next starts.
+        while !marks.iter().any(|m| m.0 == "end published") {
+            let m = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .map_err(|_| anyhow!("the run's end was not published"))?
+                .ok_or_else(|| anyhow!("the listener stopped"))?;
             marks.push(m);
         }
-        marks.push(("wait_settled returned", t2));
-        marks.sort_by_key(|m| m.1);
         if i >= 10 {
-            for (j, (name, t)) in marks.iter().enumerate() {
-                if sums.len() <= j {
-                    sums.push((name, 0.0));
-                }
-                sums[j].1 += (*t - t0).as_secs_f64() * 1e6;
+            for (name, t) in marks {
+                *sums.entry(name).or_default() += (t - t0).as_secs_f64() * 1e6;
             }
         }
     }
-    for (name, sum) in &sums {
-        println!("  {name:<24} {:>8.1} µs", sum / runs as f64);
+    let mut avg: Vec<(&str, f64)> = sums.iter().map(|(k, v)| (*k, v / runs as f64)).collect();
+    avg.sort_by(|a, b| a.1.total_cmp(&b.1));
+    for (name, us) in &avg {
+        println!("  {name:<24} {us:>8.1} µs");
     }
+    listener.abort();
     bed.close().await;
-    Ok(sums.last().map(|s| s.1 / runs as f64).unwrap_or(0.0))
+    Ok(avg.last().map(|s| s.1).unwrap_or(0.0))
 }
 
 /// One measurement alone, on files in `dir` (for strace, perf, or a quick look).
