@@ -24,10 +24,12 @@ setup: check-toolchain
 
 ## Debian packages the desktop app builds and runs on (WebKitGTK), the browser and display the
 ## tests drive (chromium, Xvfb, WebKitWebDriver), the keychain test's Secret Service, the mail
-## tests' IMAP server (Dovecot, started by each test on its own port, never the system one); the npm
+## tests' IMAP server (Dovecot, started by each test on its own port, never the system one), the
+## team backend's PostgreSQL (each test starts a private cluster on a free port as the postgres
+## user, never the package's main cluster or port 5432); the npm
 ## packages of the web app and the tests, and the published MCP servers the tests talk to.
 DESKTOP_PACKAGES := libwebkit2gtk-4.1-dev build-essential pkg-config libayatana-appindicator3-dev librsvg2-dev
-TEST_PACKAGES := xvfb xauth webkit2gtk-driver chromium imagemagick x11-utils dovecot-imapd
+TEST_PACKAGES := xvfb xauth webkit2gtk-driver chromium imagemagick x11-utils dovecot-imapd postgresql
 test-deps:
 	bash scripts/setup-system.sh $(DESKTOP_PACKAGES) $(TEST_PACKAGES)
 	bash scripts/setup-test-deps.sh

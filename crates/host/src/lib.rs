@@ -94,6 +94,10 @@ pub enum HostError {
     Triggers(String),
     #[error("opening the database was interrupted: {0}")]
     Interrupted(String),
+    /// `--db` names a server database this build cannot run on yet; never a folder made
+    /// of the URL (the URL is not repeated: it may hold a password).
+    #[error("--db (or $WAYMARK_DB) names a PostgreSQL database: this build of Waymark runs on a SQLite file only so far; give a file path")]
+    ServerDatabase,
 }
 
 /// A running Waymark. Dropping it without [`Host::shutdown`] leaves runs leased until their
@@ -111,6 +115,9 @@ pub struct Host {
 
 impl Host {
     pub async fn start(options: HostOptions) -> Result<Host, HostError> {
+        if waymark_postgres::is_postgres_url(&options.db.to_string_lossy()) {
+            return Err(HostError::ServerDatabase);
+        }
         let (db, data_dir) = (options.db.clone(), options.data_dir.clone());
         let db_path = db.clone();
         // Opening may probe the OS keychain and wait on SQLite locks: off the async threads.

@@ -214,3 +214,40 @@ fn a_stdio_server_added_by_the_cli_gets_no_provider_key() {
     assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
     assert!(!r.stdout.contains(secret) && !r.stderr.contains(secret));
 }
+
+#[test]
+fn a_postgres_url_for_the_database_is_refused_and_makes_no_folder() {
+    let sandbox = Sandbox::new();
+    for url in [
+        "postgres://waymark:pw-not-to-show@db.example:5432/runs",
+        "postgresql://db.example/runs",
+    ] {
+        let out = Command::new(BIN)
+            .current_dir(sandbox.dir.path())
+            .env("WAYMARK_HOME", sandbox.path("home"))
+            .env("WAYMARK_SECRET_BACKEND", "file")
+            .env("WAYMARK_DB", url)
+            .env_remove("RUST_LOG")
+            .args(["runs", "list"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run waymark");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url}: {stderr}");
+        assert!(
+            stderr.contains("PostgreSQL"),
+            "names what was given: {stderr}"
+        );
+        assert!(
+            !stderr.contains("pw-not-to-show"),
+            "never repeats the URL: {stderr}"
+        );
+        let made: Vec<String> = std::fs::read_dir(sandbox.dir.path())
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("postgres"))
+            .collect();
+        assert!(made.is_empty(), "no folder named after the URL: {made:?}");
+    }
+}

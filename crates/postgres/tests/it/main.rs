@@ -1,0 +1,7 @@
+//! The PostgreSQL backend against a real server: Debian's PostgreSQL in a private cluster
+//! per test (tests/pg/lab.rs).
+
+#[path = "../../../../tests/pg/lab.rs"]
+mod pg_lab;
+
+mod schema;
