@@ -129,16 +129,13 @@ fn registry(callee: Callee) -> Registry {
                             let call = &what[..what.len() - "_unit".len()];
                             ctx.step(spec, |_| callee.call(call)).await?;
                         }
-                        "mcp_output" => {
-                            let out = callee.answer(|a| a.0.clone())?;
-                            ctx.step(spec, |_| {
-                                let out = out.clone();
-                                async { Ok::<_, StepError>(out) }
-                            })
-                            .await?;
-                        }
-                        "model_output" => {
-                            let out = callee.answer(|a| a.1.clone())?;
+                        "mcp_output" | "model_output" => {
+                            let out = callee
+                                .answer(|a| match what.as_str() {
+                                    "mcp_output" => serde_json::to_value(&a.0),
+                                    _ => serde_json::to_value(&a.1),
+                                })?
+                                .map_err(|e| StepError::fatal("encode", e.to_string()))?;
                             ctx.step(spec, |_| {
                                 let out = out.clone();
                                 async { Ok::<_, StepError>(out) }

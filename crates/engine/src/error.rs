@@ -142,6 +142,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether a database at schema version `found` can be opened by a build that writes
+    /// `supported`: a negative version is a foreign tool's (it would skip every migration), a
+    /// newer one is refused rather than guessed at. `location` names the database.
+    pub fn check_schema_version(
+        found: i64,
+        supported: i64,
+        location: &str,
+    ) -> Result<(), StoreError> {
+        if found < 0 {
+            return Err(StoreError::Corrupt {
+                path: location.to_string(),
+                detail: format!("schema version {found} is negative: not a Waymark database"),
+            });
+        }
+        if found > supported {
+            return Err(StoreError::NewerSchema {
+                path: location.to_string(),
+                found,
+                supported,
+            });
+        }
+        Ok(())
+    }
+
     /// Classifies a SQLite failure by its result code (never by its text): busy and locked
     /// become [`StoreError::Locked`], a full disk or page cap [`StoreError::Full`], a damaged
     /// file [`StoreError::Corrupt`] (its path is filled in by callers that know it).

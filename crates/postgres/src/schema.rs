@@ -158,19 +158,7 @@ pub(crate) async fn migrate(client: &mut Client, location: &str) -> Result<i64, 
             .map_err(db_err)?
             .map(|r| r.get(0));
         let found = found.unwrap_or(0);
-        if found < 0 {
-            return Err(StoreError::Corrupt {
-                path: location.to_string(),
-                detail: format!("schema version {found} is negative: not a Waymark database"),
-            });
-        }
-        if found > LATEST_VERSION {
-            return Err(StoreError::NewerSchema {
-                path: location.to_string(),
-                found,
-                supported: LATEST_VERSION,
-            });
-        }
+        StoreError::check_schema_version(found, LATEST_VERSION, location)?;
         if found == LATEST_VERSION {
             return Ok(found);
         }

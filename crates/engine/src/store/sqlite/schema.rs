@@ -160,20 +160,7 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(corrupt)?;
-    // Only a foreign tool writes a negative version; it would skip every migration.
-    if found < 0 {
-        return Err(StoreError::Corrupt {
-            path: path.to_string(),
-            detail: format!("schema version {found} is negative: not a Waymark database"),
-        });
-    }
-    if found > LATEST_VERSION {
-        return Err(StoreError::NewerSchema {
-            path: path.to_string(),
-            found,
-            supported: LATEST_VERSION,
-        });
-    }
+    StoreError::check_schema_version(found, LATEST_VERSION, path)?;
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = i as i64 + 1;
         let tx = conn
