@@ -1,0 +1,3 @@
+BEGIN;
+INSERT INTO floor(data) VALUES (repeat('Z', 256));
+COMMIT;
