@@ -171,6 +171,25 @@ impl PgLab {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// A login role that must give `password` over TCP (SCRAM), with a database of its own
+    /// named like it: the lab trusts everyone else.
+    pub fn require_password(&self, user: &str, password: &str) {
+        self.psql(
+            "postgres",
+            &format!("CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'"),
+        );
+        self.psql(
+            "postgres",
+            &format!("CREATE DATABASE \"{user}\" OWNER \"{user}\""),
+        );
+        let hba = self.data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        // The first matching line decides: this one before the trust lines.
+        let rule = format!("host all \"{user}\" 127.0.0.1/32 scram-sha-256\n");
+        std::fs::write(&hba, format!("{rule}{rules}")).expect("write pg_hba.conf");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+    }
+
     /// `pg_ctl restart`: every connection is cut, the server comes back on the same port.
     pub fn restart(&self) {
         let data = self.data.display().to_string();

@@ -2,12 +2,15 @@
 //! share runs through the same lease/epoch protocol as on SQLite (see ../shared/DESIGN.md,
 //! "Backends").
 //!
-//! This crate is being built up: today it connects, refuses a password in the URL, and
-//! migrates the schema (under an advisory lock, refusing a newer one); the store traits follow.
+//! This crate is being built up: today it connects (the password from `$PGPASSWORD` or a
+//! password file, never the URL) and migrates the schema (under an advisory lock, refusing a
+//! newer one); the store traits follow.
 
 mod errors;
+mod passfile;
 mod schema;
 
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -28,11 +31,40 @@ pub fn is_postgres_url(db: &str) -> bool {
 pub struct PgConfig {
     /// Connections the pool keeps at most.
     pub pool_size: usize,
+    /// Take the password from `$PGPASSWORD` when it is set.
+    pub password_from_env: bool,
+    /// The password file to look in otherwise (libpq's format and rules): `$PGPASSFILE`, else
+    /// `~/.pgpass`.
+    pub passfile: Option<PathBuf>,
 }
 
 impl Default for PgConfig {
     fn default() -> Self {
-        PgConfig { pool_size: 16 }
+        let passfile = std::env::var_os("PGPASSFILE")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pgpass")));
+        PgConfig {
+            pool_size: 16,
+            password_from_env: true,
+            passfile,
+        }
+    }
+}
+
+/// What a password file's lines are matched against: the first host (a socket is
+/// `localhost`, as libpq has it), the port, the database (the user's name when unset), the user.
+fn passfile_target(pg: &tokio_postgres::Config) -> passfile::Target<'_> {
+    use tokio_postgres::config::Host;
+    let user = pg.get_user().unwrap_or("");
+    passfile::Target {
+        host: match pg.get_hosts().first() {
+            Some(Host::Tcp(host)) => host.as_str(),
+            _ => "localhost",
+        },
+        port: pg.get_ports().first().copied().unwrap_or(5432),
+        database: pg.get_dbname().unwrap_or(user),
+        user,
     }
 }
 
@@ -45,7 +77,7 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`) and migrates its schema. The password
     /// never comes from the URL (it would land in shell history, process lists and logs): it
-    /// comes from `$PGPASSWORD`, or the server needs none.
+    /// comes from `$PGPASSWORD`, else the password file, or the server needs none.
     pub async fn open(url: &str, config: PgConfig) -> Result<PgStore, StoreError> {
         let location = url.to_string();
         let open_err = |detail: String| StoreError::Open {
@@ -60,12 +92,28 @@ impl PgStore {
                 path: "a postgres:// URL with a password".into(),
                 detail:
                     "the URL holds a password: remove it from --db and $WAYMARK_DB and give it \
-                         in $PGPASSWORD instead"
+                         in $PGPASSWORD or a password file ($PGPASSFILE, ~/.pgpass) instead"
                         .into(),
             });
         }
-        if let Some(password) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
-            pg.password(password.as_encoded_bytes());
+        if config.password_from_env {
+            if let Some(password) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
+                pg.password(password.as_encoded_bytes());
+            }
+        }
+        // Why the password file was not used, for the error if the server then refuses us.
+        let mut passfile_problem = None;
+        if let (None, Some(path)) = (pg.get_password(), &config.passfile) {
+            match passfile::read(path, &passfile_target(&pg)) {
+                Ok(Some(password)) => {
+                    pg.password(password);
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::warn!("{why}");
+                    passfile_problem = Some(why);
+                }
+            }
         }
         if pg.get_application_name().is_none() {
             pg.application_name("waymark");
@@ -82,7 +130,16 @@ impl PgStore {
             .build()
             .map_err(|e| open_err(e.to_string()))?;
         let store = PgStore { pool, location };
-        let mut client = store.client().await?;
+        let mut client = match (store.client().await, passfile_problem) {
+            (Ok(client), _) => client,
+            (Err(StoreError::Open { path, detail }), Some(why)) => {
+                return Err(StoreError::Open {
+                    path,
+                    detail: format!("{detail}; {why}"),
+                })
+            }
+            (Err(e), _) => return Err(e),
+        };
         schema::migrate(&mut client, &store.location).await?;
         Ok(store)
     }

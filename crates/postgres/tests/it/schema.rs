@@ -158,3 +158,61 @@ fn postgres_urls_are_told_from_file_paths() {
         assert!(!is_postgres_url(db), "{db}");
     }
 }
+
+#[tokio::test]
+async fn the_password_comes_from_a_private_password_file_and_never_from_the_url() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let lab = PgLab::start();
+    lab.require_password("teamuser", "team-secret-7");
+    let url = format!("postgres://teamuser@127.0.0.1:{}/teamuser", lab.port);
+    let dir = tempfile::tempdir().expect("dir");
+    let passfile = dir.path().join("pgpass");
+    let config = |passfile: Option<std::path::PathBuf>| PgConfig {
+        password_from_env: false,
+        passfile,
+        ..PgConfig::default()
+    };
+
+    // No password anywhere: the server's refusal, named.
+    let err = PgStore::open(&url, config(None))
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+
+    // A file others may read is not used, and the error says so (not the password).
+    std::fs::write(
+        &passfile,
+        "# team\n127.0.0.1:*:teamuser:teamuser:team-secret-7\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = PgStore::open(&url, config(Some(passfile.clone())))
+        .await
+        .err()
+        .expect("a readable file is ignored");
+    let text = err.to_string();
+    assert!(
+        text.contains("chmod 0600") && !text.contains("team-secret-7"),
+        "{text}"
+    );
+
+    // Private: used, and the schema is there.
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let store = PgStore::open(&url, config(Some(passfile.clone())))
+        .await
+        .expect("opens with the file's password");
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        LATEST_VERSION
+    );
+    assert!(!store.location().contains("team-secret-7"));
+
+    // A wrong password in the file: refused by the server, the password not repeated.
+    std::fs::write(&passfile, "*:*:*:teamuser:wrong-secret-9\n").expect("write");
+    let err = PgStore::open(&url, config(Some(passfile)))
+        .await
+        .err()
+        .expect("a wrong password is refused");
+    assert!(!err.to_string().contains("wrong-secret-9"), "{err}");
+}
