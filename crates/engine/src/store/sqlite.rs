@@ -167,20 +167,7 @@ impl SqliteStore {
                 .map_err(|e| StoreError::from_sqlite(e, 0))?;
         }
         let (live, _) = broadcast::channel(1 << 16);
-        let mut core = writer::Writer {
-            conn,
-            live: live.clone(),
-            clock,
-            full_sync: config.full_sync,
-            busy_timeout_ms: config.busy_timeout.as_millis() as u64,
-            max_batch: config.max_batch,
-            blob_threshold: config.blob_threshold,
-            path: shown.clone(),
-            published: 0,
-            data_version: 0,
-            synchronous_full: true,
-        };
-        core.start_from_journal();
+        let core = writer::Writer::new(conn, live.clone(), clock, &config, shown.clone());
         let shared = writer::Shared::new(core, config.poll_interval);
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()

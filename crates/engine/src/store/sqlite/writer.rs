@@ -179,28 +179,26 @@ impl Shared {
         let v = core.read_data_version();
         if v != core.data_version {
             core.data_version = v;
-            let mut published = core.published;
-            core.publish_from_db(&mut published, i64::MAX);
-            core.published = published;
+            core.publish_from_db(i64::MAX);
         }
     }
 }
 
 pub(crate) struct Writer {
-    pub conn: Connection,
-    pub live: broadcast::Sender<Arc<Event>>,
-    pub clock: SharedClock,
-    pub full_sync: bool,
-    pub busy_timeout_ms: u64,
-    pub max_batch: usize,
-    pub blob_threshold: usize,
-    pub path: String,
+    conn: Connection,
+    live: broadcast::Sender<Arc<Event>>,
+    clock: SharedClock,
+    full_sync: bool,
+    busy_timeout_ms: u64,
+    max_batch: usize,
+    blob_threshold: usize,
+    path: String,
     /// The last event sent to subscribers.
-    pub published: i64,
+    published: i64,
     /// `PRAGMA data_version` when last looked at (changes with other processes' commits).
-    pub data_version: i64,
-    /// The connection's current `synchronous` setting (FULL at open).
-    pub synchronous_full: bool,
+    data_version: i64,
+    /// The connection's current `synchronous` setting.
+    synchronous_full: bool,
 }
 
 impl Writer {
@@ -271,21 +269,40 @@ impl Writer {
         }
         // data_version is deliberately not re-read here: a foreign commit that landed during
         // this batch must still be noticed by the next idle poll (publishing is idempotent).
-        let mut published = self.published;
-        self.commit_batch(batch, &mut published);
-        self.published = published;
+        self.commit_batch(batch);
     }
 
-    /// Reads where the journal stands (the newest event, `data_version`): before the first
-    /// commit, whichever thread makes it, so that only newer events are published.
-    pub fn start_from_journal(&mut self) {
-        self.published = self
+    /// The writer of `conn` (opened with `synchronous=FULL`). Where the journal stands (the
+    /// newest event, `data_version`) is read here, before the first commit, whichever thread
+    /// makes it, so that only newer events are published.
+    pub fn new(
+        conn: Connection,
+        live: broadcast::Sender<Arc<Event>>,
+        clock: SharedClock,
+        config: &super::SqliteConfig,
+        path: String,
+    ) -> Writer {
+        let mut writer = Writer {
+            conn,
+            live,
+            clock,
+            full_sync: config.full_sync,
+            busy_timeout_ms: config.busy_timeout.as_millis() as u64,
+            max_batch: config.max_batch,
+            blob_threshold: config.blob_threshold,
+            path,
+            published: 0,
+            data_version: 0,
+            synchronous_full: true,
+        };
+        writer.published = writer
             .conn
             .query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
                 r.get::<_, i64>(0)
             })
             .unwrap_or(0);
-        self.data_version = self.read_data_version();
+        writer.data_version = writer.read_data_version();
+        writer
     }
 
     fn read_data_version(&self) -> i64 {
@@ -305,18 +322,18 @@ impl Writer {
         }
     }
 
-    fn commit_batch(&mut self, mut batch: Vec<Job>, published: &mut i64) {
+    fn commit_batch(&mut self, mut batch: Vec<Job>) {
         loop {
             match self.try_batch(&batch) {
                 Ok((results, events)) => {
                     if let Some(first) = events.first() {
-                        if first.global_seq != *published + 1 {
+                        if first.global_seq != self.published + 1 {
                             // Another process committed in between: publish its events first, in order.
-                            self.publish_from_db(published, first.global_seq);
+                            self.publish_from_db(first.global_seq);
                         }
                     }
                     for e in events {
-                        *published = (*published).max(e.global_seq);
+                        self.published = self.published.max(e.global_seq);
                         let _ = self.live.send(Arc::new(e));
                     }
                     for (job, result) in batch.into_iter().zip(results) {
@@ -427,10 +444,11 @@ impl Writer {
         Ok((results, events))
     }
 
-    /// Publishes committed events after `published` and before `before` read from the file.
-    fn publish_from_db(&mut self, published: &mut i64, before: i64) {
+    /// Publishes committed events after the last published one and before `before`, read
+    /// from the file.
+    fn publish_from_db(&mut self, before: i64) {
         loop {
-            let batch = match rows::events_after(&self.conn, None, *published, 1000) {
+            let batch = match rows::events_after(&self.conn, None, self.published, 1000) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not read events committed by another process");
@@ -442,7 +460,7 @@ impl Writer {
                 if e.global_seq >= before {
                     return;
                 }
-                *published = e.global_seq;
+                self.published = e.global_seq;
                 let _ = self.live.send(Arc::new(e));
             }
             if n < 1000 {
