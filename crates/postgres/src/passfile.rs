@@ -19,6 +19,8 @@ pub(crate) fn lookup(contents: &str, target: &Target<'_>) -> Option<String> {
     let wanted = [target.host, port.as_str(), target.database, target.user];
     contents
         .lines()
+        // A file written on Windows: libpq drops the carriage return too.
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
         .filter(|line| !line.starts_with('#'))
         .filter_map(split_fields)
         .find(|fields| {
@@ -115,6 +117,10 @@ mod tests {
         };
         assert_eq!(lookup(file, &colon_db).as_deref(), Some("no"));
         assert_eq!(lookup("", &TARGET), None);
+        // CRLF line ends, a NUL in a field, thousands of lines before the match.
+        let mut big = "x:1:y:z:w\r\n".repeat(5000);
+        big.push_str("db.example:5432:runs:wa\0ymark:nul\r\n*:*:*:*:last\r\n");
+        assert_eq!(lookup(&big, &TARGET).as_deref(), Some("last"));
         assert_eq!(lookup("::::", &TARGET), None);
     }
 

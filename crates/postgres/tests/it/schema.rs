@@ -112,6 +112,19 @@ async fn an_unreachable_server_or_a_bad_url_is_a_clear_error() {
         .err()
         .expect("bad URL");
     assert!(err.to_string().contains("not a PostgreSQL URL"), "{err}");
+    // The edges of a URL: a port past 65535, a NUL byte, a huge value.
+    let huge = format!("postgres://u@h/{}", "d".repeat(100_000));
+    for url in [
+        "postgres://u@h:99999999/db",
+        "postgres://u@h/d\0b",
+        huge.as_str(),
+    ] {
+        let err = PgStore::open(url, PgConfig::default())
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    }
 }
 
 #[tokio::test]
