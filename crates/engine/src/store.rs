@@ -1,6 +1,7 @@
 //! The seam between the engine and its storage. Every write is one semantic [`Transition`],
 //! applied atomically with its events; a PostgreSQL store would implement the same trait.
 
+pub mod journal;
 pub mod sqlite;
 
 use std::sync::Arc;

@@ -1,14 +1,10 @@
 //! The SQLite store: WAL, `synchronous=FULL` by default, one writer thread with group commit,
 //! a small pool of read connections.
 
-mod apply;
-mod delete;
-mod fork;
+mod db;
 mod legacy;
 mod maintenance;
-mod rows;
 mod schema;
-mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -21,11 +17,13 @@ use tokio::sync::{broadcast, oneshot};
 
 pub use schema::LATEST_VERSION as SCHEMA_VERSION;
 
+use super::journal;
 use super::{Durability, Pending, RunFilter, Store, Transition, WorkerRow};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
 use crate::ids::{RunId, StepKey};
 use crate::model::{AttemptRecord, Event, RunRecord, RunTrace, StepRecord, StepTrace};
+use db::{sql_err, Lite};
 
 #[derive(Clone, Debug)]
 pub struct SqliteConfig {
@@ -203,7 +201,7 @@ impl SqliteStore {
     fn read<T, F>(&self, f: F) -> BoxFuture<'static, Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Lite<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let readers = self.readers.clone();
         let path = self.path.clone();
@@ -215,7 +213,7 @@ impl SqliteStore {
                     Some(c) => c,
                     None => open_connection(&path, &config)?,
                 };
-                let result = f(&conn);
+                let result = f(&mut Lite(&conn));
                 let mut pool = readers.lock().unwrap_or_else(|e| e.into_inner());
                 if pool.len() < 8 {
                     pool.push(conn);
@@ -262,7 +260,7 @@ impl Drop for SqliteStore {
 /// and a backup's verification of its copy).
 pub(crate) fn check_connection(c: &Connection, path: &str) -> Result<Vec<String>, StoreError> {
     let mut problems = Vec::new();
-    let mut stmt = c.prepare("PRAGMA integrity_check").map_err(rows::sql_err)?;
+    let mut stmt = c.prepare("PRAGMA integrity_check").map_err(sql_err)?;
     let lines = stmt
         .query_map([], |r| r.get::<_, String>(0))
         .map_err(|e| StoreError::from_sqlite_or_corrupt(e, 0, path))?;
@@ -279,7 +277,7 @@ pub(crate) fn check_connection(c: &Connection, path: &str) -> Result<Vec<String>
             [],
             |r| r.get(0),
         )
-        .map_err(rows::sql_err)?;
+        .map_err(sql_err)?;
     if dangling > 0 {
         problems.push(format!("{dangling} step payloads point at missing blobs"));
     }
@@ -289,57 +287,11 @@ pub(crate) fn check_connection(c: &Connection, path: &str) -> Result<Vec<String>
             [],
             |r| r.get(0),
         )
-        .map_err(rows::sql_err)?;
+        .map_err(sql_err)?;
     if orphans > 0 {
         problems.push(format!("{orphans} attempts belong to no step"));
     }
     Ok(problems)
-}
-
-/// A run with `limit` of its steps after `offset` and their attempts, read in one snapshot.
-fn trace_page(
-    c: &Connection,
-    id: RunId,
-    offset: i64,
-    limit: i64,
-) -> Result<Option<RunTrace>, StoreError> {
-    let tx = c.unchecked_transaction().map_err(rows::sql_err)?;
-    let Some(run) = rows::load_run(&tx, id)? else {
-        return Ok(None);
-    };
-    let steps = rows::load_step_page(&tx, id, offset, limit)?;
-    let steps = if offset == 0 && limit == i64::MAX {
-        // The whole trace reads its attempts in one query, grouped by key in one pass
-        // (partitioning the whole list per step was quadratic: seconds for 10,000 steps).
-        let mut attempts: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
-        for a in rows::load_attempts(&tx, id)? {
-            attempts.entry(a.step_key.clone()).or_default().push(a);
-        }
-        steps
-            .into_iter()
-            .map(|step| {
-                let mut attempt_list = attempts.remove(&step.key).unwrap_or_default();
-                attempt_list.sort_by_key(|a| a.number);
-                StepTrace { step, attempt_list }
-            })
-            .collect()
-    } else {
-        // A page looks its steps' attempts up by primary key: a join against the page's keys
-        // let SQLite's planner scan the page once per attempt of the run (seconds at 10,000).
-        steps
-            .into_iter()
-            .map(|step| {
-                let attempt_list = rows::load_attempts_of_step(&tx, id, &step.key)?;
-                Ok(StepTrace { step, attempt_list })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?
-    };
-    let children = rows::child_runs(&tx, id)?;
-    Ok(Some(RunTrace {
-        run,
-        steps,
-        children,
-    }))
 }
 
 impl Store for SqliteStore {
@@ -363,15 +315,15 @@ impl Store for SqliteStore {
         &self,
         now: crate::clock::Millis,
     ) -> BoxFuture<'static, Result<bool, StoreError>> {
-        self.read(move |c| rows::has_claimable(c, now))
+        self.read(move |c| journal::has_claimable(c, now))
     }
 
     fn run(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunRecord>, StoreError>> {
-        self.read(move |c| rows::load_run(c, id))
+        self.read(move |c| journal::load_run(c, id))
     }
 
     fn steps(&self, id: RunId) -> BoxFuture<'static, Result<Vec<StepRecord>, StoreError>> {
-        self.read(move |c| rows::load_steps(c, id))
+        self.read(move |c| journal::load_steps(c, id))
     }
 
     fn step(
@@ -379,15 +331,15 @@ impl Store for SqliteStore {
         id: RunId,
         key: StepKey,
     ) -> BoxFuture<'static, Result<Option<StepRecord>, StoreError>> {
-        self.read(move |c| rows::load_step(c, id, &key))
+        self.read(move |c| journal::load_step(c, id, &key))
     }
 
     fn attempts(&self, id: RunId) -> BoxFuture<'static, Result<Vec<AttemptRecord>, StoreError>> {
-        self.read(move |c| rows::load_attempts(c, id))
+        self.read(move |c| journal::load_attempts(c, id))
     }
 
     fn trace(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunTrace>, StoreError>> {
-        self.read(move |c| trace_page(c, id, 0, i64::MAX))
+        self.read(move |c| journal::trace_page(c, id, 0, i64::MAX))
     }
 
     fn step_trace(
@@ -395,14 +347,7 @@ impl Store for SqliteStore {
         id: RunId,
         key: StepKey,
     ) -> BoxFuture<'static, Result<Option<StepTrace>, StoreError>> {
-        self.read(move |c| {
-            let tx = c.unchecked_transaction().map_err(rows::sql_err)?;
-            let Some(step) = rows::load_step(&tx, id, &key)? else {
-                return Ok(None);
-            };
-            let attempt_list = rows::load_attempts_of_step(&tx, id, &key)?;
-            Ok(Some(StepTrace { step, attempt_list }))
-        })
+        self.read(move |c| journal::step_trace(c, id, &key))
     }
 
     fn trace_page(
@@ -413,14 +358,14 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'static, Result<Option<RunTrace>, StoreError>> {
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(move |c| trace_page(c, id, offset, limit))
+        self.read(move |c| journal::trace_page(c, id, offset, limit))
     }
 
     fn list_runs(
         &self,
         filter: RunFilter,
     ) -> BoxFuture<'static, Result<Vec<RunRecord>, StoreError>> {
-        self.read(move |c| rows::list_runs(c, &filter))
+        self.read(move |c| journal::list_runs(c, &filter))
     }
 
     fn events_after(
@@ -429,25 +374,20 @@ impl Store for SqliteStore {
         after: i64,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>> {
-        self.read(move |c| rows::events_after(c, run, after, limit))
+        self.read(move |c| journal::events_after(c, run, after, limit))
     }
 
     fn latest_global_seq(&self) -> BoxFuture<'static, Result<i64, StoreError>> {
-        self.read(|c| {
-            c.query_row("SELECT COALESCE(MAX(global_seq), 0) FROM events", [], |r| {
-                r.get(0)
-            })
-            .map_err(rows::sql_err)
-        })
+        self.read(|c| journal::latest_global_seq(c))
     }
 
     fn workers(&self) -> BoxFuture<'static, Result<Vec<WorkerRow>, StoreError>> {
-        self.read(rows::workers)
+        self.read(|c| journal::workers(c))
     }
 
     fn check(&self) -> BoxFuture<'static, Result<Vec<String>, StoreError>> {
         let path = self.path.display().to_string();
-        self.read(move |c| check_connection(c, &path))
+        self.read(move |c| check_connection(c.0, &path))
     }
 
     fn live(&self) -> broadcast::Receiver<Arc<Event>> {

@@ -3,8 +3,9 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::Value;
 
-use super::rows::{is_marker_like, sql_err, BLOB_MARKER};
+use super::db::sql_err;
 use crate::error::StoreError;
+use crate::store::journal::rows::{is_marker_like, BLOB_MARKER};
 
 /// Payload columns that older builds wrote markers into, and an expression naming their rows
 /// (`steps` is WITHOUT ROWID: its rows are named by run and key).

@@ -10,13 +10,14 @@ use rusqlite::{Connection, TransactionBehavior};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::rows::{self, blob_data, sql_err, BLOB_MARKER};
+use super::db::{sql_err, Lite};
 use super::{check_connection, writer, SqliteStore};
 use crate::error::StoreError;
 use crate::ids::RunId;
 use crate::maintenance::{
     BackupReport, DbStats, GcReport, Maintenance, RetentionCandidate, RunSize, VacuumReport,
 };
+use crate::store::journal::rows::{self, blob_data, BLOB_MARKER};
 
 /// Columns that hold a blob's hash directly.
 const BLOB_COLUMNS: &[(&str, &str)] = &[
@@ -70,7 +71,7 @@ fn nesting_blobs(conn: &Connection) -> Result<HashSet<String>, StoreError> {
 }
 
 fn blob_text(conn: &Connection, hash: &str) -> Result<String, StoreError> {
-    let data = blob_data(conn, hash)?;
+    let data = blob_data(&mut Lite(conn), hash)?;
     Ok(String::from_utf8_lossy(&data).into_owned())
 }
 
@@ -422,7 +423,7 @@ fn retention_candidates(
     let mut out = Vec::with_capacity(raws.len());
     for (id, function, created_at, finished_at, pinned, ij, ib) in raws {
         let group = match pointer {
-            Some(p) => rows::get_payload(&tx, ij, ib)?
+            Some(p) => rows::get_payload(&mut Lite(&tx), ij, ib)?
                 .and_then(|input| input.pointer(p).cloned())
                 .unwrap_or(Value::Null),
             None => Value::Null,
@@ -471,19 +472,19 @@ impl Maintenance for SqliteStore {
     }
 
     fn backup(&self, to: PathBuf) -> BoxFuture<'static, Result<BackupReport, StoreError>> {
-        self.read(move |c| backup(c, &to))
+        self.read(move |c| backup(c.0, &to))
     }
 
     fn database_stats(&self) -> BoxFuture<'static, Result<DbStats, StoreError>> {
         let path = self.path.clone();
-        self.read(move |c| stats(c, &path))
+        self.read(move |c| stats(c.0, &path))
     }
 
     fn retention_candidates(
         &self,
         pointer: Option<String>,
     ) -> BoxFuture<'static, Result<Vec<RetentionCandidate>, StoreError>> {
-        self.read(move |c| retention_candidates(c, pointer.as_deref()))
+        self.read(move |c| retention_candidates(c.0, pointer.as_deref()))
     }
 }
 

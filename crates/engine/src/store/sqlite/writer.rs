@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
-use super::apply::apply;
-use super::rows;
-use super::tx::Tx;
+use super::db::Lite;
 use crate::clock::SharedClock;
 use crate::error::StoreError;
 use crate::model::Event;
+use crate::store::journal::{self, apply, Tx};
 use crate::store::{Applied, Durability, Transition};
 
 /// How long a batch that creates a locally leased run waits for that run's first write.
@@ -388,8 +387,9 @@ impl Writer {
                 results.push(Err(self.sql_error(e)));
                 continue;
             }
+            let mut lite = Lite(&self.conn);
             let mut t = Tx {
-                conn: &self.conn,
+                db: &mut lite,
                 now,
                 blob_threshold: self.blob_threshold,
                 events: Vec::new(),
@@ -448,7 +448,12 @@ impl Writer {
     /// from the file.
     fn publish_from_db(&mut self, before: i64) {
         loop {
-            let batch = match rows::events_after(&self.conn, None, self.published, 1000) {
+            let batch = match journal::events_after(
+                &mut Lite(&self.conn),
+                None,
+                self.published,
+                1000,
+            ) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not read events committed by another process");

@@ -2,9 +2,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, OptionalExtension};
-
-use super::rows::sql_err;
+use super::args;
 use super::tx::Tx;
 use crate::error::StoreError;
 use crate::ids::RunId;
@@ -42,64 +40,58 @@ pub(super) fn delete_runs(
             runs: doomed.clone(),
         },
     )?;
-    let exec = |sql: &str, id: &str| -> Result<u64, StoreError> {
-        tx.conn
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute([id]))
-            .map(|n| n as u64)
-            .map_err(sql_err)
-    };
     for id in &doomed {
         let id = id.to_string();
-        out.attempts += exec("DELETE FROM attempts WHERE run_id = ?1", &id)?;
+        out.attempts += tx
+            .db
+            .execute("DELETE FROM attempts WHERE run_id = ?1", args![&id])?;
         // First attempts kept on their steps' rows go with the steps.
         out.attempts += tx
-            .conn
-            .prepare_cached(
+            .db
+            .query_one(
                 "SELECT count(*) FROM steps WHERE run_id = ?1 AND inline_attempt IS NOT NULL",
-            )
-            .and_then(|mut s| s.query_row([&id], |r| r.get::<_, i64>(0)))
-            .map(|n| n.max(0) as u64)
-            .map_err(sql_err)?;
-        out.steps += exec("DELETE FROM steps WHERE run_id = ?1", &id)?;
-        out.events += exec("DELETE FROM events WHERE run_id = ?1", &id)?;
+                args![&id],
+            )?
+            .get::<i64>(0)?
+            .max(0) as u64;
+        out.steps += tx
+            .db
+            .execute("DELETE FROM steps WHERE run_id = ?1", args![&id])?;
+        out.events += tx
+            .db
+            .execute("DELETE FROM events WHERE run_id = ?1", args![&id])?;
         // An external event a run consumed is part of that run's story (its payload is the
         // step's output); unconsumed ones belong to no run and stay.
-        exec(
+        tx.db.execute(
             "DELETE FROM external_events WHERE consumed_run_id = ?1",
-            &id,
+            args![&id],
         )?;
-        exec("DELETE FROM runs WHERE id = ?1", &id)?;
+        tx.db
+            .execute("DELETE FROM runs WHERE id = ?1", args![&id])?;
     }
     out.runs = doomed;
     Ok(out)
 }
 
 /// The run and its descendants, if all of them may go.
-fn deletable_tree(tx: &Tx<'_>, root: RunId, force: bool) -> Result<Vec<RunId>, StoreError> {
-    let parent: Option<Option<String>> = tx
-        .conn
-        .prepare_cached("SELECT parent_run_id FROM runs WHERE id = ?1")
-        .and_then(|mut s| s.query_row([root.to_string()], |r| r.get(0)).optional())
-        .map_err(sql_err)?;
+fn deletable_tree(tx: &mut Tx<'_>, root: RunId, force: bool) -> Result<Vec<RunId>, StoreError> {
+    let parent = tx.db.query_opt(
+        "SELECT parent_run_id FROM runs WHERE id = ?1",
+        args![root.to_string()],
+    )?;
     let Some(parent) = parent else {
         return Err(StoreError::RunNotFound(root));
     };
-    let tree: Vec<(String, String, bool)> = {
-        let mut stmt = tx
-            .conn
-            .prepare_cached(
-                "WITH RECURSIVE tree(id) AS (SELECT ?1 UNION ALL SELECT r.id FROM runs r JOIN tree t ON r.parent_run_id = t.id)
-                 SELECT r.id, r.status, r.pinned FROM runs r JOIN tree t ON r.id = t.id",
-            )
-            .map_err(sql_err)?;
-        let rows = stmt
-            .query_map([root.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(sql_err)?;
-        rows.collect::<Result<_, _>>().map_err(sql_err)?
-    };
+    let parent: Option<String> = parent.get(0)?;
+    let rows = tx.db.query(
+        "WITH RECURSIVE tree(id) AS (SELECT CAST(?1 AS TEXT) UNION ALL SELECT r.id FROM runs r JOIN tree t ON r.parent_run_id = t.id)
+         SELECT r.id, r.status, r.pinned FROM runs r JOIN tree t ON r.id = t.id",
+        args![root.to_string()],
+    )?;
+    let tree = rows
+        .into_iter()
+        .map(|r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<bool>(2)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let mut ids = Vec::with_capacity(tree.len());
     for (id, status, pinned) in tree {
         let id = RunId::parse(&id).map_err(StoreError::Sqlite)?;
@@ -116,11 +108,10 @@ fn deletable_tree(tx: &Tx<'_>, root: RunId, force: bool) -> Result<Vec<RunId>, S
         ids.push(id);
     }
     if let (Some(parent), false) = (parent, force) {
-        let exists: bool = tx
-            .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)")
-            .and_then(|mut s| s.query_row([&parent], |r| r.get(0)))
-            .map_err(sql_err)?;
+        let exists = tx
+            .db
+            .query_opt("SELECT 1 FROM runs WHERE id = ?1", args![&parent])?
+            .is_some();
         if exists {
             return Err(StoreError::Conflict(format!(
                 "run {root} is a child of run {parent}, whose journal refers to it: delete the parent, or force the deletion"
@@ -131,19 +122,17 @@ fn deletable_tree(tx: &Tx<'_>, root: RunId, force: bool) -> Result<Vec<RunId>, S
 }
 
 pub(super) fn pin_run(tx: &mut Tx<'_>, run: RunId, pinned: bool) -> Result<(), StoreError> {
-    let changed = tx
-        .conn
-        .prepare_cached("UPDATE runs SET pinned = ?2 WHERE id = ?1 AND pinned != ?2")
-        .and_then(|mut s| s.execute(params![run.to_string(), pinned]))
-        .map_err(sql_err)?;
+    let changed = tx.db.execute(
+        "UPDATE runs SET pinned = ?2 WHERE id = ?1 AND pinned != ?2",
+        args![run.to_string(), pinned],
+    )?;
     if changed > 0 {
         return tx.emit(Some(run), EventKind::RunPinned { pinned });
     }
-    let exists: bool = tx
-        .conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)")
-        .and_then(|mut s| s.query_row([run.to_string()], |r| r.get(0)))
-        .map_err(sql_err)?;
+    let exists = tx
+        .db
+        .query_opt("SELECT 1 FROM runs WHERE id = ?1", args![run.to_string()])?
+        .is_some();
     if exists {
         Ok(())
     } else {

@@ -1,6 +1,5 @@
 //! Reading the journal: payloads (inline or content-addressed), and rows into records.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -12,9 +11,7 @@ use crate::model::{
 use crate::policy::SafetyClass;
 use crate::store::{RunFilter, WorkerRow};
 
-pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
-    StoreError::from_sqlite(e, 0)
-}
+use super::{args, Arg, Db, Row};
 
 /// Marks a large value stored once in `blobs`, in place of the value itself.
 pub(crate) const BLOB_MARKER: &str = "$waymark_blob";
@@ -56,15 +53,13 @@ const ZSTD_LEVEL: i32 = 3;
 
 /// Stores `text` once under its SHA-256 (of the text, so a value's hash does not depend on how
 /// it is encoded): zstd-compressed when that saves space, as written otherwise.
-fn store_blob(conn: &Connection, text: &str) -> Result<String, StoreError> {
+fn store_blob(db: &mut dyn Db, text: &str) -> Result<String, StoreError> {
     let hash = Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
-    let exists = conn
-        .prepare_cached("SELECT 1 FROM blobs WHERE hash = ?1")
-        .and_then(|mut s| s.query_row([&hash], |_| Ok(())).optional())
-        .map_err(sql_err)?
+    let exists = db
+        .query_opt("SELECT 1 FROM blobs WHERE hash = ?1", args![&hash])?
         .is_some();
     if exists {
         return Ok(hash);
@@ -77,29 +72,29 @@ fn store_blob(conn: &Connection, text: &str) -> Result<String, StoreError> {
         (CODEC_RAW, text.as_bytes())
     };
     let nested = text.contains(BLOB_MARKER);
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO blobs(hash, size, data, codec, nested) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| s.execute(params![hash, text.len() as i64, data, codec, nested]))
-    .map_err(sql_err)?;
+    db.execute(
+        "INSERT INTO blobs(hash, size, data, codec, nested) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (hash) DO NOTHING",
+        args![&hash, text.len() as i64, data, codec, nested],
+    )?;
     Ok(hash)
 }
 
 /// A blob's bytes as they were stored: the JSON text, decompressed. A codec this build does
 /// not know, or data that does not decode, is a damaged file.
-pub(crate) fn blob_data(conn: &Connection, hash: &str) -> Result<Vec<u8>, StoreError> {
-    let (codec, size, data): (i64, i64, Vec<u8>) = conn
-        .prepare_cached("SELECT codec, size, data FROM blobs WHERE hash = ?1")
-        .and_then(|mut s| s.query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
-        // A busy or locked file is no sign of damage: it stays transient (a run whose journal
-        // reads as corrupt is failed for good).
-        .map_err(|e| match StoreError::from_sqlite_or_corrupt(e, 0, "") {
-            StoreError::Corrupt { path, detail } => StoreError::Corrupt {
-                path,
-                detail: format!("payload blob {hash} is missing: {detail}"),
-            },
-            typed => typed,
+pub(crate) fn blob_data(db: &mut dyn Db, hash: &str) -> Result<Vec<u8>, StoreError> {
+    // A busy or locked database is no sign of damage: its error stays transient (a run whose
+    // journal reads as corrupt is failed for good); only a missing row is damage.
+    let row = db
+        .query_opt(
+            "SELECT codec, size, data FROM blobs WHERE hash = ?1",
+            args![hash],
+        )?
+        .ok_or_else(|| StoreError::Corrupt {
+            path: String::new(),
+            detail: format!("payload blob {hash} is missing"),
         })?;
+    let (codec, size, data): (i64, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
     let corrupt = |detail: String| StoreError::Corrupt {
         path: String::new(),
         detail: format!("payload blob {hash} {detail}"),
@@ -131,17 +126,17 @@ const MAX_BLOB_BYTES: usize = 1_000_000_000;
 
 /// Moves every large part of `value` to the blob table, bottom-up, so that a part repeated
 /// across payloads (an agent's instructions, a shared document) is stored once.
-fn extract_large(conn: &Connection, value: &Value, threshold: usize) -> Result<Value, StoreError> {
+fn extract_large(db: &mut dyn Db, value: &Value, threshold: usize) -> Result<Value, StoreError> {
     let reduced = match value {
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|v| extract_large(conn, v, threshold))
+                .map(|v| extract_large(db, v, threshold))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| Ok((k.clone(), extract_large(conn, v, threshold)?)))
+                .map(|(k, v)| Ok((k.clone(), extract_large(db, v, threshold)?)))
                 .collect::<Result<_, StoreError>>()?,
         ),
         other => other.clone(),
@@ -150,13 +145,13 @@ fn extract_large(conn: &Connection, value: &Value, threshold: usize) -> Result<V
     if text.len() <= threshold {
         return Ok(reduced);
     }
-    let hash = store_blob(conn, &text)?;
+    let hash = store_blob(db, &text)?;
     Ok(serde_json::json!({ BLOB_MARKER: hash }))
 }
 
 /// A payload as two columns: inline JSON, or the hash of a row in `blobs`.
 pub(crate) fn put_payload(
-    conn: &Connection,
+    db: &mut dyn Db,
     value: &Value,
     threshold: usize,
 ) -> Result<(Option<String>, Option<String>), StoreError> {
@@ -172,7 +167,7 @@ pub(crate) fn put_payload(
     if text.len() <= threshold {
         return Ok((Some(value.to_string()), None));
     }
-    let reduced = extract_large(conn, value, threshold)?;
+    let reduced = extract_large(db, value, threshold)?;
     match reduced.get(BLOB_MARKER).and_then(Value::as_str) {
         Some(hash) if reduced.as_object().is_some_and(|m| m.len() == 1) => {
             Ok((None, Some(hash.to_string())))
@@ -181,18 +176,18 @@ pub(crate) fn put_payload(
     }
 }
 
-fn load_blob(conn: &Connection, hash: &str, depth: usize) -> Result<Value, StoreError> {
-    let bytes = blob_data(conn, hash)?;
+fn load_blob(db: &mut dyn Db, hash: &str, depth: usize) -> Result<Value, StoreError> {
+    let bytes = blob_data(db, hash)?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
         path: String::new(),
         detail: format!("payload blob {hash} is not JSON: {e}"),
     })?;
-    restore_large(conn, value, depth + 1)
+    restore_large(db, value, depth + 1)
 }
 
 /// The inverse of `extract_large` and `escape_markers`: the writer's markers are replaced by
 /// their blobs, escaped user keys lose the `$` the writer added.
-fn restore_large(conn: &Connection, value: Value, depth: usize) -> Result<Value, StoreError> {
+fn restore_large(db: &mut dyn Db, value: Value, depth: usize) -> Result<Value, StoreError> {
     if depth > MAX_RESTORE_DEPTH {
         return Err(StoreError::Corrupt {
             path: String::new(),
@@ -204,13 +199,13 @@ fn restore_large(conn: &Connection, value: Value, depth: usize) -> Result<Value,
             let single_marker = map.len() == 1 && map.keys().all(|k| is_marker_like(k));
             if single_marker {
                 if let Some(Value::String(hash)) = map.get(BLOB_MARKER) {
-                    return load_blob(conn, hash, depth);
+                    return load_blob(db, hash, depth);
                 }
             }
             Ok(Value::Object(
                 map.into_iter()
                     .map(|(k, v)| {
-                        let v = restore_large(conn, v, depth + 1)?;
+                        let v = restore_large(db, v, depth + 1)?;
                         let k = match k.strip_prefix('$') {
                             Some(unescaped) if single_marker && is_marker_like(unescaped) => {
                                 unescaped.to_string()
@@ -225,7 +220,7 @@ fn restore_large(conn: &Connection, value: Value, depth: usize) -> Result<Value,
         Value::Array(items) => Ok(Value::Array(
             items
                 .into_iter()
-                .map(|v| restore_large(conn, v, depth + 1))
+                .map(|v| restore_large(db, v, depth + 1))
                 .collect::<Result<_, _>>()?,
         )),
         other => Ok(other),
@@ -233,7 +228,7 @@ fn restore_large(conn: &Connection, value: Value, depth: usize) -> Result<Value,
 }
 
 pub(crate) fn get_payload(
-    conn: &Connection,
+    db: &mut dyn Db,
     json: Option<String>,
     blob: Option<String>,
 ) -> Result<Option<Value>, StoreError> {
@@ -244,12 +239,12 @@ pub(crate) fn get_payload(
                 detail: format!("payload is not JSON: {e}"),
             })?;
             if text.contains(BLOB_MARKER) {
-                restore_large(conn, value, 0).map(Some)
+                restore_large(db, value, 0).map(Some)
             } else {
                 Ok(Some(value))
             }
         }
-        (None, Some(hash)) => load_blob(conn, &hash, 0).map(Some),
+        (None, Some(hash)) => load_blob(db, &hash, 0).map(Some),
         (None, None) => Ok(None),
     }
 }
@@ -280,7 +275,7 @@ pub(crate) const RUN_COLUMNS: &str =
     (SELECT COALESCE(MAX(e.run_seq), 0) FROM events e WHERE e.run_id = runs.id), \
     (SELECT count(*) FROM steps s WHERE s.run_id = runs.id), pinned";
 
-/// Raw columns first (rusqlite rows borrow the statement), payloads resolved after.
+/// Raw columns first, payloads resolved after.
 #[derive(Clone)]
 struct RawRun {
     id: String,
@@ -308,7 +303,7 @@ struct RawRun {
     pinned: bool,
 }
 
-fn raw_run(r: &Row) -> rusqlite::Result<RawRun> {
+fn raw_run(r: &Row) -> Result<RawRun, StoreError> {
     Ok(RawRun {
         id: r.get(0)?,
         function: r.get(1)?,
@@ -336,14 +331,14 @@ fn raw_run(r: &Row) -> rusqlite::Result<RawRun> {
     })
 }
 
-fn finish_run(conn: &Connection, raw: RawRun) -> Result<RunRecord, StoreError> {
+fn finish_run(db: &mut dyn Db, raw: RawRun) -> Result<RunRecord, StoreError> {
     Ok(RunRecord {
         id: parse_run_id(&raw.id)?,
         status: RunStatus::parse(&raw.status).ok_or_else(|| bad("run status", &raw.status))?,
         function: raw.function,
         function_version: raw.function_version as u32,
-        input: get_payload(conn, raw.input.0, raw.input.1)?.unwrap_or(Value::Null),
-        output: get_payload(conn, raw.output.0, raw.output.1)?,
+        input: get_payload(db, raw.input.0, raw.input.1)?.unwrap_or(Value::Null),
+        output: get_payload(db, raw.output.0, raw.output.1)?,
         error: parse_json::<StepError>(raw.error),
         parent_run_id: raw.parent_run_id.as_deref().map(parse_run_id).transpose()?,
         parent_step_key: raw.parent_step_key.map(StepKey::new),
@@ -364,18 +359,21 @@ fn finish_run(conn: &Connection, raw: RawRun) -> Result<RunRecord, StoreError> {
     })
 }
 
-pub(crate) fn load_run(conn: &Connection, id: RunId) -> Result<Option<RunRecord>, StoreError> {
-    let raw = conn
-        .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
-        .and_then(|mut s| s.query_row([id.to_string()], raw_run).optional())
-        .map_err(sql_err)?;
-    raw.map(|r| finish_run(conn, r)).transpose()
+pub fn load_run(db: &mut dyn Db, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+    let row = db.query_opt(
+        &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+        args![id.to_string()],
+    )?;
+    match row {
+        Some(r) => finish_run(db, raw_run(&r)?).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The newest runs first, filtered and paged in SQL. A row that cannot be decoded is listed
 /// as unreadable (its error says why) instead of failing the whole list.
-pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-    use rusqlite::types::Value as Sql;
+pub fn list_runs(db: &mut dyn Db, f: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+    type Sql = Arg<'static>;
     let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1=1");
     let mut args: Vec<Sql> = Vec::new();
     let mut arg = |sql: &mut String, clause: &str, v: Sql| {
@@ -386,24 +384,24 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRecor
         arg(
             &mut sql,
             " AND status = ?#",
-            Sql::Text(s.as_str().to_string()),
+            Sql::from(s.as_str().to_string()),
         );
     }
     if let Some(func) = &f.function {
-        arg(&mut sql, " AND function = ?#", Sql::Text(func.clone()));
+        arg(&mut sql, " AND function = ?#", Sql::from(func.clone()));
     }
     if let Some(label) = &f.label {
         arg(
             &mut sql,
             " AND COALESCE(label, function) = ?#",
-            Sql::Text(label.clone()),
+            Sql::from(label.clone()),
         );
     }
     if let Some(p) = f.parent {
         arg(
             &mut sql,
             " AND parent_run_id = ?#",
-            Sql::Text(p.to_string()),
+            Sql::from(p.to_string()),
         );
     }
     if f.top_level {
@@ -412,16 +410,17 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRecor
     if f.undescribed {
         sql.push_str(" AND search_text IS NULL");
     }
+    let position = db.dialect().position_fn();
     if let Some(q) = &f.search {
         arg(
             &mut sql,
-            " AND instr(search_text, ?#) > 0",
-            Sql::Text(q.clone()),
+            &format!(" AND {position}(search_text, ?#) > 0"),
+            Sql::from(q.clone()),
         );
     }
     if let Some((at, id)) = f.after {
-        args.push(Sql::Integer(at));
-        args.push(Sql::Text(id.to_string()));
+        args.push(Sql::Int(at));
+        args.push(Sql::from(id.to_string()));
         let (a, b) = (args.len() - 1, args.len());
         sql.push_str(&format!(
             " AND (created_at < ?{a} OR (created_at = ?{a} AND id < ?{b}))"
@@ -432,30 +431,24 @@ pub(crate) fn list_runs(conn: &Connection, f: &RunFilter) -> Result<Vec<RunRecor
     sql.push_str(&format!(
         " ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
     ));
-    let raws = {
-        let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), raw_run)
-            .map_err(sql_err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
-    };
-    raws.into_iter()
-        .map(|r| finish_listed_run(conn, r))
+    let rows = db.query(&sql, &args)?;
+    rows.iter()
+        .map(|r| finish_listed_run(db, raw_run(r)?))
         .collect()
 }
 
 /// A listed run whose payloads cannot be read still lists, without them.
-fn finish_listed_run(conn: &Connection, raw: RawRun) -> Result<RunRecord, StoreError> {
+fn finish_listed_run(db: &mut dyn Db, raw: RawRun) -> Result<RunRecord, StoreError> {
     let bare = RawRun {
         input: (Some("null".into()), None),
         output: (None, None),
         ..raw.clone()
     };
-    match finish_run(conn, raw) {
+    match finish_run(db, raw) {
         Ok(run) => Ok(run),
         Err(e) => {
             // The columns that are not payloads are checked again; a bad status still fails.
-            let mut run = finish_run(conn, bare)?;
+            let mut run = finish_run(db, bare)?;
             run.error = Some(StepError::fatal(
                 "unreadable",
                 format!("this run's stored data cannot be read: {e}"),
@@ -494,7 +487,7 @@ struct RawStep {
     interrupted: i64,
 }
 
-fn raw_step(r: &Row) -> rusqlite::Result<RawStep> {
+fn raw_step(r: &Row) -> Result<RawStep, StoreError> {
     Ok(RawStep {
         run_id: r.get(0)?,
         key: r.get(1)?,
@@ -518,7 +511,7 @@ fn raw_step(r: &Row) -> rusqlite::Result<RawStep> {
     })
 }
 
-fn finish_step(conn: &Connection, raw: RawStep) -> Result<StepRecord, StoreError> {
+fn finish_step(db: &mut dyn Db, raw: RawStep) -> Result<StepRecord, StoreError> {
     Ok(StepRecord {
         run_id: parse_run_id(&raw.run_id)?,
         kind: StepKind::parse(&raw.kind).ok_or_else(|| bad("step kind", &raw.kind))?,
@@ -527,8 +520,8 @@ fn finish_step(conn: &Connection, raw: RawStep) -> Result<StepRecord, StoreError
         key: StepKey::new(raw.key),
         ordinal: raw.ordinal,
         name: raw.name,
-        input: get_payload(conn, raw.input.0, raw.input.1)?.unwrap_or(Value::Null),
-        output: get_payload(conn, raw.output.0, raw.output.1)?,
+        input: get_payload(db, raw.input.0, raw.input.1)?.unwrap_or(Value::Null),
+        output: get_payload(db, raw.output.0, raw.output.1)?,
         error: parse_json(raw.error),
         attempts: raw.attempts as u32,
         created_at: raw.created_at,
@@ -542,64 +535,52 @@ fn finish_step(conn: &Connection, raw: RawStep) -> Result<StepRecord, StoreError
     })
 }
 
-pub(crate) fn load_steps(conn: &Connection, run: RunId) -> Result<Vec<StepRecord>, StoreError> {
-    load_step_page(conn, run, 0, i64::MAX)
+pub fn load_steps(db: &mut dyn Db, run: RunId) -> Result<Vec<StepRecord>, StoreError> {
+    load_step_page(db, run, 0, i64::MAX)
 }
 
 /// Steps in journal order, `limit` of them after skipping `offset`.
-pub(crate) fn load_step_page(
-    conn: &Connection,
+pub fn load_step_page(
+    db: &mut dyn Db,
     run: RunId,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<StepRecord>, StoreError> {
-    let raws = {
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY ordinal LIMIT ?2 OFFSET ?3"
-            ))
-            .map_err(sql_err)?;
-        let rows = stmt
-            .query_map(params![run.to_string(), limit, offset], raw_step)
-            .map_err(sql_err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
-    };
-    raws.into_iter().map(|r| finish_step(conn, r)).collect()
+    let rows = db.query(
+        &format!(
+            "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY ordinal LIMIT ?2 OFFSET ?3"
+        ),
+        args![run.to_string(), limit, offset],
+    )?;
+    rows.iter().map(|r| finish_step(db, raw_step(r)?)).collect()
 }
 
-pub(crate) fn load_step(
-    conn: &Connection,
+pub fn load_step(
+    db: &mut dyn Db,
     run: RunId,
     key: &StepKey,
 ) -> Result<Option<StepRecord>, StoreError> {
-    let raw = conn
-        .prepare_cached(&format!(
-            "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 AND key = ?2"
-        ))
-        .and_then(|mut s| {
-            s.query_row(params![run.to_string(), key.as_str()], raw_step)
-                .optional()
-        })
-        .map_err(sql_err)?;
-    raw.map(|r| finish_step(conn, r)).transpose()
+    let row = db.query_opt(
+        &format!("SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 AND key = ?2"),
+        args![run.to_string(), key.as_str()],
+    )?;
+    match row {
+        Some(r) => finish_step(db, raw_step(&r)?).map(Some),
+        None => Ok(None),
+    }
 }
 
-pub(crate) fn load_attempts(
-    conn: &Connection,
-    run: RunId,
-) -> Result<Vec<AttemptRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
+pub fn load_attempts(db: &mut dyn Db, run: RunId) -> Result<Vec<AttemptRecord>, StoreError> {
+    let rows = db.query(
+        &format!(
             "SELECT step_key, number, lease_epoch, outcome_json, started_at, finished_at
              FROM attempts WHERE run_id = ?1
              UNION ALL {INLINE_ATTEMPTS} WHERE run_id = ?1 AND inline_attempt IS NOT NULL
              ORDER BY 5, 1, 2"
-        ))
-        .map_err(sql_err)?;
-    let rows = stmt
-        .query_map([run.to_string()], attempt_row)
-        .map_err(sql_err)?;
-    decode_attempts(run, rows)
+        ),
+        args![run.to_string()],
+    )?;
+    decode_attempts(run, &rows)
 }
 
 /// A step's first attempt kept on its row (schema 6), as an attempt row: started when the
@@ -614,47 +595,42 @@ const INLINE_ATTEMPTS: &str = "SELECT key, 1, inline_attempt,
     FROM steps";
 
 /// One step's attempts, by number.
-pub(crate) fn load_attempts_of_step(
-    conn: &Connection,
+pub fn load_attempts_of_step(
+    db: &mut dyn Db,
     run: RunId,
     key: &StepKey,
 ) -> Result<Vec<AttemptRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
+    let rows = db.query(
+        &format!(
             "SELECT step_key, number, lease_epoch, outcome_json, started_at, finished_at
              FROM attempts WHERE run_id = ?1 AND step_key = ?2
              UNION ALL {INLINE_ATTEMPTS}
                 WHERE run_id = ?1 AND key = ?2 AND inline_attempt IS NOT NULL
              ORDER BY 2"
-        ))
-        .map_err(sql_err)?;
-    let rows = stmt
-        .query_map(params![run.to_string(), key.as_str()], attempt_row)
-        .map_err(sql_err)?;
-    decode_attempts(run, rows)
+        ),
+        args![run.to_string(), key.as_str()],
+    )?;
+    decode_attempts(run, &rows)
 }
 
-/// An attempt row: step key, number, lease epoch, outcome JSON, started, finished.
-type AttemptRow = (String, i64, i64, String, i64, Option<i64>);
-
-fn attempt_row(r: &Row) -> rusqlite::Result<AttemptRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
-fn decode_attempts(
-    run: RunId,
-    rows: impl Iterator<Item = rusqlite::Result<AttemptRow>>,
-) -> Result<Vec<AttemptRecord>, StoreError> {
+fn decode_attempts(run: RunId, rows: &[Row]) -> Result<Vec<AttemptRecord>, StoreError> {
     let mut out = Vec::new();
     for row in rows {
-        let (key, number, epoch, outcome, started_at, finished_at) = row.map_err(sql_err)?;
+        let (key, number, epoch, outcome, started_at, finished_at): (
+            String,
+            i64,
+            i64,
+            String,
+            i64,
+            Option<i64>,
+        ) = (
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+        );
         let outcome: AttemptOutcome =
             serde_json::from_str(&outcome).map_err(|e| StoreError::Corrupt {
                 path: String::new(),
@@ -673,99 +649,161 @@ fn decode_attempts(
     Ok(out)
 }
 
-pub(crate) fn child_runs(conn: &Connection, run: RunId) -> Result<Vec<RunId>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id FROM runs WHERE parent_run_id = ?1 ORDER BY created_at")
-        .map_err(sql_err)?;
-    let rows = stmt
-        .query_map([run.to_string()], |r| r.get::<_, String>(0))
-        .map_err(sql_err)?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(parse_run_id(&r.map_err(sql_err)?)?);
-    }
-    Ok(out)
+pub(crate) fn child_runs(db: &mut dyn Db, run: RunId) -> Result<Vec<RunId>, StoreError> {
+    db.query(
+        "SELECT id FROM runs WHERE parent_run_id = ?1 ORDER BY created_at",
+        args![run.to_string()],
+    )?
+    .iter()
+    .map(|r| parse_run_id(&r.get::<String>(0)?))
+    .collect()
 }
 
-/// An event row: global seq, run id, run seq, time, JSON data.
-pub(crate) type EventRow = (i64, Option<String>, Option<i64>, i64, String);
-
-pub(crate) fn row_event(r: &Row) -> rusqlite::Result<EventRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-}
-
-pub(crate) fn decode_event(
-    (global_seq, run_id, run_seq, at, data): EventRow,
-) -> Result<Event, StoreError> {
+fn decode_event(r: &Row) -> Result<Event, StoreError> {
+    let global_seq: i64 = r.get(0)?;
+    let data: String = r.get(4)?;
     let kind = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
         path: String::new(),
         detail: format!("event {global_seq} is not readable: {e}"),
     })?;
     Ok(Event {
         global_seq,
-        run_id: run_id.as_deref().map(parse_run_id).transpose()?,
-        run_seq,
-        at,
+        run_id: r
+            .get::<Option<String>>(1)?
+            .as_deref()
+            .map(parse_run_id)
+            .transpose()?,
+        run_seq: r.get(2)?,
+        at: r.get(3)?,
         kind,
     })
 }
 
-pub(crate) fn events_after(
-    conn: &Connection,
+/// Events after a sequence number: of one run (per-run sequence) or of all (global).
+pub fn events_after(
+    db: &mut dyn Db,
     run: Option<RunId>,
     after: i64,
     limit: usize,
 ) -> Result<Vec<Event>, StoreError> {
-    let raws = match run {
-        Some(run) => {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT global_seq, run_id, run_seq, at, data FROM events
-                     WHERE run_id = ?1 AND run_seq > ?2 ORDER BY run_seq LIMIT ?3",
-                )
-                .map_err(sql_err)?;
-            let rows = stmt
-                .query_map(params![run.to_string(), after, limit as i64], row_event)
-                .map_err(sql_err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
-        }
-        None => {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT global_seq, run_id, run_seq, at, data FROM events
-                     WHERE global_seq > ?1 ORDER BY global_seq LIMIT ?2",
-                )
-                .map_err(sql_err)?;
-            let rows = stmt
-                .query_map(params![after, limit as i64], row_event)
-                .map_err(sql_err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)?
-        }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = match run {
+        Some(run) => db.query(
+            "SELECT global_seq, run_id, run_seq, at, data FROM events
+             WHERE run_id = ?1 AND run_seq > ?2 ORDER BY run_seq LIMIT ?3",
+            args![run.to_string(), after, limit],
+        )?,
+        None => db.query(
+            "SELECT global_seq, run_id, run_seq, at, data FROM events
+             WHERE global_seq > ?1 ORDER BY global_seq LIMIT ?2",
+            args![after, limit],
+        )?,
     };
-    raws.into_iter().map(decode_event).collect()
+    rows.iter().map(decode_event).collect()
 }
 
-pub(crate) fn workers(conn: &Connection) -> Result<Vec<WorkerRow>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id, pid, lock_path, started_at FROM workers")
-        .map_err(sql_err)?;
-    let rows = stmt
-        .query_map([], |r| {
+/// The newest event's global sequence number (0 when there is none).
+pub fn latest_global_seq(db: &mut dyn Db) -> Result<i64, StoreError> {
+    db.query_one("SELECT COALESCE(MAX(global_seq), 0) FROM events", &[])?
+        .get(0)
+}
+
+pub fn workers(db: &mut dyn Db) -> Result<Vec<WorkerRow>, StoreError> {
+    db.query("SELECT id, pid, lock_path, started_at FROM workers", &[])?
+        .iter()
+        .map(|r| {
             Ok(WorkerRow {
                 id: r.get(0)?,
-                pid: r.get::<_, i64>(1)? as u32,
+                pid: r.get::<i64>(1)? as u32,
                 lock_path: r.get(2)?,
                 started_at: r.get(3)?,
             })
         })
-        .map_err(sql_err)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)
+        .collect()
 }
 
-pub(crate) fn has_claimable(conn: &Connection, now: i64) -> Result<bool, StoreError> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM runs WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1)",
-    )
-    .and_then(|mut s| s.query_row([now], |r| r.get(0)))
-    .map_err(sql_err)
+/// Whether any run could be claimed at `now`.
+pub fn has_claimable(db: &mut dyn Db, now: i64) -> Result<bool, StoreError> {
+    Ok(db
+        .query_opt(
+            "SELECT 1 FROM runs WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1 LIMIT 1",
+            args![now],
+        )?
+        .is_some())
+}
+
+/// One step with its attempts, read in one snapshot.
+pub fn step_trace(
+    db: &mut dyn Db,
+    id: RunId,
+    key: &StepKey,
+) -> Result<Option<crate::model::StepTrace>, StoreError> {
+    db.begin_read()?;
+    let result = (|| {
+        let Some(step) = load_step(db, id, key)? else {
+            return Ok(None);
+        };
+        let attempt_list = load_attempts_of_step(db, id, key)?;
+        Ok(Some(crate::model::StepTrace { step, attempt_list }))
+    })();
+    db.end_read()?;
+    result
+}
+
+/// A run with `limit` of its steps after `offset` and their attempts, read in one snapshot.
+pub fn trace_page(
+    db: &mut dyn Db,
+    id: RunId,
+    offset: i64,
+    limit: i64,
+) -> Result<Option<crate::model::RunTrace>, StoreError> {
+    db.begin_read()?;
+    let result = trace_page_in_snapshot(db, id, offset, limit);
+    db.end_read()?;
+    result
+}
+
+fn trace_page_in_snapshot(
+    db: &mut dyn Db,
+    id: RunId,
+    offset: i64,
+    limit: i64,
+) -> Result<Option<crate::model::RunTrace>, StoreError> {
+    use crate::model::StepTrace;
+    let Some(run) = load_run(db, id)? else {
+        return Ok(None);
+    };
+    let steps = load_step_page(db, id, offset, limit)?;
+    let steps = if offset == 0 && limit == i64::MAX {
+        // The whole trace reads its attempts in one query, grouped by key in one pass
+        // (partitioning the whole list per step was quadratic: seconds for 10,000 steps).
+        let mut attempts: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+        for a in load_attempts(db, id)? {
+            attempts.entry(a.step_key.clone()).or_default().push(a);
+        }
+        steps
+            .into_iter()
+            .map(|step| {
+                let mut attempt_list = attempts.remove(&step.key).unwrap_or_default();
+                attempt_list.sort_by_key(|a| a.number);
+                StepTrace { step, attempt_list }
+            })
+            .collect()
+    } else {
+        // A page looks its steps' attempts up by primary key: a join against the page's keys
+        // let SQLite's planner scan the page once per attempt of the run (seconds at 10,000).
+        steps
+            .into_iter()
+            .map(|step| {
+                let attempt_list = load_attempts_of_step(db, id, &step.key)?;
+                Ok(StepTrace { step, attempt_list })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?
+    };
+    let children = child_runs(db, id)?;
+    Ok(Some(crate::model::RunTrace {
+        run,
+        steps,
+        children,
+    }))
 }

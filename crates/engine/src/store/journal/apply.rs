@@ -1,29 +1,30 @@
 //! Applying one transition inside the writer's transaction. Each runs in its own savepoint,
 //! so a rejected transition (a stale lease, a bad request) leaves its batch-mates intact.
 
-use rusqlite::params;
 use serde_json::{json, Value};
 
 use super::delete::{delete_runs, pin_run};
 use super::fork::fork;
-use super::rows::{self, sql_err};
+use super::rows;
 use super::tx::Tx;
+use super::{args, Dialect};
 use crate::clock::Millis;
 use crate::error::{StepError, StoreError};
 use crate::ids::{RunId, WorkerId};
 use crate::model::{EventKind, Resolution, RunEnd, RunStatus, StepStatus};
 use crate::store::{Applied, Claim, Fence, NewStep, Transition};
 
-pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreError> {
+/// Applies one transition on the writer's transaction (its savepoint is the writer's).
+pub fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreError> {
     match t {
         Transition::CreateRun(r) => tx.insert_run(r),
 
         Transition::DescribeRuns(labels) => {
             for (run, label, text) in labels {
-                tx.conn
-                    .prepare_cached("UPDATE runs SET label = ?2, search_text = ?3 WHERE id = ?1")
-                    .and_then(|mut s| s.execute(params![run.to_string(), label, text]))
-                    .map_err(sql_err)?;
+                tx.db.execute(
+                    "UPDATE runs SET label = ?2, search_text = ?3 WHERE id = ?1",
+                    args![run.to_string(), label, text],
+                )?;
             }
             Ok(Applied::Described)
         }
@@ -37,42 +38,40 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
         } => {
             renew_leases(tx, worker, held, *lease_ms)?;
             for dead in dead_workers {
-                tx.conn
-                    .prepare_cached("UPDATE runs SET lease_expires_at = 0 WHERE status IN ('queued', 'running', 'waiting') AND lease_owner = ?1")
-                    .and_then(|mut s| s.execute([dead]))
-                    .map_err(sql_err)?;
-                tx.conn
-                    .prepare_cached("DELETE FROM workers WHERE id = ?1")
-                    .and_then(|mut s| s.execute([dead]))
-                    .map_err(sql_err)?;
+                tx.db.execute(
+                    "UPDATE runs SET lease_expires_at = 0 WHERE status IN ('queued', 'running', 'waiting') AND lease_owner = ?1",
+                    args![dead],
+                )?;
+                tx.db
+                    .execute("DELETE FROM workers WHERE id = ?1", args![dead])?;
             }
-            let candidates: Vec<(String, String, bool)> = {
-                let mut stmt = tx
-                    .conn
-                    .prepare_cached(
-                        "SELECT id, status, cancel_requested FROM runs
-                         WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1
-                         ORDER BY lease_expires_at, created_at LIMIT ?2",
-                    )
-                    .map_err(sql_err)?;
-                let rows = stmt
-                    .query_map(params![tx.now, *limit as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .map_err(sql_err)?;
-                rows.collect::<Result<_, _>>().map_err(sql_err)?
+            let claim_sql = match tx.db.dialect() {
+                Dialect::Sqlite => {
+                    "SELECT id, status FROM runs
+                     WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1
+                     ORDER BY lease_expires_at, created_at LIMIT ?2"
+                }
+                // Rows another worker is claiming right now are passed over, not waited for.
+                Dialect::Postgres => {
+                    "SELECT id, status FROM runs
+                     WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1
+                     ORDER BY lease_expires_at, created_at LIMIT ?2 FOR UPDATE SKIP LOCKED"
+                }
             };
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            let candidates = tx.db.query(claim_sql, args![tx.now, limit])?;
             let mut claimed = Vec::new();
-            for (id, status, _) in candidates {
+            for row in candidates {
+                let (id, status): (String, String) = (row.get(0)?, row.get(1)?);
                 let run = RunId::parse(&id).map_err(StoreError::Sqlite)?;
                 let epoch: i64 = tx
-                    .conn
-                    .prepare_cached(
+                    .db
+                    .query_one(
                         "UPDATE runs SET lease_owner = ?2, lease_expires_at = ?3, lease_epoch = lease_epoch + 1
                          WHERE id = ?1 RETURNING lease_epoch",
-                    )
-                    .and_then(|mut s| s.query_row(params![id, worker.0, tx.now.saturating_add(*lease_ms)], |r| r.get(0)))
-                    .map_err(sql_err)?;
+                        args![&id, worker.0.as_str(), tx.now.saturating_add(*lease_ms)],
+                    )?
+                    .get(0)?;
                 tx.emit(
                     Some(run),
                     EventKind::RunClaimed {
@@ -98,12 +97,10 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
 
         Transition::ReleaseRun { fence, status } => {
             tx.fence(fence)?;
-            tx.conn
-                .prepare_cached(
-                    "UPDATE runs SET lease_owner = NULL, lease_expires_at = 0 WHERE id = ?1",
-                )
-                .and_then(|mut s| s.execute([fence.run.to_string()]))
-                .map_err(sql_err)?;
+            tx.db.execute(
+                "UPDATE runs SET lease_owner = NULL, lease_expires_at = 0 WHERE id = ?1",
+                args![fence.run.to_string()],
+            )?;
             if let Some(status) = status {
                 tx.set_run_status(fence.run, *status, None)?;
             }
@@ -186,33 +183,31 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             matcher,
         } => {
             tx.fence(fence)?;
-            let candidates: Vec<(i64, Option<String>, Option<String>)> = {
-                let mut stmt = tx
-                    .conn
-                    .prepare_cached(
-                        "SELECT id, payload_json, payload_blob FROM external_events
-                         WHERE name = ?1 AND consumed_run_id IS NULL AND (expires_at IS NULL OR expires_at > ?2)
-                         ORDER BY id",
-                    )
-                    .map_err(sql_err)?;
-                let rows = stmt
-                    .query_map(params![name, tx.now], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .map_err(sql_err)?;
-                rows.collect::<Result<_, _>>().map_err(sql_err)?
+            // Two runs waiting for the same name must not both take one event.
+            let pending_sql = match tx.db.dialect() {
+                Dialect::Sqlite => {
+                    "SELECT id, payload_json, payload_blob FROM external_events
+                     WHERE name = ?1 AND consumed_run_id IS NULL AND (expires_at IS NULL OR expires_at > ?2)
+                     ORDER BY id"
+                }
+                Dialect::Postgres => {
+                    "SELECT id, payload_json, payload_blob FROM external_events
+                     WHERE name = ?1 AND consumed_run_id IS NULL AND (expires_at IS NULL OR expires_at > ?2)
+                     ORDER BY id FOR UPDATE SKIP LOCKED"
+                }
             };
-            for (id, pj, pb) in candidates {
-                let payload = rows::get_payload(tx.conn, pj, pb)?.unwrap_or(Value::Null);
+            let candidates = tx.db.query(pending_sql, args![name.as_str(), tx.now])?;
+            for row in candidates {
+                let (id, pj, pb): (i64, Option<String>, Option<String>) =
+                    (row.get(0)?, row.get(1)?, row.get(2)?);
+                let payload = rows::get_payload(tx.db, pj, pb)?.unwrap_or(Value::Null);
                 if !crate::matcher::json_contains(&payload, matcher) {
                     continue;
                 }
-                tx.conn
-                    .prepare_cached(
-                        "UPDATE external_events SET consumed_run_id = ?2, consumed_step_key = ?3, consumed_at = ?4 WHERE id = ?1",
-                    )
-                    .and_then(|mut s| s.execute(params![id, fence.run.to_string(), key.as_str(), tx.now]))
-                    .map_err(sql_err)?;
+                tx.db.execute(
+                    "UPDATE external_events SET consumed_run_id = ?2, consumed_step_key = ?3, consumed_at = ?4 WHERE id = ?1",
+                    args![id, fence.run.to_string(), key.as_str(), tx.now],
+                )?;
                 let output = json!({ "event_id": id, "payload": payload });
                 let status = tx.finish_step(fence.run, key, &Ok(output))?;
                 tx.emit(
@@ -275,18 +270,18 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                 let leased = owner.is_some() && expires > tx.now;
                 if leased {
                     if !already {
-                        tx.conn
-                            .prepare_cached("UPDATE runs SET cancel_requested = 1 WHERE id = ?1")
-                            .and_then(|mut s| s.execute([id.to_string()]))
-                            .map_err(sql_err)?;
+                        tx.db.execute(
+                            "UPDATE runs SET cancel_requested = 1 WHERE id = ?1",
+                            args![id.to_string()],
+                        )?;
                         tx.emit(Some(id), EventKind::RunCancelRequested { by: by.clone() })?;
                     }
                     requested.push(id);
                 } else {
-                    tx.conn
-                        .prepare_cached("UPDATE runs SET cancel_requested = 1 WHERE id = ?1")
-                        .and_then(|mut s| s.execute([id.to_string()]))
-                        .map_err(sql_err)?;
+                    tx.db.execute(
+                        "UPDATE runs SET cancel_requested = 1 WHERE id = ?1",
+                        args![id.to_string()],
+                    )?;
                     // Recorded here too, so the journal says who cancelled a run that ends now.
                     tx.emit(Some(id), EventKind::RunCancelRequested { by: by.clone() })?;
                     tx.end_run(id, &RunEnd::Cancelled)?;
@@ -318,10 +313,10 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             }
             match resolution {
                 Resolution::Retry => {
-                    tx.conn
-                        .prepare_cached("UPDATE steps SET status = 'pending', updated_at = ?3 WHERE run_id = ?1 AND key = ?2")
-                        .and_then(|mut s| s.execute(params![run.to_string(), key.as_str(), tx.now]))
-                        .map_err(sql_err)?;
+                    tx.db.execute(
+                        "UPDATE steps SET status = 'pending', updated_at = ?3 WHERE run_id = ?1 AND key = ?2",
+                        args![run.to_string(), key.as_str(), tx.now],
+                    )?;
                 }
                 Resolution::Done { output } => {
                     tx.finish_step(*run, key, &Ok(output.clone()))?;
@@ -343,24 +338,24 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
                 },
             )?;
             let remaining: i64 = tx
-                .conn
-                .prepare_cached(
+                .db
+                .query_one(
                     "SELECT count(*) FROM steps WHERE run_id = ?1 AND status = 'needs_attention'",
-                )
-                .and_then(|mut s| s.query_row([run.to_string()], |r| r.get(0)))
-                .map_err(sql_err)?;
+                    args![run.to_string()],
+                )?
+                .get(0)?;
             let run_status: String = tx
-                .conn
-                .prepare_cached("SELECT status FROM runs WHERE id = ?1")
-                .and_then(|mut s| s.query_row([run.to_string()], |r| r.get(0)))
-                .map_err(sql_err)?;
+                .db
+                .query_one(
+                    "SELECT status FROM runs WHERE id = ?1",
+                    args![run.to_string()],
+                )?
+                .get(0)?;
             if remaining == 0 && run_status == RunStatus::NeedsAttention.as_str() {
-                tx.conn
-                    .prepare_cached(
-                        "UPDATE runs SET lease_owner = NULL, lease_expires_at = 0 WHERE id = ?1",
-                    )
-                    .and_then(|mut s| s.execute([run.to_string()]))
-                    .map_err(sql_err)?;
+                tx.db.execute(
+                    "UPDATE runs SET lease_owner = NULL, lease_expires_at = 0 WHERE id = ?1",
+                    args![run.to_string()],
+                )?;
                 tx.set_run_status(
                     *run,
                     RunStatus::Queued,
@@ -376,13 +371,14 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             ttl_ms,
         } => {
             let (pj, pb) = tx.payload(payload)?;
-            tx.conn
-                .prepare_cached(
-                    "INSERT INTO external_events(name, payload_json, payload_blob, sent_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .and_then(|mut s| s.execute(params![name, pj, pb, tx.now, tx.now.saturating_add(*ttl_ms)]))
-                .map_err(sql_err)?;
-            let id = tx.conn.last_insert_rowid();
+            let id: i64 = tx
+                .db
+                .query_one(
+                    "INSERT INTO external_events(name, payload_json, payload_blob, sent_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                    args![name.as_str(), pj, pb, tx.now, tx.now.saturating_add(*ttl_ms)],
+                )?
+                .get(0)?;
             tx.emit(
                 None,
                 EventKind::EventSent {
@@ -407,10 +403,10 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             progress,
         } => {
             tx.fence(fence)?;
-            tx.conn
-                .prepare_cached("UPDATE steps SET progress_json = ?3, updated_at = ?4 WHERE run_id = ?1 AND key = ?2")
-                .and_then(|mut s| s.execute(params![fence.run.to_string(), key.as_str(), progress.to_string(), tx.now]))
-                .map_err(sql_err)?;
+            tx.db.execute(
+                "UPDATE steps SET progress_json = ?3, updated_at = ?4 WHERE run_id = ?1 AND key = ?2",
+                args![fence.run.to_string(), key.as_str(), progress.to_string(), tx.now],
+            )?;
             tx.emit(
                 Some(fence.run),
                 EventKind::StepProgress {
@@ -426,10 +422,12 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
             pid,
             lock_path,
         } => {
-            tx.conn
-                .prepare_cached("INSERT OR REPLACE INTO workers(id, pid, lock_path, started_at) VALUES (?1, ?2, ?3, ?4)")
-                .and_then(|mut s| s.execute(params![worker.0, pid, lock_path, tx.now]))
-                .map_err(sql_err)?;
+            tx.db.execute(
+                "INSERT INTO workers(id, pid, lock_path, started_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, lock_path = excluded.lock_path,
+                    started_at = excluded.started_at",
+                args![worker.0.as_str(), pid, lock_path.as_str(), tx.now],
+            )?;
             Ok(Applied::Done)
         }
 
@@ -445,10 +443,10 @@ pub(crate) fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreErr
         }
 
         Transition::UnregisterWorker { worker } => {
-            tx.conn
-                .prepare_cached("DELETE FROM workers WHERE id = ?1")
-                .and_then(|mut s| s.execute([&worker.0]))
-                .map_err(sql_err)?;
+            tx.db.execute(
+                "DELETE FROM workers WHERE id = ?1",
+                args![worker.0.as_str()],
+            )?;
             Ok(Applied::Done)
         }
     }
@@ -464,21 +462,16 @@ fn renew_leases(
 ) -> Result<Vec<RunId>, StoreError> {
     let mut lost = Vec::new();
     for (run, epoch) in runs {
-        let n = tx
-            .conn
-            .prepare_cached(
-                "UPDATE runs SET lease_expires_at = ?4
-                 WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    run.to_string(),
-                    worker.0,
-                    epoch,
-                    tx.now.saturating_add(lease_ms)
-                ])
-            })
-            .map_err(sql_err)?;
+        let n = tx.db.execute(
+            "UPDATE runs SET lease_expires_at = ?4
+             WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+            args![
+                run.to_string(),
+                worker.0.as_str(),
+                epoch,
+                tx.now.saturating_add(lease_ms)
+            ],
+        )?;
         if n == 0 {
             lost.push(*run);
         }
