@@ -18,6 +18,23 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// The lab a test process shares (see [`PgLab::shared`]).
+static SHARED: OnceLock<PgLab> = OnceLock::new();
+
+extern "C" {
+    // The C library's: runs `f` when the process exits (the test harness ends with `exit`).
+    fn atexit(f: extern "C" fn()) -> i32;
+}
+
+extern "C" fn stop_shared() {
+    if let Some(lab) = SHARED.get() {
+        lab.stop();
+        let _ = std::fs::remove_dir_all(lab.dir.path());
+    }
+}
 
 /// Where Debian installs the server (not on PATH): the newest version present.
 fn server_bin_dir() -> PathBuf {
@@ -131,6 +148,37 @@ impl PgLab {
             }
         }
         panic!("PostgreSQL did not start; its log:\n{}", lab.log());
+    }
+
+    /// One lab for the whole test process: started by the first test that asks, stopped and
+    /// removed when the process exits. Each test takes a database of its own
+    /// ([`PgLab::fresh_database`]).
+    pub fn shared() -> &'static PgLab {
+        SHARED.get_or_init(|| {
+            let lab = PgLab::start();
+            // SAFETY: registering a plain function with no captured state.
+            unsafe {
+                atexit(stop_shared);
+            }
+            lab
+        })
+    }
+
+    /// A new, empty database with a name no other test of this process uses; its URL.
+    pub fn fresh_database(&self) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        self.create_database(&name)
+    }
+
+    /// Stops the server at once (`-m immediate`).
+    pub fn stop(&self) {
+        let data = self.data.display().to_string();
+        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/NAME` (trust authentication: a lab, not a server).
@@ -253,7 +301,6 @@ impl PgLab {
 
 impl Drop for PgLab {
     fn drop(&mut self) {
-        let data = self.data.display().to_string();
-        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+        self.stop();
     }
 }

@@ -12,12 +12,12 @@ pub fn install(hook: impl Fn(&str) + Send + Sync + 'static) {
     let _ = HOOK.set(Box::new(hook));
 }
 
-pub(crate) fn reach(point: &str) {
+pub fn reach(point: &str) {
     if let Some(h) = HOOK.get() {
         h(point);
     }
 }
 
-pub(crate) fn installed() -> bool {
+pub fn installed() -> bool {
     HOOK.get().is_some()
 }

@@ -137,6 +137,10 @@ pub enum StoreError {
     RunPinned(RunId),
     #[error("database error: {0}")]
     Sqlite(String),
+    /// A database server could not be reached, or the connection dropped (a restart, a network
+    /// failure): nothing in flight was saved unless it was read back; trying again may succeed.
+    #[error("database {location} cannot be reached: {detail}")]
+    Unavailable { location: String, detail: String },
     #[error("the store's writer has stopped")]
     WriterGone,
 }
@@ -214,7 +218,10 @@ impl StoreError {
     /// fails the same way; the work resumes from the journal in the next process. A full disk,
     /// a damaged file or a newer schema need a person.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Locked { .. })
+        matches!(
+            self,
+            StoreError::Locked { .. } | StoreError::Unavailable { .. }
+        )
     }
 }
 
@@ -231,7 +238,7 @@ pub enum EngineError {
 }
 
 /// A panic's message, when it has one.
-pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

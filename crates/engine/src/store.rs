@@ -377,8 +377,14 @@ pub trait Store: Send + Sync + 'static {
     fn check(&self) -> BoxFuture<'static, Result<Vec<String>, StoreError>>;
     /// Every committed event, from this process or (noticed within ~100 ms) another.
     fn live(&self) -> broadcast::Receiver<Arc<Event>>;
-    /// Where the store keeps its files, for worker lock files beside it.
+    /// Where the store is (a file's path, a server's URL without its password), for messages.
     fn location(&self) -> String;
+    /// Where workers keep lock files that tell other processes on this machine they are alive
+    /// (a dead worker's runs are then taken at once). `None` for a database shared across
+    /// machines: there a dead worker is found out by its leases expiring.
+    fn worker_lock_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// Database upkeep (blob collection, backup, vacuum, statistics), when the store has it.
     fn maintenance(&self) -> Option<&dyn Maintenance> {
         None

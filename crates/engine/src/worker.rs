@@ -118,17 +118,25 @@ impl Worker {
         config: WorkerConfig,
     ) -> Result<Worker, StoreError> {
         let id = WorkerId::new();
-        let lock_dir = PathBuf::from(format!("{}.workers", store.location()));
-        let lock_path = lock_dir.join(format!("{id}.lock"));
-        let lock = std::fs::create_dir_all(&lock_dir)
-            .and_then(|_| File::create(&lock_path))
-            .and_then(|f| f.try_lock().map(|_| f).map_err(std::io::Error::other));
-        let lock = match lock {
-            Ok(f) => Some(f),
-            Err(e) => {
-                tracing::warn!(error = %e, path = %lock_path.display(), "cannot hold a worker lock file; other workers will wait for this one's leases to expire");
-                None
+        let lock_dir = store.worker_lock_dir();
+        let lock_path = lock_dir
+            .as_ref()
+            .map(|d| d.join(format!("{id}.lock")))
+            .unwrap_or_default();
+        let lock = match &lock_dir {
+            Some(dir) => {
+                let lock = std::fs::create_dir_all(dir)
+                    .and_then(|_| File::create(&lock_path))
+                    .and_then(|f| f.try_lock().map(|_| f).map_err(std::io::Error::other));
+                match lock {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        tracing::warn!(error = %e, path = %lock_path.display(), "cannot hold a worker lock file; other workers will wait for this one's leases to expire");
+                        None
+                    }
+                }
             }
+            None => None,
         };
         store
             .submit(
@@ -239,7 +247,9 @@ impl Worker {
                 Durability::Durable,
             )
             .await;
-        let _ = std::fs::remove_file(&self.shared.lock_path);
+        if !self.shared.lock_path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.shared.lock_path);
+        }
         tracing::info!(worker = %self.shared.id, "worker stopped");
     }
 }
@@ -387,7 +397,9 @@ impl WorkerShared {
     fn dead_workers(&self, rows: Vec<crate::store::WorkerRow>) -> Vec<String> {
         let mut dead = Vec::new();
         for w in rows {
-            if w.id == self.id.0 {
+            // A worker without a lock file (on a shared database, perhaps on another machine)
+            // is judged by its leases alone.
+            if w.id == self.id.0 || w.lock_path.is_empty() {
                 continue;
             }
             let alive = match File::options().read(true).write(true).open(&w.lock_path) {

@@ -1,13 +1,16 @@
 //! PostgreSQL's failures as the engine's store errors, classified by SQLSTATE (never by text).
 
-use tokio_postgres::error::{DbError, SqlState};
+use postgres::error::{DbError, SqlState};
 use waymark_engine::StoreError;
 
 /// A failed statement or a lost connection.
-pub(crate) fn db_err(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn db_err(e: postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else {
         // No server answer: the connection is gone (closed, reset, timed out).
-        return StoreError::Sqlite(format!("connection to PostgreSQL lost: {e}"));
+        return StoreError::Unavailable {
+            location: "PostgreSQL".into(),
+            detail: format!("the connection was lost: {e}"),
+        };
     };
     let detail = describe(db);
     let code = db.code();
@@ -21,19 +24,22 @@ pub(crate) fn db_err(e: tokio_postgres::Error) -> StoreError {
             waited_ms: 0,
             detail,
         }
+    } else if code.code().starts_with("57P") || code.code().starts_with("08") {
+        // The server is shutting down or restarting (57P01..57P03), or the connection failed.
+        StoreError::Unavailable {
+            location: "PostgreSQL".into(),
+            detail,
+        }
     } else {
         StoreError::Sqlite(detail)
     }
 }
 
-/// The pool could not hand out a connection: the server is unreachable or refuses us.
-pub(crate) fn pool_err(location: &str, e: deadpool_postgres::PoolError) -> StoreError {
-    let detail = match e {
-        deadpool_postgres::PoolError::Backend(e) => e.as_db_error().map_or(e.to_string(), describe),
-        other => other.to_string(),
-    };
-    StoreError::Open {
-        path: location.to_string(),
+/// A connection could not be made: the server is unreachable or refuses us.
+pub(crate) fn connect_err(location: &str, e: postgres::Error) -> StoreError {
+    let detail = e.as_db_error().map_or(e.to_string(), describe);
+    StoreError::Unavailable {
+        location: location.to_string(),
         detail,
     }
 }

@@ -2,22 +2,26 @@
 //! share runs through the same lease/epoch protocol as on SQLite (see ../shared/DESIGN.md,
 //! "Backends").
 //!
-//! This crate is being built up: today it connects (the password from `$PGPASSWORD` or a
-//! password file, never the URL) and migrates the schema (under an advisory lock, refusing a
-//! newer one); the store traits follow.
+//! The journal's transitions and reads are the engine's own (`waymark_engine::store::journal`),
+//! run on PostgreSQL connections: one writer per process with group commit, a few readers, and
+//! a listener for other processes' commits (LISTEN/NOTIFY, with a bounded poll behind it).
 
+mod db;
 mod errors;
 mod passfile;
 mod schema;
+mod store;
+mod writer;
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
-use waymark_engine::StoreError;
+use postgres::NoTls;
+use waymark_engine::{SharedClock, StoreError};
 
 pub use schema::LATEST_VERSION;
+pub use store::PgStore;
 
 /// Whether `db` (a `--db` value or `$WAYMARK_DB`) names a PostgreSQL database rather than a
 /// SQLite file.
@@ -26,16 +30,26 @@ pub fn is_postgres_url(db: &str) -> bool {
     lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
 
-/// How to reach the database.
-#[derive(Clone, Debug)]
+/// How to reach the database, and how the store uses it.
+#[derive(Clone)]
 pub struct PgConfig {
-    /// Connections the pool keeps at most.
+    /// Read connections kept open at most.
     pub pool_size: usize,
     /// Take the password from `$PGPASSWORD` when it is set.
     pub password_from_env: bool,
     /// The password file to look in otherwise (libpq's format and rules): `$PGPASSFILE`, else
     /// `~/.pgpass`.
     pub passfile: Option<PathBuf>,
+    /// How long the listener waits for a notification before it looks for other processes'
+    /// commits anyway (a notification lost with a connection is then caught up).
+    pub poll_interval: Duration,
+    /// Transitions committed together at most.
+    pub max_batch: usize,
+    /// Payloads larger than this (bytes of JSON) go to the content-addressed blob table.
+    pub blob_threshold: usize,
+    /// A clock to use instead of the database's `clock_timestamp()` (tests that move time by
+    /// hand). Leases are judged by the database's clock otherwise, never a worker's.
+    pub clock: Option<SharedClock>,
 }
 
 impl Default for PgConfig {
@@ -45,9 +59,13 @@ impl Default for PgConfig {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pgpass")));
         PgConfig {
-            pool_size: 16,
+            pool_size: 8,
             password_from_env: true,
             passfile,
+            poll_interval: Duration::from_millis(500),
+            max_batch: 512,
+            blob_threshold: 768,
+            clock: None,
         }
     }
 }
@@ -68,17 +86,19 @@ fn passfile_target(pg: &tokio_postgres::Config) -> passfile::Target<'_> {
     }
 }
 
-/// The journal on one PostgreSQL database.
-pub struct PgStore {
-    pool: Pool,
-    location: String,
+/// Makes connections to one database: its settings (with the password, when there is one)
+/// and its URL as errors show it.
+pub(crate) struct Connector {
+    config: postgres::Config,
+    pub location: String,
 }
 
-impl PgStore {
-    /// Connects to `url` (`postgres://user@host:port/db`) and migrates its schema. The password
-    /// never comes from the URL (it would land in shell history, process lists and logs): it
-    /// comes from `$PGPASSWORD`, else the password file, or the server needs none.
-    pub async fn open(url: &str, config: PgConfig) -> Result<PgStore, StoreError> {
+impl Connector {
+    /// Reads `url` and finds its password. The password never comes from the URL (it would
+    /// land in shell history, process lists and logs): it comes from `$PGPASSWORD`, else the
+    /// password file, or the server needs none. Returns why the password file was not used,
+    /// for the error if the server then refuses us.
+    fn new(url: &str, config: &PgConfig) -> Result<(Connector, Option<String>), StoreError> {
         let location = url.to_string();
         let open_err = |detail: String| StoreError::Open {
             path: location.clone(),
@@ -101,7 +121,6 @@ impl PgStore {
                 pg.password(password.as_encoded_bytes());
             }
         }
-        // Why the password file was not used, for the error if the server then refuses us.
         let mut passfile_problem = None;
         if let (None, Some(path)) = (pg.get_password(), &config.passfile) {
             match passfile::read(path, &passfile_target(&pg)) {
@@ -118,51 +137,20 @@ impl PgStore {
         if pg.get_application_name().is_none() {
             pg.application_name("waymark");
         }
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+        Ok((
+            Connector {
+                config: pg.into(),
+                location,
             },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(1))
-            .build()
-            .map_err(|e| open_err(e.to_string()))?;
-        let store = PgStore { pool, location };
-        let mut client = match (store.client().await, passfile_problem) {
-            (Ok(client), _) => client,
-            (Err(StoreError::Open { path, detail }), Some(why)) => {
-                return Err(StoreError::Open {
-                    path,
-                    detail: format!("{detail}; {why}"),
-                })
-            }
-            (Err(e), _) => return Err(e),
-        };
-        schema::migrate(&mut client, &store.location).await?;
-        Ok(store)
+            passfile_problem,
+        ))
     }
 
-    /// The URL this store was opened with (it holds no password).
-    pub fn location(&self) -> &str {
-        &self.location
-    }
-
-    /// The schema version the database is at.
-    pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one("SELECT version FROM waymark_schema", &[])
-            .await
-            .map_err(errors::db_err)?;
-        Ok(row.get(0))
-    }
-
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| errors::pool_err(&self.location, e))
+    /// A new connection (blocking: call it off the async threads).
+    pub(crate) fn connect(&self) -> Result<db::PgConn, StoreError> {
+        self.config
+            .connect(NoTls)
+            .map(db::PgConn::new)
+            .map_err(|e| errors::connect_err(&self.location, e))
     }
 }

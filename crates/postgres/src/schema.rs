@@ -3,7 +3,7 @@
 //! runs under a transaction-scoped advisory lock, so workers starting together on several
 //! machines apply each one once.
 
-use tokio_postgres::Client;
+use postgres::Client;
 use waymark_engine::StoreError;
 
 use crate::errors::db_err;
@@ -124,15 +124,17 @@ const MIGRATIONS: &[&str] = &[
         nested BIGINT NOT NULL DEFAULT 0
     );
 
-    -- Workers on every machine: alive while their heartbeat is recent by the database's
-    -- clock (no lock files across machines); `labels` a JSON array.
+    -- Workers on every machine. There are no lock files across machines: a worker that died
+    -- is found out by its leases expiring (by the database's clock). `lock_path` stays empty;
+    -- `labels` is a JSON array.
     CREATE TABLE workers (
         id TEXT PRIMARY KEY,
-        host TEXT NOT NULL,
+        host TEXT NOT NULL DEFAULT '',
         pid BIGINT NOT NULL,
+        lock_path TEXT NOT NULL DEFAULT '',
         labels TEXT NOT NULL DEFAULT '[]',
         started_at BIGINT NOT NULL,
-        heartbeat_at BIGINT NOT NULL
+        heartbeat_at BIGINT NOT NULL DEFAULT 0
     );
     "#,
 ];
@@ -142,19 +144,16 @@ pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database to [`LATEST_VERSION`], or refuses one that is newer. `location` names
 /// the database in errors (its URL without a password).
-pub(crate) async fn migrate(client: &mut Client, location: &str) -> Result<i64, StoreError> {
+pub(crate) fn migrate(client: &mut Client, location: &str) -> Result<i64, StoreError> {
     loop {
-        let tx = client.transaction().await.map_err(db_err)?;
+        let mut tx = client.transaction().map_err(db_err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await
             .map_err(db_err)?;
         // Under the lock: two `CREATE TABLE IF NOT EXISTS` at once can both try to create it.
         tx.batch_execute("CREATE TABLE IF NOT EXISTS waymark_schema (version BIGINT NOT NULL)")
-            .await
             .map_err(db_err)?;
         let found: Option<i64> = tx
             .query_opt("SELECT version FROM waymark_schema", &[])
-            .await
             .map_err(db_err)?
             .map(|r| r.get(0));
         let found = found.unwrap_or(0);
@@ -164,17 +163,14 @@ pub(crate) async fn migrate(client: &mut Client, location: &str) -> Result<i64, 
         }
         let next = found + 1;
         tx.batch_execute(MIGRATIONS[found as usize])
-            .await
             .map_err(db_err)?;
         if found == 0 {
             tx.execute("INSERT INTO waymark_schema(version) VALUES ($1)", &[&next])
-                .await
         } else {
             tx.execute("UPDATE waymark_schema SET version = $1", &[&next])
-                .await
         }
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
         tracing::info!(version = next, "applied database migration");
     }
 }

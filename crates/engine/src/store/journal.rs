@@ -16,7 +16,7 @@ use crate::error::StoreError;
 pub use apply::apply;
 pub use rows::{
     events_after, has_claimable, latest_global_seq, list_runs, load_attempts, load_run, load_step,
-    load_steps, step_trace, trace_page, workers,
+    load_steps, retention_candidates, step_trace, trace_page, workers,
 };
 pub use tx::Tx;
 

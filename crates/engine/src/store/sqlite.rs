@@ -398,6 +398,10 @@ impl Store for SqliteStore {
         self.path.display().to_string()
     }
 
+    fn worker_lock_dir(&self) -> Option<PathBuf> {
+        Some(PathBuf::from(format!("{}.workers", self.path.display())))
+    }
+
     fn maintenance(&self) -> Option<&dyn crate::maintenance::Maintenance> {
         Some(self)
     }

@@ -103,9 +103,7 @@ async fn finished(h: &Harness, function: &str, input: Value) -> RunId {
 }
 
 fn count(h: &Harness, sql: &str, run: RunId) -> i64 {
-    h.store
-        .with_connection(|c| c.query_row(sql, [run.to_string()], |r| r.get(0)))
-        .expect("count")
+    h.count(sql, run)
 }
 
 fn store_error(e: EngineError) -> StoreError {
@@ -315,6 +313,11 @@ async fn retention_can_count_per_value_in_the_input() {
 
 #[tokio::test]
 async fn a_shared_blob_is_collected_only_when_no_run_refers_to_it_then_vacuum_shrinks_the_file() {
+    if sqlite_only(
+        "a shared blob is collected only when no run refers to it then vacuum shrinks the file",
+    ) {
+        return;
+    }
     let h = Harness::new(reg()).await;
     // Blobs are compressed: random letters and digits keep about 60 KB of the 80 KB.
     let doc = noise(80_000, 7);
@@ -353,7 +356,11 @@ async fn a_shared_blob_is_collected_only_when_no_run_refers_to_it_then_vacuum_sh
     assert!(freed.bytes_freed >= 50_000, "{freed:?}");
     assert_eq!(h.engine.database_stats().await.expect("stats").blobs, 0);
 
-    let before = h.store.checkpoint_and_size().expect("size");
+    let before = h
+        .sqlite()
+        .expect("the SQLite store")
+        .checkpoint_and_size()
+        .expect("size");
     let free = h
         .engine
         .database_stats()
@@ -378,6 +385,9 @@ async fn a_shared_blob_is_collected_only_when_no_run_refers_to_it_then_vacuum_sh
 
 #[tokio::test]
 async fn collecting_garbage_while_runs_write_blobs_keeps_every_referenced_one() {
+    if sqlite_only("collecting garbage while runs write blobs keeps every referenced one") {
+        return;
+    }
     let h = Harness::new(reg()).await;
     // 100 parts of 5 KB: each part is a blob, and so is the list of their markers.
     let parts: Vec<String> = (0..100)
@@ -424,7 +434,8 @@ fn noise(len: usize, seed: u64) -> String {
 
 /// Blobs as they are stored: (hash, codec, logical size, stored bytes, holds markers).
 fn blob_rows(h: &Harness) -> Vec<(String, i64, i64, i64, i64)> {
-    h.store
+    h.sqlite()
+        .expect("the SQLite store")
         .with_connection(|c| {
             let mut stmt = c.prepare(
                 "SELECT hash, codec, size, length(data), nested FROM blobs ORDER BY hash",
@@ -439,6 +450,11 @@ fn blob_rows(h: &Harness) -> Vec<(String, i64, i64, i64, i64)> {
 
 #[tokio::test]
 async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_upgrades() {
+    if sqlite_only(
+        "payload blobs are compressed and a version 4 database with plain blobs upgrades",
+    ) {
+        return;
+    }
     let h = Harness::new(reg()).await;
     // A list of large parts: each part is a blob, and so is the list of their markers.
     // Twelve markers make the list itself larger than the blob threshold.
@@ -538,7 +554,8 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
     );
     assert_eq!(attempt[0].finished_at, trace.steps[0].step.finished_at);
     let rows: i64 = h
-        .store
+        .sqlite()
+        .expect("the SQLite store")
         .with_connection(|c| {
             c.query_row(
                 "SELECT count(*) FROM attempts WHERE run_id = ?1",
@@ -551,7 +568,8 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
     // Each damage, on the blob's real compressed data unless it replaces it: the run lists as
     // unreadable with the blob named and why, and the other run still reads.
     let (codec, size, data): (i64, i64, Vec<u8>) = h
-        .store
+        .sqlite()
+        .expect("the SQLite store")
         .with_connection(|c| {
             c.query_row(
                 "SELECT codec, size, data FROM blobs WHERE hash = ?1",
@@ -573,7 +591,8 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
         (codec, size - 1, data.clone(), "decompress"),
     ];
     for (codec, size, data, why) in damages {
-        h.store
+        h.sqlite()
+            .expect("the SQLite store")
             .with_connection(|c| {
                 c.execute(
                     "UPDATE blobs SET codec = ?2, size = ?3, data = ?4 WHERE hash = ?1",
@@ -600,6 +619,9 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
 
 #[tokio::test]
 async fn a_backup_taken_while_a_run_executes_opens_and_passes_the_check() {
+    if sqlite_only("a backup is a copy of the file (PostgreSQL's is pg_dump)") {
+        return;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let h = Harness::new(registry(stop.clone())).await;
     let done: Vec<RunId> = vec![
@@ -633,6 +655,9 @@ async fn a_backup_taken_while_a_run_executes_opens_and_passes_the_check() {
 
 #[tokio::test]
 async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
+    if sqlite_only("a version 1 database upgrades to the latest keeping its runs") {
+        return;
+    }
     let h = Harness::new(reg()).await;
     let runs = vec![
         finished(&h, "quick", json!({})).await,
@@ -654,7 +679,8 @@ async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
     }
     let h = Harness::open(dir, reg(), Arc::new(SystemClock)).await;
     let version: i64 = h
-        .store
+        .sqlite()
+        .expect("the SQLite store")
         .with_connection(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
         .expect("version");
     assert_eq!(version, waymark_engine::store::sqlite::SCHEMA_VERSION);

@@ -219,7 +219,7 @@ async fn the_password_comes_from_a_private_password_file_and_never_from_the_url(
         store.schema_version().await.expect("version"),
         LATEST_VERSION
     );
-    assert!(!store.location().contains("team-secret-7"));
+    assert!(!store.url().contains("team-secret-7"));
 
     // A wrong password in the file: refused by the server, the password not repeated.
     std::fs::write(&passfile, "*:*:*:teamuser:wrong-secret-9\n").expect("write");

@@ -807,3 +807,47 @@ fn trace_page_in_snapshot(
         children,
     }))
 }
+
+/// Finished runs without a (living) parent, with the group value at `pointer` of their input
+/// (retention chooses among them), read in one snapshot.
+pub fn retention_candidates(
+    db: &mut dyn Db,
+    pointer: Option<&str>,
+) -> Result<Vec<crate::maintenance::RetentionCandidate>, StoreError> {
+    db.begin_read()?;
+    let result = retention_candidates_in_snapshot(db, pointer);
+    db.end_read()?;
+    result
+}
+
+fn retention_candidates_in_snapshot(
+    db: &mut dyn Db,
+    pointer: Option<&str>,
+) -> Result<Vec<crate::maintenance::RetentionCandidate>, StoreError> {
+    // Children go with their parents; a child whose parent was deleted counts as top-level.
+    let rows = db.query(
+        "SELECT id, function, created_at, finished_at, pinned, input_json, input_blob FROM runs
+         WHERE status IN ('succeeded', 'failed', 'cancelled')
+           AND (parent_run_id IS NULL
+                OR NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = runs.parent_run_id))",
+        &[],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let group = match pointer {
+            Some(p) => get_payload(db, r.get(5)?, r.get(6)?)?
+                .and_then(|input| input.pointer(p).cloned())
+                .unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        out.push(crate::maintenance::RetentionCandidate {
+            id: parse_run_id(&r.get::<String>(0)?)?,
+            function: r.get(1)?,
+            created_at: r.get(2)?,
+            finished_at: r.get(3)?,
+            pinned: r.get(4)?,
+            group,
+        });
+    }
+    Ok(out)
+}

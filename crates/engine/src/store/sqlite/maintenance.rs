@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rusqlite::{Connection, TransactionBehavior};
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::db::{sql_err, Lite};
@@ -17,7 +16,7 @@ use crate::ids::RunId;
 use crate::maintenance::{
     BackupReport, DbStats, GcReport, Maintenance, RetentionCandidate, RunSize, VacuumReport,
 };
-use crate::store::journal::rows::{self, blob_data, BLOB_MARKER};
+use crate::store::journal::rows::{blob_data, BLOB_MARKER};
 
 /// Columns that hold a blob's hash directly.
 const BLOB_COLUMNS: &[(&str, &str)] = &[
@@ -381,65 +380,6 @@ fn stats(conn: &Connection, path: &Path) -> Result<DbStats, StoreError> {
     Ok(stats)
 }
 
-fn retention_candidates(
-    conn: &Connection,
-    pointer: Option<&str>,
-) -> Result<Vec<RetentionCandidate>, StoreError> {
-    type Row = (
-        String,
-        String,
-        i64,
-        Option<i64>,
-        bool,
-        Option<String>,
-        Option<String>,
-    );
-    let tx = conn.unchecked_transaction().map_err(sql_err)?;
-    let raws: Vec<Row> = {
-        // Children go with their parents; a child whose parent was deleted counts as top-level.
-        let mut stmt = tx
-            .prepare(
-                "SELECT id, function, created_at, finished_at, pinned, input_json, input_blob FROM runs
-                 WHERE status IN ('succeeded', 'failed', 'cancelled')
-                   AND (parent_run_id IS NULL
-                        OR NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = runs.parent_run_id))",
-            )
-            .map_err(sql_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .map_err(sql_err)?;
-        rows.collect::<Result<_, _>>().map_err(sql_err)?
-    };
-    let mut out = Vec::with_capacity(raws.len());
-    for (id, function, created_at, finished_at, pinned, ij, ib) in raws {
-        let group = match pointer {
-            Some(p) => rows::get_payload(&mut Lite(&tx), ij, ib)?
-                .and_then(|input| input.pointer(p).cloned())
-                .unwrap_or(Value::Null),
-            None => Value::Null,
-        };
-        out.push(RetentionCandidate {
-            id: RunId::parse(&id).map_err(StoreError::Sqlite)?,
-            function,
-            created_at,
-            finished_at,
-            pinned,
-            group,
-        });
-    }
-    Ok(out)
-}
-
 impl SqliteStore {
     /// Runs `f` on the writer's thread and connection, between two batches.
     fn exclusive<T, F>(&self, f: F) -> BoxFuture<'static, Result<T, StoreError>>
@@ -484,7 +424,7 @@ impl Maintenance for SqliteStore {
         &self,
         pointer: Option<String>,
     ) -> BoxFuture<'static, Result<Vec<RetentionCandidate>, StoreError>> {
-        self.read(move |c| retention_candidates(c.0, pointer.as_deref()))
+        self.read(move |c| crate::store::journal::retention_candidates(c, pointer.as_deref()))
     }
 }
 
