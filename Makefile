@@ -57,7 +57,7 @@ test: setup ui
 	# (the demo-tools crate's own tests need it): they use it as built.
 	WAYMARK_DEMO_TOOLS_BUILT=1 $(CARGO) test --workspace
 	# The engine's scenario suite again, the same test code on PostgreSQL (a private server).
-	WAYMARK_TEST_BACKEND=postgres $(CARGO) test -p waymark-engine --test it
+	CARGO="$(CARGO)" bash scripts/engine-on-postgres.sh
 	node tests/conformance/run.mjs
 	# The browser tests and the desktop smoke test drive the binaries that build just made.
 	node --test --test-concurrency=1 tests/ui/*.test.mjs
