@@ -4,4 +4,5 @@
 #[path = "../../../../tests/pg/lab.rs"]
 mod pg_lab;
 
+mod events;
 mod schema;
