@@ -16,6 +16,7 @@ mod agents;
 mod memory;
 mod servers;
 mod settings;
+pub mod sql;
 pub mod sqlite;
 mod triggers;
 
@@ -25,6 +26,7 @@ pub use agents::{AgentStore, AgentSummary, AgentVersion, NewAgentVersion};
 pub use memory::{MemoryEntry, MemoryStore};
 pub use servers::{ServerRecord, ServerStore, ServerTransport, StoredOAuthClient};
 pub use settings::SettingsStore;
+pub use sql::{SqlAgentStore, SqlConnections, SqlWork};
 pub use sqlite::SqliteAgentStore;
 pub use triggers::TriggerStateStore;
 

@@ -137,6 +137,9 @@ pub enum StoreError {
     RunPinned(RunId),
     #[error("database error: {0}")]
     Sqlite(String),
+    /// A value or row larger than the database accepts: the request must change.
+    #[error("too big for the database: {0}")]
+    TooBig(String),
     /// A database server could not be reached, or the connection dropped (a restart, a network
     /// failure): nothing in flight was saved unless it was read back; trying again may succeed.
     #[error("database {location} cannot be reached: {detail}")]
@@ -183,6 +186,7 @@ impl StoreError {
                     detail,
                 },
                 ErrorCode::DiskFull => StoreError::Full(detail),
+                ErrorCode::TooBig => StoreError::TooBig(detail),
                 ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt {
                     path: String::new(),
                     detail,

@@ -24,6 +24,9 @@ pub(crate) fn db_err(e: postgres::Error) -> StoreError {
             waited_ms: 0,
             detail,
         }
+    } else if code.code().starts_with("54") {
+        // Program limit exceeded: a value or row larger than the server takes.
+        StoreError::TooBig(detail)
     } else if code.code().starts_with("57P") || code.code().starts_with("08") {
         // The server is shutting down or restarting (57P01..57P03), or the connection failed.
         StoreError::Unavailable {

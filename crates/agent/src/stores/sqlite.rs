@@ -1,33 +1,27 @@
-//! The agent stores on SQLite: the catalog's and triggers' tables in the engine's database
-//! file, over one connection set: one writer (writes queue behind its mutex, each in an
-//! IMMEDIATE transaction) and a few readers (WAL lets them read while the writer or the
+//! The agent stores' connections on SQLite: the catalog's and triggers' tables in the engine's
+//! database file, over one connection set: one writer (writes queue behind its mutex, each in
+//! an IMMEDIATE transaction) and a few readers (WAL lets them read while the writer or the
 //! engine writes). The engine's store keeps its own writer thread; nothing else here opens
-//! the file.
+//! the file. The stores themselves are [`super::sql`]'s, the same on every backend.
 
-mod agents;
-mod memory;
 mod schema;
-mod servers;
-mod settings;
-mod triggers;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rusqlite::functions::FunctionFlags;
-use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use waymark_engine::store::journal::Dialect;
+use waymark_engine::store::sqlite::SqliteDb;
+use waymark_engine::StoreError;
 
+use super::sql::{SqlAgentStore, SqlConnections, SqlWork};
 use super::{AgentStores, DbError, DbErrorKind};
 use crate::catalog::CatalogError;
-use crate::triggers::TriggerError;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers kept open between reads; more are opened while more read at once.
 const IDLE_READERS: usize = 4;
-/// `waymark_icontains(haystack, needle)`: whether `haystack`, lowercased, contains `needle`
-/// (given lowercase). Unicode lowercase: SQLite's own `lower()` folds ASCII only.
-const ICONTAINS: &str = "waymark_icontains";
 
 /// Every agent-side store on one SQLite file. Cheap to share (`Arc`).
 pub struct SqliteAgentStore {
@@ -83,31 +77,30 @@ impl SqliteAgentStore {
         }))
     }
 
-    /// The five stores, all this one.
+    /// The five stores, on this file's connections.
     pub fn stores(self: &Arc<Self>) -> AgentStores {
-        AgentStores::from_one(self.clone())
+        SqlAgentStore::new(self.clone()).stores()
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// `f` on an idle reader (opened when none is idle).
-    fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<rusqlite::Error>,
-    {
+impl SqlConnections for SqliteAgentStore {
+    fn read(&self, work: &mut SqlWork<'_>) -> Result<(), StoreError> {
         let idle = lock(&self.readers).pop();
         let conn = match idle {
             Some(c) => c,
             None => {
-                let c = connection(&self.path)?;
+                let c = connection(&self.path).map_err(|e| StoreError::from_sqlite(e, 0))?;
                 // A reader never writes: a mistake here fails instead of taking the lock.
-                c.pragma_update(None, "query_only", "ON")?;
+                c.pragma_update(None, "query_only", "ON")
+                    .map_err(|e| StoreError::from_sqlite(e, 0))?;
                 c
             }
         };
-        let out = f(&conn);
+        let out = work(&mut SqliteDb(&conn));
         let mut idle = lock(&self.readers);
         if idle.len() < IDLE_READERS {
             idle.push(conn);
@@ -115,17 +108,20 @@ impl SqliteAgentStore {
         out
     }
 
-    /// `f` in one IMMEDIATE transaction on the writer (the write lock is taken up front, so
-    /// reads inside it see what the write will replace).
-    fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<rusqlite::Error>,
-    {
+    /// One IMMEDIATE transaction on the writer (the write lock is taken up front, so reads
+    /// inside it see what the write will replace).
+    fn write(&self, work: &mut SqlWork<'_>) -> Result<(), StoreError> {
+        let busy_ms = BUSY_TIMEOUT.as_millis() as u64;
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::from_sqlite(e, busy_ms))?;
+        work(&mut SqliteDb(&tx))?;
+        tx.commit().map_err(|e| StoreError::from_sqlite(e, busy_ms))
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
 }
 
@@ -135,20 +131,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A connection to `path` with the busy timeout and the functions queries use.
+/// A connection to `path` with the busy timeout.
 fn connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.create_scalar_function(
-        ICONTAINS,
-        2,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let hay: String = ctx.get(0)?;
-            let needle: String = ctx.get(1)?;
-            Ok(hay.to_lowercase().contains(&needle))
-        },
-    )?;
     Ok(conn)
 }
 
@@ -182,15 +168,4 @@ impl From<rusqlite::Error> for CatalogError {
     fn from(e: rusqlite::Error) -> Self {
         CatalogError::Database(e.into())
     }
-}
-
-impl From<rusqlite::Error> for TriggerError {
-    fn from(e: rusqlite::Error) -> Self {
-        TriggerError::Database(e.into())
-    }
-}
-
-/// `usize` as a SQLite `LIMIT` (which is signed).
-fn sql_limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }

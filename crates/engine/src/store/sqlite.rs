@@ -2,6 +2,7 @@
 //! a small pool of read connections.
 
 mod db;
+pub use db::SqliteDb;
 mod legacy;
 mod maintenance;
 mod schema;
@@ -23,7 +24,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
 use crate::ids::{RunId, StepKey};
 use crate::model::{AttemptRecord, Event, RunRecord, RunTrace, StepRecord, StepTrace};
-use db::{sql_err, Lite};
+use db::sql_err;
 
 #[derive(Clone, Debug)]
 pub struct SqliteConfig {
@@ -201,7 +202,7 @@ impl SqliteStore {
     fn read<T, F>(&self, f: F) -> BoxFuture<'static, Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Lite<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut SqliteDb<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let readers = self.readers.clone();
         let path = self.path.clone();
@@ -213,7 +214,7 @@ impl SqliteStore {
                     Some(c) => c,
                     None => open_connection(&path, &config)?,
                 };
-                let result = f(&mut Lite(&conn));
+                let result = f(&mut SqliteDb(&conn));
                 let mut pool = readers.lock().unwrap_or_else(|e| e.into_inner());
                 if pool.len() < 8 {
                     pool.push(conn);

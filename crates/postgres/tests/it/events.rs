@@ -84,7 +84,10 @@ async fn a_subscriber_misses_no_event_when_one_commit_waits_after_numbering() {
     }
     let quick = send(&second, "quick").await;
     let held = held.await.expect("the held commit");
-    assert!(held < quick, "the held event was sent first: {held} < {quick}");
+    assert!(
+        held < quick,
+        "the held event was sent first: {held} < {quick}"
+    );
     polling.store(false, Ordering::SeqCst);
     let seen = poller.await.expect("poller");
 

@@ -12,7 +12,7 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
 
 /// A SQLite connection as the journal's [`Db`] (borrowed: the writer and the readers own
 /// theirs, and a rusqlite transaction is a borrowed connection too).
-pub(crate) struct Lite<'a>(pub &'a Connection);
+pub struct SqliteDb<'a>(pub &'a Connection);
 
 impl ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -35,7 +35,7 @@ fn cell(v: ValueRef<'_>) -> Cell {
     }
 }
 
-impl Db for Lite<'_> {
+impl Db for SqliteDb<'_> {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::db::{sql_err, Lite};
+use super::db::{sql_err, SqliteDb};
 use super::{check_connection, writer, SqliteStore};
 use crate::error::StoreError;
 use crate::ids::RunId;
@@ -70,7 +70,7 @@ fn nesting_blobs(conn: &Connection) -> Result<HashSet<String>, StoreError> {
 }
 
 fn blob_text(conn: &Connection, hash: &str) -> Result<String, StoreError> {
-    let data = blob_data(&mut Lite(conn), hash)?;
+    let data = blob_data(&mut SqliteDb(conn), hash)?;
     Ok(String::from_utf8_lossy(&data).into_owned())
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
-use super::db::Lite;
+use super::db::SqliteDb;
 use crate::clock::SharedClock;
 use crate::error::StoreError;
 use crate::model::Event;
@@ -387,7 +387,7 @@ impl Writer {
                 results.push(Err(self.sql_error(e)));
                 continue;
             }
-            let mut lite = Lite(&self.conn);
+            let mut lite = SqliteDb(&self.conn);
             let mut t = Tx {
                 db: &mut lite,
                 now,
@@ -449,7 +449,7 @@ impl Writer {
     fn publish_from_db(&mut self, before: i64) {
         loop {
             let batch = match journal::events_after(
-                &mut Lite(&self.conn),
+                &mut SqliteDb(&self.conn),
                 None,
                 self.published,
                 1000,

@@ -1,11 +1,13 @@
-//! [`ServerStore`] on SQLite: `mcp_servers`, the secret references as JSON in `secrets_json`.
+//! [`ServerStore`]: `mcp_servers`, the secret references as JSON in `secrets_json`.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
+use waymark_engine::journal_args as args;
+use waymark_engine::store::journal::{Db, Row};
+use waymark_engine::StoreError;
 
-use super::SqliteAgentStore;
+use super::SqlAgentStore;
 use crate::catalog::CatalogError;
 use crate::secrets::SecretRef;
 use crate::stores::{Removed, ServerRecord, ServerStore, ServerTransport, StoredOAuthClient};
@@ -45,7 +47,7 @@ struct Row7 {
 
 const COLUMNS: &str = "name, transport, command, args_json, cwd, url, secrets_json";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Row7> {
+fn row(r: &Row) -> Result<Row7, StoreError> {
     Ok(Row7 {
         name: r.get(0)?,
         transport: r.get(1)?,
@@ -95,14 +97,14 @@ fn decode(row: Row7) -> Result<ServerRecord, CatalogError> {
 }
 
 /// The references of the row `name` holds, as far as they read; `None` without a row.
-fn old_refs(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<Vec<SecretRef>>> {
-    let old: Option<String> = tx
-        .query_row(
+fn old_refs(db: &mut dyn Db, name: &str) -> Result<Option<Vec<SecretRef>>, StoreError> {
+    let old: Option<String> = db
+        .query_opt(
             "SELECT secrets_json FROM mcp_servers WHERE name = ?1",
-            [name],
-            |r| r.get(0),
-        )
-        .optional()?;
+            args![name],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?;
     Ok(old.map(|o| {
         serde_json::from_str::<SecretRefs>(&o)
             .map(SecretRefs::into_all)
@@ -117,7 +119,7 @@ fn removed(old: Option<Vec<SecretRef>>) -> Removed {
     }
 }
 
-impl ServerStore for SqliteAgentStore {
+impl ServerStore for SqlAgentStore {
     fn put_server(&self, record: &ServerRecord, now_ms: i64) -> Result<Removed, CatalogError> {
         let mut refs = SecretRefs::default();
         let (transport, command, args_json, cwd, url) = match &record.transport {
@@ -152,9 +154,9 @@ impl ServerStore for SqliteAgentStore {
         let secrets_json = serde_json::to_string(&refs).map_err(|e| CatalogError::Corrupt {
             what: format!("server {} secret references: {e}", record.name),
         })?;
-        self.write(|tx| {
-            let old = old_refs(tx, &record.name)?;
-            tx.execute(
+        self.write(|db| {
+            let old = old_refs(db, &record.name)?;
+            db.execute(
                 "INSERT INTO mcp_servers
                     (name, transport, command, args_json, cwd, url, secrets_json, created_at_ms, updated_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
@@ -162,40 +164,41 @@ impl ServerStore for SqliteAgentStore {
                     transport = excluded.transport, command = excluded.command,
                     args_json = excluded.args_json, cwd = excluded.cwd, url = excluded.url,
                     secrets_json = excluded.secrets_json, updated_at_ms = excluded.updated_at_ms",
-                params![record.name, transport, command, args_json, cwd, url, secrets_json, now_ms],
+                args![record.name.as_str(), transport, command, args_json, cwd, url, secrets_json, now_ms],
             )?;
-            Ok(removed(old))
+            Ok::<_, CatalogError>(removed(old))
         })
     }
 
     fn server(&self, name: &str) -> Result<Option<ServerRecord>, CatalogError> {
-        let found = self.read(|c| {
-            Ok::<_, CatalogError>(
-                c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM mcp_servers WHERE name = ?1"
-                ))?
-                .query_row([name], row)
-                .optional()?,
-            )
+        let found = self.read(|db| {
+            let r = db.query_opt(
+                &format!("SELECT {COLUMNS} FROM mcp_servers WHERE name = ?1"),
+                args![name],
+            )?;
+            Ok::<_, CatalogError>(r.map(|r| row(&r)).transpose()?)
         })?;
         found.map(decode).transpose()
     }
 
     fn servers(&self) -> Result<Vec<ServerRecord>, CatalogError> {
-        let rows = self.read(|c| {
-            let mut stmt =
-                c.prepare_cached(&format!("SELECT {COLUMNS} FROM mcp_servers ORDER BY name"))?;
-            let rows = stmt.query_map([], row)?;
-            Ok::<_, CatalogError>(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = self.read(|db| {
+            db.query(
+                &format!("SELECT {COLUMNS} FROM mcp_servers ORDER BY name"),
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok::<_, CatalogError>(row(r)?))
+            .collect::<Result<Vec<_>, _>>()
         })?;
         rows.into_iter().map(decode).collect()
     }
 
     fn delete_server(&self, name: &str) -> Result<Removed, CatalogError> {
-        self.write(|tx| {
-            let old = old_refs(tx, name)?;
-            tx.execute("DELETE FROM mcp_servers WHERE name = ?1", [name])?;
-            Ok(removed(old))
+        self.write(|db| {
+            let old = old_refs(db, name)?;
+            db.execute("DELETE FROM mcp_servers WHERE name = ?1", args![name])?;
+            Ok::<_, CatalogError>(removed(old))
         })
     }
 }
