@@ -43,6 +43,10 @@ impl PgConn {
     }
 }
 
+/// Why a text with a NUL character is refused.
+pub(crate) const NUL_IN_TEXT: &str =
+    "PostgreSQL cannot store text containing a NUL character (\\0); remove it and try again";
+
 /// An argument as PostgreSQL binds it: to the type the server inferred for its placeholder.
 #[derive(Debug)]
 struct Bound<'a>(&'a Arg<'a>);
@@ -68,6 +72,8 @@ impl ToSql for Bound<'_> {
                 _ => Err(mismatch(self.0, ty)),
             },
             Arg::Text(t) => match *ty {
+                // Refused here with a message that says why (the server's would name a byte).
+                _ if t.contains('\0') => Err(NUL_IN_TEXT.into()),
                 Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
                     t.as_ref().to_sql(ty, out)
                 }

@@ -6,11 +6,20 @@ use waymark_engine::StoreError;
 /// A failed statement or a lost connection.
 pub(crate) fn db_err(e: postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else {
-        // No server answer: the connection is gone (closed, reset, timed out).
-        return StoreError::Unavailable {
-            location: "PostgreSQL".into(),
-            detail: format!("the connection was lost: {e}"),
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io {
+            // No server answer: the connection is gone (closed, reset, timed out).
+            return StoreError::Unavailable {
+                location: "PostgreSQL".into(),
+                detail: format!("the connection was lost: {e}"),
+            };
+        }
+        // Refused on this side (a value that cannot be sent, a row that cannot be read).
+        let detail = match std::error::Error::source(&e) {
+            Some(cause) => cause.to_string(),
+            None => e.to_string(),
         };
+        return StoreError::Sqlite(detail);
     };
     let detail = describe(db);
     let code = db.code();

@@ -6,6 +6,7 @@
 //! run on PostgreSQL connections: one writer per process with group commit, a few readers, and
 //! a listener for other processes' commits (LISTEN/NOTIFY, with a bounded poll behind it).
 
+mod agent;
 mod db;
 mod errors;
 mod passfile;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use postgres::NoTls;
 use waymark_engine::{SharedClock, StoreError};
 
+pub use agent::PgAgentConnections;
 pub use schema::LATEST_VERSION;
 pub use store::PgStore;
 

@@ -136,6 +136,94 @@ const MIGRATIONS: &[&str] = &[
         started_at BIGINT NOT NULL,
         heartbeat_at BIGINT NOT NULL DEFAULT 0
     );
+
+    -- The agent side (agents, MCP servers, settings, memory, triggers): the SQLite file's
+    -- agent tables, with names and keys in the "C" collation so lists sort byte-wise as
+    -- there, and `rowid` spelled out (SQLite's is implicit).
+    CREATE TABLE agent_spec_versions (
+        rowid BIGINT GENERATED ALWAYS AS IDENTITY,
+        hash TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL,
+        spec_json TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX agent_spec_versions_by_name ON agent_spec_versions(name, created_at_ms);
+
+    CREATE TABLE agent_specs (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        description TEXT NOT NULL,
+        hash TEXT COLLATE "C" NOT NULL REFERENCES agent_spec_versions(hash),
+        created_at_ms BIGINT NOT NULL,
+        updated_at_ms BIGINT NOT NULL
+    );
+
+    -- Secret values are not here: `secrets_json` maps env/header names to secret references.
+    CREATE TABLE mcp_servers (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        transport TEXT NOT NULL CHECK (transport IN ('stdio', 'http')),
+        command TEXT,
+        args_json TEXT,
+        cwd TEXT,
+        url TEXT,
+        secrets_json TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        updated_at_ms BIGINT NOT NULL
+    );
+
+    CREATE TABLE agent_memory (
+        agent TEXT COLLATE "C" NOT NULL,
+        key TEXT COLLATE "C" NOT NULL,
+        value TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        updated_at_ms BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (agent, key)
+    );
+    CREATE INDEX agent_memory_newest ON agent_memory(agent, seq);
+
+    CREATE TABLE provider_keys (
+        provider TEXT COLLATE "C" PRIMARY KEY,
+        secret_ref TEXT NOT NULL,
+        updated_at_ms BIGINT NOT NULL
+    );
+
+    CREATE TABLE trigger_state (
+        agent TEXT COLLATE "C" NOT NULL,
+        trigger_key TEXT COLLATE "C" NOT NULL,
+        last_fire_ms BIGINT NOT NULL,
+        updated_at_ms BIGINT NOT NULL,
+        PRIMARY KEY (agent, trigger_key)
+    );
+
+    CREATE TABLE webhook_secrets (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        secret_ref TEXT NOT NULL,
+        updated_at_ms BIGINT NOT NULL
+    );
+
+    CREATE TABLE provider_settings (
+        provider TEXT COLLATE "C" PRIMARY KEY,
+        base_url TEXT NOT NULL,
+        updated_at_ms BIGINT NOT NULL
+    );
+
+    CREATE TABLE env_key_hosts (
+        variable TEXT COLLATE "C" NOT NULL,
+        host TEXT COLLATE "C" NOT NULL,
+        builtin BIGINT NOT NULL DEFAULT 0,
+        updated_at_ms BIGINT NOT NULL,
+        PRIMARY KEY (variable, host)
+    );
+    INSERT INTO env_key_hosts (variable, host, builtin, updated_at_ms) VALUES
+        ('OPENAI_API_KEY', 'api.openai.com', 1, 0),
+        ('ANTHROPIC_API_KEY', 'api.anthropic.com', 1, 0),
+        ('OPENROUTER_API_KEY', 'openrouter.ai', 1, 0);
+
+    CREATE TABLE app_settings (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at_ms BIGINT NOT NULL
+    );
     "#,
 ];
 

@@ -17,8 +17,9 @@ use super::{AgentStores, DbError, DbErrorKind};
 use crate::catalog::CatalogError;
 use crate::triggers::TriggerError;
 
-/// A closure run on a connection (see [`SqlConnections`]).
-pub type SqlWork<'a> = dyn FnMut(&mut dyn Db) -> Result<(), StoreError> + 'a;
+/// A closure run on a connection (see [`SqlConnections`]). `Send`: a backend whose driver
+/// cannot block an async thread runs it on a thread of its own.
+pub type SqlWork<'a> = dyn FnMut(&mut dyn Db) -> Result<(), StoreError> + Send + 'a;
 
 /// A backend's connections for the agent stores.
 pub trait SqlConnections: Send + Sync + 'static {
@@ -57,9 +58,14 @@ impl SqlAgentStore {
         AgentStores::from_one(self.clone())
     }
 
-    fn run<T, E>(&self, write: bool, f: impl FnOnce(&mut dyn Db) -> Result<T, E>) -> Result<T, E>
+    fn run<T, E>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut dyn Db) -> Result<T, E> + Send,
+    ) -> Result<T, E>
     where
-        E: From<StoreError>,
+        T: Send,
+        E: From<StoreError> + Send,
     {
         let mut f = Some(f);
         let mut out: Option<Result<T, E>> = None;
@@ -89,17 +95,19 @@ impl SqlAgentStore {
     }
 
     /// `f` on a connection for reading.
-    fn read<T, E>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T, E>) -> Result<T, E>
+    fn read<T, E>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T, E> + Send) -> Result<T, E>
     where
-        E: From<StoreError>,
+        T: Send,
+        E: From<StoreError> + Send,
     {
         self.run(false, f)
     }
 
     /// `f` in one serialized write transaction.
-    fn write<T, E>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T, E>) -> Result<T, E>
+    fn write<T, E>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T, E> + Send) -> Result<T, E>
     where
-        E: From<StoreError>,
+        T: Send,
+        E: From<StoreError> + Send,
     {
         self.run(true, f)
     }

@@ -4,5 +4,8 @@
 #[path = "../../../../tests/pg/lab.rs"]
 mod pg_lab;
 
+mod agent_stores;
 mod events;
 mod schema;
+#[path = "../../../agent/tests/it/store_contract/mod.rs"]
+mod store_contract;

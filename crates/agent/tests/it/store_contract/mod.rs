@@ -12,6 +12,7 @@ mod memory;
 mod settings;
 mod triggers;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use waymark_agent::stores::AgentStores;
@@ -22,8 +23,13 @@ pub use memory::{many_notes, memory};
 pub use settings::{servers, settings};
 pub use triggers::triggers;
 
+/// Set by a backend whose text cannot hold NUL (PostgreSQL's): names with one are left out of
+/// [`odd_names`], and [`nul_is_refused`] checks that such a backend refuses them clearly.
+pub static NUL_REFUSED: AtomicBool = AtomicBool::new(false);
+
 /// Names a backend must store and return as given: SQL words, quotes, wildcards, escapes,
-/// spaces, case, non-ASCII, control characters (NUL too), and a long one.
+/// spaces, case, non-ASCII, control characters (NUL too, unless [`NUL_REFUSED`]), and a
+/// long one.
 pub fn odd_names() -> Vec<String> {
     let mut names: Vec<String> = [
         "select",
@@ -54,7 +60,50 @@ pub fn odd_names() -> Vec<String> {
     .map(|s| s.to_string())
     .collect();
     names.push("x".repeat(4096));
+    if NUL_REFUSED.load(Ordering::Relaxed) {
+        names.retain(|n| !n.contains('\0'));
+    }
     names
+}
+
+/// On a backend that cannot store NUL: every kind of record with one in a name or a value is
+/// refused with an error that says so, and nothing of it is stored.
+pub fn nul_is_refused(stores: &AgentStores) {
+    let says_nul = |what: &str, e: String| {
+        assert!(
+            e.contains("NUL"),
+            "{what}: the error names the NUL character: {e}"
+        );
+    };
+    let e = stores
+        .memory
+        .remember("agent", "key\0", "value", 1)
+        .expect_err("a NUL in a memory key");
+    says_nul("memory key", e.to_string());
+    let e = stores
+        .memory
+        .remember("agent", "key", "va\0lue", 1)
+        .expect_err("a NUL in a memory value");
+    says_nul("memory value", e.to_string());
+    assert!(stores.memory.memory("agent").expect("memory").is_empty());
+    let e = stores
+        .agents
+        .put_agent(&waymark_agent::stores::NewAgentVersion {
+            name: "a\0b",
+            description: "",
+            hash: "sha256:nul",
+            spec_json: "{}",
+            now_ms: 1,
+        })
+        .expect_err("a NUL in an agent's name");
+    says_nul("agent name", e.to_string());
+    assert!(stores.agents.list_agents().expect("agents").is_empty());
+    let e = stores
+        .settings
+        .set_app_setting("k", Some("v\0"), 1)
+        .expect_err("a NUL in a setting");
+    says_nul("setting", e.to_string());
+    assert_eq!(stores.settings.app_setting("k").expect("setting"), None);
 }
 
 /// Byte-wise order (Rust's `String` order): the contract's order for names and keys.
