@@ -1,9 +1,14 @@
-//! Crash chaos: a worker process running durable runs is `kill -9`ed again and again, at random
-//! moments, just before and after each kind of commit, and in the middle of steps' work.
+//! Crash chaos: worker processes running durable runs are `kill -9`ed again and again, at random
+//! moments, just before and after each kind of commit, and in the middle of steps' work: one
+//! worker at a time on a SQLite file, three at once on a PostgreSQL database (where a killed
+//! worker's runs are taken over when their leases expire, by the database's clock).
 
 mod common;
+#[path = "pg/lab.rs"]
+mod pg_lab;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -11,13 +16,25 @@ use rand::Rng;
 use serde_json::json;
 use waymark_engine::*;
 
-const RUNS: usize = 24;
 const STEPS: u64 = 8;
 /// Few runs at a time per worker, so that each short worker life leaves work for the next.
 const MAX_RUNS_PER_WORKER: &str = "4";
-/// Keep at least this many runs unfinished, starting new ones as others finish.
-const MIN_ACTIVE: usize = 6;
-const KILLS: usize = 60;
+
+/// How much chaos, on how many workers at once.
+struct Plan {
+    /// Runs started up front (more are started as others finish).
+    runs: usize,
+    /// Kills aimed at a point (a commit, a step's work) or a random moment; on several
+    /// workers each also kills one of the others.
+    kills: usize,
+    /// Worker processes alive at once; each kill replaces one.
+    workers: usize,
+    /// Keep at least this many runs unfinished, starting new ones as others finish: more
+    /// than the other workers hold, so that a fresh one finds work to be killed in.
+    min_active: usize,
+    /// Arguments every worker gets.
+    worker_args: Vec<&'static str>,
+}
 
 /// Commit points a kill is aimed at, cycled through; mid-step points are every third kill.
 const COMMIT_POINTS: &[&str] = &[
@@ -38,8 +55,39 @@ async fn runs_survive_repeated_kill_9_without_repeating_effects() {
     let (_dir, db, ledger) = temp_paths();
     let store = SqliteStore::open(&db).expect("open");
     let engine = Engine::new(store, Registry::new());
+    let plan = Plan {
+        runs: 24,
+        kills: 60,
+        workers: 1,
+        min_active: 6,
+        worker_args: Vec::new(),
+    };
+    chaos(&db, &ledger, engine, plan).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_three_workers_killed_at_random_lose_nothing_and_repeat_no_effect() {
+    let (_dir, _, ledger) = temp_paths();
+    let url = pg_lab::PgLab::shared().fresh_database();
+    let store = waymark_postgres::PgStore::open(&url, waymark_postgres::PgConfig::default())
+        .await
+        .expect("open");
+    let engine = Engine::new(store, Registry::new());
+    let plan = Plan {
+        runs: 50,
+        kills: 30,
+        workers: 3,
+        min_active: 14,
+        // A killed worker leaves no lock file behind on a shared database: its runs wait for
+        // their leases to expire.
+        worker_args: vec!["--lease-ms", "1000"],
+    };
+    chaos(Path::new(&url), &ledger, engine, plan).await;
+}
+
+async fn chaos(db: &Path, ledger: &Path, engine: Engine, plan: Plan) {
     let mut runs = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..plan.runs {
         runs.push(
             engine
                 .start_run("chaos", json!({ "steps": STEPS }), StartOptions::default())
@@ -50,7 +98,14 @@ async fn runs_survive_repeated_kill_9_without_repeating_effects() {
 
     let mut rng = rand::rng();
     let (mut mid_step, mut at_commit, mut random) = (0, 0, 0);
-    for kill in 0..KILLS {
+    let mut args = vec!["--max-runs", MAX_RUNS_PER_WORKER];
+    args.extend(plan.worker_args.iter().copied());
+    // The workers that keep running while one is replaced (on several at once).
+    let mut others: Vec<WorkerProcess> = (1..plan.workers)
+        .map(|_| WorkerProcess::spawn(db, ledger, &args, &[]))
+        .collect();
+    let kills = plan.kills;
+    for kill in 0..kills {
         let active = engine
             .list_runs(RunFilter::default())
             .await
@@ -58,7 +113,7 @@ async fn runs_survive_repeated_kill_9_without_repeating_effects() {
             .iter()
             .filter(|r| !r.status.is_terminal() && r.status != RunStatus::NeedsAttention)
             .count();
-        for _ in active..MIN_ACTIVE {
+        for _ in active..plan.min_active {
             runs.push(
                 engine
                     .start_run("chaos", json!({ "steps": STEPS }), StartOptions::default())
@@ -85,7 +140,7 @@ async fn runs_survive_repeated_kill_9_without_repeating_effects() {
             ],
             None => vec![],
         };
-        let w = WorkerProcess::spawn(&db, &ledger, &["--max-runs", MAX_RUNS_PER_WORKER], &env);
+        let w = WorkerProcess::spawn(db, ledger, &args, &env);
         w.wait_line("READY", Duration::from_secs(30))
             .expect("worker starts");
         match pause {
@@ -107,13 +162,27 @@ async fn runs_survive_repeated_kill_9_without_repeating_effects() {
             }
         }
         w.kill9();
+        // On several workers, the next kill takes one that has been running meanwhile (it
+        // may be paused at its own point), and a fresh one takes its place.
+        if !others.is_empty() {
+            let i = kill % others.len();
+            let fresh = WorkerProcess::spawn(db, ledger, &args, &[]);
+            std::mem::replace(&mut others[i], fresh).kill9();
+        }
+    }
+    for w in others {
+        w.kill9();
     }
     println!("runs: {}", runs.len());
-    println!("kills: {KILLS} ({mid_step} mid-step, {at_commit} at a commit point, {random} at random moments)");
-    assert!(mid_step >= 10, "only {mid_step} kills landed mid-step");
+    let total = if plan.workers > 1 { 2 * kills } else { kills };
+    println!("kills: {total} ({mid_step} mid-step, {at_commit} at a commit point, {random} at random moments; on several workers, one more of a running worker each time)");
+    assert!(
+        mid_step >= kills / 6,
+        "only {mid_step} kills landed mid-step"
+    );
 
     // A last worker lets everything that can finish, finish.
-    let w = WorkerProcess::spawn(&db, &ledger, &[], &[]);
+    let w = WorkerProcess::spawn(db, ledger, &plan.worker_args, &[]);
     w.wait_line("READY", Duration::from_secs(30))
         .expect("worker starts");
     let mut settled = Vec::new();

@@ -1,7 +1,7 @@
 //! A worker process for the end-to-end tests: the engine's worker with the test functions,
 //! which the tests start, freeze and `kill -9`.
 //!
-//! Usage: waymark-test-worker --db PATH --ledger PATH [--lease-ms N] [--max-runs N] [--agents DATA_DIR]
+//! Usage: waymark-test-worker --db PATH|postgres://URL --ledger PATH [--lease-ms N] [--max-runs N] [--agents DATA_DIR]
 //!        waymark-test-worker demo-tools --outbox PATH   (the demo MCP server on stdio)
 //! With `--agents`, the worker also runs agents (the agent loop, the catalog's MCP servers).
 //! Environment: CHAOS_PAUSE_AT=<point> CHAOS_PAUSE_AFTER=<n> stops the process (it prints
@@ -196,8 +196,10 @@ async fn main() -> anyhow::Result<()> {
         .register(chaos(ledger.clone()))
         .register(suspended(ledger.clone()))
         .register(fenced(ledger));
-    let engine = match arg(&args, "--agents") {
-        Some(data_dir) => {
+    // A `postgres://` database is the team backend (leases by the database's clock).
+    let team = waymark_postgres::is_postgres_url(&db);
+    let engine = match (arg(&args, "--agents"), team) {
+        (Some(data_dir), false) => {
             let app = waymark_agent::app::AgentApp::open(
                 std::path::Path::new(&db),
                 std::path::Path::new(&data_dir),
@@ -205,7 +207,21 @@ async fn main() -> anyhow::Result<()> {
             )?;
             app.engine.clone()
         }
-        None => Engine::new(SqliteStore::open(&db)?, registry),
+        (Some(data_dir), true) => {
+            let app = waymark_postgres::open_app(
+                &db,
+                std::path::Path::new(&data_dir),
+                registry,
+                std::sync::Arc::new(SystemClock),
+            )
+            .await?;
+            app.engine.clone()
+        }
+        (None, false) => Engine::new(SqliteStore::open(&db)?, registry),
+        (None, true) => Engine::new(
+            waymark_postgres::PgStore::open(&db, waymark_postgres::PgConfig::default()).await?,
+            registry,
+        ),
     };
     let engine = engine.with_worker_config(WorkerConfig {
         lease: Duration::from_millis(lease_ms),

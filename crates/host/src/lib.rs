@@ -15,7 +15,7 @@ use std::time::Duration;
 use waymark_agent::app::{AgentApp, AppError};
 use waymark_agent::triggers::{CronScheduler, EmailWatchOptions, EmailWatcher, FolderStatus};
 use waymark_api::Api;
-use waymark_engine::{Worker, WorkerConfig};
+use waymark_engine::{SystemClock, Worker, WorkerConfig};
 
 pub use hooks::{HookAnswer, Hooks};
 /// Milliseconds since the Unix epoch: the clock every record's times are on.
@@ -94,10 +94,6 @@ pub enum HostError {
     Triggers(String),
     #[error("opening the database was interrupted: {0}")]
     Interrupted(String),
-    /// `--db` names a server database this build cannot run on yet; never a folder made
-    /// of the URL (the URL is not repeated: it may hold a password).
-    #[error("--db (or $WAYMARK_DB) names a PostgreSQL database: this build of Waymark runs on a SQLite file only so far; give a file path")]
-    ServerDatabase,
 }
 
 /// A running Waymark. Dropping it without [`Host::shutdown`] leaves runs leased until their
@@ -109,25 +105,26 @@ pub struct Host {
     cron: Option<CronScheduler>,
     mail: Option<Arc<MailWatch>>,
     hooks: Arc<Hooks>,
-    /// The database file it was started on (the stores themselves are behind traits).
+    /// The database it was started on: a file, or a PostgreSQL URL (without a password).
     db: PathBuf,
 }
 
 impl Host {
     pub async fn start(options: HostOptions) -> Result<Host, HostError> {
-        if waymark_postgres::is_postgres_url(&options.db.to_string_lossy()) {
-            return Err(HostError::ServerDatabase);
-        }
         let (db, data_dir) = (options.db.clone(), options.data_dir.clone());
         let db_path = db.clone();
-        // Opening may probe the OS keychain and wait on SQLite locks: off the async threads.
-        let app = tokio::task::spawn_blocking(move || {
-            // The engine's example functions too, so a run one door started on the shared
-            // database runs the same way when another door's worker leases it.
-            AgentApp::open(&db, &data_dir, waymark_engine::examples::registry())
-        })
-        .await
-        .map_err(|e| HostError::Interrupted(e.to_string()))??;
+        // The engine's example functions too, so a run one door started on the shared
+        // database runs the same way when another door's worker leases it.
+        let registry = waymark_engine::examples::registry();
+        let app = match db.to_str().filter(|d| waymark_postgres::is_postgres_url(d)) {
+            Some(url) => {
+                waymark_postgres::open_app(url, &data_dir, registry, Arc::new(SystemClock)).await?
+            }
+            // Opening may probe the OS keychain and wait on SQLite locks: off the async threads.
+            None => tokio::task::spawn_blocking(move || AgentApp::open(&db, &data_dir, registry))
+                .await
+                .map_err(|e| HostError::Interrupted(e.to_string()))??,
+        };
         if let Some(exe) = &options.demo_exe {
             waymark_agent::demo::install(&app, exe).map_err(|e| HostError::Demo(e.to_string()))?;
         }

@@ -133,3 +133,31 @@ impl SqlConnections for PgAgentConnections {
         Dialect::Postgres
     }
 }
+
+/// The agent app on a PostgreSQL database shared by several machines: the engine's journal and
+/// the agent stores there; secrets stay in this machine's keychain (or `data_dir`), with the
+/// logs and tokens.
+pub async fn open_app(
+    url: &str,
+    data_dir: &std::path::Path,
+    registry: waymark_engine::Registry,
+    clock: waymark_engine::SharedClock,
+) -> Result<waymark_agent::app::AgentApp, waymark_agent::app::AppError> {
+    let config = PgConfig::default();
+    let engine = crate::PgStore::open(url, config.clone()).await?;
+    let (url, data_dir) = (url.to_string(), data_dir.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let agent = PgAgentConnections::open(&url, &config)?;
+        let secrets = waymark_agent::SecretStore::open(&data_dir)?;
+        let stores = waymark_agent::app::AppStores {
+            engine,
+            agent,
+            secrets,
+        };
+        waymark_agent::app::AgentApp::with_stores(stores, &data_dir, registry, clock)
+    })
+    .await
+    .map_err(|e| {
+        waymark_agent::app::AppError::Invalid(format!("opening the database was interrupted: {e}"))
+    })?
+}

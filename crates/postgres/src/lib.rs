@@ -21,7 +21,7 @@ use std::time::Duration;
 use postgres::NoTls;
 use waymark_engine::{SharedClock, StoreError};
 
-pub use agent::PgAgentConnections;
+pub use agent::{open_app, PgAgentConnections};
 pub use schema::LATEST_VERSION;
 pub use store::PgStore;
 
