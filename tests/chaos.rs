@@ -185,8 +185,16 @@ async fn chaos(db: &Path, ledger: &Path, engine: Engine, plan: Plan) {
     let w = WorkerProcess::spawn(db, ledger, &plan.worker_args, &[]);
     w.wait_line("READY", Duration::from_secs(30))
         .expect("worker starts");
+    settle_and_verify(&engine, &runs, ledger).await;
+    drop(w);
+}
+
+/// Waits for every run to settle (finished, or an at_most_once step in doubt), checks the
+/// ledger (no at_most_once effect twice, no finished step run again), resolves what needs
+/// attention, and checks every run then succeeds.
+async fn settle_and_verify(engine: &Engine, runs: &[RunId], ledger: &Path) {
     let mut settled = Vec::new();
-    for run in &runs {
+    for run in runs {
         let r = tokio::time::timeout(Duration::from_secs(60), engine.wait_settled(*run))
             .await
             .expect("settles")
@@ -202,7 +210,7 @@ async fn chaos(db: &Path, ledger: &Path, engine: Engine, plan: Plan) {
 
     // Effects in the ledger: "<run> <key> <attempt> <pid>".
     let mut effects: HashMap<(String, String), Vec<u32>> = HashMap::new();
-    for line in ledger_lines(&ledger) {
+    for line in ledger_lines(ledger) {
         let parts: Vec<&str> = line.split(' ').collect();
         let attempt: u32 = parts[2].parse().expect("attempt number");
         effects
@@ -262,7 +270,7 @@ async fn chaos(db: &Path, ledger: &Path, engine: Engine, plan: Plan) {
         }
     }
     println!("{needs_attention} steps needed attention and were resolved");
-    for run in &runs {
+    for run in runs {
         let r = tokio::time::timeout(Duration::from_secs(60), engine.wait_settled(*run))
             .await
             .expect("settles")
@@ -274,5 +282,53 @@ async fn chaos(db: &Path, ledger: &Path, engine: Engine, plan: Plan) {
             r.error
         );
     }
-    drop(w);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_server_restart_mid_run_workers_reconnect_and_runs_finish() {
+    let (_dir, _, ledger) = temp_paths();
+    // A server of its own: the restart must not disturb other tests' databases.
+    let lab = pg_lab::PgLab::start();
+    let url = lab.create_database("restart");
+    let store = waymark_postgres::PgStore::open(&url, waymark_postgres::PgConfig::default())
+        .await
+        .expect("open");
+    let engine = Engine::new(store, Registry::new());
+    let mut runs = Vec::new();
+    for _ in 0..12 {
+        runs.push(
+            engine
+                .start_run("chaos", json!({ "steps": STEPS }), StartOptions::default())
+                .await
+                .expect("start"),
+        );
+    }
+    let args = ["--max-runs", MAX_RUNS_PER_WORKER, "--lease-ms", "1000"];
+    let workers: Vec<WorkerProcess> = (0..2)
+        .map(|_| WorkerProcess::spawn(Path::new(&url), &ledger, &args, &[]))
+        .collect();
+    for w in &workers {
+        w.wait_line("READY", Duration::from_secs(30))
+            .expect("worker starts");
+    }
+    // Mid-run: some steps are done, most are not.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ledger_lines(&ledger).len() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the runs never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lab.restart();
+    let done_before = ledger_lines(&ledger).len();
+    println!("restarted the server after {done_before} step attempts");
+    settle_and_verify(&engine, &runs, &ledger).await;
+    for w in &workers {
+        assert!(
+            w.child.id() > 0 && ledger_lines(&ledger).len() > done_before,
+            "the workers went on after the restart"
+        );
+    }
+    drop(workers);
 }

@@ -1,23 +1,80 @@
 //! Leases with fencing, across processes: a frozen worker's late result is rejected.
 
 mod common;
+#[path = "pg/lab.rs"]
+mod pg_lab;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
 use serde_json::json;
 use waymark_engine::*;
 
-/// SIGSTOPs the worker at a moment it holds no SQLite write lock: a process frozen inside a
-/// commit would block every other writer, which is SQLite's nature, not what this test is about.
-fn freeze_outside_a_write(w: &WorkerProcess, db: &std::path::Path) {
-    let probe = rusqlite::Connection::open(db).expect("probe connection");
-    probe
-        .busy_timeout(Duration::from_millis(300))
-        .expect("busy timeout");
+/// The database a scenario runs on: a SQLite file, or a PostgreSQL database of the lab.
+enum Db {
+    File(PathBuf),
+    Team(String),
+}
+
+impl Db {
+    fn sqlite(dir: &Path) -> Db {
+        Db::File(dir.join("waymark.db"))
+    }
+
+    fn postgres() -> Db {
+        Db::Team(pg_lab::PgLab::shared().fresh_database())
+    }
+
+    /// What a worker process gets as `--db`.
+    fn arg(&self) -> &Path {
+        match self {
+            Db::File(p) => p,
+            Db::Team(url) => Path::new(url),
+        }
+    }
+
+    async fn engine(&self) -> Engine {
+        let store: SharedStore = match self {
+            Db::File(p) => SqliteStore::open(p).expect("open"),
+            Db::Team(url) => {
+                waymark_postgres::PgStore::open(url, waymark_postgres::PgConfig::default())
+                    .await
+                    .expect("open")
+            }
+        };
+        Engine::new(store, Registry::new())
+    }
+
+    /// Whether another process could commit now (nobody holds the write lock).
+    fn writable(&self) -> bool {
+        match self {
+            Db::File(p) => {
+                let probe = rusqlite::Connection::open(p).expect("probe connection");
+                probe
+                    .busy_timeout(Duration::from_millis(300))
+                    .expect("busy timeout");
+                probe.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok()
+            }
+            // Every commit locks the event counter's row first.
+            Db::Team(url) => pg_lab::PgLab::shared()
+                .try_psql(
+                    pg_lab::PgLab::database_of(url),
+                    "BEGIN; SET LOCAL lock_timeout = '300ms';
+                     SELECT value FROM counters WHERE name = 'events' FOR UPDATE; ROLLBACK;",
+                )
+                .is_ok(),
+        }
+    }
+}
+
+/// SIGSTOPs the worker at a moment it holds no write lock: a process frozen inside a commit
+/// would block every other writer (SQLite's file lock, PostgreSQL's event counter), which is
+/// not what these tests are about.
+fn freeze_outside_a_write(w: &WorkerProcess, db: &Db) {
     for _ in 0..20 {
         w.signal(libc::SIGSTOP);
-        if probe.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok() {
+        if db.writable() {
             return;
         }
         w.signal(libc::SIGCONT);
@@ -28,12 +85,21 @@ fn freeze_outside_a_write(w: &WorkerProcess, db: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_workers_late_result_is_rejected_and_the_second_workers_result_stands() {
-    let (_dir, db, ledger) = temp_paths();
-    let store = SqliteStore::open(&db).expect("open");
-    let engine = Engine::new(store, Registry::new());
+    let (dir, _, ledger) = temp_paths();
+    late_result_is_rejected(Db::sqlite(dir.path()), &ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_frozen_workers_late_result_is_rejected() {
+    let (_dir, _, ledger) = temp_paths();
+    late_result_is_rejected(Db::postgres(), &ledger).await;
+}
+
+async fn late_result_is_rejected(db: Db, ledger: &Path) {
+    let engine = db.engine().await;
     let lease = ["--lease-ms", "1000"];
 
-    let first = WorkerProcess::spawn(&db, &ledger, &lease, &[]);
+    let first = WorkerProcess::spawn(db.arg(), ledger, &lease, &[]);
     first
         .wait_line("READY", Duration::from_secs(30))
         .expect("first worker starts");
@@ -61,7 +127,7 @@ async fn a_frozen_workers_late_result_is_rejected_and_the_second_workers_result_
 
     // The second worker cannot tell the frozen one is stuck (its lock is still held), so it
     // waits for the lease to expire, then takes the run over.
-    let second = WorkerProcess::spawn(&db, &ledger, &lease, &[]);
+    let second = WorkerProcess::spawn(db.arg(), ledger, &lease, &[]);
     second
         .wait_line("READY", Duration::from_secs(30))
         .expect("second worker starts");
@@ -102,11 +168,20 @@ async fn a_frozen_workers_late_result_is_rejected_and_the_second_workers_result_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_suspended_past_its_lease_keeps_its_own_runs_and_finishes_its_attempt() {
-    let (_dir, db, ledger) = temp_paths();
-    let store = SqliteStore::open(&db).expect("open");
-    let engine = Engine::new(store, Registry::new());
+    let (dir, _, ledger) = temp_paths();
+    suspended_worker_keeps_its_runs(Db::sqlite(dir.path()), &ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_worker_suspended_past_its_lease_keeps_its_own_runs() {
+    let (_dir, _, ledger) = temp_paths();
+    suspended_worker_keeps_its_runs(Db::postgres(), &ledger).await;
+}
+
+async fn suspended_worker_keeps_its_runs(db: Db, ledger: &Path) {
+    let engine = db.engine().await;
     // Renewed every 100 ms; the suspension below lasts many lease periods.
-    let worker = WorkerProcess::spawn(&db, &ledger, &["--lease-ms", "300"], &[]);
+    let worker = WorkerProcess::spawn(db.arg(), ledger, &["--lease-ms", "300"], &[]);
     worker
         .wait_line("READY", Duration::from_secs(30))
         .expect("worker starts");
@@ -148,7 +223,7 @@ async fn a_worker_suspended_past_its_lease_keeps_its_own_runs_and_finishes_its_a
         "the attempt was not interrupted: {attempts:?}"
     );
     assert_eq!(attempts[0].outcome, AttemptOutcome::Ok);
-    assert_eq!(ledger_lines(&ledger), vec!["send attempt 1".to_string()]);
+    assert_eq!(ledger_lines(ledger), vec!["send attempt 1".to_string()]);
     assert!(
         !worker.stderr_contains("lease lost"),
         "the worker did not take its own run from itself"

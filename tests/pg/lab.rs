@@ -194,9 +194,15 @@ impl PgLab {
 
     /// Runs one SQL command with psql and returns what it printed (unaligned, tuples only).
     pub fn psql(&self, database: &str, sql: &str) -> String {
+        self.try_psql(database, sql)
+            .unwrap_or_else(|e| panic!("psql {sql:?} failed: {e}"))
+    }
+
+    /// [`PgLab::psql`] that returns the server's complaint instead of panicking on it.
+    pub fn try_psql(&self, database: &str, sql: &str) -> Result<String, String> {
         let socket = self.socket_dir.display().to_string();
         let port = self.port.to_string();
-        let out = self.run_ok(
+        let out = self.run(
             "psql",
             &[
                 "-h",
@@ -216,7 +222,15 @@ impl PgLab {
                 sql,
             ],
         );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The database a URL of this lab names.
+    pub fn database_of(url: &str) -> &str {
+        url.rsplit('/').next().unwrap_or(url)
     }
 
     /// A login role that must give `password` over TCP (SCRAM), with a database of its own

@@ -20,6 +20,9 @@ use crate::{Connector, PgConfig};
 /// arbitrary constant: "wmagent" in ASCII).
 const AGENT_WRITE_LOCK: i64 = 0x0077_6d61_6765_6e74;
 
+/// How long a pooled connection may take to show it still works.
+const VALID_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Connections for the agent stores on one database.
 pub struct PgAgentConnections {
     connector: Arc<Connector>,
@@ -47,8 +50,12 @@ impl PgAgentConnections {
     ) -> Result<(), StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut run = move |idle: Option<PgConn>| -> (Option<PgConn>, Result<(), StoreError>) {
+            // A connection the server closed meanwhile (a restart) is found out here, not by
+            // the call: the agent stores' work runs once.
+            let idle = idle.filter(|c| !c.client.is_closed());
+            let idle = idle.and_then(|mut c| c.client.is_valid(VALID_WITHIN).is_ok().then_some(c));
             let mut conn = match idle {
-                Some(c) if !c.client.is_closed() => c,
+                Some(c) => c,
                 _ => match self.connector.connect() {
                     Ok(c) => c,
                     Err(e) => return (None, Err(e)),

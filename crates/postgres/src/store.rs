@@ -128,7 +128,7 @@ impl PgStore {
     fn read<T, F>(&self, f: F) -> BoxFuture<'static, Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: FnOnce(&mut PgConn) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&mut PgConn) -> Result<T, StoreError> + Send + 'static,
     {
         let readers = self.readers.clone();
         let connector = self.connector.clone();
@@ -136,11 +136,17 @@ impl PgStore {
         Box::pin(async move {
             let job = move || {
                 let pooled = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-                let mut conn = match pooled {
-                    Some(c) if !c.client.is_closed() => c,
-                    _ => connector.connect()?,
+                let (mut conn, reused) = match pooled {
+                    Some(c) if !c.client.is_closed() => (c, true),
+                    _ => (connector.connect()?, false),
                 };
-                let result = f(&mut conn);
+                let mut result = f(&mut conn);
+                if reused && matches!(result, Err(StoreError::Unavailable { .. })) {
+                    // A pooled connection the server closed meanwhile (a restart) says so at
+                    // its next use: a read may go again on a new one.
+                    conn = connector.connect()?;
+                    result = f(&mut conn);
+                }
                 if !conn.client.is_closed() {
                     let mut pool = readers.lock().unwrap_or_else(|e| e.into_inner());
                     if pool.len() < keep {

@@ -103,6 +103,8 @@ pub(crate) struct Writer {
 
 /// Why a batch failed as a whole.
 enum BatchFailure {
+    /// The transaction could not begin: nothing was sent, the batch may go again.
+    AtStart(StoreError),
     /// Nothing was saved; every transition gets this error.
     Whole(StoreError),
     /// The connection dropped as COMMIT was sent: whether it landed is not known here.
@@ -148,10 +150,16 @@ impl Writer {
     }
 
     fn commit_batch(&mut self, batch: Vec<Job>) {
-        let outcome = self.try_batch(&batch);
+        let mut outcome = self.try_batch(&batch);
+        if let Err(BatchFailure::AtStart(StoreError::Unavailable { .. })) = &outcome {
+            // A connection the server closed meanwhile (a restart) says so at its next use:
+            // nothing was sent, so the batch goes once more on a new connection.
+            self.conn = None;
+            outcome = self.try_batch(&batch);
+        }
         let (results, events) = match outcome {
             Ok(done) => done,
-            Err(BatchFailure::Whole(error)) => {
+            Err(BatchFailure::AtStart(error) | BatchFailure::Whole(error)) => {
                 let error = self.located(error);
                 tracing::warn!(%error, "journal commit failed; the batch was rolled back");
                 for job in batch {
@@ -218,14 +226,14 @@ impl Writer {
         let clock = self.clock.clone();
         let blob_threshold = self.blob_threshold;
         let notify_id = self.notify_id.clone();
-        let conn = self.connection().map_err(BatchFailure::Whole)?;
+        let conn = self.connection().map_err(BatchFailure::AtStart)?;
         let started = conn
             .client
             .simple_query(
                 "BEGIN; SELECT value, (extract(epoch from clock_timestamp()) * 1000)::bigint
                  FROM counters WHERE name = 'events' FOR UPDATE",
             )
-            .map_err(|e| BatchFailure::Whole(db_err(e)))?;
+            .map_err(|e| BatchFailure::AtStart(db_err(e)))?;
         let rows = simple_rows(&started);
         let parse = |i: usize| -> Option<i64> { rows.first()?.get(i)?.parse().ok() };
         let (Some(counter), Some(db_now)) = (parse(0), parse(1)) else {
