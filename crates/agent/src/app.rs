@@ -116,8 +116,13 @@ impl AgentApp {
         // Sign-in tokens live beside the other secrets (keychain or 0600 file), never in SQLite.
         hub.set_token_vault(Arc::new(catalog.secrets().clone()));
         hub.set_client_metadata_url(catalog.app_setting(CLIENT_METADATA_URL_SETTING)?);
-        for def in catalog.servers()? {
+        let (servers, missing) = catalog.servers_here()?;
+        for def in servers {
             hub.set_server(def);
+        }
+        for why in missing {
+            // Its tools answer that the server is unknown here until its values are set.
+            tracing::warn!("{why}");
         }
         let runtime = crate::demo::with_embedded_scripts(AgentRuntime::builder(hub))
             .directory(Arc::new(catalog.clone()))

@@ -78,6 +78,25 @@ impl Catalog {
         records.into_iter().map(|r| self.resolve(r)).collect()
     }
 
+    /// Every server whose secrets this machine holds, sorted by name, and why each other one
+    /// cannot be used here. On a team database the servers are shared but each machine keeps
+    /// its own secret values: a server added on another machine needs its values set here.
+    pub fn servers_here(&self) -> Result<(Vec<McpServerDef>, Vec<String>), CatalogError> {
+        let mut usable = Vec::new();
+        let mut missing = Vec::new();
+        for record in self.stores.servers.servers()? {
+            let name = record.name.clone();
+            match self.resolve(record) {
+                Ok(def) => usable.push(def),
+                Err(CatalogError::Secret(e)) => {
+                    missing.push(format!("MCP server {name}: {e} on this machine"))
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok((usable, missing))
+    }
+
     /// Removes a server and its secrets; whether it existed.
     pub fn delete_server(&self, name: &str) -> Result<bool, CatalogError> {
         let old: Removed = self.stores.servers.delete_server(name)?;

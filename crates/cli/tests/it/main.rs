@@ -2,6 +2,8 @@
 //! One test binary for the crate (one link, one copy of every dependency's generic code);
 //! each module is what was one test file.
 
+#[path = "../../../../tests/pg/lab.rs"]
+mod pg_lab;
 mod support;
 
 mod agents_cli;
@@ -18,4 +20,5 @@ mod serve_door;
 mod serve_events;
 mod serve_hostile;
 mod serve_scenario;
+mod serve_team;
 mod serve_webhooks;

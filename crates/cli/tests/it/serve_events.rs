@@ -11,7 +11,7 @@ use crate::support;
 use support::{call, client, settled, start, write_agent, TOKEN};
 
 /// Reads SSE events (id, data) until `n` arrive.
-async fn read_events(resp: reqwest::Response, n: usize) -> Vec<(i64, Value)> {
+pub(crate) async fn read_events(resp: reqwest::Response, n: usize) -> Vec<(i64, Value)> {
     let mut out = Vec::new();
     let mut buf = String::new();
     let mut stream = resp.bytes_stream();
@@ -42,7 +42,7 @@ async fn read_events(resp: reqwest::Response, n: usize) -> Vec<(i64, Value)> {
     out
 }
 
-async fn sse(base: &str, run: &str, last: Option<i64>) -> reqwest::Response {
+pub(crate) async fn sse(base: &str, run: &str, last: Option<i64>) -> reqwest::Response {
     let mut req = client()
         .get(format!("{base}/api/v1/events?run={run}"))
         .bearer_auth(TOKEN);
