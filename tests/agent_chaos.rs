@@ -4,8 +4,11 @@
 //! in needs_attention, and every run can be finished.
 
 mod common;
+#[path = "pg/lab.rs"]
+mod pg_lab;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -125,11 +128,27 @@ fn outbox_subjects(path: &std::path::Path) -> Vec<String> {
 async fn agent_runs_survive_kill_9_without_resending_model_calls_or_emails() {
     std::env::set_var("WAYMARK_SECRET_BACKEND", "file");
     let (dir, db, ledger) = temp_paths();
+    let app = AgentApp::open(&db, dir.path(), Registry::new()).expect("open app");
+    agent_chaos(&db, app, &dir, &ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_agent_runs_survive_kill_9_without_resending_model_calls_or_emails() {
+    std::env::set_var("WAYMARK_SECRET_BACKEND", "file");
+    let (dir, _, ledger) = temp_paths();
+    let url = pg_lab::PgLab::shared().fresh_database();
+    let app = waymark_postgres::open_app(&url, dir.path(), Registry::new(), Arc::new(SystemClock))
+        .await
+        .expect("open app");
+    agent_chaos(Path::new(&url), app, &dir, &ledger).await;
+}
+
+/// Agent runs on `app` (its database is `db`, as worker processes get it), workers killed at
+/// random, then every run finished; nothing sent twice.
+async fn agent_chaos(db: &Path, app: AgentApp, dir: &tempfile::TempDir, ledger: &Path) {
     let outbox = dir.path().join("outbox.jsonl");
     let log = Arc::new(Mutex::new(Vec::new()));
     let base_url = model_server(log.clone()).await;
-
-    let app = AgentApp::open(&db, dir.path(), Registry::new()).expect("open app");
     app.catalog
         .put_server(&McpServerDef {
             name: "demo-tools".into(),
@@ -181,7 +200,7 @@ tools = ["send_email"]
     let worker_args = ["--agents", data_dir.as_str(), "--lease-ms", "2000"];
     let mut rng = rand::rng();
     for _ in 0..KILLS {
-        let w = WorkerProcess::spawn(&db, &ledger, &worker_args, &[]);
+        let w = WorkerProcess::spawn(db, ledger, &worker_args, &[]);
         w.wait_line("READY", Duration::from_secs(30))
             .expect("worker starts");
         // A random moment: this sleep is the point of the test, not a wait for an event.
@@ -190,7 +209,7 @@ tools = ["send_email"]
     }
 
     // A last worker finishes what it can; in-doubt sends stop in needs_attention.
-    let w = WorkerProcess::spawn(&db, &ledger, &worker_args, &[]);
+    let w = WorkerProcess::spawn(db, ledger, &worker_args, &[]);
     w.wait_line("READY", Duration::from_secs(30))
         .expect("worker starts");
     let mut in_doubt = 0;
