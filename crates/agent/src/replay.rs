@@ -402,6 +402,7 @@ impl AgentRuntime {
         let opts = StartOptions {
             idempotency_key: None,
             deadline: replay.spec.limits.deadline_secs.map(Duration::from_secs),
+            worker_label: replay.spec.worker_label.clone(),
         };
         Ok(engine.start_run(AGENT_FUNCTION, value, opts).await?)
     }

@@ -234,6 +234,7 @@ impl AgentRuntime {
         let opts = StartOptions {
             idempotency_key,
             deadline: spec.limits.deadline_secs.map(Duration::from_secs),
+            worker_label: spec.worker_label.clone(),
         };
         Ok(engine
             .start_run(agent_loop::AGENT_FUNCTION, value, opts)

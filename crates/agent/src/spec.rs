@@ -78,6 +78,11 @@ pub struct AgentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub sampling: Option<SamplingSettings>,
+    /// Only a worker started with this label runs the agent (a tool or a stdio server that
+    /// exists on one machine). Left out when absent, so specs without it keep their hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub worker_label: Option<String>,
 }
 
 fn default_triggers() -> Vec<Trigger> {

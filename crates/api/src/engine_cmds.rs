@@ -88,6 +88,7 @@ impl Api {
         let opts = StartOptions {
             idempotency_key: req.idempotency_key,
             deadline: req.deadline_secs.map(Duration::from_secs),
+            ..StartOptions::default()
         };
         let run_id = self
             .app()

@@ -259,6 +259,18 @@ pub struct WorkerArgs {
     /// How long a claim on a run lasts without renewal
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub lease_secs: Option<u64>,
+    /// Also run the agents whose `worker_label` is NAME (repeatable); agents without one run
+    /// on every worker
+    #[arg(long = "label", value_name = "NAME", value_parser = worker_label)]
+    pub labels: Vec<String>,
+}
+
+fn worker_label(s: &str) -> Result<String, String> {
+    if waymark_host::is_valid_worker_label(s) {
+        Ok(s.to_string())
+    } else {
+        Err("a label is 1 to 64 letters, digits, `.`, `-` or `_`".into())
+    }
 }
 
 #[derive(Debug, Subcommand)]

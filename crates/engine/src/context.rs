@@ -479,6 +479,8 @@ impl RunContext {
                         parent: Some((self.inner.run_id, key.clone())),
                         deadline_at: None,
                         lease_to: Some((shared.id.clone(), shared.config.lease.as_millis() as i64)),
+                        // A child runs where its parent does.
+                        worker_label: None,
                     },
                     run_waiting: self.waiting_flag(),
                 };

@@ -21,6 +21,8 @@ pub struct StartOptions {
     pub idempotency_key: Option<String>,
     /// The whole run must finish within this; it fails when it passes.
     pub deadline: Option<Duration>,
+    /// Only a worker with this label executes the run (`WorkerConfig::labels`).
+    pub worker_label: Option<String>,
 }
 
 /// What a `cancel` did.
@@ -110,7 +112,14 @@ impl Engine {
         // A function this process does not know is left queued for a worker that does.
         let known = self.registry.get(function);
         let version = known.as_ref().map(|f| f.version).unwrap_or(0);
-        let local = self.local_worker().filter(|_| known.is_some());
+        // The local worker takes the run at once only if it may run it at all.
+        let local = self.local_worker().filter(|w| {
+            known.is_some()
+                && opts
+                    .worker_label
+                    .as_ref()
+                    .is_none_or(|l| w.config.labels.contains(l))
+        });
         let id = RunId::new();
         let idempotent = opts.idempotency_key.is_some();
         let deadline_at = opts
@@ -135,6 +144,7 @@ impl Engine {
             lease_to: local
                 .as_ref()
                 .map(|w| (w.id.clone(), w.config.lease.as_millis() as i64)),
+            worker_label: opts.worker_label,
         });
         let pending = self.store.submit(t, Durability::Durable);
         // Without an idempotency key the new run is certainly this one: start executing it

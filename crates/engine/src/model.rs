@@ -148,6 +148,9 @@ pub struct RunRecord {
     /// Kept by retention, and deleted only when forced.
     #[serde(default)]
     pub pinned: bool,
+    /// Only a worker with this label executes the run.
+    #[serde(default)]
+    pub worker_label: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

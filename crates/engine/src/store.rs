@@ -50,6 +50,8 @@ pub struct NewRun {
     pub deadline_at: Option<Millis>,
     /// Lease the new run to this worker at once, so a local worker needs no claim round-trip.
     pub lease_to: Option<(WorkerId, Millis)>,
+    /// Only a worker with this label may execute the run (`None`: any worker).
+    pub worker_label: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -95,6 +97,9 @@ pub enum Transition {
         /// (a laptop lid) their leases have lapsed, and the worker must not take its own runs
         /// back as if another worker had died.
         held: Vec<(RunId, i64)>,
+        /// The claiming worker's labels: it takes runs that ask for one of them, and runs
+        /// that ask for none.
+        labels: Vec<String>,
     },
     RenewLeases {
         worker: WorkerId,
@@ -309,8 +314,13 @@ pub trait Store: Send + Sync + 'static {
     /// before this returns, so transitions submitted in order are applied in order.
     fn submit(&self, transition: Transition, durability: Durability) -> Pending;
 
-    /// Whether any run could be claimed now (a read, so idle workers take no write lock).
-    fn has_claimable(&self, now: Millis) -> BoxFuture<'static, Result<bool, StoreError>>;
+    /// Whether any run a worker with `labels` may take could be claimed now (a read, so idle
+    /// workers take no write lock).
+    fn has_claimable(
+        &self,
+        now: Millis,
+        labels: Vec<String>,
+    ) -> BoxFuture<'static, Result<bool, StoreError>>;
 
     fn run(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunRecord>, StoreError>>;
     fn steps(&self, id: RunId) -> BoxFuture<'static, Result<Vec<StepRecord>, StoreError>>;

@@ -32,6 +32,9 @@ pub struct WorkerConfig {
     pub max_runs: usize,
     /// How long a shutdown lets attempts in flight finish.
     pub shutdown_grace: Duration,
+    /// This worker also takes runs that ask for one of these labels (a machine with a tool or
+    /// a stdio server the others lack); runs that ask for none it takes anyway.
+    pub labels: Vec<String>,
 }
 
 impl Default for WorkerConfig {
@@ -41,8 +44,18 @@ impl Default for WorkerConfig {
             claim_interval: Duration::from_secs(1),
             max_runs: 4096,
             shutdown_grace: Duration::from_secs(10),
+            labels: Vec::new(),
         }
     }
+}
+
+/// Whether `label` may name a worker (`--label`) and an agent's `worker_label`: 1 to 64
+/// letters, digits, `.`, `-` or `_`.
+pub fn is_valid_label(label: &str) -> bool {
+    (1..=64).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 pub(crate) struct EventWaitGuard {
@@ -456,7 +469,12 @@ async fn claim_once(shared: &Arc<WorkerShared>, look_for_dead: bool) -> bool {
     if dead.is_empty() {
         // A read first: an idle worker should not take the write lock every interval.
         let now = shared.clock.now_ms();
-        if !shared.store.has_claimable(now).await.unwrap_or(true) {
+        if !shared
+            .store
+            .has_claimable(now, shared.config.labels.clone())
+            .await
+            .unwrap_or(true)
+        {
             return false;
         }
     } else {
@@ -471,6 +489,7 @@ async fn claim_once(shared: &Arc<WorkerShared>, look_for_dead: bool) -> bool {
         limit: capacity,
         dead_workers: dead,
         held: shared.held(),
+        labels: shared.config.labels.clone(),
     };
     match shared.store.submit(t, Durability::Relaxed).await {
         Ok(Applied::Claimed(claims)) => {

@@ -17,6 +17,9 @@ use waymark_agent::triggers::{CronScheduler, EmailWatchOptions, EmailWatcher, Fo
 use waymark_api::Api;
 use waymark_engine::{SystemClock, Worker, WorkerConfig};
 
+/// Whether a `--label` may name a worker (the agents' `worker_label` follows the same rule).
+pub use waymark_engine::worker::is_valid_label as is_valid_worker_label;
+
 pub use hooks::{HookAnswer, Hooks};
 /// Milliseconds since the Unix epoch: the clock every record's times are on.
 pub use waymark_engine::clock::system_now_ms;
@@ -77,6 +80,8 @@ pub struct WorkerOptions {
     pub max_runs: Option<usize>,
     /// How long a lease lasts before another worker may take the run.
     pub lease: Option<Duration>,
+    /// Runs of agents that ask for one of these (`worker_label`) run here too.
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +257,7 @@ async fn start_worker(app: &AgentApp, options: &WorkerOptions) -> Result<Worker,
     if let Some(lease) = options.lease {
         config.lease = lease;
     }
+    config.labels = options.labels.clone();
     app.engine
         .clone()
         .with_worker_config(config)

@@ -12,7 +12,7 @@ use crate::errors::db_err;
 const MIGRATION_LOCK: i64 = 0x0077_6179_6d61_726b;
 
 const MIGRATIONS: &[&str] = &[
-    // 1: the journal, column for column the SQLite journal at its version 6 (so one set of
+    // 1: the journal, column for column the SQLite journal at its version 7 (so one set of
     // statements can serve both), with every integer a BIGINT (flags 0/1 as there). JSON is
     // kept as text, byte for byte as written (jsonb would reorder keys); PostgreSQL compresses
     // long values itself (TOAST), and large payloads still go to the content-addressed blobs.
@@ -38,7 +38,8 @@ const MIGRATIONS: &[&str] = &[
         lease_epoch BIGINT NOT NULL DEFAULT 0,
         pinned BIGINT NOT NULL DEFAULT 0,
         label TEXT,
-        search_text TEXT
+        search_text TEXT,
+        worker_label TEXT
     );
     CREATE INDEX runs_by_status ON runs(status, created_at);
     CREATE INDEX runs_claimable ON runs(lease_expires_at)

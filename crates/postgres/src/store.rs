@@ -223,18 +223,20 @@ impl Store for PgStore {
     fn has_claimable(
         &self,
         now: waymark_engine::Millis,
+        labels: Vec<String>,
     ) -> BoxFuture<'static, Result<bool, StoreError>> {
         if self.config.clock.is_some() {
-            return self.read(move |c| journal::has_claimable(c, now));
+            return self.read(move |c| journal::has_claimable(c, now, &labels));
         }
         // Leases are judged by the database's clock, as claims judge them.
-        self.read(|c| {
-            Ok(c.query_opt(
-                "SELECT 1 FROM runs WHERE status IN ('queued', 'running', 'waiting')
-                 AND lease_expires_at <= (extract(epoch from clock_timestamp()) * 1000)::bigint LIMIT 1",
-                &[],
-            )?
-            .is_some())
+        self.read(move |c| {
+            let now: i64 = c
+                .query_one(
+                    "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint",
+                    &[],
+                )?
+                .get(0)?;
+            journal::has_claimable(c, now, &labels)
         })
     }
 

@@ -44,4 +44,9 @@ elicitation?: ElicitationSettings,
  * How the servers' requests for a completion during tool calls are answered. Left out
  * when absent, so specs without it keep their hash.
  */
-sampling?: SamplingSettings, };
+sampling?: SamplingSettings, 
+/**
+ * Only a worker started with this label runs the agent (a tool or a stdio server that
+ * exists on one machine). Left out when absent, so specs without it keep their hash.
+ */
+worker_label?: string, };

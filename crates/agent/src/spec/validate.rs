@@ -33,6 +33,14 @@ pub(super) fn problems(spec: &AgentSpec) -> Vec<Problem> {
         check_retry("retry", retry, &mut out);
     }
     check_triggers(spec, &mut out);
+    if let Some(label) = &spec.worker_label {
+        if !waymark_engine::worker::is_valid_label(label) {
+            out.push(Problem::new(
+                "worker_label",
+                format!("must be 1 to 64 letters, digits, `.`, `-` or `_` (got {label:?})"),
+            ));
+        }
+    }
     if let Some(elicitation) = &spec.elicitation {
         elicitation.check(&mut out);
     }

@@ -197,3 +197,63 @@ async fn max_concurrent_runs_holds_a_second_run_back_until_the_first_ends() {
         "the second run started its model call while the first was running"
     );
 }
+
+#[tokio::test]
+async fn an_agent_with_a_worker_label_runs_only_on_a_worker_with_that_label() {
+    // The app's own worker has no label: the agent's run waits for one that has "gpu-box".
+    let a = app().await;
+    let server = model(vec![Turn::answer("done")]).await;
+    a.app
+        .catalog
+        .put_agent(&spec(
+            &server.base_url,
+            "Placed.",
+            r#"worker_label = "gpu-box""#,
+        ))
+        .unwrap();
+    let run = a.app.start_agent("keeper", "hi", None).await.unwrap();
+    let queued = a.app.engine.run(run).await.unwrap().expect("run");
+    assert_eq!(queued.worker_label.as_deref(), Some("gpu-box"));
+    assert_eq!(
+        queued.lease_owner, None,
+        "the unlabelled worker did not take it"
+    );
+    assert!(server.requests().is_empty(), "no model call was made");
+
+    let labelled = a.app.engine.clone().with_worker_config(WorkerConfig {
+        labels: vec!["gpu-box".into()],
+        claim_interval: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    });
+    let worker = labelled.start_worker().await.expect("labelled worker");
+    let done = settled(&a.app, run).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(done.lease_owner, None);
+    let mut sub = a.app.engine.subscribe(run, 0);
+    let claimed = loop {
+        if let EventKind::RunClaimed { worker, .. } = sub.next().await.expect("event").kind {
+            break worker;
+        }
+    };
+    assert_eq!(claimed, worker.id().0);
+    worker.shutdown().await;
+}
+
+#[test]
+fn a_worker_label_that_could_not_name_a_worker_is_refused() {
+    let bad = AgentSpec::from_toml_str(
+        r#"
+name = "placed"
+instructions = "x"
+worker_label = "two words"
+[model]
+provider = "openai"
+model = "gpt-4o-mini"
+"#,
+    );
+    let text = match bad {
+        Ok(spec) => spec.validate().expect_err("refused").to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert!(text.contains("worker_label"), "{text}");
+}

@@ -13,6 +13,7 @@ pub async fn worker(db: &Path, a: WorkerArgs) -> anyhow::Result<ExitCode> {
     let worker = WorkerOptions {
         max_runs: a.max_runs.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         lease: a.lease_secs.map(Duration::from_secs),
+        labels: a.labels,
     };
     let mut options = HostOptions::new(db).actor("cli");
     options.worker = Some(worker);

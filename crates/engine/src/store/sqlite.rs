@@ -315,8 +315,9 @@ impl Store for SqliteStore {
     fn has_claimable(
         &self,
         now: crate::clock::Millis,
+        labels: Vec<String>,
     ) -> BoxFuture<'static, Result<bool, StoreError>> {
-        self.read(move |c| journal::has_claimable(c, now))
+        self.read(move |c| journal::has_claimable(c, now, &labels))
     }
 
     fn run(&self, id: RunId) -> BoxFuture<'static, Result<Option<RunRecord>, StoreError>> {

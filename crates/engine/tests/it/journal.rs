@@ -408,6 +408,7 @@ async fn a_result_written_under_an_expired_lease_is_rejected() {
         deadline_at: None,
         // Leased to the first worker, and already expired.
         lease_to: Some((first.clone(), -1)),
+        worker_label: None,
     });
     store
         .submit(create, Durability::Durable)
@@ -446,6 +447,7 @@ async fn a_result_written_under_an_expired_lease_is_rejected() {
         lease_ms: 60_000,
         limit: 10,
         dead_workers: vec![],
+        labels: Vec::new(),
     };
     let claimed = store
         .submit(claim, Durability::Durable)

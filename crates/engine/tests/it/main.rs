@@ -8,6 +8,7 @@ mod basics;
 mod faults;
 mod hostile;
 mod journal;
+mod labels;
 mod maintenance;
 mod retries;
 mod waits;

@@ -502,6 +502,7 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
                 FROM steps WHERE inline_attempt IS NOT NULL;
              ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
              ALTER TABLE steps DROP COLUMN inline_attempt;
+             ALTER TABLE runs DROP COLUMN worker_label;
              PRAGMA user_version = 4;",
         )
         .expect("downgrade");
@@ -665,14 +666,15 @@ async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
     ];
     let dir = h.crash().await;
     {
-        // Version 1: without the pinned column (2), the run labels (4), compressed blobs (5) and
-        // first attempts on their steps' rows (6).
+        // Version 1: without the pinned column (2), the run labels (4), compressed blobs (5),
+        // first attempts on their steps' rows (6) and worker labels (7).
         let conn = rusqlite::Connection::open(db_path(&dir)).expect("open");
         conn.execute_batch(
             "DROP INDEX runs_newest; DROP INDEX runs_by_label;
              ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN search_text;
              ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
              ALTER TABLE steps DROP COLUMN inline_attempt;
+             ALTER TABLE runs DROP COLUMN worker_label;
              ALTER TABLE runs DROP COLUMN pinned; PRAGMA user_version = 1;",
         )
         .expect("downgrade");
@@ -684,7 +686,7 @@ async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
         .with_connection(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
         .expect("version");
     assert_eq!(version, waymark_engine::store::sqlite::SCHEMA_VERSION);
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     for run in &runs {
         let r = h.engine.run(*run).await.expect("read").expect("kept");
         assert_eq!(r.status, RunStatus::Succeeded);

@@ -35,6 +35,7 @@ pub fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreError> {
             limit,
             dead_workers,
             held,
+            labels,
         } => {
             renew_leases(tx, worker, held, *lease_ms)?;
             for dead in dead_workers {
@@ -45,21 +46,19 @@ pub fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreError> {
                 tx.db
                     .execute("DELETE FROM workers WHERE id = ?1", args![dead])?;
             }
-            let claim_sql = match tx.db.dialect() {
-                Dialect::Sqlite => {
-                    "SELECT id, status FROM runs
-                     WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1
-                     ORDER BY lease_expires_at, created_at LIMIT ?2"
-                }
-                // Rows another worker is claiming right now are passed over, not waited for.
-                Dialect::Postgres => {
-                    "SELECT id, status FROM runs
-                     WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1
-                     ORDER BY lease_expires_at, created_at LIMIT ?2 FOR UPDATE SKIP LOCKED"
-                }
-            };
+            // Rows another worker is claiming right now are passed over, not waited for.
+            let claim_sql = format!(
+                "SELECT id, status FROM runs
+                 WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1
+                   AND {}
+                 ORDER BY lease_expires_at, created_at LIMIT ?2{}",
+                rows::label_filter(tx.db.dialect(), "?3"),
+                tx.db.dialect().skip_locked()
+            );
             let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
-            let candidates = tx.db.query(claim_sql, args![tx.now, limit])?;
+            let candidates = tx
+                .db
+                .query(&claim_sql, args![tx.now, limit, rows::label_list(labels)])?;
             let mut claimed = Vec::new();
             for row in candidates {
                 let (id, status): (String, String) = (row.get(0)?, row.get(1)?);

@@ -27,8 +27,8 @@ pub(super) fn fork(
     let (ij, ib) = tx.payload(&old.input)?;
     tx.db.execute(
         "INSERT INTO runs(id, function, function_version, status, input_json, input_blob, forked_from, forked_at_step,
-            created_at, updated_at, deadline_at)
-         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?8, NULL)",
+            created_at, updated_at, deadline_at, worker_label)
+         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?8, NULL, ?9)",
         args![
             new_id.to_string(),
             old.function.as_str(),
@@ -37,7 +37,8 @@ pub(super) fn fork(
             ib,
             source.to_string(),
             at.as_str(),
-            tx.now
+            tx.now,
+            &old.worker_label
         ],
     )?;
     let keep_through = if output.is_some() {

@@ -273,7 +273,7 @@ pub(crate) const RUN_COLUMNS: &str =
     forked_from, forked_at_step, created_at, updated_at, finished_at, deadline_at, \
     cancel_requested, lease_owner, lease_expires_at, lease_epoch, \
     (SELECT COALESCE(MAX(e.run_seq), 0) FROM events e WHERE e.run_id = runs.id), \
-    (SELECT count(*) FROM steps s WHERE s.run_id = runs.id), pinned";
+    (SELECT count(*) FROM steps s WHERE s.run_id = runs.id), pinned, worker_label";
 
 /// Raw columns first, payloads resolved after.
 #[derive(Clone)]
@@ -301,6 +301,7 @@ struct RawRun {
     last_seq: i64,
     step_count: i64,
     pinned: bool,
+    worker_label: Option<String>,
 }
 
 fn raw_run(r: &Row) -> Result<RawRun, StoreError> {
@@ -328,6 +329,7 @@ fn raw_run(r: &Row) -> Result<RawRun, StoreError> {
         last_seq: r.get(22)?,
         step_count: r.get(23)?,
         pinned: r.get(24)?,
+        worker_label: r.get(25)?,
     })
 }
 
@@ -356,6 +358,7 @@ fn finish_run(db: &mut dyn Db, raw: RawRun) -> Result<RunRecord, StoreError> {
         last_seq: raw.last_seq,
         step_count: raw.step_count,
         pinned: raw.pinned,
+        worker_label: raw.worker_label,
     })
 }
 
@@ -722,14 +725,35 @@ pub fn workers(db: &mut dyn Db) -> Result<Vec<WorkerRow>, StoreError> {
         .collect()
 }
 
-/// Whether any run could be claimed at `now`.
-pub fn has_claimable(db: &mut dyn Db, now: i64) -> Result<bool, StoreError> {
+/// Whether any run a worker with `labels` may take could be claimed at `now`.
+pub fn has_claimable(db: &mut dyn Db, now: i64, labels: &[String]) -> Result<bool, StoreError> {
+    let sql = format!(
+        "SELECT 1 FROM runs WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1
+           AND {} LIMIT 1",
+        label_filter(db.dialect(), "?2")
+    );
     Ok(db
-        .query_opt(
-            "SELECT 1 FROM runs WHERE status IN ('queued', 'running', 'waiting') AND lease_expires_at <= ?1 LIMIT 1",
-            args![now],
-        )?
+        .query_opt(&sql, args![now, label_list(labels)])?
         .is_some())
+}
+
+/// A worker's labels as one argument for [`label_filter`]: `|a|b|` (labels hold no `|`:
+/// they are `[A-Za-z0-9._-]`, checked where they are given).
+pub fn label_list(labels: &[String]) -> String {
+    let mut list = String::from("|");
+    for l in labels.iter().filter(|l| !l.contains('|')) {
+        list.push_str(l);
+        list.push('|');
+    }
+    list
+}
+
+/// The condition a run's `worker_label` meets for a worker whose [`label_list`] is `arg`.
+pub fn label_filter(dialect: super::Dialect, arg: &str) -> String {
+    format!(
+        "(worker_label IS NULL OR {}({arg}, '|' || worker_label || '|') > 0)",
+        dialect.position_fn()
+    )
 }
 
 /// One step with its attempts, read in one snapshot.

@@ -139,8 +139,9 @@ impl Tx<'_> {
         self.db.execute(
             "INSERT INTO runs(id, function, function_version, status, input_json, input_blob,
                 parent_run_id, parent_step_key, idempotency_key, created_at, updated_at,
-                deadline_at, lease_owner, lease_expires_at, lease_epoch, label, search_text)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                deadline_at, lease_owner, lease_expires_at, lease_epoch, label, search_text,
+                worker_label)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             args![
                 r.id.to_string(),
                 r.function.as_str(),
@@ -157,7 +158,8 @@ impl Tx<'_> {
                 expires,
                 epoch as i64,
                 &r.label.label,
-                r.label.text.as_str()
+                r.label.text.as_str(),
+                &r.worker_label
             ],
         )?;
         self.emit(

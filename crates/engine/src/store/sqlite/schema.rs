@@ -149,6 +149,12 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE steps ADD COLUMN inline_attempt INTEGER;
     "#,
     ),
+    // 7: a run only a worker with this label may execute (NULL: any worker).
+    Migration::Sql(
+        r#"
+    ALTER TABLE runs ADD COLUMN worker_label TEXT;
+    "#,
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -166,6 +166,7 @@ impl Harness {
                         limit: 0,
                         dead_workers: vec![crashed.0],
                         held: Vec::new(),
+                        labels: Vec::new(),
                     },
                     store::Durability::Durable,
                 )
