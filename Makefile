@@ -79,7 +79,8 @@ bindings: setup
 
 ## make bench: one release build of the whole workspace (every binary with the same features),
 ## then the figures: the engine, agents, email, the UI, the desktop app beside a bare Tauri
-## window, and the peers (LangGraph, DBOS) in a venv under target/. The merge prints every
+## window, the peers (LangGraph, DBOS) in a venv under target/, and the team backend on a
+## private PostgreSQL server (with DBOS on the same server). The merge prints every
 ## target MET or MISSED; the figures are in target/bench.json.
 bench: setup ui
 	$(CARGO) build --release --workspace --bins
@@ -87,4 +88,5 @@ bench: setup ui
 	WAYMARK_BIN=target/release/waymark node tests/ui/bench-trace.mjs
 	WAYMARK_RELEASE_BUILT=1 bash scripts/desktop.sh bench
 	bash scripts/bench-peers.sh
+	target/release/waymark-bench postgres
 	target/release/waymark-bench merge

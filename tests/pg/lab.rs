@@ -88,6 +88,8 @@ pub struct PgLab {
     bin: PathBuf,
     data: PathBuf,
     as_postgres: bool,
+    /// fsync on: commits wait for the disk, as on a real server (the benchmark's).
+    durable: bool,
     // Last: removed after the server has stopped.
     dir: tempfile::TempDir,
 }
@@ -95,12 +97,26 @@ pub struct PgLab {
 impl PgLab {
     /// A new cluster, started. Panics with the server's log when it cannot start.
     pub fn start() -> PgLab {
-        let bin = server_bin_dir();
-        let as_postgres = is_root();
         let dir = tempfile::Builder::new()
             .prefix("waymark-pg-")
             .tempdir()
             .expect("a temp dir");
+        PgLab::start_at(dir, false)
+    }
+
+    /// A cluster in `parent` whose commits wait for the disk (fsync on), as a real server's
+    /// do: for measuring, not for tests.
+    pub fn start_durable_in(parent: &Path) -> PgLab {
+        let dir = tempfile::Builder::new()
+            .prefix("waymark-pg-")
+            .tempdir_in(parent)
+            .expect("a temp dir");
+        PgLab::start_at(dir, true)
+    }
+
+    fn start_at(dir: tempfile::TempDir, durable: bool) -> PgLab {
+        let bin = server_bin_dir();
+        let as_postgres = is_root();
         let data = dir.path().join("data");
         let socket_dir = dir.path().join("sock");
         for d in [&data, &socket_dir] {
@@ -122,6 +138,7 @@ impl PgLab {
             bin,
             data,
             as_postgres,
+            durable,
             dir,
         };
         let data = lab.data.display().to_string();
@@ -273,8 +290,9 @@ impl PgLab {
         let data = self.data.display().to_string();
         let log = self.data.join("server.log").display().to_string();
         // fsync off: a lab's data need not survive a power loss, and tests run faster.
+        let fsync = if self.durable { "on" } else { "off" };
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c fsync=off -c max_connections=200",
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c fsync={fsync} -c max_connections=200",
             self.port,
             self.socket_dir.display()
         );

@@ -62,7 +62,7 @@ impl Bed {
 
 /// `seq`: `n` sequential no-op steps (`at_most_once` or retry_safe); returns the µs they took.
 /// `one`: a single no-op retry_safe step.
-fn bench_registry() -> Registry {
+pub(crate) fn bench_registry() -> Registry {
     let mut r = Registry::new();
     r.register(DurableFunction::new(
         "seq",

@@ -29,6 +29,7 @@ mod floor;
 mod listing;
 mod merge;
 mod model_server;
+mod postgres;
 mod probe;
 mod recovery;
 mod storage;
@@ -97,11 +98,20 @@ fn main() -> ExitCode {
             .and_then(|n| hold_runs(Path::new(&args[1]), n))
             .map(|()| ExitCode::SUCCESS),
         Some("--probe") if args.len() == 3 => probe(&args[1], Path::new(&args[2])),
+        Some("postgres") if args.len() == 1 => {
+            postgres::postgres_bench(&workspace_root()).map(|()| ExitCode::SUCCESS)
+        }
+        Some("--pg-worker") if args.len() == 2 => {
+            postgres::pg_worker(&args[1]).map(|()| ExitCode::SUCCESS)
+        }
         Some("-h" | "--help") => {
             println!(
                 "usage: waymark-bench            measure; write target/bench/{{engine,agent}}.json"
             );
             println!("       waymark-bench agent      the floor and the agent figures only");
+            println!(
+                "       waymark-bench postgres   the PostgreSQL figures: write target/bench/postgres.json"
+            );
             println!(
                 "       waymark-bench merge      merge target/bench/*.json into target/bench.json"
             );

@@ -98,6 +98,13 @@ pub(crate) fn print_targets(fig: &BTreeMap<String, Value>) {
         get("app_floor_pss_mb").map(|f| f * 1.25),
         "1.25 x app_floor_pss_mb",
     );
+    // The team backend (issue 17), against its own floor.
+    at_most(
+        "pg_retry_safe_step_us",
+        get("pg_retry_safe_step_us"),
+        get("pg_floor_commit_us").map(|f| f * 1.5),
+        "1.5 x pg_floor_commit_us",
+    );
     if let (Some(c1), Some(c64)) = (get("steps_per_s_c1"), get("steps_per_s_c64")) {
         targets.push(Target {
             name: "steps_per_s_c64 / steps_per_s_c1",
@@ -122,10 +129,33 @@ pub(crate) fn print_targets(fig: &BTreeMap<String, Value>) {
             });
         }
     }
+    // The team backend (issue 17), against DBOS on the same server.
+    if let (Some(ours), Some(dbos)) = (get("pg_retry_safe_step_us"), get("pg_dbos_step_us")) {
+        targets.push(Target {
+            name: "pg_dbos_step_us / pg_retry_safe_step_us",
+            value: dbos / ours,
+            limit: ">= 5.0".into(),
+            met: dbos >= 5.0 * ours,
+        });
+    }
+    if let (Some(w1), Some(w2), Some(w4)) = (
+        get("pg_steps_per_s_w1"),
+        get("pg_steps_per_s_w2"),
+        get("pg_steps_per_s_w4"),
+    ) {
+        // Grows with workers until the machine's cores are busy (2 here): w2 above w1, and
+        // w4 not below w2.
+        targets.push(Target {
+            name: "pg_steps_per_s w2 / w1 (w4 / w2 >= 1)",
+            value: w2 / w1,
+            limit: format!("> 1.0 (w4 / w2 = {:.2})", w4 / w2),
+            met: w2 > w1 && w4 >= 0.95 * w2,
+        });
+    }
     println!();
     println!(
         "{:<46} {:>10}  {:<28} result",
-        "target (issue 16)", "value", "limit"
+        "target (issues 16, 17)", "value", "limit"
     );
     for t in &targets {
         let verdict = if t.met { "MET" } else { "MISSED" };
