@@ -34,8 +34,11 @@ pub(crate) fn postgres_bench(root: &Path) -> Result<()> {
     let lab = pg_lab::PgLab::start_durable_in(&tmp);
     let mut fig: Map<String, Value> = Map::new();
 
-    let floor = floor_commit_us(&lab.create_database("floor"))?;
+    let floor_db = lab.create_database("floor");
+    let floor = floor_commit_us(&floor_db)?;
     fig.insert("pg_floor_commit_us".into(), json!(round(floor)));
+    let rtt = round_trip_us(&floor_db)?;
+    fig.insert("pg_round_trip_us".into(), json!(round(rtt)));
 
     let rt = crate::runtime()?;
     let step = rt.block_on(retry_safe_step_us(&lab.create_database("step")))?;
@@ -76,10 +79,15 @@ pub(crate) fn postgres_bench(root: &Path) -> Result<()> {
         "bare INSERT; COMMIT (the floor)", floor
     );
     println!(
-        "  {:<44} {:>10.1} µs = {:.2} x floor",
+        "  {:<44} {:>10.1} µs",
+        "a prepared SELECT 1 (one round trip)", rtt
+    );
+    println!(
+        "  {:<44} {:>10.1} µs = {:.2} x floor = floor + {:.1} round trips",
         "retry_safe step, sequential",
         step,
-        step / floor
+        step / floor,
+        (step - floor) / rtt
     );
     let one = rates.first().map(|r| r.1).unwrap_or(1.0);
     for (workers, rate) in &rates {
@@ -123,6 +131,21 @@ fn floor_commit_us(url: &str) -> Result<f64> {
     let t0 = Instant::now();
     for i in 0..FLOOR_COMMITS as i64 {
         client.execute(&insert, &[&i])?;
+    }
+    Ok(t0.elapsed().as_secs_f64() * 1e6 / FLOOR_COMMITS as f64)
+}
+
+/// One round trip to the server: a prepared `SELECT 1`, in µs (what each statement of a
+/// transition costs at least).
+fn round_trip_us(url: &str) -> Result<f64> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let select = client.prepare("SELECT 1")?;
+    for _ in 0..FLOOR_COMMITS {
+        client.query_one(&select, &[])?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..FLOOR_COMMITS {
+        client.query_one(&select, &[])?;
     }
     Ok(t0.elapsed().as_secs_f64() * 1e6 / FLOOR_COMMITS as f64)
 }

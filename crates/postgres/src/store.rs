@@ -208,10 +208,15 @@ fn check(c: &mut PgConn) -> Result<Vec<String>, StoreError> {
 }
 
 impl Store for PgStore {
-    fn submit(&self, transition: Transition, _durability: Durability) -> Pending {
-        // Every commit is durable (`synchronous_commit` as the server is configured).
+    fn submit(&self, transition: Transition, durability: Durability) -> Pending {
+        // Durable commits wait for the server's disk (`synchronous_commit` as configured);
+        // a batch of relaxed ones does not.
         let (reply, rx) = oneshot::channel();
-        let sent = self.writer_shared.submit(writer::Job { transition, reply });
+        let sent = self.writer_shared.submit(writer::Job {
+            transition,
+            durability,
+            reply,
+        });
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::WriterGone);

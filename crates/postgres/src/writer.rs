@@ -15,7 +15,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::SimpleQueryMessage;
 use tokio::sync::{broadcast, oneshot};
 use waymark_engine::store::journal::{self, apply, Tx};
-use waymark_engine::store::{Applied, Transition};
+use waymark_engine::store::{Applied, Durability, Transition};
 use waymark_engine::{Event, SharedClock, StoreError};
 
 use crate::db::PgConn;
@@ -24,6 +24,7 @@ use crate::Connector;
 
 pub(crate) struct Job {
     pub transition: Transition,
+    pub durability: Durability,
     pub reply: oneshot::Sender<Result<Applied, StoreError>>,
 }
 
@@ -226,13 +227,21 @@ impl Writer {
         let clock = self.clock.clone();
         let blob_threshold = self.blob_threshold;
         let notify_id = self.notify_id.clone();
+        // A batch of relaxed transitions only (a retry_safe step's marker: losing it costs the
+        // step one more attempt) does not wait for the disk, as SQLite's relaxed commits do not.
+        let relaxed = batch.iter().all(|j| j.durability == Durability::Relaxed);
+        let begin = if relaxed {
+            "BEGIN; SET LOCAL synchronous_commit TO off;
+             SELECT value, (extract(epoch from clock_timestamp()) * 1000)::bigint
+             FROM counters WHERE name = 'events' FOR UPDATE"
+        } else {
+            "BEGIN; SELECT value, (extract(epoch from clock_timestamp()) * 1000)::bigint
+             FROM counters WHERE name = 'events' FOR UPDATE"
+        };
         let conn = self.connection().map_err(BatchFailure::AtStart)?;
         let started = conn
             .client
-            .simple_query(
-                "BEGIN; SELECT value, (extract(epoch from clock_timestamp()) * 1000)::bigint
-                 FROM counters WHERE name = 'events' FOR UPDATE",
-            )
+            .simple_query(begin)
             .map_err(|e| BatchFailure::AtStart(db_err(e)))?;
         let rows = simple_rows(&started);
         let parse = |i: usize| -> Option<i64> { rows.first()?.get(i)?.parse().ok() };

@@ -29,36 +29,45 @@ fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> 
 
 impl Tx<'_> {
     pub(super) fn emit(&mut self, run: Option<RunId>, kind: EventKind) -> Result<(), StoreError> {
-        let run_seq = match run {
-            // The same run's previous event in this transition: the next number, unread.
-            Some(run) => Some(match self.events.last() {
-                Some(Event {
-                    run_id: Some(last),
-                    run_seq: Some(seq),
-                    ..
-                }) if *last == run => seq + 1,
-                // Read from the run's index, not kept on the run's row: a step then dirties no
-                // page of the runs table, one page fewer per commit.
-                _ => self
-                    .db
-                    .query_one(
-                        "SELECT COALESCE(MAX(run_seq), 0) + 1 FROM events WHERE run_id = ?1",
-                        args![run.to_string()],
-                    )?
-                    .get::<i64>(0)?,
-            }),
-            None => None,
-        };
         let data = json_text(&kind)?;
         let seq = self.db.allocate_event_seq()?;
-        let global_seq: i64 = self
-            .db
-            .query_one(
+        // The same run's previous event in this transition: the next number, unread.
+        let known_run_seq = match (run, self.events.last()) {
+            (
+                Some(run),
+                Some(Event {
+                    run_id: Some(last),
+                    run_seq: Some(prev),
+                    ..
+                }),
+            ) if *last == run => Some(prev + 1),
+            _ => None,
+        };
+        let row = match (run, known_run_seq) {
+            (None, _) => self.db.query_one(
+                "INSERT INTO events(global_seq, run_id, run_seq, at, data) VALUES (?1, NULL, NULL, ?2, ?3)
+                 RETURNING global_seq, run_seq",
+                args![seq, self.now, data],
+            )?,
+            (Some(run), Some(run_seq)) => self.db.query_one(
                 "INSERT INTO events(global_seq, run_id, run_seq, at, data) VALUES (?1, ?2, ?3, ?4, ?5)
-                 RETURNING global_seq",
-                args![seq, run.map(|r| r.to_string()), run_seq, self.now, data],
-            )?
-            .get(0)?;
+                 RETURNING global_seq, run_seq",
+                args![seq, run.to_string(), run_seq, self.now, data],
+            )?,
+            // The run's next number is read from its index in the same statement, not kept
+            // on the run's row: a step then dirties no page of the runs table (one page fewer
+            // per commit), and costs no statement of its own (one round trip fewer).
+            (Some(run), None) => self.db.query_one(
+                "INSERT INTO events(global_seq, run_id, run_seq, at, data)
+                 SELECT CAST(?1 AS BIGINT), CAST(?2 AS TEXT), COALESCE(MAX(run_seq), 0) + 1,
+                    CAST(?3 AS BIGINT), CAST(?4 AS TEXT)
+                 FROM events WHERE run_id = ?2
+                 RETURNING global_seq, run_seq",
+                args![seq, run.to_string(), self.now, data],
+            )?,
+        };
+        let global_seq: i64 = row.get(0)?;
+        let run_seq: Option<i64> = row.get(1)?;
         self.events.push(Event {
             global_seq,
             run_id: run,
