@@ -123,7 +123,7 @@ impl Api {
         Ok(DbCheckResponse {
             ok: problems.is_empty(),
             problems,
-            schema_version: waymark_engine::store::sqlite::SCHEMA_VERSION,
+            schema_version: self.app().store.schema_version(),
         })
     }
 

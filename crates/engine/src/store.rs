@@ -389,6 +389,9 @@ pub trait Store: Send + Sync + 'static {
     fn live(&self) -> broadcast::Receiver<Arc<Event>>;
     /// Where the store is (a file's path, a server's URL without its password), for messages.
     fn location(&self) -> String;
+    /// The schema version this store's database is at (this build's: an older one was
+    /// migrated when it opened, a newer one refused).
+    fn schema_version(&self) -> i64;
     /// Where workers keep lock files that tell other processes on this machine they are alive
     /// (a dead worker's runs are then taken at once). `None` for a database shared across
     /// machines: there a dead worker is found out by its leases expiring.

@@ -327,6 +327,10 @@ impl Store for PgStore {
     fn maintenance(&self) -> Option<&dyn Maintenance> {
         Some(self)
     }
+
+    fn schema_version(&self) -> i64 {
+        crate::LATEST_VERSION
+    }
 }
 
 /// What a PostgreSQL database leaves to the server's own tools.

@@ -83,4 +83,10 @@ async fn two_servers_on_one_team_database_share_runs_and_stream_them_live() {
             .collect::<Vec<_>>()
     };
     assert_eq!(kinds(&from_a), kinds(&from_b));
+
+    // The team database checks out from either server.
+    let (status, check) = call(&b.base, "db_check", json!({})).await;
+    assert_eq!(status, 200, "{check}");
+    assert_eq!(check["ok"], true, "{check}");
+    assert!(check["problems"].as_array().is_some_and(|p| p.is_empty()));
 }

@@ -400,6 +400,10 @@ impl Store for SqliteStore {
         self.path.display().to_string()
     }
 
+    fn schema_version(&self) -> i64 {
+        SCHEMA_VERSION
+    }
+
     fn worker_lock_dir(&self) -> Option<PathBuf> {
         Some(PathBuf::from(format!("{}.workers", self.path.display())))
     }
