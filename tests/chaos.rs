@@ -324,11 +324,9 @@ async fn on_postgres_a_server_restart_mid_run_workers_reconnect_and_runs_finish(
     let done_before = ledger_lines(&ledger).len();
     println!("restarted the server after {done_before} step attempts");
     settle_and_verify(&engine, &runs, &ledger).await;
-    for w in &workers {
-        assert!(
-            w.child.id() > 0 && ledger_lines(&ledger).len() > done_before,
-            "the workers went on after the restart"
-        );
-    }
+    assert!(
+        ledger_lines(&ledger).len() > done_before,
+        "the workers went on after the restart"
+    );
     drop(workers);
 }

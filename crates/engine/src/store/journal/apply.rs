@@ -3,11 +3,11 @@
 
 use serde_json::{json, Value};
 
+use super::args;
 use super::delete::{delete_runs, pin_run};
 use super::fork::fork;
 use super::rows;
 use super::tx::Tx;
-use super::{args, Dialect};
 use crate::clock::Millis;
 use crate::error::{StepError, StoreError};
 use crate::ids::{RunId, WorkerId};
@@ -183,19 +183,13 @@ pub fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreError> {
         } => {
             tx.fence(fence)?;
             // Two runs waiting for the same name must not both take one event.
-            let pending_sql = match tx.db.dialect() {
-                Dialect::Sqlite => {
-                    "SELECT id, payload_json, payload_blob FROM external_events
-                     WHERE name = ?1 AND consumed_run_id IS NULL AND (expires_at IS NULL OR expires_at > ?2)
-                     ORDER BY id"
-                }
-                Dialect::Postgres => {
-                    "SELECT id, payload_json, payload_blob FROM external_events
-                     WHERE name = ?1 AND consumed_run_id IS NULL AND (expires_at IS NULL OR expires_at > ?2)
-                     ORDER BY id FOR UPDATE SKIP LOCKED"
-                }
-            };
-            let candidates = tx.db.query(pending_sql, args![name.as_str(), tx.now])?;
+            let pending_sql = format!(
+                "SELECT id, payload_json, payload_blob FROM external_events
+                 WHERE name = ?1 AND consumed_run_id IS NULL AND (expires_at IS NULL OR expires_at > ?2)
+                 ORDER BY id{}",
+                tx.db.dialect().skip_locked()
+            );
+            let candidates = tx.db.query(&pending_sql, args![name.as_str(), tx.now])?;
             for row in candidates {
                 let (id, pj, pb): (i64, Option<String>, Option<String>) =
                     (row.get(0)?, row.get(1)?, row.get(2)?);

@@ -88,15 +88,11 @@ impl Tx<'_> {
     /// Checks that the fence's worker still holds the run, and keeps the run's row locked for
     /// the rest of the transaction where writers run concurrently; returns the run's status.
     pub(super) fn fence(&mut self, f: &Fence) -> Result<RunStatus, StoreError> {
-        let sql = match self.db.dialect() {
-            super::Dialect::Sqlite => {
-                "SELECT lease_owner, lease_epoch, status FROM runs WHERE id = ?1"
-            }
-            super::Dialect::Postgres => {
-                "SELECT lease_owner, lease_epoch, status FROM runs WHERE id = ?1 FOR UPDATE"
-            }
-        };
-        let row = self.db.query_opt(sql, args![f.run.to_string()])?;
+        let sql = format!(
+            "SELECT lease_owner, lease_epoch, status FROM runs WHERE id = ?1{}",
+            self.db.dialect().lock_rows()
+        );
+        let row = self.db.query_opt(&sql, args![f.run.to_string()])?;
         let Some(row) = row else {
             return Err(StoreError::RunNotFound(f.run));
         };
@@ -311,16 +307,12 @@ impl Tx<'_> {
 
     /// Ends a run, closes whatever was in flight, and reports to the parent's child step.
     pub(super) fn end_run(&mut self, run: RunId, end: &RunEnd) -> Result<(), StoreError> {
-        let sql = match self.db.dialect() {
-            super::Dialect::Sqlite => {
-                "SELECT status, parent_run_id, parent_step_key FROM runs WHERE id = ?1"
-            }
-            super::Dialect::Postgres => {
-                "SELECT status, parent_run_id, parent_step_key FROM runs WHERE id = ?1 FOR UPDATE"
-            }
-        };
+        let sql = format!(
+            "SELECT status, parent_run_id, parent_step_key FROM runs WHERE id = ?1{}",
+            self.db.dialect().lock_rows()
+        );
         let run_text = run.to_string();
-        let Some(row) = self.db.query_opt(sql, args![&run_text])? else {
+        let Some(row) = self.db.query_opt(&sql, args![&run_text])? else {
             return Err(StoreError::RunNotFound(run));
         };
         let (status, parent, parent_key): (String, Option<String>, Option<String>) =
