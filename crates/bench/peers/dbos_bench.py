@@ -1,6 +1,8 @@
 """DBOS Transact beside Waymark: per-step and per-workflow cost with its SQLite system database.
 
 Usage: python3 dbos_bench.py SCRATCH_DIR  -> one JSON line on stdout, notes on stderr.
+       python3 dbos_bench.py --postgres URL  -> the step alone, on that PostgreSQL server
+                                               (beside Waymark's team backend).
 """
 
 import json
@@ -47,7 +49,37 @@ def sqlite_settings():
     return f"journal_mode={jm}, synchronous={ {0: 'OFF', 1: 'NORMAL', 2: 'FULL', 3: 'EXTRA'}[sync] }"
 
 
+def step_us():
+    """A no-op step inside a workflow, in µs."""
+    # Calling a workflow function runs it to completion in this thread, checkpointing
+    # its start, each step's output and its end in the system database.
+    def steps(n):
+        assert steps_workflow(n) == n
+
+    us, n, walls = measure(steps, 50)
+    note(f"workflow of {n} steps: {us:.1f} µs/step (walls {', '.join(f'{w:.2f}' for w in walls)} s)")
+    return us
+
+
+def postgres(url):
+    config: DBOSConfig = {
+        "name": "waymark-peer-bench-pg",
+        "system_database_url": url,
+        "log_level": "WARNING",
+    }
+    DBOS(config=config)
+    DBOS.launch()
+    try:
+        us = step_us()
+    finally:
+        DBOS.destroy()
+    print(json.dumps({"pg_dbos_step_us": round(us, 1)}))
+
+
 def main():
+    if sys.argv[1] == "--postgres":
+        postgres(sys.argv[2])
+        return
     scratch = sys.argv[1]
     os.makedirs(scratch, exist_ok=True)
     config: DBOSConfig = {
@@ -60,13 +92,7 @@ def main():
     try:
         note(f"system database {sqlite_settings()}, SQLite {sqlite3.sqlite_version}")
 
-        # Calling a workflow function runs it to completion in this thread, checkpointing
-        # its start, each step's output and its end in the system database.
-        def steps(n):
-            assert steps_workflow(n) == n
-
-        step_us, n, walls = measure(steps, 50)
-        note(f"workflow of {n} steps: {step_us:.1f} µs/step (walls {', '.join(f'{w:.2f}' for w in walls)} s)")
+        one_step_us = step_us()
 
         def runs(n):
             for _ in range(n):
@@ -77,7 +103,7 @@ def main():
     finally:
         DBOS.destroy()
     print(json.dumps({
-        "peer_dbos_step_us": round(step_us, 1),
+        "peer_dbos_step_us": round(one_step_us, 1),
         "peer_dbos_run_us": round(run_us, 1),
     }))
 

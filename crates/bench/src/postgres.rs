@@ -264,7 +264,8 @@ fn dbos_step_us(root: &Path, url: &str) -> Result<Option<f64>> {
         return Ok(None);
     }
     let out = Command::new(python)
-        .arg(root.join("crates/bench/peers/dbos_pg_bench.py"))
+        .arg(root.join("crates/bench/peers/dbos_bench.py"))
+        .arg("--postgres")
         .arg(url.replacen("postgres://", "postgresql://", 1))
         .current_dir(root.join("crates/bench/peers"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
