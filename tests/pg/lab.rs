@@ -269,6 +269,29 @@ impl PgLab {
         self.psql("postgres", "SELECT pg_reload_conf()");
     }
 
+    /// Serves TLS with `cert_pem` (the chain, leaf first) and `key_pem`, and refuses
+    /// connections over TCP without it; restarts the server to apply it.
+    pub fn require_tls(&self, cert_pem: &str, key_pem: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        for (name, text) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = self.data.join(name);
+            std::fs::write(&path, text).expect("write the server's certificate");
+            // The server refuses a key that others may read.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod the key");
+            if self.as_postgres {
+                let (uid, gid) = (id_of_postgres("-u"), id_of_postgres("-g"));
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown to postgres");
+            }
+        }
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on");
+        let hba = self.data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        let rule = "hostnossl all all 127.0.0.1/32 reject\n";
+        std::fs::write(&hba, format!("{rule}{rules}")).expect("write pg_hba.conf");
+        self.restart();
+    }
+
     /// `pg_ctl restart`: every connection is cut, the server comes back on the same port.
     pub fn restart(&self) {
         let data = self.data.display().to_string();

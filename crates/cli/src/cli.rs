@@ -285,6 +285,28 @@ pub enum DbCommand {
     Gc,
     /// Size, row counts and the largest runs
     Stats(CheckArgs),
+    /// Keep the team database's password (read from stdin) in this machine's keychain, so
+    /// `--db postgres://user@host/db` needs no password anywhere else
+    Password(PasswordArgs),
+    /// Copy this database (agents, MCP servers, settings, runs and their journals) into an
+    /// empty team database, verified table by table; secret values stay on this machine
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The team database: postgres://user@host:port/database (no password in it)
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Remove the kept password instead
+    #[arg(long)]
+    pub forget: bool,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Worker(a) => worker::worker(&db, a).await,
         Command::Db(DbCommand::Check(a)) => db::check(&db, a).await,
+        Command::Db(DbCommand::Password(a)) => db::password(&db, a),
+        Command::Db(DbCommand::Copy(a)) => db::copy(&db, a).await,
         Command::Db(c) => db::maintain(&db, c).await,
         Command::Demo(a) => demo::demo(&db, a).await,
         Command::Agents(c) => match c {

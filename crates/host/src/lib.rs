@@ -23,6 +23,7 @@ pub use waymark_engine::worker::is_valid_label as is_valid_worker_label;
 pub use hooks::{HookAnswer, Hooks};
 /// Milliseconds since the Unix epoch: the clock every record's times are on.
 pub use waymark_engine::clock::system_now_ms;
+pub use waymark_postgres::{CopyReport, SecretUse, TableCopy};
 
 /// How long [`Host::shutdown`] waits by default for attempts in flight and MCP servers.
 pub const DEFAULT_SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
@@ -99,6 +100,81 @@ pub enum HostError {
     Triggers(String),
     #[error("opening the database was interrupted: {0}")]
     Interrupted(String),
+    #[error("{0}")]
+    Password(String),
+    #[error("{0}")]
+    Copy(String),
+}
+
+/// Keeps the team database's password in this machine's secret store (the OS keychain, or the
+/// owner-only secrets file in `data_dir`), for the database `url` names; every door then finds
+/// it there. Returns where it went: `"keyring"` or `"file"`.
+pub fn remember_database_password(
+    data_dir: &Path,
+    url: &str,
+    password: &str,
+) -> Result<&'static str, HostError> {
+    let secrets = database_secrets(data_dir, url)?;
+    let secret = waymark_agent::Secret::new(password);
+    waymark_postgres::remember_password(&secrets, url, &secret)
+        .map_err(|e| HostError::Password(e.to_string()))
+}
+
+/// Removes the password [`remember_database_password`] kept; whether there was one.
+pub fn forget_database_password(data_dir: &Path, url: &str) -> Result<bool, HostError> {
+    let secrets = database_secrets(data_dir, url)?;
+    waymark_postgres::forget_password(&secrets, url).map_err(|e| HostError::Password(e.to_string()))
+}
+
+/// Copies the local database `from` into the empty team database `to` (a postgres:// URL),
+/// verified table by table before it commits (see [`CopyReport`]). `from` is brought to this
+/// build's schema first; it is read in one snapshot and never written.
+pub async fn copy_database(
+    from: &Path,
+    data_dir: &Path,
+    to: &str,
+) -> Result<CopyReport, HostError> {
+    let copy_err = |detail: String| HostError::Copy(detail);
+    if from.to_str().is_some_and(waymark_postgres::is_postgres_url) {
+        return Err(copy_err(
+            "the copy reads a local database: give its file with --db (or leave --db out for this machine's)".into(),
+        ));
+    }
+    if !waymark_postgres::is_postgres_url(to) {
+        return Err(copy_err(format!(
+            "--to {to:?} is not a team database: give a postgres://user@host:port/database URL"
+        )));
+    }
+    if !from.is_file() {
+        return Err(copy_err(format!(
+            "there is no database at {}",
+            from.display()
+        )));
+    }
+    let (from, data_dir, to) = (from.to_path_buf(), data_dir.to_path_buf(), to.to_string());
+    tokio::task::spawn_blocking(move || {
+        // Opening migrates it, so both sides have this build's columns.
+        let app = AgentApp::open(&from, &data_dir, waymark_engine::examples::registry())?;
+        let secrets = app.catalog.secrets().clone();
+        drop(app);
+        let config = waymark_postgres::PgConfig {
+            secrets: Some(secrets),
+            ..waymark_postgres::PgConfig::default()
+        };
+        waymark_postgres::copy_sqlite_to_postgres(&from, &to, &config, system_now_ms())
+            .map_err(|e| HostError::Copy(e.to_string()))
+    })
+    .await
+    .map_err(|e| HostError::Interrupted(e.to_string()))?
+}
+
+fn database_secrets(data_dir: &Path, url: &str) -> Result<waymark_agent::SecretStore, HostError> {
+    if !waymark_postgres::is_postgres_url(url) {
+        return Err(HostError::Password(
+            "a password is kept for a team database only: give its postgres:// URL with --db or $WAYMARK_DB".into(),
+        ));
+    }
+    waymark_agent::SecretStore::open(data_dir).map_err(|e| HostError::Password(e.to_string()))
 }
 
 /// A running Waymark. Dropping it without [`Host::shutdown`] leaves runs leased until their

@@ -150,12 +150,23 @@ pub async fn open_app(
     registry: waymark_engine::Registry,
     clock: waymark_engine::SharedClock,
 ) -> Result<waymark_agent::app::AgentApp, waymark_agent::app::AppError> {
-    let config = PgConfig::default();
+    let dir = data_dir.to_path_buf();
+    // The secret store answers first: it may hold the database's password.
+    let secrets = tokio::task::spawn_blocking(move || waymark_agent::SecretStore::open(&dir))
+        .await
+        .map_err(|e| {
+            waymark_agent::app::AppError::Invalid(format!(
+                "opening the secret store was interrupted: {e}"
+            ))
+        })??;
+    let config = PgConfig {
+        secrets: Some(secrets.clone()),
+        ..PgConfig::default()
+    };
     let engine = crate::PgStore::open(url, config.clone()).await?;
     let (url, data_dir) = (url.to_string(), data_dir.to_path_buf());
     tokio::task::spawn_blocking(move || {
         let agent = PgAgentConnections::open(&url, &config)?;
-        let secrets = waymark_agent::SecretStore::open(&data_dir)?;
         let stores = waymark_agent::app::AppStores {
             engine,
             agent,

@@ -49,7 +49,7 @@ pub(crate) const NUL_IN_TEXT: &str =
 
 /// An argument as PostgreSQL binds it: to the type the server inferred for its placeholder.
 #[derive(Debug)]
-struct Bound<'a>(&'a Arg<'a>);
+pub(crate) struct Bound<'a>(pub &'a Arg<'a>);
 
 fn mismatch(arg: &Arg<'_>, ty: &Type) -> Box<dyn StdError + Sync + Send> {
     format!("cannot bind {arg:?} to a parameter of type {ty}").into()
@@ -93,7 +93,7 @@ impl ToSql for Bound<'_> {
     to_sql_checked!();
 }
 
-fn cells(row: &postgres::Row) -> Result<Row, StoreError> {
+pub(crate) fn cells(row: &postgres::Row) -> Result<Row, StoreError> {
     let mut out = Vec::with_capacity(row.len());
     for (i, column) in row.columns().iter().enumerate() {
         let ty = column.type_();

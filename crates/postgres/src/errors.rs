@@ -49,11 +49,30 @@ pub(crate) fn db_err(e: postgres::Error) -> StoreError {
 
 /// A connection could not be made: the server is unreachable or refuses us.
 pub(crate) fn connect_err(location: &str, e: postgres::Error) -> StoreError {
-    let detail = e.as_db_error().map_or(e.to_string(), describe);
+    let detail = match e.as_db_error() {
+        Some(db) => describe(db),
+        None => with_causes(&e),
+    };
     StoreError::Unavailable {
         location: location.to_string(),
         detail,
     }
+}
+
+/// `e` and what caused it, as far down as it goes ("error performing TLS handshake: invalid
+/// peer certificate: ..."), each message once.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// The server's message with its SQLSTATE, as errors show it.

@@ -7,21 +7,25 @@
 //! a listener for other processes' commits (LISTEN/NOTIFY, with a bounded poll behind it).
 
 mod agent;
+mod copy;
 mod db;
 mod errors;
 mod passfile;
+mod password;
 mod schema;
 mod store;
+mod tls;
 mod writer;
 
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::NoTls;
 use waymark_engine::{SharedClock, StoreError};
 
 pub use agent::{open_app, PgAgentConnections};
+pub use copy::{copy_sqlite_to_postgres, CopyReport, SecretUse, TableCopy};
+pub use password::{forget_password, remember_password};
 pub use schema::LATEST_VERSION;
 pub use store::PgStore;
 
@@ -49,6 +53,9 @@ pub struct PgConfig {
     pub max_batch: usize,
     /// Payloads larger than this (bytes of JSON) go to the content-addressed blob table.
     pub blob_threshold: usize,
+    /// This machine's secret store, where `waymark db password` keeps the password (looked
+    /// in after `$PGPASSWORD`, before the password file).
+    pub secrets: Option<waymark_agent::SecretStore>,
     /// A clock to use instead of the database's `clock_timestamp()` (tests that move time by
     /// hand). Leases are judged by the database's clock otherwise, never a worker's.
     pub clock: Option<SharedClock>,
@@ -67,6 +74,7 @@ impl Default for PgConfig {
             poll_interval: Duration::from_millis(500),
             max_batch: 512,
             blob_threshold: 768,
+            secrets: None,
             clock: None,
         }
     }
@@ -88,10 +96,27 @@ fn passfile_target(pg: &tokio_postgres::Config) -> passfile::Target<'_> {
     }
 }
 
+/// `url` with the password of its user part (if any) replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Makes connections to one database: its settings (with the password, when there is one)
 /// and its URL as errors show it.
 pub(crate) struct Connector {
     config: postgres::Config,
+    tls: tls::RustlsConnect,
     pub location: String,
 }
 
@@ -101,12 +126,17 @@ impl Connector {
     /// password file, or the server needs none. Returns why the password file was not used,
     /// for the error if the server then refuses us.
     fn new(url: &str, config: &PgConfig) -> Result<(Connector, Option<String>), StoreError> {
-        let location = url.to_string();
+        // Errors show where the database is, never a secret: a password in the URL is refused
+        // below, and hidden from every error before that.
+        let location = without_password(url);
         let open_err = |detail: String| StoreError::Open {
             path: location.clone(),
             detail,
         };
-        let mut pg = tokio_postgres::Config::from_str(url)
+        let (url_rest, tls_settings) =
+            tls::split_url(url).map_err(|e| open_err(format!("not a PostgreSQL URL: {e}")))?;
+        let tls = tls::RustlsConnect::new(&tls_settings).map_err(open_err)?;
+        let mut pg = tokio_postgres::Config::from_str(&url_rest)
             .map_err(|e| open_err(format!("not a PostgreSQL URL: {e}")))?;
         if pg.get_password().is_some() {
             // The URL is shown in errors and lists; never with a secret in it.
@@ -121,6 +151,15 @@ impl Connector {
         if config.password_from_env {
             if let Some(password) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
                 pg.password(password.as_encoded_bytes());
+            }
+        }
+        if let (None, Some(secrets)) = (pg.get_password(), &config.secrets) {
+            match password::stored(secrets, &passfile_target(&pg)) {
+                Ok(Some(password)) => {
+                    pg.password(password);
+                }
+                Ok(None) => {}
+                Err(why) => tracing::warn!("{why}"),
             }
         }
         let mut passfile_problem = None;
@@ -142,16 +181,28 @@ impl Connector {
         Ok((
             Connector {
                 config: pg.into(),
+                tls,
                 location,
             },
             passfile_problem,
         ))
     }
 
+    /// The secret store's key for the password of the database `url` names.
+    fn password_key(url: &str) -> Result<String, StoreError> {
+        let open_err = |detail: String| StoreError::Open {
+            path: without_password(url),
+            detail: format!("not a PostgreSQL URL: {detail}"),
+        };
+        let (rest, _) = tls::split_url(url).map_err(open_err)?;
+        let pg = tokio_postgres::Config::from_str(&rest).map_err(|e| open_err(e.to_string()))?;
+        Ok(password::key_for(&passfile_target(&pg)))
+    }
+
     /// A new connection (blocking: call it off the async threads).
     pub(crate) fn connect(&self) -> Result<db::PgConn, StoreError> {
         self.config
-            .connect(NoTls)
+            .connect(self.tls.clone())
             .map(db::PgConn::new)
             .map_err(|e| errors::connect_err(&self.location, e))
     }

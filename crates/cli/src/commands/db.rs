@@ -82,7 +82,9 @@ pub async fn maintain(db: &Path, c: crate::cli::DbCommand) -> anyhow::Result<Exi
         DbCommand::Vacuum => ("db_vacuum", json!({}), false),
         DbCommand::Gc => ("db_gc", json!({}), false),
         DbCommand::Stats(a) => ("db_stats", json!({}), a.json),
-        DbCommand::Check(_) => return Ok(ExitCode::SUCCESS),
+        DbCommand::Check(_) | DbCommand::Password(_) | DbCommand::Copy(_) => {
+            return Ok(ExitCode::SUCCESS)
+        }
     };
     let out = api.call(command, request).await.map_err(super::api_error)?;
     if as_json {
@@ -90,6 +92,83 @@ pub async fn maintain(db: &Path, c: crate::cli::DbCommand) -> anyhow::Result<Exi
     } else {
         emit(&human(command, &out))?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `db password [--forget]`: the team database's password, read from stdin (never an argument,
+/// which shell history and process lists would keep), into this machine's secret store.
+pub fn password(db: &Path, a: crate::cli::PasswordArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    use std::io::Read as _;
+    let url = db.to_str().unwrap_or_default();
+    let data_dir = waymark_host::paths::data_dir();
+    if a.forget {
+        let had = waymark_host::forget_database_password(&data_dir, url)?;
+        emit(if had {
+            "forgot the database password"
+        } else {
+            "no password was kept for this database"
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the password from stdin")?;
+    // One trailing newline is the pipe's, not the password's.
+    let password = text.strip_suffix('\n').unwrap_or(&text);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        anyhow::bail!("no password on stdin: pipe it in, e.g. `printenv TEAM_DB_PASSWORD | waymark db password`");
+    }
+    let store = waymark_host::remember_database_password(&data_dir, url, password)?;
+    emit(&format!(
+        "stored the database password in the {}",
+        match store {
+            "keyring" => "OS keychain",
+            _ => "owner-only secrets file",
+        }
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `db copy --to URL`: this database into an empty team database, verified before it commits.
+pub async fn copy(db: &Path, a: crate::cli::CopyArgs) -> anyhow::Result<ExitCode> {
+    let data_dir = waymark_host::paths::data_dir();
+    let report = waymark_host::copy_database(db, &data_dir, &a.to).await?;
+    if a.json {
+        emit(&json(&report)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = format!(
+        "copied {} to {}; every table read back and matched (rows and SHA-256 of every value):\n",
+        db.display(),
+        report.to
+    );
+    for t in &report.tables {
+        text.push_str(&format!(
+            "  {:<22} {:>8} rows  {:.16}\n",
+            t.table, t.rows, t.sha256
+        ));
+    }
+    if report.secret_refs.is_empty() {
+        text.push_str("no secret references: nothing to set on other machines\n");
+    } else {
+        text.push_str(
+            "secret values stay on this machine; each other machine that runs these needs its own:\n",
+        );
+        for s in &report.secret_refs {
+            text.push_str(&format!(
+                "  {:<28} {:<24} {}\n",
+                s.owner, s.field, s.reference
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "use it everywhere with --db {} (or WAYMARK_DB); keep its password with `waymark db password`",
+        report.to
+    ));
+    emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

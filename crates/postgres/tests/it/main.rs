@@ -5,6 +5,7 @@
 mod pg_lab;
 
 mod agent_stores;
+mod connect;
 mod events;
 mod schema;
 #[path = "../../../agent/tests/it/store_contract/mod.rs"]
