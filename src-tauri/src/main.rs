@@ -50,8 +50,11 @@ fn run(started: Instant) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     tauri::async_runtime::set(runtime.handle().clone());
 
-    let db = waymark_host::paths::default_db_path();
-    let options = HostOptions::new(&db).actor("desktop").serving()?;
+    let (db, chosen_by) = waymark_host::chosen_db(&waymark_host::paths::data_dir())?;
+    let options = HostOptions::new(&db)
+        .chosen_by(chosen_by)
+        .actor("desktop")
+        .serving()?;
     let host = runtime.block_on(Host::start(options))?;
     tracing::info!(db = %db.display(), "database open; worker and cron running");
 

@@ -108,3 +108,31 @@ test("the theme override switches the page and survives a reload", async () => {
   assert.equal(await dark(), false, "System follows the (light) system setting");
   assert.equal(await page.evaluate(() => localStorage.getItem("waymark.theme")), null);
 });
+
+test("the database setting: this computer in use; a team database is checked before it is saved", async () => {
+  const page = await openApp(browser, server);
+  await page.goto(server.base + "/#/settings");
+  await page.getByTestId("database-in-use").waitFor();
+  assert.equal(await page.getByTestId("database-in-use").innerText(), "This computer");
+  assert.match(await page.getByTestId("database-location").innerText(), /waymark\.db$/);
+
+  await page.getByTestId("database-team").check();
+  const url = page.getByTestId("database-url");
+  // A password in the URL is refused before anything is sent.
+  await url.fill("postgres://ann:hunter2@db.example:5432/team");
+  assert.equal(await url.getAttribute("aria-invalid"), "true");
+  assert.equal(await page.getByTestId("save-database").isDisabled(), true);
+  // A server that does not answer: the error names it, and nothing is saved.
+  await url.fill("postgres://ann@127.0.0.1:1/team");
+  await page.getByTestId("database-password").fill("pw-never-shown");
+  await page.getByTestId("save-database").click();
+  const alert = page.getByRole("alert").filter({ hasText: "Not saved" });
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /127\.0\.0\.1:1/);
+  assert.ok(!(await alert.innerText()).includes("pw-never-shown"));
+  const settings = await server.api("settings_get");
+  assert.equal(settings.database.team_database, undefined, "nothing saved");
+  assert.equal(settings.database.in_use, "this_computer");
+  assert.ok(!JSON.stringify(settings).includes("pw-never-shown"));
+  assert.deepEqual(page.pageErrors, []);
+});

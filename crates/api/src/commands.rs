@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::agents::*;
 use crate::database::*;
+use crate::database_choice::*;
 use crate::demo::*;
 use crate::engine_cmds::*;
 use crate::hooks::*;
@@ -230,6 +231,8 @@ commands! {
     triggers_list(MailRequest) -> TriggersResponse;
     /// Set the loopback port the desktop app receives webhooks on (absent: the default, 4681).
     settings_set_hooks_port(SettingsSetHooksPortRequest) -> OkResponse;
+    /// Choose the database for the next start: this computer's file, or a team database (checked by connecting; its password goes to the keychain, write-only).
+    settings_set_database(SettingsSetDatabaseRequest) -> DatabaseSetting;
     /// Forget a provider's stored API key.
     settings_delete_key(SettingsProviderRequest) -> DeletedResponse;
     /// Allow the API key in an environment variable (a spec's `api_key_env`) to be sent to a host.

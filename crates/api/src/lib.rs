@@ -8,6 +8,7 @@ mod agents;
 pub mod bindings;
 pub mod commands;
 mod database;
+mod database_choice;
 mod demo;
 mod engine_cmds;
 mod error;
@@ -32,6 +33,7 @@ use waymark_agent::app::AgentApp;
 pub use agents::*;
 pub use commands::{CommandInfo, COMMANDS};
 pub use database::*;
+pub use database_choice::*;
 pub use demo::{DemoInfo, DemoRequest};
 pub use engine_cmds::*;
 pub use error::{ApiError, ErrorCode};
@@ -70,6 +72,7 @@ pub struct Api {
     actor: String,
     hooks: Option<std::sync::Arc<dyn HooksStatus>>,
     mail: Option<std::sync::Arc<dyn MailStatus>>,
+    database: Option<std::sync::Arc<dyn DatabaseChoice>>,
 }
 
 impl Api {
@@ -80,7 +83,14 @@ impl Api {
             actor: "api".into(),
             hooks: None,
             mail: None,
+            database: None,
         }
+    }
+
+    /// How this door's host keeps the choice of database (Settings: this computer / team).
+    pub fn with_database_choice(mut self, choice: std::sync::Arc<dyn DatabaseChoice>) -> Self {
+        self.database = Some(choice);
+        self
     }
 
     /// What the email triggers of this process know (each watched folder's state).

@@ -33,6 +33,10 @@ pub struct SettingsResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub client_metadata_url: Option<String>,
+    /// The database in use and the one the next start uses (where the door chooses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub database: Option<crate::DatabaseSetting>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS, schemars::JsonSchema)]
@@ -208,6 +212,7 @@ impl Api {
             hooks_port: self.hooks_port().await?,
             client_metadata_url: catalog
                 .app_setting(waymark_agent::app::CLIENT_METADATA_URL_SETTING)?,
+            database: self.database_setting(),
         })
     }
 

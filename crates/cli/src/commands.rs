@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context as _};
 use serde_json::Value;
 use waymark_api::{RunId, RunStatus};
-use waymark_host::{Host, HostOptions};
+use waymark_host::{DatabaseChosenBy, Host, HostOptions};
 
 pub use serve::ServeArgs;
 
@@ -38,7 +38,7 @@ use crate::cli::{
 pub const EXIT_RUN_UNSUCCESSFUL: u8 = 2;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let db = db_path(cli.db);
+    let (db, chosen_by) = db_path(cli.db)?;
     match cli.command {
         Command::Runs(c) => match c {
             RunsCommand::Start(a) => runs::start(&db, a).await,
@@ -88,7 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(c) => keys::keys(&db, c).await,
         Command::Mail(MailCommand::Account(c)) => mail::account(&db, c).await,
         Command::Triggers(c) => mail::triggers(&db, c).await,
-        Command::Serve(a) => serve::serve(&db, a).await,
+        Command::Serve(a) => serve::serve(&db, chosen_by, a).await,
         Command::DemoTools(a) => demo_tools(a).await,
     }
 }
@@ -104,9 +104,13 @@ async fn demo_tools(a: crate::cli::DemoToolsArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `--db` (or `$WAYMARK_DB`, which clap reads into it), else the path every door uses.
-fn db_path(flag: Option<PathBuf>) -> PathBuf {
-    flag.filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(waymark_host::paths::default_db_path)
+/// `--db` (or `$WAYMARK_DB`), else the database the Settings chose, else this computer's file;
+/// and what chose it.
+fn db_path(flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, DatabaseChosenBy)> {
+    match flag.filter(|p| !p.as_os_str().is_empty()) {
+        Some(db) => Ok((db, DatabaseChosenBy::Environment)),
+        None => Ok(waymark_host::chosen_db(&waymark_host::paths::data_dir())?),
+    }
 }
 
 /// A host on the database (no worker, no triggers), recording `cli` as the door in the

@@ -4,6 +4,7 @@
 //! `waymark demo` and the desktop app each start a [`Host`] with their options and then speak
 //! only to its [`Api`].
 
+mod database;
 pub mod hooks;
 pub mod notices;
 pub mod paths;
@@ -20,7 +21,9 @@ use waymark_engine::{SystemClock, Worker, WorkerConfig};
 /// Whether a `--label` may name a worker (the agents' `worker_label` follows the same rule).
 pub use waymark_engine::worker::is_valid_label as is_valid_worker_label;
 
+pub use database::{chosen_db, read_choice, CHOICE_FILE};
 pub use hooks::{HookAnswer, Hooks};
+pub use waymark_api::DatabaseChosenBy;
 /// Milliseconds since the Unix epoch: the clock every record's times are on.
 pub use waymark_engine::clock::system_now_ms;
 pub use waymark_postgres::{CopyReport, SecretUse, TableCopy};
@@ -31,8 +34,10 @@ pub const DEFAULT_SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
 /// What a door asks of its host.
 #[derive(Clone, Debug)]
 pub struct HostOptions {
-    /// The database file (`--db`, `$WAYMARK_DB`, or [`paths::default_db_path`]).
+    /// The database: a file or a postgres:// URL (`--db`, `$WAYMARK_DB`, or [`chosen_db`]).
     pub db: PathBuf,
+    /// What chose it (Settings show it; only the setting can be changed there).
+    pub db_chosen_by: DatabaseChosenBy,
     /// Secrets, tokens and logs live here ([`paths::data_dir`]).
     pub data_dir: PathBuf,
     /// Names the door in the journal's record of each decision (`cli`, `desktop`, `api`).
@@ -51,12 +56,19 @@ impl HostOptions {
     pub fn new(db: impl Into<PathBuf>) -> Self {
         HostOptions {
             db: db.into(),
+            db_chosen_by: DatabaseChosenBy::Environment,
             data_dir: paths::data_dir(),
             actor: "api".into(),
             demo_exe: None,
             worker: None,
             cron: false,
         }
+    }
+
+    /// Where the database came from, when the door resolved it with [`chosen_db`].
+    pub fn chosen_by(mut self, chosen_by: DatabaseChosenBy) -> Self {
+        self.db_chosen_by = chosen_by;
+        self
     }
 
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
@@ -104,6 +116,8 @@ pub enum HostError {
     Password(String),
     #[error("{0}")]
     Copy(String),
+    #[error("{0}")]
+    Choice(String),
 }
 
 /// Keeps the team database's password in this machine's secret store (the OS keychain, or the
@@ -229,9 +243,15 @@ impl Host {
         });
         let hooks =
             Arc::new(Hooks::new(app.clone()).map_err(|e| HostError::Triggers(e.to_string()))?);
+        let choice = database::HostDatabaseChoice {
+            data_dir: options.data_dir.clone(),
+            in_use: options.db.clone(),
+            chosen_by: options.db_chosen_by,
+        };
         let mut api = Api::new(app.clone())
             .with_actor(options.actor)
-            .with_hooks_status(hooks.clone());
+            .with_hooks_status(hooks.clone())
+            .with_database_choice(Arc::new(choice));
         if let Some(mail) = &mail {
             api = api.with_mail_status(mail.clone());
         }

@@ -141,7 +141,7 @@ pub fn copy_sqlite_to_postgres(
     config: &PgConfig,
     now_ms: i64,
 ) -> Result<CopyReport, StoreError> {
-    let (connector, _) = Connector::new(url, config)?;
+    let (connector, mut conn) = Connector::first_connection(url, config)?;
     let to = connector.location.clone();
     let sqlite = rusqlite::Connection::open_with_flags(
         source,
@@ -176,7 +176,6 @@ pub fn copy_sqlite_to_postgres(
         ));
     }
 
-    let mut conn = connector.connect()?;
     schema::migrate(&mut conn.client, &to)?;
     let mut tx = conn.client.transaction().map_err(db_err)?;
     // Every writer of the team database takes this row first: none commits during the copy.

@@ -27,6 +27,7 @@ pub use agent::{open_app, PgAgentConnections};
 pub use copy::{copy_sqlite_to_postgres, CopyReport, SecretUse, TableCopy};
 pub use password::{forget_password, remember_password};
 pub use schema::LATEST_VERSION;
+
 pub use store::PgStore;
 
 /// Whether `db` (a `--db` value or `$WAYMARK_DB`) names a PostgreSQL database rather than a
@@ -53,6 +54,9 @@ pub struct PgConfig {
     pub max_batch: usize,
     /// Payloads larger than this (bytes of JSON) go to the content-addressed blob table.
     pub blob_threshold: usize,
+    /// A password given for this connection (a person typing it into Settings), tried before
+    /// any other source.
+    pub password: Option<String>,
     /// This machine's secret store, where `waymark db password` keeps the password (looked
     /// in after `$PGPASSWORD`, before the password file).
     pub secrets: Option<waymark_agent::SecretStore>,
@@ -74,6 +78,7 @@ impl Default for PgConfig {
             poll_interval: Duration::from_millis(500),
             max_batch: 512,
             blob_threshold: 768,
+            password: None,
             secrets: None,
             clock: None,
         }
@@ -112,6 +117,37 @@ fn without_password(url: &str) -> String {
     }
 }
 
+/// Whether `url` is a usable team database URL: it parses (its `sslmode` too) and holds no
+/// password. The error says what is wrong, never showing a password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if !is_postgres_url(url) {
+        return Err(format!(
+            "{:?} is not a team database: give a postgres://user@host:port/database URL",
+            without_password(url)
+        ));
+    }
+    Connector::new(
+        url,
+        &PgConfig {
+            password_from_env: false,
+            passfile: None,
+            ..PgConfig::default()
+        },
+    )
+    .map(drop)
+    .map_err(|e| e.to_string())
+}
+
+/// Whether this machine reaches the database `url` names (its password found as every door
+/// finds it) and can use it: its schema version, 0 for a database Waymark has not used yet.
+/// A database written by a newer Waymark is refused with both versions. Blocking.
+pub fn probe(url: &str, config: &PgConfig) -> Result<i64, StoreError> {
+    let (connector, mut conn) = Connector::first_connection(url, config)?;
+    let version = schema::current_version(&mut conn.client)?;
+    StoreError::check_schema_version(version, LATEST_VERSION, &connector.location)?;
+    Ok(version)
+}
+
 /// Makes connections to one database: its settings (with the password, when there is one)
 /// and its URL as errors show it.
 pub(crate) struct Connector {
@@ -148,7 +184,10 @@ impl Connector {
                         .into(),
             });
         }
-        if config.password_from_env {
+        if let Some(password) = &config.password {
+            pg.password(password);
+        }
+        if config.password_from_env && pg.get_password().is_none() {
             if let Some(password) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
                 pg.password(password.as_encoded_bytes());
             }
@@ -197,6 +236,29 @@ impl Connector {
         let (rest, _) = tls::split_url(url).map_err(open_err)?;
         let pg = tokio_postgres::Config::from_str(&rest).map_err(|e| open_err(e.to_string()))?;
         Ok(password::key_for(&passfile_target(&pg)))
+    }
+
+    /// The connector for `url` and a first connection: a failure is an open error that says
+    /// why the password file was not used, when it was not.
+    pub(crate) fn first_connection(
+        url: &str,
+        config: &PgConfig,
+    ) -> Result<(Connector, db::PgConn), StoreError> {
+        let (connector, passfile_problem) = Connector::new(url, config)?;
+        match connector.connect() {
+            Ok(conn) => Ok((connector, conn)),
+            Err(StoreError::Unavailable { location, detail }) => {
+                let detail = match passfile_problem {
+                    Some(why) => format!("{detail}; {why}"),
+                    None => detail,
+                };
+                Err(StoreError::Open {
+                    path: location,
+                    detail,
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A new connection (blocking: call it off the async threads).

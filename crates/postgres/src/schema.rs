@@ -231,6 +231,22 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The version `waymark_schema` records; 0 when there is none yet.
+pub(crate) fn current_version(client: &mut Client) -> Result<i64, StoreError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('waymark_schema') IS NOT NULL", &[])
+        .map_err(db_err)?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let found: Option<i64> = client
+        .query_opt("SELECT version FROM waymark_schema", &[])
+        .map_err(db_err)?
+        .map(|r| r.get(0));
+    Ok(found.unwrap_or(0))
+}
+
 /// Brings the database to [`LATEST_VERSION`], or refuses one that is newer. `location` names
 /// the database in errors (its URL without a password).
 pub(crate) fn migrate(client: &mut Client, location: &str) -> Result<i64, StoreError> {

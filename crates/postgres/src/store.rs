@@ -39,21 +39,7 @@ impl PgStore {
 
     /// [`PgStore::open`] for a thread that may block (not an async task's).
     pub fn open_blocking(url: &str, config: PgConfig) -> Result<Arc<PgStore>, StoreError> {
-        let (connector, passfile_problem) = Connector::new(url, &config)?;
-        let mut conn = match connector.connect() {
-            Ok(c) => c,
-            Err(StoreError::Unavailable { location, detail }) => {
-                let detail = match passfile_problem {
-                    Some(why) => format!("{detail}; {why}"),
-                    None => detail,
-                };
-                return Err(StoreError::Open {
-                    path: location,
-                    detail,
-                });
-            }
-            Err(e) => return Err(e),
-        };
+        let (connector, mut conn) = Connector::first_connection(url, &config)?;
         schema::migrate(&mut conn.client, &connector.location)?;
         let published: Published = Arc::new(Mutex::new(journal::latest_global_seq(&mut conn)?));
         let connector = Arc::new(connector);

@@ -1,4 +1,4 @@
-// Settings: providers (base URL, write-only key, where keys from the environment may go), mail accounts, webhook secrets, where the data lives, theme.
+// Settings: providers (base URL, write-only key, where keys from the environment may go), mail accounts, webhook secrets, the database (this computer / team), where the data lives, theme.
 import { useEffect, useState } from "react";
 import type { KeyedProvider } from "../bindings/KeyedProvider";
 import type { ProviderSetting } from "../bindings/ProviderSetting";
@@ -9,6 +9,7 @@ import "../agents/agents.css";
 import { chooseTheme, storedTheme, type Theme } from "../lib/theme";
 import { EnvKeyHosts } from "../agents/EnvKeyHosts";
 import { MailAccounts } from "../mail/MailAccounts";
+import { DatabaseChoice } from "./DatabaseChoice";
 
 const LABELS: Record<KeyedProvider, { name: string; url: string; local: string }> = {
   openai: { name: "OpenAI (and OpenAI-compatible)", url: "https://api.openai.com/v1", local: "For a local server, e.g. http://127.0.0.1:11434/v1 (Ollama)." },
@@ -36,6 +37,7 @@ export function SettingsPage() {
       <WebhookSecrets />
       {data ? <HooksPort port={data.hooks_port} onChanged={() => void settings.reload()} /> : null}
       {data ? <ClientMetadataUrl url={data.client_metadata_url ?? ""} onChanged={() => void settings.reload()} /> : null}
+      {data?.database ? <DatabaseChoice key={data.database.location} setting={data.database} onChanged={() => void settings.reload()} /> : null}
       <section aria-labelledby="set-data">
         <h2 id="set-data">Where the data lives</h2>
         {data ? (

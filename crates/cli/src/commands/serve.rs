@@ -33,8 +33,13 @@ pub struct ServeArgs {
     pub hooks_addr: Option<SocketAddr>,
 }
 
-pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let host = Host::start(HostOptions::new(db).actor("api").serving()?).await?;
+pub async fn serve(
+    db: &Path,
+    chosen_by: waymark_host::DatabaseChosenBy,
+    args: ServeArgs,
+) -> anyhow::Result<ExitCode> {
+    let options = HostOptions::new(db).chosen_by(chosen_by);
+    let host = Host::start(options.actor("api").serving()?).await?;
     let mut options = ServeOptions::new(args.addr);
     options.token_file = args.token_file;
     options.max_connections = args.max_connections as usize;

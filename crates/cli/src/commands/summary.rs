@@ -252,7 +252,8 @@ pub fn render(s: &RunSummary) -> String {
 
 /// `--db PATH ` when `db` is not the database the plain command would open.
 pub fn db_flag(db: &Path) -> String {
-    if db == waymark_host::paths::default_db_path() {
+    let plain = waymark_host::chosen_db(&waymark_host::paths::data_dir()).map(|(db, _)| db);
+    if plain.is_ok_and(|plain| plain == db) {
         String::new()
     } else {
         format!("--db {} ", db.display())

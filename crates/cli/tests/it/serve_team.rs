@@ -90,3 +90,123 @@ async fn two_servers_on_one_team_database_share_runs_and_stream_them_live() {
     assert_eq!(check["ok"], true, "{check}");
     assert!(check["problems"].as_array().is_some_and(|p| p.is_empty()));
 }
+
+/// Settings: "database: this computer / team database". A team database is checked by
+/// connecting (its password kept in this machine's secret store) and saved for the next
+/// start, which then opens it: the server, and every CLI command given no `--db`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_setting_moves_every_door_to_the_team_database_at_the_next_start() {
+    use crate::support::{private_token_file, serve_command, start_cmd, TOKEN};
+    let lab = PgLab::shared();
+    lab.require_password("teamsetting", "s3t-in-settings");
+    let url = lab
+        .url("teamsetting")
+        .replacen("postgres@", "teamsetting@", 1);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let serve = || {
+        let token_file = private_token_file(&home, TOKEN);
+        let mut cmd = serve_command(&home, &[]);
+        cmd.arg("--token-file")
+            .arg(&token_file)
+            .env_remove("WAYMARK_DB");
+        start_cmd(cmd)
+    };
+
+    let first = serve();
+    let (_, settings) = call(&first.base, "settings_get", json!({})).await;
+    let db = &settings["database"];
+    assert_eq!(db["in_use"], "this_computer", "{settings}");
+    assert_eq!(db["chosen_by"], "default");
+    assert_eq!(db["restart_needed"], false);
+
+    // A wrong password: refused by the server, nothing saved.
+    let (status, refused) = call(
+        &first.base,
+        "settings_set_database",
+        json!({"team_database": url, "password": "wrong"}),
+    )
+    .await;
+    assert_eq!(status, 424, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("password"),
+        "{refused}"
+    );
+    assert!(!home.join("database.json").exists());
+    // A password in the URL: refused before anything is tried.
+    let with_password = url.replacen("teamsetting@", "teamsetting:s3t-in-settings@", 1);
+    let (status, refused) = call(
+        &first.base,
+        "settings_set_database",
+        json!({"team_database": with_password}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        !refused.to_string().contains("s3t-in-settings"),
+        "{refused}"
+    );
+
+    let (status, chosen) = call(
+        &first.base,
+        "settings_set_database",
+        json!({"team_database": url, "password": "s3t-in-settings"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{chosen}");
+    assert_eq!(chosen["team_database"], url.as_str());
+    assert_eq!(
+        chosen["in_use"], "this_computer",
+        "it switches at the next start"
+    );
+    assert_eq!(chosen["restart_needed"], true);
+    let saved = std::fs::read_to_string(home.join("database.json")).expect("the choice");
+    assert!(!saved.contains("s3t-in-settings"), "{saved}");
+    drop(first);
+
+    // The next start opens the team database.
+    let second = serve();
+    let (_, settings) = call(&second.base, "settings_get", json!({})).await;
+    let db = &settings["database"];
+    assert_eq!(db["in_use"], "team", "{settings}");
+    assert_eq!(db["chosen_by"], "setting");
+    assert_eq!(db["location"], url.as_str());
+    assert_eq!(db["restart_needed"], false);
+    let (status, started) = call(
+        &second.base,
+        "runs_start_function",
+        json!({"function": "example.approval", "input": {"item": "chair"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let run = started["run_id"].as_str().expect("run id").to_string();
+    assert_eq!(
+        lab.psql(
+            "teamsetting",
+            &format!("SELECT count(*) FROM runs WHERE id = '{run}'")
+        ),
+        "1",
+        "the run is in the team database"
+    );
+    // A CLI command given no --db opens it too.
+    let out = std::process::Command::new(crate::support::BIN)
+        .args(["runs", "list", "--json"])
+        .env("WAYMARK_HOME", &home)
+        .env("WAYMARK_SECRET_BACKEND", "file")
+        .env_remove("WAYMARK_DB")
+        .output()
+        .expect("waymark runs list");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && listed.contains(&run), "{listed}");
+
+    // Back to this computer: saved for the next start.
+    let (status, back) = call(&second.base, "settings_set_database", json!({})).await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["in_use"], "team");
+    assert!(back.get("team_database").is_none(), "{back}");
+    assert_eq!(back["restart_needed"], true);
+    assert!(!home.join("database.json").exists());
+}
