@@ -512,7 +512,8 @@ async fn renew_loop(shared: Arc<WorkerShared>) {
     loop {
         tokio::time::sleep(every).await;
         let held = shared.held();
-        if held.is_empty() {
+        // Without lock files (a shared database), an idle worker's renewal is its heartbeat.
+        if held.is_empty() && shared.store.worker_lock_dir().is_some() {
             continue;
         }
         let t = Transition::RenewLeases {

@@ -14,6 +14,7 @@ use waymark_engine::{
 use waymark_engine::{BackupReport, DbStats, GcReport, Maintenance, VacuumReport};
 
 use crate::db::PgConn;
+use crate::errors::db_err;
 use crate::writer::{self, Published};
 use crate::{schema, Connector, PgConfig};
 
@@ -328,11 +329,22 @@ fn server_tool(what: &str, tool: &str) -> StoreError {
 
 impl Maintenance for PgStore {
     fn collect_garbage(&self) -> BoxFuture<'static, Result<GcReport, StoreError>> {
-        Box::pin(async {
-            Err(server_tool(
-                "collecting unreferenced payload blobs",
-                "a later Waymark release",
-            ))
+        self.read(|c| {
+            // The counter row every writer locks first: no batch commits while blobs are swept,
+            // on this machine or another.
+            c.client
+                .batch_execute("BEGIN; SELECT value FROM counters WHERE name = 'events' FOR UPDATE")
+                .map_err(db_err)?;
+            match journal::upkeep::collect_garbage(c) {
+                Ok(report) => {
+                    c.client.batch_execute("COMMIT").map_err(db_err)?;
+                    Ok(report)
+                }
+                Err(e) => {
+                    let _ = c.client.batch_execute("ROLLBACK");
+                    Err(e)
+                }
+            }
         })
     }
 
@@ -350,7 +362,33 @@ impl Maintenance for PgStore {
     }
 
     fn database_stats(&self) -> BoxFuture<'static, Result<DbStats, StoreError>> {
-        Box::pin(async { Err(server_tool("database statistics", "pg_stat_user_tables")) })
+        self.read(|c| {
+            c.begin_read()?;
+            let read = |c: &mut PgConn| -> Result<DbStats, StoreError> {
+                let journal = journal::upkeep::journal_stats(c)?;
+                let size: i64 = c
+                    .query_one("SELECT pg_database_size(current_database())", &[])?
+                    .get(0)?;
+                // Pages and the write-ahead log are the server's: only the total is shown.
+                Ok(DbStats {
+                    file_bytes: size.max(0) as u64,
+                    wal_bytes: 0,
+                    page_size: 0,
+                    page_count: 0,
+                    freelist_pages: 0,
+                    runs: journal.runs,
+                    steps: journal.steps,
+                    attempts: journal.attempts,
+                    events: journal.events,
+                    blobs: journal.blobs,
+                    blob_bytes: journal.blob_bytes,
+                    largest_runs: journal.largest_runs,
+                })
+            };
+            let stats = read(c);
+            c.end_read()?;
+            stats
+        })
     }
 
     fn retention_candidates(

@@ -8,6 +8,7 @@ mod delete;
 mod fork;
 pub(crate) mod rows;
 pub(crate) mod tx;
+pub mod upkeep;
 
 use std::borrow::Cow;
 

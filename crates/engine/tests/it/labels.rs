@@ -21,6 +21,19 @@ fn registry() -> Registry {
             Ok(json!(v))
         },
     ));
+    reg.register(DurableFunction::new(
+        "whoami",
+        1,
+        |ctx: RunContext, _| async move { Ok(json!(ctx.run_id().to_string())) },
+    ));
+    reg.register(DurableFunction::new(
+        "parent",
+        1,
+        |ctx: RunContext, _| async move {
+            let child: serde_json::Value = ctx.child("child/1", "whoami", json!({})).await?;
+            Ok(child)
+        },
+    ));
     reg
 }
 
@@ -97,6 +110,25 @@ async fn a_labelled_run_goes_only_to_a_worker_with_that_label() {
             "{workers:?}"
         );
     }
+
+    // A labelled run's child runs go where it may: the child carries its parent's label.
+    let parent = h
+        .engine
+        .start_run("parent", json!({}), on_gpu.clone())
+        .await
+        .expect("start");
+    let record = h.settled(parent).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    let child: RunId = record
+        .output
+        .as_ref()
+        .and_then(|o| o.as_str())
+        .and_then(|id| RunId::parse(id).ok())
+        .expect("the child's id");
+    let child_record = h.engine.run(child).await.expect("read").expect("child");
+    assert_eq!(child_record.worker_label.as_deref(), Some("gpu"));
+    let workers = claimed_by(&h.engine, child).await;
+    assert!(workers.iter().all(|w| *w == gpu_id), "{workers:?}");
 
     // A run whose label no worker has waits, unclaimed, while the others finish.
     let nowhere = h

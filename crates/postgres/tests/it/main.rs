@@ -10,3 +10,4 @@ mod events;
 mod schema;
 #[path = "../../../agent/tests/it/store_contract/mod.rs"]
 mod store_contract;
+mod workers;

@@ -8,6 +8,7 @@ use super::delete::{delete_runs, pin_run};
 use super::fork::fork;
 use super::rows;
 use super::tx::Tx;
+use super::Dialect;
 use crate::clock::Millis;
 use crate::error::{StepError, StoreError};
 use crate::ids::{RunId, WorkerId};
@@ -90,9 +91,14 @@ pub fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreError> {
             worker,
             runs,
             lease_ms,
-        } => Ok(Applied::Renewed {
-            lost: renew_leases(tx, worker, runs, *lease_ms)?,
-        }),
+        } => {
+            if tx.db.dialect() == Dialect::Postgres {
+                heartbeat(tx, worker, *lease_ms)?;
+            }
+            Ok(Applied::Renewed {
+                lost: renew_leases(tx, worker, runs, *lease_ms)?,
+            })
+        }
 
         Transition::ReleaseRun { fence, status } => {
             tx.fence(fence)?;
@@ -447,6 +453,27 @@ pub fn apply(tx: &mut Tx<'_>, t: &Transition) -> Result<Applied, StoreError> {
 
 /// Extends the leases a worker still holds (owner and epoch unchanged, expired or not); the
 /// runs it no longer holds are returned.
+/// Where workers share no lock files (PostgreSQL, workers on several machines), a worker says
+/// it is alive with every renewal (a third of its lease, idle or not), and clears the rows of
+/// workers silent for long: their runs were taken over when their leases expired, so the row
+/// is only the record of who runs where.
+fn heartbeat(tx: &mut Tx<'_>, worker: &WorkerId, lease_ms: Millis) -> Result<(), StoreError> {
+    const SILENT_FOR_MS: Millis = 5 * 60 * 1000;
+    tx.db.execute(
+        "UPDATE workers SET heartbeat_at = ?2 WHERE id = ?1",
+        args![worker.0.as_str(), tx.now],
+    )?;
+    let silent_since = tx
+        .now
+        .saturating_sub(SILENT_FOR_MS.max(lease_ms.saturating_mul(10)));
+    tx.db.execute(
+        "DELETE FROM workers WHERE lock_path = '' AND id != ?1
+            AND heartbeat_at < ?2 AND started_at < ?2",
+        args![worker.0.as_str(), silent_since],
+    )?;
+    Ok(())
+}
+
 fn renew_leases(
     tx: &mut Tx<'_>,
     worker: &WorkerId,

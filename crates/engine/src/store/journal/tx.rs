@@ -141,12 +141,15 @@ impl Tx<'_> {
             ),
             None => (RunStatus::Queued, None, 0, 0),
         };
+        // A child run goes only where its parent may go (a labelled worker's tools): without a
+        // label of its own it takes its parent's.
         self.db.execute(
             "INSERT INTO runs(id, function, function_version, status, input_json, input_blob,
                 parent_run_id, parent_step_key, idempotency_key, created_at, updated_at,
                 deadline_at, lease_owner, lease_expires_at, lease_epoch, label, search_text,
                 worker_label)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 COALESCE(?17, (SELECT p.worker_label FROM runs p WHERE p.id = ?7)))",
             args![
                 r.id.to_string(),
                 r.function.as_str(),
