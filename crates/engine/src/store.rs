@@ -219,6 +219,25 @@ pub enum Transition {
 }
 
 impl Transition {
+    /// The lease it is fenced by, when it is: a backend may read the run's row for it ahead
+    /// (with its first statement) instead of in a round trip of its own.
+    pub fn fence(&self) -> Option<&Fence> {
+        match self {
+            Transition::ReleaseRun { fence, .. }
+            | Transition::StartAttempt { fence, .. }
+            | Transition::FinishAttempt { fence, .. }
+            | Transition::RecordAttempt { fence, .. }
+            | Transition::OpenWait { fence, .. }
+            | Transition::CompleteStep { fence, .. }
+            | Transition::ConsumeEvent { fence, .. }
+            | Transition::StartChild { fence, .. }
+            | Transition::SetRunStatus { fence, .. }
+            | Transition::Progress { fence, .. } => Some(fence),
+            Transition::FinishRun { fence, .. } => fence.as_ref(),
+            _ => None,
+        }
+    }
+
     /// A short name for logs and crash points.
     pub fn kind(&self) -> &'static str {
         match self {

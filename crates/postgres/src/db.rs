@@ -19,6 +19,9 @@ pub(crate) struct PgConn {
     statements: HashMap<String, Statement>,
     /// The next event number while the writer holds the counter row (inside a batch).
     pub next_seq: Option<i64>,
+    /// The first transition's fence row, read with the batch's `BEGIN` (run id, row): good
+    /// until any other statement runs.
+    pub fence_prefetch: Option<(String, Option<Row>)>,
 }
 
 impl PgConn {
@@ -27,6 +30,7 @@ impl PgConn {
             client,
             statements: HashMap::new(),
             next_seq: None,
+            fence_prefetch: None,
         }
     }
 
@@ -130,6 +134,7 @@ impl Db for PgConn {
     }
 
     fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        self.fence_prefetch = None;
         let statement = self.statement(sql)?;
         let bound: Vec<Bound<'_>> = args.iter().map(Bound).collect();
         let params: Vec<&(dyn ToSql + Sync)> =
@@ -138,6 +143,7 @@ impl Db for PgConn {
     }
 
     fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        self.fence_prefetch = None;
         let statement = self.statement(sql)?;
         let bound: Vec<Bound<'_>> = args.iter().map(Bound).collect();
         let params: Vec<&(dyn ToSql + Sync)> =
@@ -160,6 +166,13 @@ impl Db for PgConn {
         self.next_seq.ok_or_else(|| {
             StoreError::Sqlite("an event was written outside the writer's transaction".into())
         })
+    }
+
+    fn prefetched_fence(&mut self, run: &str) -> Option<Option<Row>> {
+        match self.fence_prefetch.take() {
+            Some((id, row)) if id == run => Some(row),
+            _ => None,
+        }
     }
 
     fn begin_read(&mut self) -> Result<(), StoreError> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::SimpleQueryMessage;
 use tokio::sync::{broadcast, oneshot};
-use waymark_engine::store::journal::{self, apply, Tx};
+use waymark_engine::store::journal::{self, apply, Cell, Row, Tx};
 use waymark_engine::store::{Applied, Durability, Transition};
 use waymark_engine::{Event, SharedClock, StoreError};
 
@@ -118,6 +118,16 @@ enum BatchFailure {
 }
 
 type BatchResults = (Vec<Result<Applied, StoreError>>, Vec<Event>);
+
+/// A fence row read by the simple protocol (text) as the journal's cells.
+fn fence_row(row: &postgres::SimpleQueryRow) -> Row {
+    let text = |i: usize| row.get(i).map_or(Cell::Null, |v| Cell::Text(v.to_string()));
+    let epoch = row
+        .get(1)
+        .and_then(|v| v.parse::<i64>().ok())
+        .map_or(Cell::Null, Cell::Int);
+    Row(vec![text(0), epoch, text(2)])
+}
 
 fn simple_rows(messages: &[SimpleQueryMessage]) -> Vec<&postgres::SimpleQueryRow> {
     messages
@@ -230,18 +240,35 @@ impl Writer {
         // A batch of relaxed transitions only (a retry_safe step's marker: losing it costs the
         // step one more attempt) does not wait for the disk, as SQLite's relaxed commits do not.
         let relaxed = batch.iter().all(|j| j.durability == Durability::Relaxed);
-        let begin = if relaxed {
-            "BEGIN; SET LOCAL synchronous_commit TO off;
-             SELECT value, (extract(epoch from clock_timestamp()) * 1000)::bigint
-             FROM counters WHERE name = 'events' FOR UPDATE"
-        } else {
-            "BEGIN; SELECT value, (extract(epoch from clock_timestamp()) * 1000)::bigint
-             FROM counters WHERE name = 'events' FOR UPDATE"
-        };
+        let savepoints = batch.len() > 1;
+        // One round trip opens the batch: the transaction, the counter row every writer locks
+        // first (with the database's clock), the first transition's fence row (it would be
+        // that transition's first statement), and the first savepoint.
+        let first_fence = batch
+            .first()
+            .and_then(|j| j.transition.fence())
+            .map(|f| f.run.to_string());
+        let mut begin = String::from("BEGIN; ");
+        if relaxed {
+            begin.push_str("SET LOCAL synchronous_commit TO off; ");
+        }
+        begin.push_str(
+            "SELECT value, (extract(epoch from clock_timestamp()) * 1000)::bigint
+             FROM counters WHERE name = 'events' FOR UPDATE",
+        );
+        if let Some(run) = &first_fence {
+            // A run id is a UUID this process formatted: safe as a literal.
+            begin.push_str(&format!(
+                "; SELECT lease_owner, lease_epoch, status FROM runs WHERE id = '{run}' FOR UPDATE"
+            ));
+        }
+        if savepoints {
+            begin.push_str("; SAVEPOINT transition");
+        }
         let conn = self.connection().map_err(BatchFailure::AtStart)?;
         let started = conn
             .client
-            .simple_query(begin)
+            .simple_query(&begin)
             .map_err(|e| BatchFailure::AtStart(db_err(e)))?;
         let rows = simple_rows(&started);
         let parse = |i: usize| -> Option<i64> { rows.first()?.get(i)?.parse().ok() };
@@ -252,17 +279,13 @@ impl Writer {
                 detail: "the event counter row is missing".into(),
             }));
         };
+        conn.fence_prefetch = first_fence.map(|run| (run, rows.get(1).map(|r| fence_row(r))));
         let now = clock.map_or(db_now, |c| c.now_ms());
         conn.next_seq = Some(counter + 1);
-        let savepoints = batch.len() > 1;
         let mut results = Vec::with_capacity(batch.len());
         let mut events: Vec<Event> = Vec::new();
-        for job in batch {
-            if savepoints {
-                if let Err(e) = conn.client.batch_execute("SAVEPOINT transition") {
-                    return Err(BatchFailure::Whole(db_err(e)));
-                }
-            }
+        for (i, job) in batch.iter().enumerate() {
+            let more = i + 1 < batch.len();
             let seq_before = conn.next_seq;
             let mut t = Tx {
                 db: conn,
@@ -280,10 +303,16 @@ impl Writer {
                     )))
                 });
             let emitted = std::mem::take(&mut t.events);
+            conn.fence_prefetch = None;
             match r {
                 Ok(applied) => {
-                    if savepoints {
-                        if let Err(e) = conn.client.batch_execute("RELEASE SAVEPOINT transition") {
+                    // The next transition's savepoint replaces this one in the same round
+                    // trip; the last one's is released by COMMIT.
+                    if more {
+                        if let Err(e) = conn
+                            .client
+                            .batch_execute("RELEASE SAVEPOINT transition; SAVEPOINT transition")
+                        {
                             return Err(BatchFailure::Whole(db_err(e)));
                         }
                     }
@@ -297,9 +326,11 @@ impl Writer {
                         let _ = conn.client.batch_execute("ROLLBACK");
                         return Err(BatchFailure::Whole(e));
                     }
-                    if let Err(e) = conn.client.batch_execute(
-                        "ROLLBACK TO SAVEPOINT transition; RELEASE SAVEPOINT transition",
-                    ) {
+                    // Undone; the savepoint stays, ready for the next transition.
+                    if let Err(e) = conn
+                        .client
+                        .batch_execute("ROLLBACK TO SAVEPOINT transition")
+                    {
                         return Err(BatchFailure::Whole(db_err(e)));
                     }
                     conn.next_seq = seq_before;

@@ -263,6 +263,9 @@ async fn every_command_succeeds_on_a_real_scenario() {
         "{generated}"
     );
     run!("settings_set_hooks_port", json!({"port": 0}));
+    // This computer's database for the next start (a team database: serve_team.rs).
+    let chosen = run!("settings_set_database", json!({}));
+    assert_eq!(chosen["in_use"], "this_computer", "{chosen}");
     // Mail: an account nobody answers on (the tests against real servers are in the host's
     // email tests); its test is a success that reports both servers unreachable.
     let account = json!({

@@ -229,6 +229,12 @@ pub trait Db {
 
     /// Starts a read-only transaction: the reads until [`Db::end_read`] see one snapshot.
     fn begin_read(&mut self) -> Result<(), StoreError>;
+    /// The row `SELECT lease_owner, lease_epoch, status FROM runs WHERE id = run` (locked as
+    /// the dialect locks a fence's row) when the backend read it ahead for this transition,
+    /// before any other statement of it: `Some(None)` when there is no such run. Taken once.
+    fn prefetched_fence(&mut self, _run: &str) -> Option<Option<Row>> {
+        None
+    }
     fn end_read(&mut self) -> Result<(), StoreError>;
 
     /// The first row, if any.

@@ -92,7 +92,11 @@ impl Tx<'_> {
             "SELECT lease_owner, lease_epoch, status FROM runs WHERE id = ?1{}",
             self.db.dialect().lock_rows()
         );
-        let row = self.db.query_opt(&sql, args![f.run.to_string()])?;
+        let run = f.run.to_string();
+        let row = match self.db.prefetched_fence(&run) {
+            Some(row) => row,
+            None => self.db.query_opt(&sql, args![run])?,
+        };
         let Some(row) = row else {
             return Err(StoreError::RunNotFound(f.run));
         };
