@@ -35,22 +35,31 @@ async function untilSucceededOnPage(page, timeout = 30000) {
 /** Records the page's trace reads (runs_get, runs_get_page) of one run, with what each returned. */
 function recordTraceReads(page) {
   const reads = [];
+  // The page may show what a response held before this recorder has parsed its copy: the
+  // reads are returned once every recorded response has been read.
+  const parsing = [];
   page.on("request", (r) => {
     const m = /\/api\/v1\/(runs_get|runs_get_page)$/.exec(new URL(r.url()).pathname);
     if (!m || r.method() !== "POST") return;
     const body = JSON.parse(r.postData() || "{}");
     const read = { command: m[1], run_id: body.run_id, offset: body.offset ?? 0, limit: body.limit ?? null, steps: null, total: null, status: null };
     reads.push(read);
-    r.response()
-      .then((resp) => resp?.json())
-      .then((got) => {
-        read.steps = got?.steps?.length ?? null;
-        read.total = got?.total_steps ?? null;
-        read.status = got?.run?.status ?? null;
-      })
-      .catch(() => {});
+    parsing.push(
+      r
+        .response()
+        .then((resp) => resp?.json())
+        .then((got) => {
+          read.steps = got?.steps?.length ?? null;
+          read.total = got?.total_steps ?? null;
+          read.status = got?.run?.status ?? null;
+        })
+        .catch(() => {}),
+    );
   });
-  return (runId) => reads.filter((r) => r.run_id === runId);
+  return async (runId) => {
+    await Promise.all(parsing);
+    return reads.filter((r) => r.run_id === runId);
+  };
 }
 
 /** Starts a 1,000-step batch (5 ms a step: it streams for seconds) and opens its page at once
@@ -107,7 +116,7 @@ test("a 1,000-step run streams into its page with no trace refetch", async () =>
   await untilSucceededOnPage(page, 120000);
   // The run's output (with nothing selected, the inspector shows the run) comes with the last read.
   await runOutputShown(page);
-  const reads = readsOf(runId);
+  const reads = await readsOf(runId);
   console.log(`# trace reads of the live 1,000-step run: ${reads.length} ${JSON.stringify(reads)}`);
   // Live: the page's first read saw the run going, with steps still to come.
   assert.notEqual(reads[0].status, "succeeded", "the page opened while the run was going");
@@ -152,7 +161,7 @@ async function dropMidRun(skip) {
     assert.ok(run.finished_at > stoppedAt, "the run was stopped mid-way (it finished after the restart)");
     assert.ok(reconnects.length >= 1, "the page reconnected");
     await runOutputShown(page);
-    const reads = readsOf(runId);
+    const reads = await readsOf(runId);
     console.log(`# skip ${skip}: ${shownBefore} rows before the stop; reconnects ${JSON.stringify(reconnects)}; trace reads ${reads.length} ${JSON.stringify(reads)}`);
     await assertAllSucceeded(page);
     assert.deepEqual(page.pageErrors, []);
