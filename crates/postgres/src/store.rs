@@ -365,24 +365,14 @@ impl Maintenance for PgStore {
         self.read(|c| {
             c.begin_read()?;
             let read = |c: &mut PgConn| -> Result<DbStats, StoreError> {
-                let journal = journal::upkeep::journal_stats(c)?;
+                let counted = journal::upkeep::journal_stats(c)?;
                 let size: i64 = c
                     .query_one("SELECT pg_database_size(current_database())", &[])?
                     .get(0)?;
                 // Pages and the write-ahead log are the server's: only the total is shown.
                 Ok(DbStats {
                     file_bytes: size.max(0) as u64,
-                    wal_bytes: 0,
-                    page_size: 0,
-                    page_count: 0,
-                    freelist_pages: 0,
-                    runs: journal.runs,
-                    steps: journal.steps,
-                    attempts: journal.attempts,
-                    events: journal.events,
-                    blobs: journal.blobs,
-                    blob_bytes: journal.blob_bytes,
-                    largest_runs: journal.largest_runs,
+                    ..counted
                 })
             };
             let stats = read(c);

@@ -249,17 +249,28 @@ pub trait Db {
     }
 }
 
-/// Rewrites `?N` placeholders as `$N` (PostgreSQL's), outside quoted text.
+/// Rewrites `?N` placeholders as `$N` (PostgreSQL's), outside quoted text and comments.
 pub fn numbered_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut quoted = false;
-    for c in sql.chars() {
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '\'' => {
                 quoted = !quoted;
                 out.push(c);
             }
             '?' if !quoted => out.push('$'),
+            // A comment runs to the end of its line: an apostrophe in it opens no quote.
+            '-' if !quoted && chars.peek() == Some(&'-') => {
+                out.push(c);
+                for c in chars.by_ref() {
+                    out.push(c);
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
             _ => out.push(c),
         }
     }
@@ -275,6 +286,10 @@ mod tests {
         assert_eq!(
             numbered_placeholders("SELECT '?1', x FROM t WHERE a = ?1 AND b = ?12"),
             "SELECT '?1', x FROM t WHERE a = $1 AND b = $12"
+        );
+        assert_eq!(
+            numbered_placeholders("SELECT ?1 -- the parent's label\n, ?2 - ?3"),
+            "SELECT $1 -- the parent's label\n, $2 - $3"
         );
     }
 

@@ -20,6 +20,11 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // The whole process group: a server started through a wrapper (dbus-run-session) is
+        // the wrapper's child and would outlive it.
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -46,7 +51,9 @@ pub fn serve_command(home: &Path, args: &[&str]) -> Command {
 
 /// Starts the command and waits for the line that names its address.
 pub fn start_cmd(mut cmd: Command) -> Server {
+    use std::os::unix::process::CommandExt as _;
     let mut child = cmd
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -9,7 +9,7 @@ use super::rows::{blob_data, BLOB_MARKER};
 use super::Db;
 use crate::error::StoreError;
 use crate::ids::RunId;
-use crate::maintenance::{GcReport, RunSize};
+use crate::maintenance::{DbStats, GcReport, RunSize};
 
 /// Columns that hold a blob's hash directly.
 const BLOB_COLUMNS: &[(&str, &str)] = &[
@@ -123,24 +123,19 @@ pub fn collect_garbage(db: &mut dyn Db) -> Result<GcReport, StoreError> {
     Ok(report)
 }
 
-/// The journal's row counts and the runs with the most payload.
-pub struct JournalStats {
-    pub runs: u64,
-    pub steps: u64,
-    pub attempts: u64,
-    pub events: u64,
-    pub blobs: u64,
-    pub blob_bytes: u64,
-    pub largest_runs: Vec<RunSize>,
-}
-
 fn count(db: &mut dyn Db, sql: &str) -> Result<u64, StoreError> {
     Ok(db.query_one(sql, &[])?.get::<i64>(0)?.max(0) as u64)
 }
 
-/// Counts and the ten largest runs, read in one snapshot (the caller's).
-pub fn journal_stats(db: &mut dyn Db) -> Result<JournalStats, StoreError> {
-    Ok(JournalStats {
+/// Counts and the ten largest runs, read in one snapshot (the caller's); the file and page
+/// figures are the backend's to fill in.
+pub fn journal_stats(db: &mut dyn Db) -> Result<DbStats, StoreError> {
+    Ok(DbStats {
+        file_bytes: 0,
+        wal_bytes: 0,
+        page_size: 0,
+        page_count: 0,
+        freelist_pages: 0,
         runs: count(db, "SELECT count(*) FROM runs")?,
         steps: count(db, "SELECT count(*) FROM steps")?,
         attempts: count(

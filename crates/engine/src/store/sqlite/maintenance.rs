@@ -126,7 +126,7 @@ fn backup(source: &Connection, to: &Path) -> Result<BackupReport, StoreError> {
 
 fn stats(conn: &Connection, path: &Path) -> Result<DbStats, StoreError> {
     let tx = conn.unchecked_transaction().map_err(sql_err)?;
-    let journal = upkeep::journal_stats(&mut SqliteDb(&tx))?;
+    let counted = upkeep::journal_stats(&mut SqliteDb(&tx))?;
     let pragma = |sql: &str| -> Result<u64, StoreError> {
         tx.query_row(sql, [], |r| r.get::<_, i64>(0))
             .map(|n| n.max(0) as u64)
@@ -138,13 +138,7 @@ fn stats(conn: &Connection, path: &Path) -> Result<DbStats, StoreError> {
         page_size: pragma("PRAGMA page_size")?,
         page_count: pragma("PRAGMA page_count")?,
         freelist_pages: pragma("PRAGMA freelist_count")?,
-        runs: journal.runs,
-        steps: journal.steps,
-        attempts: journal.attempts,
-        events: journal.events,
-        blobs: journal.blobs,
-        blob_bytes: journal.blob_bytes,
-        largest_runs: journal.largest_runs,
+        ..counted
     };
     Ok(stats)
 }
