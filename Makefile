@@ -29,7 +29,7 @@ setup: check-toolchain
 ## user, never the package's main cluster or port 5432); the npm
 ## packages of the web app and the tests, and the published MCP servers the tests talk to.
 DESKTOP_PACKAGES := libwebkit2gtk-4.1-dev build-essential pkg-config libayatana-appindicator3-dev librsvg2-dev
-TEST_PACKAGES := xvfb xauth webkit2gtk-driver chromium imagemagick x11-utils dovecot-imapd postgresql
+TEST_PACKAGES := xvfb xauth webkit2gtk-driver chromium imagemagick x11-utils dovecot-imapd postgresql python3
 test-deps:
 	bash scripts/setup-system.sh $(DESKTOP_PACKAGES) $(TEST_PACKAGES)
 	bash scripts/setup-test-deps.sh
@@ -44,12 +44,14 @@ ui: test-deps
 run: setup ui
 	bash scripts/desktop.sh run
 
-## make package: an installable .deb of the desktop app (Tauri's bundler, offline).
+## make package: a .deb and an .rpm with both doors, /usr/bin/waymark-desktop and /usr/bin/waymark
+## (release build, Tauri's bundler, offline); prints where each is and its size.
 package: setup ui
 	bash scripts/desktop.sh package
 
 ## make test: formatting, lints, and every test (unit, scenario, crash chaos, fencing, CLI, real
-## MCP servers), then the browser tests of the web app and the desktop smoke test under Xvfb.
+## MCP servers), then the browser tests of the web app, the desktop smoke test under Xvfb, and
+## the package test (it installs and removes the `waymark` package: root or sudo).
 test: setup ui
 	$(CARGO) fmt --all -- --check
 	@$(has_clippy_driver) || $(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -62,6 +64,8 @@ test: setup ui
 	# The browser tests and the desktop smoke test drive the binaries that build just made.
 	node --test --test-concurrency=1 tests/ui/*.test.mjs
 	WAYMARK_DESKTOP_BUILT=1 bash scripts/desktop.sh smoke
+	# The .deb of those binaries, installed over a 0.1.0 data directory, used, and removed.
+	WAYMARK_DESKTOP_BUILT=1 bash scripts/desktop.sh package-test
 
 ## The browser tests: playwright-core driving Debian's chromium against a real `waymark serve`
 ## (screenshots in target/ui-screenshots/).
@@ -69,7 +73,7 @@ ui-test:
 	$(CARGO) build -p waymark-cli
 	node --test --test-concurrency=1 tests/ui/*.test.mjs
 
-## The desktop app under Xvfb, driven through tauri-driver and WebKitWebDriver.
+## The desktop app under Xvfb, driven over WebDriver (WebKitWebDriver, as tauri-driver starts it).
 desktop-smoke:
 	bash scripts/desktop.sh smoke
 

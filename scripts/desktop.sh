@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # The desktop app (src-tauri/): build, run, package, smoke-test and benchmark it.
-# Usage: bash scripts/desktop.sh build|run|package|smoke|bench
+# Usage: bash scripts/desktop.sh build|run|package|package-test|smoke|bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(libwebkit2gtk-4.1-dev build-essential pkg-config xvfb xauth webkit2gtk-driver
     imagemagick x11-utils libayatana-appindicator3-dev librsvg2-dev)
-TAURI_DRIVER_VERSION=2.1.0
 
 say() { echo "desktop: $*"; }
 
@@ -27,14 +26,6 @@ build() {
     cargo build -p waymark-desktop "$@"
 }
 
-ensure_tauri_driver() {
-    command -v tauri-driver >/dev/null 2>&1 && return
-    say "installing tauri-driver $TAURI_DRIVER_VERSION"
-    # Not our crate: built without make's lint wrapper (its own warnings are not ours to fix).
-    env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS cargo install tauri-driver --locked --version "$TAURI_DRIVER_VERSION"
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-}
-
 # Runs "$@" with a session bus (single-instance, notifications) and, without a display, Xvfb.
 headless() { dbus-run-session -- xvfb-run -a "$@"; }
 
@@ -48,27 +39,60 @@ cmd_run() {
     exec ./target/debug/waymark serve
 }
 
-cmd_package() {
-    ensure_packages
-    ensure_ui
-    local log=target/desktop-package.log
-    mkdir -p target
-    say "bundling a .deb (release build; log: $log)"
-    # The Tauri CLI finds the app from src-tauri/; the CLI binary comes from ui/node_modules.
-    if (cd src-tauri && ../ui/node_modules/.bin/tauri build --bundles deb --ci) 2>&1 | tee "$log"; then
-        local deb
-        deb=$(find target/release/bundle/deb -maxdepth 1 -name '*.deb' -newer "$log" -print -quit 2>/dev/null || true)
-        [ -z "$deb" ] && deb=$(ls -t target/release/bundle/deb/*.deb 2>/dev/null | head -n1 || true)
-        [ -n "$deb" ] || { say "tauri build succeeded but no .deb was found under target/release/bundle/deb"; exit 1; }
-        say "package: $deb"
-        return
+# Where the bundler put each package of $1 (release|debug), with its size.
+list_packages() {
+    local dir=target/$1/bundle found=0 f
+    for f in "$dir"/deb/*.deb "$dir"/rpm/*.rpm; do
+        [ -f "$f" ] || continue
+        found=1
+        say "package: $f ($(du -h "$f" | cut -f1))"
+    done
+    [ "$found" = 1 ] || { say "no package was found under $dir"; exit 1; }
+}
+
+# Tauri's bundler, offline: the desktop app and, beside it, the `waymark` CLI (the files that
+# tauri.conf.json maps to /usr/bin/waymark). "$@": the Tauri CLI's own options.
+bundle() {
+    local log=$1
+    shift
+    if (cd src-tauri && ../ui/node_modules/.bin/tauri "$@" --ci) 2>&1 | tee "$log"; then
+        return 0
     fi
     if grep -qiE 'download|https?://|network|dns|resolve' "$log"; then
-        say "packaging FAILED: the deb bundler tried to download something and this machine is offline (see $log)"
+        say "packaging FAILED: the bundler tried to download something and this machine is offline (see $log)"
     else
         say "packaging FAILED (see $log)"
     fi
     exit 1
+}
+
+cmd_package() {
+    ensure_packages
+    ensure_ui
+    mkdir -p target
+    say "building the release binaries, then a .deb and an .rpm (log: target/desktop-package.log)"
+    # The whole workspace, as `make bench` builds it (one feature set, shared artifacts); the
+    # bundler then only packs: the app, and target/release/waymark as /usr/bin/waymark.
+    cargo build --release --workspace --bins
+    rm -f target/release/bundle/deb/*.deb target/release/bundle/rpm/*.rpm
+    bundle target/desktop-package.log bundle --bundles deb,rpm
+    list_packages release
+}
+
+# The installed package, tested: a .deb of the binaries the test build made (debug, so no
+# release build here), installed with apt-get over a 0.1.0 data directory, used and removed.
+cmd_package_test() {
+    if [ -n "${WAYMARK_DESKTOP_BUILT:-}" ] && [ -x target/debug/waymark-desktop ] && [ -x target/debug/waymark ]; then
+        say "packaging the binaries the test build made (target/debug)"
+    else
+        build
+        cargo build -p waymark-cli
+    fi
+    rm -f target/debug/bundle/deb/*.deb
+    local files='{"bundle":{"linux":{"deb":{"files":{"/usr/bin/waymark":"../target/debug/waymark"}}}}}'
+    bundle target/desktop-package-test.log bundle --debug --bundles deb -c "$files"
+    list_packages debug
+    headless node tests/desktop/package.mjs "$(ls target/debug/bundle/deb/*.deb | head -n1)"
 }
 
 cmd_smoke() {
@@ -79,7 +103,6 @@ cmd_smoke() {
     else
         build
     fi
-    ensure_tauri_driver
     headless node tests/desktop/smoke.mjs
 }
 
@@ -203,8 +226,9 @@ case "${1:-}" in
     build) shift; build "$@" ;;
     run) cmd_run ;;
     package) cmd_package ;;
+    package-test) cmd_package_test ;;
     smoke) cmd_smoke ;;
     bench) cmd_bench ;;
     _bench-inner) bench_inner "$2" "$3" ;;
-    *) echo "usage: bash scripts/desktop.sh build|run|package|smoke|bench" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/desktop.sh build|run|package|package-test|smoke|bench" >&2; exit 2 ;;
 esac

@@ -98,6 +98,33 @@ pub fn open_external(url: String) -> Result<(), ApiError> {
     crate::external::open(&url)
 }
 
+/// Whether the app starts at login (its login entry exists).
+#[tauri::command]
+pub fn start_at_login_get(app: tauri::AppHandle) -> Result<bool, ApiError> {
+    use tauri_plugin_autostart::ManagerExt as _;
+    app.autolaunch().is_enabled().map_err(login_entry_error)
+}
+
+/// Writes or deletes the login entry (the app then starts in the tray); returns the new state.
+#[tauri::command]
+pub fn start_at_login_set(app: tauri::AppHandle, enabled: bool) -> Result<bool, ApiError> {
+    use tauri_plugin_autostart::ManagerExt as _;
+    let manager = app.autolaunch();
+    if enabled {
+        manager.enable()
+    } else {
+        manager.disable()
+    }
+    .map_err(login_entry_error)?;
+    let now = manager.is_enabled().map_err(login_entry_error)?;
+    tracing::info!(enabled = now, "start at login");
+    Ok(now)
+}
+
+fn login_entry_error(e: tauri_plugin_autostart::Error) -> ApiError {
+    ApiError::internal(format!("cannot change the login entry: {e}"))
+}
+
 /// A panic while holding the map cannot leave it inconsistent: keep using it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

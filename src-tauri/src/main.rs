@@ -10,6 +10,7 @@ mod demo_tools;
 mod external;
 mod logging;
 mod notify;
+mod startup_error;
 mod tray;
 mod webview;
 
@@ -23,6 +24,9 @@ use waymark_host::{Host, HostOptions, DEFAULT_SHUTDOWN_LIMIT};
 /// The window every part of the app shows, focuses and notifies about.
 pub const MAIN_WINDOW: &str = "main";
 
+/// The flag the login entry starts the app with: the tray only, no window.
+pub const AUTOSTART_FLAG: &str = "--autostart";
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -31,17 +35,20 @@ fn main() -> ExitCode {
         return demo_tools::main(&args[2..]);
     }
     let _log_guard = logging::init();
-    match run(started) {
+    let hidden = args.iter().any(|a| a == AUTOSTART_FLAG);
+    match run(started, hidden) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("waymark-desktop: {e:#}");
+            // Started from a menu or at login there is no terminal: say it in a window too.
+            startup_error::show(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(started: Instant) -> anyhow::Result<()> {
+fn run(started: Instant, hidden: bool) -> anyhow::Result<()> {
     // One runtime for the engine and for Tauri's async commands.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -57,9 +64,14 @@ fn run(started: Instant) -> anyhow::Result<()> {
         .serving()?;
     let host = runtime.block_on(Host::start(options))?;
     tracing::info!(db = %db.display(), "database open; worker and cron running");
+    if let Some(upgrade) = host.upgrade() {
+        notify::upgraded(&upgrade.notice());
+    }
+    let worker = host.worker_liveness();
 
     let api = host.api().clone();
     let notice_api = api.clone();
+    let tray_api = api.clone();
     // Webhooks reach the app on loopback while some agent has a webhook trigger.
     let hooks_stop = tokio_util::sync::CancellationToken::new();
     runtime.spawn(waymark_server::serve_loopback_hooks(
@@ -69,19 +81,36 @@ fn run(started: Instant) -> anyhow::Result<()> {
     ));
     let tauri_app = tauri::Builder::default()
         // First: a second launch only shows the window of the first.
-        .plugin(tauri_plugin_single_instance::init(|handle, _args, _cwd| {
-            tray::show_main_window(handle);
+        .plugin(tauri_plugin_single_instance::init(|handle, args, _cwd| {
+            // The login entry's second start (a slow session) shows nothing; any other shows
+            // the first app's window.
+            if !args.iter().any(|a| a == AUTOSTART_FLAG) {
+                tray::show_main_window(handle);
+            }
         }))
+        // Start at login (Settings; off until the user turns it on): a login entry that
+        // starts the app in the tray.
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![AUTOSTART_FLAG]),
+        ))
         .manage(commands::DesktopState::new(api, started))
         .invoke_handler(tauri::generate_handler![
             commands::api_call,
             commands::events_subscribe,
             commands::events_unsubscribe,
             commands::open_external,
+            commands::start_at_login_get,
+            commands::start_at_login_set,
         ])
         .setup(move |tauri_app| {
             webview::tune(tauri_app);
-            tray::install(tauri_app)?;
+            tray::install(tauri_app, tray_api, worker)?;
+            if hidden {
+                tracing::info!("started at login: in the tray, no window");
+            } else {
+                tray::show_main_window(tauri_app.handle());
+            }
             notify::spawn(notice_api);
             Ok(())
         })

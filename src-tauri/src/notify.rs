@@ -10,6 +10,11 @@ pub fn spawn(api: Api) {
     tauri::async_runtime::spawn(notices);
 }
 
+/// This start upgraded an older database: say so once (the About box keeps it).
+pub fn upgraded(notice: &str) {
+    show("Database upgraded", notice.to_string());
+}
+
 fn show(title: &'static str, body: String) {
     // The D-Bus call blocks: keep it off the async threads.
     tauri::async_runtime::spawn_blocking(move || {

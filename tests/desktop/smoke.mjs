@@ -1,8 +1,8 @@
 // Desktop smoke test: the real Tauri app under Xvfb, driven over the W3C WebDriver protocol
-// (tauri-driver → WebKitWebDriver). Plain Node 20, no npm packages.
+// (WebKitWebDriver, as tauri-driver would start it: webdriver.mjs). Plain Node 20, no npm packages.
 //
-// Run it with `bash scripts/desktop.sh smoke` (which builds the app, installs tauri-driver if
-// missing and wraps this in `dbus-run-session -- xvfb-run -a`).
+// Run it with `bash scripts/desktop.sh smoke` (which builds the app and wraps this in
+// `dbus-run-session -- xvfb-run -a`).
 //
 // 1. start the app with a fresh WAYMARK_HOME, wait for the app's nav (not an error page);
 // 2. run the offline demo agent through the UI: Agents page → run → approve the email → succeeded;
@@ -15,7 +15,7 @@
 //    follows the redirects back to the app's loopback listener), and the page then shows the
 //    server signed in, with its tools.
 
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -23,96 +23,25 @@ import { fileURLToPath } from "node:url";
 import { postSignedWebhook } from "../ui/standard-webhooks.mjs";
 import { startMailLab } from "../ui/mail-lab.mjs";
 import { BROWSER_COMMAND, startOAuthLab } from "./oauth-lab.mjs";
+import { Driver, fail, startWebDriver, until } from "./webdriver.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const app = process.env.WAYMARK_DESKTOP_BIN ?? join(root, "target/debug/waymark-desktop");
-const port = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
-const driverUrl = `http://127.0.0.1:${port}`;
+const port = Number(process.env.WEBDRIVER_PORT ?? 4444);
 const screenshot = join(root, "target/ui-screenshots/desktop-smoke.png");
 const DEMO_AGENT = "demo-support";
 const log = (m) => console.log(`desktop-smoke: ${m}`);
 
-class Failure extends Error {}
-const fail = (m) => {
-  throw new Failure(m);
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function wd(method, path, body) {
-  const res = await fetch(driverUrl + path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    // A WebDriver call that hangs (a screenshot the webview never renders) fails the test.
-    signal: AbortSignal.timeout(60_000),
-  }).catch((e) => fail(`WebDriver ${method} ${path}: no answer (${e.message})`));
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    fail(`WebDriver ${method} ${path}: not JSON (${res.status}): ${text.slice(0, 200)}`);
-  }
-  if (!res.ok) {
-    const err = new Error(`WebDriver ${method} ${path}: ${json.value?.error}: ${json.value?.message}`);
-    err.wdError = json.value?.error;
-    throw err;
-  }
-  return json.value;
-}
-
-async function until(what, timeoutMs, probe) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(250);
-  }
-  fail(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last.message})` : ""}`);
-}
-
-let session;
-const s = (path) => `/session/${session}${path}`;
-// The W3C web element identifier.
-const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
-
-async function find(css) {
-  try {
-    const el = await wd("POST", s("/element"), { using: "css selector", value: css });
-    return el[ELEMENT];
-  } catch (e) {
-    if (e.wdError === "no such element") return null;
-    throw e;
-  }
-}
-const script = (body, args = []) => wd("POST", s("/execute/sync"), { script: body, args });
-const click = (id) => wd("POST", s(`/element/${id}/click`), {});
-const text = (id) => wd("GET", s(`/element/${id}/text`));
-
-// The app's own IPC, as the UI's transport calls it: the final check through the API.
-async function apiCall(command, request) {
-  const r = await wd("POST", s("/execute/async"), {
-    script: `const done = arguments[arguments.length - 1];
-      window.__TAURI_INTERNALS__.invoke('api_call', { command: arguments[0], request: arguments[1] })
-        .then((ok) => done({ ok }), (err) => done({ err }));`,
-    args: [command, request],
-  });
-  if (r.err !== undefined) fail(`api_call ${command} failed: ${JSON.stringify(r.err)}`);
-  return r.ok;
-}
-
-async function waitForSelector(selector, timeoutMs) {
-  return until(selector, timeoutMs, () => find(selector));
-}
-
-async function waitForTestId(testid, timeoutMs) {
-  return waitForSelector(`[data-testid="${testid}"]`, timeoutMs);
-}
+const d = new Driver(port);
+const wd = (method, path, body) => d.wd(method, path, body);
+const s = (path) => d.s(path);
+const find = (css) => d.find(css);
+const script = (body, args) => d.script(body, args);
+const click = (id) => d.click(id);
+const text = (id) => d.text(id);
+const apiCall = (command, request) => d.apiCall(command, request);
+const waitForSelector = (selector, timeoutMs) => d.waitForSelector(selector, timeoutMs);
+const waitForTestId = (testid, timeoutMs) => d.waitForTestId(testid, timeoutMs);
 
 async function runThroughUi() {
   await script(`location.hash = '#/agents'`);
@@ -270,24 +199,10 @@ async function main() {
   // BROWSER: what the app's `open_external` runs (a sign-in page), as the CLI does.
   const env = { ...process.env, WAYMARK_HOME: home, WAYMARK_SECRET_BACKEND: "file", BROWSER: BROWSER_COMMAND };
   delete env.WAYMARK_DB;
-  const driver = spawn("tauri-driver", ["--port", String(port)], {
-    env,
-    stdio: ["ignore", "inherit", "inherit"],
-    detached: true, // its own process group: tauri-driver, WebKitWebDriver, the app, its MCP server
-  });
-  const stopDriver = () => {
-    try {
-      process.kill(-driver.pid, "SIGTERM");
-    } catch {}
-  };
+  const driver = startWebDriver(port, env);
   try {
-    await until("tauri-driver to listen", 20_000, async () => (await wd("GET", "/status")) !== undefined);
-    const created = await wd("POST", "/session", {
-      capabilities: { alwaysMatch: { "tauri:options": { application: app } } },
-    });
-    session = created.sessionId;
-    log(`session ${session}; waiting for the app`);
-    await until('the app\'s nav (nav[aria-label="Sections"])', 60_000, () => find('nav[aria-label="Sections"]'));
+    await d.open(app);
+    log(`session ${d.session}; the app is up`);
     const page = await script("return [location.href, document.title, document.body.innerText.slice(0, 300)]");
     if (!String(page[0]).includes("localhost") || /could not connect|not found|error/i.test(page[1]))
       fail(`the window shows an error page: ${JSON.stringify(page)}`);
@@ -314,15 +229,11 @@ async function main() {
     log(`screenshots: ${screenshot}, ${x11}`);
     log("PASS (the run started and approved through the UI; a signed webhook reached the app; the email trigger is connected; an MCP server signed in through the system browser)");
   } catch (e) {
-    if (session) await diagnose();
+    if (d.session) await diagnose();
     throw e;
   } finally {
-    if (session) await wd("DELETE", s("")).catch(() => {});
-    stopDriver();
-    await sleep(500);
-    try {
-      process.kill(-driver.pid, "SIGKILL");
-    } catch {}
+    await d.close();
+    await driver.stop();
     rmSync(home, { recursive: true, force: true });
   }
 }

@@ -10,6 +10,7 @@ import { RunPage } from "./pages/RunPage";
 import { SettingsPage } from "./pages/SettingsPage";
 import { TriggersPage } from "./pages/TriggersPage";
 import { SignIn } from "./pages/SignIn";
+import { UpgradeNotice } from "./pages/AboutSection";
 
 const SECTIONS = [
   { id: "agents", label: "Agents", icon: Bot },
@@ -69,7 +70,10 @@ export function App({ sessionRefused }: { sessionRefused: boolean }) {
         <div className="spacer" />
         <div className="door">{transport.kind === "tauri" ? "Desktop" : "Browser"}</div>
       </nav>
-      <main className="main">{page}</main>
+      <main className="main">
+        <UpgradeNotice />
+        {page}
+      </main>
     </div>
   );
 }

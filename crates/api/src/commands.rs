@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::about::*;
 use crate::agents::*;
 use crate::database::*;
 use crate::database_choice::*;
@@ -243,6 +244,8 @@ commands! {
     runs_delete(RunsDeleteRequest) -> DeletedRuns;
     /// Pin a run (retention never deletes it) or unpin it.
     runs_pin(RunsPinRequest) -> OkResponse;
+    /// This Waymark's version, its database's schema versions, where its data lives, the upgrade this start made, and where the `waymark` command is.
+    about(AboutRequest) -> AboutResponse;
     /// Check the database file's integrity.
     db_check(DbCheckRequest) -> DbCheckResponse;
     /// The database's size, row counts and largest runs.

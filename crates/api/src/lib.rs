@@ -4,6 +4,7 @@
 //! error type ([`ApiError`]). TypeScript bindings and the OpenAPI document are generated from
 //! these types.
 
+mod about;
 mod agents;
 pub mod bindings;
 pub mod commands;
@@ -30,6 +31,7 @@ mod views;
 
 use waymark_agent::app::AgentApp;
 
+pub use about::*;
 pub use agents::*;
 pub use commands::{CommandInfo, COMMANDS};
 pub use database::*;
@@ -73,6 +75,7 @@ pub struct Api {
     hooks: Option<std::sync::Arc<dyn HooksStatus>>,
     mail: Option<std::sync::Arc<dyn MailStatus>>,
     database: Option<std::sync::Arc<dyn DatabaseChoice>>,
+    host_facts: Option<std::sync::Arc<HostFacts>>,
 }
 
 impl Api {
@@ -84,7 +87,14 @@ impl Api {
             hooks: None,
             mail: None,
             database: None,
+            host_facts: None,
         }
+    }
+
+    /// What the host knows of itself (About: data directory, this start's upgrade, the CLI).
+    pub fn with_host_facts(mut self, facts: HostFacts) -> Self {
+        self.host_facts = Some(std::sync::Arc::new(facts));
+        self
     }
 
     /// How this door's host keeps the choice of database (Settings: this computer / team).

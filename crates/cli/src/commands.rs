@@ -116,7 +116,16 @@ fn db_path(flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, DatabaseChosenBy)>
 /// A host on the database (no worker, no triggers), recording `cli` as the door in the
 /// journal's decisions.
 pub(crate) async fn open_host(db: &Path) -> anyhow::Result<Host> {
-    Ok(Host::start(HostOptions::new(db).actor("cli")).await?)
+    started(Host::start(HostOptions::new(db).actor("cli")).await?)
+}
+
+/// A host just started: its upgrade of an older database, if it made one, as a one-line
+/// notice on stderr (stdout stays the command's own output).
+pub(crate) fn started(host: Host) -> anyhow::Result<Host> {
+    if let Some(upgrade) = host.upgrade() {
+        eprintln!("waymark: {}", upgrade.notice());
+    }
+    Ok(host)
 }
 
 /// The one API over the database, for a command that only reads or decides.

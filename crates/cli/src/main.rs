@@ -10,6 +10,9 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    if let Some(code) = version() {
+        return code;
+    }
     let cli = cli::Cli::parse();
     let level = if cli.command.is_service() {
         "info"
@@ -39,6 +42,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `waymark --version` (or `-V`), with `--db` or not: the version, the schema versions this
+/// build writes, where the data lives and the database's own schema (read, never written).
+fn version() -> Option<ExitCode> {
+    let (mut asked, mut db_flag) = (false, None);
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--version" || arg == "-V" {
+            asked = true;
+        } else if arg == "--db" {
+            db_flag = Some(std::path::PathBuf::from(args.next()?));
+        } else {
+            // Anything else (a command, --db=…): clap's to parse.
+            return None;
+        }
+    }
+    if !asked {
+        return None;
+    }
+    let data_dir = waymark_host::paths::data_dir();
+    let db = match db_flag {
+        Some(db) => Ok(db),
+        None => waymark_host::chosen_db(&data_dir)
+            .map(|(db, _)| db)
+            .map_err(|e| e.to_string()),
+    };
+    print!(
+        "{}",
+        waymark_host::version_text(&data_dir, db.as_deref().map_err(Clone::clone))
+    );
+    Some(ExitCode::SUCCESS)
 }
 
 /// The whole anyhow chain joined with ": ", on one line whatever the messages contain.

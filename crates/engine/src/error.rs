@@ -109,12 +109,8 @@ impl From<serde_json::Error> for RunError {
 pub enum StoreError {
     #[error("database {path} is corrupt or not a Waymark database: {detail}")]
     Corrupt { path: String, detail: String },
-    #[error("database {path} has schema version {found}, newer than this build supports ({supported}); upgrade Waymark to open it")]
-    NewerSchema {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
+    #[error("{0}")]
+    NewerSchema(Box<NewerSchema>),
     #[error("database is locked by another process (waited {waited_ms} ms): {detail}")]
     Locked { waited_ms: u64, detail: String },
     #[error(
@@ -148,6 +144,30 @@ pub enum StoreError {
     WriterGone,
 }
 
+/// A database written by a newer build than this one (boxed: errors stay small).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("database {path} has schema version {found}{}, newer than Waymark {} reads (schema {supported}); nothing was written to it: open it with {}", written_by_text(.written_by), crate::APP_VERSION, upgrade_text(.written_by))]
+pub struct NewerSchema {
+    pub path: String,
+    pub found: i64,
+    pub supported: i64,
+    /// The Waymark version that upgraded the database to `found`, when it recorded it.
+    pub written_by: Option<String>,
+}
+
+fn written_by_text(by: &Option<String>) -> String {
+    by.as_ref()
+        .map(|v| format!(" (written by Waymark {v})"))
+        .unwrap_or_default()
+}
+
+fn upgrade_text(by: &Option<String>) -> String {
+    match by {
+        Some(v) => format!("Waymark {v} or newer"),
+        None => "a newer Waymark".into(),
+    }
+}
+
 impl StoreError {
     /// Whether a database at schema version `found` can be opened by a build that writes
     /// `supported`: a negative version is a foreign tool's (it would skip every migration), a
@@ -156,6 +176,7 @@ impl StoreError {
         found: i64,
         supported: i64,
         location: &str,
+        written_by: impl FnOnce() -> Option<String>,
     ) -> Result<(), StoreError> {
         if found < 0 {
             return Err(StoreError::Corrupt {
@@ -164,11 +185,12 @@ impl StoreError {
             });
         }
         if found > supported {
-            return Err(StoreError::NewerSchema {
+            return Err(StoreError::NewerSchema(Box::new(NewerSchema {
                 path: location.to_string(),
                 found,
                 supported,
-            });
+                written_by: written_by(),
+            })));
         }
         Ok(())
     }

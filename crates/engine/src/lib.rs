@@ -34,5 +34,9 @@ pub use model::{
 pub use policy::{RetryPolicy, SafetyClass, StepSpec, StepTimeouts};
 pub use registry::{DurableFunction, Registry, RunLabel};
 pub use store::sqlite::{SqliteConfig, SqliteStore};
+
+/// This build's version (the workspace's: every crate and both doors share it). A database
+/// records the version that upgraded it, so an older build can name the one to install.
+pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use store::{RunFilter, SharedStore, Store};
-pub use worker::{Worker, WorkerConfig};
+pub use worker::{Worker, WorkerConfig, WorkerLiveness};

@@ -49,6 +49,17 @@ impl Default for WorkerConfig {
     }
 }
 
+/// Whether a [`Worker`] still runs: it has not been shut down, and is not gone.
+#[derive(Clone, Debug)]
+pub struct WorkerLiveness(watch::Receiver<bool>);
+
+impl WorkerLiveness {
+    pub fn is_running(&self) -> bool {
+        // An error: the worker is gone (its state dropped).
+        self.0.has_changed().is_ok() && !*self.0.borrow()
+    }
+}
+
 /// Whether `label` may name a worker (`--label`) and an agent's `worker_label`: 1 to 64
 /// letters, digits, `.`, `-` or `_`.
 pub fn is_valid_label(label: &str) -> bool {
@@ -191,6 +202,12 @@ impl Worker {
 
     pub(crate) fn shared(&self) -> &Arc<WorkerShared> {
         &self.shared
+    }
+
+    /// A handle that tells whether this worker still runs (not shut down), for a door's
+    /// status display.
+    pub fn liveness(&self) -> WorkerLiveness {
+        WorkerLiveness(self.shared.stopping.subscribe())
     }
 
     /// Runs this worker holds in memory right now.

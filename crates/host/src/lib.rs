@@ -4,28 +4,35 @@
 //! `waymark demo` and the desktop app each start a [`Host`] with their options and then speak
 //! only to its [`Api`].
 
+mod about;
 mod database;
 pub mod hooks;
 pub mod notices;
 pub mod paths;
+mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use waymark_agent::app::{AgentApp, AppError};
+use waymark_agent::stores::sqlite::CATALOG_SCHEMA_VERSION;
 use waymark_agent::triggers::{CronScheduler, EmailWatchOptions, EmailWatcher, FolderStatus};
-use waymark_api::Api;
+use waymark_api::{Api, HostFacts};
 use waymark_engine::{SystemClock, Worker, WorkerConfig};
 
 /// Whether a `--label` may name a worker (the agents' `worker_label` follows the same rule).
 pub use waymark_engine::worker::is_valid_label as is_valid_worker_label;
 
+pub use about::version_text;
 pub use database::{chosen_db, read_choice, CHOICE_FILE};
 pub use hooks::{HookAnswer, Hooks};
+pub use upgrade::{find_cli, BACKUP_DIR};
 pub use waymark_api::DatabaseChosenBy;
 /// Milliseconds since the Unix epoch: the clock every record's times are on.
 pub use waymark_engine::clock::system_now_ms;
+/// Whether a host's worker still runs ([`Host::worker_liveness`]).
+pub use waymark_engine::WorkerLiveness;
 pub use waymark_postgres::{CopyReport, SecretUse, TableCopy};
 
 /// How long [`Host::shutdown`] waits by default for attempts in flight and MCP servers.
@@ -118,6 +125,8 @@ pub enum HostError {
     Copy(String),
     #[error("{0}")]
     Choice(String),
+    #[error("{0}")]
+    Upgrade(String),
 }
 
 /// Keeps the team database's password in this machine's secret store (the OS keychain, or the
@@ -202,6 +211,8 @@ pub struct Host {
     hooks: Arc<Hooks>,
     /// The database it was started on: a file, or a PostgreSQL URL (without a password).
     db: PathBuf,
+    /// The upgrade this start made to an older database.
+    upgrade: Option<waymark_api::DatabaseUpgrade>,
 }
 
 impl Host {
@@ -211,14 +222,29 @@ impl Host {
         // The engine's example functions too, so a run one door started on the shared
         // database runs the same way when another door's worker leases it.
         let registry = waymark_engine::examples::registry();
-        let app = match db.to_str().filter(|d| waymark_postgres::is_postgres_url(d)) {
+        let local = db
+            .to_str()
+            .filter(|d| waymark_postgres::is_postgres_url(d))
+            .is_none();
+        let (app, upgrade) = match db.to_str().filter(|d| waymark_postgres::is_postgres_url(d)) {
             Some(url) => {
-                waymark_postgres::open_app(url, &data_dir, registry, Arc::new(SystemClock)).await?
+                let app =
+                    waymark_postgres::open_app(url, &data_dir, registry, Arc::new(SystemClock))
+                        .await?;
+                (app, None)
             }
             // Opening may probe the OS keychain and wait on SQLite locks: off the async threads.
-            None => tokio::task::spawn_blocking(move || AgentApp::open(&db, &data_dir, registry))
-                .await
-                .map_err(|e| HostError::Interrupted(e.to_string()))??,
+            // An older file is copied before it is upgraded.
+            None => tokio::task::spawn_blocking(move || {
+                let upgrade = match upgrade::pending(&db)? {
+                    Some(pending) => Some(upgrade::back_up(&db, pending)?),
+                    None => None,
+                };
+                let app = AgentApp::open(&db, &data_dir, registry)?;
+                Ok::<_, HostError>((app, upgrade))
+            })
+            .await
+            .map_err(|e| HostError::Interrupted(e.to_string()))??,
         };
         if let Some(exe) = &options.demo_exe {
             waymark_agent::demo::install(&app, exe).map_err(|e| HostError::Demo(e.to_string()))?;
@@ -248,8 +274,18 @@ impl Host {
             in_use: options.db.clone(),
             chosen_by: options.db_chosen_by,
         };
+        if let Some(upgrade) = &upgrade {
+            tracing::info!("{}", upgrade.notice());
+        }
+        let facts = HostFacts {
+            data_dir: options.data_dir.display().to_string(),
+            catalog_schema_version: local.then_some(CATALOG_SCHEMA_VERSION),
+            upgrade: upgrade.clone(),
+            cli_path: find_cli().map(|p| p.display().to_string()),
+        };
         let mut api = Api::new(app.clone())
             .with_actor(options.actor)
+            .with_host_facts(facts)
             .with_hooks_status(hooks.clone())
             .with_database_choice(Arc::new(choice));
         if let Some(mail) = &mail {
@@ -263,6 +299,7 @@ impl Host {
             mail,
             hooks,
             db: db_path,
+            upgrade,
         })
     }
 
@@ -283,6 +320,18 @@ impl Host {
     /// The webhook receiver (`POST /hooks/{agent}`), for whichever listener serves it.
     pub fn hooks(&self) -> Arc<Hooks> {
         self.hooks.clone()
+    }
+
+    /// The upgrade this start made to an older database (its notice: [`DatabaseUpgrade::notice`]).
+    ///
+    /// [`DatabaseUpgrade::notice`]: waymark_api::DatabaseUpgrade::notice
+    pub fn upgrade(&self) -> Option<&waymark_api::DatabaseUpgrade> {
+        self.upgrade.as_ref()
+    }
+
+    /// Whether this host's worker still runs; `None` without one.
+    pub fn worker_liveness(&self) -> Option<WorkerLiveness> {
+        self.worker.as_ref().map(Worker::liveness)
     }
 
     pub fn db_path(&self) -> &Path {

@@ -102,7 +102,7 @@ fn passfile_target(pg: &tokio_postgres::Config) -> passfile::Target<'_> {
 }
 
 /// `url` with the password of its user part (if any) replaced by `***`.
-fn without_password(url: &str) -> String {
+pub fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -144,7 +144,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
 pub fn probe(url: &str, config: &PgConfig) -> Result<i64, StoreError> {
     let (connector, mut conn) = Connector::first_connection(url, config)?;
     let version = schema::current_version(&mut conn.client)?;
-    StoreError::check_schema_version(version, LATEST_VERSION, &connector.location)?;
+    StoreError::check_schema_version(version, LATEST_VERSION, &connector.location, || {
+        schema::written_by(&mut conn.client, version)
+    })?;
     Ok(version)
 }
 

@@ -226,7 +226,19 @@ const MIGRATIONS: &[&str] = &[
         updated_at_ms BIGINT NOT NULL
     );
     "#,
+    // 2: which Waymark applied each migration from here on (as SQLite's version 8), so that
+    // an older build refusing a newer database can name the version to install.
+    r#"
+    CREATE TABLE schema_history (
+        version BIGINT PRIMARY KEY,
+        app_version TEXT NOT NULL,
+        applied_at_ms BIGINT NOT NULL
+    );
+    "#,
 ];
+
+/// The first version with `schema_history`.
+const HISTORY_SINCE: i64 = 2;
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -262,13 +274,24 @@ pub(crate) fn migrate(client: &mut Client, location: &str) -> Result<i64, StoreE
             .map_err(db_err)?
             .map(|r| r.get(0));
         let found = found.unwrap_or(0);
-        StoreError::check_schema_version(found, LATEST_VERSION, location)?;
+        StoreError::check_schema_version(found, LATEST_VERSION, location, || {
+            written_by(&mut tx, found)
+        })?;
         if found == LATEST_VERSION {
             return Ok(found);
         }
         let next = found + 1;
         tx.batch_execute(MIGRATIONS[found as usize])
             .map_err(db_err)?;
+        if next >= HISTORY_SINCE {
+            tx.execute(
+                "INSERT INTO schema_history (version, app_version, applied_at_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (version) DO UPDATE SET app_version = EXCLUDED.app_version,
+                 applied_at_ms = EXCLUDED.applied_at_ms",
+                &[&next, &waymark_engine::APP_VERSION, &waymark_engine::clock::system_now_ms()],
+            )
+            .map_err(db_err)?;
+        }
         if found == 0 {
             tx.execute("INSERT INTO waymark_schema(version) VALUES ($1)", &[&next])
         } else {
@@ -278,4 +301,27 @@ pub(crate) fn migrate(client: &mut Client, location: &str) -> Result<i64, StoreE
         tx.commit().map_err(db_err)?;
         tracing::info!(version = next, "applied database migration");
     }
+}
+
+/// The Waymark version that brought the database to `version`, if it recorded it. Only read
+/// to word a refusal: any failure (no such table yet) is `None`.
+pub(crate) fn written_by(
+    client: &mut impl postgres::GenericClient,
+    version: i64,
+) -> Option<String> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_history') IS NOT NULL", &[])
+        .ok()?
+        .get(0);
+    if !exists {
+        return None;
+    }
+    client
+        .query_opt(
+            "SELECT app_version FROM schema_history WHERE version = $1",
+            &[&version],
+        )
+        .ok()
+        .flatten()
+        .map(|r| r.get(0))
 }

@@ -1,4 +1,4 @@
-// Settings: providers (base URL, write-only key, where keys from the environment may go), mail accounts, webhook secrets, the database (this computer / team), where the data lives, theme.
+// Settings: providers (base URL, write-only key, where keys from the environment may go), mail accounts, webhook secrets, the database (this computer / team), where the data lives, theme, About (with the terminal command and start at login).
 import { useEffect, useState } from "react";
 import type { KeyedProvider } from "../bindings/KeyedProvider";
 import type { ProviderSetting } from "../bindings/ProviderSetting";
@@ -10,6 +10,7 @@ import { chooseTheme, storedTheme, type Theme } from "../lib/theme";
 import { EnvKeyHosts } from "../agents/EnvKeyHosts";
 import { MailAccounts } from "../mail/MailAccounts";
 import { DatabaseChoice } from "./DatabaseChoice";
+import { AboutSection } from "./AboutSection";
 
 const LABELS: Record<KeyedProvider, { name: string; url: string; local: string }> = {
   openai: { name: "OpenAI (and OpenAI-compatible)", url: "https://api.openai.com/v1", local: "For a local server, e.g. http://127.0.0.1:11434/v1 (Ollama)." },
@@ -58,6 +59,7 @@ export function SettingsPage() {
         <p className="hint">The database, run traces and the demo's files are in the data directory; back it up with <code>waymark db backup</code>.</p>
       </section>
       <ThemeSetting />
+      <AboutSection />
     </div>
   );
 }

@@ -1,6 +1,6 @@
 // The desktop door: one IPC command per API call (`api_call`, dispatched by name through the same
 // command list as the HTTP routes), a Channel per event subscription, and `open_external` for
-// pages that belong in the system browser (sign-ins).
+// pages that belong in the system browser (sign-ins), and the login entry (start at login).
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { CommandName } from "../bindings/Commands";
 import type { ApiEvent } from "../bindings/ApiEvent";
@@ -9,6 +9,11 @@ import { ApiFailure, type Request, type Response, type StreamState, type Subscri
 
 export class TauriTransport implements Transport {
   readonly kind = "tauri" as const;
+
+  readonly startAtLogin = {
+    get: () => invoke<boolean>("start_at_login_get").catch((e) => Promise.reject(failure(e))),
+    set: (enabled: boolean) => invoke<boolean>("start_at_login_set", { enabled }).catch((e) => Promise.reject(failure(e))),
+  };
 
   async call<C extends CommandName>(command: C, request: Request<C>): Promise<Response<C>> {
     try {

@@ -29,6 +29,14 @@ export interface Transport {
   /** Opens an http(s) page in the system browser (the desktop app, whose webview keeps
    * `window.open` inside itself). Absent in the browser: `window.open` is the way there. */
   openExternal?(url: string): Promise<void>;
+  /** The desktop app's login entry (start at login, in the tray). Absent in the browser. */
+  readonly startAtLogin?: StartAtLogin;
+}
+
+export interface StartAtLogin {
+  get(): Promise<boolean>;
+  /** Writes or deletes the entry; resolves to the state after. */
+  set(enabled: boolean): Promise<boolean>;
 }
 
 /** An API error as thrown by `call`: the server's code, message and field at fault. */

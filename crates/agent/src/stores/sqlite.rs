@@ -5,6 +5,7 @@
 //! the file. The stores themselves are [`super::sql`]'s, the same on every backend.
 
 mod schema;
+pub use schema::{version_of_file as catalog_version_of_file, LATEST as CATALOG_SCHEMA_VERSION};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -31,7 +31,7 @@ pub async fn demo(db: &Path, a: DemoArgs) -> anyhow::Result<ExitCode> {
     // The demo's MCP server and agents are saved as `mcp add` and `agents add` would.
     options.demo_exe = Some(exe);
     options.worker = Some(WorkerOptions::default());
-    let host = Host::start(options).await?;
+    let host = super::started(Host::start(options).await?)?;
     let api = host.api().clone();
     let outbox = host.data_dir().join("demo-outbox.jsonl");
     let outcome = drive(&api, &a).await;

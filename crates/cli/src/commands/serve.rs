@@ -39,7 +39,7 @@ pub async fn serve(
     args: ServeArgs,
 ) -> anyhow::Result<ExitCode> {
     let options = HostOptions::new(db).chosen_by(chosen_by);
-    let host = Host::start(options.actor("api").serving()?).await?;
+    let host = super::started(Host::start(options.actor("api").serving()?).await?)?;
     let mut options = ServeOptions::new(args.addr);
     options.token_file = args.token_file;
     options.max_connections = args.max_connections as usize;

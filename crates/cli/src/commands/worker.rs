@@ -17,7 +17,7 @@ pub async fn worker(db: &Path, a: WorkerArgs) -> anyhow::Result<ExitCode> {
     };
     let mut options = HostOptions::new(db).actor("cli");
     options.worker = Some(worker);
-    let host = Host::start(options).await?;
+    let host = super::started(Host::start(options).await?)?;
     tracing::info!(
         db = %db.display(),
         functions = %host.api().functions().join(", "),

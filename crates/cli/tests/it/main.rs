@@ -22,3 +22,4 @@ mod serve_hostile;
 mod serve_scenario;
 mod serve_team;
 mod serve_webhooks;
+mod upgrade_cli;

@@ -16,7 +16,8 @@ use futures::future::BoxFuture;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, oneshot};
 
-pub use schema::LATEST_VERSION as SCHEMA_VERSION;
+pub use maintenance::backup_file;
+pub use schema::{version_of_file, LATEST_VERSION as SCHEMA_VERSION};
 
 use super::journal;
 use super::{Durability, Pending, RunFilter, Store, Transition, WorkerRow};

@@ -47,10 +47,50 @@ async fn a_database_from_a_newer_schema_is_refused_with_both_versions() {
     assert!(
         msg.contains("schema version 99")
             && msg.contains(&format!(
-                "({})",
+                "newer than Waymark {} reads (schema {})",
+                waymark_engine::APP_VERSION,
                 waymark_engine::store::sqlite::SCHEMA_VERSION
-            )),
+            ))
+            && msg.contains("nothing was written"),
         "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_build_names_the_version_that_wrote_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("waymark.db");
+    SqliteStore::open(&path).expect("create").close();
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    // Every migration from schema_history's own on records the build that applied it.
+    let recorded: String = conn
+        .query_row(
+            "SELECT app_version FROM schema_history WHERE version = ?1",
+            [waymark_engine::store::sqlite::SCHEMA_VERSION],
+            |r| r.get(0),
+        )
+        .expect("this build's row");
+    assert_eq!(recorded, waymark_engine::APP_VERSION);
+    conn.execute_batch(
+        "INSERT INTO schema_history VALUES (42, '7.1.0', 0); PRAGMA user_version = 42;",
+    )
+    .expect("bump");
+    drop(conn);
+    let err = SqliteStore::open(&path).err().expect("refused");
+    assert!(
+        matches!(&err, StoreError::NewerSchema(n) if n.found == 42 && n.written_by.as_deref() == Some("7.1.0")),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("schema version 42 (written by Waymark 7.1.0)")
+            && msg.ends_with("open it with Waymark 7.1.0 or newer"),
+        "{msg}"
+    );
+    // The file the refusal left: still schema 42, readable as it was.
+    assert_eq!(
+        waymark_engine::store::sqlite::version_of_file(&path).expect("read"),
+        Some(42)
     );
 }
 

@@ -50,10 +50,8 @@ async fn a_database_from_a_newer_build_is_refused_with_both_versions() {
         .err()
         .expect("a newer schema is refused");
     match &err {
-        StoreError::NewerSchema {
-            found, supported, ..
-        } => {
-            assert_eq!((*found, *supported), (newer, LATEST_VERSION));
+        StoreError::NewerSchema(n) => {
+            assert_eq!((n.found, n.supported), (newer, LATEST_VERSION));
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }

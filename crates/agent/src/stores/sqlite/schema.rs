@@ -111,7 +111,7 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), CatalogError> {
     // Immediate: two processes opening a fresh file at once must not both apply a migration.
@@ -125,7 +125,8 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), CatalogError> {
     if found > LATEST {
         return Err(CatalogError::Corrupt {
             what: format!(
-                "the agent catalog's schema is version {found}, newer than this build knows ({LATEST}); upgrade Waymark"
+                "the agent catalog's schema is version {found}, newer than Waymark {} knows ({LATEST}); nothing was written to it: open it with a newer Waymark",
+                waymark_engine::APP_VERSION
             ),
         });
     }
@@ -137,4 +138,27 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), CatalogError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+/// The agent catalog's schema version in the database file at `path`, read without writing:
+/// 0 when the file or its catalog does not exist yet.
+pub fn version_of_file(path: &std::path::Path) -> Result<i64, CatalogError> {
+    if !path.exists() {
+        return Ok(0);
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'agent_schema'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    let found: Option<i64> =
+        conn.query_row("SELECT max(version) FROM agent_schema", [], |r| r.get(0))?;
+    Ok(found.unwrap_or(0))
 }

@@ -124,6 +124,22 @@ fn backup(source: &Connection, to: &Path) -> Result<BackupReport, StoreError> {
     })
 }
 
+/// A checked copy of the database file `from` at `to`, read on a read-only connection of its
+/// own (no migration, no journal mode change): the copy a build takes before it upgrades an
+/// older file, which must leave that file as it found it if anything fails.
+pub fn backup_file(from: &Path, to: &Path) -> Result<BackupReport, StoreError> {
+    let shown = from.display().to_string();
+    let source = Connection::open_with_flags(
+        from,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::from_sqlite_or_corrupt(e, 0, &shown))?;
+    source
+        .busy_timeout(Duration::from_secs(5))
+        .map_err(sql_err)?;
+    backup(&source, to)
+}
+
 fn stats(conn: &Connection, path: &Path) -> Result<DbStats, StoreError> {
     let tx = conn.unchecked_transaction().map_err(sql_err)?;
     let counted = upkeep::journal_stats(&mut SqliteDb(&tx))?;

@@ -155,7 +155,21 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE runs ADD COLUMN worker_label TEXT;
     "#,
     ),
+    // 8: which Waymark applied each migration from here on, so that an older build refusing
+    // a newer file can name the version to install.
+    Migration::Sql(
+        r#"
+    CREATE TABLE schema_history (
+        version INTEGER PRIMARY KEY,
+        app_version TEXT NOT NULL,
+        applied_at_ms INTEGER NOT NULL
+    );
+    "#,
+    ),
 ];
+
+/// The first version with `schema_history`.
+const HISTORY_SINCE: i64 = 8;
 
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -166,7 +180,7 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(corrupt)?;
-    StoreError::check_schema_version(found, LATEST_VERSION, path)?;
+    StoreError::check_schema_version(found, LATEST_VERSION, path, || written_by(conn, found))?;
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = i as i64 + 1;
         let tx = conn
@@ -183,10 +197,55 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
             Migration::Sql(sql) => tx.execute_batch(sql).map_err(corrupt)?,
             Migration::Code(step) => step(&tx)?,
         }
+        if version >= HISTORY_SINCE {
+            tx.execute(
+                "INSERT OR REPLACE INTO schema_history (version, app_version, applied_at_ms)
+                 VALUES (?1, ?2, ?3)",
+                rusqlite::params![version, crate::APP_VERSION, crate::clock::system_now_ms()],
+            )
+            .map_err(corrupt)?;
+        }
         tx.pragma_update(None, "user_version", version)
             .map_err(corrupt)?;
         tx.commit().map_err(|e| StoreError::from_sqlite(e, 0))?;
         tracing::info!(version, "applied database migration");
     }
     Ok(())
+}
+
+/// The Waymark version that brought the database to `version`, if it recorded it (a file
+/// from before [`HISTORY_SINCE`] did not). Only read to word a refusal: any failure is `None`.
+fn written_by(conn: &Connection, version: i64) -> Option<String> {
+    conn.query_row(
+        "SELECT app_version FROM schema_history WHERE version = ?1",
+        [version],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+/// The schema version of the database file at `path` without opening it for writing: `None`
+/// when there is no file or it is empty (a new database), else its `user_version`.
+pub fn version_of_file(path: &std::path::Path) -> Result<Option<i64>, StoreError> {
+    let shown = path.display().to_string();
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == 0 => return Ok(None),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(StoreError::Open {
+                path: shown,
+                detail: e.to_string(),
+            })
+        }
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::from_sqlite_or_corrupt(e, 0, &shown))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| StoreError::from_sqlite_or_corrupt(e, 0, &shown))?;
+    Ok(Some(version))
 }
