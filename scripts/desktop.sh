@@ -88,7 +88,7 @@ cmd_package_test() {
         build
         cargo build -p waymark-cli
     fi
-    rm -f target/debug/bundle/deb/*.deb
+    rm -f target/debug/bundle/deb/*.deb target/debug/bundle/rpm/*.rpm
     local files='{"bundle":{"linux":{"deb":{"files":{"/usr/bin/waymark":"../target/debug/waymark"}}}}}'
     bundle target/desktop-package-test.log bundle --debug --bundles deb -c "$files"
     list_packages debug

@@ -13,6 +13,8 @@ fn main() {
         "events_subscribe",
         "events_unsubscribe",
         "open_external",
+        "start_at_login_get",
+        "start_at_login_set",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
         .expect("tauri-build: invalid tauri.conf.json, capabilities or icons");

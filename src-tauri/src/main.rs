@@ -104,12 +104,23 @@ fn run(started: Instant, hidden: bool) -> anyhow::Result<()> {
             commands::start_at_login_set,
         ])
         .setup(move |tauri_app| {
-            webview::tune(tauri_app);
             tray::install(tauri_app, tray_api, worker)?;
+            // The window is made here, not from the config: started at login it is made
+            // hidden (the tray's Show Waymark or a second launch shows it).
+            let config = tauri_app
+                .config()
+                .app
+                .windows
+                .iter()
+                .find(|w| w.label == MAIN_WINDOW)
+                .cloned()
+                .context("tauri.conf.json has no main window")?;
+            tauri::WebviewWindowBuilder::from_config(tauri_app.handle(), &config)?
+                .visible(!hidden)
+                .build()?;
+            webview::tune(tauri_app);
             if hidden {
                 tracing::info!("started at login: in the tray, no window");
-            } else {
-                tray::show_main_window(tauri_app.handle());
             }
             notify::spawn(notice_api);
             Ok(())

@@ -78,7 +78,7 @@ function trayLines(dataDir) {
     .filter((f) => f.startsWith("waymark-desktop"))
     .flatMap((f) => readFileSync(join(logs, f), "utf8").split("\n"))
     .filter((l) => l.includes("tray: "))
-    .map((l) => l.slice(l.indexOf("tray: ") + 6));
+    .map((l) => l.slice(l.lastIndexOf("tray: ") + 6));
 }
 
 async function desktopSession(env, dataDir, fixtureRuns) {

@@ -45,7 +45,10 @@ export class Driver {
       body: body === undefined ? undefined : JSON.stringify(body),
       // A WebDriver call that hangs (a screenshot the webview never renders) fails the test.
       signal: AbortSignal.timeout(60_000),
-    }).catch((e) => fail(`WebDriver ${method} ${path}: no answer (${e.message})`));
+    }).catch((e) => {
+      // Not a Failure: `until` tries again (the driver may still be starting).
+      throw new Error(`WebDriver ${method} ${path}: no answer (${e.message})`);
+    });
     const text = await res.text();
     let json;
     try {

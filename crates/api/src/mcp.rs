@@ -264,10 +264,19 @@ fn secrets(values: BTreeMap<String, String>) -> BTreeMap<String, Secret> {
 
 impl Api {
     pub async fn mcp_list(&self, _: McpListRequest) -> Result<McpListResponse, ApiError> {
-        let servers = self.app().catalog.servers()?;
+        let servers = self.app().catalog.servers_listed()?;
         let mut infos = Vec::with_capacity(servers.len());
-        for def in &servers {
-            infos.push(info(self, def).await);
+        for (def, missing) in &servers {
+            let mut info = info(self, def).await;
+            if let Some(why) = missing {
+                // Listed, not usable here: its values were set on another machine.
+                info.status = ServerStatus::Failed {
+                    error: format!("{why}: add the server again here to set its values"),
+                    stderr_tail: None,
+                    retry_in_ms: 0,
+                };
+            }
+            infos.push(info);
         }
         Ok(McpListResponse { servers: infos })
     }

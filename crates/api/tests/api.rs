@@ -296,3 +296,52 @@ async fn engine_commands_and_who_cancelled() {
     };
     assert_eq!(by.as_deref(), Some("desktop"));
 }
+
+/// A database from another machine (a team database, a copied file) names secret values this
+/// machine does not hold: the list still shows every server, that one failed with the reason.
+#[tokio::test]
+async fn a_server_whose_secrets_live_elsewhere_is_listed_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(&dir);
+    for (name, env) in [
+        ("here", json!({})),
+        ("elsewhere", json!({"TOKEN": "s3cret"})),
+    ] {
+        api.call(
+            "mcp_add",
+            json!({"name": name, "command": "true", "args": [], "env": env, "headers": {}}),
+        )
+        .await
+        .unwrap();
+    }
+    // This machine's secret store forgets every value (the file backend's one file).
+    let secrets: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("secrets"))
+        })
+        .collect();
+    assert!(
+        !secrets.is_empty(),
+        "no secrets file in {}",
+        dir.path().display()
+    );
+    for file in secrets {
+        std::fs::remove_file(file).unwrap();
+    }
+    let listed = api.call("mcp_list", json!({})).await.unwrap();
+    let servers = listed["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2, "{listed}");
+    let here = servers.iter().find(|s| s["name"] == "here").unwrap();
+    assert_ne!(here["status"]["state"], "failed", "{here}");
+    let elsewhere = servers.iter().find(|s| s["name"] == "elsewhere").unwrap();
+    assert_eq!(elsewhere["secret_names"], json!(["TOKEN"]));
+    let error = elsewhere["status"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("on this machine") && error.contains("add the server again here"),
+        "{elsewhere}"
+    );
+    assert!(!listed.to_string().contains("s3cret"));
+}

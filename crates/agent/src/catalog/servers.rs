@@ -149,12 +149,37 @@ impl Catalog {
         }
     }
 
+    /// Every server, for a listing: one whose secret values this machine lacks (a database
+    /// copied or shared from another machine) is listed too, with empty values and why it
+    /// cannot be used here, instead of failing the whole list.
+    pub fn servers_listed(&self) -> Result<Vec<(McpServerDef, Option<String>)>, CatalogError> {
+        let mut listed = Vec::new();
+        for record in self.stores.servers.servers()? {
+            match self.resolve(record.clone()) {
+                Ok(def) => listed.push((def, None)),
+                Err(CatalogError::Secret(e)) => {
+                    let def = self.resolve_with(record, |_| Ok(Secret::new("")))?;
+                    listed.push((def, Some(format!("{e} on this machine"))));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(listed)
+    }
+
     fn resolve(&self, record: ServerRecord) -> Result<McpServerDef, CatalogError> {
+        self.resolve_with(record, |r| Ok(self.secrets().get(r)?))
+    }
+
+    /// The server `record` describes, each secret value read by `value`.
+    fn resolve_with(
+        &self,
+        record: ServerRecord,
+        value: impl Fn(&SecretRef) -> Result<Secret, CatalogError>,
+    ) -> Result<McpServerDef, CatalogError> {
         let fetch =
             |m: &BTreeMap<String, SecretRef>| -> Result<BTreeMap<String, Secret>, CatalogError> {
-                m.iter()
-                    .map(|(k, r)| Ok((k.clone(), self.secrets().get(r)?)))
-                    .collect()
+                m.iter().map(|(k, r)| Ok((k.clone(), value(r)?))).collect()
             };
         let transport = match &record.transport {
             ServerTransport::Stdio {
@@ -177,11 +202,7 @@ impl Catalog {
                 headers: fetch(headers)?,
                 oauth: OAuthClientSettings {
                     client_id: oauth.client_id.clone(),
-                    client_secret: oauth
-                        .client_secret
-                        .as_ref()
-                        .map(|r| self.secrets().get(r))
-                        .transpose()?,
+                    client_secret: oauth.client_secret.as_ref().map(&value).transpose()?,
                     scopes: oauth.scopes.clone(),
                     client_credentials: oauth.client_credentials,
                     client_metadata_url: oauth.client_metadata_url.clone(),
