@@ -28,7 +28,7 @@ setup: check-toolchain
 ## team backend's PostgreSQL (each test starts a private cluster on a free port as the postgres
 ## user, never the package's main cluster or port 5432); the npm
 ## packages of the web app and the tests, and the published MCP servers the tests talk to.
-DESKTOP_PACKAGES := libwebkit2gtk-4.1-dev build-essential pkg-config libayatana-appindicator3-dev librsvg2-dev
+DESKTOP_PACKAGES := libwebkit2gtk-4.1-dev build-essential pkg-config libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev
 TEST_PACKAGES := xvfb xauth webkit2gtk-driver chromium imagemagick x11-utils dovecot-imapd postgresql python3
 test-deps:
 	bash scripts/setup-system.sh $(DESKTOP_PACKAGES) $(TEST_PACKAGES)

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(libwebkit2gtk-4.1-dev build-essential pkg-config xvfb xauth webkit2gtk-driver
-    imagemagick x11-utils libayatana-appindicator3-dev librsvg2-dev)
+    imagemagick x11-utils libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev)
 
 say() { echo "desktop: $*"; }
 

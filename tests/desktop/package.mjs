@@ -101,6 +101,13 @@ async function desktopSession(env, dataDir, fixtureRuns) {
     log(`upgraded from schema 7 to ${up.to_schema}; the backup ${up.backup} is the old file (schema 7, ${backupRuns.length} runs)`);
     const notice = await d.waitForTestId("upgrade-notice", 15_000);
     if (!/upgraded the database from schema 7/.test(await d.text(notice))) fail(`the notice reads "${await d.text(notice)}"`);
+    // Settings → About and "Use Waymark from a terminal": the version, and the installed CLI.
+    await d.script(`location.hash = '#/settings'`);
+    const shownVersion = await d.text(await d.waitForTestId("about-version", 15_000));
+    if (shownVersion !== about.version) fail(`About shows version "${shownVersion}", not ${about.version}`);
+    const terminal = await d.text(await d.waitForTestId("cli-installed", 15_000));
+    if (!terminal.includes(CLI)) fail(`the terminal help reads "${terminal}"`);
+    log(`Settings shows About (Waymark ${shownVersion}) and "${terminal}"`);
 
     // Everything 0.1.0 had: its runs with their statuses, agents, servers.
     const listed = await d.apiCall("runs_list", { include_children: true, limit: 100 });

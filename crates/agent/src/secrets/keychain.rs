@@ -32,6 +32,8 @@ enum Outcome<T> {
     Done(T),
     Missing,
     Failed(String),
+    /// The keychain did not answer a call in time (a stuck or stopped daemon).
+    NoAnswer,
 }
 
 impl KeyringBackend {
@@ -74,7 +76,7 @@ impl KeyringBackend {
             reference,
             move |entry| match entry.set_password(value.expose()) {
                 Ok(()) => Outcome::Done(()),
-                Err(e) => Outcome::Failed(scrub.scrub(&describe(&e))),
+                Err(e) => failed(&e, |e| scrub.scrub(&describe(e))),
             },
             id,
         )?;
@@ -87,7 +89,7 @@ impl KeyringBackend {
             |entry| match entry.get_password() {
                 Ok(v) => Outcome::Done(Some(Secret::new(v))),
                 Err(keyring::Error::NoEntry) => Outcome::Missing,
-                Err(e) => Outcome::Failed(describe(&e)),
+                Err(e) => failed(&e, describe),
             },
             id,
         )?;
@@ -104,7 +106,7 @@ impl KeyringBackend {
             |entry| match entry.delete_credential() {
                 Ok(()) => Outcome::Done(true),
                 Err(keyring::Error::NoEntry) => Outcome::Missing,
-                Err(e) => Outcome::Failed(describe(&e)),
+                Err(e) => failed(&e, describe),
             },
             id,
         )?;
@@ -141,6 +143,11 @@ impl KeyringBackend {
     fn finish<T>(&self, reference: &str, outcome: Outcome<T>) -> Result<T, SecretError> {
         match outcome {
             Outcome::Done(v) => Ok(v),
+            Outcome::NoAnswer => Err(SecretError::Timeout {
+                reference: reference.to_string(),
+                backend: BACKEND,
+                seconds: DBUS_CALL_TIMEOUT_SECS,
+            }),
             Outcome::Missing => Err(SecretError::NotFound {
                 reference: reference.to_string(),
                 backend: BACKEND,
@@ -152,6 +159,37 @@ impl KeyringBackend {
             }),
         }
     }
+}
+
+/// How long the Secret Service client waits for one D-Bus reply (dbus-secret-service's own
+/// limit): a daemon that is stopped or stuck answers nothing in that time.
+const DBUS_CALL_TIMEOUT_SECS: u64 = 2;
+
+/// A failed call: no answer from the keychain (told by the D-Bus error's name, not its text),
+/// or another failure described by `describe`.
+fn failed<T>(e: &keyring::Error, describe: impl FnOnce(&keyring::Error) -> String) -> Outcome<T> {
+    if is_no_reply(e) {
+        Outcome::NoAnswer
+    } else {
+        Outcome::Failed(describe(e))
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn is_no_reply(e: &keyring::Error) -> bool {
+    let keyring::Error::PlatformFailure(inner) = e else {
+        return false;
+    };
+    matches!(
+        inner.downcast_ref::<dbus_secret_service::Error>(),
+        Some(dbus_secret_service::Error::Dbus(d))
+            if matches!(d.name(), Some("org.freedesktop.DBus.Error.NoReply" | "org.freedesktop.DBus.Error.Timeout"))
+    )
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_no_reply(_: &keyring::Error) -> bool {
+    false
 }
 
 /// The error's text, except for the one variant that carries the stored bytes.

@@ -97,6 +97,17 @@ impl WebhookError {
 
     /// The HTTP status to answer with: 401 for every refusal, 400 for a signed request that
     /// cannot be a run's input, 503 while the secret cannot be read, else 500.
+    /// Whether a secret store did not answer in time (a locked or stuck keychain): the
+    /// sender should try again, as when the wait itself runs out.
+    pub fn is_store_unanswered(&self) -> bool {
+        use crate::secrets::SecretError;
+        matches!(
+            self,
+            WebhookError::Trigger(TriggerError::Secret(SecretError::Timeout { .. }))
+                | WebhookError::Catalog(CatalogError::Secret(SecretError::Timeout { .. }))
+        )
+    }
+
     pub fn http_status(&self) -> u16 {
         if self.is_refusal() {
             return 401;
@@ -159,9 +170,12 @@ struct Hooked {
 type HookTable = Arc<HashMap<String, Hooked>>;
 
 /// Every saved agent that has a webhook trigger (read on a blocking thread).
-fn load_hook_table(catalog: &Catalog) -> Result<HookTable, String> {
+fn load_hook_table(catalog: &Catalog) -> Result<HookTable, LoadFailure> {
     let mut table = HashMap::new();
-    for (name, spec) in catalog.current_agents().map_err(|e| e.to_string())? {
+    let agents = catalog
+        .current_agents()
+        .map_err(|e| LoadFailure::Failed(e.to_string()))?;
+    for (name, spec) in agents {
         let spec = match spec {
             Ok(spec) => spec,
             Err(e) => {
@@ -315,7 +329,15 @@ impl WebhookReceiver {
             let load = {
                 let (store, catalog, name) =
                     (self.store.clone(), self.app.catalog.clone(), name.clone());
-                move || resolve_secret(&store, &catalog, &name).map_err(|e| e.to_string())
+                move || {
+                    resolve_secret(&store, &catalog, &name).map_err(|e| {
+                        if e.is_store_unanswered() {
+                            LoadFailure::TimedOut
+                        } else {
+                            LoadFailure::Failed(e.to_string())
+                        }
+                    })
+                }
             };
             let loaded = self.secrets.get(name, generation, load).await;
             let secret = match loaded {

@@ -313,6 +313,17 @@ async fn every_command_succeeds_on_a_real_scenario() {
     run!("settings_set_client_metadata_url", json!({"url": null}));
     run!("settings_delete_key", json!({"provider": "anthropic"}));
     run!("db_check", json!({}));
+    let about = run!("about", json!({}));
+    assert_eq!(about["version"], env!("CARGO_PKG_VERSION"), "{about}");
+    assert_eq!(about["database"], "this_computer", "{about}");
+    assert!(
+        about["schema_version"].as_i64().is_some_and(|v| v >= 8),
+        "{about}"
+    );
+    assert!(
+        about.get("upgrade").is_none(),
+        "a new database needs no upgrade: {about}"
+    );
     run!("db_stats", json!({}));
     run!("db_retention", json!({"keep_last_per_agent": 100}));
     run!("db_gc", json!({}));

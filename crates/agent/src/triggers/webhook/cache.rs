@@ -17,7 +17,8 @@ use futures::future::{BoxFuture, FutureExt as _, Shared};
 /// Why a value could not be had.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum LoadFailure {
-    /// The load is still running after the wait (a locked keychain): try again later.
+    /// The load is still running after the wait, or its store did not answer (a locked
+    /// keychain): try again later.
     TimedOut,
     /// The load failed (the message is for the log).
     Failed(String),
@@ -70,7 +71,7 @@ where
     /// returns (run on a blocking thread; one at a time per key), waiting at most the wait.
     pub(super) async fn get<F>(&self, key: &K, generation: u64, load: F) -> Result<V, LoadFailure>
     where
-        F: FnOnce() -> Result<V, String> + Clone + Send + 'static,
+        F: FnOnce() -> Result<V, LoadFailure> + Clone + Send + 'static,
     {
         // A load already in flight may have started before the change that bumped the
         // generation: its value is kept under its own generation, and a second round loads
@@ -109,7 +110,7 @@ where
     #[allow(clippy::type_complexity)]
     fn begin<F>(&self, key: &K, generation: u64, load: F) -> Result<V, (Load<V>, u64, u64)>
     where
-        F: FnOnce() -> Result<V, String> + Send + 'static,
+        F: FnOnce() -> Result<V, LoadFailure> + Send + 'static,
     {
         let mut slots = self.lock();
         let slot = slots.entry(key.clone()).or_default();
@@ -127,7 +128,7 @@ where
         let load: Load<V> = tokio::task::spawn_blocking(load)
             .map(|joined| match joined {
                 Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(LoadFailure::Failed(e)),
+                Ok(Err(e)) => Err(e),
                 Err(e) => Err(LoadFailure::Failed(format!("the load stopped: {e}"))),
             })
             .boxed()
@@ -178,7 +179,7 @@ mod tests {
         assert_eq!(loader.get(&"a", 1, count(&loads)).await, Ok(2));
         loader.clear();
         assert_eq!(loader.get(&"a", 1, count(&loads)).await, Ok(3));
-        let failing = || Err::<usize, _>("no".to_string());
+        let failing = || Err::<usize, _>(LoadFailure::Failed("no".into()));
         assert_eq!(
             loader.get(&"b", 1, failing).await,
             Err(LoadFailure::Failed("no".into()))
