@@ -76,7 +76,7 @@ async fn markers_forged_under_an_older_version_become_plain_data_when_upgraded()
          ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN search_text;
          ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
              ALTER TABLE steps DROP COLUMN inline_attempt;
-         ALTER TABLE runs DROP COLUMN worker_label;
+         ALTER TABLE runs DROP COLUMN worker_label; DROP TABLE schema_history;
          PRAGMA user_version = 2;",
     )
     .expect("downgrade");

@@ -497,7 +497,7 @@ async fn payload_blobs_are_compressed_and_a_version_4_database_with_plain_blobs_
                 FROM steps WHERE inline_attempt IS NOT NULL;
              ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
              ALTER TABLE steps DROP COLUMN inline_attempt;
-             ALTER TABLE runs DROP COLUMN worker_label;
+             ALTER TABLE runs DROP COLUMN worker_label; DROP TABLE schema_history;
              PRAGMA user_version = 4;",
         )
         .expect("downgrade");
@@ -662,14 +662,14 @@ async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
     let dir = h.crash().await;
     {
         // Version 1: without the pinned column (2), the run labels (4), compressed blobs (5),
-        // first attempts on their steps' rows (6) and worker labels (7).
+        // first attempts on their steps' rows (6), worker labels (7) and schema history (8).
         let conn = rusqlite::Connection::open(db_path(&dir)).expect("open");
         conn.execute_batch(
             "DROP INDEX runs_newest; DROP INDEX runs_by_label;
              ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN search_text;
              ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE blobs DROP COLUMN nested;
              ALTER TABLE steps DROP COLUMN inline_attempt;
-             ALTER TABLE runs DROP COLUMN worker_label;
+             ALTER TABLE runs DROP COLUMN worker_label; DROP TABLE schema_history;
              ALTER TABLE runs DROP COLUMN pinned; PRAGMA user_version = 1;",
         )
         .expect("downgrade");
@@ -681,7 +681,7 @@ async fn a_version_1_database_upgrades_to_the_latest_keeping_its_runs() {
         .with_connection(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
         .expect("version");
     assert_eq!(version, waymark_engine::store::sqlite::SCHEMA_VERSION);
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     for run in &runs {
         let r = h.engine.run(*run).await.expect("read").expect("kept");
         assert_eq!(r.status, RunStatus::Succeeded);
