@@ -4,6 +4,7 @@
 
 /// Shows `message` in a modal dialog and waits for it to be closed. Without a display (or if
 /// GTK cannot start) it does nothing: the caller logs and prints the error anyway.
+#[cfg(target_os = "linux")]
 pub fn show(message: &str) {
     use gtk::prelude::*;
     if gtk::init().is_err() {
@@ -21,3 +22,7 @@ pub fn show(message: &str) {
     dialog.run();
     dialog.close();
 }
+
+/// Elsewhere the error is logged and printed only (no dialog yet).
+#[cfg(not(target_os = "linux"))]
+pub fn show(_message: &str) {}
