@@ -222,11 +222,12 @@ impl Host {
         // The engine's example functions too, so a run one door started on the shared
         // database runs the same way when another door's worker leases it.
         let registry = waymark_engine::examples::registry();
-        let local = db
+        let team_url = db
             .to_str()
             .filter(|d| waymark_postgres::is_postgres_url(d))
-            .is_none();
-        let (app, upgrade) = match db.to_str().filter(|d| waymark_postgres::is_postgres_url(d)) {
+            .map(str::to_owned);
+        let local = team_url.is_none();
+        let (app, upgrade) = match team_url.as_deref() {
             Some(url) => {
                 let app =
                     waymark_postgres::open_app(url, &data_dir, registry, Arc::new(SystemClock))
